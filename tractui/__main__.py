@@ -1,0 +1,3 @@
+from tractui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,196 @@
+"""``tractui events``: the live stream of new processes (what trac's exec logger printed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import select
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from tractui import procfs
+from tractui.engine import CollectorProcess
+from tractui.events import ConnectorError, Event, Exec, Exit, Fork
+
+
+class Names:
+    """What we know of each pid's name and command line, from the execs we have seen."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, tuple[str, tuple[str, ...]]] = {}
+        self.users: dict[int, str] = {}
+
+    def of(self, pid: int) -> tuple[str, tuple[str, ...]]:
+        entry = self.known.get(pid)
+        if entry is None:
+            info = procfs.read_info(pid)
+            entry = (info.comm, info.argv) if info is not None else ("?", ())
+            self.known[pid] = entry
+        return entry
+
+    def user(self, uid: int) -> str:
+        name = self.users.get(uid)
+        if name is None:
+            try:
+                name = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                name = str(uid) if uid >= 0 else "?"
+            self.users[uid] = name
+        return name
+
+
+class Printer:
+    def __init__(self, as_json: bool, show_all: bool, write: Callable[[str], Any]) -> None:
+        self.as_json = as_json
+        self.show_all = show_all
+        self.write = write
+        self.names = Names()
+        # event timestamps are CLOCK_MONOTONIC ns
+        self.wall_offset = time.time() - time.monotonic()
+        self.shown = 0
+
+    def clock(self, ts: int) -> tuple[float, str]:
+        wall = self.wall_offset + ts / 1e9
+        return wall, datetime.fromtimestamp(wall).strftime("%H:%M:%S.%f")[:-3]
+
+    def event(self, ev: Event) -> None:
+        kind = type(ev)
+        if kind is Exec:
+            self._exec(ev)  # type: ignore[arg-type]
+        elif kind is Fork:
+            self._fork(ev)  # type: ignore[arg-type]
+        elif kind is Exit:
+            self._exit(ev)  # type: ignore[arg-type]
+
+    def _exec(self, ev: Exec) -> None:
+        info = ev.info
+        if info is not None:
+            self.names.known[ev.pid] = (info.comm, info.argv)
+            comm, argv, ppid, user = info.comm, info.argv, info.ppid, self.names.user(info.uid)
+        else:
+            comm, argv, ppid, user = "?", (), 0, "?"
+        self._emit("exec", ev.ts, ev.pid, ppid, comm, argv, user=user)
+
+    def _fork(self, ev: Fork) -> None:
+        if ev.is_thread:
+            return
+        parent = self.names.of(ev.parent_tgid)
+        self.names.known[ev.child_pid] = parent
+        if self.show_all:
+            self._emit("fork", ev.ts, ev.child_pid, ev.parent_tgid, parent[0], parent[1])
+
+    def _exit(self, ev: Exit) -> None:
+        if ev.is_thread:
+            return
+        comm, argv = self.names.known.pop(ev.pid, ("?", ()))
+        if self.show_all:
+            status = ev.decoded()
+            self._emit(
+                "exit",
+                ev.ts,
+                ev.pid,
+                ev.parent_tgid,
+                comm,
+                argv,
+                status=status.describe(),
+                exit=status.to_json(),
+            )
+
+    def _emit(
+        self,
+        kind: str,
+        ts: int,
+        pid: int,
+        ppid: int,
+        comm: str,
+        argv: tuple[str, ...],
+        **extra: Any,
+    ) -> None:
+        wall, clock = self.clock(ts)
+        self.shown += 1
+        if self.as_json:
+            record = {
+                "event": kind,
+                "time": round(wall, 6),
+                "pid": pid,
+                "ppid": ppid,
+                "comm": comm,
+                "argv": list(argv),
+                **extra,
+            }
+            self.write(json.dumps(record) + "\n")
+            return
+        command = shlex.join(argv) if argv else f"[{comm}]"
+        if kind == "exec":
+            self.write(f"{clock} {pid:>7} {ppid:>7} {extra['user']:<10} {command}\n")
+        elif kind == "fork":
+            self.write(f"{clock} {pid:>7} {ppid:>7} {'fork':<10} {command}\n")
+        else:
+            self.write(f"{clock} {pid:>7} {ppid:>7} {extra['status']:<10} {command}\n")
+
+    def header(self) -> None:
+        if not self.as_json:
+            what = "USER/EVENT" if self.show_all else "USER"
+            self.write(f"{'TIME':<12} {'PID':>7} {'PPID':>7} {what:<10} COMMAND\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    collector = CollectorProcess(verbose=args.verbose)
+    try:
+        collector.start()
+    except ConnectorError as err:
+        print(f"tractui: {err.message}", file=sys.stderr)
+        return err.exit_code
+    interrupted = False
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    out = sys.stdout
+    printer = Printer(args.json, args.all, out.write)
+    deadline = time.monotonic() + args.duration if args.duration else None
+    seen = lost = 0
+    try:
+        printer.header()
+        fd = collector.fileno()
+        assert collector.reader is not None
+        while not interrupted:
+            left = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if left <= 0:
+                break
+            try:
+                readable, _, _ = select.select([fd], [], [], left)
+            except InterruptedError:
+                continue
+            if not readable:
+                continue
+            for message in collector.reader.read():
+                if message[0] == "batch":
+                    seen = message[2]["datagrams"]
+                    lost = message[2]["lost"]
+                    for ev in message[1]:
+                        printer.event(ev)
+                elif message[0] == "error":
+                    print(f"tractui: {message[2]}", file=sys.stderr)
+                    return 70
+            out.flush()
+            if collector.reader.eof:
+                print("tractui: the event collector stopped", file=sys.stderr)
+                return 70
+    except BrokenPipeError:
+        # the reader of our output went away (| head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    finally:
+        collector.stop()
+    print(f"tractui events: {seen} events seen, {lost} lost", file=sys.stderr)
+    return 0

@@ -1,0 +1,255 @@
+"""``tractui trace -- CMD``: run a command as a group, then report its genealogy and survivors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from tractui import control
+from tractui.engine import Counters, Engine
+from tractui.errors import UserError
+from tractui.events import ConnectorError, ExitStatus
+from tractui.tracker import Proc, Tracker
+
+GROUP = "trace"
+
+
+def run(args: argparse.Namespace, cmd: list[str]) -> int:
+    engine = Engine(keep_exited=math.inf, verbose=args.verbose)
+    try:
+        engine.start()
+    except ConnectorError as err:
+        print(f"tractui: {err.message}", file=sys.stderr)
+        return err.exit_code
+    try:
+        return _trace(engine, args, cmd)
+    finally:
+        engine.stop()
+
+
+def _spawn(cmd: list[str], as_root: bool) -> subprocess.Popen[bytes]:
+    """Start CMD on our terminal, as the sudo user unless ``as_root``."""
+    who = control.invoking_identity(as_root)
+    env = dict(os.environ)
+    kwargs: dict[str, Any] = {}
+    if not who.is_self:
+        env.update(HOME=who.home, USER=who.name, LOGNAME=who.name)
+        kwargs.update(user=who.uid, group=who.gid, extra_groups=who.groups)
+    control.check_command(control.LaunchSpec(cmd), env)
+    try:
+        return subprocess.Popen(cmd, env=env, **kwargs)
+    except PermissionError:
+        raise UserError(f"{cmd[0]}: permission denied") from None
+    except OSError as err:
+        raise UserError(f"{cmd[0]}: cannot start: {err.strerror}") from None
+
+
+def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
+    try:
+        popen = _spawn(cmd, args.as_root)
+    except UserError as err:
+        print(f"tractui: {err}", file=sys.stderr)
+        return 127 if "not found" in str(err) or "no such file" in str(err) else 126
+    # CMD gets the terminal's Ctrl-C and Ctrl-\; we stay to see it through. (Ignored only
+    # now: a child inherits ignored signals.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+    forward = _forward_to(popen)
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGHUP, forward)
+    started = time.time()
+    root = engine.adopt_child(GROUP, popen.pid)
+    tracker = engine.tracker
+    while popen.poll() is None or root.alive:
+        engine.poll(0.05)
+    status = ExitStatus.from_wait_status(_wait_status(popen.returncode))
+    engine.drain(quiet=0.1)
+    if args.wait_all:
+        while tracker.groups[GROUP].live:
+            engine.poll(0.1)
+    survivors = tracker.members(GROUP, alive_only=True)
+    killed: list[int] = []
+    if args.kill_leftovers and survivors:
+        killed = _kill(engine, survivors, args.grace)
+    report = Report(tracker, root, cmd, status, started, engine.counters, survivors, killed)
+    _write(report, args)
+    return status.shell_code()
+
+
+def _forward_to(popen: subprocess.Popen[bytes]) -> Any:
+    def forward(signum: int, _frame: object) -> None:
+        if popen.poll() is None:
+            popen.send_signal(signum)
+
+    return forward
+
+
+def _wait_status(returncode: int) -> int:
+    """Popen's returncode (negative for a signal) back to a wait status."""
+    return -returncode if returncode < 0 else (returncode & 0xFF) << 8
+
+
+def _kill(engine: Engine, survivors: list[Proc], grace: float) -> list[int]:
+    engine.signal(survivors, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(p.alive for p in survivors):
+        engine.poll(0.05)
+    left = [p for p in survivors if p.alive]
+    if left:
+        engine.signal(left, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and any(p.alive for p in survivors):
+        engine.poll(0.05)
+    return [p.pid for p in survivors]
+
+
+class Report:
+    def __init__(
+        self,
+        tracker: Tracker,
+        root: Proc,
+        cmd: list[str],
+        status: ExitStatus,
+        started: float,
+        counters: Counters,
+        survivors: list[Proc],
+        killed: list[int],
+    ) -> None:
+        self.tracker = tracker
+        self.root = root
+        self.cmd = cmd
+        self.status = status
+        self.started = started
+        self.counters = counters
+        self.lost = counters.lost
+        self.survivors = survivors
+        self.killed = killed
+        self.procs = tracker.members(GROUP)
+        # boot-clock ns -> epoch seconds
+        self._epoch_of_boot = time.time() - tracker.now() / 1e9
+
+    def epoch(self, ns: int) -> float:
+        return round(self._epoch_of_boot + ns / 1e9, 6)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": self.root.pid,
+            "command": self.cmd,
+            "exit": self.status.to_json(),
+            "lost_events": self.lost,
+            "survivors": [p.pid for p in self.survivors],
+            "killed": self.killed,
+            "processes": [self._proc_json(p) for p in self.procs],
+            "engine": self._engine_json(),
+        }
+
+    def _engine_json(self) -> dict[str, Any]:
+        c = self.counters
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "events": c.datagrams,
+            "malformed": c.malformed,
+            "collector_cpu_s": round(c.collector_cpu_ns / 1e9, 6),
+            "collector_maxrss_kb": c.collector_maxrss_kb,
+            "tractui_cpu_s": round(usage.ru_utime + usage.ru_stime, 6),
+            "tractui_maxrss_kb": usage.ru_maxrss,
+        }
+
+    def _proc_json(self, p: Proc) -> dict[str, Any]:
+        return {
+            "pid": p.pid,
+            "parent": p.parent[0] if p.parent is not None else None,
+            "ppid": p.ppid,
+            "start": self.epoch(p.start),
+            "end": self.epoch(p.ended) if p.ended is not None else None,
+            "argv": list(p.argv),
+            "execs": [list(argv) for argv in p.execs],
+            "comm": p.comm,
+            "exe": p.exe,
+            "uid": p.uid,
+            "threads": p.peak_threads,
+            "exit": p.exit.to_json() if p.exit is not None else None,
+            "alive": p.pid in {s.pid for s in self.survivors} and p.pid not in self.killed,
+        }
+
+    def lines(self) -> Iterator[str]:
+        n = len(self.procs)
+        yield (
+            f"tractui trace: {shlex.join(self.cmd)} ended with {self.status.describe()}; "
+            f"{n} process{'es' if n != 1 else ''}, {len(self.survivors)} survivor"
+            f"{'s' if len(self.survivors) != 1 else ''}, {self.lost} events lost"
+        )
+        yield f"{'PID':>7}  {'START':>8}  {'LIFETIME':>8}  {'THR':>3}  {'STATUS':<13} COMMAND"
+        t0 = self.root.start
+        for p, guide in _with_guides(self.tracker, self.procs):
+            life = f"{(p.ended - p.start) / 1e9:.3f}s" if p.ended is not None else "-"
+            note = ""
+            if p.reparented:
+                note = f"  [reparented to {p.ppid}]"
+            yield (
+                f"{p.pid:>7}  {'+%.3fs' % ((p.start - t0) / 1e9):>8}  {life:>8}  "
+                f"{p.peak_threads:>3}  {p.status_text():<13} {guide}{_shown(p)}{note}"
+            )
+        if self.survivors:
+            verb = "killed" if self.killed else "still running"
+            yield f"survivors ({verb}):"
+            for p in self.survivors:
+                yield f"{p.pid:>7}  {_shown(p)}"
+        else:
+            yield "survivors: none"
+
+
+def _shown(p: Proc) -> str:
+    return shlex.join(p.argv) if p.argv else f"[{p.comm}]"
+
+
+def _with_guides(tracker: Tracker, procs: list[Proc]) -> Iterator[tuple[Proc, str]]:
+    """Each process with its tree guide (``├─``, ``└─``, ``│``), in tree order."""
+    wanted = {p.key for p in procs}
+
+    def visit(p: Proc, prefix: str, last: bool, top: bool) -> Iterator[tuple[Proc, str]]:
+        yield p, "" if top else prefix + ("└─ " if last else "├─ ")
+        kids = [k for k in p.children if k in wanted]
+        child_prefix = "" if top else prefix + ("   " if last else "│  ")
+        for i, key in enumerate(kids):
+            yield from visit(tracker.procs[key], child_prefix, i == len(kids) - 1, False)
+
+    for p in procs:
+        if p.parent is None:
+            yield from visit(p, "", True, True)
+
+
+def _write(report: Report, args: argparse.Namespace) -> None:
+    out: TextIO
+    if args.output:
+        try:
+            out = open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as err:
+            print(
+                f"tractui: cannot write {args.output}: {err.strerror}; report follows",
+                file=sys.stderr,
+            )
+            out = sys.stderr
+    else:
+        out = sys.stderr
+    try:
+        if args.json:
+            json.dump(report.to_json(), out, indent=2)
+            out.write("\n")
+        else:
+            for line in report.lines():
+                out.write(line + "\n")
+        out.flush()
+    finally:
+        if out is not sys.stderr:
+            out.close()

@@ -1,0 +1,198 @@
+"""Launching programs into groups and signalling processes, through pidfds.
+
+A launched program runs as the user who ran ``sudo tractui`` (unless asked to run as root), in
+a session of its own (the TUI's keys never reach it), with stdin from /dev/null and its output
+appended to a per-group log file (0600): it never writes on tractui's terminal.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tractui import procfs
+from tractui.errors import UserError
+
+
+@dataclass(slots=True)
+class LaunchSpec:
+    argv: list[str]
+    cwd: str | None = None
+    env: dict[str, str] | None = None  # added to (and overriding) the environment
+    as_root: bool = False
+
+
+@dataclass(slots=True)
+class Identity:
+    """Who a launched program runs as."""
+
+    uid: int
+    gid: int
+    groups: list[int] = field(default_factory=list)
+    name: str = ""
+    home: str = ""
+
+    @property
+    def is_self(self) -> bool:
+        return self.uid == os.geteuid()
+
+
+def invoking_identity(as_root: bool = False, environ: Mapping[str, str] | None = None) -> Identity:
+    """Root under sudo launches as the invoking user (SUDO_UID/SUDO_GID); else as ourselves."""
+    environ = os.environ if environ is None else environ
+    if os.geteuid() == 0 and not as_root and environ.get("SUDO_UID", "").isdigit():
+        uid = int(environ["SUDO_UID"])
+        try:
+            entry = pwd.getpwuid(uid)
+        except KeyError:
+            raise UserError(f"SUDO_UID {uid} is not a user on this machine") from None
+        gid = int(environ["SUDO_GID"]) if environ.get("SUDO_GID", "").isdigit() else entry.pw_gid
+        return Identity(uid, gid, os.getgrouplist(entry.pw_name, gid), entry.pw_name, entry.pw_dir)
+    uid = os.geteuid()
+    try:
+        entry = pwd.getpwuid(uid)
+        name, home = entry.pw_name, entry.pw_dir
+    except KeyError:
+        name, home = str(uid), os.environ.get("HOME", "/")
+    return Identity(uid, os.getegid(), os.getgroups(), name, home)
+
+
+def check_command(spec: LaunchSpec, env: Mapping[str, str]) -> str:
+    """The path that argv[0] runs, or a UserError that says what is wrong."""
+    if not spec.argv or not spec.argv[0].strip():
+        raise UserError("no command given: type the program to run and its arguments")
+    if spec.cwd is not None and not os.path.isdir(spec.cwd):
+        raise UserError(f"working directory {spec.cwd!r} does not exist: give an existing one")
+    program = spec.argv[0]
+    if "/" in program:
+        path = program if os.path.isabs(program) else os.path.join(spec.cwd or ".", program)
+        if not os.path.exists(path):
+            raise UserError(f"{program}: no such file")
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            raise UserError(f"{program}: not an executable file")
+        return path
+    found = shutil.which(program, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise UserError(f"{program}: command not found (check the name, or give its full path)")
+    return found
+
+
+def open_log(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def launch(spec: LaunchSpec, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``spec`` detached from our terminal; raise UserError if it cannot start."""
+    who = invoking_identity(spec.as_root)
+    env = dict(os.environ)
+    for var in ("SUDO_UID", "SUDO_GID", "SUDO_USER", "SUDO_COMMAND", "SUDO_HOME"):
+        env.pop(var, None)
+    if not who.is_self:
+        env.update(HOME=who.home, USER=who.name, LOGNAME=who.name)
+    if spec.env:
+        env.update(spec.env)
+    check_command(spec, env)
+    log_fd = open_log(log_path)
+    kwargs: dict[str, object] = {}
+    if not who.is_self:
+        kwargs.update(user=who.uid, group=who.gid, extra_groups=who.groups)
+    try:
+        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+            spec.argv,
+            cwd=spec.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=log_fd,
+            start_new_session=True,
+            close_fds=True,
+            **kwargs,
+        )
+    except PermissionError:
+        raise UserError(f"{spec.argv[0]}: permission denied (as user {who.name})") from None
+    except FileNotFoundError:
+        raise UserError(f"{spec.argv[0]}: command not found") from None
+    except OSError as err:
+        raise UserError(f"{spec.argv[0]}: cannot start: {err.strerror}") from None
+    finally:
+        os.close(log_fd)
+
+
+# ---- signals ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class SignalResult:
+    pid: int
+    ok: bool
+    error: str = ""
+
+    def describe(self) -> str:
+        return f"{self.pid}: sent" if self.ok else f"{self.pid}: {self.error}"
+
+
+def parse_signal(text: str | int) -> signal.Signals:
+    """'TERM', 'SIGTERM', 'term' or '15' -> SIGTERM; UserError if no such signal."""
+    if isinstance(text, int) or str(text).strip().isdigit():
+        try:
+            return signal.Signals(int(text))
+        except ValueError:
+            raise UserError(f"no signal number {text}: see 'kill -l'") from None
+    name = str(text).strip().upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return signal.Signals[name]
+    except KeyError:
+        raise UserError(f"no signal named {text!r}: use a name like TERM or a number") from None
+
+
+def refuse_reason(pid: int, own_pids: Iterable[int]) -> str:
+    if pid == 1:
+        return "refused: PID 1 is init"
+    if pid in set(own_pids):
+        return "refused: that is tractui itself"
+    stat = procfs.read_stat(pid)
+    if stat is not None and stat.flags & procfs.PF_KTHREAD:
+        return "refused: kernel thread"
+    return ""
+
+
+def send_signal(pid: int, start: int, sig: int, own_pids: Iterable[int] = ()) -> SignalResult:
+    """Signal the process (pid, start) through a pidfd, so a reused PID is never hit."""
+    reason = refuse_reason(pid, own_pids)
+    if reason:
+        return SignalResult(pid, False, reason)
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return SignalResult(pid, False, "no such process (already exited)")
+    except OSError as err:
+        return SignalResult(pid, False, err.strerror or str(err))
+    try:
+        # the pidfd pins one process; check it is still the one we track
+        now = procfs.read_start(pid)
+        if now is None or not procfs.same_start(now, start):
+            return SignalResult(pid, False, "no such process (PID reused)")
+        signal.pidfd_send_signal(fd, sig)
+    except ProcessLookupError:
+        return SignalResult(pid, False, "no such process (already exited)")
+    except PermissionError:
+        return SignalResult(pid, False, "permission denied (not your process: run as root)")
+    except OSError as err:
+        if err.errno == errno.ESRCH:
+            return SignalResult(pid, False, "no such process (already exited)")
+        return SignalResult(pid, False, err.strerror or str(err))
+    finally:
+        os.close(fd)
+    return SignalResult(pid, True)

@@ -1,0 +1,66 @@
+"""The collector -> engine message protocol: length-prefixed frames over a pipe.
+
+The collector is tractui's own child, so frames carry pickles of plain values (typed events).
+The daemon's clients speak JSON lines instead (see the daemon); this link never leaves the host.
+
+Messages, each a tuple whose first item is its kind:
+
+- ``("ready", info)``: subscribed; ``info`` holds ``filter``, ``rcvbuf``, ``pid``.
+- ``("error", exit_code, message)``: the collector could not start or had to stop.
+- ``("batch", events, stats)``: up to ~512 events or ~50 ms of them, in kernel order;
+  ``stats`` holds running totals: ``datagrams``, ``lost``, ``malformed``, ``cpu_ns``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+from typing import Any
+
+_LEN = struct.Struct("=I")
+MAX_FRAME = 64 << 20
+
+Message = tuple[Any, ...]
+
+
+def encode(message: Message) -> bytes:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LEN.pack(len(body)) + body
+
+
+class FrameReader:
+    """Accumulates bytes from a non-blocking fd and yields whole messages."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buf = bytearray()
+        self.eof = False
+
+    def read(self, max_bytes: int = 1 << 20) -> list[Message]:
+        """Read what is there now (never blocks on a non-blocking fd); return whole messages."""
+        try:
+            chunk = os.read(self.fd, max_bytes)
+        except BlockingIOError:
+            chunk = None
+        if chunk is not None:
+            if not chunk:
+                self.eof = True
+            self._buf += chunk
+        return self._split()
+
+    def _split(self) -> list[Message]:
+        out: list[Message] = []
+        buf = self._buf
+        pos = 0
+        while len(buf) - pos >= 4:
+            (size,) = _LEN.unpack_from(buf, pos)
+            if size > MAX_FRAME:
+                raise ValueError(f"collector frame of {size} bytes is larger than {MAX_FRAME}")
+            if len(buf) - pos - 4 < size:
+                break
+            out.append(pickle.loads(buf[pos + 4 : pos + 4 + size]))
+            pos += 4 + size
+        if pos:
+            del buf[:pos]
+        return out

@@ -1,0 +1,517 @@
+"""The tracker model: groups of processes and their genealogy, fed by proc-connector events.
+
+Pure Python and no UI. A process is keyed by (pid, start) so a reused PID is a new process. Its
+genealogical parent (the process that forked it) is kept apart from its current ppid: a
+double-forked daemon is reparented to init, but stays in its group, under its forker. Every
+:meth:`Tracker.apply` returns a :class:`Delta` for consumers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from tractui import procfs
+from tractui.errors import UserError
+from tractui.events import Comm, Event, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
+
+Key = tuple[int, int]  # (pid, start in ns since boot)
+
+GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,63}")
+# An exit followed this soon by an exec of the same pid is execve from a non-leader thread.
+EXEC_AFTER_EXIT_NS = 1_000_000_000
+
+
+@dataclass(slots=True, eq=False)
+class Proc:
+    """One process of a group, alive or exited."""
+
+    pid: int
+    start: int
+    group: str
+    parent: Key | None  # genealogical: who forked it; None for a group's root
+    ppid: int  # current parent pid, as last read
+    comm: str = ""
+    argv: tuple[str, ...] = ()
+    exe: str = ""
+    uid: int = -1
+    threads: int = 1
+    peak_threads: int = 1
+    execs: list[tuple[str, ...]] = field(default_factory=list)  # one per exec event seen
+    children: list[Key] = field(default_factory=list)
+    exit: ExitStatus | None = None
+    ended: int | None = None  # ns since boot
+    lost_exit: bool = False  # gone without an exit event (events were lost)
+
+    @property
+    def key(self) -> Key:
+        return (self.pid, self.start)
+
+    @property
+    def alive(self) -> bool:
+        return self.ended is None
+
+    @property
+    def reparented(self) -> bool:
+        """Alive, and no longer the child of the process that forked it."""
+        return self.alive and self.parent is not None and self.ppid != self.parent[0]
+
+    def command(self) -> str:
+        return " ".join(self.argv) if self.argv else f"[{self.comm}]"
+
+    def status_text(self) -> str:
+        if self.alive:
+            return "alive"
+        if self.exit is not None:
+            return self.exit.describe()
+        return "gone"
+
+    def _absorb(self, info: ProcInfo) -> None:
+        self.ppid = info.ppid
+        self.comm = info.comm
+        self.argv = info.argv
+        self.exe = info.exe
+        self.uid = info.uid
+        self.threads = max(1, info.threads)
+        self.peak_threads = max(self.peak_threads, self.threads)
+
+
+@dataclass(slots=True, eq=False)
+class Group:
+    name: str
+    roots: list[Key] = field(default_factory=list)
+    members: set[Key] = field(default_factory=set)
+    live: int = 0
+    forks: int = 0
+    execs: int = 0
+    exits: int = 0
+    failed: int = 0  # non-zero exits and deaths by signal
+    created: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class Delta:
+    """What one batch changed. Keys refer to :attr:`Tracker.procs` (removed ones are gone)."""
+
+    added: list[Key] = field(default_factory=list)
+    changed: set[Key] = field(default_factory=set)
+    exited: list[Key] = field(default_factory=list)
+    removed: list[Key] = field(default_factory=list)
+    groups: set[str] = field(default_factory=set)
+    lost: int = 0
+    events: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.added or self.changed or self.exited or self.removed or self.groups or self.lost
+        )
+
+
+def validate_group_name(name: str) -> str:
+    name = name.strip()
+    if not GROUP_NAME.fullmatch(name):
+        raise UserError(
+            f"bad group name {name!r}: use 1-64 letters, digits or - _ . @ : +, "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class Tracker:
+    """Groups, their processes and genealogy; fed events by :meth:`apply`."""
+
+    def __init__(self, keep_exited: float = 10.0, own_pids: Iterable[int] = ()) -> None:
+        self.keep_exited_ns = int(min(keep_exited, 1e9) * 1e9)  # inf: keep for ever
+        self.procs: dict[Key, Proc] = {}
+        self.live: dict[int, Proc] = {}  # pid -> the live member with that pid
+        self.recent_exit: dict[int, Proc] = {}  # pid -> the member that last exited with it
+        self.groups: dict[str, Group] = {}
+        self.own_pids: set[int] = {os.getpid(), *own_pids}
+        self.offset = procfs.boot_offset_ns()
+        self.events = 0
+        self.lost = 0
+        self.unrecovered = 0  # members that ended while events were lost
+        self._delta = Delta()
+
+    # ---- groups ------------------------------------------------------------------------------
+
+    def create_group(self, name: str, exist_ok: bool = False) -> Group:
+        name = validate_group_name(name)
+        group = self.groups.get(name)
+        if group is not None:
+            if not exist_ok:
+                raise UserError(f"group {name!r} already exists: pick another name")
+            return group
+        group = self.groups[name] = Group(name)
+        self._delta.groups.add(name)
+        return group
+
+    def group(self, name: str) -> Group:
+        try:
+            return self.groups[name]
+        except KeyError:
+            raise UserError(f"no group named {name!r}") from None
+
+    def rename_group(self, old: str, new: str) -> Group:
+        group = self.group(old)
+        new = validate_group_name(new)
+        if new == old:
+            return group
+        if new in self.groups:
+            raise UserError(f"group {new!r} already exists: pick another name")
+        del self.groups[old]
+        group.name = new
+        self.groups[new] = group
+        for key in group.members:
+            self.procs[key].group = new
+            self._delta.changed.add(key)
+        self._delta.groups.update((old, new))
+        return group
+
+    def remove_group(self, name: str) -> list[Key]:
+        """Stop tracking a group; its processes are left alone."""
+        group = self.group(name)
+        keys = list(group.members)
+        for key in keys:
+            proc = self.procs.pop(key)
+            if self.live.get(proc.pid) is proc:
+                del self.live[proc.pid]
+            if self.recent_exit.get(proc.pid) is proc:
+                del self.recent_exit[proc.pid]
+        del self.groups[name]
+        self._delta.removed.extend(keys)
+        self._delta.groups.add(name)
+        return keys
+
+    # ---- adopting running processes ----------------------------------------------------------
+
+    def check_attachable(self, pid: int, allow_zombie: bool = False) -> ProcInfo:
+        """The process ``pid`` as /proc shows it, or a UserError saying why it can't be tracked."""
+        if pid <= 0:
+            raise UserError(f"bad PID {pid}: give a positive process ID")
+        if pid == 1:
+            raise UserError("PID 1 is init: it is the ancestor of everything and can't be tracked")
+        if pid in self.own_pids:
+            raise UserError(f"PID {pid} is tractui itself: pick another process")
+        info = procfs.read_info(pid)
+        if info is None:
+            raise UserError(f"no process with PID {pid}: check the PID (it may have just exited)")
+        if info.kthread:
+            raise UserError(f"PID {pid} ({info.comm}) is a kernel thread: it can't be tracked")
+        if info.state in ("Z", "X") and not allow_zombie:
+            raise UserError(f"PID {pid} ({info.comm}) has already exited")
+        member = self.live.get(pid)
+        if member is not None:
+            raise UserError(f"PID {pid} ({info.comm}) is already in group {member.group!r}")
+        return info
+
+    def attach(self, group_name: str, pid: int, allow_zombie: bool = False) -> list[Proc]:
+        """Adopt a running process and its current descendants into a group (created if new).
+
+        Returns the adopted processes, ``pid`` first. ``allow_zombie`` is for our own children,
+        which we have not reaped yet: their exit event is still on its way.
+        """
+        info = self.check_attachable(pid, allow_zombie)
+        first = self.add_root(group_name, info)
+        adopted = [first]
+        table = procfs.scan()
+        for child in procfs.descendants(pid, table):
+            adopted.extend(self._adopt_chain(child, table))
+        return adopted
+
+    def add_root(self, group_name: str, info: ProcInfo) -> Proc:
+        """Make the process ``info`` describes a root of a group (created if new)."""
+        group = self.create_group(group_name, exist_ok=True)
+        proc = self._adopt(group, info, parent=None)
+        group.roots.append(proc.key)
+        return proc
+
+    def _adopt(self, group: Group, info: ProcInfo, parent: Proc | None) -> Proc:
+        proc = Proc(
+            pid=info.pid,
+            start=info.start,
+            group=group.name,
+            parent=parent.key if parent is not None else None,
+            ppid=info.ppid,
+        )
+        proc._absorb(info)
+        if not proc.argv and parent is not None:
+            proc.argv = parent.argv  # a zombie shows no cmdline; it ran its forker's program
+        self._insert(proc, group, parent)
+        return proc
+
+    def _insert(self, proc: Proc, group: Group, parent: Proc | None) -> None:
+        key = proc.key
+        self.procs[key] = proc
+        self.live[proc.pid] = proc
+        group.members.add(key)
+        group.live += 1
+        if parent is not None:
+            parent.children.append(key)
+        self._delta.added.append(key)
+        self._delta.groups.add(group.name)
+
+    def _adopt_chain(self, pid: int, table: dict[int, procfs.Stat]) -> list[Proc]:
+        """Adopt ``pid`` if its current ancestry reaches a live member (and not tractui)."""
+        chain: list[int] = []
+        cursor = pid
+        seen: set[int] = set()
+        while cursor > 1 and cursor not in seen:
+            if cursor in self.own_pids:
+                return []
+            member = self.live.get(cursor)
+            stat = table.get(cursor)
+            if (
+                member is not None
+                and stat is not None
+                and procfs.same_start(member.start, stat.start)
+            ):
+                break
+            if stat is None:
+                return []
+            seen.add(cursor)
+            chain.append(cursor)
+            cursor = stat.ppid
+        else:
+            return []
+        adopted: list[Proc] = []
+        parent = self.live[cursor]
+        group = self.groups[parent.group]
+        for child_pid in reversed(chain):
+            info = procfs.read_info(child_pid)
+            if info is None or info.kthread:
+                break
+            proc = self._adopt(group, info, parent)
+            group.forks += 1
+            adopted.append(proc)
+            parent = proc
+        return adopted
+
+    # ---- events ------------------------------------------------------------------------------
+
+    def apply(self, events: Iterable[Event]) -> Delta:
+        """Apply a batch of events in kernel order; return what changed since the last call."""
+        self.offset = procfs.boot_offset_ns()
+        lost_before = self.lost
+        n = 0
+        for event in events:
+            n += 1
+            kind = type(event)
+            if kind is Fork:
+                self._fork(event)  # type: ignore[arg-type]
+            elif kind is Exit:
+                self._exit(event)  # type: ignore[arg-type]
+            elif kind is Exec:
+                self._exec(event)  # type: ignore[arg-type]
+            elif kind is Comm:
+                self._comm(event)  # type: ignore[arg-type]
+            elif kind is Loss:
+                self.lost += event.dropped  # type: ignore[union-attr]
+        self.events += n
+        if self.lost != lost_before:
+            self.rescan()
+        return self.take_delta(events=n)
+
+    def take_delta(self, events: int = 0) -> Delta:
+        delta, self._delta = self._delta, Delta()
+        delta.events = events
+        delta.lost = self.lost
+        return delta
+
+    def _fork(self, ev: Fork) -> None:
+        if ev.child_pid != ev.child_tgid:  # a thread: folded into its process
+            proc = self.live.get(ev.child_tgid)
+            if proc is not None:
+                proc.threads += 1
+                if proc.threads > proc.peak_threads:
+                    proc.peak_threads = proc.threads
+                self._delta.changed.add(proc.key)
+            return
+        start = ev.ts + self.offset
+        old = self.live.get(ev.child_pid)
+        if old is not None:
+            if procfs.same_start(old.start, start):
+                return  # already adopted from /proc
+            self._gone(old)  # its exit was lost: the pid was reused
+        parent = self.live.get(ev.parent_tgid)
+        if parent is None:
+            return
+        group = self.groups[parent.group]
+        proc = Proc(
+            pid=ev.child_pid,
+            start=start,
+            group=group.name,
+            parent=parent.key,
+            ppid=ev.parent_tgid,
+            comm=parent.comm,
+            argv=parent.argv,
+            exe=parent.exe,
+            uid=parent.uid,
+        )
+        self._insert(proc, group, parent)
+        group.forks += 1
+
+    def _exec(self, ev: Exec) -> None:
+        proc = self.live.get(ev.pid)
+        if proc is None:
+            proc = self._revive(ev)
+            if proc is None:
+                return
+        info = ev.info
+        if info is not None and procfs.same_start(info.start, proc.start):
+            proc._absorb(info)
+        proc.execs.append(proc.argv if info is not None else ())  # () : gone before we looked
+        self.groups[proc.group].execs += 1
+        self._delta.changed.add(proc.key)
+
+    def _revive(self, ev: Exec) -> Proc | None:
+        """execve from a non-leader thread: the leader "exited" just before; it lives on."""
+        proc = self.recent_exit.get(ev.pid)
+        if proc is None or proc.ended is None or proc.lost_exit:
+            return None
+        if not 0 <= ev.ts + self.offset - proc.ended <= EXEC_AFTER_EXIT_NS:
+            return None
+        group = self.groups[proc.group]
+        assert proc.exit is not None
+        group.exits -= 1
+        group.failed -= proc.exit.failed
+        group.live += 1
+        proc.exit = None
+        proc.ended = None
+        self.live[proc.pid] = proc
+        del self.recent_exit[proc.pid]
+        return proc
+
+    def _exit(self, ev: Exit) -> None:
+        if ev.pid != ev.tgid:
+            proc = self.live.get(ev.tgid)
+            if proc is not None and proc.threads > 1:
+                proc.threads -= 1
+                self._delta.changed.add(proc.key)
+            return
+        proc = self.live.get(ev.pid)
+        if proc is None:
+            return
+        ended = ev.ts + self.offset
+        if ended + procfs.START_TOLERANCE_NS < proc.start:
+            return  # a late exit of the pid's previous owner
+        status = ev.decoded()
+        self._end(proc, ended, status)
+
+    def _end(self, proc: Proc, ended: int, status: ExitStatus | None) -> None:
+        del self.live[proc.pid]
+        proc.ended = ended
+        proc.exit = status
+        proc.threads = 0
+        group = self.groups[proc.group]
+        group.live -= 1
+        group.exits += 1
+        if status is None:
+            proc.lost_exit = True
+        elif status.failed:
+            group.failed += 1
+        self.recent_exit[proc.pid] = proc
+        self._delta.exited.append(proc.key)
+        self._delta.groups.add(group.name)
+
+    def _gone(self, proc: Proc) -> None:
+        """A member ended without an exit event reaching us."""
+        self._end(proc, self.now(), None)
+        self.unrecovered += 1
+
+    def _comm(self, ev: Comm) -> None:
+        if ev.pid != ev.tgid:
+            return
+        proc = self.live.get(ev.pid)
+        if proc is not None:
+            proc.comm = ev.comm
+            self._delta.changed.add(proc.key)
+
+    # ---- recovery, upkeep --------------------------------------------------------------------
+
+    def rescan(self) -> None:
+        """After lost events: drop members that are gone, adopt what /proc says they forked."""
+        table = procfs.scan()
+        for proc in list(self.live.values()):
+            stat = table.get(proc.pid)
+            if stat is None or not procfs.same_start(stat.start, proc.start):
+                self._gone(proc)
+        for pid in sorted(table):
+            if pid not in self.live:
+                self._adopt_chain(pid, table)
+
+    def refresh(self) -> None:
+        """Re-read every live member's current ppid and thread count (reparenting has no event)."""
+        for proc in list(self.live.values()):
+            stat = procfs.read_stat(proc.pid)
+            if stat is None or not procfs.same_start(stat.start, proc.start):
+                continue  # its exit event is on its way
+            if stat.ppid != proc.ppid or stat.threads != proc.threads:
+                proc.ppid = stat.ppid
+                proc.threads = max(1, stat.threads)
+                proc.peak_threads = max(proc.peak_threads, proc.threads)
+                self._delta.changed.add(proc.key)
+
+    def prune(self, now: int | None = None) -> None:
+        """Forget exited processes older than ``keep_exited`` that have no children left."""
+        now = self.now() if now is None else now
+        limit = now - self.keep_exited_ns
+        for proc in list(self.recent_exit.values()):
+            self._maybe_prune(proc, limit)
+
+    def _maybe_prune(self, proc: Proc, limit: int) -> None:
+        while (
+            proc.ended is not None
+            and proc.ended <= limit
+            and not proc.children
+            and proc.key in self.procs
+        ):
+            key = proc.key
+            del self.procs[key]
+            if self.recent_exit.get(proc.pid) is proc:
+                del self.recent_exit[proc.pid]
+            group = self.groups[proc.group]
+            group.members.discard(key)
+            if key in group.roots:
+                group.roots.remove(key)
+            self._delta.removed.append(key)
+            self._delta.groups.add(group.name)
+            parent = self.procs.get(proc.parent) if proc.parent is not None else None
+            if parent is None:
+                return
+            parent.children.remove(key)
+            proc = parent
+
+    def now(self) -> int:
+        return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    def members(self, name: str, alive_only: bool = False) -> list[Proc]:
+        """A group's processes in tree order: each root, then its descendants depth-first."""
+        group = self.group(name)
+        out = [proc for proc in self.walk(group) if proc.alive or not alive_only]
+        return out
+
+    def walk(self, group: Group) -> Iterator[Proc]:
+        for key in list(group.roots):
+            yield from self.subtree(key)
+
+    def subtree(self, key: Key) -> Iterator[Proc]:
+        stack = [key]
+        while stack:
+            proc = self.procs.get(stack.pop())
+            if proc is None:
+                continue
+            yield proc
+            stack.extend(reversed(proc.children))
+
+    def depth(self, proc: Proc) -> int:
+        depth = 0
+        while proc.parent is not None and (parent := self.procs.get(proc.parent)) is not None:
+            depth += 1
+            proc = parent
+        return depth
