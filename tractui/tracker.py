@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from tractui import procfs
@@ -123,14 +123,20 @@ def validate_group_name(name: str) -> str:
 class Tracker:
     """Groups, their processes and genealogy; fed events by :meth:`apply`."""
 
-    def __init__(self, keep_exited: float = 10.0, own_pids: Iterable[int] = ()) -> None:
+    def __init__(
+        self,
+        keep_exited: float = 10.0,
+        own_pids: Iterable[int] = (),
+        clock_offset: Callable[[], int] = procfs.boot_offset_ns,
+    ) -> None:
         self.keep_exited_ns = int(min(keep_exited, 1e9) * 1e9)  # inf: keep for ever
         self.procs: dict[Key, Proc] = {}
         self.live: dict[int, Proc] = {}  # pid -> the live member with that pid
         self.recent_exit: dict[int, Proc] = {}  # pid -> the member that last exited with it
         self.groups: dict[str, Group] = {}
         self.own_pids: set[int] = {os.getpid(), *own_pids}
-        self.offset = procfs.boot_offset_ns()
+        self.clock_offset = clock_offset  # event time (monotonic) -> /proc time (boot clock)
+        self.offset = clock_offset()
         self.events = 0
         self.lost = 0
         self.unrecovered = 0  # members that ended while events were lost
@@ -294,7 +300,7 @@ class Tracker:
 
     def apply(self, events: Iterable[Event]) -> Delta:
         """Apply a batch of events in kernel order; return what changed since the last call."""
-        self.offset = procfs.boot_offset_ns()
+        self.offset = self.clock_offset()
         lost_before = self.lost
         n = 0
         for event in events:

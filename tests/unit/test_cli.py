@@ -1,0 +1,52 @@
+"""The command line: version, usage errors, and the domain never importing textual."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import tractui
+from tractui.cli import main
+
+DOMAIN = [
+    "tractui.events",
+    "tractui.procfs",
+    "tractui.feed",
+    "tractui.collector",
+    "tractui.tracker",
+    "tractui.control",
+    "tractui.engine",
+    "tractui.cli",
+    "tractui.commands.trace",
+    "tractui.commands.events",
+]
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tractui {tractui.__version__}"
+
+
+def test_trace_without_a_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["trace"])
+    assert exit_info.value.code == 2
+    assert "trace needs a command" in capsys.readouterr().err
+
+
+def test_events_rejects_a_non_positive_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["events", "--duration", "0"])
+    assert exit_info.value.code == 2
+    assert "positive" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", DOMAIN)
+def test_domain_module_does_not_import_textual(module: str) -> None:
+    code = f"import sys, {module}; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,238 @@
+"""The tracker model on synthetic event lists: genealogy, threads, exits, PID reuse, pruning."""
+
+from __future__ import annotations
+
+import pytest
+
+from tractui.errors import UserError
+from tractui.events import Comm, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
+from tractui.tracker import Tracker
+
+SEC = 1_000_000_000
+# PIDs above any pid_max: no real process can have them, so a /proc rescan finds none.
+ROOT = 5_000_000
+
+
+def info(pid: int, start: int, argv: tuple[str, ...] = ("sh",), ppid: int = 1) -> ProcInfo:
+    return ProcInfo(pid, start, ppid, argv[0], argv, "/bin/" + argv[0], 0, 1, "S", False)
+
+
+@pytest.fixture
+def tracker() -> Tracker:
+    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0)
+    t.add_root("web", info(ROOT, 1 * SEC, ("sh", "-c", "serve")))
+    t.take_delta()
+    return t
+
+
+def fork(ts: int, parent: int, child: int, thread_of: int | None = None) -> Fork:
+    if thread_of is not None:
+        return Fork(ts, parent, thread_of, child, thread_of)
+    return Fork(ts, parent, parent, child, child)
+
+
+def exit_(ts: int, pid: int, status: int = 0, tgid: int | None = None) -> Exit:
+    return Exit(ts, pid, pid if tgid is None else tgid, status, 1, 1)
+
+
+def test_forked_child_joins_its_parents_group(tracker: Tracker) -> None:
+    delta = tracker.apply([fork(2 * SEC, ROOT, ROOT + 1)])
+    child = tracker.live[ROOT + 1]
+    assert child.group == "web"
+    assert child.parent == (ROOT, 1 * SEC)
+    assert child.argv == ("sh", "-c", "serve")  # runs its forker's program until it execs
+    assert delta.added == [child.key]
+    assert tracker.groups["web"].forks == 1
+    assert tracker.groups["web"].live == 2
+
+
+def test_forks_by_non_members_are_ignored(tracker: Tracker) -> None:
+    delta = tracker.apply([fork(2 * SEC, 42, 43)])
+    assert 43 not in tracker.live
+    assert not delta.added
+
+
+def test_double_forked_daemon_stays_under_its_forker(tracker: Tracker) -> None:
+    mid, daemon = ROOT + 1, ROOT + 2
+    tracker.apply([fork(2 * SEC, ROOT, mid), fork(3 * SEC, mid, daemon), exit_(4 * SEC, mid)])
+    proc = tracker.live[daemon]
+    assert proc.group == "web"
+    assert proc.parent is not None and proc.parent[0] == mid
+    assert not tracker.procs[proc.parent].alive
+    assert [p.pid for p in tracker.members("web")] == [ROOT, mid, daemon]
+    assert tracker.depth(proc) == 2
+
+
+def test_reparented_is_current_ppid_differs_from_forker(tracker: Tracker) -> None:
+    tracker.apply([fork(2 * SEC, ROOT, ROOT + 1)])
+    proc = tracker.live[ROOT + 1]
+    assert not proc.reparented
+    proc.ppid = 1
+    assert proc.reparented
+
+
+def test_threads_fold_into_their_process(tracker: Tracker) -> None:
+    tracker.apply([fork(2 * SEC, ROOT, ROOT + 10, thread_of=ROOT)] * 1)
+    tracker.apply([fork(2 * SEC, ROOT, ROOT + 11, thread_of=ROOT)])
+    root = tracker.live[ROOT]
+    assert root.threads == 3 and root.peak_threads == 3
+    assert ROOT + 10 not in tracker.live and ROOT + 11 not in tracker.live
+    tracker.apply([exit_(3 * SEC, ROOT + 10, tgid=ROOT)])
+    assert root.threads == 2 and root.alive and root.peak_threads == 3
+    assert tracker.groups["web"].exits == 0
+
+
+def test_exec_updates_the_command_and_records_it(tracker: Tracker) -> None:
+    tracker.apply([fork(2 * SEC, ROOT, ROOT + 1)])
+    new = info(ROOT + 1, 2 * SEC, ("sleep", "30"), ppid=ROOT)
+    delta = tracker.apply([Exec(2 * SEC + 5, ROOT + 1, ROOT + 1, new)])
+    proc = tracker.live[ROOT + 1]
+    assert proc.argv == ("sleep", "30") and proc.comm == "sleep"
+    assert proc.execs == [("sleep", "30")]
+    assert proc.key in delta.changed
+    assert tracker.groups["web"].execs == 1
+
+
+def test_exec_info_of_another_process_with_the_pid_is_not_absorbed(tracker: Tracker) -> None:
+    tracker.apply([fork(2 * SEC, ROOT, ROOT + 1)])
+    stale = info(ROOT + 1, 9 * SEC, ("other",))  # /proc already showed a later process
+    tracker.apply([Exec(2 * SEC + 5, ROOT + 1, ROOT + 1, stale)])
+    assert tracker.live[ROOT + 1].argv == ("sh", "-c", "serve")
+
+
+def test_exec_from_a_non_leader_thread_keeps_the_process(tracker: Tracker) -> None:
+    # the kernel reports the leader's exit, then an exec with the leader's pid
+    tracker.apply([fork(2 * SEC, ROOT, ROOT + 7, thread_of=ROOT)])
+    new = info(ROOT, 1 * SEC, ("sleep", "5"))
+    tracker.apply([exit_(3 * SEC, ROOT), Exec(3 * SEC + 1000, ROOT, ROOT, new)])
+    root = tracker.live[ROOT]
+    assert root.alive and root.exit is None
+    assert root.argv == ("sleep", "5")
+    group = tracker.groups["web"]
+    assert (group.exits, group.failed, group.live) == (0, 0, 1)
+
+
+def test_exit_status_is_decoded_and_counted(tracker: Tracker) -> None:
+    tracker.apply([fork(2 * SEC, ROOT, ROOT + 1), fork(2 * SEC, ROOT, ROOT + 2)])
+    delta = tracker.apply([exit_(3 * SEC, ROOT + 1, 768), exit_(3 * SEC, ROOT + 2, 134)])
+    one, two = tracker.procs[(ROOT + 1, 2 * SEC)], tracker.procs[(ROOT + 2, 2 * SEC)]
+    assert one.exit == ExitStatus(code=3) and one.status_text() == "exit 3"
+    assert two.exit == ExitStatus(signal=6, core=True) and two.status_text() == "SIGABRT (core)"
+    assert one.ended == 3 * SEC
+    assert delta.exited == [one.key, two.key]
+    group = tracker.groups["web"]
+    assert (group.exits, group.failed, group.live) == (2, 2, 1)
+
+
+def test_a_reused_pid_is_a_new_process(tracker: Tracker) -> None:
+    child = ROOT + 1
+    tracker.apply([fork(2 * SEC, ROOT, child), exit_(3 * SEC, child), fork(4 * SEC, ROOT, child)])
+    old, new = tracker.procs[(child, 2 * SEC)], tracker.procs[(child, 4 * SEC)]
+    assert not old.alive and new.alive
+    assert tracker.live[child] is new
+    assert len(tracker.live[ROOT].children) == 2
+
+
+def test_fork_onto_a_live_pid_means_its_exit_was_lost(tracker: Tracker) -> None:
+    child = ROOT + 1
+    tracker.apply([fork(2 * SEC, ROOT, child), fork(5 * SEC, ROOT, child)])
+    old = tracker.procs[(child, 2 * SEC)]
+    assert not old.alive and old.lost_exit and old.status_text() == "gone"
+    assert tracker.live[child].start == 5 * SEC
+    assert tracker.unrecovered == 1
+
+
+def test_duplicate_fork_of_an_adopted_process_is_ignored(tracker: Tracker) -> None:
+    tracker.apply([fork(2 * SEC, ROOT, ROOT + 1)])
+    delta = tracker.apply([fork(2 * SEC + 1000, ROOT, ROOT + 1)])
+    assert not delta.added and tracker.groups["web"].forks == 1
+
+
+def test_late_exit_of_the_pids_previous_owner_is_ignored(tracker: Tracker) -> None:
+    tracker.apply([fork(5 * SEC, ROOT, ROOT + 1)])
+    tracker.apply([exit_(2 * SEC, ROOT + 1, 9)])
+    assert tracker.live[ROOT + 1].alive
+
+
+def test_comm_change_renames_the_process(tracker: Tracker) -> None:
+    delta = tracker.apply([Comm(2 * SEC, ROOT, ROOT, "worker")])
+    assert tracker.live[ROOT].comm == "worker"
+    assert (ROOT, 1 * SEC) in delta.changed
+    tracker.apply([Comm(2 * SEC, ROOT + 9, ROOT, "thread-name")])
+    assert tracker.live[ROOT].comm == "worker"
+
+
+def test_prune_forgets_old_exits_but_keeps_parents_of_live_children(tracker: Tracker) -> None:
+    mid, daemon, quick = ROOT + 1, ROOT + 2, ROOT + 3
+    tracker.apply(
+        [
+            fork(2 * SEC, ROOT, mid),
+            fork(2 * SEC, mid, daemon),
+            fork(2 * SEC, ROOT, quick),
+            exit_(3 * SEC, mid),
+            exit_(3 * SEC, quick),
+        ]
+    )
+    tracker.take_delta()
+    tracker.prune(now=12 * SEC)  # 9 s after the exits: kept
+    assert (quick, 2 * SEC) in tracker.procs
+    tracker.prune(now=14 * SEC)
+    delta = tracker.take_delta()
+    assert (quick, 2 * SEC) not in tracker.procs
+    assert delta.removed == [(quick, 2 * SEC)]
+    assert (mid, 2 * SEC) in tracker.procs  # its child lives on
+    tracker.apply([exit_(15 * SEC, daemon)])
+    tracker.prune(now=30 * SEC)
+    assert (mid, 2 * SEC) not in tracker.procs and (daemon, 2 * SEC) not in tracker.procs
+    assert [p.pid for p in tracker.members("web")] == [ROOT]
+
+
+def test_loss_rescans_and_marks_vanished_members_gone(tracker: Tracker) -> None:
+    delta = tracker.apply([Loss(2 * SEC, 7)])
+    root = tracker.procs[(ROOT, 1 * SEC)]
+    assert not root.alive and root.lost_exit  # no such PID in /proc
+    assert tracker.lost == 7 and delta.lost == 7
+    assert tracker.unrecovered == 1
+
+
+def test_group_names_are_validated_and_unique(tracker: Tracker) -> None:
+    with pytest.raises(UserError, match="bad group name"):
+        tracker.create_group("")
+    with pytest.raises(UserError, match="bad group name"):
+        tracker.create_group("has space")
+    with pytest.raises(UserError, match="already exists"):
+        tracker.create_group("web")
+    assert tracker.create_group("web", exist_ok=True) is tracker.groups["web"]
+
+
+def test_rename_moves_every_member(tracker: Tracker) -> None:
+    tracker.apply([fork(2 * SEC, ROOT, ROOT + 1)])
+    tracker.create_group("db")
+    with pytest.raises(UserError, match="already exists"):
+        tracker.rename_group("web", "db")
+    tracker.rename_group("web", "api")
+    assert "web" not in tracker.groups
+    assert {p.group for p in tracker.members("api")} == {"api"}
+    tracker.apply([fork(3 * SEC, ROOT + 1, ROOT + 2)])
+    assert tracker.live[ROOT + 2].group == "api"
+
+
+def test_remove_stops_tracking_but_leaves_processes(tracker: Tracker) -> None:
+    tracker.apply([fork(2 * SEC, ROOT, ROOT + 1)])
+    removed = tracker.remove_group("web")
+    assert set(removed) == {(ROOT, 1 * SEC), (ROOT + 1, 2 * SEC)}
+    assert not tracker.live and not tracker.procs
+    assert not tracker.apply([fork(3 * SEC, ROOT, ROOT + 2)]).added
+    with pytest.raises(UserError, match="no group named"):
+        tracker.group("web")
+
+
+def test_attach_refuses_what_cannot_be_tracked(tracker: Tracker) -> None:
+    with pytest.raises(UserError, match="PID 1 is init"):
+        tracker.check_attachable(1)
+    with pytest.raises(UserError, match="tractui itself"):
+        tracker.check_attachable(next(iter(tracker.own_pids)))
+    with pytest.raises(UserError, match="no process with PID"):
+        tracker.check_attachable(ROOT + 99)
+    with pytest.raises(UserError, match="positive"):
+        tracker.check_attachable(0)
