@@ -176,7 +176,6 @@ class Engine:
         now = time.monotonic()
         if now - self._last_upkeep >= 0.5:
             self._last_upkeep = now
-            self.tracker.refresh()
             self.tracker.prune()
             self.reap()
             extra = self.tracker.take_delta()

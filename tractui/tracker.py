@@ -41,7 +41,7 @@ class Proc:
     threads: int = 1
     peak_threads: int = 1
     execs: list[tuple[str, ...]] = field(default_factory=list)  # one per exec event seen
-    children: list[Key] = field(default_factory=list)
+    children: dict[Key, None] = field(default_factory=dict)  # ordered, O(1) removal
     exit: ExitStatus | None = None
     ended: int | None = None  # ns since boot
     lost_exit: bool = False  # gone without an exit event (events were lost)
@@ -133,6 +133,7 @@ class Tracker:
         self.procs: dict[Key, Proc] = {}
         self.live: dict[int, Proc] = {}  # pid -> the live member with that pid
         self.recent_exit: dict[int, Proc] = {}  # pid -> the member that last exited with it
+        self.exited: dict[Key, Proc] = {}  # every exited member still kept, oldest exit first
         self.groups: dict[str, Group] = {}
         self.own_pids: set[int] = {os.getpid(), *own_pids}
         self.clock_offset = clock_offset  # event time (monotonic) -> /proc time (boot clock)
@@ -187,6 +188,7 @@ class Tracker:
                 del self.live[proc.pid]
             if self.recent_exit.get(proc.pid) is proc:
                 del self.recent_exit[proc.pid]
+            self.exited.pop(key, None)
         del self.groups[name]
         self._delta.removed.extend(keys)
         self._delta.groups.add(name)
@@ -256,7 +258,7 @@ class Tracker:
         group.members.add(key)
         group.live += 1
         if parent is not None:
-            parent.children.append(key)
+            parent.children[key] = None
         self._delta.added.append(key)
         self._delta.groups.add(group.name)
 
@@ -389,6 +391,7 @@ class Tracker:
         proc.ended = None
         self.live[proc.pid] = proc
         del self.recent_exit[proc.pid]
+        self.exited.pop(proc.key, None)
         return proc
 
     def _exit(self, ev: Exit) -> None:
@@ -420,8 +423,21 @@ class Tracker:
         elif status.failed:
             group.failed += 1
         self.recent_exit[proc.pid] = proc
+        self.exited[proc.key] = proc
         self._delta.exited.append(proc.key)
         self._delta.groups.add(group.name)
+        self._reparented(proc)
+
+    def _reparented(self, dead: Proc) -> None:
+        """The kernel reparents a process's children before it reports the exit: re-read them."""
+        for key in dead.children:
+            child = self.procs.get(key)
+            if child is None or not child.alive:
+                continue
+            stat = procfs.read_stat(child.pid)
+            if stat is not None and procfs.same_start(stat.start, child.start):
+                child.ppid = stat.ppid
+                self._delta.changed.add(key)
 
     def _gone(self, proc: Proc) -> None:
         """A member ended without an exit event reaching us."""
@@ -449,26 +465,17 @@ class Tracker:
             if pid not in self.live:
                 self._adopt_chain(pid, table)
 
-    def refresh(self) -> None:
-        """Re-read every live member's current ppid and thread count (reparenting has no event)."""
-        for proc in list(self.live.values()):
-            stat = procfs.read_stat(proc.pid)
-            if stat is None or not procfs.same_start(stat.start, proc.start):
-                continue  # its exit event is on its way
-            if stat.ppid != proc.ppid or stat.threads != proc.threads:
-                proc.ppid = stat.ppid
-                proc.threads = max(1, stat.threads)
-                proc.peak_threads = max(proc.peak_threads, proc.threads)
-                self._delta.changed.add(proc.key)
-
     def prune(self, now: int | None = None) -> None:
         """Forget exited processes older than ``keep_exited`` that have no children left."""
         now = self.now() if now is None else now
         limit = now - self.keep_exited_ns
-        for proc in list(self.recent_exit.values()):
+        for proc in list(self.exited.values()):
+            if proc.ended is None or proc.ended > limit:
+                break  # oldest first: the rest are younger
             self._maybe_prune(proc, limit)
 
     def _maybe_prune(self, proc: Proc, limit: int) -> None:
+        """Forget ``proc``, then its parent if that is now an old exit with no children."""
         while (
             proc.ended is not None
             and proc.ended <= limit
@@ -477,6 +484,7 @@ class Tracker:
         ):
             key = proc.key
             del self.procs[key]
+            del self.exited[key]
             if self.recent_exit.get(proc.pid) is proc:
                 del self.recent_exit[proc.pid]
             group = self.groups[proc.group]
@@ -488,7 +496,7 @@ class Tracker:
             parent = self.procs.get(proc.parent) if proc.parent is not None else None
             if parent is None:
                 return
-            parent.children.remove(key)
+            del parent.children[key]
             proc = parent
 
     def now(self) -> int:

@@ -70,7 +70,11 @@ def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
     started = time.time()
     root = engine.adopt_child(GROUP, popen.pid)
     tracker = engine.tracker
-    while popen.poll() is None or root.alive:
+    while popen.poll() is None:
+        engine.poll(0.05)
+    # its exit event is at most a batch behind; don't hang if the collector died meanwhile
+    deadline = time.monotonic() + 2.0
+    while root.alive and time.monotonic() < deadline:
         engine.poll(0.05)
     status = ExitStatus.from_wait_status(_wait_status(popen.returncode))
     engine.drain(quiet=0.1)
