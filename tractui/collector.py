@@ -26,7 +26,6 @@ from tractui.events import (
     DEFAULT_RCVBUF,
     ConnectorError,
     Event,
-    Exec,
     ProcConnector,
 )
 
@@ -108,6 +107,7 @@ class Collector:
         batch: list[Event] = []
         batch_started = time.monotonic()
         read_into = self.connector.read_into
+        read_info = procfs.read_info
         try:
             while not self.stopping:
                 wait = (
@@ -124,15 +124,10 @@ class Collector:
                     if not batch:
                         batch_started = time.monotonic()
                     while True:
-                        start = len(batch)
-                        n = read_into(batch, READ_CHUNK)
+                        n = read_into(batch, READ_CHUNK, read_info)
                         if n == 0:
                             break
                         self.datagrams += n
-                        for i in range(start, len(batch)):
-                            event = batch[i]
-                            if type(event) is Exec:
-                                batch[i] = event._replace(info=procfs.read_info(event.pid))
                         if len(batch) >= self.batch_max:
                             self._send(batch)
                             batch = []

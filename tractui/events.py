@@ -13,6 +13,7 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -370,11 +371,18 @@ class ProcConnector:
 
     # the hot path
 
-    def read_into(self, out: list[Event], limit: int) -> int:
+    def read_into(
+        self,
+        out: list[Event],
+        limit: int,
+        on_exec: Callable[[int], ProcInfo | None] | None = None,
+    ) -> int:
         """Append up to ``limit`` decoded events to ``out``; return datagrams read (0: empty).
 
-        Never blocks. On overflow the kernel raises ENOBUFS once and drops until the queue
-        drains; we keep reading and append a :class:`Loss` with the dropped count.
+        ``on_exec(pid)`` is called the moment an exec is decoded (a short program is gone
+        within a millisecond) and its answer becomes the event's ``info``. Never blocks. On
+        overflow the kernel raises ENOBUFS once and drops until the queue drains; we keep
+        reading and append a :class:`Loss` with the dropped count.
         """
         assert self.sock is not None
         recv_into = self.sock.recv_into
@@ -396,6 +404,8 @@ class ProcConnector:
             n_read += 1
             event = decode(view, n, stats)
             if event is not None:
+                if on_exec is not None and type(event) is Exec:
+                    event = Exec(event.ts, event.pid, event.tgid, on_exec(event.pid))
                 append(event)
         return n_read
 

@@ -19,12 +19,15 @@ from tractui import procfs
 from tractui.engine import CollectorProcess
 from tractui.events import ConnectorError, Event, Exec, Exit, Fork
 
+GONE = "(ended before it could be read)"
+
 
 class Names:
     """What we know of each pid's name and command line, from the execs we have seen."""
 
     def __init__(self) -> None:
         self.known: dict[int, tuple[str, tuple[str, ...]]] = {}
+        self.parents: dict[int, int] = {}  # pid -> who forked it, from fork events
         self.users: dict[int, str] = {}
 
     def of(self, pid: int) -> tuple[str, tuple[str, ...]]:
@@ -74,8 +77,9 @@ class Printer:
         if info is not None:
             self.names.known[ev.pid] = (info.comm, info.argv)
             comm, argv, ppid, user = info.comm, info.argv, info.ppid, self.names.user(info.uid)
-        else:
-            comm, argv, ppid, user = "?", (), 0, "?"
+        else:  # it ended before its /proc entry could be read
+            comm, argv, user = GONE, (), "?"
+            ppid = self.names.parents.get(ev.pid, 0)
         self._emit("exec", ev.ts, ev.pid, ppid, comm, argv, user=user)
 
     def _fork(self, ev: Fork) -> None:
@@ -83,6 +87,7 @@ class Printer:
             return
         parent = self.names.of(ev.parent_tgid)
         self.names.known[ev.child_pid] = parent
+        self.names.parents[ev.child_pid] = ev.parent_tgid
         if self.show_all:
             self._emit("fork", ev.ts, ev.child_pid, ev.parent_tgid, parent[0], parent[1])
 
@@ -90,6 +95,7 @@ class Printer:
         if ev.is_thread:
             return
         comm, argv = self.names.known.pop(ev.pid, ("?", ()))
+        self.names.parents.pop(ev.pid, None)
         if self.show_all:
             status = ev.decoded()
             self._emit(
@@ -127,7 +133,7 @@ class Printer:
             }
             self.write(json.dumps(record) + "\n")
             return
-        command = shlex.join(argv) if argv else f"[{comm}]"
+        command = shlex.join(argv) if argv else comm if comm == GONE else f"[{comm}]"
         if kind == "exec":
             self.write(f"{clock} {pid:>7} {ppid:>7} {extra['user']:<10} {command}\n")
         elif kind == "fork":
