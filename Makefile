@@ -18,11 +18,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/tractui $(or $(ARGS),events)
+	$(BIN)/tractui $(ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check tractui tests bench
-	$(BIN)/ruff format --check tractui tests bench
+	$(BIN)/ruff check $(wildcard tractui tests bench)
+	$(BIN)/ruff format --check $(wildcard tractui tests bench)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
