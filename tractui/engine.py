@@ -81,7 +81,7 @@ class CollectorProcess:
                     return self.info
                 if message[0] == "error":
                     self.stop()
-                    raise ConnectorError(message[2])
+                    raise ConnectorError(message[2], exit_code=message[1])
             if self.reader.eof:
                 code = self.proc.wait()
                 self.proc = None

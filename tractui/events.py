@@ -218,9 +218,11 @@ class ConnectorError(Exception):
 
     exit_code = 70
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if exit_code is not None:
+            self.exit_code = exit_code  # as reported by the collector process
 
 
 class NoPermission(ConnectorError):
