@@ -26,12 +26,16 @@ from tractui.events import (
     DEFAULT_RCVBUF,
     ConnectorError,
     Event,
+    Loss,
     ProcConnector,
+    ProcInfo,
 )
 
 BATCH_MAX = 512
 BATCH_INTERVAL = 0.05
 READ_CHUNK = 64
+STORM_DRAIN = 2  # datagrams in one wake-up that mean a storm is on
+STORM_PAUSE = 0.001  # the 16 MiB buffer holds ~20k events: 1 ms of a storm is ~100
 MAX_PENDING_BYTES = 256 << 20  # a consumer this far behind loses batches, counted as lost
 
 
@@ -51,17 +55,19 @@ class Collector:
         self.pending: collections.deque[bytes] = collections.deque()
         self.pending_bytes = 0
         self.dropped_by_us = 0
+        self.unreported = 0  # events in shed batches that no Loss has told of yet
         self.datagrams = 0
         self.stopping = False
         self.cpu_at_ready = 0
 
-    def _enqueue(self, message: feed.Message) -> None:
+    def _enqueue(self, message: feed.Message) -> bool:
+        """Queue a message for the consumer; False if a batch was shed (the backlog is full)."""
         frame = feed.encode(message)
         if self.pending_bytes + len(frame) > MAX_PENDING_BYTES and message[0] == "batch":
-            self.dropped_by_us += len(message[1])
-            return
+            return False
         self.pending.append(frame)
         self.pending_bytes += len(frame)
+        return True
 
     def _flush(self) -> bool:
         """Write what the pipe takes now; False once the reader has gone."""
@@ -88,7 +94,7 @@ class Collector:
             "malformed": self.connector.stats.malformed,
             # CPU since we were ready: start-up (imports) is not per-event cost
             "cpu_ns": _cpu_ns(usage) - self.cpu_at_ready,
-            "maxrss_kb": usage.ru_maxrss,
+            "maxrss_kb": procfs.peak_rss_kb(),
         }
 
     def run(self) -> int:
@@ -107,7 +113,13 @@ class Collector:
         batch: list[Event] = []
         batch_started = time.monotonic()
         read_into = self.connector.read_into
-        read_info = procfs.read_info
+        saw_exec = False
+
+        def read_info(pid: int) -> ProcInfo | None:
+            nonlocal saw_exec
+            saw_exec = True
+            return procfs.read_info(pid)
+
         try:
             while not self.stopping:
                 wait = (
@@ -123,10 +135,12 @@ class Collector:
                 if readable:
                     if not batch:
                         batch_started = time.monotonic()
+                    drained = 0
                     while True:
                         n = read_into(batch, READ_CHUNK, read_info)
                         if n == 0:
                             break
+                        drained += n
                         self.datagrams += n
                         if len(batch) >= self.batch_max:
                             self._send(batch)
@@ -134,6 +148,12 @@ class Collector:
                             batch_started = time.monotonic()
                             if not self._flush():
                                 return 0
+                    if drained >= STORM_DRAIN and not saw_exec:
+                        # Events come faster than we wake: let the queue fill for a moment so
+                        # one wake-up drains many (bench/storm: 6.8 -> 4.5 us/event). Not after
+                        # an exec: the next one's /proc entry may last under a millisecond.
+                        time.sleep(STORM_PAUSE)
+                    saw_exec = False
                 if batch and (
                     len(batch) >= self.batch_max
                     or time.monotonic() - batch_started >= self.batch_interval
@@ -150,7 +170,15 @@ class Collector:
 
     def _send(self, batch: list[Event]) -> None:
         self.connector.check_drops(batch)  # a Loss, if any, goes after what did arrive
-        self._enqueue(("batch", batch, self._stats()))
+        if self.unreported:
+            # batches we shed earlier: the consumer must know, to rescan /proc
+            batch.append(Loss(time.monotonic_ns(), self.unreported))
+        if self._enqueue(("batch", batch, self._stats())):
+            self.unreported = 0
+        else:
+            shed = sum(1 for e in batch if type(e) is not Loss)
+            self.dropped_by_us += shed
+            self.unreported += shed
 
     def _drain_blocking(self) -> None:
         os.set_blocking(self.out_fd, True)

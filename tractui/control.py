@@ -160,7 +160,7 @@ def parse_signal(text: str | int) -> signal.Signals:
 def refuse_reason(pid: int, own_pids: Iterable[int]) -> str:
     if pid == 1:
         return "refused: PID 1 is init"
-    if pid in set(own_pids):
+    if pid == os.getpid() or pid in set(own_pids):
         return "refused: that is tractui itself"
     stat = procfs.read_stat(pid)
     if stat is not None and stat.flags & procfs.PF_KTHREAD:

@@ -205,14 +205,16 @@ class Engine:
         c.batches += 1
 
     def drain(self, quiet: float = 0.15, limit: float = 5.0) -> Delta:
-        """Apply events until none came for ``quiet`` seconds (or ``limit`` passed)."""
+        """Apply events until no member changed for ``quiet`` seconds (or ``limit`` passed).
+
+        Quiet means quiet for our groups: the rest of the system may fork all it likes."""
         total = Delta()
         deadline = time.monotonic() + limit
         last = time.monotonic()
         while time.monotonic() < deadline:
             delta = self.poll(0.05)
             _merge(total, delta)
-            if delta.events:
+            if delta.members_changed:
                 last = time.monotonic()
             elif time.monotonic() - last >= quiet:
                 break
@@ -276,7 +278,7 @@ def _merge(into: Delta, other: Delta) -> None:
     into.removed.extend(other.removed)
     into.groups |= other.groups
     into.events += other.events
-    into.lost = max(into.lost, other.lost)
+    into.lost += other.lost
 
 
 def log_path_for(group: str) -> Path:

@@ -44,6 +44,12 @@ class Stat:
         self.threads = int(rest[17])
         self.start = int(rest[19]) * NS_PER_TICK
 
+    @property
+    def ended(self) -> bool:
+        """A zombie or dead: its exit was already reported. (A leader thread that exited
+        while other threads run also shows Z: that process lives on.)"""
+        return self.state in ("Z", "X") and self.threads <= 1
+
 
 def read_stat(pid: int) -> Stat | None:
     try:
@@ -57,6 +63,18 @@ def read_start(pid: int) -> int | None:
     """The process's start time (ns since boot), or None if it is gone."""
     stat = read_stat(pid)
     return stat.start if stat is not None else None
+
+
+def read_tgid(pid: int) -> int | None:
+    """The process a task id belongs to (differs from ``pid`` for a thread), None if gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def read_argv(pid: int) -> tuple[str, ...]:
@@ -102,6 +120,18 @@ def read_info(pid: int) -> ProcInfo | None:
         state=stat.state,
         kthread=kthread,
     )
+
+
+def peak_rss_kb(pid: int | str = "self") -> int:
+    """VmHWM: peak resident memory. (ru_maxrss would carry over the peak of whoever exec'd us.)"""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def pids() -> list[int]:

@@ -101,13 +101,15 @@ class Delta:
     exited: list[Key] = field(default_factory=list)
     removed: list[Key] = field(default_factory=list)
     groups: set[str] = field(default_factory=set)
-    lost: int = 0
+    lost: int = 0  # events the kernel dropped during this delta (the total: Tracker.lost)
     events: int = 0
 
+    @property
+    def members_changed(self) -> bool:
+        return bool(self.added or self.changed or self.exited or self.removed)
+
     def __bool__(self) -> bool:
-        return bool(
-            self.added or self.changed or self.exited or self.removed or self.groups or self.lost
-        )
+        return self.members_changed or bool(self.groups or self.lost)
 
 
 def validate_group_name(name: str) -> str:
@@ -209,6 +211,11 @@ class Tracker:
             raise UserError(f"no process with PID {pid}: check the PID (it may have just exited)")
         if info.kthread:
             raise UserError(f"PID {pid} ({info.comm}) is a kernel thread: it can't be tracked")
+        tgid = procfs.read_tgid(pid)
+        if tgid is not None and tgid != pid:
+            raise UserError(
+                f"{pid} is a thread of process {tgid} ({info.comm}): attach PID {tgid} instead"
+            )
         if info.state in ("Z", "X") and not allow_zombie:
             raise UserError(f"PID {pid} ({info.comm}) has already exited")
         member = self.live.get(pid)
@@ -321,12 +328,12 @@ class Tracker:
         self.events += n
         if self.lost != lost_before:
             self.rescan()
-        return self.take_delta(events=n)
+        return self.take_delta(events=n, lost=self.lost - lost_before)
 
-    def take_delta(self, events: int = 0) -> Delta:
+    def take_delta(self, events: int = 0, lost: int = 0) -> Delta:
         delta, self._delta = self._delta, Delta()
         delta.events = events
-        delta.lost = self.lost
+        delta.lost = lost
         return delta
 
     def _fork(self, ev: Fork) -> None:
@@ -456,11 +463,11 @@ class Tracker:
 
     def rescan(self) -> None:
         """After lost events: drop members that are gone, adopt what /proc says they forked."""
-        table = procfs.scan()
+        table = {pid: stat for pid, stat in procfs.scan().items() if not stat.ended}
         for proc in list(self.live.values()):
             stat = table.get(proc.pid)
             if stat is None or not procfs.same_start(stat.start, proc.start):
-                self._gone(proc)
+                self._gone(proc)  # ended (the kernel reports exits of zombies only)
         for pid in sorted(table):
             if pid not in self.live:
                 self._adopt_chain(pid, table)

@@ -78,10 +78,19 @@ def test_signals_refuse_init_tractui_and_kernel_threads() -> None:
 
 
 def test_a_signal_to_a_reused_pid_is_not_sent() -> None:
+    import subprocess
+
     from tractui import procfs
 
-    start = procfs.read_start(os.getpid())
-    assert start is not None
-    result = control.send_signal(os.getpid(), start - 10**12, 0)  # signal 0: only checks
-    assert not result.ok and "reused" in result.error
-    assert control.send_signal(os.getpid(), start, 0).ok
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        start = procfs.read_start(child.pid)
+        assert start is not None
+        result = control.send_signal(child.pid, start - 10**12, signal.SIGTERM)
+        assert not result.ok and "reused" in result.error
+        assert child.poll() is None  # untouched
+        assert control.send_signal(child.pid, start, signal.SIGTERM).ok
+        assert child.wait(timeout=5) == -signal.SIGTERM
+    finally:
+        child.kill()
+        child.wait(timeout=5)

@@ -176,3 +176,24 @@ def test_well_formed_datagrams_agree_with_pyroute2(what: int, data: tuple[int, .
         assert ours.comm == theirs["comm"] == "DCBA"
     else:
         assert ours is None
+
+
+def test_kernel_constants_agree_with_pyroute2() -> None:
+    from pyroute2.netlink import NETLINK_CONNECTOR, NLMSG_DONE
+    from pyroute2.netlink.connector import cn_proc
+
+    from tractui import events
+
+    assert (events.NETLINK_CONNECTOR, events.NLMSG_DONE) == (NETLINK_CONNECTOR, NLMSG_DONE)
+    for name in [
+        "CN_IDX_PROC",
+        "CN_VAL_PROC",
+        "PROC_CN_MCAST_LISTEN",
+        "PROC_CN_MCAST_IGNORE",
+        "PROC_EVENT_NONE",
+        "PROC_EVENT_FORK",
+        "PROC_EVENT_EXEC",
+        "PROC_EVENT_COMM",
+        "PROC_EVENT_EXIT",
+    ]:
+        assert getattr(events, name) == getattr(cn_proc, name), name

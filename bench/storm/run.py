@@ -1,0 +1,576 @@
+"""Fork-storm benchmark: tractui trace against forkstat, listening to the same storm.
+
+    .venv/bin/python bench/storm/run.py [--n 50000] [--runs 3] [--mode vfork|fork]
+
+Builds bench/storm/storm.c into bench/out/, makes sure forkstat is installed (apt-get), and per
+run: starts forkstat in the background, runs ``tractui trace --json -o FILE -- storm N``, stops
+forkstat, and compares what each saw of the storm's N children. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+OUT = REPO / "bench" / "out"
+SOURCE = HERE / "storm.c"
+STORM = OUT / "storm"
+
+MAX_N = 2_000_000  # storm.c refuses more
+TARGET_LOST = 0  # on a 50,000-child vfork storm
+TARGET_CPU_US = 5.0  # collector CPU per event
+NETLINK_CONNECTOR = 11
+FORKSTAT_OPTS = "-e fork -S"  # print forks (parent and child lines), tally per parent at the end
+TRACE_TIMEOUT = 300.0  # the storm itself stops after 120 s (alarm)
+
+STORM_LINE = re.compile(r"storm: (\d+) children by (\w+) in ([\d.]+) s \((\d+) forks/s\)")
+
+
+# ---- set-up ----------------------------------------------------------------------------------
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def build() -> Path:
+    """Compile storm.c (when missing or older than its source)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    if STORM.exists() and STORM.stat().st_mtime >= SOURCE.stat().st_mtime:
+        return STORM
+    cc = os.environ.get("CC", "cc")
+    cmd = [cc, "-O2", "-Wall", "-Wextra", "-o", str(STORM), str(SOURCE)]
+    say(f"build: {shlex.join(cmd)}")
+    try:
+        subprocess.run(cmd, check=True)
+    except FileNotFoundError:
+        sys.exit(f"run.py: no C compiler ({cc}): install one (apt-get install gcc) and retry")
+    except subprocess.CalledProcessError as err:
+        sys.exit(f"run.py: compiling {SOURCE.name} failed (status {err.returncode})")
+    return STORM
+
+
+def ensure_forkstat() -> tuple[str | None, str]:
+    """The forkstat program, installing it with apt-get if need be; else None and why."""
+    found = shutil.which("forkstat")
+    if found:
+        return found, ""
+    if os.geteuid() != 0:
+        return None, "forkstat is not installed and installing it needs root (run under sudo)"
+    if shutil.which("apt-get") is None:
+        return None, "forkstat is not installed and there is no apt-get to install it with"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "forkstat"]
+    for step in ([install], [["apt-get", "update"], install]):
+        for cmd in step:
+            say(f"forkstat missing: running {shlex.join(cmd)}")
+            result = subprocess.run(cmd, env=env, check=False)
+            if result.returncode != 0:
+                say(f"  {shlex.join(cmd)} failed (status {result.returncode})")
+                break
+        found = shutil.which("forkstat")
+        if found:
+            return found, ""
+    return None, "apt-get could not install forkstat (see its output above)"
+
+
+def tractui_command() -> list[str]:
+    """The tractui of this Python environment (the project venv)."""
+    script = Path(sys.executable).with_name("tractui")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tractui"]
+
+
+# ---- forkstat --------------------------------------------------------------------------------
+
+
+@dataclass
+class ForkstatResult:
+    children: int = 0  # fork events tallied for the storm process (kernel's parent pid)
+    printed_parent: int = 0  # fork lines whose printed parent is the root (read from /proc)
+    nobufs: int = 0  # "nobufs" lines: recv() said ENOBUFS (the kernel dropped events)
+    drops: int | None = None  # the socket's drop counter, /proc/net/netlink
+    cpu_s: float = 0.0
+    maxrss_kb: int = 0  # VmHWM just before it stopped
+    tally: bool = False  # it printed its end-of-run tally
+
+
+def netlink_socket(pid: int) -> dict[str, int] | None:
+    """The connector socket bound by ``pid`` in /proc/net/netlink: its Rmem and Drops."""
+    try:
+        lines = Path("/proc/net/netlink").read_text().splitlines()
+    except OSError:
+        return None
+    header = lines[0].split()
+    for line in lines[1:]:
+        row = dict(zip(header, line.split(), strict=False))
+        if row.get("Eth") == str(NETLINK_CONNECTOR) and row.get("Pid") == str(pid):
+            return {"rmem": int(row["Rmem"]), "drops": int(row["Drops"])}
+    return None
+
+
+def vm_hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class Forkstat:
+    """forkstat listening in the background, its output in a file."""
+
+    def __init__(self, program: str, opts: list[str], log: Path) -> None:
+        self.cmd = [program, *opts]
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                self.cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,  # fully buffered: its printing costs it as little as it can
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C here is for us; we stop it ourselves
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                text = self.log.read_text(errors="replace").strip()
+                raise RuntimeError(f"forkstat exited at start ({self.proc.returncode}): {text}")
+            if netlink_socket(self.proc.pid) is not None:
+                time.sleep(0.3)  # bound; the subscription follows at once
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"forkstat did not open its netlink socket within {timeout:.0f} s")
+
+    def stop(self) -> ForkstatResult:
+        """SIGINT (it then prints its tally), by PID; collect CPU and peak memory."""
+        result = ForkstatResult()
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return result
+        sock = netlink_socket(proc.pid)
+        result.drops = sock["drops"] if sock is not None else None
+        # VmHWM, not wait4's ru_maxrss: that one also counts the memory of the process that
+        # spawned it (the kernel carries the old mm's high-water mark across execve).
+        result.maxrss_kb = vm_hwm_kb(proc.pid)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGINT)
+        usage = _wait4(proc, timeout=10.0)
+        if usage is not None:
+            result.cpu_s = usage.ru_utime + usage.ru_stime
+        return result
+
+
+def _wait4(proc: subprocess.Popen[bytes], timeout: float) -> resource.struct_rusage | None:
+    """Wait for ``proc`` (SIGKILL after ``timeout``) and return its own resource usage."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped already
+            return None
+        if pid == proc.pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return usage
+        if time.monotonic() > deadline:
+            os.kill(proc.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5.0
+        time.sleep(0.02)
+
+
+def parse_forkstat(text: str, root: int, storm_path: str, result: ForkstatResult) -> None:
+    """Fill in what forkstat saw of the storm's children from its output.
+
+    Its fork lines come in pairs ("PID parent", then "PID child"), but it prints as the parent
+    the PPid it reads from /proc/CHILD/status after the event: 0 once the child is gone, as
+    nearly every storm child is. Its end-of-run tally (-S) counts each fork under the parent
+    the kernel named in the event, by that process's command line: that is the count we use.
+    """
+    in_tally = False
+    for line in text.splitlines():
+        fields = line.split()
+        if "nobufs" in fields:
+            result.nobufs += 1
+            continue
+        if fields[:3] == ["Fork", "Exec", "Exit"]:
+            in_tally = result.tally = True
+            continue
+        if in_tally:
+            if len(fields) >= 11 and fields[0].isdigit():
+                name = fields[10]
+                if name == storm_path or name.endswith("/" + Path(storm_path).name):
+                    # Fork + Clone: it calls a fork a clone when /proc said Tgid != PID
+                    result.children += int(fields[0]) + int(fields[5])
+            continue
+        if len(fields) >= 4 and fields[1:4] == ["fork", str(root), "parent"]:
+            result.printed_parent += 1
+
+
+# ---- tractui's report ------------------------------------------------------------------------
+
+
+def digest(report: Path) -> dict[str, Any]:
+    """The figures of one ``tractui trace --json`` report (50,000 processes: ~100 MB parsed)."""
+    data = json.loads(report.read_text())
+    root = int(data["root"])
+    argv = next((p["argv"] for p in data["processes"] if p["pid"] == root), [])
+    return {
+        "root": root,
+        "root_argv": argv,
+        "exit": data["exit"],
+        "lost_events": int(data["lost_events"]),
+        "children": sum(1 for p in data["processes"] if p["parent"] == root),
+        "engine": data["engine"],
+    }
+
+
+def digest_apart(report: Path) -> dict[str, Any]:
+    """:func:`digest` in a child process, so that this one stays small.
+
+    The kernel carries a process's memory high-water mark across execve into the program it
+    becomes, so a fat run.py would inflate the peak RSS tractui reports for itself.
+    """
+    done = subprocess.run(
+        [sys.executable, __file__, "--digest", str(report)],
+        capture_output=True,
+        check=False,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"run.py: cannot read {report}: {done.stderr.strip()}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+# ---- one run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    index: int
+    n: int
+    mode: str
+    root: int = 0
+    exit: dict[str, Any] = field(default_factory=dict)
+    elapsed_s: float = 0.0  # tractui trace, start to end
+    storm_s: float = 0.0  # the storm's own loop
+    rate: float = 0.0  # forks/s, as the storm measured it
+    children: int = 0  # by tractui
+    lost: int = 0  # tractui lost_events
+    events: int = 0
+    collector_cpu_s: float = 0.0
+    tractui_cpu_s: float = 0.0
+    collector_maxrss_kb: int = 0
+    tractui_maxrss_kb: int = 0
+    forkstat: ForkstatResult | None = None
+
+    @property
+    def collector_us(self) -> float:
+        return 1e6 * self.collector_cpu_s / self.events if self.events else float("nan")
+
+    @property
+    def tractui_us(self) -> float:
+        return 1e6 * self.tractui_cpu_s / self.events if self.events else float("nan")
+
+    @property
+    def forkstat_received(self) -> int:
+        """Events forkstat read: those tractui read, less what the kernel dropped for forkstat."""
+        if self.forkstat is None:
+            return 0
+        return max(0, self.events - (self.forkstat.drops or 0))
+
+    @property
+    def forkstat_us(self) -> float:
+        if self.forkstat is None or not self.forkstat_received:
+            return float("nan")
+        return 1e6 * self.forkstat.cpu_s / self.forkstat_received
+
+
+def run_once(
+    index: int, n: int, mode: str, forkstat: str | None, fs_opts: list[str], keep: bool
+) -> Run:
+    run = Run(index, n, mode)
+    report = OUT / f"storm-{index}.json"
+    fs_log = OUT / f"forkstat-{index}.txt"
+    report.unlink(missing_ok=True)  # never read a stale one
+    listener = Forkstat(forkstat, fs_opts, fs_log) if forkstat else None
+    if listener is not None:
+        try:
+            listener.start()
+        except RuntimeError as err:
+            say(f"forkstat: {err}; this run goes without it")
+            listener = None
+    cmd = [*tractui_command(), "trace", "--json", "-o", str(report), "--", str(STORM), str(n)]
+    cmd.append(mode)
+    t0 = time.monotonic()
+    try:
+        done = subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=TRACE_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise SystemExit(
+            f"run.py: tractui trace did not end within {TRACE_TIMEOUT:.0f} s"
+        ) from None
+    finally:
+        run.elapsed_s = time.monotonic() - t0
+        if listener is not None:
+            time.sleep(0.5)  # let forkstat drain what is queued for it
+            run.forkstat = listener.stop()
+    stderr = done.stderr.decode(errors="replace")
+    match = STORM_LINE.search(stderr)
+    if match:
+        run.storm_s = float(match.group(3))
+        run.rate = float(match.group(4))
+    if done.returncode != 0 or not report.exists():
+        say(f"tractui trace exited {done.returncode}:\n{stderr.strip()}")
+        if not report.exists():
+            raise SystemExit(1)
+    data = digest_apart(report)
+    run.root = data["root"]
+    run.exit = data["exit"]
+    run.lost = data["lost_events"]
+    run.children = data["children"]
+    engine = data["engine"]
+    run.events = int(engine["events"])
+    run.collector_cpu_s = float(engine["collector_cpu_s"])
+    run.tractui_cpu_s = float(engine["tractui_cpu_s"])
+    run.collector_maxrss_kb = int(engine["collector_maxrss_kb"])
+    run.tractui_maxrss_kb = int(engine["tractui_maxrss_kb"])
+    if run.forkstat is not None:
+        storm_path = data["root_argv"][0] if data["root_argv"] else str(STORM)
+        parse_forkstat(fs_log.read_text(errors="replace"), run.root, storm_path, run.forkstat)
+    if not keep:
+        report.unlink(missing_ok=True)
+        fs_log.unlink(missing_ok=True)
+    return run
+
+
+# ---- reporting -------------------------------------------------------------------------------
+
+
+def pct(part: float, whole: float) -> str:
+    return f"{100.0 * part / whole:.2f}%" if whole else "-"
+
+
+def mib(kb: int) -> str:
+    return f"{kb / 1024:.1f} MiB"
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def print_run(run: Run, total: int) -> None:
+    fs = run.forkstat
+    say()
+    say(
+        f"run {run.index}/{total}: storm {run.n:,} {run.mode} (pid {run.root}), "
+        f"{run.n:,} children in {run.storm_s:.2f} s = {run.rate:,.0f} forks/s; "
+        f"trace took {run.elapsed_s:.2f} s; exit {run.exit}"
+    )
+    rows: list[tuple[str, str, str, str]] = [("", "tractui", "forkstat", "target")]
+    fs_lost = run.n - fs.children if fs else 0
+    rows.append(
+        (
+            "children seen",
+            f"{run.children:,} ({pct(run.children, run.n)})",
+            f"{fs.children:,} ({pct(fs.children, run.n)})" if fs else "-",
+            f"{run.n:,}",
+        )
+    )
+    rows.append(
+        (
+            "storm children missed",
+            f"{run.n - run.children:,} ({pct(run.n - run.children, run.n)})",
+            f"{fs_lost:,} ({pct(fs_lost, run.n)})" if fs else "-",
+            "0",
+        )
+    )
+    drops = "-" if fs is None or fs.drops is None else f"{fs.drops:,}"
+    rows.append(
+        (
+            "events lost (own count)",
+            f"{run.lost:,} lost_events",
+            f"{fs.nobufs} nobufs, {drops} socket drops" if fs else "-",
+            f"{TARGET_LOST}",
+        )
+    )
+    rows.append(
+        (
+            "CPU µs/event",
+            f"collector {run.collector_us:.2f}, tractui {run.tractui_us:.2f}",
+            f"{run.forkstat_us:.2f}" if fs else "-",
+            f"collector ≤ {TARGET_CPU_US:g}",
+        )
+    )
+    rows.append(
+        (
+            "CPU s",
+            f"collector {run.collector_cpu_s:.2f}, tractui {run.tractui_cpu_s:.2f}",
+            f"{fs.cpu_s:.2f}" if fs else "-",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "peak RSS",
+            f"collector {mib(run.collector_maxrss_kb)}, tractui {mib(run.tractui_maxrss_kb)}",
+            mib(fs.maxrss_kb) if fs else "-",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "events received",
+            f"{run.events:,}",
+            f"{run.forkstat_received:,} (tractui's less its drops)" if fs else "-",
+            "",
+        )
+    )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        say("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if fs is not None and not fs.tally:
+        say("  forkstat printed no end-of-run tally: its children count is unknown")
+    if fs is not None:
+        say(
+            f"  (forkstat printed the root as parent on {fs.printed_parent:,} fork lines only: "
+            "it reads the parent from /proc after the child is gone)"
+        )
+
+
+def spread(values: list[float], fmt: str) -> str:
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return (
+        f"median {format(statistics.median(values), fmt)} "
+        f"(min {format(min(values), fmt)}, max {format(max(values), fmt)})"
+    )
+
+
+def print_summary(runs: list[Run], forkstat_note: str) -> None:
+    n = runs[0].n
+    mode = runs[0].mode
+    with_fs = [r for r in runs if r.forkstat is not None]
+    say()
+    say(f"summary: {len(runs)} run(s) of a {n:,}-child {mode} storm")
+    rates = [r.rate for r in runs]
+    say(f"  storm fork rate:         {spread(rates, ',.0f')} forks/s")
+    lost = [r.lost for r in runs]
+    missed = [r.n - r.children for r in runs]
+    say(
+        f"  tractui lost_events:     {spread([float(x) for x in lost], ',.0f')}; "
+        f"children missed {spread([float(x) for x in missed], ',.0f')}  "
+        f"target {TARGET_LOST}: {verdict(max(lost) <= TARGET_LOST and max(missed) == 0)}"
+    )
+    cpu = [r.collector_us for r in runs]
+    say(
+        f"  collector CPU µs/event:  {spread(cpu, '.2f')}  "
+        f"target ≤ {TARGET_CPU_US:g}: {verdict(max(cpu) <= TARGET_CPU_US)}"
+    )
+    say(f"  tractui CPU µs/event:    {spread([r.tractui_us for r in runs], '.2f')}")
+    say(
+        f"  peak RSS:                collector "
+        f"{spread([r.collector_maxrss_kb / 1024 for r in runs], '.1f')} MiB, tractui "
+        f"{spread([r.tractui_maxrss_kb / 1024 for r in runs], '.1f')} MiB"
+    )
+    if not with_fs:
+        say(f"  forkstat: not measured ({forkstat_note or 'no run had it'})")
+        return
+    fs_missed = [100.0 * (r.n - r.forkstat.children) / r.n for r in with_fs if r.forkstat]
+    say(f"  forkstat children missed: {spread(fs_missed, '.2f')} %")
+    say(
+        f"  forkstat CPU µs/event:   {spread([r.forkstat_us for r in with_fs], '.2f')}, "
+        f"peak RSS {spread([r.forkstat.maxrss_kb / 1024 for r in with_fs if r.forkstat], '.1f')}"
+        " MiB"
+    )
+    say("  against forkstat, the same storm each run:")
+    for r in with_fs:
+        fs = r.forkstat
+        assert fs is not None
+        ratio = f"{r.collector_us / r.forkstat_us:.1f}x" if r.forkstat_us else "-"
+        say(
+            f"    run {r.index}: tractui lost {r.lost:,} ({pct(r.n - r.children, r.n)} missed) / "
+            f"forkstat lost {pct(r.n - fs.children, r.n)} ({fs.nobufs} nobufs); "
+            f"CPU/event collector {r.collector_us:.2f} µs vs forkstat {r.forkstat_us:.2f} µs "
+            f"({ratio}); RSS collector {mib(r.collector_maxrss_kb)} vs forkstat "
+            f"{mib(fs.maxrss_kb)}"
+        )
+
+
+# ---- main ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bench/storm/run.py", description="fork-storm benchmark: tractui vs forkstat"
+    )
+    parser.add_argument("--n", type=int, default=50_000, help="children per storm (50000)")
+    parser.add_argument("--runs", type=int, default=3, help="storms to run (3)")
+    parser.add_argument("--mode", choices=("vfork", "fork"), default="vfork")
+    parser.add_argument("--no-forkstat", action="store_true", help="measure tractui alone")
+    parser.add_argument(
+        "--forkstat-opts",
+        default=FORKSTAT_OPTS,
+        help=f"forkstat's options (default: {FORKSTAT_OPTS!r}; -S is needed for the count)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the JSON reports and forkstat logs in bench/out"
+    )
+    parser.add_argument("--digest", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.digest is not None:
+        json.dump(digest(args.digest), sys.stdout)
+        return 0
+    if not 1 <= args.n <= MAX_N:
+        parser.error(f"--n must be between 1 and {MAX_N:,}")
+    if not 1 <= args.runs <= 100:
+        parser.error("--runs must be between 1 and 100")
+    if os.geteuid() != 0:
+        say("note: not root: tractui needs Linux >= 6.6 to listen, forkstat needs root")
+
+    build()
+    forkstat: str | None = None
+    note = "--no-forkstat"
+    if not args.no_forkstat:
+        forkstat, note = ensure_forkstat()
+        if forkstat is None:
+            say(f"forkstat: skipped: {note}")
+    fs_opts = shlex.split(args.forkstat_opts)
+    if not {"-S", "-X"} & set(fs_opts):
+        fs_opts.append("-S")  # its tally is what we count (-q does not imply it in 0.03)
+    say(
+        f"storm: {args.runs} run(s) of {args.n:,} children by {args.mode}; "
+        f"forkstat {shlex.join(fs_opts) if forkstat else 'skipped'}"
+    )
+    runs: list[Run] = []
+    for i in range(1, args.runs + 1):
+        run = run_once(i, args.n, args.mode, forkstat, fs_opts, args.keep)
+        print_run(run, args.runs)
+        runs.append(run)
+    print_summary(runs, note)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""Fixtures for the real-kernel tests: a proc-connector check, an engine, helper processes.
+
+Every process a test starts is killed at teardown, even when the test fails: the engine's
+tracked members by (pid, start) through pidfds, launched programs and spawned helpers by their
+process group (each runs in a session of its own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tractui import control
+from tractui.engine import Engine
+from tractui.events import ConnectorError, ProcConnector
+
+WAIT_TIMEOUT = 5.0
+
+
+@pytest.fixture(scope="session")
+def connector_problem() -> str:
+    """Why the proc connector can't be used here ("" if it can), checked once per session."""
+    try:
+        connector = ProcConnector().open()
+    except ConnectorError as err:
+        return err.message
+    connector.close()
+    return ""
+
+
+@pytest.fixture(autouse=True)
+def _needs_connector(request: pytest.FixtureRequest) -> None:
+    """Tests marked ``kernel`` skip, with the connector's own message, where it can't work."""
+    if request.node.get_closest_marker("kernel") is None:
+        return
+    problem = request.getfixturevalue("connector_problem")
+    if problem:
+        pytest.skip(f"proc connector unavailable: {problem}")
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _wait(popen: subprocess.Popen[Any], timeout: float = WAIT_TIMEOUT) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        popen.wait(timeout=timeout)
+
+
+def _kill_members(engine: Engine) -> None:
+    """SIGKILL every live process the tracker lists, by (pid, start)."""
+    tracker = engine.tracker
+    for proc in list(tracker.live.values()):
+        control.send_signal(proc.pid, proc.start, signal.SIGKILL, tracker.own_pids)
+
+
+@pytest.fixture
+def make_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[..., Engine]]:
+    """Start engines (``Engine(keep_exited=60, **kwargs)``); kill all they track at teardown."""
+    monkeypatch.setenv("TRACTUI_STATE_DIR", str(tmp_path / "state"))
+    for var in ("SUDO_UID", "SUDO_GID", "SUDO_USER"):
+        monkeypatch.delenv(var, raising=False)
+    engines: list[Engine] = []
+
+    def make(**kwargs: Any) -> Engine:
+        kwargs.setdefault("keep_exited", 60)
+        engine = Engine(**kwargs)
+        engine.start()
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        try:
+            # twice: what a member forked just before the first kill shows up in between
+            for _ in range(2):
+                with contextlib.suppress(Exception):
+                    engine.poll(0.1)
+                _kill_members(engine)
+            for pid in list(engine.launched):
+                _kill_group(pid)
+            for popen in list(engine.launched.values()):
+                _wait(popen)
+        finally:
+            engine.stop()
+
+
+@pytest.fixture
+def engine(make_engine: Callable[..., Engine]) -> Engine:
+    """A started engine that keeps exited processes for 60 s."""
+    return make_engine()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start helper processes in sessions of their own; kill each one's group at teardown."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        popen = subprocess.Popen(argv, start_new_session=True, **kwargs)
+        started.append(popen)
+        return popen
+
+    yield start
+    for popen in started:
+        _kill_group(popen.pid)
+    for popen in started:
+        _wait(popen)
