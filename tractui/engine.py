@@ -137,6 +137,12 @@ class Engine:
     def start(self) -> dict[str, Any]:
         info = self.collector.start()
         self.tracker.own_pids.add(info["pid"])
+        log.debug(
+            "collector %d subscribed: kernel filter %s, receive buffer %d KiB",
+            info["pid"],
+            "on" if info["filter"] else "off (legacy listen)",
+            info["rcvbuf"] // 1024,
+        )
         return info
 
     def stop(self) -> None:
@@ -173,6 +179,12 @@ class Engine:
         elif timeout > 0:
             time.sleep(timeout)
         delta = self.tracker.apply(events)
+        if delta.lost:
+            log.warning(
+                "the kernel dropped %d events: rescanned /proc (%d members ended unseen so far)",
+                delta.lost,
+                self.tracker.unrecovered,
+            )
         now = time.monotonic()
         if now - self._last_upkeep >= 0.5:
             self._last_upkeep = now
@@ -241,6 +253,7 @@ class Engine:
                 tracker.take_delta()
             raise
         self.launched[popen.pid] = popen
+        log.debug("launched %d into %r: %s", popen.pid, name, spec.argv)
         return self.adopt_child(name, popen.pid)
 
     def adopt_child(self, group: str, pid: int) -> Proc:
@@ -251,7 +264,9 @@ class Engine:
         """Attach running processes (and their descendants); all or none."""
         for pid in pids:
             self.tracker.check_attachable(pid)
-        return [self.tracker.attach(group, pid)[0] for pid in pids]
+        roots = [self.tracker.attach(group, pid)[0] for pid in pids]
+        log.debug("attached %s to %r", pids, group)
+        return roots
 
     def targets(self, group: str, pid: int | None = None, subtree: bool = False) -> list[Proc]:
         """Live processes a signal would reach: a group, one member, or a member's subtree."""
@@ -268,7 +283,9 @@ class Engine:
 
     def signal(self, procs: list[Proc], sig: int) -> list[SignalResult]:
         own = self.tracker.own_pids
-        return [control.send_signal(p.pid, p.start, sig, own) for p in procs]
+        results = [control.send_signal(p.pid, p.start, sig, own) for p in procs]
+        log.debug("signal %d: %s", sig, ", ".join(r.describe() for r in results))
+        return results
 
 
 def _merge(into: Delta, other: Delta) -> None:
