@@ -86,5 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.duration is not None and args.duration <= 0:
             parser.error("--duration takes a positive number of seconds")
         return events.run(args)
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
+    # no subcommand: the full-screen UI (textual is imported only on this path)
+    from tractui import app
+
+    return app.run(verbose=args.verbose)

@@ -1,0 +1,96 @@
+"""Fixtures for the UI tests: a real engine (skipped with the reason when the proc connector is
+unavailable), a replay session for deterministic snapshots, and cleanup of every process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from tractui import procfs
+from tractui.app import TractApp
+from tractui.engine import Engine
+from tractui.events import ConnectorError
+from tractui.session import Session
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Launch logs and settings go to a scratch directory, never the real state directory."""
+    monkeypatch.setenv("TRACTUI_STATE_DIR", str(tmp_path / "state"))
+
+
+@pytest.fixture(autouse=True)
+def _utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Clocks on screen are local time: pin the zone so snapshots match everywhere."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+class Reaper:
+    """Every process a test starts or sees started, killed by (pid, start) at teardown."""
+
+    def __init__(self) -> None:
+        self.keys: set[tuple[int, int]] = set()
+
+    def add(self, pid: int) -> None:
+        start = procfs.read_start(pid)
+        if start is not None:
+            self.keys.add((pid, start))
+
+    def kill_all(self) -> None:
+        for pid, start in self.keys:
+            now = procfs.read_start(pid)
+            if now is not None and procfs.same_start(now, start):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def reaper() -> Iterator[Reaper]:
+    reaper = Reaper()
+    yield reaper
+    reaper.kill_all()
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    engine = Engine(keep_exited=60.0)
+    try:
+        engine.start()
+    except ConnectorError as err:
+        pytest.skip(f"the proc connector is unavailable here: {err.message}")
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture
+def app(engine: Engine, reaper: Reaper) -> Iterator[TractApp]:
+    """The app over a real engine; at teardown, every process its groups hold is killed."""
+    app = TractApp(Session(engine), host="test", kernel="test", save_settings=False)
+    yield app
+    for proc in list(engine.tracker.procs.values()):
+        if proc.alive:
+            reaper.keys.add(proc.key)
+
+
+async def wait_for(
+    pilot: Pilot[object], predicate: Callable[[], object], timeout: float = 5.0
+) -> None:
+    """Let the app run until ``predicate()`` is true; fail with the timeout otherwise."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await pilot.pause(0.05)
+    await asyncio.sleep(0)

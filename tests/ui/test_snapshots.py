@@ -1,0 +1,71 @@
+"""Snapshots of the main screen, each dialog, help and details, from a replay of synthetic
+events through a real Tracker: no kernel, still clocks, fixed columns, the same everywhere.
+
+The launch dialog shows "as root" only to root: CI runs as root, so the snapshot has it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.ui.conftest import wait_for
+from tractui.app import TractApp
+from tractui.replay import demo_session
+
+SIZE = (120, 30)
+
+SnapCompare = Callable[..., bool]
+
+
+def replay_app() -> TractApp:
+    return TractApp(demo_session(), host="demo", kernel="6.18.0", save_settings=False)
+
+
+async def loaded(pilot: Pilot[object]) -> None:
+    """Wait for the replay's first snapshot to be drawn."""
+    app = pilot.app
+    assert isinstance(app, TractApp)
+    await wait_for(pilot, lambda: app.snapshot.seq > 0 and app.snapshot.groups)
+    await pilot.pause(0.1)
+
+
+def keys_then(*keys: str) -> Callable[[Pilot[object]], object]:
+    async def run(pilot: Pilot[object]) -> None:
+        await loaded(pilot)
+        await pilot.press(*keys)
+        await pilot.pause(0.3)
+
+    return run
+
+
+class TestMainScreen:
+    def test_groups_as_trees_with_exited_and_reparented(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(replay_app(), terminal_size=SIZE, run_before=loaded)
+
+    def test_collapsed_group_and_event_log(self, snap_compare: SnapCompare) -> None:
+        run = keys_then("down", "down", "down", "down", "down", "down", "down", "left", "e")
+        assert snap_compare(replay_app(), terminal_size=SIZE, run_before=run)
+
+
+class TestDialogs:
+    @pytest.mark.parametrize(
+        "keys",
+        [
+            pytest.param(("n",), id="launch"),
+            pytest.param(("a",), id="attach"),
+            pytest.param(("home", "k"), id="signal-group"),
+            pytest.param(("down", "down", "k"), id="signal-process"),
+            pytest.param(
+                ("down", "down", "k", "up", "up", "up", "up", "up", "up", "enter"),
+                id="sigkill-confirm",
+            ),
+            pytest.param(("down", "r"), id="rename"),
+            pytest.param(("question_mark",), id="help"),
+            pytest.param(("down", "enter"), id="details"),
+        ],
+    )
+    def test_dialog(self, snap_compare: SnapCompare, keys: tuple[str, ...]) -> None:
+        assert snap_compare(replay_app(), terminal_size=(120, 40), run_before=keys_then(*keys))

@@ -1,0 +1,140 @@
+"""End to end in a real terminal: tmux runs ``tractui``; keys go in, the screen comes out."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ui.conftest import Reaper
+from tractui import procfs
+from tractui.engine import Engine
+from tractui.events import ConnectorError
+
+COMMAND = "sh -c 'sleep 30 & (setsid sleep 31 &); wait'"
+
+
+def _connector_reason() -> str:
+    engine = Engine()
+    try:
+        engine.start()
+    except ConnectorError as err:
+        return err.message
+    engine.stop()
+    return ""
+
+
+class Tmux:
+    """One detached tmux session running tractui at 120x40."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.name = f"tractui-test-{uuid.uuid4().hex[:8]}"
+        tractui = Path(sys.executable).parent / "tractui"
+        subprocess.run(
+            [
+                "tmux",
+                "new-session",
+                "-d",
+                "-s",
+                self.name,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                # Textual prefers COLUMNS/LINES to the terminal's size: the test runner may set them
+                f"env -u COLUMNS -u LINES TRACTUI_STATE_DIR={state_dir} {tractui}",
+            ],
+            check=True,
+        )
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        subprocess.run(
+            ["tmux", "send-keys", "-t", self.name, *(["-l"] if literal else []), *keys], check=True
+        )
+        time.sleep(0.3)  # tmux delivers bursts as one read; a person types slower than this
+
+    def screen(self) -> str:
+        return subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+        ).stdout
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if predicate(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"screen never matched; last screen:\n{screen}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+@pytest.fixture
+def tmux(tmp_path: Path, reaper: Reaper) -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    reason = _connector_reason()
+    if reason:
+        pytest.skip(f"the proc connector is unavailable here: {reason}")
+    session = Tmux(tmp_path / "state")
+    yield session
+    session.kill()
+
+
+def pid_on_screen(screen: str, command: str) -> int:
+    match = re.search(rf"^\s*(\d+) .*── {re.escape(command)}\b", screen, re.M)
+    assert match, f"{command!r} is not on the screen:\n{screen}"
+    return int(match.group(1))
+
+
+def alive(pid: int) -> bool:
+    stat = procfs.read_stat(pid)
+    return stat is not None and stat.state not in ("Z", "X")
+
+
+def test_launch_then_group_sigterm_ends_the_double_forked_daemon(
+    tmux: Tmux, reaper: Reaper
+) -> None:
+    tmux.wait_for(lambda s: "engine running" in s)
+    tmux.keys("n")
+    tmux.wait_for(lambda s: "Launch a program" in s)
+    tmux.keys("e2e", literal=True)
+    tmux.keys("Tab")
+    tmux.keys(COMMAND, literal=True)
+    tmux.keys("Enter")
+    screen = tmux.wait_for(lambda s: "── sleep 30" in s and "── sleep 31" in s)
+    pids = [pid_on_screen(screen, "sleep 30"), pid_on_screen(screen, "sleep 31")]
+    for pid in pids:
+        reaper.add(pid)
+    assert "▾ e2e" in screen
+    tmux.wait_for(lambda s: re.search(r"── sleep 31\s+\[reparented to 1\]", s) is not None)
+    tmux.keys("Home")
+    tmux.keys("k")
+    tmux.wait_for(lambda s: "Send signal" in s)
+    tmux.keys("Enter")
+    tmux.wait_for(lambda s: "Send SIGTERM to group e2e" in s)
+    tmux.keys("y")
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in pids)
+    tmux.wait_for(lambda s: "[SIGTERM] sleep 31" in s)
+    tmux.keys("q")
+    deadline = time.monotonic() + 5
+    while tmux.name in _sessions() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert tmux.name not in _sessions(), "tractui did not quit on q"
+
+
+def _sessions() -> str:
+    return subprocess.run(["tmux", "ls"], capture_output=True, text=True).stdout

@@ -1,0 +1,446 @@
+"""The tractui terminal UI: groups as live genealogical trees; launch, attach, signal, inspect.
+
+The app never touches the engine: a :class:`~tractui.session.Session` runs it in a thread and
+posts immutable snapshots (at most 5 a second), which the widgets draw; the app's actions go back
+through the session's methods, which return futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import Iterable
+from concurrent.futures import Future
+from functools import partial
+from typing import ClassVar, TypeVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from tractui import paths
+from tractui.engine import Engine
+from tractui.errors import UserError
+from tractui.events import ConnectorError, kernel_version
+from tractui.messages import SnapshotReady
+from tractui.session import Session, Snapshot
+from tractui.widgets.attach import AttachScreen
+from tractui.widgets.confirm import ConfirmScreen, QuitScreen
+from tractui.widgets.details import DetailsScreen
+from tractui.widgets.eventlog import EventLog
+from tractui.widgets.header import StatusHeader
+from tractui.widgets.help import HelpScreen
+from tractui.widgets.launch import LaunchScreen
+from tractui.widgets.logview import LaunchLogScreen
+from tractui.widgets.rename import RenameScreen
+from tractui.widgets.signals import SignalScreen
+from tractui.widgets.tree import SORTS, ProcessTree, Row, header_text
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NOT_ROOT_BANNER = "not root: signals reach only your own processes (run with sudo for all)"
+
+
+def _settings_path() -> str:
+    return str(paths.state_dir() / "ui.json")
+
+
+class TractApp(App[int]):
+    """The main screen: status line, banner, the process tree, the event log, the footer."""
+
+    CSS_PATH = "styles.tcss"
+    TITLE = "tractui"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "launch", "Launch", id="launch", tooltip="Launch a program into a group"),
+        Binding("a", "attach", "Attach", id="attach", tooltip="Attach running PIDs to a group"),
+        Binding("k,f9", "signal", "Kill", id="signal", tooltip="Send a signal (SIGTERM first)"),
+        Binding("enter", "details", "Info", id="details", tooltip="Details of the process"),
+        Binding("e", "toggle_events", "Events", id="events", tooltip="Show/hide the event log"),
+        Binding(
+            "x",
+            "toggle_exited",
+            "Exited",
+            show=False,
+            id="exited",
+            tooltip="Show/hide exited processes",
+        ),
+        Binding("l", "launch_log", "Log", id="log", tooltip="The group's launch log (output)"),
+        Binding("slash,f3", "search", "Search", id="search", tooltip="Incremental search"),
+        Binding("backslash,f4", "filter", "Filter", id="filter", tooltip="Filter the rows"),
+        Binding("s,f6", "sort", "Sort", id="sort", tooltip="Sort siblings by the next column"),
+        Binding(
+            "f7", "nice(-1)", "Nice -", show=False, id="nice_down", tooltip="Nice - (more CPU)"
+        ),
+        Binding("f8", "nice(1)", "Nice +", show=False, id="nice_up", tooltip="Nice + (less CPU)"),
+        Binding("r", "rename", "Rename", show=False, id="rename", tooltip="Rename the group"),
+        Binding(
+            "d", "remove", "Remove", show=False, id="remove", tooltip="Stop tracking the group"
+        ),
+        Binding("question_mark,f1", "help", "Help", id="help", tooltip="Every key, by context"),
+        Binding("q,f10", "quit", "Quit", id="quit", tooltip="Quit (asks about launched groups)"),
+        Binding("escape", "close_find", "Close search, clear filter", show=False, id="close_find"),
+    ]
+
+    def __init__(
+        self,
+        session: Session,
+        banner: str = "",
+        host: str | None = None,
+        kernel: str | None = None,
+        save_settings: bool = True,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.banner = banner
+        self.host = host if host is not None else socket.gethostname()
+        self.kernel = kernel if kernel is not None else os.uname().release
+        self.save_settings = save_settings
+        self.snapshot: Snapshot = session.snapshot
+        self._select_after: str | None = None
+        self._find_mode = "search"
+        if save_settings:
+            self._load_settings()
+
+    # ---- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(self.host, self.kernel, id="status")
+        yield Static(self.banner, id="banner")
+        yield Static(header_text("tree"), id="columns")
+        yield ProcessTree(id="tree")
+        yield EventLog(id="events")
+        yield Input(id="find")
+        yield Footer()
+
+    @property
+    def process_tree(self) -> ProcessTree:
+        return self.query_one(ProcessTree)
+
+    def on_mount(self) -> None:
+        self.query_one("#events").display = False
+        self.query_one("#find").display = False
+        self._show_banner()
+        self.process_tree.focus()
+        self.session.subscribe(self._post_snapshot)
+        self.session.start()
+        self.theme_changed_signal.subscribe(self, lambda _theme: self._store_settings())
+
+    def _post_snapshot(self, snapshot: Snapshot) -> None:
+        # called in the session thread: post_message is the thread-safe way in
+        self.post_message(SnapshotReady(snapshot))
+
+    async def on_unmount(self) -> None:
+        await asyncio.to_thread(self.session.stop)
+
+    # ---- snapshots ---------------------------------------------------------------------------
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        snapshot = message.snapshot
+        self.snapshot = snapshot
+        try:
+            header = self.query_one(StatusHeader)
+        except NoMatches:
+            return  # a snapshot that came in while the app was closing
+        header.show(snapshot)
+        self._show_banner()
+        tree = self.process_tree
+        tree.update_snapshot(snapshot)
+        if self._select_after is not None and tree.select(self._select_after):
+            self._select_after = None
+        self._show_events()
+
+    def _show_banner(self) -> None:
+        text = " · ".join(t for t in (self.banner, self.snapshot.banner) if t)
+        banner = self.query_one("#banner", Static)
+        banner.update(text)
+        banner.display = bool(text)
+
+    def _show_events(self) -> None:
+        events = self.query_one(EventLog)
+        if events.display:
+            row = self.process_tree.current
+            events.show(self.snapshot.log, row.group if row is not None else None)
+
+    @on(ProcessTree.Highlighted)
+    def highlighted(self) -> None:
+        self._show_events()
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _row(self, need_proc: bool = False) -> Row | None:
+        row = self.process_tree.current
+        if row is None:
+            self.notify("No group yet: press n to launch a program or a to attach one")
+            return None
+        if need_proc and row.proc is None:
+            self.notify("Select a process, not a group header", severity="warning")
+            return None
+        return row
+
+    async def _call(self, future: Future[T]) -> T | None:
+        """Await a session future; show a UserError as a notification (and return None)."""
+        try:
+            return await asyncio.wrap_future(future)
+        except UserError as err:
+            self.notify(str(err), severity="error")
+            return None
+
+    def _groups(self) -> list[str]:
+        return [g.name for g in self.snapshot.groups]
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    def action_launch(self) -> None:
+        row = self.process_tree.current
+        group = row.group if row is not None else ""
+
+        def done(result: tuple[str, int] | None) -> None:
+            if result is not None:
+                self._select_after = result[0]
+                self.notify(f"launched PID {result[1]} into {result[0]}")
+
+        self.push_screen(LaunchScreen(self.session, self._groups(), group), done)
+
+    def action_attach(self) -> None:
+        def done(result: tuple[str, list[int]] | None) -> None:
+            if result is not None:
+                self._select_after = result[0]
+                pids = " ".join(map(str, result[1]))
+                self.notify(f"attached {pids} to {result[0]}")
+
+        self.push_screen(AttachScreen(self.session, self._groups()), done)
+
+    def action_signal(self) -> None:
+        row = self._row()
+        if row is None:
+            return
+        if row.proc is None:
+            label = f"group {row.group}: every live process"
+            pid = None
+        else:
+            label = f"PID {row.proc.pid} of {row.group}: {row.proc.command}"
+            pid = row.proc.pid
+            if not row.proc.alive:
+                self.notify(f"PID {pid} has exited: nothing to signal", severity="warning")
+                return
+        self.push_screen(SignalScreen(self.session, row.group, pid, label))
+
+    async def action_details(self) -> None:
+        row = self._row()
+        if row is None:
+            return
+        if row.proc is None:
+            self.process_tree.toggle(self.process_tree.cursor)
+            return
+        details = await self._call(self.session.details(row.proc.key))
+        if details is not None:
+            self.push_screen(DetailsScreen(details))
+
+    def action_toggle_events(self) -> None:
+        events = self.query_one(EventLog)
+        events.display = not events.display
+        self._show_events()
+
+    def action_toggle_exited(self) -> None:
+        tree = self.process_tree
+        tree.show_exited = not tree.show_exited
+        tree.rebuild()
+        self.notify("exited processes " + ("shown" if tree.show_exited else "hidden"))
+
+    def action_launch_log(self) -> None:
+        row = self._row()
+        if row is not None:
+            self.push_screen(LaunchLogScreen(row.group, self.session.log_path(row.group)))
+
+    def action_search(self) -> None:
+        self._open_find("search", "search: command or PID (Enter: next)")
+
+    def action_filter(self) -> None:
+        self._open_find("filter", "filter: show only matching processes (Enter: keep)")
+
+    def _open_find(self, mode: str, placeholder: str) -> None:
+        find = self.query_one("#find", Input)
+        self._find_mode = mode
+        find.placeholder = placeholder
+        find.value = self.process_tree.filter_text if mode == "filter" else ""
+        find.display = True
+        find.focus()
+
+    @on(Input.Changed, "#find")
+    def find_changed(self, event: Input.Changed) -> None:
+        tree = self.process_tree
+        if self._find_mode == "filter":
+            tree.filter_text = event.value
+            tree.rebuild()
+        elif not tree.search(event.value):
+            self.bell()
+
+    @on(Input.Submitted, "#find")
+    def find_submitted(self, event: Input.Submitted) -> None:
+        tree = self.process_tree
+        if self._find_mode == "search":
+            if not tree.search(event.value, start=tree.cursor + 1):
+                self.bell()
+            return
+        event.input.display = False
+        tree.focus()
+
+    def action_close_find(self) -> None:
+        find = self.query_one("#find", Input)
+        tree = self.process_tree
+        if find.display:
+            find.display = False
+            tree.focus()
+        if self._find_mode == "search":
+            tree.search("")
+        elif tree.filter_text:
+            tree.filter_text = ""
+            tree.rebuild()
+
+    def action_sort(self) -> None:
+        tree = self.process_tree
+        tree.sort = SORTS[(SORTS.index(tree.sort) + 1) % len(SORTS)]
+        self.query_one("#columns", Static).update(header_text(tree.sort))
+        tree.rebuild()
+        how = "genealogy (forks in order)" if tree.sort == "tree" else tree.sort
+        self.notify(f"siblings sorted by {how}")
+
+    async def action_nice(self, step: int) -> None:
+        row = self._row(need_proc=True)
+        if row is None or row.proc is None:
+            return
+        value = await self._call(self.session.renice(row.proc.key, step))
+        if value is not None:
+            self.notify(f"PID {row.proc.pid}: nice {value}")
+
+    def action_rename(self) -> None:
+        row = self._row()
+        if row is None:
+            return
+
+        def done(name: str | None) -> None:
+            if name is not None:
+                self._select_after = name
+                self.notify(f"group {row.group} renamed {name}")
+
+        self.push_screen(RenameScreen(self.session, row.group), done)
+
+    @work(exclusive=True, group="remove")
+    async def action_remove(self) -> None:
+        row = self._row()
+        if row is None:
+            return
+        group = row.group
+        question = (
+            f"Stop tracking group {group}? Its processes are left running, untouched; "
+            "tractui just forgets them."
+        )
+        if not await self.push_screen_wait(ConfirmScreen(question, "Remove group")):
+            return
+        count = await self._call(self.session.remove(group))
+        if count is not None:
+            self.notify(f"group {group} removed ({count} processes no longer tracked)")
+
+    def action_help(self) -> None:
+        sections: list[tuple[str, list[Binding]]] = [
+            ("Moving in the tree", [b for b in ProcessTree.BINDINGS if isinstance(b, Binding)]),
+            ("Actions", [b for b in self.BINDINGS if isinstance(b, Binding)]),
+            ("Anywhere", [Binding("ctrl+p", "command_palette", "Command palette: every action")]),
+        ]
+        self.push_screen(HelpScreen(sections))
+
+    async def action_quit(self) -> None:
+        """Quit; if groups we launched are alive, ask whether to leave them or end them."""
+        self._quit()
+
+    @work(exclusive=True, group="quit")
+    async def _quit(self) -> None:
+        alive = self.snapshot.launched_alive
+        if alive:
+            choice = await self.push_screen_wait(QuitScreen(alive))
+            if choice == "cancel":
+                return
+            if choice == "end":
+                self.notify("ending " + ", ".join(alive) + "...")
+                await self._call(self.session.end_groups(alive))
+        self.exit(0)
+
+    # ---- the command palette: every action ---------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.action not in ("quit", "close_find"):
+                yield SystemCommand(
+                    binding.description,
+                    binding.tooltip,
+                    partial(self.run_action, binding.action),
+                )
+
+    # ---- settings: the theme persists --------------------------------------------------------
+
+    def _load_settings(self) -> None:
+        try:
+            with open(_settings_path()) as f:
+                theme = json.load(f).get("theme")
+        except (OSError, ValueError, AttributeError):
+            return
+        if isinstance(theme, str) and theme in self.available_themes:
+            self.theme = theme
+
+    def _store_settings(self) -> None:
+        if not self.save_settings:
+            return
+        try:
+            os.makedirs(os.path.dirname(_settings_path()), exist_ok=True)
+            with open(_settings_path(), "w") as f:
+                json.dump({"theme": self.theme}, f)
+        except OSError as err:
+            log.warning("cannot save the settings: %s", err)
+
+
+def _log_off_the_screen() -> None:
+    """Textual draws on stderr: log records written there would tear the screen, so they go
+    to a file in the state directory (or nowhere if it can't be written)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if not isinstance(handler, logging.FileHandler) and isinstance(
+            handler, logging.StreamHandler
+        ):
+            root.removeHandler(handler)
+            try:
+                paths.state_dir().mkdir(parents=True, exist_ok=True)
+                replacement: logging.Handler = logging.FileHandler(paths.state_dir() / "ui.log")
+            except OSError:
+                replacement = logging.NullHandler()
+            replacement.setFormatter(handler.formatter)
+            root.addHandler(replacement)
+
+
+def run(verbose: bool = False) -> int:
+    """Start the engine, then the full-screen UI; exit at once with the reason if we can't."""
+    # the collector's stderr is our terminal: with verbose it would write over the screen
+    engine = Engine(verbose=False)
+    try:
+        engine.start()
+    except ConnectorError as err:
+        print(f"tractui: {err.message}", file=sys.stderr)
+        return err.exit_code
+    banner = ""
+    if os.geteuid() != 0 and kernel_version() >= (6, 6):
+        banner = NOT_ROOT_BANNER
+    _log_off_the_screen()
+    log.debug("tractui UI starting (verbose=%s)", verbose)
+    app = TractApp(Session(engine), banner=banner)
+    result = app.run()
+    return result if result is not None else 0

@@ -1,0 +1,160 @@
+"""A replay source: recorded or synthetic events through a real Tracker, no kernel, no /proc.
+
+The UI's snapshot tests and screenshots need the same screen on every machine: this engine
+applies a fixed list of events, its clock stands still, and its sampler returns fixed columns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tractui import procfs
+from tractui.control import LaunchSpec, SignalResult
+from tractui.engine import Engine
+from tractui.errors import UserError
+from tractui.events import Event, Exec, Exit, Fork, ProcInfo
+from tractui.sample import Sample, Sampler
+from tractui.session import Session
+from tractui.tracker import Delta, Key, Proc, Tracker
+
+NOW_NS = 3_600 * 10**9  # the replay's "now": one hour after boot
+WALL = 1_767_261_600.0  # 2026-01-01 10:00:00 UTC, the replay's wall clock
+
+
+class ReplayTracker(Tracker):
+    """A tracker whose clock stands still at :data:`NOW_NS`."""
+
+    def now(self) -> int:
+        return NOW_NS
+
+
+class FixedSampler(Sampler):
+    """Returns the same columns for a PID at every sample."""
+
+    def __init__(self, by_pid: Mapping[int, Sample]) -> None:
+        super().__init__()
+        self.by_pid = dict(by_pid)
+
+    def sample(self, keys: Iterable[Key]) -> dict[Key, Sample]:
+        return {key: self.by_pid[key[0]] for key in keys if key[0] in self.by_pid}
+
+
+class ReplayEngine(Engine):
+    """An engine without a collector: ``poll`` applies the queued events once, in order."""
+
+    def __init__(self, tracker: Tracker, events: Iterable[Event] = ()) -> None:
+        super().__init__(keep_exited=float("inf"))
+        self.tracker = tracker
+        self.pending = list(events)
+
+    def start(self) -> dict[str, Any]:
+        return {"pid": 0, "filter": True}
+
+    def stop(self) -> None:
+        return None
+
+    def restart_collector(self) -> None:
+        return None
+
+    def poll(self, timeout: float) -> Delta:
+        events, self.pending = self.pending, []
+        if not events:
+            time.sleep(timeout)
+        delta = self.tracker.apply(events)
+        self.counters.events += len(events)
+        return delta
+
+    def launch(self, group: str, spec: LaunchSpec) -> Proc:
+        raise UserError("this is a replay: nothing can be launched")
+
+    def attach(self, group: str, pids: list[int]) -> list[Proc]:
+        raise UserError("this is a replay: nothing can be attached")
+
+    def signal(self, procs: list[Proc], sig: int) -> list[SignalResult]:
+        return [SignalResult(p.pid, True) for p in procs]
+
+
+class Script:
+    """Builds a synthetic history: roots, forks, execs and exits at given seconds before now."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.events: list[Event] = []
+        self.offset = procfs.boot_offset_ns()
+
+    def _ts(self, ago: float) -> int:
+        return NOW_NS - int(ago * 1e9) - self.offset
+
+    def root(self, group: str, pid: int, argv: tuple[str, ...], ago: float, uid: int = 0) -> None:
+        info = _info(pid, NOW_NS - int(ago * 1e9), 1, argv, uid)
+        self.tracker.add_root(group, info)
+
+    def fork(self, parent: int, child: int, ago: float) -> None:
+        self.events.append(Fork(self._ts(ago), parent, parent, child, child))
+
+    def exec(
+        self, pid: int, argv: tuple[str, ...], born_ago: float, ago: float, ppid: int, uid: int = 0
+    ) -> None:
+        info = _info(pid, NOW_NS - int(born_ago * 1e9), ppid, argv, uid)
+        self.events.append(Exec(self._ts(ago), pid, pid, info))
+
+    def exit(self, pid: int, status: int, ago: float, ppid: int = 1) -> None:
+        self.events.append(Exit(self._ts(ago), pid, pid, status, ppid, ppid))
+
+
+def _info(pid: int, start: int, ppid: int, argv: tuple[str, ...], uid: int) -> ProcInfo:
+    comm = argv[0].rsplit("/", 1)[-1][:15] if argv else "?"
+    return ProcInfo(pid, start, ppid, comm, argv, f"/usr/bin/{comm}", uid, 1, "S", False)
+
+
+def demo() -> tuple[ReplayEngine, FixedSampler]:
+    """Two groups: a shell that leaves a setsid'd daemon behind, and a build with failures."""
+    tracker = ReplayTracker(keep_exited=float("inf"))
+    s = Script(tracker)
+    shell = ("sh", "-c", "sleep 30 & (setsid sleep 31 &); wait")
+    s.root("web", 4100, shell, ago=12)
+    s.fork(4100, 4101, ago=11.9)
+    s.exec(4101, ("sleep", "30"), born_ago=11.9, ago=11.9, ppid=4100)
+    s.fork(4100, 4102, ago=11.9)
+    s.fork(4102, 4103, ago=11.8)
+    s.exec(4103, ("setsid", "sleep", "31"), born_ago=11.8, ago=11.8, ppid=4102)
+    s.exit(4102, 0, ago=11.8, ppid=4100)
+    s.exec(4103, ("sleep", "31"), born_ago=11.8, ago=11.7, ppid=1)
+    s.fork(4100, 4104, ago=5)
+    s.exec(4104, ("python3", "-m", "http.server", "8000"), born_ago=5, ago=5, ppid=4100)
+    make = ("make", "-j2", "all")
+    s.root("build", 5000, make, ago=40, uid=65534)
+    for pid, argv, status in (
+        (5001, ("cc", "-c", "main.c"), 0),
+        (5002, ("cc", "-c", "util.c"), 1 << 8),
+        (5003, ("ld", "-o", "app"), 9),
+    ):
+        s.fork(5000, pid, ago=39)
+        s.exec(pid, argv, born_ago=39, ago=39, ppid=5000, uid=65534)
+        s.exit(pid, status, ago=30, ppid=5000)
+    s.fork(5000, 5004, ago=20)
+    s.exec(5004, ("./app", "--serve"), born_ago=20, ago=20, ppid=5000, uid=65534)
+    samples = {
+        4100: Sample("S", 0.0, 3_412, 2, 1, 0),
+        4101: Sample("S", 0.0, 1_024, 0, 1, 0),
+        4103: Sample("S", 0.0, 1_032, 0, 1, 0),
+        4104: Sample("R", 12.5, 24_576, 157, 1, 0),
+        5000: Sample("S", 0.3, 5_120, 310, 1, 0),
+        5004: Sample("R", 97.0, 210_944, 1_934, 4, 5),
+    }
+    return ReplayEngine(tracker, s.events), FixedSampler(samples)
+
+
+def demo_session() -> Session:
+    """A session over :func:`demo`, with a still clock: the same screen on every machine."""
+    engine, sampler = demo()
+    return Session(
+        engine,
+        sampler=sampler,
+        clock=lambda: WALL,
+        watch_collector=False,
+        monotonic=lambda: 0.0,
+        read_cwd=lambda _pid: "/srv/www",
+    )

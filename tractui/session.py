@@ -1,0 +1,642 @@
+"""The TUI's session: the engine in a thread of its own, commands queued to it, snapshots out.
+
+The engine is single-threaded (see :mod:`tractui.engine`): its tracker's dicts change on every
+poll. So one thread owns it: it polls, runs the commands the UI queued between two polls (so a
+launched program's first fork is applied with its group already known), samples the htop columns
+from /proc, and publishes an immutable :class:`Snapshot` at most ``snapshot_interval`` apart. The
+UI only ever reads snapshots, and acts through the methods here, which return futures.
+
+No Textual here: this is domain code, tested without a terminal.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import pwd
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from tractui import procfs
+from tractui.control import LaunchSpec, SignalResult
+from tractui.engine import Engine, log_path_for
+from tractui.errors import UserError
+from tractui.events import ConnectorError, ProcInfo
+from tractui.sample import Sample, Sampler
+from tractui.tracker import Delta, Key, Proc, Tracker
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+EVENT_LOG_SIZE = 2000
+EVENTS_IN_SNAPSHOT = 500
+RESTART_BACKOFF = 2.0
+END_GRACE = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProcRow:
+    """One process of a snapshot, with its htop columns."""
+
+    key: Key
+    pid: int
+    group: str
+    parent: Key | None  # genealogical
+    ppid: int  # current
+    children: tuple[Key, ...]
+    depth: int
+    user: str
+    state: str  # "R", "S", ...; "-" once exited
+    cpu: float
+    rss_kb: int
+    ticks: int
+    threads: int
+    nice: int | None
+    command: str
+    alive: bool
+    reparented: bool
+    status: str  # "alive", "exit 3", "SIGKILL", "SIGABRT (core)", "gone"
+    failed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    """One group of a snapshot, with its aggregates."""
+
+    name: str
+    roots: tuple[Key, ...]
+    live: int
+    total: int
+    cpu: float
+    rss_kb: int
+    forks: int
+    execs: int
+    exits: int
+    failed: int
+    launched: bool  # has programs tractui launched (quitting may end them)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One line of the event log: a fork, exec or exit of a member."""
+
+    wall: float
+    group: str
+    kind: str  # "fork", "exec", "exit", "root"
+    pid: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the UI draws, at one instant. Never changes after it is published."""
+
+    seq: int
+    wall: float
+    groups: tuple[GroupRow, ...]
+    procs: Mapping[Key, ProcRow]
+    events: int
+    rate: float  # events/s over the last second or so
+    lost: int
+    state: str  # "running", "restarting", "down"
+    banner: str  # empty, or what went wrong with the collector
+    log: tuple[LogEntry, ...] = ()
+
+    @property
+    def launched_alive(self) -> list[str]:
+        """Groups with programs tractui launched that still have live processes."""
+        return [g.name for g in self.groups if g.launched and g.live]
+
+
+EMPTY = Snapshot(0, 0.0, (), MappingProxyType({}), 0, 0.0, 0, "starting", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Details:
+    """The details view of one process."""
+
+    row: ProcRow
+    argv: tuple[str, ...]
+    exe: str
+    cwd: str
+    uid: int
+    started: float  # wall clock
+    parent: str  # "1234 sh -c ..." or "" for a root
+    ppid_text: str
+    peak_threads: int
+    execs: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What a PID typed in the attach prompt is, and how many descendants come with it."""
+
+    info: ProcInfo
+    user: str
+    descendants: int
+
+    def describe(self) -> str:
+        command = " ".join(self.info.argv) or f"[{self.info.comm}]"
+        more = f" + {self.descendants} descendants" if self.descendants else ""
+        return f"{self.info.pid} {self.user}: {command}{more}"
+
+
+@dataclass(slots=True)
+class _Command:
+    run: Callable[[], Any]
+    future: Future[Any] = field(default_factory=Future)
+
+
+class Users:
+    """uid -> user name, cached (pwd lookups cost a file read each)."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}
+
+    def name(self, uid: int) -> str:
+        name = self._names.get(uid)
+        if name is None:
+            try:
+                name = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                name = str(uid) if uid >= 0 else "?"
+            self._names[uid] = name
+        return name
+
+
+class Session:
+    """Owns an :class:`Engine` in a thread; publishes snapshots; runs queued commands."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sampler: Sampler | None = None,
+        clock: Callable[[], float] = time.time,
+        snapshot_interval: float = 0.2,
+        sample_interval: float = 1.0,
+        watch_collector: bool = True,
+        monotonic: Callable[[], float] = time.monotonic,
+        read_cwd: Callable[[int], str] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sampler = sampler or Sampler()
+        self.clock = clock
+        self.snapshot_interval = snapshot_interval
+        self.sample_interval = sample_interval
+        self.watch_collector = watch_collector
+        self.monotonic = monotonic  # for the event rate (a replay stands it still)
+        self.read_cwd = read_cwd or _read_cwd
+        self.users = Users()
+        self.snapshot = EMPTY
+        self._listeners: list[Callable[[Snapshot], None]] = []
+        self._queue: queue.Queue[_Command] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._samples: dict[Key, Sample] = {}
+        self._last_sample: dict[Key, Sample] = {}  # kept past exit: TIME+ and RSS stay shown
+        self._log: collections.deque[LogEntry] = collections.deque(maxlen=EVENT_LOG_SIZE)
+        self._execs_seen: dict[Key, int] = {}
+        self._launched_groups: set[str] = set()
+        self._dirty = True
+        self._seq = 0
+        self._state = "running"
+        self._banner = ""
+        self._rate = 0.0
+        self._rate_mark = (monotonic(), 0)
+        self._next_restart = 0.0
+
+    # ---- lifecycle (UI thread) ---------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[Snapshot], None]) -> None:
+        """Call ``listener(snapshot)`` from the session thread for each new snapshot."""
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        """Start the session thread. The engine must already be started."""
+        self._thread = threading.Thread(target=self._run, name="tractui-session", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread, fail queued commands, stop the engine (launched programs live on)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._fail_pending()
+        self.engine.stop()
+
+    def submit(self, run: Callable[[], T]) -> Future[T]:
+        """Run ``run()`` in the session thread between two polls; its result in a future."""
+        command = _Command(run)
+        if self._stop.is_set():
+            command.future.set_exception(UserError("tractui is shutting down"))
+        else:
+            self._queue.put(command)
+        return command.future
+
+    # ---- commands (called from the UI; run in the session thread) ----------------------------
+
+    def launch(self, group: str, spec: LaunchSpec) -> Future[int]:
+        """Launch a program into ``group``; the future holds its PID."""
+
+        def run() -> int:
+            proc = self.engine.launch(group, spec)
+            self._launched_groups.add(proc.group)
+            self._dirty = True
+            return proc.pid
+
+        return self.submit(run)
+
+    def resolve(self, pid: int) -> Future[Resolved]:
+        """What ``pid`` is and whether it can be attached (UserError saying why not)."""
+
+        def run() -> Resolved:
+            info = self.engine.tracker.check_attachable(pid)
+            below = len(procfs.descendants(pid))
+            return Resolved(info, self.users.name(info.uid), below)
+
+        return self.submit(run)
+
+    def attach(self, group: str, pids: list[int]) -> Future[list[int]]:
+        """Attach running processes and their descendants; the future holds the root PIDs."""
+
+        def run() -> list[int]:
+            procs = self.engine.attach(group, pids)
+            self._dirty = True
+            return [p.pid for p in procs]
+
+        return self.submit(run)
+
+    def targets(self, group: str, pid: int | None, subtree: bool) -> Future[list[int]]:
+        """The PIDs a signal with this scope would reach now."""
+        return self.submit(lambda: [p.pid for p in self.engine.targets(group, pid, subtree)])
+
+    def send_signal(
+        self, group: str, pid: int | None, subtree: bool, sig: int
+    ) -> Future[list[SignalResult]]:
+        """Signal a group (``pid`` None), one member, or a member's subtree, through pidfds."""
+
+        def run() -> list[SignalResult]:
+            procs = self.engine.targets(group, pid, subtree)
+            if not procs:
+                raise UserError(f"group {group!r} has no live process to signal")
+            return self.engine.signal(procs, sig)
+
+        return self.submit(run)
+
+    def rename(self, old: str, new: str) -> Future[str]:
+        def run() -> str:
+            name = self.engine.tracker.rename_group(old, new).name
+            if old in self._launched_groups:
+                self._launched_groups.discard(old)
+                self._launched_groups.add(name)
+            self._dirty = True
+            return name
+
+        return self.submit(run)
+
+    def remove(self, group: str) -> Future[int]:
+        """Stop tracking a group (its processes go on); the future holds how many were dropped."""
+
+        def run() -> int:
+            keys = self.engine.tracker.remove_group(group)
+            self._launched_groups.discard(group)
+            self._dirty = True
+            return len(keys)
+
+        return self.submit(run)
+
+    def renice(self, key: Key, step: int) -> Future[int]:
+        """Change a process's nice value by ``step``; the future holds the new value."""
+        return self.submit(lambda: renice(key, step))
+
+    def details(self, key: Key) -> Future[Details]:
+        return self.submit(lambda: self._details(key))
+
+    def end_groups(self, names: Iterable[str], grace: float = END_GRACE) -> Future[int]:
+        """SIGTERM every live member of the groups, SIGKILL what is left after ``grace``."""
+        names = list(names)
+
+        def run() -> int:
+            tracker = self.engine.tracker
+            procs = [
+                p for n in names if n in tracker.groups for p in tracker.members(n, alive_only=True)
+            ]
+            self.engine.signal(procs, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and any(p.alive for p in procs):
+                self._step(0.05)
+            left = [p for p in procs if p.alive]
+            if left:
+                self.engine.signal(left, signal.SIGKILL)
+            return len(procs)
+
+        return self.submit(run)
+
+    @staticmethod
+    def log_path(group: str) -> str:
+        """Where a group's launched programs write their output."""
+        return str(log_path_for(group))
+
+    # ---- the session thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        last_snapshot = 0.0
+        last_sample = 0.0
+        while not self._stop.is_set():
+            try:
+                self._watch_collector()
+                self._step(0.05)
+                self._run_commands()
+                now = time.monotonic()
+                if now - last_sample >= self.sample_interval:
+                    last_sample = now
+                    self._sample()
+                if self._dirty and now - last_snapshot >= self.snapshot_interval:
+                    last_snapshot = now
+                    self._publish()
+            except Exception:  # one bad batch must not leave the UI frozen
+                log.exception("session step failed")
+                self._banner = "internal error in the engine thread (see the log with -v)"
+                self._dirty = True
+                time.sleep(0.2)
+
+    def _step(self, timeout: float) -> None:
+        delta = self.engine.poll(timeout)
+        self._note(delta)
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                command = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if not command.future.set_running_or_notify_cancel():
+                continue
+            try:
+                command.future.set_result(command.run())
+            except BaseException as err:  # handed to the UI, which shows UserErrors
+                command.future.set_exception(err)
+            self._dirty = True
+            self._note(self.engine.tracker.take_delta())
+
+    def _fail_pending(self) -> None:
+        while True:
+            try:
+                command = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if command.future.set_running_or_notify_cancel():
+                command.future.set_exception(UserError("tractui is shutting down"))
+
+    def _watch_collector(self) -> None:
+        """The collector is a separate process: if it dies, say so and start another."""
+        if not self.watch_collector or self.engine.collector.alive():
+            if self._state != "running" and self.engine.collector.alive():
+                self._state = "running"
+                self._dirty = True
+            return
+        now = time.monotonic()
+        if now < self._next_restart:
+            return
+        self._next_restart = now + RESTART_BACKOFF
+        self._state = "restarting"
+        try:
+            self.engine.restart_collector()
+        except ConnectorError as err:
+            self._state = "down"
+            self._banner = f"the event collector died and could not restart: {err.message}"
+        else:
+            self._state = "running"
+            self._banner = (
+                f"the event collector died and was restarted ({self.engine.restarts}x); "
+                "groups kept, /proc rescanned"
+            )
+        self._dirty = True
+
+    def _note(self, delta: Delta) -> None:
+        """Turn a delta into event-log lines; mark the snapshot stale."""
+        if not delta and not delta.events:
+            return
+        self._dirty = True
+        tracker = self.engine.tracker
+        wall = self.clock()
+        procs = tracker.procs
+        for key in delta.added:
+            proc = procs.get(key)
+            if proc is None:
+                continue
+            if proc.parent is None:
+                self._add_log(wall, proc, "root", f"{proc.command()}")
+            else:
+                self._add_log(wall, proc, "fork", f"forked by {proc.parent[0]}")
+        for key in (*delta.added, *delta.changed):
+            proc = procs.get(key)
+            if proc is None:
+                continue
+            seen = self._execs_seen.get(key, 0)
+            for argv in proc.execs[seen:]:
+                self._add_log(wall, proc, "exec", " ".join(argv) or f"[{proc.comm}]")
+            self._execs_seen[key] = len(proc.execs)
+        for key in delta.exited:
+            proc = procs.get(key)
+            if proc is not None:
+                self._add_log(wall, proc, "exit", proc.status_text())
+        for key in delta.removed:
+            self._execs_seen.pop(key, None)
+            self._last_sample.pop(key, None)
+
+    def _add_log(self, wall: float, proc: Proc, kind: str, text: str) -> None:
+        self._log.append(LogEntry(wall, proc.group, kind, proc.pid, text))
+
+    def _sample(self) -> None:
+        self._samples = self.sampler.sample([p.key for p in self.engine.tracker.live.values()])
+        self._last_sample.update(self._samples)
+        self._dirty = True
+
+    def _publish(self) -> None:
+        self._dirty = False
+        now = self.monotonic()
+        events = self.engine.counters.events or self.engine.tracker.events
+        mark_time, mark_events = self._rate_mark
+        if now - mark_time >= 1.0:
+            self._rate = (events - mark_events) / (now - mark_time)
+            self._rate_mark = (now, events)
+        self._seq += 1
+        self.snapshot = build_snapshot(
+            self.engine.tracker,
+            self._samples,
+            self._last_sample,
+            self.users,
+            self._launched_groups,
+            seq=self._seq,
+            wall=self.clock(),
+            events=events,
+            rate=self._rate,
+            lost=self.engine.counters.lost or self.engine.tracker.lost,
+            state=self._state,
+            banner=self._banner,
+            log=tuple(self._log)[-EVENTS_IN_SNAPSHOT:],
+        )
+        for listener in self._listeners:
+            listener(self.snapshot)
+
+    def _details(self, key: Key) -> Details:
+        tracker = self.engine.tracker
+        proc = tracker.procs.get(key)
+        if proc is None:
+            raise UserError("that process is no longer tracked (pruned after it exited)")
+        row = _proc_row(proc, 0, (), self._samples.get(key), self._last_sample.get(key), self.users)
+        parent = tracker.procs.get(proc.parent) if proc.parent is not None else None
+        if parent is not None:
+            parent_text = f"{parent.pid} {parent.command()}"
+        elif proc.parent is not None:
+            parent_text = f"{proc.parent[0]} (pruned)"
+        else:
+            parent_text = ""
+        cwd = self.read_cwd(proc.pid) if proc.alive else ""
+        ppid_text = str(proc.ppid)
+        if proc.reparented:
+            ppid_text += f" (reparented: forked by {proc.parent[0] if proc.parent else '?'})"
+        started = self.clock() - (tracker.now() - proc.start) / 1e9
+        return Details(
+            row=row,
+            argv=proc.argv,
+            exe=proc.exe,
+            cwd=cwd,
+            uid=proc.uid,
+            started=started,
+            parent=parent_text,
+            ppid_text=ppid_text,
+            peak_threads=proc.peak_threads,
+            execs=tuple(proc.execs),
+        )
+
+
+def _read_cwd(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+
+
+def renice(key: Key, step: int) -> int:
+    """Add ``step`` to the nice value of the process (pid, start); return the new value."""
+    pid, start = key
+    now = procfs.read_start(pid)
+    if now is None or not procfs.same_start(now, start):
+        raise UserError(f"PID {pid} has exited: nothing to renice")
+    try:
+        value = max(-20, min(19, os.getpriority(os.PRIO_PROCESS, pid) + step))
+        os.setpriority(os.PRIO_PROCESS, pid, value)
+    except PermissionError:
+        raise UserError(
+            f"PID {pid}: permission denied (only root may lower nice or touch others')"
+        ) from None
+    except ProcessLookupError:
+        raise UserError(f"PID {pid} has exited: nothing to renice") from None
+    return value
+
+
+def build_snapshot(
+    tracker: Tracker,
+    samples: Mapping[Key, Sample],
+    last_samples: Mapping[Key, Sample],
+    users: Users,
+    launched: set[str],
+    **fields: Any,
+) -> Snapshot:
+    """Copy the tracker's groups and processes, with sampled columns, into a :class:`Snapshot`."""
+    groups: list[GroupRow] = []
+    procs: dict[Key, ProcRow] = {}
+    for group in tracker.groups.values():
+        cpu = 0.0
+        rss = 0
+        stack: list[tuple[Key, int]] = [(key, 0) for key in reversed(group.roots)]
+        while stack:
+            key, depth = stack.pop()
+            proc = tracker.procs.get(key)
+            if proc is None or key in procs:
+                continue
+            children = tuple(k for k in proc.children if k in tracker.procs)
+            row = _proc_row(proc, depth, children, samples.get(key), last_samples.get(key), users)
+            procs[key] = row
+            if row.alive:
+                cpu += row.cpu
+                rss += row.rss_kb
+            stack.extend((child, depth + 1) for child in reversed(children))
+        groups.append(
+            GroupRow(
+                name=group.name,
+                roots=tuple(k for k in group.roots if k in tracker.procs),
+                live=group.live,
+                total=len(group.members),
+                cpu=cpu,
+                rss_kb=rss,
+                forks=group.forks,
+                execs=group.execs,
+                exits=group.exits,
+                failed=group.failed,
+                launched=group.name in launched,
+            )
+        )
+    return Snapshot(groups=tuple(groups), procs=MappingProxyType(procs), **fields)
+
+
+def _proc_row(
+    proc: Proc,
+    depth: int,
+    children: tuple[Key, ...],
+    sample: Sample | None,
+    last: Sample | None,
+    users: Users,
+) -> ProcRow:
+    alive = proc.alive
+    nice: int | None
+    if alive and sample is not None:
+        state, cpu, rss, ticks, threads = (
+            sample.state,
+            sample.cpu,
+            sample.rss_kb,
+            sample.ticks,
+            sample.threads,
+        )
+        nice = sample.nice
+    else:
+        # not sampled yet, or exited: what we last knew, and no CPU
+        state = "?" if alive else "-"
+        cpu = 0.0
+        rss = last.rss_kb if (last is not None and alive) else 0
+        ticks = last.ticks if last is not None else 0
+        threads = proc.threads if alive else 0
+        nice = last.nice if last is not None else None
+    return ProcRow(
+        key=proc.key,
+        pid=proc.pid,
+        group=proc.group,
+        parent=proc.parent,
+        ppid=proc.ppid,
+        children=children,
+        depth=depth,
+        user=users.name(proc.uid),
+        state=state,
+        cpu=cpu,
+        rss_kb=rss,
+        ticks=ticks,
+        threads=threads,
+        nice=nice,
+        command=proc.command(),
+        alive=alive,
+        reparented=proc.reparented,
+        status=proc.status_text(),
+        failed=proc.exit is not None and proc.exit.failed,
+    )

@@ -1,0 +1,118 @@
+"""The attach dialog: PIDs to adopt (with their descendants) and the group to put them in."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
+from textual.widgets import Footer, Input, Label, Static
+
+from tractui.errors import UserError
+from tractui.session import Resolved, Session
+from tractui.tracker import validate_group_name
+
+
+def parse_pids(text: str) -> list[int]:
+    """'12 34,56' -> [12, 34, 56]; UserError on anything that is not a PID."""
+    words = [w for w in re.split(r"[\s,]+", text.strip()) if w]
+    if not words:
+        raise UserError("no PID given: type one or more process IDs")
+    pids: list[int] = []
+    for word in words:
+        if not word.isdigit():
+            raise UserError(f"{word!r} is not a PID: give process IDs as numbers")
+        pids.append(int(word))
+    return pids
+
+
+def group_name_for(comm: str, taken: set[str]) -> str:
+    """A new group name from a process name: invalid characters dropped, -2, -3... if taken."""
+    base = re.sub(r"[^A-Za-z0-9_.@:+-]", "", comm).lstrip("-_.@:+")[:60] or "group"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
+    """Attach running processes; shows what the PIDs resolve to before Enter confirms."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="attach.cancel"),
+    ]
+
+    def __init__(self, session: Session, groups: list[str]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.session = session
+        self.groups = groups
+        self.resolved: list[Resolved] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as dialog:
+            dialog.border_title = "Attach running processes"
+            yield Label("PID(s)")
+            yield Input(placeholder="e.g. 1234 5678", id="pids")
+            yield Static("", id="preview", classes="preview")
+            yield Label("Group (default: a new group named after the process)")
+            yield Input(
+                id="group",
+                placeholder="",
+                suggester=SuggestFromList(self.groups, case_sensitive=True),
+            )
+            yield Static("", id="error", classes="error")
+            yield Static("[b]Enter[/b] attach   [b]Esc[/b] cancel", classes="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#pids", Input).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Changed, "#pids")
+    def pids_changed(self, event: Input.Changed) -> None:
+        self.preview(event.value)
+
+    @work(exclusive=True, group="preview")
+    async def preview(self, text: str) -> None:
+        """Resolve the PIDs as they are typed: what each is, or why it can't be attached."""
+        await asyncio.sleep(0.15)  # typing "1234" resolves once, not four times
+        preview = self.query_one("#preview", Static)
+        group = self.query_one("#group", Input)
+        self.resolved = []
+        if not text.strip():
+            preview.update("")
+            return
+        try:
+            for pid in parse_pids(text):
+                self.resolved.append(await asyncio.wrap_future(self.session.resolve(pid)))
+        except UserError as err:
+            preview.update(str(err))
+            preview.set_class(True, "invalid")
+            return
+        preview.set_class(False, "invalid")
+        preview.update("\n".join(r.describe() for r in self.resolved))
+        group.placeholder = group_name_for(self.resolved[0].info.comm, set(self.groups))
+
+    @on(Input.Submitted)
+    async def attach(self) -> None:
+        error = self.query_one("#error", Static)
+        try:
+            pids = parse_pids(self.query_one("#pids", Input).value)
+            resolved = [await asyncio.wrap_future(self.session.resolve(pid)) for pid in pids]
+            name = self.query_one("#group", Input).value.strip()
+            if not name:
+                name = group_name_for(resolved[0].info.comm, set(self.groups))
+            name = validate_group_name(name)
+            roots = await asyncio.wrap_future(self.session.attach(name, pids))
+        except UserError as err:
+            error.update(str(err))
+            return
+        self.dismiss((name, roots))

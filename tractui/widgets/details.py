@@ -1,0 +1,66 @@
+"""The details view of one process: full command line, exe, cwd, genealogy, every exec."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from tractui.session import Details
+
+
+def details_content(d: Details) -> Content:
+    """The details as label/value lines; values are escaped, never read as markup."""
+    row = d.row
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.started))
+    pairs: list[tuple[str, str]] = [
+        ("command", shlex.join(d.argv) if d.argv else row.command),
+        ("exe", d.exe or "-"),
+        ("cwd", d.cwd or "-"),
+        ("user", f"{row.user} (uid {d.uid})"),
+        ("group", row.group),
+        ("started", started),
+        ("status", row.status),
+        ("forked by", d.parent or "- (a root of the group)"),
+        ("current ppid", d.ppid_text),
+        ("threads", f"{row.threads} now, {d.peak_threads} at most"),
+    ]
+    lines = [
+        Content.from_markup("[b]$label[/b] $value", label=f"{k:>12}", value=v) for k, v in pairs
+    ]
+    lines.append(Content.from_markup("[b]$label[/b]", label=f"{'execs':>12}"))
+    if not d.execs:
+        lines.append(Content("             (none seen since tracked)"))
+    for argv in d.execs:
+        lines.append(
+            Content("             " + (shlex.join(argv) if argv else "(gone before read)"))
+        )
+    return Content("\n").join(lines)
+
+
+class DetailsScreen(ModalScreen[None]):
+    """Everything tractui knows of one process."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,enter,q", "close", "Close", id="details.close"),
+    ]
+
+    def __init__(self, details: Details) -> None:
+        super().__init__(classes="dialog-screen")
+        self.details = details
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog wide") as dialog:
+            dialog.border_title = f"Process {self.details.row.pid}"
+            yield Static(details_content(self.details))
+        yield Footer()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,44 @@
+"""The top line (host, kernel, engine state, event rate, losses, clock) and the column titles."""
+
+from __future__ import annotations
+
+import time
+
+from textual.content import Content
+from textual.widgets import Static
+
+from tractui.session import Snapshot
+
+
+def rate_text(rate: float) -> str:
+    return f"{rate / 1000:.1f}k ev/s" if rate >= 1000 else f"{rate:.0f} ev/s"
+
+
+class StatusHeader(Static):
+    """One line: what is being watched, how fast events come, and whether any were lost."""
+
+    def __init__(self, host: str, kernel: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.host = host
+        self.kernel = kernel
+
+    def show(self, snapshot: Snapshot) -> None:
+        """Redraw from a snapshot."""
+        clock = time.strftime("%H:%M:%S", time.localtime(snapshot.wall)) if snapshot.wall else ""
+        state = snapshot.state
+        lost = f"lost {snapshot.lost}"
+        state_style = "$success" if state == "running" else "$error"
+        lost_style = "$error bold" if snapshot.lost else "$text-muted"
+        self.update(
+            Content.from_markup(
+                f"[b]tractui[/b]  $host  Linux $kernel  engine [{state_style}]$state[/]  "
+                f"$rate  [{lost_style}]$lost[/]  $groups groups  $clock",
+                host=self.host,
+                kernel=self.kernel,
+                state=state,
+                rate=rate_text(snapshot.rate),
+                lost=lost,
+                groups=str(len(snapshot.groups)),
+                clock=clock,
+            )
+        )

@@ -1,0 +1,90 @@
+"""The launch dialog: a group name, a command line (shlex), an optional working directory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
+from textual.widgets import Checkbox, Footer, Input, Label, Static
+
+from tractui.control import LaunchSpec
+from tractui.errors import UserError
+from tractui.session import Session
+from tractui.tracker import validate_group_name
+
+
+class LaunchScreen(ModalScreen[tuple[str, int] | None]):
+    """Launch a program into a group; errors show inline and the dialog stays open."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="launch.cancel"),
+    ]
+
+    def __init__(self, session: Session, groups: list[str], group: str = "") -> None:
+        super().__init__(classes="dialog-screen")
+        self.session = session
+        self.groups = groups
+        self.group = group
+        # under sudo a launch runs as the invoking user; root can ask to keep root
+        self.privileged = os.geteuid() == 0
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as dialog:
+            dialog.border_title = "Launch a program"
+            yield Label("Group (new or existing)")
+            yield Input(
+                self.group,
+                placeholder="e.g. web",
+                id="group",
+                suggester=SuggestFromList(self.groups, case_sensitive=True),
+            )
+            yield Label("Command line (no shell unless you write sh -c '...')")
+            yield Input(placeholder="e.g. python3 -m http.server 8000", id="command")
+            yield Label("Working directory (optional)")
+            yield Input(placeholder="default: the directory tractui runs in", id="cwd")
+            if self.privileged:
+                yield Checkbox("as root (else as the user who ran sudo)", id="as-root")
+            yield Static("", id="error", classes="error")
+            yield Static(
+                "[b]Enter[/b] launch   [b]Tab[/b] next field   [b]Esc[/b] cancel", classes="hint"
+            )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#group", Input).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def show_error(self, text: str) -> None:
+        self.query_one("#error", Static).update(text)
+
+    @on(Input.Submitted)
+    async def launch(self) -> None:
+        """Validate every field, then launch; any problem stays in the dialog as one line."""
+        group = self.query_one("#group", Input).value
+        command = self.query_one("#command", Input).value
+        cwd = self.query_one("#cwd", Input).value.strip() or None
+        as_root = self.privileged and self.query_one("#as-root", Checkbox).value
+        try:
+            group = validate_group_name(group)
+            try:
+                argv = shlex.split(command)
+            except ValueError as err:
+                raise UserError(f"command line: {err} (check the quotes)") from None
+            if not argv:
+                raise UserError("no command given: type the program to run and its arguments")
+            spec = LaunchSpec(argv, cwd=os.path.expanduser(cwd) if cwd else None, as_root=as_root)
+            pid = await asyncio.wrap_future(self.session.launch(group, spec))
+        except UserError as err:
+            self.show_error(str(err))
+            return
+        self.dismiss((group, pid))

@@ -1,0 +1,50 @@
+"""The rename dialog for a group."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Label, Static
+
+from tractui.errors import UserError
+from tractui.session import Session
+
+
+class RenameScreen(ModalScreen[str | None]):
+    """Rename a group; a bad or taken name shows inline."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="rename.cancel")
+    ]
+
+    def __init__(self, session: Session, group: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.session = session
+        self.group = group
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as dialog:
+            dialog.border_title = f"Rename group {self.group}"
+            yield Label("New name")
+            yield Input(self.group, id="name")
+            yield Static("", id="error", classes="error")
+            yield Static("[b]Enter[/b] rename   [b]Esc[/b] cancel", classes="hint")
+        yield Footer()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    async def rename(self, event: Input.Submitted) -> None:
+        try:
+            name = await asyncio.wrap_future(self.session.rename(self.group, event.value))
+        except UserError as err:
+            self.query_one("#error", Static).update(str(err))
+            return
+        self.dismiss(name)

@@ -1,0 +1,141 @@
+"""The signal picker: signals by number and name as htop lists them, and a scope."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, OptionList, RadioButton, RadioSet, Static
+from textual.widgets.option_list import Option
+
+from tractui.control import SignalResult
+from tractui.errors import UserError
+from tractui.session import Session
+from tractui.widgets.confirm import ConfirmScreen
+
+# htop's list: the standard signals 1-31 by number
+SIGNALS: tuple[signal.Signals, ...] = tuple(
+    sorted(
+        {signal.Signals(n) for n in range(1, 32) if n in signal.Signals._value2member_map_},
+        key=int,
+    )
+)
+SCOPES = ("process", "subtree", "group")
+
+
+def describe_results(sig: signal.Signals, target: str, results: list[SignalResult]) -> str:
+    """One summary line, then one line per PID that failed (at most 10)."""
+    sent = sum(r.ok for r in results)
+    lines = [f"{sig.name} to {target}: sent to {sent} of {len(results)}"]
+    failed = [r for r in results if not r.ok]
+    lines.extend(r.describe() for r in failed[:10])
+    if len(failed) > 10:
+        lines.append(f"... and {len(failed) - 10} more")
+    return "\n".join(lines)
+
+
+class SignalScreen(ModalScreen[list[SignalResult] | None]):
+    """Pick a signal (SIGTERM preselected) and a scope; SIGKILL and group scope ask y/n."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="signal.cancel"),
+        Binding("p", "scope('process')", "Process", id="signal.process"),
+        Binding("t", "scope('subtree')", "Subtree", id="signal.subtree"),
+        Binding("g", "scope('group')", "Group", id="signal.group"),
+    ]
+
+    def __init__(self, session: Session, group: str, pid: int | None, label: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.session = session
+        self.group = group
+        self.pid = pid  # None: the row is the group's header
+        self.label = label
+        self.scope = "process" if pid is not None else "group"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog signal-dialog") as dialog:
+            dialog.border_title = "Send signal"
+            yield Static(self.label, id="target")
+            with Horizontal():
+                yield OptionList(
+                    *(Option(f"{int(s):2d} {s.name}", id=s.name) for s in SIGNALS),
+                    id="signals",
+                )
+                with RadioSet(id="scope"):
+                    for scope in SCOPES:
+                        yield RadioButton(
+                            scope,
+                            value=scope == self.scope,
+                            id=f"scope-{scope}",
+                            disabled=self.pid is None and scope != "group",
+                        )
+            yield Static("", id="error", classes="error")
+            yield Static(
+                "[b]Enter[/b] send   [b]p[/b]/[b]t[/b]/[b]g[/b] process/subtree/group   "
+                "[b]Esc[/b] cancel",
+                classes="hint",
+            )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        options = self.query_one("#signals", OptionList)
+        options.highlighted = SIGNALS.index(signal.SIGTERM)
+        options.focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_scope(self, scope: str) -> None:
+        if self.pid is None and scope != "group":
+            return
+        self.scope = scope
+        self.query_one(f"#scope-{scope}", RadioButton).value = True
+
+    @on(RadioSet.Changed)
+    def scope_changed(self, event: RadioSet.Changed) -> None:
+        self.scope = SCOPES[event.index]
+
+    @on(OptionList.OptionSelected)
+    def selected(self, event: OptionList.OptionSelected) -> None:
+        assert event.option.id is not None
+        self.send(signal.Signals[event.option.id])
+
+    @work(exclusive=True, group="send")
+    async def send(self, sig: signal.Signals) -> None:
+        """Confirm if dangerous, send, report per PID, close."""
+        pid = None if self.scope == "group" else self.pid
+        subtree = self.scope == "subtree"
+        target = f"group {self.group}" if pid is None else f"{self.scope} of PID {pid}"
+        error = self.query_one("#error", Static)
+        try:
+            pids = await asyncio.wrap_future(self.session.targets(self.group, pid, subtree))
+            if not pids:
+                raise UserError(f"no live process in {target}: nothing to signal")
+            if sig == signal.SIGKILL or pid is None:
+                question = (
+                    f"Send {sig.name} to {target}: {len(pids)} process"
+                    f"{'es' if len(pids) != 1 else ''} ({', '.join(map(str, pids[:8]))}"
+                    f"{', ...' if len(pids) > 8 else ''})?"
+                )
+                if not await self.app.push_screen_wait(ConfirmScreen(question, "Confirm signal")):
+                    return
+            results = await asyncio.wrap_future(
+                self.session.send_signal(self.group, pid, subtree, sig)
+            )
+        except UserError as err:
+            error.update(str(err))
+            return
+        failed = any(not r.ok for r in results)
+        self.app.notify(
+            describe_results(sig, target, results),
+            title="Signal",
+            severity="warning" if failed else "information",
+            timeout=8 if failed else 4,
+        )
+        self.dismiss(results)
