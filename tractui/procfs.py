@@ -7,11 +7,13 @@ every exec, before a short-lived program is gone, so this path stays raw.
 from __future__ import annotations
 
 import os
+import pwd
 import time
 
 from tractui.events import ProcInfo
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 NS_PER_TICK = 1_000_000_000 // CLK_TCK
 PF_KTHREAD = 0x00200000
 # Starts from /proc (clock ticks) and from events (ns) agree to within this much.
@@ -30,7 +32,17 @@ def same_start(a: int, b: int) -> bool:
 class Stat:
     """The fields of /proc/PID/stat that tractui uses."""
 
-    __slots__ = ("comm", "flags", "ppid", "start", "state", "threads", "utime_stime")
+    __slots__ = (
+        "comm",
+        "flags",
+        "nice",
+        "ppid",
+        "rss_kb",
+        "start",
+        "state",
+        "threads",
+        "utime_stime",
+    )
 
     def __init__(self, raw: bytes) -> None:
         # comm may hold spaces and parentheses: it ends at the last ')'
@@ -41,8 +53,10 @@ class Stat:
         self.ppid = int(rest[1])
         self.flags = int(rest[6])
         self.utime_stime = int(rest[11]) + int(rest[12])  # ticks
+        self.nice = int(rest[16])
         self.threads = int(rest[17])
         self.start = int(rest[19]) * NS_PER_TICK
+        self.rss_kb = int(rest[21]) * PAGE_KB
 
     @property
     def ended(self) -> bool:
@@ -65,16 +79,21 @@ def read_start(pid: int) -> int | None:
     return stat.start if stat is not None else None
 
 
-def read_tgid(pid: int) -> int | None:
-    """The process a task id belongs to (differs from ``pid`` for a thread), None if gone."""
+def _status_number(pid: int | str, field: bytes) -> int | None:
+    """A numeric field of /proc/PID/status (the first number after ``field``), None if gone."""
     try:
         with open(f"/proc/{pid}/status", "rb") as f:
             for line in f:
-                if line.startswith(b"Tgid:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def read_tgid(pid: int) -> int | None:
+    """The process a task id belongs to (differs from ``pid`` for a thread), None if gone."""
+    return _status_number(pid, b"Tgid:")
 
 
 def read_argv(pid: int) -> tuple[str, ...]:
@@ -124,14 +143,24 @@ def read_info(pid: int) -> ProcInfo | None:
 
 def peak_rss_kb(pid: int | str = "self") -> int:
     """VmHWM: peak resident memory. (ru_maxrss would carry over the peak of whoever exec'd us.)"""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    return _status_number(pid, b"VmHWM:") or 0
+
+
+class UserNames:
+    """uid -> user name, cached: each pwd lookup reads /etc/passwd."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}
+
+    def name(self, uid: int) -> str:
+        name = self._names.get(uid)
+        if name is None:
+            try:
+                name = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                name = str(uid) if uid >= 0 else "?"
+            self._names[uid] = name
+        return name
 
 
 def pids() -> list[int]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import pwd
 import queue
 import signal
 import threading
@@ -156,23 +155,6 @@ class _Command:
     future: Future[Any] = field(default_factory=Future)
 
 
-class Users:
-    """uid -> user name, cached (pwd lookups cost a file read each)."""
-
-    def __init__(self) -> None:
-        self._names: dict[int, str] = {}
-
-    def name(self, uid: int) -> str:
-        name = self._names.get(uid)
-        if name is None:
-            try:
-                name = pwd.getpwuid(uid).pw_name
-            except KeyError:
-                name = str(uid) if uid >= 0 else "?"
-            self._names[uid] = name
-        return name
-
-
 class Session:
     """Owns an :class:`Engine` in a thread; publishes snapshots; runs queued commands."""
 
@@ -195,7 +177,7 @@ class Session:
         self.watch_collector = watch_collector
         self.monotonic = monotonic  # for the event rate (a replay stands it still)
         self.read_cwd = read_cwd or _read_cwd
-        self.users = Users()
+        self.users = procfs.UserNames()
         self.snapshot = EMPTY
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._queue: queue.Queue[_Command] = queue.Queue()
@@ -551,7 +533,7 @@ def build_snapshot(
     tracker: Tracker,
     samples: Mapping[Key, Sample],
     last_samples: Mapping[Key, Sample],
-    users: Users,
+    users: procfs.UserNames,
     launched: set[str],
     **fields: Any,
 ) -> Snapshot:
@@ -598,7 +580,7 @@ def _proc_row(
     children: tuple[Key, ...],
     sample: Sample | None,
     last: Sample | None,
-    users: Users,
+    users: procfs.UserNames,
 ) -> ProcRow:
     alive = proc.alive
     nice: int | None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pwd
 import select
 import shlex
 import signal
@@ -28,7 +27,7 @@ class Names:
     def __init__(self) -> None:
         self.known: dict[int, tuple[str, tuple[str, ...]]] = {}
         self.parents: dict[int, int] = {}  # pid -> who forked it, from fork events
-        self.users: dict[int, str] = {}
+        self.users = procfs.UserNames()
 
     def of(self, pid: int) -> tuple[str, tuple[str, ...]]:
         entry = self.known.get(pid)
@@ -39,14 +38,7 @@ class Names:
         return entry
 
     def user(self, uid: int) -> str:
-        name = self.users.get(uid)
-        if name is None:
-            try:
-                name = pwd.getpwuid(uid).pw_name
-            except KeyError:
-                name = str(uid) if uid >= 0 else "?"
-            self.users[uid] = name
-        return name
+        return self.users.name(uid)
 
 
 class Printer:
