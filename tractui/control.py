@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tractui import procfs
 from tractui.errors import UserError
@@ -64,6 +65,27 @@ def invoking_identity(as_root: bool = False, environ: Mapping[str, str] | None =
     return Identity(uid, os.getegid(), os.getgroups(), name, home)
 
 
+class CommandNotFound(UserError):
+    """argv[0] names no file (a shell's status 127; other refusals are 126)."""
+
+
+def run_as(as_root: bool = False) -> tuple[dict[str, str], dict[str, Any]]:
+    """The environment and Popen arguments to start a program as the invoking user.
+
+    Under sudo that is the user who ran sudo (unless ``as_root``); the SUDO_* variables are
+    dropped, so the program does not take itself for a sudo session.
+    """
+    who = invoking_identity(as_root)
+    env = dict(os.environ)
+    for var in ("SUDO_UID", "SUDO_GID", "SUDO_USER", "SUDO_COMMAND", "SUDO_HOME"):
+        env.pop(var, None)
+    kwargs: dict[str, Any] = {}
+    if not who.is_self:
+        env.update(HOME=who.home, USER=who.name, LOGNAME=who.name)
+        kwargs.update(user=who.uid, group=who.gid, extra_groups=who.groups)
+    return env, kwargs
+
+
 def check_command(spec: LaunchSpec, env: Mapping[str, str]) -> str:
     """The path that argv[0] runs, or a UserError that says what is wrong."""
     if not spec.argv or not spec.argv[0].strip():
@@ -74,13 +96,15 @@ def check_command(spec: LaunchSpec, env: Mapping[str, str]) -> str:
     if "/" in program:
         path = program if os.path.isabs(program) else os.path.join(spec.cwd or ".", program)
         if not os.path.exists(path):
-            raise UserError(f"{program}: no such file")
+            raise CommandNotFound(f"{program}: no such file")
         if os.path.isdir(path) or not os.access(path, os.X_OK):
             raise UserError(f"{program}: not an executable file")
         return path
     found = shutil.which(program, path=env.get("PATH", os.defpath))
     if found is None:
-        raise UserError(f"{program}: command not found (check the name, or give its full path)")
+        raise CommandNotFound(
+            f"{program}: command not found (check the name, or give its full path)"
+        )
     return found
 
 
@@ -93,19 +117,11 @@ def open_log(path: Path) -> int:
 
 def launch(spec: LaunchSpec, log_path: Path) -> subprocess.Popen[bytes]:
     """Start ``spec`` detached from our terminal; raise UserError if it cannot start."""
-    who = invoking_identity(spec.as_root)
-    env = dict(os.environ)
-    for var in ("SUDO_UID", "SUDO_GID", "SUDO_USER", "SUDO_COMMAND", "SUDO_HOME"):
-        env.pop(var, None)
-    if not who.is_self:
-        env.update(HOME=who.home, USER=who.name, LOGNAME=who.name)
+    env, kwargs = run_as(spec.as_root)
     if spec.env:
         env.update(spec.env)
     check_command(spec, env)
     log_fd = open_log(log_path)
-    kwargs: dict[str, object] = {}
-    if not who.is_self:
-        kwargs.update(user=who.uid, group=who.gid, extra_groups=who.groups)
     try:
         return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
             spec.argv,
@@ -119,7 +135,8 @@ def launch(spec: LaunchSpec, log_path: Path) -> subprocess.Popen[bytes]:
             **kwargs,
         )
     except PermissionError:
-        raise UserError(f"{spec.argv[0]}: permission denied (as user {who.name})") from None
+        who = invoking_identity(spec.as_root).name
+        raise UserError(f"{spec.argv[0]}: permission denied (as user {who})") from None
     except FileNotFoundError:
         raise UserError(f"{spec.argv[0]}: command not found") from None
     except OSError as err:

@@ -94,3 +94,19 @@ def test_a_signal_to_a_reused_pid_is_not_sent() -> None:
     finally:
         child.kill()
         child.wait(timeout=5)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sudo identity applies only when root")
+def test_run_as_switches_to_the_sudo_user_and_drops_sudo_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    nobody = pwd.getpwnam("nobody")
+    monkeypatch.setenv("SUDO_UID", str(nobody.pw_uid))
+    monkeypatch.setenv("SUDO_GID", str(nobody.pw_gid))
+    monkeypatch.setenv("SUDO_USER", "nobody")
+    env, kwargs = control.run_as()
+    assert not any(name.startswith("SUDO_") for name in env)
+    assert (env["USER"], env["HOME"]) == ("nobody", nobody.pw_dir)
+    assert (kwargs["user"], kwargs["group"]) == (nobody.pw_uid, nobody.pw_gid)
+    env, kwargs = control.run_as(as_root=True)
+    assert kwargs == {} and not any(name.startswith("SUDO_") for name in env)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import resource
 import shlex
 import signal
@@ -39,12 +38,7 @@ def run(args: argparse.Namespace, cmd: list[str]) -> int:
 
 def _spawn(cmd: list[str], as_root: bool) -> subprocess.Popen[bytes]:
     """Start CMD on our terminal, as the sudo user unless ``as_root``."""
-    who = control.invoking_identity(as_root)
-    env = dict(os.environ)
-    kwargs: dict[str, Any] = {}
-    if not who.is_self:
-        env.update(HOME=who.home, USER=who.name, LOGNAME=who.name)
-        kwargs.update(user=who.uid, group=who.gid, extra_groups=who.groups)
+    env, kwargs = control.run_as(as_root)
     control.check_command(control.LaunchSpec(cmd), env)
     try:
         return subprocess.Popen(cmd, env=env, **kwargs)
@@ -59,7 +53,7 @@ def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
         popen = _spawn(cmd, args.as_root)
     except UserError as err:
         print(f"tractui: {err}", file=sys.stderr)
-        return 127 if "not found" in str(err) or "no such file" in str(err) else 126
+        return 127 if isinstance(err, control.CommandNotFound) else 126
     # CMD gets the terminal's Ctrl-C and Ctrl-\; we stay to see it through. (Ignored only
     # now: a child inherits ignored signals.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
