@@ -169,7 +169,8 @@ class TractApp(App[int]):
         events = self.query_one(EventLog)
         if events.display:
             row = self.process_tree.current
-            events.show(self.snapshot.log, row.group if row is not None else None)
+            group = row.group if row is not None else None
+            events.show(self.snapshot.log(group), group)
 
     @on(ProcessTree.Highlighted)
     def highlighted(self) -> None:

@@ -296,6 +296,7 @@ def _merge(into: Delta, other: Delta) -> None:
     into.groups |= other.groups
     into.events += other.events
     into.lost += other.lost
+    into.log.extend(other.log)
 
 
 def log_path_for(group: str) -> Path:

@@ -89,7 +89,7 @@ class Script:
 
     def root(self, group: str, pid: int, argv: tuple[str, ...], ago: float, uid: int = 0) -> None:
         info = _info(pid, NOW_NS - int(ago * 1e9), 1, argv, uid)
-        self.tracker.add_root(group, info)
+        self.tracker.add_root(group, info, ts=NOW_NS - int(ago * 1e9))
 
     def fork(self, parent: int, child: int, ago: float) -> None:
         self.events.append(Fork(self._ts(ago), parent, parent, child, child))

@@ -30,14 +30,13 @@ from tractui.engine import Engine, log_path_for
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ProcInfo
 from tractui.sample import Sample, Sampler
-from tractui.tracker import Delta, Key, Proc, Tracker
+from tractui.tracker import Delta, Key, MemberEvent, Proc, Tracker
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-EVENT_LOG_SIZE = 2000
-EVENTS_IN_SNAPSHOT = 500
+EVENT_LOG_SIZE = 1000  # per group
 RESTART_BACKOFF = 2.0
 END_GRACE = 2.0
 
@@ -108,7 +107,15 @@ class Snapshot:
     lost: int
     state: str  # "running", "restarting", "down"
     banner: str  # empty, or what went wrong with the collector
-    log: tuple[LogEntry, ...] = ()
+    logs: Mapping[str, tuple[LogEntry, ...]] = field(
+        default_factory=dict
+    )  # per group, oldest first
+
+    def log(self, group: str | None) -> list[LogEntry]:
+        """The event log of one group, or of every group (by time) when ``group`` is None."""
+        if group is not None:
+            return list(self.logs.get(group, ()))
+        return sorted((e for entries in self.logs.values() for e in entries), key=lambda e: e.wall)
 
     @property
     def launched_alive(self) -> list[str]:
@@ -185,8 +192,9 @@ class Session:
         self._thread: threading.Thread | None = None
         self._samples: dict[Key, Sample] = {}
         self._last_sample: dict[Key, Sample] = {}  # kept past exit: TIME+ and RSS stay shown
-        self._log: collections.deque[LogEntry] = collections.deque(maxlen=EVENT_LOG_SIZE)
-        self._execs_seen: dict[Key, int] = {}
+        self._log: dict[str, collections.deque[LogEntry]] = {}
+        self._log_tuples: dict[str, tuple[LogEntry, ...]] = {}
+        self._log_changed: set[str] = set()
         self._launched_groups: set[str] = set()
         self._dirty = True
         self._seq = 0
@@ -278,6 +286,9 @@ class Session:
     def rename(self, old: str, new: str) -> Future[str]:
         def run() -> str:
             name = self.engine.tracker.rename_group(old, new).name
+            if name != old and old in self._log:
+                self._log[name] = self._log.pop(old)
+                self._log_changed.add(name)
             if old in self._launched_groups:
                 self._launched_groups.discard(old)
                 self._launched_groups.add(name)
@@ -406,39 +417,40 @@ class Session:
         self._dirty = True
 
     def _note(self, delta: Delta) -> None:
-        """Turn a delta into event-log lines; mark the snapshot stale."""
+        """Turn a delta's member events into event-log lines; mark the snapshot stale."""
         if not delta and not delta.events:
             return
         self._dirty = True
-        tracker = self.engine.tracker
-        wall = self.clock()
-        procs = tracker.procs
-        for key in delta.added:
-            proc = procs.get(key)
-            if proc is None:
-                continue
-            if proc.parent is None:
-                self._add_log(wall, proc, "root", f"{proc.command()}")
-            else:
-                self._add_log(wall, proc, "fork", f"forked by {proc.parent[0]}")
-        for key in (*delta.added, *delta.changed):
-            proc = procs.get(key)
-            if proc is None:
-                continue
-            seen = self._execs_seen.get(key, 0)
-            for argv in proc.execs[seen:]:
-                self._add_log(wall, proc, "exec", " ".join(argv) or f"[{proc.comm}]")
-            self._execs_seen[key] = len(proc.execs)
-        for key in delta.exited:
-            proc = procs.get(key)
-            if proc is not None:
-                self._add_log(wall, proc, "exit", proc.status_text())
+        if delta.log:
+            self._add_log(delta.log, self.engine.tracker.now())
         for key in delta.removed:
-            self._execs_seen.pop(key, None)
             self._last_sample.pop(key, None)
 
-    def _add_log(self, wall: float, proc: Proc, kind: str, text: str) -> None:
-        self._log.append(LogEntry(wall, proc.group, kind, proc.pid, text))
+    def _add_log(self, events: list[MemberEvent], now_ns: int) -> None:
+        """Keep the newest ``EVENT_LOG_SIZE`` events of each group, at their kernel times."""
+        wall = self.clock()
+        for ev in events:
+            entries = self._log.get(ev.group)
+            if entries is None:
+                entries = self._log[ev.group] = collections.deque(maxlen=EVENT_LOG_SIZE)
+            text = f"forked by {ev.detail}" if ev.kind == "fork" else ev.detail
+            entries.append(
+                LogEntry(wall - (now_ns - ev.ts) / 1e9, ev.group, ev.kind, ev.key[0], text)
+            )
+            self._log_changed.add(ev.group)
+
+    def _logs(self) -> Mapping[str, tuple[LogEntry, ...]]:
+        """The per-group logs as tuples, rebuilt only for the groups that changed."""
+        groups = self.engine.tracker.groups
+        for name in list(self._log):
+            if name not in groups:
+                del self._log[name]
+                self._log_tuples.pop(name, None)
+        for name in self._log_changed:
+            if name in self._log:
+                self._log_tuples[name] = tuple(self._log[name])
+        self._log_changed.clear()
+        return MappingProxyType(dict(self._log_tuples))
 
     def _sample(self) -> None:
         self._samples = self.sampler.sample([p.key for p in self.engine.tracker.live.values()])
@@ -467,7 +479,7 @@ class Session:
             lost=self.engine.counters.lost or self.engine.tracker.lost,
             state=self._state,
             banner=self._banner,
-            log=tuple(self._log)[-EVENTS_IN_SNAPSHOT:],
+            logs=self._logs(),
         )
         for listener in self._listeners:
             listener(self.snapshot)

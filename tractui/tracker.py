@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tractui import procfs
 from tractui.errors import UserError
@@ -92,6 +93,16 @@ class Group:
     created: float = field(default_factory=time.time)
 
 
+class MemberEvent(NamedTuple):
+    """One thing that happened to a member, in kernel order, for event logs and subscribers."""
+
+    ts: int  # ns since boot (CLOCK_BOOTTIME): the kernel's time for fork/exec/exit
+    kind: str  # "root" (launched or attached), "adopt" (found in /proc), "fork", "exec", "exit"
+    key: Key
+    group: str
+    detail: str  # root/adopt/exec: the command line; fork: the forker's PID; exit: the status
+
+
 @dataclass(slots=True)
 class Delta:
     """What one batch changed. Keys refer to :attr:`Tracker.procs` (removed ones are gone)."""
@@ -103,6 +114,7 @@ class Delta:
     groups: set[str] = field(default_factory=set)
     lost: int = 0  # events the kernel dropped during this delta (the total: Tracker.lost)
     events: int = 0
+    log: list[MemberEvent] = field(default_factory=list)  # members' events, in kernel order
 
     @property
     def members_changed(self) -> bool:
@@ -237,11 +249,14 @@ class Tracker:
             adopted.extend(self._adopt_chain(child, table))
         return adopted
 
-    def add_root(self, group_name: str, info: ProcInfo) -> Proc:
-        """Make the process ``info`` describes a root of a group (created if new)."""
+    def add_root(self, group_name: str, info: ProcInfo, ts: int | None = None) -> Proc:
+        """Make the process ``info`` describes a root of a group (created if new).
+
+        ``ts`` (ns since boot) is when it joined, for the event log: now unless given."""
         group = self.create_group(group_name, exist_ok=True)
         proc = self._adopt(group, info, parent=None)
         group.roots.append(proc.key)
+        self._log(self.now() if ts is None else ts, "root", proc, proc.command())
         return proc
 
     def _adopt(self, group: Group, info: ProcInfo, parent: Proc | None) -> Proc:
@@ -301,6 +316,7 @@ class Tracker:
                 break
             proc = self._adopt(group, info, parent)
             group.forks += 1
+            self._log(self.now(), "adopt", proc, proc.command())
             adopted.append(proc)
             parent = proc
         return adopted
@@ -368,6 +384,7 @@ class Tracker:
         )
         self._insert(proc, group, parent)
         group.forks += 1
+        self._log(start, "fork", proc, str(parent.pid))
 
     def _exec(self, ev: Exec) -> None:
         proc = self.live.get(ev.pid)
@@ -381,6 +398,8 @@ class Tracker:
         proc.execs.append(proc.argv if info is not None else ())  # () : gone before we looked
         self.groups[proc.group].execs += 1
         self._delta.changed.add(proc.key)
+        detail = proc.command() if info is not None else f"[{proc.comm}] (ended before it was read)"
+        self._log(ev.ts + self.offset, "exec", proc, detail)
 
     def _revive(self, ev: Exec) -> Proc | None:
         """execve from a non-leader thread: the leader "exited" just before; it lives on."""
@@ -433,7 +452,11 @@ class Tracker:
         self.exited[proc.key] = proc
         self._delta.exited.append(proc.key)
         self._delta.groups.add(group.name)
+        self._log(ended, "exit", proc, proc.status_text())
         self._reparented(proc)
+
+    def _log(self, ts: int, kind: str, proc: Proc, detail: str) -> None:
+        self._delta.log.append(MemberEvent(ts, kind, proc.key, proc.group, detail))
 
     def _reparented(self, dead: Proc) -> None:
         """The kernel reparents a process's children before it reports the exit: re-read them."""

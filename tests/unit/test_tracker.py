@@ -236,3 +236,21 @@ def test_attach_refuses_what_cannot_be_tracked(tracker: Tracker) -> None:
         tracker.check_attachable(ROOT + 99)
     with pytest.raises(UserError, match="positive"):
         tracker.check_attachable(0)
+
+
+def test_delta_log_has_member_events_in_kernel_order_with_their_times(tracker: Tracker) -> None:
+    child = ROOT + 1
+    delta = tracker.apply(
+        [
+            fork(2 * SEC, ROOT, child),
+            fork(2 * SEC, 42, 43),  # not a member: not logged
+            Exec(3 * SEC, child, child, info(child, 2 * SEC, ("sleep", "5"), ppid=ROOT)),
+            exit_(4 * SEC, child, status=3 << 8),
+        ]
+    )
+    assert [(e.ts, e.kind, e.key[0], e.group, e.detail) for e in delta.log] == [
+        (2 * SEC, "fork", child, "web", str(ROOT)),
+        (3 * SEC, "exec", child, "web", "sleep 5"),
+        (4 * SEC, "exit", child, "web", "exit 3"),
+    ]
+    assert not tracker.apply([]).log

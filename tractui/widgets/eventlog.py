@@ -10,8 +10,9 @@ from tractui.session import LogEntry
 
 
 def entry_line(entry: LogEntry) -> str:
-    clock = time.strftime("%H:%M:%S", time.localtime(entry.wall))
-    hundredths = int(entry.wall * 100) % 100
+    centis = round(entry.wall * 100)
+    clock = time.strftime("%H:%M:%S", time.localtime(centis // 100))
+    hundredths = centis % 100
     return f"{clock}.{hundredths:02d}  {entry.kind:<5} {entry.pid:>7}  {entry.text}"
 
 
@@ -22,9 +23,8 @@ class EventLog(Log):
         super().__init__(id=id, highlight=False, auto_scroll=True)
         self._shown: tuple[str | None, LogEntry | None] = (None, None)
 
-    def show(self, entries: tuple[LogEntry, ...], group: str | None) -> None:
+    def show(self, mine: list[LogEntry], group: str | None) -> None:
         """Show the entries of ``group`` (every group's if None)."""
-        mine = [e for e in entries if group is None or e.group == group]
         newest = mine[-1] if mine else None
         if self._shown == (group, newest):
             return
