@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Iterable
 from concurrent.futures import Future
 from functools import partial
@@ -26,11 +27,14 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from tractui import paths
+from tractui.client import NoDaemon
+from tractui.daemon_link import DaemonEngine
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError, kernel_version
 from tractui.messages import SnapshotReady
-from tractui.session import Session, Snapshot
+from tractui.session import BENCH_TIMINGS, Session, Snapshot, bench_note
+from tractui.state import Persister, StateError
 from tractui.widgets.attach import AttachScreen
 from tractui.widgets.confirm import ConfirmScreen, QuitScreen
 from tractui.widgets.details import DetailsScreen
@@ -41,7 +45,8 @@ from tractui.widgets.launch import LaunchScreen
 from tractui.widgets.logview import LaunchLogScreen
 from tractui.widgets.rename import RenameScreen
 from tractui.widgets.signals import SignalScreen
-from tractui.widgets.tree import SORTS, ProcessTree, Row, header_text
+from tractui.widgets.sort import SortScreen
+from tractui.widgets.tree import ProcessTree, Row, header_text
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +82,15 @@ class TractApp(App[int]):
         Binding("l", "launch_log", "Log", id="log", tooltip="The group's launch log (output)"),
         Binding("slash,f3", "search", "Search", id="search", tooltip="Incremental search"),
         Binding("backslash,f4", "filter", "Filter", id="filter", tooltip="Filter the rows"),
-        Binding("s,f6", "sort", "Sort", id="sort", tooltip="Sort siblings by the next column"),
+        Binding("s,f6", "sort", "Sort", id="sort", tooltip="Sort siblings by: pick a column"),
+        Binding(
+            "I",
+            "invert_sort",
+            "Invert sort",
+            show=False,
+            id="invert_sort",
+            tooltip="Invert the sort order",
+        ),
         Binding(
             "f7", "nice(-1)", "Nice -", show=False, id="nice_down", tooltip="Nice - (more CPU)"
         ),
@@ -145,6 +158,7 @@ class TractApp(App[int]):
     # ---- snapshots ---------------------------------------------------------------------------
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        started = time.perf_counter() if BENCH_TIMINGS else 0.0
         snapshot = message.snapshot
         self.snapshot = snapshot
         try:
@@ -158,6 +172,9 @@ class TractApp(App[int]):
         if self._select_after is not None and tree.select(self._select_after):
             self._select_after = None
         self._show_events()
+        if BENCH_TIMINGS:  # bench/ui: the rebuild, then up to the screen painted
+            bench_note("rebuild", started)
+            self.call_after_refresh(bench_note, "refresh", started)
 
     def _show_banner(self) -> None:
         text = " · ".join(t for t in (self.banner, self.snapshot.banner) if t)
@@ -310,10 +327,25 @@ class TractApp(App[int]):
 
     def action_sort(self) -> None:
         tree = self.process_tree
-        tree.sort = SORTS[(SORTS.index(tree.sort) + 1) % len(SORTS)]
-        self.query_one("#columns", Static).update(header_text(tree.sort))
-        tree.rebuild()
-        how = "genealogy (forks in order)" if tree.sort == "tree" else tree.sort
+
+        def done(choice: tuple[str, bool] | None) -> None:
+            if choice is not None:
+                self._sort_by(*choice)
+
+        self.push_screen(SortScreen(tree.sort, tree.descending), done)
+
+    def action_invert_sort(self) -> None:
+        tree = self.process_tree
+        self._sort_by(tree.sort, not tree.descending)
+
+    def _sort_by(self, sort: str, descending: bool) -> None:
+        tree = self.process_tree
+        tree.sort_by(sort, descending)
+        self.query_one("#columns", Static).update(header_text(sort, descending))
+        if sort == "tree":
+            how = "fork order, " + ("newest first" if descending else "oldest first")
+        else:
+            how = f"{sort} " + ("descending" if descending else "ascending")
         self.notify(f"siblings sorted by {how}")
 
     async def action_nice(self, step: int) -> None:
@@ -356,6 +388,8 @@ class TractApp(App[int]):
         sections: list[tuple[str, list[Binding]]] = [
             ("Moving in the tree", [b for b in ProcessTree.BINDINGS if isinstance(b, Binding)]),
             ("Actions", [b for b in self.BINDINGS if isinstance(b, Binding)]),
+            ("In the sort picker (s F6)", SortScreen.help_bindings()),
+            ("In the signal picker (k F9)", SignalScreen.help_bindings()),
             ("Anywhere", [Binding("ctrl+p", "command_palette", "Command palette: every action")]),
         ]
         self.push_screen(HelpScreen(sections))
@@ -428,10 +462,41 @@ def _log_off_the_screen() -> None:
             root.addHandler(replacement)
 
 
-def run(verbose: bool = False) -> int:
-    """Start the engine, then the full-screen UI; exit at once with the reason if we can't."""
-    # the collector's stderr is our terminal: with verbose it would write over the screen
-    engine = Engine(verbose=False)
+def _daemon_engine() -> DaemonEngine | None:
+    """The daemon's groups, mirrored, if a daemon answers on the socket; else None."""
+    engine = DaemonEngine()
+    try:
+        engine.start()
+    except NoDaemon:
+        return None
+    return engine
+
+
+def run(verbose: bool = False, embedded: bool = False) -> int:
+    """Start the engine, then the full-screen UI; exit at once with the reason if we can't.
+
+    The engine is the daemon's when one answers on the socket (unless ``embedded``)."""
+    if not embedded:
+        try:
+            remote = _daemon_engine()
+        except UserError as err:
+            print(f"tractui: {err} (or run 'tractui --embedded')", file=sys.stderr)
+            return err.exit_code
+        if remote is not None:
+            _log_off_the_screen()
+            log.debug("tractui UI starting on the daemon %d", remote.daemon_pid)
+            result = TractApp(Session(remote)).run()
+            return result if result is not None else 0
+    # the collector's stderr would write over the screen: it goes to a log file instead, named
+    # so that no group's launch log (logs/GROUP.log; no group name starts with _) can be it
+    state: Persister | None = None
+    not_saved = ""
+    try:
+        state = Persister()
+        state.acquire()
+    except StateError as err:  # held by another tractui (a daemon we did not use), or unusable
+        state, not_saved = None, f"groups are not saved: {err}"
+    engine = Engine(verbose=False, collector_stderr=paths.log_dir() / "_collector.log", state=state)
     try:
         engine.start()
     except ConnectorError as err:
@@ -440,6 +505,8 @@ def run(verbose: bool = False) -> int:
     banner = ""
     if os.geteuid() != 0 and kernel_version() >= (6, 6):
         banner = NOT_ROOT_BANNER
+    restored = engine.restored.warning if engine.restored is not None else ""
+    banner = " · ".join(t for t in (banner, not_saved, restored) if t)
     _log_off_the_screen()
     log.debug("tractui UI starting (verbose=%s)", verbose)
     app = TractApp(Session(engine), banner=banner)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from tractui import __version__
 
@@ -53,7 +54,108 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     events.add_argument("--all", action="store_true", help="forks and exits too")
     events.add_argument("--duration", type=float, metavar="SECS", help="stop after SECS")
+    events.add_argument(
+        "--group",
+        metavar="NAME",
+        help="only the fork/exec/exit of group NAME, from the daemon (recent ones first)",
+    )
+    _daemon_commands(sub)
+    parser.add_argument(
+        "--embedded",
+        action="store_true",
+        help="the UI runs its own engine even if a daemon is running",
+    )
     return parser
+
+
+def _daemon_commands(sub: Any) -> None:
+    daemon = sub.add_parser(
+        "daemon",
+        help="run the engine without a UI, serving groups on a UNIX socket",
+        description="Track groups without a UI and serve them on a UNIX socket "
+        "(TRACTUI_SOCKET, else /run/tractui/tractui.sock as root, "
+        "$XDG_RUNTIME_DIR/tractui.sock otherwise). Logs go to stderr; SIGTERM or SIGINT "
+        "stops it, leaving launched programs running.",
+    )
+    daemon.add_argument(
+        "--detach", action="store_true", help="go to the background; write a pidfile"
+    )
+    daemon.add_argument("--pidfile", metavar="FILE", help="write the daemon's PID to FILE")
+    daemon.add_argument("--socket", metavar="PATH", help="listen on PATH")
+    daemon.add_argument(
+        "--client-buffer",
+        type=int,
+        default=16 << 20,
+        metavar="BYTES",
+        help="unread output after which a client is dropped (default: 16 MiB)",
+    )
+    daemon.add_argument(
+        "--keep-exited",
+        type=float,
+        default=60.0,
+        metavar="SECS",
+        help="how long exited members stay listed (default: 60)",
+    )
+
+    add = sub.add_parser(
+        "add",
+        help="launch a program into a group (via the daemon)",
+        description="Launch PROG into group NAME (created if new). It runs as you (under sudo: "
+        "as the user who ran sudo), in its own session, with its output in the group's log.",
+    )
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--as-root", action="store_true", help="under sudo, run PROG as root")
+    add.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- PROG [ARGS...]")
+
+    attach = sub.add_parser(
+        "attach",
+        help="attach running PIDs (and their descendants) to a group",
+        description="Attach running processes, and every descendant they have now or fork "
+        "later, to group NAME (created if new).",
+    )
+    attach.add_argument("name", metavar="NAME")
+    attach.add_argument("pids", nargs="+", type=_pid, metavar="PID")
+
+    listing = sub.add_parser(
+        "list",
+        help="the members of a group",
+        description="The live members of group NAME, in tree order: 'PID: COMMAND' per line "
+        "(lines), one PID per line for xargs (pids), a tree with statuses (tree), or JSON.",
+    )
+    listing.add_argument("name", metavar="NAME")
+    listing.add_argument(
+        "--format",
+        choices=("lines", "pids", "tree", "json"),
+        default="lines",
+        help="default: lines",
+    )
+    listing.add_argument("--all", action="store_true", help="exited members too")
+
+    groups = sub.add_parser("groups", help="every group with live/total counts")
+    groups.add_argument("--json", action="store_true", help="as JSON")
+
+    sig = sub.add_parser(
+        "signal",
+        help="signal a group, a member, or a member's subtree",
+        description="Send SIG (default TERM) to every live member of NAME, or to one member "
+        "(--pid), or to a member and its descendants (--pid PID --subtree). Prints each PID.",
+    )
+    sig.add_argument("name", metavar="NAME")
+    sig.add_argument("-s", "--signal", default="TERM", metavar="SIG", help="name or number")
+    sig.add_argument("--pid", type=_pid, metavar="PID", help="one member only")
+    sig.add_argument("--subtree", action="store_true", help="with --pid: and its descendants")
+
+    remove = sub.add_parser("remove", help="stop tracking a group (its processes are left running)")
+    remove.add_argument("name", metavar="NAME")
+    rename = sub.add_parser("rename", help="rename a group")
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+
+
+def _pid(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a PID: give a positive number")
+    return int(text)
 
 
 def setup_logging(verbose: bool, log_file: str | None) -> None:
@@ -81,12 +183,32 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("trace needs a command: tractui trace -- CMD [ARGS...]")
         return trace.run(args, cmd)
     if args.command == "events":
-        from tractui.commands import events
-
         if args.duration is not None and args.duration <= 0:
             parser.error("--duration takes a positive number of seconds")
+        if args.group is not None:
+            from tractui.commands import remote
+
+            if args.all:
+                parser.error("--all is for the system-wide stream: --group shows every kind")
+            return remote.run(args)
+        from tractui.commands import events
+
         return events.run(args)
+    if args.command == "daemon":
+        from tractui.commands import daemon
+
+        if args.keep_exited < 0:
+            parser.error("--keep-exited takes a number of seconds, 0 or more")
+        return daemon.run(args)
+    if args.command in ("add", "attach", "list", "groups", "signal", "remove", "rename"):
+        from tractui.commands import remote
+
+        if args.command == "add":
+            args.cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+            if not args.cmd:
+                parser.error("add needs a program: tractui add NAME -- PROG [ARGS...]")
+        return remote.run(args)
     # no subcommand: the full-screen UI (textual is imported only on this path)
     from tractui import app
 
-    return app.run(verbose=args.verbose)
+    return app.run(verbose=args.verbose, embedded=args.embedded)

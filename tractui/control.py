@@ -23,14 +23,6 @@ from tractui.errors import UserError
 
 
 @dataclass(slots=True)
-class LaunchSpec:
-    argv: list[str]
-    cwd: str | None = None
-    env: dict[str, str] | None = None  # added to (and overriding) the environment
-    as_root: bool = False
-
-
-@dataclass(slots=True)
 class Identity:
     """Who a launched program runs as."""
 
@@ -43,6 +35,25 @@ class Identity:
     @property
     def is_self(self) -> bool:
         return self.uid == os.geteuid()
+
+    @classmethod
+    def of_uid(cls, uid: int) -> Identity:
+        """The user ``uid`` with the groups the password database gives it."""
+        try:
+            entry = pwd.getpwuid(uid)
+        except KeyError:
+            raise UserError(f"uid {uid} is not a user on this machine") from None
+        groups = os.getgrouplist(entry.pw_name, entry.pw_gid)
+        return cls(uid, entry.pw_gid, groups, entry.pw_name, entry.pw_dir)
+
+
+@dataclass(slots=True)
+class LaunchSpec:
+    argv: list[str]
+    cwd: str | None = None
+    env: dict[str, str] | None = None  # added to (and overriding) the environment
+    as_root: bool = False
+    user: Identity | None = None  # who it runs as; None: the invoking user (see run_as)
 
 
 def invoking_identity(as_root: bool = False, environ: Mapping[str, str] | None = None) -> Identity:
@@ -69,13 +80,17 @@ class CommandNotFound(UserError):
     """argv[0] names no file (a shell's status 127; other refusals are 126)."""
 
 
-def run_as(as_root: bool = False) -> tuple[dict[str, str], dict[str, Any]]:
-    """The environment and Popen arguments to start a program as the invoking user.
+def run_as(
+    as_root: bool = False, user: Identity | None = None
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The environment and Popen arguments to start a program as ``user``, by default the
+    invoking user.
 
     Under sudo that is the user who ran sudo (unless ``as_root``); the SUDO_* variables are
-    dropped, so the program does not take itself for a sudo session.
+    dropped, so the program does not take itself for a sudo session. (The daemon passes the
+    identity its client sent: its own environment says nothing about who asked.)
     """
-    who = invoking_identity(as_root)
+    who = user if user is not None else invoking_identity(as_root)
     env = dict(os.environ)
     for var in ("SUDO_UID", "SUDO_GID", "SUDO_USER", "SUDO_COMMAND", "SUDO_HOME"):
         env.pop(var, None)
@@ -117,7 +132,7 @@ def open_log(path: Path) -> int:
 
 def launch(spec: LaunchSpec, log_path: Path) -> subprocess.Popen[bytes]:
     """Start ``spec`` detached from our terminal; raise UserError if it cannot start."""
-    env, kwargs = run_as(spec.as_root)
+    env, kwargs = run_as(spec.as_root, spec.user)
     if spec.env:
         env.update(spec.env)
     check_command(spec, env)
@@ -135,7 +150,7 @@ def launch(spec: LaunchSpec, log_path: Path) -> subprocess.Popen[bytes]:
             **kwargs,
         )
     except PermissionError:
-        who = invoking_identity(spec.as_root).name
+        who = (spec.user or invoking_identity(spec.as_root)).name
         raise UserError(f"{spec.argv[0]}: permission denied (as user {who})") from None
     except FileNotFoundError:
         raise UserError(f"{spec.argv[0]}: command not found") from None

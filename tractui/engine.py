@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from tractui import control, feed, paths
 from tractui.control import LaunchSpec, SignalResult
 from tractui.errors import UserError
 from tractui.events import ConnectorError, Event
-from tractui.tracker import Delta, Proc, Tracker
+from tractui.state import LaunchRecord, Persister, Restored
+from tractui.tracker import Delta, Group, Key, Proc, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,15 @@ class Counters:
 class CollectorProcess:
     """``python -m tractui.collector`` as a child in its own session, read through a pipe."""
 
-    def __init__(self, extra_args: list[str] | None = None, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        extra_args: list[str] | None = None,
+        verbose: bool = False,
+        stderr_path: Path | None = None,
+    ) -> None:
         self.extra_args = extra_args or []
-        self.verbose = verbose
+        self.verbose = verbose  # its stderr is ours
+        self.stderr_path = stderr_path  # else appended to this file; None: discarded
         self.proc: subprocess.Popen[bytes] | None = None
         self.reader: feed.FrameReader | None = None
         self.info: dict[str, Any] = {}
@@ -60,14 +67,19 @@ class CollectorProcess:
 
     def start(self, timeout: float = START_TIMEOUT) -> dict[str, Any]:
         """Start it and wait until it is subscribed; raise ConnectorError with its reason."""
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tractui.collector", *self.extra_args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=None if self.verbose else subprocess.DEVNULL,
-            start_new_session=True,  # the terminal's Ctrl-C is not for it
-            close_fds=True,
-        )
+        stderr = self._open_stderr()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tractui.collector", *self.extra_args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                start_new_session=True,  # the terminal's Ctrl-C is not for it
+                close_fds=True,
+            )
+        finally:
+            if stderr is not None and stderr >= 0:
+                os.close(stderr)
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         os.set_blocking(fd, False)
@@ -88,6 +100,28 @@ class CollectorProcess:
                 raise ConnectorError(f"the event collector exited at start (status {code})")
         self.stop()
         raise ConnectorError(f"the event collector did not start within {timeout:.0f} s")
+
+    def _open_stderr(self) -> int | None:
+        """The collector's stderr: ours (None), the log file (a descriptor), or DEVNULL."""
+        if self.verbose:
+            return None
+        if self.stderr_path is None:
+            return subprocess.DEVNULL
+        try:
+            self.stderr_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(
+                self.stderr_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
+        except OSError as err:
+            log.warning("the collector's stderr is discarded: %s", err)
+            return subprocess.DEVNULL
+        # a traceback in an append-only log needs to say which run it belongs to
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            os.write(fd, f"--- {stamp} tractui {os.getpid()}: starting the collector\n".encode())
+        except OSError as err:  # a full disk is no reason not to start
+            log.warning("cannot write to %s: %s", self.stderr_path, err)
+        return fd
 
     def fileno(self) -> int:
         assert self.reader is not None
@@ -118,16 +152,25 @@ class CollectorProcess:
 class Engine:
     """Collector + tracker + control. Not thread-safe: use it from one thread."""
 
+    mode = "embedded"  # the TUI's header: this process runs the engine (or "daemon")
+    source = "event collector"  # what the session restarts when it dies
+    banner = ""  # what the UI should say about the engine (a daemon's own troubles)
+
     def __init__(
         self,
         keep_exited: float = 10.0,
         collector_args: list[str] | None = None,
         verbose: bool = False,
+        collector_stderr: Path | None = None,
+        state: Persister | None = None,
     ) -> None:
-        self.collector = CollectorProcess(collector_args, verbose)
+        self.collector = CollectorProcess(collector_args, verbose, collector_stderr)
         self.tracker = Tracker(keep_exited=keep_exited)
         self.counters = Counters()
         self.launched: dict[int, subprocess.Popen[bytes]] = {}
+        self.launches: dict[str, list[LaunchRecord]] = {}  # by group: what was launched into it
+        self.state = state  # saves the groups; None: they die with us
+        self.restored: Restored | None = None  # what the state held when we started
         self.collector_error: str = ""
         self.restarts = 0
         self._last_upkeep = 0.0
@@ -143,11 +186,22 @@ class Engine:
             "on" if info["filter"] else "off (legacy listen)",
             info["rcvbuf"] // 1024,
         )
+        if self.state is not None and self.restored is None:
+            # only now that the collector listens: nothing a member forks meanwhile is missed
+            try:
+                self.state.acquire()
+                self.restored = self.state.restore(self)
+            except BaseException:
+                self.state.release()
+                self.collector.stop()
+                raise
         return info
 
     def stop(self) -> None:
         self.collector.stop()
         self.reap()
+        if self.state is not None:
+            self.state.close(self)
 
     def restart_collector(self) -> None:
         """After the collector died: start a new one and rescan what happened meanwhile."""
@@ -192,6 +246,8 @@ class Engine:
             self.reap()
             extra = self.tracker.take_delta()
             _merge(delta, extra)
+        if self.state is not None:
+            self.state.tick(self)  # cheap unless the groups changed
         return delta
 
     def _read_batches(self) -> list[Event]:
@@ -245,8 +301,9 @@ class Engine:
         tracker = self.tracker
         existed = group in tracker.groups
         name = tracker.create_group(group, exist_ok=True).name
+        log_path = log_path_for(name)
         try:
-            popen = control.launch(spec, log_path_for(name))
+            popen = control.launch(spec, log_path)
         except UserError:
             if not existed:
                 tracker.remove_group(name)
@@ -254,7 +311,10 @@ class Engine:
             raise
         self.launched[popen.pid] = popen
         log.debug("launched %d into %r: %s", popen.pid, name, spec.argv)
-        return self.adopt_child(name, popen.pid)
+        proc = self.adopt_child(name, popen.pid)
+        self.launches.setdefault(name, []).append(LaunchRecord.of(spec, proc, log_path))
+        tracker.revision += 1
+        return proc
 
     def adopt_child(self, group: str, pid: int) -> Proc:
         """Make a just-started child of ours (not yet reaped) a root of ``group``."""
@@ -267,6 +327,35 @@ class Engine:
         roots = [self.tracker.attach(group, pid)[0] for pid in pids]
         log.debug("attached %s to %r", pids, group)
         return roots
+
+    def rename_group(self, old: str, new: str) -> Group:
+        """Rename a group; its launch records, and its log file if the new name has none yet,
+        follow (running programs keep writing to the moved file)."""
+        group = self.tracker.rename_group(old, new)
+        if group.name == old:
+            return group
+        records = self.launches.pop(old, None)
+        old_log, new_log = log_path_for(old), log_path_for(group.name)
+        try:
+            os.link(old_log, new_log)  # unlike a rename, never replaces an existing log
+            os.unlink(old_log)
+        except OSError:
+            new_log = old_log  # no log yet, or the new name has one: each keeps its own
+        if records is not None:
+            self.launches[group.name] = [
+                replace(r, log=str(new_log)) if r.log == str(old_log) else r for r in records
+            ]
+        return group
+
+    def launched_groups(self) -> set[str]:
+        """The groups with programs launched into them (quitting the TUI may end those)."""
+        return {name for name, records in self.launches.items() if records}
+
+    def remove_group(self, name: str) -> list[Key]:
+        """Stop tracking a group (its processes are left alone; so is its log)."""
+        keys = self.tracker.remove_group(name)
+        self.launches.pop(name, None)
+        return keys
 
     def targets(self, group: str, pid: int | None = None, subtree: bool = False) -> list[Proc]:
         """Live processes a signal would reach: a group, one member, or a member's subtree."""
@@ -286,6 +375,10 @@ class Engine:
         results = [control.send_signal(p.pid, p.start, sig, own) for p in procs]
         log.debug("signal %d: %s", sig, ", ".join(r.describe() for r in results))
         return results
+
+    def log_path(self, group: str) -> Path:
+        """Where the group's launched programs write their output."""
+        return log_path_for(group)
 
 
 def _merge(into: Delta, other: Delta) -> None:

@@ -5,3 +5,5 @@ from __future__ import annotations
 
 class UserError(Exception):
     """Bad input or a refused action. ``str(err)`` is the one-line message to show."""
+
+    exit_code = 1  # what a command exits with when this ends it

@@ -167,6 +167,17 @@ class ExitStatus:
             return {"code": self.code or 0}
         return {"signal": self.signal, "core": self.core}
 
+    @classmethod
+    def from_json(cls, value: object) -> ExitStatus:
+        """The inverse of :meth:`to_json`; ValueError for anything else."""
+        if isinstance(value, dict):
+            code, sig, core = value.get("code"), value.get("signal"), value.get("core", False)
+            if type(code) is int and sig is None and 0 <= code <= 255:
+                return cls(code=code)
+            if code is None and type(sig) is int and 0 < sig < 128 and type(core) is bool:
+                return cls(signal=sig, core=core)
+        raise ValueError(f"bad exit status {value!r}")
+
 
 def signal_name(number: int) -> str:
     import signal as _signal

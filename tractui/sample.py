@@ -7,6 +7,7 @@ samples of the same process, keyed by (pid, start) so a reused PID starts from z
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,26 +34,61 @@ class Sampler:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._prev: dict[Key, tuple[float, int]] = {}
+        # per process: when it was sampled, its ticks then, and the Sample it got
+        self._prev: dict[Key, tuple[float, int, Sample]] = {}
 
     def sample(self, keys: Iterable[Key]) -> dict[Key, Sample]:
-        """A sample of each (pid, start) still running; gone or reused PIDs are left out."""
+        """A sample of each (pid, start) still running; gone or reused PIDs are left out.
+
+        The hot loop of the UI with thousands of processes: one os.open/os.read per process
+        and only the fields used are parsed (as :class:`procfs.Stat` parses them). A process
+        whose columns did not change keeps its previous Sample object, so the snapshot can
+        tell an unchanged row by identity.
+        """
         now = self.clock()
         out: dict[Key, Sample] = {}
         prev = self._prev
-        seen: dict[Key, tuple[float, int]] = {}
+        seen: dict[Key, tuple[float, int, Sample]] = {}
+        tolerance = procfs.START_TOLERANCE_NS
+        ns_per_tick, page_kb, clk_tck = procfs.NS_PER_TICK, procfs.PAGE_KB, procfs.CLK_TCK
         for key in keys:
-            stat = procfs.read_stat(key[0])
-            if stat is None or not procfs.same_start(stat.start, key[1]):
-                continue
-            ticks = stat.utime_stime
+            pid, start = key
+            try:
+                fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+                try:
+                    raw = os.read(fd, 4096)
+                finally:
+                    os.close(fd)
+                # comm may hold spaces and parentheses: the fields start after the last ')'
+                rest = raw[raw.rindex(b")") + 2 :].split()
+                if abs(int(rest[19]) * ns_per_tick - start) > tolerance:
+                    continue  # the PID is another process's now
+                state = rest[0].decode()
+                ticks = int(rest[11]) + int(rest[12])
+                nice = int(rest[16])
+                threads = int(rest[17])
+                rss_kb = int(rest[21]) * page_kb
+            except (OSError, ValueError, IndexError):
+                continue  # gone
             before = prev.get(key)
             cpu = 0.0
             if before is not None and now > before[0]:
-                cpu = (ticks - before[1]) / procfs.CLK_TCK / (now - before[0]) * 100.0
-            seen[key] = (now, ticks)
-            out[key] = Sample(
-                stat.state, max(cpu, 0.0), stat.rss_kb, ticks, stat.threads, stat.nice
-            )
+                cpu = (ticks - before[1]) / clk_tck / (now - before[0]) * 100.0
+            cpu = max(cpu, 0.0)
+            old = before[2] if before is not None else None
+            if (
+                old is not None
+                and old.ticks == ticks
+                and old.cpu == cpu
+                and old.rss_kb == rss_kb
+                and old.state == state
+                and old.threads == threads
+                and old.nice == nice
+            ):
+                sample = old
+            else:
+                sample = Sample(state, cpu, rss_kb, ticks, threads, nice)
+            seen[key] = (now, ticks, sample)
+            out[key] = sample
         self._prev = seen  # forget processes that are gone
         return out

@@ -18,6 +18,7 @@ import queue
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 
 from tractui import procfs
 from tractui.control import LaunchSpec, SignalResult
-from tractui.engine import Engine, log_path_for
+from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ProcInfo
 from tractui.sample import Sample, Sampler
@@ -39,6 +40,15 @@ T = TypeVar("T")
 EVENT_LOG_SIZE = 1000  # per group
 RESTART_BACKOFF = 2.0
 END_GRACE = 2.0
+# bench/ui: when set, the session and the app append timing lines to this file (opt-in)
+BENCH_TIMINGS = os.environ.get("TRACTUI_BENCH_TIMINGS", "")
+
+
+def bench_note(kind: str, started: float) -> None:
+    """Append "MONOTONIC KIND MS" (MS since ``started``, a perf_counter) to BENCH_TIMINGS."""
+    ms = (time.perf_counter() - started) * 1e3
+    with open(BENCH_TIMINGS, "a") as f:
+        f.write(f"{time.monotonic():.3f} {kind} {ms:.3f}\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +117,9 @@ class Snapshot:
     lost: int
     state: str  # "running", "restarting", "down"
     banner: str  # empty, or what went wrong with the collector
-    logs: Mapping[str, tuple[LogEntry, ...]] = field(
-        default_factory=dict
-    )  # per group, oldest first
+    # per group, oldest first
+    logs: Mapping[str, tuple[LogEntry, ...]] = field(default_factory=dict)
+    mode: str = "embedded"  # or "daemon": who runs the engine
 
     def log(self, group: str | None) -> list[LogEntry]:
         """The event log of one group, or of every group (by time) when ``group`` is None."""
@@ -119,7 +129,10 @@ class Snapshot:
 
     @property
     def launched_alive(self) -> list[str]:
-        """Groups with programs tractui launched that still have live processes."""
+        """Groups with programs this tractui launched that still have live processes (none
+        with a daemon: its groups stay tracked after the UI quits)."""
+        if self.mode == "daemon":
+            return []
         return [g.name for g in self.groups if g.launched and g.live]
 
 
@@ -195,7 +208,6 @@ class Session:
         self._log: dict[str, collections.deque[LogEntry]] = {}
         self._log_tuples: dict[str, tuple[LogEntry, ...]] = {}
         self._log_changed: set[str] = set()
-        self._launched_groups: set[str] = set()
         self._dirty = True
         self._seq = 0
         self._state = "running"
@@ -240,7 +252,6 @@ class Session:
 
         def run() -> int:
             proc = self.engine.launch(group, spec)
-            self._launched_groups.add(proc.group)
             self._dirty = True
             return proc.pid
 
@@ -285,13 +296,10 @@ class Session:
 
     def rename(self, old: str, new: str) -> Future[str]:
         def run() -> str:
-            name = self.engine.tracker.rename_group(old, new).name
+            name = self.engine.rename_group(old, new).name
             if name != old and old in self._log:
                 self._log[name] = self._log.pop(old)
                 self._log_changed.add(name)
-            if old in self._launched_groups:
-                self._launched_groups.discard(old)
-                self._launched_groups.add(name)
             self._dirty = True
             return name
 
@@ -301,8 +309,7 @@ class Session:
         """Stop tracking a group (its processes go on); the future holds how many were dropped."""
 
         def run() -> int:
-            keys = self.engine.tracker.remove_group(group)
-            self._launched_groups.discard(group)
+            keys = self.engine.remove_group(group)
             self._dirty = True
             return len(keys)
 
@@ -335,10 +342,9 @@ class Session:
 
         return self.submit(run)
 
-    @staticmethod
-    def log_path(group: str) -> str:
-        """Where a group's launched programs write their output."""
-        return str(log_path_for(group))
+    def log_path(self, group: str) -> str:
+        """Where a group's launched programs write their output (the daemon's, if it runs)."""
+        return str(self.engine.log_path(group))
 
     # ---- the session thread ------------------------------------------------------------------
 
@@ -407,11 +413,11 @@ class Session:
             self.engine.restart_collector()
         except ConnectorError as err:
             self._state = "down"
-            self._banner = f"the event collector died and could not restart: {err.message}"
+            self._banner = f"the {self.engine.source} died and could not restart: {err.message}"
         else:
             self._state = "running"
             self._banner = (
-                f"the event collector died and was restarted ({self.engine.restarts}x); "
+                f"the {self.engine.source} died and was restarted ({self.engine.restarts}x); "
                 "groups kept, /proc rescanned"
             )
         self._dirty = True
@@ -453,9 +459,12 @@ class Session:
         return MappingProxyType(dict(self._log_tuples))
 
     def _sample(self) -> None:
+        started = time.perf_counter() if BENCH_TIMINGS else 0.0
         self._samples = self.sampler.sample([p.key for p in self.engine.tracker.live.values()])
         self._last_sample.update(self._samples)
         self._dirty = True
+        if BENCH_TIMINGS:
+            bench_note("sample", started)
 
     def _publish(self) -> None:
         self._dirty = False
@@ -466,21 +475,25 @@ class Session:
             self._rate = (events - mark_events) / (now - mark_time)
             self._rate_mark = (now, events)
         self._seq += 1
+        started = time.perf_counter() if BENCH_TIMINGS else 0.0
         self.snapshot = build_snapshot(
             self.engine.tracker,
             self._samples,
             self._last_sample,
             self.users,
-            self._launched_groups,
+            self.engine.launched_groups(),
             seq=self._seq,
             wall=self.clock(),
             events=events,
             rate=self._rate,
             lost=self.engine.counters.lost or self.engine.tracker.lost,
             state=self._state,
-            banner=self._banner,
+            banner=" · ".join(b for b in (self._banner, self.engine.banner) if b),
             logs=self._logs(),
+            mode=self.engine.mode,
         )
+        if BENCH_TIMINGS:
+            bench_note("snapshot", started)
         for listener in self._listeners:
             listener(self.snapshot)
 
@@ -541,6 +554,12 @@ def renice(key: Key, step: int) -> int:
     return value
 
 
+# build_snapshot's rows of the last snapshot of each tracker, with what each was made of
+_ROWS: weakref.WeakKeyDictionary[Tracker, dict[Key, tuple[tuple[object, ...], ProcRow]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def build_snapshot(
     tracker: Tracker,
     samples: Mapping[Key, Sample],
@@ -549,25 +568,60 @@ def build_snapshot(
     launched: set[str],
     **fields: Any,
 ) -> Snapshot:
-    """Copy the tracker's groups and processes, with sampled columns, into a :class:`Snapshot`."""
+    """Copy the tracker's groups and processes, with sampled columns, into a :class:`Snapshot`.
+
+    Thousands of rows, a few times a second, nearly all unchanged: a row is reused from the
+    previous snapshot of the same tracker when everything it is made of is the same (the Proc's
+    fields, its depth and children, its Sample objects: the Sampler keeps an unchanged one).
+    """
     groups: list[GroupRow] = []
     procs: dict[Key, ProcRow] = {}
+    tracked = tracker.procs
+    previous = _ROWS.get(tracker, {})
+    rows: dict[Key, tuple[tuple[object, ...], ProcRow]] = {}
     for group in tracker.groups.values():
         cpu = 0.0
         rss = 0
         stack: list[tuple[Key, int]] = [(key, 0) for key in reversed(group.roots)]
         while stack:
             key, depth = stack.pop()
-            proc = tracker.procs.get(key)
+            proc = tracked.get(key)
             if proc is None or key in procs:
                 continue
-            children = tuple(k for k in proc.children if k in tracker.procs)
-            row = _proc_row(proc, depth, children, samples.get(key), last_samples.get(key), users)
+            kids = proc.children
+            children = tuple(filter(tracked.__contains__, kids)) if kids else ()
+            sample, last = samples.get(key), last_samples.get(key)
+            made_of = (
+                proc,
+                depth,
+                children,
+                sample,
+                last,
+                users,
+                proc.group,
+                proc.parent,
+                proc.ppid,
+                proc.argv,
+                proc.comm,
+                proc.uid,
+                proc.threads,
+                proc.ended,
+                proc.exit,
+            )
+            cached = previous.get(key)
+            if cached is not None and cached[0] == made_of:
+                rows[key] = cached  # (not a new tuple: fewer allocations, fewer GC passes)
+                row = cached[1]
+            else:
+                row = _proc_row(proc, depth, children, sample, last, users)
+                rows[key] = (made_of, row)
             procs[key] = row
             if row.alive:
                 cpu += row.cpu
                 rss += row.rss_kb
-            stack.extend((child, depth + 1) for child in reversed(children))
+            if children:
+                below = depth + 1
+                stack.extend([(child, below) for child in reversed(children)])
         groups.append(
             GroupRow(
                 name=group.name,
@@ -583,6 +637,7 @@ def build_snapshot(
                 launched=group.name in launched,
             )
         )
+    _ROWS[tracker] = rows
     return Snapshot(groups=tuple(groups), procs=MappingProxyType(procs), **fields)
 
 

@@ -155,6 +155,7 @@ class Tracker:
         self.events = 0
         self.lost = 0
         self.unrecovered = 0  # members that ended while events were lost
+        self.revision = 0  # bumped at every change a saved state shows (see tractui.state)
         self._delta = Delta()
 
     # ---- groups ------------------------------------------------------------------------------
@@ -168,6 +169,7 @@ class Tracker:
             return group
         group = self.groups[name] = Group(name)
         self._delta.groups.add(name)
+        self.revision += 1
         return group
 
     def group(self, name: str) -> Group:
@@ -190,6 +192,7 @@ class Tracker:
             self.procs[key].group = new
             self._delta.changed.add(key)
         self._delta.groups.update((old, new))
+        self.revision += 1
         return group
 
     def remove_group(self, name: str) -> list[Key]:
@@ -206,6 +209,7 @@ class Tracker:
         del self.groups[name]
         self._delta.removed.extend(keys)
         self._delta.groups.add(name)
+        self.revision += 1
         return keys
 
     # ---- adopting running processes ----------------------------------------------------------
@@ -283,6 +287,7 @@ class Tracker:
             parent.children[key] = None
         self._delta.added.append(key)
         self._delta.groups.add(group.name)
+        self.revision += 1
 
     def _adopt_chain(self, pid: int, table: dict[int, procfs.Stat]) -> list[Proc]:
         """Adopt ``pid`` if its current ancestry reaches a live member (and not tractui)."""
@@ -398,6 +403,8 @@ class Tracker:
         proc.execs.append(proc.argv if info is not None else ())  # () : gone before we looked
         self.groups[proc.group].execs += 1
         self._delta.changed.add(proc.key)
+        self._delta.groups.add(proc.group)  # its counters changed
+        self.revision += 1
         detail = proc.command() if info is not None else f"[{proc.comm}] (ended before it was read)"
         self._log(ev.ts + self.offset, "exec", proc, detail)
 
@@ -418,6 +425,7 @@ class Tracker:
         self.live[proc.pid] = proc
         del self.recent_exit[proc.pid]
         self.exited.pop(proc.key, None)
+        self.revision += 1
         return proc
 
     def _exit(self, ev: Exit) -> None:
@@ -452,6 +460,7 @@ class Tracker:
         self.exited[proc.key] = proc
         self._delta.exited.append(proc.key)
         self._delta.groups.add(group.name)
+        self.revision += 1
         self._log(ended, "exit", proc, proc.status_text())
         self._reparented(proc)
 
@@ -481,6 +490,7 @@ class Tracker:
         if proc is not None:
             proc.comm = ev.comm
             self._delta.changed.add(proc.key)
+            self.revision += 1
 
     # ---- recovery, upkeep --------------------------------------------------------------------
 
@@ -494,6 +504,70 @@ class Tracker:
         for pid in sorted(table):
             if pid not in self.live:
                 self._adopt_chain(pid, table)
+
+    def restore(
+        self, procs: Iterable[Proc], same_boot: bool = True
+    ) -> tuple[list[Proc], list[Proc], list[Proc]]:
+        """Put back saved members of existing groups (parents first), reconciled with /proc.
+
+        A member saved alive is kept if a process with its pid and start time runs now (never
+        after a reboot: ``same_boot`` False); else it ended unseen and shows as "gone". Then
+        what the kept ones forked meanwhile is adopted. Group counters and roots are the
+        caller's. Returns (kept, gone, adopted).
+        """
+        now = self.now()
+        table = {pid: stat for pid, stat in procfs.scan().items() if not stat.ended}
+        kept: list[Proc] = []
+        gone: list[Proc] = []
+        for proc in procs:
+            if proc.key in self.procs:
+                continue
+            group = self.groups[proc.group]
+            parent = self.procs.get(proc.parent) if proc.parent is not None else None
+            if proc.alive:
+                info = self._running(proc, table) if same_boot else None
+                if info is not None:
+                    proc._absorb(info)
+                    self._insert(proc, group, parent)
+                    kept.append(proc)
+                    continue
+                proc.ended, proc.exit, proc.lost_exit, proc.threads = now, None, True, 0
+                group.exits += 1
+                gone.append(proc)
+                self._log(now, "exit", proc, "gone (ended while not tracked)")
+            elif not same_boot:
+                proc.ended = now  # a time of another boot: pruned as if it had just ended
+            self.procs[proc.key] = proc
+            self.exited[proc.key] = proc
+            group.members.add(proc.key)
+            if parent is not None:
+                parent.children[proc.key] = None
+            self._delta.added.append(proc.key)
+            self._delta.groups.add(group.name)
+            self.revision += 1
+        ordered = sorted(self.exited.values(), key=lambda p: p.ended or 0)  # prune: oldest first
+        self.exited.clear()
+        self.exited.update((p.key, p) for p in ordered)
+        adopted: list[Proc] = []
+        for pid in sorted(table):
+            if pid not in self.live:
+                adopted.extend(self._adopt_chain(pid, table))
+        return kept, gone, adopted
+
+    def _running(self, proc: Proc, table: dict[int, procfs.Stat]) -> ProcInfo | None:
+        """The process ``proc`` was, as /proc shows it now; None if it is no longer there."""
+        stat = table.get(proc.pid)
+        if (
+            stat is None
+            or not procfs.same_start(stat.start, proc.start)
+            or proc.pid in self.live
+            or proc.pid in self.own_pids
+        ):
+            return None
+        info = procfs.read_info(proc.pid)
+        if info is None or info.kthread or not procfs.same_start(info.start, proc.start):
+            return None
+        return info
 
     def prune(self, now: int | None = None) -> None:
         """Forget exited processes older than ``keep_exited`` that have no children left."""
@@ -523,6 +597,7 @@ class Tracker:
                 group.roots.remove(key)
             self._delta.removed.append(key)
             self._delta.groups.add(group.name)
+            self.revision += 1
             parent = self.procs.get(proc.parent) if proc.parent is not None else None
             if parent is None:
                 return

@@ -65,6 +65,8 @@ class TestDialogs:
             pytest.param(("down", "r"), id="rename"),
             pytest.param(("question_mark",), id="help"),
             pytest.param(("down", "enter"), id="details"),
+            # sorted by CPU% (its ▼ in the column titles), then the picker opened again on it
+            pytest.param(("s", "up", "up", "up", "up", "up", "enter", "s"), id="sort"),
         ],
     )
     def test_dialog(self, snap_compare: SnapCompare, keys: tuple[str, ...]) -> None:

@@ -21,6 +21,13 @@ DOMAIN = [
     "tractui.cli",
     "tractui.commands.trace",
     "tractui.commands.events",
+    "tractui.commands.daemon",
+    "tractui.commands.remote",
+    "tractui.protocol",
+    "tractui.daemon",
+    "tractui.client",
+    "tractui.daemon_link",
+    "tractui.session",
 ]
 
 

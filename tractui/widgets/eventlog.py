@@ -31,4 +31,6 @@ class EventLog(Log):
         self._shown = (group, newest)
         self.clear()
         self.border_title = f"events of {group}" if group else "events"
-        self.write_lines([entry_line(e) for e in mine])
+        self.write_lines([entry_line(e) for e in mine], scroll_end=False)
+        # newest last and in view: scroll once the new lines are laid out
+        self.call_after_refresh(self.scroll_end, animate=False, immediate=True)

@@ -31,11 +31,12 @@ class StatusHeader(Static):
         lost_style = "$error bold" if snapshot.lost else "$text-muted"
         self.update(
             Content.from_markup(
-                f"[b]tractui[/b]  $host  Linux $kernel  engine [{state_style}]$state[/]  "
+                f"[b]tractui[/b]  $host  Linux $kernel  $mode [{state_style}]$state[/]  "
                 f"$rate  [{lost_style}]$lost[/]  $groups groups  $clock",
                 host=self.host,
                 kernel=self.kernel,
                 state=state,
+                mode="daemon" if snapshot.mode == "daemon" else "engine",
                 rate=rate_text(snapshot.rate),
                 lost=lost,
                 groups=str(len(snapshot.groups)),

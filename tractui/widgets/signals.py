@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from typing import ClassVar
 
 from textual import on, work
@@ -27,6 +28,8 @@ SIGNALS: tuple[signal.Signals, ...] = tuple(
     )
 )
 SCOPES = ("process", "subtree", "group")
+# digits typed closer together than this make one number: "1" "5" is 15, not 1 then 5
+TYPING_PAUSE = 1.0
 
 
 def describe_results(sig: signal.Signals, target: str, results: list[SignalResult]) -> str:
@@ -44,19 +47,50 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
     """Pick a signal (SIGTERM preselected) and a scope; SIGKILL and group scope ask y/n."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="signal.cancel"),
-        Binding("p", "scope('process')", "Process", id="signal.process"),
-        Binding("t", "scope('subtree')", "Subtree", id="signal.subtree"),
-        Binding("g", "scope('group')", "Group", id="signal.group"),
+        Binding("escape", "cancel", "Cancel", id="signal.cancel", tooltip="Cancel"),
+        Binding("p", "scope('process')", "Process", id="signal.process", tooltip="To the process"),
+        Binding(
+            "t",
+            "scope('subtree')",
+            "Subtree",
+            id="signal.subtree",
+            tooltip="To the process and its descendants",
+        ),
+        Binding(
+            "g",
+            "scope('group')",
+            "Group",
+            id="signal.group",
+            tooltip="To every process of the group",
+        ),
+        *(
+            Binding(str(d), f"digit({d})", "Signal number", show=False, id=f"signal.digit{d}")
+            for d in range(10)
+        ),
     ]
 
     def __init__(self, session: Session, group: str, pid: int | None, label: str) -> None:
         super().__init__(classes="dialog-screen")
+        self.typed = ""  # the digits of the signal number being typed
+        self._typed_at = float("-inf")
         self.session = session
         self.group = group
         self.pid = pid  # None: the row is the group's header
         self.label = label
         self.scope = "process" if pid is not None else "group"
+
+    @classmethod
+    def help_bindings(cls) -> list[Binding]:
+        """Its keys for the help screen: Enter, the digits as one line, the scopes, Esc."""
+        return [
+            Binding("enter", "", "Send", tooltip="Send the highlighted signal"),
+            Binding("0-9", "", "Number", tooltip="Type its number: 9 is SIGKILL, 1 then 5 is 15"),
+            *(
+                b
+                for b in cls.BINDINGS
+                if isinstance(b, Binding) and not b.action.startswith("digit")
+            ),
+        ]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog signal-dialog") as dialog:
@@ -77,8 +111,8 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
                         )
             yield Static("", id="error", classes="error")
             yield Static(
-                "[b]Enter[/b] send   [b]p[/b]/[b]t[/b]/[b]g[/b] process/subtree/group   "
-                "[b]Esc[/b] cancel",
+                "[b]Enter[/b] send   [b]0-9[/b] signal number   "
+                "[b]p[/b]/[b]t[/b]/[b]g[/b] process/subtree/group   [b]Esc[/b] cancel",
                 classes="hint",
             )
         yield Footer()
@@ -90,6 +124,20 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def action_digit(self, digit: int) -> None:
+        """Jump to the signal whose number is being typed; after a pause, a digit starts anew."""
+        now = time.monotonic()
+        typed = self.typed + str(digit) if now - self._typed_at < TYPING_PAUSE else str(digit)
+        self._typed_at = now
+        numbers = [int(s) for s in SIGNALS]
+        if int(typed) not in numbers:
+            typed = str(digit)  # "3" "2": no signal 32, so the 2 starts a new number
+        self.typed = typed
+        if int(typed) in numbers:
+            self.query_one("#signals", OptionList).highlighted = numbers.index(int(typed))
+        else:
+            self.app.bell()
 
     def action_scope(self, scope: str) -> None:
         if self.pid is None and scope != "group":

@@ -7,7 +7,7 @@ widget per process (Textual's ``Tree`` re-measures every expanded node on each c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -26,7 +26,7 @@ from tractui.tracker import Key
 
 RowId = str | Key  # a group's name, or a process's (pid, start)
 
-# (column title, width, sort key or None): the columns before COMMAND, as htop has them
+# (column title, width): the columns before COMMAND, as htop has them
 COLUMNS: tuple[tuple[str, int], ...] = (
     ("PID", 7),
     ("USER", 8),
@@ -36,15 +36,27 @@ COLUMNS: tuple[tuple[str, int], ...] = (
     ("TIME+", 9),
     ("THR", 4),
 )
-SORTS: tuple[str, ...] = ("tree", "PID", "CPU%", "RSS", "TIME+", "COMMAND")
+_LEFT_ALIGNED = ("USER", "S")
+# what siblings can be sorted by: "tree" is fork order, the genealogy as it happened
+SORTS: tuple[str, ...] = ("tree", *(title for title, _width in COLUMNS), "COMMAND")
+# each column's key and its natural direction (True: descending), as htop has them
 _SORT_KEYS: dict[str, tuple[Callable[[ProcRow], object], bool]] = {
     "PID": (lambda r: r.pid, False),
+    "USER": (lambda r: r.user, False),
+    "S": (lambda r: r.state, False),
     "CPU%": (lambda r: r.cpu, True),
     "RSS": (lambda r: r.rss_kb, True),
     "TIME+": (lambda r: r.ticks, True),
+    "THR": (lambda r: r.threads, True),
     "COMMAND": (lambda r: r.command, False),
 }
 COMMAND_X = sum(width + 1 for _title, width in COLUMNS)
+
+
+def default_descending(sort: str) -> bool:
+    """A column's natural direction: biggest first for amounts, A-Z and oldest first otherwise."""
+    entry = _SORT_KEYS.get(sort)
+    return entry[1] if entry is not None else False
 
 
 @dataclass(slots=True)
@@ -79,13 +91,18 @@ def time_plus(ticks: int, hz: int = 100) -> str:
     return f"{minutes}:{rest // 100:02d}.{rest % 100:02d}"
 
 
-def header_text(sort: str) -> str:
-    """The column header line, with the sort column marked."""
-    cells = []
+def header_text(sort: str, descending: bool = True) -> str:
+    """The column header line, the sort column marked ▼ (descending) or ▲ (ascending)."""
+    mark = "▼" if descending else "▲"
+    line = [" "] * COMMAND_X
+    x = 0
     for title, width in COLUMNS:
-        label = title + ("▼" if title == sort else "")
-        cells.append(label.ljust(width) if title in ("USER", "S") else label.rjust(width))
-    return " ".join(cells) + " " + ("COMMAND▼" if sort == "COMMAND" else "COMMAND")
+        label = title + (mark if title == sort else "")
+        # a mark wider than its column (S) takes the separator after it
+        start = x if title in _LEFT_ALIGNED else x + width - len(label)
+        line[start : start + len(label)] = label
+        x += width + 1
+    return "".join(line) + "COMMAND" + (mark if sort == "COMMAND" else "")
 
 
 class ProcessTree(ScrollView, can_focus=True):
@@ -132,6 +149,7 @@ class ProcessTree(ScrollView, can_focus=True):
         self.filter_text = ""
         self.search_text = ""
         self.sort = "tree"
+        self.descending = False  # tree order: oldest fork first
         self._index: dict[RowId, int] = {}
         self._cursor_id: RowId | None = None
 
@@ -165,6 +183,12 @@ class ProcessTree(ScrollView, can_focus=True):
         self._move(max(index, 0), scroll=old_id is not None and index != old_index)
         self.refresh()
 
+    def sort_by(self, sort: str, descending: bool) -> None:
+        """Order siblings by a column of :data:`SORTS` ("tree": fork order), then redraw."""
+        self.sort = sort
+        self.descending = descending
+        self.rebuild()
+
     def _nearest_ancestor(self, proc: ProcRow) -> int | None:
         parent = proc.parent
         procs = self.snapshot.procs
@@ -176,31 +200,51 @@ class ProcessTree(ScrollView, can_focus=True):
         return self._index.get(proc.group)
 
     def _flatten(self) -> Iterator[Row]:
+        # runs on every snapshot over every row (tens of thousands): leaves take the short way,
+        # and a row drawn the same as before (same ProcRow object, guide, fold) is reused
         procs = self.snapshot.procs
         needle = self.filter_text.lower()
+        collapsed = self.collapsed
+        order = self._order
+        before, index_of = self.rows, self._index.get
         for group in self.snapshot.groups:
-            shown = self._shown(group, needle)
+            # no filter and exited ones shown: _shown would keep every process of the group
+            shown: Collection[Key] = (
+                procs if self.show_exited and not needle else self._shown(group, needle)
+            )
             if needle and not shown and needle not in group.name.lower():
                 continue
-            closed = group.name in self.collapsed
-            yield Row(group.name, group.name, info=group, fold="▸" if closed else "▾")
+            name = group.name
+            closed = name in collapsed
+            yield Row(name, name, info=group, fold="▸" if closed else "▾")
             if closed:
                 continue
-            roots = self._order([procs[k] for k in group.roots if k in shown])
+            roots = order([procs[k] for k in group.roots if k in shown])
             stack: list[tuple[ProcRow, str, str]] = [(r, "", "") for r in reversed(roots)]
             while stack:
                 proc, guide, child_guide = stack.pop()
-                kids = self._order([procs[k] for k in proc.children if k in shown])
-                closed = proc.key in self.collapsed
-                fold = "─" if not kids else ("▸" if closed else "▾")
-                yield Row(proc.key, group.name, proc=proc, guide=guide, fold=fold)
-                if closed:
-                    continue
-                last = len(kids) - 1
-                for i, kid in reversed(list(enumerate(kids))):
-                    connector = "└─" if i == last else "├─"
-                    below = "  " if i == last else "│ "
-                    stack.append((kid, child_guide + connector, child_guide + below))
+                kids = (
+                    order([procs[k] for k in proc.children if k in shown]) if proc.children else []
+                )
+                fold = "─" if not kids else ("▸" if proc.key in collapsed else "▾")
+                i = index_of(proc.key)
+                old = before[i] if i is not None else None
+                if (
+                    old is not None
+                    and old.proc is proc
+                    and old.fold == fold
+                    and old.guide == guide
+                    and old.group == name
+                ):
+                    yield old
+                else:
+                    yield Row(proc.key, name, proc=proc, guide=guide, fold=fold)
+                if fold != "▾":
+                    continue  # a leaf, or folded
+                # pushed last first: the first child is drawn next
+                stack.append((kids[-1], child_guide + "└─", child_guide + "  "))
+                tee, bar = child_guide + "├─", child_guide + "│ "
+                stack += [(kid, tee, bar) for kid in kids[-2::-1]]
 
     def _shown(self, group: GroupRow, needle: str) -> set[Key]:
         """The processes to draw: exited ones only while shown (or while they have live
@@ -224,11 +268,12 @@ class ProcessTree(ScrollView, can_focus=True):
         return keep
 
     def _order(self, rows: list[ProcRow]) -> list[ProcRow]:
+        """Siblings in the sort order; ties stay in fork order."""
         sort = _SORT_KEYS.get(self.sort)
         if sort is None:
-            return rows
-        key, reverse = sort
-        return sorted(rows, key=key, reverse=reverse)  # type: ignore[arg-type]
+            return rows[::-1] if self.descending else rows
+        key = sort[0]
+        return sorted(rows, key=key, reverse=self.descending)  # type: ignore[arg-type]
 
     # ---- cursor ------------------------------------------------------------------------------
 

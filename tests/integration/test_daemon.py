@@ -1,0 +1,504 @@
+"""The daemon for real: a ``tractui daemon`` process on a temporary socket and state directory,
+driven by the CLI and by raw socket clients, tracking real processes through the kernel.
+
+Every test's daemon is stopped at teardown, after SIGKILLing every live member it tracks (through
+the daemon itself, then by process group, so nothing a test launched survives it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.support import poll_until, running
+from tractui.client import Connection
+from tractui.protocol import MAX_MESSAGE
+
+pytestmark = pytest.mark.kernel
+
+START_TIMEOUT = 15.0
+
+
+class Daemon:
+    """One ``python -m tractui daemon`` process and the environment its clients use."""
+
+    def __init__(self, root: Path, extra: list[str] | None = None) -> None:
+        self.socket = root / "run" / "tractui.sock"
+        self.state = root / "state"
+        self.env = {
+            **os.environ,
+            "TRACTUI_SOCKET": str(self.socket),
+            "TRACTUI_STATE_DIR": str(self.state),
+        }
+        for var in ("SUDO_UID", "SUDO_GID", "SUDO_USER"):
+            self.env.pop(var, None)
+        self.extra = extra or []
+        self.proc: subprocess.Popen[str] | None = None
+        self.roots: set[int] = set()  # launched programs: each leads a session of its own
+
+    def start(self, wait: bool = True) -> subprocess.Popen[str]:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tractui", "daemon", *self.extra],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        if wait:
+            poll_until(self.answers, "the daemon to answer", START_TIMEOUT)
+        return self.proc
+
+    def answers(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the daemon exited: {self.proc.communicate()[1]}")
+        try:
+            with Connection(self.socket, timeout=2):
+                return True
+        except Exception:
+            return False
+
+    def connect(self, timeout: float = 10.0) -> Connection:
+        return Connection(self.socket, timeout=timeout)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "tractui", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"tractui {' '.join(args)}: {done.returncode} {done.stderr}")
+        if args[0] == "add" and done.returncode == 0:
+            self.roots.add(int(done.stdout.split()[1]))
+        return done
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        # its collector notices its parent is gone and exits by itself
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def kill_members(self) -> None:
+        """SIGKILL every live member of every group, through the daemon."""
+        with contextlib.suppress(Exception), self.connect(timeout=5) as conn:
+            for group in conn.request("groups"):
+                if group["live"]:
+                    with contextlib.suppress(Exception):
+                        conn.request("signal", group=group["name"], signal="KILL")
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    daemons: list[Daemon] = []
+
+    def make(*extra: str, start: bool = True, root: Path | None = None) -> Daemon:
+        daemon = Daemon(root or tmp_path / f"d{len(daemons)}", list(extra))
+        daemons.append(daemon)
+        if start:
+            daemon.start()
+        return daemon
+
+    yield make
+    for daemon in daemons:
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            daemon.kill_members()
+        daemon.stop()
+        for pid in daemon.roots:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        if daemon.proc is not None:
+            daemon.proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def daemon(make_daemon: Callable[..., Daemon]) -> Daemon:
+    return make_daemon()
+
+
+def members(daemon: Daemon, group: str) -> list[tuple[int, str]]:
+    """(pid, command) of the group's live members, from ``tractui list``."""
+    out = daemon.cli("list", group).stdout
+    return [
+        (int(pid), command)
+        for pid, _, command in (line.partition(": ") for line in out.splitlines())
+    ]
+
+
+def sleeps(daemon: Daemon, group: str) -> list[int]:
+    return [pid for pid, command in members(daemon, group) if command == "sleep 100"]
+
+
+def start_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        raw = f.read()
+    return int(raw[raw.rindex(b")") + 2 :].split()[19])
+
+
+# ---- the done-when scenario ------------------------------------------------------------------
+
+
+def test_add_list_kill9_restart_list_signal(make_daemon: Callable[..., Daemon]) -> None:
+    daemon = make_daemon()
+    out = daemon.cli("add", "web", "--", "sh", "-c", "(sleep 100 &); sleep 100").stdout
+    assert out.startswith("started ") and "group 'web'" in out
+    poll_until(lambda: len(sleeps(daemon, "web")) == 2, "both sleeps listed")
+    before = sleeps(daemon, "web")
+    starts = {pid: start_of(pid) for pid in before}
+    time.sleep(1.5)  # the daemon saves every change within a second (and a command at once)
+
+    daemon.kill9()
+    assert daemon.socket.exists()  # stale: nobody removed it
+    daemon.start()  # removes the stale socket, restores the groups from the state file
+    after = sleeps(daemon, "web")
+    assert sorted(after) == sorted(before)
+    assert all(start_of(pid) == starts[pid] for pid in after)
+
+    tree = daemon.cli("list", "web", "--format", "tree").stdout
+    assert "[reparented to 1]" in tree  # the double-forked sleep, still under its forker
+
+    out = daemon.cli("signal", "web").stdout
+    assert all(f"{pid}: SIGTERM sent" in out for pid in before)
+    poll_until(lambda: not any(running(pid) for pid in before), "both sleeps to end")
+    assert sleeps(daemon, "web") == []
+
+
+def test_list_formats_and_groups(daemon: Daemon) -> None:
+    assert daemon.socket.parent.stat().st_mode & 0o777 == 0o700  # created by the daemon
+    assert daemon.socket.stat().st_mode & 0o777 == 0o600
+    daemon.cli("add", "web", "--", "sh", "-c", "sleep 100 & exec sleep 100")
+    poll_until(lambda: len(sleeps(daemon, "web")) == 2, "both sleeps listed")
+    pids = daemon.cli("list", "web", "--format", "pids").stdout.split()
+    assert sorted(map(int, pids)) == sorted(sleeps(daemon, "web"))
+    doc = json.loads(daemon.cli("list", "web", "--format", "json").stdout)
+    assert doc["group"]["name"] == "web" and doc["group"]["launched"] is True
+    assert {m["pid"] for m in doc["members"] if m["alive"]} == set(map(int, pids))
+    groups = json.loads(daemon.cli("groups", "--json").stdout)
+    assert [(g["name"], g["live"]) for g in groups] == [("web", 2)]
+    table = daemon.cli("groups").stdout.splitlines()
+    assert table[0].split()[:3] == ["GROUP", "LIVE", "TOTAL"] and table[1].split()[:2] == [
+        "web",
+        "2",
+    ]
+
+
+def test_attach_rename_subtree_signal_and_remove(daemon: Daemon, spawn: Callable[..., Any]) -> None:
+    outer = spawn(["sh", "-c", "sleep 100 & sleep 100 & wait"])
+    poll_until(lambda: len(_children(outer.pid)) == 2, "the shell's two sleeps")
+    out = daemon.cli("attach", "svc", str(outer.pid)).stdout
+    assert f"attached {outer.pid}" in out and "3 live" in out
+    daemon.cli("rename", "svc", "api")
+    assert "no group named 'svc'" in daemon.cli("list", "svc", check=False).stderr
+    first, second = _children(outer.pid)
+    out = daemon.cli("signal", "api", "-s", "KILL", "--pid", str(first)).stdout
+    assert out == f"{first}: SIGKILL sent\n"
+    poll_until(lambda: not running(first), "the first sleep to die")
+    assert running(second)
+    out = daemon.cli("signal", "api", "-s", "9", "--pid", str(outer.pid), "--subtree").stdout
+    assert f"{outer.pid}: SIGKILL sent" in out and f"{second}: SIGKILL sent" in out
+    out = daemon.cli("remove", "api").stdout
+    assert out.startswith("removed group 'api'")
+    assert daemon.cli("groups", "--json").stdout.strip() == "[]"
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return sorted(int(p) for p in f.read().split())
+    except OSError:
+        return []
+
+
+# ---- refusals and bad input ------------------------------------------------------------------
+
+
+def test_cli_without_a_daemon_says_how_to_start_one(tmp_path: Path) -> None:
+    env = {**os.environ, "TRACTUI_SOCKET": str(tmp_path / "none.sock")}
+    done = subprocess.run(
+        [sys.executable, "-m", "tractui", "list", "web"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 3
+    assert "no tractui daemon is running" in done.stderr and "tractui daemon" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_errors_are_one_line_and_exit_1(daemon: Daemon) -> None:
+    for args, text in (
+        (("list", "nope"), "no group named 'nope'"),
+        (("add", "bad name", "--", "true"), "bad group name"),
+        (("add", "web", "--", "no-such-program-xyz"), "command not found"),
+        (("attach", "web", "1"), "PID 1 is init"),
+        (("signal", "nope"), "no group named 'nope'"),
+        (("rename", "nope", "other"), "no group named 'nope'"),
+        (("signal", "web", "-s", "NOPE"), "no signal named"),
+    ):
+        done = daemon.cli(*args, check=False)
+        assert done.returncode == 1, (args, done.stderr)
+        assert text in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert daemon.cli("groups", "--json").stdout.strip() == "[]"  # nothing half-created
+
+
+def test_second_daemon_is_refused_and_the_first_goes_on(
+    daemon: Daemon, make_daemon: Callable[..., Daemon]
+) -> None:
+    second = make_daemon(start=False, root=daemon.socket.parent.parent)
+    proc = second.start(wait=False)
+    _, err = proc.communicate(timeout=START_TIMEOUT)
+    assert proc.returncode == 1
+    assert "already running" in err
+    assert daemon.answers()
+
+
+def test_stale_socket_is_removed_and_socket_removed_on_exit(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon(start=False)
+    daemon.socket.parent.mkdir(parents=True)
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(daemon.socket))
+    stale.close()  # a socket file nobody listens on
+    daemon.start()
+    assert (daemon.socket.stat().st_mode & 0o777) == 0o600
+    daemon.stop()
+    assert daemon.proc is not None and daemon.proc.returncode == 0
+    assert not daemon.socket.exists()
+
+
+def _raw(daemon: Daemon) -> tuple[socket.socket, Any]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10)
+    sock.connect(str(daemon.socket))
+    reader = sock.makefile("rb")
+    hello = json.loads(reader.readline())
+    assert hello["t"] == "hello" and hello["protocol"] == 1
+    return sock, reader
+
+
+def test_malformed_unknown_and_oversize_messages_get_error_replies(daemon: Daemon) -> None:
+    sock, reader = _raw(daemon)
+    with sock, reader:
+        sock.sendall(b"{this is not json\n")
+        reply = json.loads(reader.readline())
+        assert reply["ok"] is False and "malformed JSON" in reply["error"]
+        sock.sendall(b'{"id": 2, "op": "explode"}\n')
+        reply = json.loads(reader.readline())
+        assert reply == {"t": "reply", "id": 2, "ok": False, "error": reply["error"]}
+        assert "unknown request 'explode'" in reply["error"]
+        sock.sendall(b"[1, 2]\n")
+        assert "JSON object" in json.loads(reader.readline())["error"]
+        sock.sendall(b'{"id": 3, "op": "list"}\n')
+        assert "'group' must be" in json.loads(reader.readline())["error"]
+        big = b'{"id": 4, "op": "groups", "pad": "' + b"x" * (MAX_MESSAGE + 10) + b'"}\n'
+        sock.sendall(big)
+        reply = json.loads(reader.readline())
+        assert reply["ok"] is False and "longer than 1024 KiB" in reply["error"]
+        sock.sendall(b'{"id": 5, "op": "groups"}\n')  # the connection goes on
+        assert json.loads(reader.readline()) == {"t": "reply", "id": 5, "ok": True, "result": []}
+    assert daemon.answers()
+
+
+def test_fifty_clients_at_once(daemon: Daemon) -> None:
+    daemon.cli("add", "web", "--", "sleep", "100")
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(50)
+
+    def client() -> None:
+        try:
+            with daemon.connect() as conn:
+                barrier.wait(timeout=20)
+                for _ in range(5):
+                    results.append(conn.request("list", group="web")["members"][0]["command"])
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=client) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert results == ["sleep 100"] * 250
+
+
+def test_a_client_that_never_reads_does_not_slow_the_others(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon("--client-buffer", str(256 << 10))
+    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(str(daemon.socket))
+    stuck.sendall(b'{"id": 1, "op": "subscribe"}\n')  # and never read again
+    # a bounded fork storm in a tracked group: 4000 short-lived processes, 60 s at most
+    daemon.cli(
+        "add",
+        "storm",
+        "--",
+        "timeout",
+        "60",
+        "sh",
+        "-c",
+        "for i in $(seq 4000); do /bin/true; done",
+    )
+    worst = 0.0
+    with daemon.connect() as conn:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            group = conn.request("groups")[0]
+            worst = max(worst, time.monotonic() - started)
+            if group["live"] == 0 and group["exits"] >= 4000:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the storm did not end within 60 s")
+    assert worst < 1.0, f"a request took {worst:.2f} s while a client was stuck"
+    # the stuck client was dropped: after what was buffered, its connection is closed
+    stuck.settimeout(10)
+    with stuck:
+        while stuck.recv(1 << 16):
+            pass
+
+
+def test_a_peer_of_another_uid_is_refused(make_daemon: Callable[..., Daemon]) -> None:
+    # nobody must get past the file modes to meet SO_PEERCRED: a directory it may traverse
+    with tempfile.TemporaryDirectory(prefix="tractui-peer-") as root:
+        os.chmod(root, 0o711)
+        daemon = make_daemon(root=Path(root))
+        os.chmod(daemon.socket.parent, 0o711)
+        os.chmod(daemon.socket, 0o666)
+        _connect_as_nobody(daemon)
+        daemon.stop()
+
+
+def _connect_as_nobody(daemon: Daemon) -> None:
+    code = (
+        "import os, socket, sys\n"
+        "os.setgid(65534); os.setuid(65534)\n"
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(10)\n"
+        f"s.connect({str(daemon.socket)!r})\n"
+        "data = b''\n"
+        "while True:\n"
+        "    chunk = s.recv(4096)\n"
+        "    if not chunk: break\n"
+        "    data += chunk\n"
+        "sys.stdout.write(data.decode())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    message = json.loads(done.stdout)
+    assert message["t"] == "error" and "permission denied" in message["error"]
+    assert daemon.answers()
+
+
+def test_subscribe_gets_snapshot_then_deltas_and_events_group(daemon: Daemon) -> None:
+    with daemon.connect() as conn:
+        conn.request("subscribe")
+        snapshot = conn.receive()
+        assert snapshot["t"] == "snapshot" and snapshot["groups"] == []
+        daemon.cli("add", "job", "--", "sh", "-c", "sleep 0.2; exit 3")
+        kinds: list[tuple[str, str]] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and ("exit", "exit 3") not in kinds:
+            message = conn.receive()
+            if message["t"] == "delta":
+                kinds += [(e["kind"], e["detail"]) for e in message["log"]]
+        assert kinds[0][0] == "root" or kinds[0][0] == "exec"
+        assert ("exit", "exit 3") in kinds
+    out = daemon.cli("events", "--group", "job", "--duration", "0.5").stdout
+    assert "exit 3" in out and "sleep 0.2" in out
+
+
+def test_sigterm_leaves_launched_programs_running(make_daemon: Callable[..., Daemon]) -> None:
+    daemon = make_daemon()
+    pid = int(daemon.cli("add", "web", "--", "sleep", "100").stdout.split()[1])
+    daemon.stop()
+    assert running(pid)
+    os.kill(pid, signal.SIGKILL)
+
+
+# ---- the TUI's engine on a daemon --------------------------------------------------------------
+
+
+def _session_until(session: Any, condition: Callable[[Any], object], what: str) -> Any:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        snapshot = session.snapshot
+        if condition(snapshot):
+            return snapshot
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_tui_session_on_a_daemon_sees_and_acts_through_it(daemon: Daemon) -> None:
+    from tractui.control import LaunchSpec
+    from tractui.daemon_link import DaemonEngine
+    from tractui.session import Session
+
+    engine = DaemonEngine(daemon.socket)
+    engine.start()
+    session = Session(engine)
+    session.start()
+    try:
+        pid = session.launch("web", LaunchSpec(["sh", "-c", "sleep 100 & wait"])).result(10)
+        daemon.roots.add(pid)
+        snap = _session_until(
+            session,
+            lambda s: any(r.command == "sleep 100" and r.alive for r in s.procs.values()),
+            "the launched sleep in the daemon's snapshot",
+        )
+        assert snap.mode == "daemon" and [g.name for g in snap.groups] == ["web"]
+        assert snap.groups[0].launched and snap.launched_alive == []  # the daemon keeps them
+        assert session.log_path("web") == str(daemon.state / "logs" / "web.log")
+        assert session.rename("web", "api").result(10) == "api"
+        assert "api" in daemon.cli("groups").stdout
+        _session_until(session, lambda s: [g.name for g in s.groups] == ["api"], "the rename")
+        kinds = [
+            e.kind for e in _session_until(session, lambda s: s.log("api"), "events").log("api")
+        ]
+        assert "root" in kinds and "exec" in kinds
+        sleep = next(r for r in session.snapshot.procs.values() if r.command == "sleep 100")
+        results = session.send_signal("api", sleep.pid, False, signal.SIGKILL).result(10)
+        assert [(r.pid, r.ok) for r in results] == [(sleep.pid, True)]
+        _session_until(
+            session, lambda s: s.procs[sleep.key].status == "SIGKILL", "the sleep's SIGKILL"
+        )
+
+        # the daemon dies: the session says so, and follows the next daemon
+        daemon.kill9()
+        _session_until(session, lambda s: "daemon connection" in s.banner, "the banner")
+        daemon.start()
+        _session_until(
+            session,
+            lambda s: s.state == "running" and [g.name for g in s.groups] == ["api"],
+            "the session back on the new daemon",
+        )
+    finally:
+        session.stop()

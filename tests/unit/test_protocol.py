@@ -1,0 +1,177 @@
+"""The daemon protocol without a daemon: line framing, and a client's mirror of a tracker.
+
+The mirror test drives a real Tracker with random histories (forks, execs, exits, renames,
+removals, pruning) and checks that a Mirror fed only the snapshot and delta messages the daemon
+would send, through JSON, equals the tracker after every step.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tractui.events import Exec, Exit, Fork, ProcInfo
+from tractui.protocol import (
+    MAX_MESSAGE,
+    LineReader,
+    Mirror,
+    ProtocolError,
+    delta_message,
+    encode,
+    event_to_wire,
+    group_to_wire,
+    snapshot_message,
+)
+from tractui.tracker import Group, Tracker
+
+SEC = 1_000_000_000
+ROOT = 5_000_000  # above any pid_max: a /proc rescan never finds these
+
+
+def test_lines_split_across_reads_and_several_per_read() -> None:
+    reader = LineReader()
+    assert list(reader.feed(b'{"a": 1}\n{"b"')) == [{"a": 1}]
+    assert list(reader.feed(b": 2}\n\n{}\n")) == [{"b": 2}, {}]
+
+
+def test_bad_lines_are_errors_and_the_stream_goes_on() -> None:
+    out = list(LineReader().feed(b'nope\n[1]\n\xff\n{"ok": true}\n'))
+    assert [type(m) for m in out] == [ProtocolError, ProtocolError, ProtocolError, dict]
+    assert "malformed JSON" in str(out[0]) and "JSON object" in str(out[1])
+
+
+def test_an_oversize_line_is_reported_once_and_skipped_without_being_kept() -> None:
+    reader = LineReader(limit=100)
+    out = list(reader.feed(b"x" * 150))
+    assert len(out) == 1 and "longer than" in str(out[0])
+    assert list(reader.feed(b"y" * 1000)) == []  # still the same line: no second error
+    assert reader._buffer is not None and len(reader._buffer) == 0
+    assert list(reader.feed(b'tail"}\n{"n": 1}\n')) == [{"n": 1}]
+    # exactly at the limit is fine; one past it is not
+    ok = b'{"p": "' + b"z" * (100 - 9) + b'"}'
+    assert len(ok) == 100 and list(reader.feed(ok + b"\n")) == [json.loads(ok)]
+    assert isinstance(next(iter(reader.feed(ok[:-1] + b" }\n"))), ProtocolError)
+
+
+def test_the_default_limit_is_one_mib() -> None:
+    assert MAX_MESSAGE == 1 << 20
+    assert encode({"a": "é"}) == '{"a":"é"}\n'.encode()
+
+
+# ---- the mirror ------------------------------------------------------------------------------
+
+
+def info(pid: int, start: int, argv: tuple[str, ...], ppid: int = 1) -> ProcInfo:
+    return ProcInfo(pid, start, ppid, argv[0], argv, "/bin/" + argv[0], 0, 1, "S", False)
+
+
+def _wire(group: Group) -> dict[str, Any]:
+    return group_to_wire(group, group.name == "web", f"/logs/{group.name}.log")
+
+
+def _roundtrip(message: dict[str, Any]) -> dict[str, Any]:
+    decoded: dict[str, Any] = json.loads(encode(message))
+    return decoded
+
+
+def view(t: Tracker) -> dict[str, Any]:
+    """Everything a client reads from a tracker, in comparable form."""
+    return {
+        "procs": {
+            k: (
+                p.group,
+                p.parent,
+                p.ppid,
+                p.argv,
+                p.comm,
+                p.threads,
+                tuple(p.execs),
+                p.ended,
+                p.exit,
+                p.lost_exit,
+                tuple(p.children),
+            )
+            for k, p in t.procs.items()
+        },
+        "live": {pid: p.key for pid, p in t.live.items()},
+        "exited": sorted(t.exited),
+        "groups": {
+            n: (tuple(g.roots), g.live, g.forks, g.execs, g.exits, g.failed, sorted(g.members))
+            for n, g in t.groups.items()
+        },
+        "walk": {n: [p.key for p in t.walk(g)] for n, g in t.groups.items()},
+    }
+
+
+op = st.one_of(
+    st.tuples(st.just("fork"), st.integers(0, 30), st.integers(1, 30)),
+    st.tuples(st.just("exec"), st.integers(0, 30)),
+    st.tuples(st.just("exit"), st.integers(0, 30), st.integers(0, 300)),
+    st.tuples(st.just("thread"), st.integers(0, 30)),
+    st.tuples(st.just("rename"), st.sampled_from(["web", "api", "db"])),
+    st.tuples(st.just("remove"), st.sampled_from(["web", "api", "db"])),
+    st.tuples(st.just("root"), st.sampled_from(["web", "api", "db"]), st.integers(31, 40)),
+    st.tuples(
+        st.just("prune"),
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(op, max_size=40), st.integers(0, 3))
+def test_mirror_equals_the_tracker_after_every_delta(ops: list[Any], subscribe_at: int) -> None:
+    t = Tracker(keep_exited=5.0, clock_offset=lambda: 0)
+    t.now = lambda: clock[0]  # type: ignore[method-assign]
+    clock = [10 * SEC]
+    t.add_root("web", info(ROOT, 1 * SEC, ("sh",)))
+    t.take_delta()
+    mirror = Mirror(Tracker(keep_exited=5.0, clock_offset=lambda: 0))
+    subscribed = False
+    for i, step in enumerate([None, *ops]):
+        clock[0] += SEC
+        ts = clock[0]
+        events: list[Any] = []
+        if step is None:
+            pass
+        elif step[0] == "fork":
+            events = [Fork(ts, ROOT + step[1], ROOT + step[1], ROOT + 100 + i, ROOT + 100 + i)]
+            if step[1] == 0:
+                events = [Fork(ts, ROOT, ROOT, ROOT + step[2], ROOT + step[2])]
+        elif step[0] == "exec":
+            pid = ROOT + step[1]
+            proc = t.live.get(pid)
+            if proc is not None:
+                events = [Exec(ts, pid, pid, info(pid, proc.start, ("prog", str(i))))]
+        elif step[0] == "exit":
+            events = [Exit(ts, ROOT + step[1], ROOT + step[1], step[2], 1, 1)]
+        elif step[0] == "thread":
+            pid = ROOT + step[1]
+            events = [Fork(ts, pid, pid, ROOT + 1000 + i, pid)]
+        elif step[0] == "rename":
+            if "web" in t.groups and step[1] not in t.groups:
+                t.rename_group("web", step[1])
+        elif step[0] == "remove":
+            if step[1] in t.groups:
+                t.remove_group(step[1])
+        elif step[0] == "root":
+            pid = ROOT + step[2]
+            if pid not in t.live:
+                t.add_root(step[1], info(pid, ts, ("daemon",)))
+        elif step[0] == "prune":
+            t.prune()
+        delta = t.apply(events)
+        if not subscribed and i >= subscribe_at:
+            subscribed = True
+            groups = list(t.groups.values())
+            mirror.load(_roundtrip(snapshot_message(t, groups, [], _wire, {})))
+        elif subscribed:
+            log = [event_to_wire(e, float(e.ts) / SEC) for e in delta.log]
+            message = delta_message(t, delta, log, _wire, {})
+            if message is not None:
+                mirror.apply(_roundtrip(message))
+        if subscribed:
+            assert view(mirror.tracker) == view(t), f"after step {i}: {step}"
+            assert mirror.launched == {n: n == "web" for n in t.groups}

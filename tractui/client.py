@@ -1,0 +1,129 @@
+"""A blocking client of the daemon: connect, say hello, send requests, read replies and deltas.
+
+Used by the scripting CLI (``tractui list``, ``add``, ...) and by the TUI when a daemon runs.
+No Textual here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from tractui import paths
+from tractui.errors import UserError
+from tractui.protocol import MAX_REPLY, PROTOCOL, LineReader, Message, ProtocolError, encode
+
+EXIT_NO_DAEMON = 3
+
+
+class NoDaemon(UserError):
+    """Nothing answers on the socket."""
+
+    exit_code = EXIT_NO_DAEMON
+
+
+class DaemonError(UserError):
+    """The daemon answered a request with an error."""
+
+
+class Connection:
+    """One connection to the daemon. Not thread-safe: use it from one thread."""
+
+    def __init__(self, path: Path | None = None, timeout: float | None = 10.0) -> None:
+        self.path = path or paths.socket_path()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        self.sock.settimeout(timeout)
+        self.reader = LineReader(limit=MAX_REPLY)
+        self.pending: deque[Message] = deque()
+        self._ids = itertools.count(1)
+        try:
+            self.sock.connect(str(self.path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            self.sock.close()
+            raise NoDaemon(no_daemon_message(self.path)) from None
+        except PermissionError:
+            self.sock.close()
+            raise UserError(
+                f"permission denied on {self.path}: the daemon is another user's (try sudo)"
+            ) from None
+        except OSError as err:
+            self.sock.close()
+            raise NoDaemon(f"cannot reach the daemon on {self.path}: {err.strerror}") from None
+        try:
+            self.hello = self.receive()
+        except BaseException:
+            self.sock.close()
+            raise
+        if self.hello.get("t") == "error":
+            self.sock.close()
+            raise UserError(str(self.hello.get("error")))
+        if self.hello.get("t") != "hello" or self.hello.get("protocol") != PROTOCOL:
+            self.sock.close()
+            raise UserError(
+                f"the daemon on {self.path} speaks protocol {self.hello.get('protocol')!r}, "
+                f"this tractui speaks {PROTOCOL}: restart the daemon from this installation"
+            )
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, op: str, **fields: Any) -> int:
+        """Send a request; return its id (the reply comes through :meth:`receive`)."""
+        rid = next(self._ids)
+        self.sock.sendall(encode({"id": rid, "op": op, **fields}))
+        return rid
+
+    def request(self, op: str, **fields: Any) -> Any:
+        """Send a request and wait for its reply; its result, or DaemonError with the reason.
+
+        Subscription messages that arrive meanwhile are kept for :meth:`receive`."""
+        rid = self.send(op, **fields)
+        held: list[Message] = []
+        try:
+            while True:
+                message = self.receive()
+                if message.get("t") == "reply" and message.get("id") in (rid, None):
+                    if message.get("ok"):
+                        return message.get("result")
+                    raise DaemonError(str(message.get("error")))
+                if message.get("t") == "error":
+                    raise DaemonError(str(message.get("error")))
+                held.append(message)
+        finally:
+            self.pending.extendleft(reversed(held))
+
+    def receive(self) -> Message:
+        """The next message from the daemon (blocking, within the socket's timeout)."""
+        while not self.pending:
+            try:
+                data = self.sock.recv(1 << 20)
+            except TimeoutError:
+                raise UserError(f"the daemon on {self.path} did not answer in time") from None
+            except OSError as err:
+                raise UserError(f"lost the daemon on {self.path}: {err.strerror}") from None
+            if not data:
+                raise UserError(f"the daemon on {self.path} closed the connection")
+            for message in self.reader.feed(data):
+                if isinstance(message, ProtocolError):
+                    raise UserError(f"the daemon sent something unreadable: {message}")
+                self.pending.append(message)
+        return self.pending.popleft()
+
+
+def no_daemon_message(path: Path) -> str:
+    return (
+        f"no tractui daemon is running on {path}: start one with 'sudo tractui daemon --detach' "
+        "(or 'systemctl start tractui'), or set TRACTUI_SOCKET"
+    )

@@ -1,0 +1,134 @@
+"""``tractui daemon``: the engine with no UI, serving the socket (in the foreground for systemd,
+or ``--detach``ed with a pidfile)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from tractui import paths
+from tractui.daemon import Daemon
+from tractui.engine import Engine
+from tractui.errors import UserError
+from tractui.events import ConnectorError
+from tractui.state import Persister
+
+log = logging.getLogger(__name__)
+
+EXIT_FAILED = 1
+
+
+def run(args: argparse.Namespace) -> int:
+    socket_path = Path(args.socket) if args.socket else paths.socket_path()
+    if args.detach:
+        return _detach(args, socket_path)
+    return serve(args, socket_path, ready=None)
+
+
+def serve(args: argparse.Namespace, socket_path: Path, ready: int | None) -> int:
+    """Bind, start the engine, serve until SIGTERM/SIGINT. ``ready`` is a pipe to report on."""
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.INFO)
+    engine = Engine(keep_exited=args.keep_exited, verbose=args.verbose, state=Persister())
+    daemon = Daemon(engine, socket_path, client_buffer=args.client_buffer)
+    try:
+        daemon.bind()
+    except UserError as err:
+        return _fail(ready, f"tractui daemon: {err}", EXIT_FAILED)
+    try:
+        info = engine.start()
+    except ConnectorError as err:
+        daemon.close()
+        return _fail(ready, f"tractui daemon: {err.message}", err.exit_code)
+    except UserError as err:  # the state is locked by another tractui, or unwritable
+        daemon.close()
+        return _fail(ready, f"tractui daemon: {err}", EXIT_FAILED)
+    pidfile = Path(args.pidfile) if args.pidfile else None
+    if pidfile is not None:
+        _write_pidfile(pidfile)
+    daemon.install_signal_handlers()
+    log.info("tractui daemon %d serving %s (collector %d)", os.getpid(), socket_path, info["pid"])
+    if ready is not None:
+        os.write(ready, b"0 ready\n")
+        os.close(ready)
+    try:
+        daemon.serve()
+    finally:
+        daemon.close()
+        engine.stop()
+        if pidfile is not None:
+            with contextlib.suppress(FileNotFoundError):
+                pidfile.unlink()
+        log.info("tractui daemon %d stopped; launched programs left running", os.getpid())
+    return 0
+
+
+def _fail(ready: int | None, message: str, code: int) -> int:
+    if ready is not None:
+        os.write(ready, f"{code} {message}\n".encode())
+        os.close(ready)
+    else:
+        print(message, file=sys.stderr)
+    return code
+
+
+def _write_pidfile(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{os.getpid()}\n")
+    tmp.replace(path)
+
+
+def _detach(args: argparse.Namespace, socket_path: Path) -> int:
+    """Fork twice, start a session, serve; the first process waits until it serves (or why not)."""
+    if args.pidfile is None:
+        args.pidfile = str(socket_path.parent / "tractui.pid")
+    read_end, write_end = os.pipe()
+    if os.fork() > 0:
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            answer = pipe.read().decode(errors="replace").strip()
+        code_text, _, message = answer.partition(" ")
+        if not code_text.isdigit():
+            print("tractui daemon: the daemon exited during start (see its log)", file=sys.stderr)
+            return EXIT_FAILED
+        if int(code_text) == 0:
+            print(f"tractui daemon: serving {socket_path} (pidfile {args.pidfile})")
+            return 0
+        print(message, file=sys.stderr)
+        return int(code_text)
+    os.close(read_end)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    _quiet_stdio(args)
+    code = EXIT_FAILED
+    try:
+        code = serve(args, socket_path, ready=write_end)
+    finally:
+        os._exit(code)
+
+
+def _quiet_stdio(args: argparse.Namespace) -> None:
+    """Detached: no terminal. stdin and stdout from/to /dev/null; the log to a file."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    root = logging.getLogger()
+    if args.log is None:
+        log_file = paths.state_dir() / "daemon.log"
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            handler: logging.Handler = logging.FileHandler(log_file)
+        except OSError:
+            handler = logging.NullHandler()
+        for old in list(root.handlers):
+            handler.setFormatter(old.formatter)
+            root.removeHandler(old)
+        root.addHandler(handler)
+    os.dup2(devnull, 2)
+    os.close(devnull)

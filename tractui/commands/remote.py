@@ -1,0 +1,231 @@
+"""The scripting CLI: ``tractui add/attach/list/groups/signal/remove/rename/events --group``.
+
+Each command is one request to the daemon (``events --group`` a subscription). Without a daemon
+they say how to start one and exit with status 3; a refused request prints the daemon's one-line
+reason and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from tractui import control
+from tractui.client import Connection
+from tractui.errors import UserError
+
+Out = Callable[[str], Any]
+
+
+def run(args: argparse.Namespace, out: Out | None = None) -> int:
+    """Dispatch ``args.command``; print errors as one line on stderr; return the exit status."""
+    write = out or sys.stdout.write
+    command = COMMANDS[args.command]
+    try:
+        with Connection() as conn:
+            return command(conn, args, write)
+    except UserError as err:
+        print(f"tractui {args.command}: {err}", file=sys.stderr)
+        return err.exit_code
+    except BrokenPipeError:  # | head: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _add(conn: Connection, args: argparse.Namespace, write: Out) -> int:
+    who = control.invoking_identity(args.as_root)
+    request: dict[str, Any] = {
+        "group": args.name,
+        "argv": args.cmd,
+        "cwd": os.getcwd(),
+        "env": {"PATH": os.environ.get("PATH", os.defpath)},
+        "as_root": args.as_root,
+        "user": {"uid": who.uid, "gid": who.gid, "groups": who.groups},
+    }
+    result = conn.request("add", **request)
+    write(f"started {result['pid']} in group {result['group']!r} (output: {result['log']})\n")
+    return 0
+
+
+def _attach(conn: Connection, args: argparse.Namespace, write: Out) -> int:
+    result = conn.request("attach", group=args.name, pids=args.pids)
+    roots = " ".join(map(str, result["roots"]))
+    write(f"attached {roots} to group {result['group']!r}: {result['live']} live processes\n")
+    return 0
+
+
+def _groups(conn: Connection, args: argparse.Namespace, write: Out) -> int:
+    groups = conn.request("groups")
+    if args.json:
+        write(json.dumps(groups, indent=2) + "\n")
+        return 0
+    if not groups:
+        write(
+            "no groups: create one with 'tractui add NAME -- PROG' or 'tractui attach NAME PID'\n"
+        )
+        return 0
+    width = max(5, *(len(g["name"]) for g in groups))
+    write(
+        f"{'GROUP':<{width}}  {'LIVE':>5} {'TOTAL':>6} {'FORKS':>6} {'EXECS':>6} "
+        f"{'EXITS':>6} {'FAILED':>6}  LAUNCHED\n"
+    )
+    for g in groups:
+        write(
+            f"{g['name']:<{width}}  {g['live']:>5} {g['total']:>6} {g['forks']:>6} "
+            f"{g['execs']:>6} {g['exits']:>6} {g['failed']:>6}  "
+            f"{'yes' if g['launched'] else 'no'}\n"
+        )
+    return 0
+
+
+def _list(conn: Connection, args: argparse.Namespace, write: Out) -> int:
+    result = conn.request("list", group=args.name)
+    members = result["members"]
+    shown = (
+        members
+        if args.all or args.format in ("tree", "json")
+        else [m for m in members if m["alive"]]
+    )
+    if args.format == "json":
+        write(json.dumps(result, indent=2) + "\n")
+    elif args.format == "pids":
+        write("".join(f"{m['pid']}\n" for m in shown))
+    elif args.format == "tree":
+        for line in tree_lines(shown):
+            write(line + "\n")
+    else:
+        for m in shown:
+            status = "" if m["alive"] else f"  [{m['status']}]"
+            write(f"{m['pid']}: {m['command']}{status}\n")
+    return 0
+
+
+def tree_lines(members: list[dict[str, Any]]) -> list[str]:
+    """``PID  STATUS  COMMAND`` with tree guides, for members listed in tree order with depths."""
+    lines = [f"{'PID':>7}  {'STATUS':<16} COMMAND"]
+    last_at_depth: list[bool] = []
+    for i, m in enumerate(members):
+        depth = m["depth"]
+        # is this the last sibling? the next member at this depth or above decides
+        last = True
+        for later in members[i + 1 :]:
+            if later["depth"] < depth:
+                break
+            if later["depth"] == depth:
+                last = False
+                break
+        del last_at_depth[depth:]
+        guides = "".join("   " if done else "│  " for done in last_at_depth[1:])
+        if depth:
+            guides += "└─ " if last else "├─ "
+        last_at_depth.append(last)
+        note = ""
+        if m["reparented"]:
+            note = f"  [reparented to {m['ppid']}]"
+        lines.append(f"{m['pid']:>7}  {m['status']:<16} {guides}{m['command']}{note}")
+    return lines
+
+
+def _signal(conn: Connection, args: argparse.Namespace, write: Out) -> int:
+    sig = control.parse_signal(args.signal)
+    if args.subtree and args.pid is None:
+        raise UserError("--subtree needs --pid PID: the member whose subtree to signal")
+    request: dict[str, Any] = {"group": args.name, "signal": sig.name, "subtree": args.subtree}
+    if args.pid is not None:
+        request["pid"] = args.pid
+    result = conn.request("signal", **request)
+    results = result["results"]
+    sent = 0
+    for r in results:
+        if r["ok"]:
+            sent += 1
+            write(f"{r['pid']}: {result['signal']} sent\n")
+        else:
+            write(f"{r['pid']}: {r['error']}\n")
+    if sent < len(results):
+        print(
+            f"tractui signal: {result['signal']} reached {sent} of {len(results)} processes",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _remove(conn: Connection, args: argparse.Namespace, write: Out) -> int:
+    result = conn.request("remove", group=args.name)
+    write(
+        f"removed group {result['group']!r}: {result['dropped']} processes no longer tracked "
+        "(none was signalled)\n"
+    )
+    return 0
+
+
+def _rename(conn: Connection, args: argparse.Namespace, write: Out) -> int:
+    result = conn.request("rename", old=args.old, new=args.new)
+    write(f"renamed {args.old!r} to {result['group']!r}\n")
+    return 0
+
+
+def _events(conn: Connection, args: argparse.Namespace, write: Out) -> int:
+    """The group's recent events, then new ones as they happen (like ``tail -f``)."""
+    conn.request("subscribe", group=args.group)
+    stop = False
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    deadline = time.monotonic() + args.duration if args.duration else None
+    conn.sock.settimeout(0.2)
+    if not args.json:
+        write(f"{'TIME':<12} {'EVENT':<5} {'PID':>7}  DETAIL\n")
+    shown = 0
+    while not stop and (deadline is None or time.monotonic() < deadline):
+        try:
+            message = conn.receive()
+        except UserError as err:
+            if "did not answer in time" in str(err):
+                continue
+            raise
+        kind = message.get("t")
+        if kind in ("snapshot", "delta"):
+            for ev in message.get("log", ()):
+                write(_event_line(ev, args.json))
+                shown += 1
+            if args.group in message.get("gone_groups", ()):
+                print(f"tractui events: group {args.group!r} was removed", file=sys.stderr)
+                return 0
+            sys.stdout.flush()
+    print(f"tractui events: {shown} events of group {args.group!r}", file=sys.stderr)
+    return 0
+
+
+def _event_line(ev: dict[str, Any], as_json: bool) -> str:
+    if as_json:
+        return json.dumps(ev) + "\n"
+    clock = datetime.fromtimestamp(ev["wall"]).strftime("%H:%M:%S.%f")[:-3]
+    detail = ev["detail"]
+    if ev["kind"] == "fork":
+        detail = f"forked by {detail}"
+    return f"{clock} {ev['kind']:<5} {ev['pid']:>7}  {detail}\n"
+
+
+COMMANDS: dict[str, Callable[[Connection, argparse.Namespace, Out], int]] = {
+    "add": _add,
+    "attach": _attach,
+    "groups": _groups,
+    "list": _list,
+    "signal": _signal,
+    "remove": _remove,
+    "rename": _rename,
+    "events": _events,
+}

@@ -1,0 +1,630 @@
+"""The daemon: the engine without a UI, serving groups over a UNIX socket (the ``tracd`` of trac).
+
+One thread does everything, in one ``selectors`` loop: the collector's batches, new
+connections, requests and replies. A command runs between two batches, exactly as in the TUI,
+so nothing a launched program forks can slip past. Sockets are non-blocking and every client
+has its own output buffer: a client that stops reading is dropped when its buffer fills; it
+never blocks the engine or the other clients. Each connection's peer is checked with
+SO_PEERCRED: only the daemon's own uid and root may use it.
+
+No Textual here.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import selectors
+import signal
+import socket
+import stat
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tractui import __version__, control, paths
+from tractui.control import Identity, LaunchSpec
+from tractui.engine import Engine
+from tractui.errors import UserError
+from tractui.events import ConnectorError
+from tractui.protocol import (
+    PROTOCOL,
+    LineReader,
+    Message,
+    ProtocolError,
+    delta_message,
+    encode,
+    event_to_wire,
+    group_to_wire,
+    key_from_wire,
+    procs_in_tree_order,
+    snapshot_message,
+)
+from tractui.tracker import Delta, Key
+
+log = logging.getLogger(__name__)
+
+CLIENT_BUFFER = 16 << 20  # pending output a client may have before it is dropped
+EVENTS_KEPT = 1000  # per group, sent with a subscription's snapshot
+RESTART_BACKOFF = 2.0
+SAVED_AT_ONCE = frozenset({"add", "attach", "rename", "remove"})
+_PEERCRED = struct.Struct("3i")
+
+
+class DaemonRunning(UserError):
+    """Another daemon answers on the socket."""
+
+
+@dataclass(slots=True, eq=False)
+class Client:
+    sock: socket.socket
+    pid: int
+    uid: int
+    reader: LineReader = field(default_factory=LineReader)
+    out: bytearray = field(default_factory=bytearray)
+    limit: int = CLIENT_BUFFER
+    subscribed: bool = False
+    group: str | None = None  # a subscription to one group only
+    writing: bool = False  # registered for EVENT_WRITE
+    closed: bool = False
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a UNIX socket."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+    pid, uid, gid = _PEERCRED.unpack(raw)
+    return pid, uid, gid
+
+
+def probe(path: Path, timeout: float = 1.0) -> dict[str, Any] | None:
+    """The hello of a daemon answering on ``path``, or None if nothing answers."""
+    from tractui.protocol import LineReader as Reader
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(path))
+            reader = Reader(limit=1 << 20)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                data = sock.recv(65536)
+                if not data:
+                    return {}
+                for message in reader.feed(data):
+                    if isinstance(message, dict):
+                        return message
+                    return {}
+        except (ConnectionRefusedError, FileNotFoundError):
+            return None
+        except OSError:
+            return {}  # something is there, but it did not say hello in time
+    return {}
+
+
+class Daemon:
+    """Serves an :class:`Engine` on a UNIX socket until :meth:`stop` or SIGTERM/SIGINT."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        path: Path,
+        client_buffer: int = CLIENT_BUFFER,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.path = path
+        self.client_buffer = client_buffer
+        self.clock = clock
+        self.uid = os.geteuid()
+        self.clients: dict[int, Client] = {}
+        self.selector = selectors.DefaultSelector()
+        self.listener: socket.socket | None = None
+        self.state = "running"
+        self.banner = ""
+        self.events: dict[str, collections.deque[Message]] = {}
+        self._collector_fd: int | None = None
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._stopping = False
+        self._next_restart = 0.0
+        self._handlers: dict[str, Callable[[Client, Message], Any]] = {
+            "hello": self._hello,
+            "groups": self._groups,
+            "list": self._list,
+            "add": self._add,
+            "attach": self._attach,
+            "signal": self._signal,
+            "rename": self._rename,
+            "remove": self._remove,
+            "subscribe": self._subscribe,
+            "stats": self._stats,
+        }
+
+    # ---- the socket --------------------------------------------------------------------------
+
+    def bind(self) -> None:
+        """Listen on :attr:`path`; refuse if a daemon answers there, remove it if stale."""
+        path = self.path
+        if path.is_socket() or path.exists():
+            hello = probe(path)
+            if hello is not None:
+                who = f" (PID {hello['pid']})" if isinstance(hello.get("pid"), int) else ""
+                raise DaemonRunning(
+                    f"a tractui daemon is already running on {path}{who}: use it, or stop it first"
+                )
+            if not stat.S_ISSOCK(path.lstat().st_mode):
+                raise UserError(
+                    f"{path} exists and is not a socket: remove it or set TRACTUI_SOCKET"
+                )
+            log.warning("removing the stale socket %s (no daemon answers on it)", path)
+            path.unlink()
+        directory = path.parent
+        if not directory.exists():
+            directory.mkdir(parents=True, mode=0o700)
+            os.chmod(directory, 0o700)
+        elif directory == paths.runtime_dir() and os.geteuid() == 0:
+            os.chmod(directory, 0o700)  # /run/tractui is ours: nobody else looks inside
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        old_umask = os.umask(0o177)  # the socket is 0600 from the start
+        try:
+            listener.bind(str(path))
+        except OSError as err:
+            listener.close()
+            raise UserError(f"cannot listen on {path}: {err.strerror}") from None
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        listener.listen(128)
+        listener.setblocking(False)
+        self.listener = listener
+        self.selector.register(listener, selectors.EVENT_READ, "listen")
+        self.selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._register_collector()
+        log.info("listening on %s", path)
+
+    def _register_collector(self) -> None:
+        if self._collector_fd is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(self._collector_fd)
+            self._collector_fd = None
+        if self.engine.collector.alive():
+            fd = self.engine.collector.fileno()
+            self.selector.register(fd, selectors.EVENT_READ, "collector")
+            self._collector_fd = fd
+
+    def close(self) -> None:
+        for client in list(self.clients.values()):
+            self._drop(client, "")
+        if self.listener is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(self.listener)
+            self.listener.close()
+            self.listener = None
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        self.selector.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def stop(self) -> None:
+        """Ask the loop to end (safe from a signal handler or another thread)."""
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda _sig, _frame: self.stop())
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Run until stopped. The caller closes the daemon and stops the engine."""
+        while not self._stopping:
+            self.step(0.25)  # at least 4 polls a second: upkeep and saving run in poll
+
+    def step(self, timeout: float) -> None:
+        for key, mask in self.selector.select(timeout):
+            what = key.data
+            if what == "listen":
+                self._accept()
+            elif what == "wake":
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_r, 4096)
+            elif isinstance(what, Client):
+                if mask & selectors.EVENT_WRITE:
+                    self._flush(what)
+                if mask & selectors.EVENT_READ and not what.closed:
+                    self._read(what)
+        try:
+            delta = self.engine.poll(0)
+        except Exception:  # one bad batch must not end the daemon
+            log.exception("applying a batch failed")
+            return
+        self._watch_collector()
+        if delta or delta.events:
+            self._publish(delta)
+
+    def _watch_collector(self) -> None:
+        """If the collector died, say so and start another (groups are kept, /proc rescanned)."""
+        if self.engine.collector.alive():
+            if self.state != "running":
+                self.state = "running"
+            return
+        now = time.monotonic()
+        if now < self._next_restart:
+            return
+        self._next_restart = now + RESTART_BACKOFF
+        log.error("the event collector died: restarting it")
+        try:
+            self.engine.restart_collector()
+        except ConnectorError as err:
+            self.state = "down"
+            self.banner = f"the event collector died and could not restart: {err.message}"
+            log.error("%s", self.banner)
+        else:
+            self.state = "running"
+            self.banner = (
+                f"the event collector died and was restarted ({self.engine.restarts}x); "
+                "groups kept, /proc rescanned"
+            )
+        self._register_collector()
+        self._publish(self.engine.tracker.take_delta())
+
+    # ---- clients -----------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        assert self.listener is not None
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:  # EMFILE and friends: refuse this one, go on
+                log.warning("cannot accept a connection: %s", err)
+                return
+            sock.setblocking(False)
+            pid, uid, _gid = peer_credentials(sock)
+            client = Client(sock, pid, uid, limit=self.client_buffer)
+            if uid not in (0, self.uid):
+                log.warning("refused PID %d of uid %d (only uid %d and root)", pid, uid, self.uid)
+                with contextlib.suppress(OSError):
+                    sock.send(
+                        encode(
+                            {
+                                "t": "error",
+                                "error": f"permission denied: this daemon serves uid {self.uid} "
+                                "and root only (use sudo, or run your own daemon)",
+                            }
+                        )
+                    )
+                sock.close()
+                continue
+            self.clients[sock.fileno()] = client
+            self.selector.register(sock, selectors.EVENT_READ, client)
+            self._send(client, self._hello_message())
+
+    def _hello_message(self) -> Message:
+        return {
+            "t": "hello",
+            "protocol": PROTOCOL,
+            "version": __version__,
+            "pid": os.getpid(),
+            "uid": self.uid,
+            "own_pids": sorted(self.engine.tracker.own_pids),
+        }
+
+    def _read(self, client: Client) -> None:
+        try:
+            data = client.sock.recv(1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(client, "")
+            return
+        for message in client.reader.feed(data):
+            if client.closed:
+                return
+            if isinstance(message, ProtocolError):
+                self._send(client, {"t": "reply", "id": None, "ok": False, "error": str(message)})
+            else:
+                self._request(client, message)
+
+    def _request(self, client: Client, message: Message) -> None:
+        rid = message.get("id")
+        op = message.get("op")
+        handler = self._handlers.get(op) if isinstance(op, str) else None
+        if handler is None:
+            known = ", ".join(sorted(self._handlers))
+            self._reply_error(client, rid, f"unknown request {op!r}: use one of {known}")
+            return
+        try:
+            result = handler(client, message)
+        except UserError as err:
+            self._reply_error(client, rid, str(err))
+        except (KeyError, TypeError, ValueError) as err:
+            self._reply_error(client, rid, f"bad {op} request: {_describe(err)}")
+        except Exception as err:  # never let one request end the daemon
+            log.exception("request %r failed", op)
+            self._reply_error(client, rid, f"internal error in {op}: {err} (see the daemon's log)")
+        else:
+            if op in SAVED_AT_ONCE:
+                self._save_now()
+            self._send(client, {"t": "reply", "id": rid, "ok": True, "result": result})
+            if op == "subscribe":
+                self._send_snapshot(client)
+
+    def _save_now(self) -> None:
+        """A command changed the groups: on disk before the client hears it is done (what
+        members fork later is saved within the persister's interval, by the engine's poll)."""
+        state = self.engine.state
+        if state is None:
+            return
+        try:
+            state.save(self.engine)
+        except (OSError, UserError) as err:
+            log.warning("the groups could not be saved: %s", err)
+
+    def _reply_error(self, client: Client, rid: Any, error: str) -> None:
+        self._send(client, {"t": "reply", "id": rid, "ok": False, "error": error})
+
+    def _send(self, client: Client, message: Message) -> None:
+        if client.closed:
+            return
+        client.out += encode(message)
+        if len(client.out) > client.limit:
+            log.warning(
+                "dropping client PID %d: %d bytes unread (it stopped reading)",
+                client.pid,
+                len(client.out),
+            )
+            self._drop(client, "")
+            return
+        self._flush(client)
+
+    def _flush(self, client: Client) -> None:
+        while client.out:
+            try:
+                sent = client.sock.send(client.out)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self._drop(client, "")
+                return
+            del client.out[:sent]
+        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.out else 0)
+        if bool(client.out) != client.writing:
+            client.writing = bool(client.out)
+            self.selector.modify(client.sock, want, client)
+
+    def _drop(self, client: Client, reason: str) -> None:
+        if client.closed:
+            return
+        client.closed = True
+        if reason:
+            log.info("client PID %d: %s", client.pid, reason)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(client.sock)
+        self.clients.pop(client.sock.fileno(), None)
+        client.sock.close()
+
+    # ---- subscriptions -----------------------------------------------------------------------
+
+    def _publish(self, delta: Delta) -> None:
+        """Keep the groups' recent events; send the delta to every subscriber."""
+        tracker = self.engine.tracker
+        now_ns = tracker.now()
+        wall = self.clock()
+        events = [event_to_wire(ev, wall - (now_ns - ev.ts) / 1e9) for ev in delta.log]
+        for ev in events:
+            kept = self.events.get(ev["group"])
+            if kept is None:
+                kept = self.events[ev["group"]] = collections.deque(maxlen=EVENTS_KEPT)
+            kept.append(ev)
+        for name in list(self.events):
+            if name not in tracker.groups:
+                del self.events[name]
+        subscribers = [c for c in self.clients.values() if c.subscribed]
+        if not subscribers:
+            return
+        stats = self._stats(None, {})
+        messages: dict[str | None, Message | None] = {}
+        for client in subscribers:
+            if client.group not in messages:
+                messages[client.group] = delta_message(
+                    tracker, delta, events, self._group_wire, stats, client.group
+                )
+            message = messages[client.group]
+            if message is not None:
+                self._send(client, message)
+
+    def _group_wire(self, group: Any) -> Message:
+        launched = bool(self.engine.launches.get(group.name))
+        return group_to_wire(group, launched, str(self.engine.log_path(group.name)))
+
+    def _send_snapshot(self, client: Client) -> None:
+        tracker = self.engine.tracker
+        groups = [
+            g for g in tracker.groups.values() if client.group is None or g.name == client.group
+        ]
+        events = [e for g in groups for e in self.events.get(g.name, ())]
+        events.sort(key=lambda e: e["ts"])
+        message = snapshot_message(tracker, groups, events, self._group_wire, self._stats(None, {}))
+        data = encode(message)
+        client.limit = max(self.client_buffer, 2 * len(data))
+        if client.closed:
+            return
+        client.out += data
+        self._flush(client)
+
+    # ---- requests ----------------------------------------------------------------------------
+
+    def _hello(self, client: Client, m: Message) -> Message:
+        version = m.get("protocol", PROTOCOL)
+        if version != PROTOCOL:
+            raise UserError(
+                f"protocol {version} is not spoken here (daemon {__version__} speaks {PROTOCOL}): "
+                "use the same tractui for the daemon and its clients"
+            )
+        hello = self._hello_message()
+        del hello["t"]
+        return hello
+
+    def _stats(self, client: Client | None, m: Message) -> Message:
+        c = self.engine.counters
+        return {
+            "events": c.events or self.engine.tracker.events,
+            "lost": c.lost or self.engine.tracker.lost,
+            "state": self.state,
+            "banner": self.banner,
+            "clients": len(self.clients),
+            "groups": len(self.engine.tracker.groups),
+            "members": len(self.engine.tracker.live),
+        }
+
+    def _groups(self, client: Client, m: Message) -> list[Message]:
+        return [self._group_wire(g) for g in self.engine.tracker.groups.values()]
+
+    def _list(self, client: Client, m: Message) -> Message:
+        tracker = self.engine.tracker
+        group = tracker.group(_str(m, "group"))
+        members = []
+        depth: dict[Key, int] = {}
+        for proc in procs_in_tree_order(tracker, [group]):
+            d = depth.get(proc.parent, -1) + 1 if proc.parent is not None else 0
+            depth[proc.key] = d
+            members.append(
+                {
+                    "pid": proc.pid,
+                    "start": proc.start,
+                    "parent": proc.parent[0] if proc.parent is not None else None,
+                    "ppid": proc.ppid,
+                    "depth": d,
+                    "uid": proc.uid,
+                    "command": proc.command(),
+                    "alive": proc.alive,
+                    "status": proc.status_text(),
+                    "reparented": proc.reparented,
+                }
+            )
+        return {"group": self._group_wire(group), "members": members}
+
+    def _add(self, client: Client, m: Message) -> Message:
+        name = _str(m, "group")
+        argv = m.get("argv")
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            raise UserError("add needs 'argv': the program and its arguments, as strings")
+        cwd = m.get("cwd")
+        if cwd is not None and not isinstance(cwd, str):
+            raise UserError("'cwd' must be a string")
+        env = m.get("env") or {}
+        if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
+            raise UserError("'env' must map names to strings")
+        as_root = bool(m.get("as_root", False))
+        spec = LaunchSpec(list(argv), cwd, dict(env), as_root, self._launch_user(client, m))
+        proc = self.engine.launch(name, spec)
+        return {"pid": proc.pid, "group": proc.group, "log": str(self.engine.log_path(proc.group))}
+
+    def _launch_user(self, client: Client, m: Message) -> Identity:
+        """Who a client's program runs as: a root client chooses (its sudo user, sent by the
+        CLI); any other client runs its programs as itself; a daemon that is not root can
+        only run them as its own user."""
+        if self.uid != 0:
+            return Identity.of_uid(self.uid)
+        if client.uid != 0:
+            if m.get("as_root"):
+                raise UserError("only root may launch as root: run the command with sudo")
+            return Identity.of_uid(client.uid)
+        user = m.get("user")
+        if user is None or m.get("as_root"):
+            return Identity.of_uid(0)
+        if not isinstance(user, dict) or type(user.get("uid")) is not int:
+            raise UserError("'user' must be an object with a numeric 'uid'")
+        who = Identity.of_uid(user["uid"])
+        if type(user.get("gid")) is int:
+            who.gid = user["gid"]
+        groups = user.get("groups")
+        if isinstance(groups, list) and all(type(g) is int for g in groups):
+            who.groups = list(groups)
+        return who
+
+    def _attach(self, client: Client, m: Message) -> Message:
+        name = _str(m, "group")
+        pids = m.get("pids")
+        if not isinstance(pids, list) or not pids:
+            raise UserError("attach needs 'pids': a list of process IDs")
+        if not all(isinstance(p, int) and not isinstance(p, bool) for p in pids):
+            raise UserError("'pids' must be numbers")
+        roots = self.engine.attach(name, list(pids))
+        group = self.engine.tracker.groups[roots[0].group]
+        return {"group": group.name, "roots": [p.pid for p in roots], "live": group.live}
+
+    def _signal(self, client: Client, m: Message) -> Message:
+        sig = control.parse_signal(m.get("signal", "TERM"))
+        tracker = self.engine.tracker
+        if "keys" in m:
+            procs = []
+            for raw in m["keys"]:
+                key = key_from_wire(raw)
+                proc = tracker.procs.get(key)
+                if proc is None or not proc.alive:
+                    raise UserError(f"PID {key[0]} is not a live tracked process")
+                procs.append(proc)
+        else:
+            pid = m.get("pid")
+            if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool)):
+                raise UserError("'pid' must be a number")
+            name = _str(m, "group")
+            procs = self.engine.targets(name, pid, bool(m.get("subtree", False)))
+            if not procs:
+                raise UserError(f"group {name!r} has no live process to signal")
+        results = self.engine.signal(procs, sig)
+        return {
+            "signal": sig.name,
+            "results": [{"pid": r.pid, "ok": r.ok, "error": r.error} for r in results],
+        }
+
+    def _rename(self, client: Client, m: Message) -> Message:
+        old, new = _str(m, "old"), _str(m, "new")
+        name = self.engine.rename_group(old, new).name
+        if old in self.events and name != old:
+            self.events[name] = self.events.pop(old)
+        for other in self.clients.values():
+            if other.group == old:
+                other.group = name  # a subscription follows its group
+        return {"group": name}
+
+    def _remove(self, client: Client, m: Message) -> Message:
+        name = _str(m, "group")
+        keys = self.engine.remove_group(name)
+        return {"group": name, "dropped": len(keys)}
+
+    def _subscribe(self, client: Client, m: Message) -> Message:
+        group = m.get("group")
+        if group is not None:
+            self.engine.tracker.group(_str(m, "group"))
+        client.subscribed = True
+        client.group = group
+        return {"group": group}
+
+
+def _str(m: Message, name: str) -> str:
+    value = m.get(name)
+    if not isinstance(value, str) or not value:
+        raise UserError(f"'{name}' must be a non-empty string")
+    return value
+
+
+def _describe(err: Exception) -> str:
+    if isinstance(err, KeyError):
+        return f"missing field {err.args[0]!r}"
+    return str(err)

@@ -1,0 +1,201 @@
+"""The TUI's engine when a daemon runs: a mirror of the daemon's groups, fed by a subscription.
+
+:class:`DaemonEngine` has the :class:`~tractui.engine.Engine` interface the session uses, so
+the TUI draws a daemon's groups exactly as its own. Its tracker is a mirror, kept equal to the
+daemon's by its snapshot and deltas; commands (launch, attach, signal, rename, remove) are
+requests to the daemon, which owns the processes, the launch logs and the saved state.
+No Textual here.
+"""
+
+from __future__ import annotations
+
+import math
+import select
+import time
+from pathlib import Path
+from typing import Any
+
+from tractui import control
+from tractui.client import Connection
+from tractui.control import LaunchSpec, SignalResult
+from tractui.engine import Engine
+from tractui.errors import UserError
+from tractui.events import ConnectorError
+from tractui.protocol import Message, Mirror, event_from_wire, key_to_wire
+from tractui.tracker import Delta, Group, Proc, Tracker
+
+
+class _Link:
+    """Stands where the engine keeps its collector: alive while the daemon connection is."""
+
+    def __init__(self, engine: DaemonEngine) -> None:
+        self.engine = engine
+
+    def alive(self) -> bool:
+        return self.engine.conn is not None
+
+    @property
+    def pid(self) -> int | None:
+        return None
+
+
+class DaemonEngine(Engine):
+    """An engine whose tracker mirrors a daemon's; its commands are the daemon's requests."""
+
+    mode = "daemon"
+    source = "daemon connection"
+
+    def __init__(self, path: Path | None = None) -> None:
+        super().__init__(keep_exited=math.inf)
+        self.path = path
+        self.conn: Connection | None = None
+        self.tracker = Tracker(keep_exited=math.inf)
+        self.mirror = Mirror(self.tracker)
+        self.collector = _Link(self)  # type: ignore[assignment]
+        self.daemon_pid = 0
+        self.banner = ""
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> dict[str, Any]:
+        """Connect and subscribe (NoDaemon if nothing answers); load the daemon's snapshot."""
+        conn = Connection(self.path)
+        try:
+            conn.request("subscribe")
+            snapshot = conn.receive()
+            while snapshot.get("t") != "snapshot":
+                snapshot = conn.receive()
+        except BaseException:
+            conn.close()
+            raise
+        self.conn = conn
+        self.daemon_pid = int(conn.hello.get("pid", 0))
+        self.tracker.own_pids.update(int(p) for p in conn.hello.get("own_pids", ()))
+        self.mirror.load(snapshot)
+        self._pending = Delta(
+            added=list(self.tracker.procs), groups=set(self.tracker.groups), log=self._log(snapshot)
+        )
+        self._stats(snapshot)
+        return {"pid": self.daemon_pid, "filter": True}
+
+    def stop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def restart_collector(self) -> None:
+        """The daemon went away: connect again (to it, or to the one that replaced it)."""
+        self.stop()
+        self.restarts += 1
+        try:
+            self.start()
+        except UserError as err:
+            raise ConnectorError(f"the daemon is gone ({err})") from None
+
+    # ---- events ------------------------------------------------------------------------------
+
+    def poll(self, timeout: float) -> Delta:
+        delta, self._pending = self._pending, Delta()
+        conn = self.conn
+        if conn is None:
+            time.sleep(timeout)
+            return delta
+        if not conn.pending:
+            readable, _, _ = select.select([conn.sock], [], [], timeout)
+            if not readable:
+                return delta
+        try:
+            self._receive(conn, delta)
+        except UserError:
+            self.stop()  # the session sees the link down and reconnects
+        return delta
+
+    def _receive(self, conn: Connection, delta: Delta) -> None:
+        conn.sock.settimeout(0)
+        try:
+            while True:
+                if not conn.pending:
+                    readable, _, _ = select.select([conn.sock], [], [], 0)
+                    if not readable:
+                        return
+                self._apply(conn.receive(), delta)
+        finally:
+            conn.sock.settimeout(10.0)
+
+    def _apply(self, message: Message, delta: Delta) -> None:
+        kind = message.get("t")
+        if kind == "delta":
+            added, changed, exited, removed, groups = self.mirror.apply(message)
+            delta.added.extend(added)
+            delta.changed |= changed
+            delta.exited.extend(exited)
+            delta.removed.extend(removed)
+            delta.groups |= groups
+            delta.log.extend(self._log(message))
+            delta.events += 1
+            self._stats(message)
+        elif kind == "snapshot":
+            self.mirror.load(message)
+            delta.added.extend(self.tracker.procs)
+            delta.groups |= set(self.tracker.groups)
+            self._stats(message)
+
+    def _log(self, message: Message) -> list[Any]:
+        return [event_from_wire(e) for e in message.get("log", ())]
+
+    def _stats(self, message: Message) -> None:
+        stats = message.get("stats") or {}
+        self.counters.events = int(stats.get("events", self.counters.events))
+        self.counters.lost = int(stats.get("lost", self.counters.lost))
+        self.tracker.lost = self.counters.lost
+        self.banner = str(stats.get("banner", ""))
+
+    def drain(self, quiet: float = 0.15, limit: float = 5.0) -> Delta:
+        return self.poll(quiet)
+
+    # ---- commands ----------------------------------------------------------------------------
+
+    def _request(self, op: str, **fields: Any) -> Any:
+        if self.conn is None:
+            raise UserError("not connected to the daemon (reconnecting): try again in a moment")
+        return self.conn.request(op, **fields)
+
+    def launch(self, group: str, spec: LaunchSpec) -> Proc:
+        who = spec.user or control.invoking_identity(spec.as_root)
+        result = self._request(
+            "add",
+            group=group,
+            argv=spec.argv,
+            cwd=spec.cwd,
+            env=spec.env or {},
+            as_root=spec.as_root,
+            user={"uid": who.uid, "gid": who.gid, "groups": who.groups},
+        )
+        return Proc(pid=result["pid"], start=0, group=result["group"], parent=None, ppid=0)
+
+    def attach(self, group: str, pids: list[int]) -> list[Proc]:
+        result = self._request("attach", group=group, pids=pids)
+        return [
+            Proc(pid=p, start=0, group=result["group"], parent=None, ppid=0)
+            for p in result["roots"]
+        ]
+
+    def signal(self, procs: list[Proc], sig: int) -> list[SignalResult]:
+        if not procs:
+            return []
+        result = self._request("signal", keys=[key_to_wire(p.key) for p in procs], signal=sig)
+        return [SignalResult(r["pid"], r["ok"], r["error"]) for r in result["results"]]
+
+    def rename_group(self, old: str, new: str) -> Group:
+        result = self._request("rename", old=old, new=new)
+        return self.tracker.groups.get(result["group"]) or Group(result["group"])
+
+    def remove_group(self, name: str) -> list[Any]:
+        result = self._request("remove", group=name)
+        return [None] * int(result["dropped"])
+
+    def launched_groups(self) -> set[str]:
+        return {name for name, launched in self.mirror.launched.items() if launched}
+
+    def log_path(self, group: str) -> Path:
+        return Path(self.mirror.logs.get(group) or super().log_path(group))

@@ -1,0 +1,372 @@
+"""The daemon's protocol: JSON lines over a UNIX socket, and the wire form of the model.
+
+On connect the daemon sends ``{"t": "hello", "protocol": 1, ...}``. A client sends requests,
+one JSON object per line, ``{"id": 7, "op": "list", "group": "web"}``; each gets one reply,
+``{"t": "reply", "id": 7, "ok": true, "result": ...}`` or ``{..., "ok": false, "error": "..."}``.
+After ``subscribe`` the daemon also sends ``{"t": "snapshot", ...}`` once, then
+``{"t": "delta", ...}`` as the groups change. A request line is at most :data:`MAX_MESSAGE`
+bytes; a longer one, malformed JSON or an unknown request gets an error reply and the
+connection goes on.
+
+The wire form of processes and groups lets a client keep a mirror of the daemon's tracker
+(:class:`Mirror`), so the TUI draws a daemon's groups with the same code as its own.
+No Textual here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from tractui.events import ExitStatus
+from tractui.tracker import Delta, Group, Key, MemberEvent, Proc, Tracker
+
+PROTOCOL = 1
+MAX_MESSAGE = 1 << 20  # a request line, newline excluded
+MAX_REPLY = 256 << 20  # what a client accepts from the daemon (a snapshot can be large)
+
+Message = dict[str, Any]
+
+
+class ProtocolError(Exception):
+    """A line that is not a request: too long, not JSON, not an object."""
+
+
+def encode(message: Message) -> bytes:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+@dataclass(slots=True)
+class LineReader:
+    """Splits a byte stream into JSON objects, one per line, each at most ``limit`` bytes.
+
+    A line over the limit is reported once as a :class:`ProtocolError` and skipped up to its
+    newline, without being held in memory.
+    """
+
+    limit: int = MAX_MESSAGE
+    _buffer: bytearray | None = None
+    _skipping: bool = False
+
+    def feed(self, data: bytes) -> Iterator[Message | ProtocolError]:
+        if self._buffer is None:
+            self._buffer = bytearray()
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while True:
+            end = buffer.find(b"\n", start)
+            if end < 0:
+                break
+            line = bytes(buffer[start:end])
+            start = end + 1
+            if self._skipping:
+                self._skipping = False
+                continue
+            if len(line) > self.limit:
+                yield ProtocolError(_too_long(self.limit))
+                continue
+            if line.strip():
+                yield _parse(line)
+        del buffer[:start]
+        if len(buffer) > self.limit:
+            buffer.clear()
+            if not self._skipping:
+                self._skipping = True
+                yield ProtocolError(_too_long(self.limit))
+
+
+def _too_long(limit: int) -> str:
+    return f"message longer than {limit // 1024} KiB: send smaller requests"
+
+
+def _parse(line: bytes) -> Message | ProtocolError:
+    try:
+        message = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as err:
+        return ProtocolError(f"malformed JSON ({err}): send one JSON object per line")
+    if not isinstance(message, dict):
+        return ProtocolError("a request is a JSON object with an 'op' field")
+    return message
+
+
+# ---- the model on the wire -------------------------------------------------------------------
+
+
+def key_to_wire(key: Key | None) -> list[int] | None:
+    return None if key is None else [key[0], key[1]]
+
+
+def key_from_wire(value: Any) -> Key:
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise ValueError(f"bad process key {value!r}: expected [pid, start]")
+    return (value[0], value[1])
+
+
+def proc_to_wire(proc: Proc) -> Message:
+    return {
+        "pid": proc.pid,
+        "start": proc.start,
+        "group": proc.group,
+        "parent": key_to_wire(proc.parent),
+        "ppid": proc.ppid,
+        "comm": proc.comm,
+        "argv": list(proc.argv),
+        "exe": proc.exe,
+        "uid": proc.uid,
+        "threads": proc.threads,
+        "peak_threads": proc.peak_threads,
+        "execs": [list(a) for a in proc.execs],
+        "ended": proc.ended,
+        "exit": proc.exit.to_json() if proc.exit is not None else None,
+        "lost_exit": proc.lost_exit,
+    }
+
+
+def proc_from_wire(m: Message) -> Proc:
+    parent = m["parent"]
+    exit_ = m["exit"]
+    return Proc(
+        pid=m["pid"],
+        start=m["start"],
+        group=m["group"],
+        parent=key_from_wire(parent) if parent is not None else None,
+        ppid=m["ppid"],
+        comm=m["comm"],
+        argv=tuple(m["argv"]),
+        exe=m["exe"],
+        uid=m["uid"],
+        threads=m["threads"],
+        peak_threads=m["peak_threads"],
+        execs=[tuple(a) for a in m["execs"]],
+        ended=m["ended"],
+        exit=ExitStatus.from_json(exit_) if exit_ is not None else None,
+        lost_exit=m["lost_exit"],
+    )
+
+
+def group_to_wire(group: Group, launched: bool = False, log: str = "") -> Message:
+    return {
+        "name": group.name,
+        "roots": [key_to_wire(k) for k in group.roots],
+        "live": group.live,
+        "total": len(group.members),
+        "forks": group.forks,
+        "execs": group.execs,
+        "exits": group.exits,
+        "failed": group.failed,
+        "created": group.created,
+        "launched": launched,
+        "log": log,
+    }
+
+
+def event_to_wire(ev: MemberEvent, wall: float) -> Message:
+    return {
+        "wall": round(wall, 6),
+        "ts": ev.ts,
+        "kind": ev.kind,
+        "pid": ev.key[0],
+        "start": ev.key[1],
+        "group": ev.group,
+        "detail": ev.detail,
+    }
+
+
+def event_from_wire(m: Message) -> MemberEvent:
+    return MemberEvent(m["ts"], m["kind"], (m["pid"], m["start"]), m["group"], m["detail"])
+
+
+def procs_in_tree_order(tracker: Tracker, groups: Iterable[Group]) -> Iterator[Proc]:
+    """Every process of ``groups``, each parent before its children, siblings in order."""
+    for group in groups:
+        seen: set[Key] = set()
+        for proc in tracker.walk(group):
+            seen.add(proc.key)
+            yield proc
+        for key in group.members:  # unreachable from a root: not expected, but never lost
+            if key not in seen and (orphan := tracker.procs.get(key)) is not None:
+                yield orphan
+
+
+def delta_message(
+    tracker: Tracker,
+    delta: Delta,
+    events: list[Message],
+    group_wire: Callable[[Group], Message],
+    stats: Message,
+    only: str | None = None,
+) -> Message | None:
+    """What a subscriber (to every group, or ``only`` one) is sent for ``delta``; None: nothing.
+
+    ``events`` are the delta's log entries already in wire form (:func:`event_to_wire`)."""
+    keys = dict.fromkeys((*delta.added, *delta.changed, *delta.exited))
+    procs = [p for k in keys if (p := tracker.procs.get(k)) is not None]
+    names = sorted(delta.groups)
+    if only is not None:
+        procs = [p for p in procs if p.group == only]
+        events = [e for e in events if e["group"] == only]
+        names = [n for n in names if n == only]
+        if not (procs or events or names or delta.removed):
+            return None
+    return {
+        "t": "delta",
+        "procs": [proc_to_wire(p) for p in procs],
+        "removed": [key_to_wire(k) for k in delta.removed],
+        "groups": [group_wire(tracker.groups[n]) for n in names if n in tracker.groups],
+        "gone_groups": [n for n in names if n not in tracker.groups],
+        "log": events,
+        "stats": stats,
+    }
+
+
+def snapshot_message(
+    tracker: Tracker,
+    groups: list[Group],
+    events: list[Message],
+    group_wire: Callable[[Group], Message],
+    stats: Message,
+) -> Message:
+    """What a new subscriber is sent first: the groups, their processes, their recent events."""
+    return {
+        "t": "snapshot",
+        "groups": [group_wire(g) for g in groups],
+        "procs": [proc_to_wire(p) for p in procs_in_tree_order(tracker, groups)],
+        "log": events,
+        "stats": stats,
+    }
+
+
+# ---- a client's mirror -----------------------------------------------------------------------
+
+
+class Mirror:
+    """Keeps a :class:`Tracker` equal to the daemon's, from its snapshot and deltas.
+
+    The tracker is only a store here: it never sees kernel events. Its procs, live, exited and
+    groups are kept as the daemon has them, so queries (members, subtree, walk) work unchanged.
+    """
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.launched: dict[str, bool] = {}
+        self.logs: dict[str, str] = {}
+
+    def load(self, snapshot: Message) -> None:
+        t = self.tracker
+        t.procs.clear()
+        t.live.clear()
+        t.exited.clear()
+        t.recent_exit.clear()
+        t.groups.clear()
+        self.launched.clear()
+        self.logs.clear()
+        for g in snapshot["groups"]:
+            self._group(g)
+        self._procs(snapshot["procs"])
+        for g in snapshot["groups"]:
+            self._group(g)  # roots again, now that the processes are known
+
+    def apply(self, delta: Message) -> tuple[list[Key], set[Key], list[Key], list[Key], set[str]]:
+        """Apply a delta; return what it changed (added, changed, exited, removed, groups)."""
+        t = self.tracker
+        moving = {(m["pid"], m["start"]) for m in delta.get("procs", ())}
+        for name in delta.get("gone_groups", ()):
+            group = t.groups.pop(name, None)
+            self.launched.pop(name, None)
+            self.logs.pop(name, None)
+            if group is not None:
+                for key in list(group.members):
+                    if key not in moving:  # else renamed: it comes back in another group
+                        self._remove(key)
+        removed = [key_from_wire(k) for k in delta.get("removed", ())]
+        for key in removed:
+            self._remove(key)
+        for g in delta.get("groups", ()):
+            self._group(g)
+        added, changed, exited = self._procs(delta.get("procs", ()))
+        for g in delta.get("groups", ()):
+            self._group(g)
+        names = {g["name"] for g in delta.get("groups", ())} | set(delta.get("gone_groups", ()))
+        return added, changed, exited, removed, names
+
+    def _group(self, g: Message) -> None:
+        t = self.tracker
+        group = t.groups.get(g["name"])
+        if group is None:
+            group = t.groups[g["name"]] = Group(g["name"], created=g["created"])
+        group.roots = [k for k in map(key_from_wire, g["roots"]) if k in t.procs]
+        group.live = g["live"]
+        group.forks = g["forks"]
+        group.execs = g["execs"]
+        group.exits = g["exits"]
+        group.failed = g["failed"]
+        self.launched[group.name] = bool(g.get("launched"))
+        self.logs[group.name] = str(g.get("log", ""))
+
+    def _procs(self, wire: Iterable[Message]) -> tuple[list[Key], set[Key], list[Key]]:
+        t = self.tracker
+        added: list[Key] = []
+        changed: set[Key] = set()
+        exited: list[Key] = []
+        for m in wire:
+            new = proc_from_wire(m)
+            key = new.key
+            old = t.procs.get(key)
+            if old is None:
+                group = t.groups.get(new.group)
+                if group is None:
+                    group = t.groups[new.group] = Group(new.group)
+                t.procs[key] = new
+                group.members.add(key)
+                parent = t.procs.get(new.parent) if new.parent is not None else None
+                if parent is not None:
+                    parent.children[key] = None
+                added.append(key)
+                proc = new
+            else:
+                was_alive = old.alive
+                if old.group != new.group:
+                    moved = t.groups.get(old.group)
+                    if moved is not None:
+                        moved.members.discard(key)
+                    t.groups.setdefault(new.group, Group(new.group)).members.add(key)
+                for name in Proc.__slots__:  # type: ignore[attr-defined]
+                    if name != "children":
+                        setattr(old, name, getattr(new, name))
+                proc = old
+                if was_alive and not proc.alive:
+                    exited.append(key)
+                else:
+                    changed.add(key)
+            if proc.alive:
+                t.live[proc.pid] = proc
+                t.exited.pop(key, None)
+            else:
+                if t.live.get(proc.pid) is proc:
+                    del t.live[proc.pid]
+                t.exited[key] = proc
+        return added, changed, exited
+
+    def _remove(self, key: Key) -> None:
+        t = self.tracker
+        proc = t.procs.pop(key, None)
+        if proc is None:
+            return
+        if t.live.get(proc.pid) is proc:
+            del t.live[proc.pid]
+        t.exited.pop(key, None)
+        group = t.groups.get(proc.group)
+        if group is not None:
+            group.members.discard(key)
+            if key in group.roots:
+                group.roots.remove(key)
+        parent = t.procs.get(proc.parent) if proc.parent is not None else None
+        if parent is not None:
+            parent.children.pop(key, None)
