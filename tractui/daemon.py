@@ -56,6 +56,10 @@ SAVED_AT_ONCE = frozenset({"add", "attach", "rename", "remove"})
 _PEERCRED = struct.Struct("3i")
 
 
+class Encoded(bytes):
+    """A request's result already encoded as JSON (spliced into the reply as it is)."""
+
+
 class DaemonRunning(UserError):
     """Another daemon answers on the socket."""
 
@@ -128,6 +132,8 @@ class Daemon:
         self.banner = ""
         self.events: dict[str, collections.deque[Message]] = {}
         self._collector_fd: int | None = None
+        self._list_cache: dict[str, tuple[int, Encoded]] = {}
+        self._list_revision = -1
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
         self._next_restart = 0.0
@@ -218,13 +224,16 @@ class Daemon:
             os.write(self._wake_w, b"x")
 
     def install_signal_handlers(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        """SIGTERM and SIGINT stop it; SIGHUP (its terminal closed: ``tractui daemon &``) not."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda _sig, _frame: self.stop())
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     # ---- the loop ----------------------------------------------------------------------------
 
     def serve(self) -> None:
         """Run until stopped. The caller closes the daemon and stops the engine."""
+        self._register_collector()  # the engine started after bind()
         while not self._stopping:
             self.step(0.25)  # at least 4 polls a second: upkeep and saving run in poll
 
@@ -253,6 +262,8 @@ class Daemon:
     def _watch_collector(self) -> None:
         """If the collector died, say so and start another (groups are kept, /proc rescanned)."""
         if self.engine.collector.alive():
+            if self._collector_fd is None:
+                self._register_collector()
             if self.state != "running":
                 self.state = "running"
             return
@@ -357,7 +368,11 @@ class Daemon:
         else:
             if op in SAVED_AT_ONCE:
                 self._save_now()
-            self._send(client, {"t": "reply", "id": rid, "ok": True, "result": result})
+            if isinstance(result, Encoded):
+                head = encode({"t": "reply", "id": rid, "ok": True})[:-2]
+                self._send_bytes(client, head + b',"result":' + result + b"}\n")
+            else:
+                self._send(client, {"t": "reply", "id": rid, "ok": True, "result": result})
             if op == "subscribe":
                 self._send_snapshot(client)
 
@@ -376,9 +391,12 @@ class Daemon:
         self._send(client, {"t": "reply", "id": rid, "ok": False, "error": error})
 
     def _send(self, client: Client, message: Message) -> None:
+        self._send_bytes(client, encode(message))
+
+    def _send_bytes(self, client: Client, data: bytes) -> None:
         if client.closed:
             return
-        client.out += encode(message)
+        client.out += data
         if len(client.out) > client.limit:
             log.warning(
                 "dropping client PID %d: %d bytes unread (it stopped reading)",
@@ -492,9 +510,14 @@ class Daemon:
     def _groups(self, client: Client, m: Message) -> list[Message]:
         return [self._group_wire(g) for g in self.engine.tracker.groups.values()]
 
-    def _list(self, client: Client, m: Message) -> Message:
+    def _list(self, client: Client, m: Message) -> Encoded:
+        """A group's members in tree order, encoded once per change of the tracker: ten
+        clients listing 5,000 members cost one walk and one JSON encoding, not ten."""
         tracker = self.engine.tracker
         group = tracker.group(_str(m, "group"))
+        cached = self._list_cache.get(group.name)
+        if cached is not None and cached[0] == tracker.revision:
+            return cached[1]
         members = []
         depth: dict[Key, int] = {}
         for proc in procs_in_tree_order(tracker, [group]):
@@ -514,7 +537,12 @@ class Daemon:
                     "reparented": proc.reparented,
                 }
             )
-        return {"group": self._group_wire(group), "members": members}
+        result = Encoded(encode({"group": self._group_wire(group), "members": members})[:-1])
+        if len(self._list_cache) > 64 or tracker.revision != self._list_revision:
+            self._list_cache.clear()
+            self._list_revision = tracker.revision
+        self._list_cache[group.name] = (tracker.revision, result)
+        return result
 
     def _add(self, client: Client, m: Message) -> Message:
         name = _str(m, "group")

@@ -317,8 +317,12 @@ class Engine:
         return proc
 
     def adopt_child(self, group: str, pid: int) -> Proc:
-        """Make a just-started child of ours (not yet reaped) a root of ``group``."""
-        return self.tracker.attach(group, pid, allow_zombie=True)[0]
+        """Make a just-started child of ours (not yet reaped) a root of ``group``.
+
+        It started after the last poll (commands run between polls), so everything it forked
+        is in the batches still to come: no /proc scan, which costs tens of ms on a busy box and
+        would see forks before their events, out of genealogical order."""
+        return self.tracker.attach(group, pid, allow_zombie=True, descendants=False)[0]
 
     def attach(self, group: str, pids: list[int]) -> list[Proc]:
         """Attach running processes (and their descendants); all or none."""

@@ -239,15 +239,21 @@ class Tracker:
             raise UserError(f"PID {pid} ({info.comm}) is already in group {member.group!r}")
         return info
 
-    def attach(self, group_name: str, pid: int, allow_zombie: bool = False) -> list[Proc]:
+    def attach(
+        self, group_name: str, pid: int, allow_zombie: bool = False, descendants: bool = True
+    ) -> list[Proc]:
         """Adopt a running process and its current descendants into a group (created if new).
 
         Returns the adopted processes, ``pid`` first. ``allow_zombie`` is for our own children,
-        which we have not reaped yet: their exit event is still on its way.
+        which we have not reaped yet: their exit event is still on its way. Without
+        ``descendants`` the /proc scan for them is skipped: right for a process started since
+        the last :meth:`apply`, whose every fork is still in the event stream.
         """
         info = self.check_attachable(pid, allow_zombie)
         first = self.add_root(group_name, info)
         adopted = [first]
+        if not descendants:
+            return adopted
         table = procfs.scan()
         for child in procfs.descendants(pid, table):
             adopted.extend(self._adopt_chain(child, table))

@@ -502,3 +502,25 @@ def test_the_tui_session_on_a_daemon_sees_and_acts_through_it(daemon: Daemon) ->
         )
     finally:
         session.stop()
+
+
+def test_the_daemon_loop_wakes_on_the_collectors_batches(tmp_path: Path) -> None:
+    """Deltas go out when a batch arrives, not at the loop's next timeout: the collector's pipe
+    is in the daemon's selector (it once was not, and deltas came up to 0.5 s late)."""
+    from tractui.daemon import Daemon as Server
+    from tractui.engine import Engine
+
+    server = Server(Engine(keep_exited=60), tmp_path / "d.sock")
+    server.bind()  # as the daemon command does: bind, then start the engine
+    server.engine.start()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        fd = server.engine.collector.fileno()
+        poll_until(lambda: server._collector_fd == fd, "the collector's pipe in the selector")
+        assert server.selector.get_key(fd).data == "collector"
+    finally:
+        server.stop()
+        thread.join(timeout=10)
+        server.close()
+        server.engine.stop()
