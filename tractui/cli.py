@@ -204,9 +204,15 @@ def main(argv: list[str] | None = None) -> int:
         from tractui.commands import remote
 
         if args.command == "add":
+            # options may come after NAME too: tractui add NAME --as-root -- PROG
+            while args.cmd and args.cmd[0].startswith("-") and args.cmd[0] != "--":
+                if args.cmd[0] != "--as-root":
+                    parser.error(f"add: unknown option {args.cmd[0]} (put PROG after --)")
+                args.as_root = True
+                args.cmd = args.cmd[1:]
             args.cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
             if not args.cmd:
-                parser.error("add needs a program: tractui add NAME -- PROG [ARGS...]")
+                parser.error("add needs a group name and a program: tractui add NAME -- PROG")
         return remote.run(args)
     # no subcommand: the full-screen UI (textual is imported only on this path)
     from tractui import app

@@ -7,7 +7,10 @@ No Textual here.
 from __future__ import annotations
 
 import itertools
+import os
+import shlex
 import socket
+import sys
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -124,6 +127,16 @@ class Connection:
 
 def no_daemon_message(path: Path) -> str:
     return (
-        f"no tractui daemon is running on {path}: start one with 'sudo tractui daemon --detach' "
-        "(or 'systemctl start tractui'), or set TRACTUI_SOCKET"
+        f"no tractui daemon is running on {path}: start one with "
+        f"'sudo {_this_command()} daemon --detach', or set TRACTUI_SOCKET"
     )
+
+
+def _this_command() -> str:
+    """How this tractui was run, as a user could type it again (a venv's path, say)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0.endswith("__main__.py") or not argv0:
+        return "python3 -m tractui"
+    if "/" in argv0:
+        return shlex.quote(os.path.abspath(argv0))
+    return shlex.quote(argv0)

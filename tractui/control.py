@@ -59,7 +59,12 @@ class LaunchSpec:
 def invoking_identity(as_root: bool = False, environ: Mapping[str, str] | None = None) -> Identity:
     """Root under sudo launches as the invoking user (SUDO_UID/SUDO_GID); else as ourselves."""
     environ = os.environ if environ is None else environ
-    if os.geteuid() == 0 and not as_root and environ.get("SUDO_UID", "").isdigit():
+    sudo_uid = environ.get("SUDO_UID", "")
+    if os.geteuid() == 0 and not as_root and sudo_uid and not sudo_uid.isdigit():
+        raise UserError(
+            f"SUDO_UID {sudo_uid!r} is not a number: unset it, or pass --as-root to run as root"
+        )
+    if os.geteuid() == 0 and not as_root and sudo_uid.isdigit():
         uid = int(environ["SUDO_UID"])
         try:
             entry = pwd.getpwuid(uid)

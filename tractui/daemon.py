@@ -633,8 +633,9 @@ class Daemon:
 
     def _remove(self, client: Client, m: Message) -> Message:
         name = _str(m, "group")
+        live = self.engine.tracker.group(name).live
         keys = self.engine.remove_group(name)
-        return {"group": name, "dropped": len(keys)}
+        return {"group": name, "dropped": len(keys), "live": live}
 
     def _subscribe(self, client: Client, m: Message) -> Message:
         group = m.get("group")

@@ -24,7 +24,7 @@ from tractui.control import LaunchSpec, SignalResult
 from tractui.errors import UserError
 from tractui.events import ConnectorError, Event
 from tractui.state import LaunchRecord, Persister, Restored
-from tractui.tracker import Delta, Group, Key, Proc, Tracker
+from tractui.tracker import Delta, Group, Key, Proc, Tracker, validate_group_name
 
 log = logging.getLogger(__name__)
 
@@ -325,10 +325,19 @@ class Engine:
         return self.tracker.attach(group, pid, allow_zombie=True, descendants=False)[0]
 
     def attach(self, group: str, pids: list[int]) -> list[Proc]:
-        """Attach running processes (and their descendants); all or none."""
+        """Attach running processes (and their descendants); all or none.
+
+        A PID given twice, or a descendant of one given before it, is attached once."""
+        pids = list(dict.fromkeys(pids))
+        name = validate_group_name(group)
         for pid in pids:
             self.tracker.check_attachable(pid)
-        roots = [self.tracker.attach(group, pid)[0] for pid in pids]
+        roots = []
+        for pid in pids:
+            member = self.tracker.live.get(pid)
+            if member is not None and member.group == name:
+                continue  # adopted just now, with an ancestor given before it
+            roots.append(self.tracker.attach(name, pid)[0])
         log.debug("attached %s to %r", pids, group)
         return roots
 

@@ -212,11 +212,12 @@ def test_list_formats_and_groups(daemon: Daemon) -> None:
 def test_attach_rename_subtree_signal_and_remove(daemon: Daemon, spawn: Callable[..., Any]) -> None:
     outer = spawn(["sh", "-c", "sleep 100 & sleep 100 & wait"])
     poll_until(lambda: len(_children(outer.pid)) == 2, "the shell's two sleeps")
-    out = daemon.cli("attach", "svc", str(outer.pid)).stdout
-    assert f"attached {outer.pid}" in out and "3 live" in out
+    first, second = _children(outer.pid)
+    # a PID twice, and a descendant of one given before it: each attached once, no error
+    out = daemon.cli("attach", "svc", str(outer.pid), str(outer.pid), str(first)).stdout
+    assert out.startswith(f"attached {outer.pid} to group 'svc'") and "3 live" in out
     daemon.cli("rename", "svc", "api")
     assert "no group named 'svc'" in daemon.cli("list", "svc", check=False).stderr
-    first, second = _children(outer.pid)
     out = daemon.cli("signal", "api", "-s", "KILL", "--pid", str(first)).stdout
     assert out == f"{first}: SIGKILL sent\n"
     poll_until(lambda: not running(first), "the first sleep to die")

@@ -49,7 +49,8 @@ class Tmux:
                 "-y",
                 "40",
                 # Textual prefers COLUMNS/LINES to the terminal's size: the test runner may set them
-                f"env -u COLUMNS -u LINES TRACTUI_STATE_DIR={state_dir} {tractui}",
+                f"env -u COLUMNS -u LINES TRACTUI_STATE_DIR={state_dir} "
+                f"TRACTUI_SOCKET={state_dir}/no-daemon.sock {tractui} --embedded",
             ],
             check=True,
         )

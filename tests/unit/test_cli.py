@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -57,3 +58,47 @@ def test_domain_module_does_not_import_textual(module: str) -> None:
     code = f"import sys, {module}; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_add_takes_as_root_before_or_after_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, bool, list[str]]] = []
+
+    def fake_run(args: Any) -> int:
+        seen.append((args.name, args.as_root, args.cmd))
+        return 0
+
+    from tractui.commands import remote
+
+    monkeypatch.setattr(remote, "run", fake_run)
+    assert main(["add", "web", "--as-root", "--", "sleep", "5"]) == 0
+    assert main(["add", "--as-root", "web", "--", "sleep", "5"]) == 0
+    assert main(["add", "web", "sleep", "5"]) == 0
+    assert seen == [
+        ("web", True, ["sleep", "5"]),
+        ("web", True, ["sleep", "5"]),
+        ("web", False, ["sleep", "5"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["add", "--", "true"], "add needs a group name and a program"),
+        (["add", "web"], "add needs a group name and a program"),
+        (["add", "web", "--bogus", "--", "true"], "unknown option --bogus"),
+        (["attach", "web", "12x"], "'12x' is not a PID"),
+    ],
+)
+def test_client_usage_errors(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_client_commands_without_a_daemon_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["groups"]) == 3
+    err = capsys.readouterr().err
+    assert "no tractui daemon is running" in err and "daemon --detach" in err

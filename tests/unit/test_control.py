@@ -64,6 +64,13 @@ def test_under_sudo_programs_run_as_the_invoking_user() -> None:
     assert control.invoking_identity(as_root=True, environ=env).uid == 0
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sudo identity applies only when root")
+def test_a_malformed_sudo_uid_is_refused_not_taken_for_root() -> None:
+    with pytest.raises(UserError, match="SUDO_UID 'abc' is not a number"):
+        control.invoking_identity(environ={"SUDO_UID": "abc"})
+    assert control.invoking_identity(as_root=True, environ={"SUDO_UID": "abc"}).uid == 0
+
+
 def test_without_sudo_programs_run_as_ourselves() -> None:
     who = control.invoking_identity(environ={})
     assert who.uid == os.geteuid() and who.is_self

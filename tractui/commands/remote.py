@@ -161,8 +161,8 @@ def _signal(conn: Connection, args: argparse.Namespace, write: Out) -> int:
 def _remove(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     result = conn.request("remove", group=args.name)
     write(
-        f"removed group {result['group']!r}: {result['dropped']} processes no longer tracked "
-        "(none was signalled)\n"
+        f"removed group {result['group']!r}: no longer tracking its {result['live']} live "
+        "processes (left running, not signalled)\n"
     )
     return 0
 
