@@ -22,9 +22,12 @@ from typing import ClassVar, TypeVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.content import Content
 from textual.css.query import NoMatches
+from textual.notifications import Notify
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input, Label, Static
 
 from tractui import paths
 from tractui.client import NoDaemon
@@ -39,7 +42,7 @@ from tractui.widgets.attach import AttachScreen
 from tractui.widgets.confirm import ConfirmScreen, QuitScreen
 from tractui.widgets.details import DetailsScreen
 from tractui.widgets.eventlog import EventLog
-from tractui.widgets.header import StatusHeader
+from tractui.widgets.header import StatusHeader, count_text
 from tractui.widgets.help import HelpScreen
 from tractui.widgets.launch import LaunchScreen
 from tractui.widgets.logview import LaunchLogScreen
@@ -53,6 +56,19 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 NOT_ROOT_BANNER = "not root: signals reach only your own processes (run with sudo for all)"
+# how long a toggle's toast stays (x, I, sort, nice): long enough to read, gone before the next
+TOGGLE_TIMEOUT = 2.0
+# the find bar's keys: while typing a search or a filter, and while a filter is kept
+SEARCH_KEYS = (("F3", "next"), ("Enter", "done"), ("Esc", "close"))
+FILTER_KEYS = (("Enter", "keep"), ("Esc", "clear"))
+FILTER_KEPT_KEYS = (("\\", "edit"), ("Esc", "clear"))
+
+
+def keys_hint(keys: Iterable[tuple[str, str]]) -> Content:
+    """(("Esc", "close"), ...) -> "Esc close  ..." with the keys in bold."""
+    return Content("  ").join(
+        Content.from_markup("[b]$key[/b] $what", key=k, what=w) for k, w in keys
+    )
 
 
 def _settings_path() -> str:
@@ -65,12 +81,23 @@ class TractApp(App[int]):
     CSS_PATH = "styles.tcss"
     TITLE = "tractui"
 
+    # the footer shows what fits in 80 columns, as htop's F-key bar does; the rest (show=False)
+    # is in the help screen and the command palette
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "launch", "Launch", id="launch", tooltip="Launch a program into a group"),
         Binding("a", "attach", "Attach", id="attach", tooltip="Attach running PIDs to a group"),
         Binding("k,f9", "signal", "Kill", id="signal", tooltip="Send a signal (SIGTERM first)"),
-        Binding("enter", "details", "Info", id="details", tooltip="Details of the process"),
-        Binding("e", "toggle_events", "Events", id="events", tooltip="Show/hide the event log"),
+        Binding(
+            "enter", "details", "Info", show=False, id="details", tooltip="Details of the process"
+        ),
+        Binding(
+            "e",
+            "toggle_events",
+            "Events",
+            show=False,
+            id="events",
+            tooltip="Show/hide the event log",
+        ),
         Binding(
             "x",
             "toggle_exited",
@@ -79,8 +106,23 @@ class TractApp(App[int]):
             id="exited",
             tooltip="Show/hide exited processes",
         ),
-        Binding("l", "launch_log", "Log", id="log", tooltip="The group's launch log (output)"),
-        Binding("slash,f3", "search", "Search", id="search", tooltip="Incremental search"),
+        Binding(
+            "l",
+            "launch_log",
+            "Log",
+            show=False,
+            id="log",
+            tooltip="The group's launch log (output)",
+        ),
+        Binding("slash", "search", "Search", id="search", tooltip="Incremental search"),
+        Binding(
+            "f3",
+            "search_next",
+            "Next match",
+            show=False,
+            id="search_next",
+            tooltip="Next match of the search (a new search if none)",
+        ),
         Binding("backslash,f4", "filter", "Filter", id="filter", tooltip="Filter the rows"),
         Binding("s,f6", "sort", "Sort", id="sort", tooltip="Sort siblings by: pick a column"),
         Binding(
@@ -121,6 +163,7 @@ class TractApp(App[int]):
         self.snapshot: Snapshot = session.snapshot
         self._select_after: str | None = None
         self._find_mode = "search"
+        self._last_search = ""  # what F3 finds again once the search bar is closed
         if save_settings:
             self._load_settings()
 
@@ -132,8 +175,11 @@ class TractApp(App[int]):
         yield Static(header_text("tree"), id="columns")
         yield ProcessTree(id="tree")
         yield EventLog(id="events")
-        yield Input(id="find")
-        yield Footer()
+        with Horizontal(id="findbar"):
+            yield Label("Search:", id="find-label")
+            yield Input(id="find", compact=True)
+            yield Static("", id="find-keys")
+        yield Footer(compact=True)
 
     @property
     def process_tree(self) -> ProcessTree:
@@ -141,12 +187,13 @@ class TractApp(App[int]):
 
     def on_mount(self) -> None:
         self.query_one("#events").display = False
-        self.query_one("#find").display = False
+        self.query_one("#findbar").display = False
         self._show_banner()
         self.process_tree.focus()
         self.session.subscribe(self._post_snapshot)
         self.session.start()
         self.theme_changed_signal.subscribe(self, lambda _theme: self._store_settings())
+        self.screen_change_signal.subscribe(self, self._screen_changed)
 
     def _post_snapshot(self, snapshot: Snapshot) -> None:
         # called in the session thread: post_message is the thread-safe way in
@@ -195,6 +242,15 @@ class TractApp(App[int]):
 
     # ---- helpers -----------------------------------------------------------------------------
 
+    def on_notify(self, event: Notify) -> None:
+        """One toast at a time: those shown go as a new one comes (App adds it after this),
+        so x pressed 70 times shows one, and no wall of old toasts hides the screen."""
+        self.clear_notifications()
+
+    def _screen_changed(self, screen: Screen[object]) -> None:
+        if screen is not self.screen_stack[0]:
+            self.clear_notifications()  # a dialog opened: old news must not hide its keys
+
     def _row(self, need_proc: bool = False) -> Row | None:
         row = self.process_tree.current
         if row is None:
@@ -230,13 +286,16 @@ class TractApp(App[int]):
         self.push_screen(LaunchScreen(self.session, self._groups(), group), done)
 
     def action_attach(self) -> None:
+        row = self.process_tree.current
+        group = row.group if row is not None else ""
+
         def done(result: tuple[str, list[int]] | None) -> None:
             if result is not None:
                 self._select_after = result[0]
                 pids = " ".join(map(str, result[1]))
                 self.notify(f"attached {pids} to {result[0]}")
 
-        self.push_screen(AttachScreen(self.session, self._groups()), done)
+        self.push_screen(AttachScreen(self.session, self._groups(), group), done)
 
     def action_signal(self) -> None:
         row = self._row()
@@ -273,7 +332,10 @@ class TractApp(App[int]):
         tree = self.process_tree
         tree.show_exited = not tree.show_exited
         tree.rebuild()
-        self.notify("exited processes " + ("shown" if tree.show_exited else "hidden"))
+        self.notify(
+            "exited processes " + ("shown" if tree.show_exited else "hidden"),
+            timeout=TOGGLE_TIMEOUT,
+        )
 
     def action_launch_log(self) -> None:
         row = self._row()
@@ -281,18 +343,50 @@ class TractApp(App[int]):
             self.push_screen(LaunchLogScreen(row.group, self.session.log_path(row.group)))
 
     def action_search(self) -> None:
-        self._open_find("search", "search: command or PID (Enter: next)")
+        self._open_find("search")
+
+    def action_search_next(self) -> None:
+        """F3: the next match, in the search bar or after it closed; else a new search."""
+        searching = self.query_one("#find", Input).has_focus and self._find_mode == "search"
+        text = self.query_one("#find", Input).value if searching else self._last_search
+        if not text:
+            self._open_find("search")
+            return
+        tree = self.process_tree
+        if not tree.search(text, start=tree.cursor + 1):
+            self.bell()
+        if not searching:
+            tree.search_text = ""  # the cursor is on the match; no highlight left behind
+            tree.refresh()
 
     def action_filter(self) -> None:
-        self._open_find("filter", "filter: show only matching processes (Enter: keep)")
+        self._open_find("filter")
 
-    def _open_find(self, mode: str, placeholder: str) -> None:
+    def _open_find(self, mode: str) -> None:
         find = self.query_one("#find", Input)
         self._find_mode = mode
-        find.placeholder = placeholder
-        find.value = self.process_tree.filter_text if mode == "filter" else ""
-        find.display = True
+        self._show_findbar(editing=True)
+        with find.prevent(Input.Changed):
+            find.value = self.process_tree.filter_text if mode == "filter" else ""
+        find.placeholder = "command or PID" if mode == "search" else "show only matching processes"
         find.focus()
+
+    def _show_findbar(self, editing: bool) -> None:
+        """The bar while a search or a filter is typed; closed, it stays only while a filter is
+        on, to say so (as htop does): "Filter: sleep  \\ edit  Esc clear"."""
+        tree = self.process_tree
+        bar = self.query_one("#findbar")
+        bar.display = editing or bool(tree.filter_text)
+        bar.screen.set_class(bar.display, "-findbar")  # toasts go above it
+        if bar.display and not editing:
+            self._find_mode = "filter"  # what the bar shows, and what Esc clears
+            find = self.query_one("#find", Input)
+            with find.prevent(Input.Changed):
+                find.value = tree.filter_text
+        filtering = self._find_mode == "filter"
+        self.query_one("#find-label", Label).update("Filter:" if filtering else "Search:")
+        keys = (FILTER_KEYS if filtering else SEARCH_KEYS) if editing else FILTER_KEPT_KEYS
+        self.query_one("#find-keys", Static).update(keys_hint(keys))
 
     @on(Input.Changed, "#find")
     def find_changed(self, event: Input.Changed) -> None:
@@ -305,25 +399,25 @@ class TractApp(App[int]):
 
     @on(Input.Submitted, "#find")
     def find_submitted(self, event: Input.Submitted) -> None:
+        """Enter: done; the search's match stays selected, the filter stays on."""
         tree = self.process_tree
         if self._find_mode == "search":
-            if not tree.search(event.value, start=tree.cursor + 1):
-                self.bell()
-            return
-        event.input.display = False
+            self._last_search = event.value
+            tree.search("")  # the cursor stays on the match; the highlight goes
         tree.focus()
+        self._show_findbar(editing=False)
 
     def action_close_find(self) -> None:
-        find = self.query_one("#find", Input)
+        """Esc: close the search (the cursor stays), or clear the filter."""
         tree = self.process_tree
-        if find.display:
-            find.display = False
-            tree.focus()
-        if self._find_mode == "search":
+        if self._find_mode == "search" and self.query_one("#find", Input).has_focus:
+            self._last_search = ""
             tree.search("")
         elif tree.filter_text:
             tree.filter_text = ""
             tree.rebuild()
+        tree.focus()
+        self._show_findbar(editing=False)
 
     def action_sort(self) -> None:
         tree = self.process_tree
@@ -346,7 +440,7 @@ class TractApp(App[int]):
             how = "fork order, " + ("newest first" if descending else "oldest first")
         else:
             how = f"{sort} " + ("descending" if descending else "ascending")
-        self.notify(f"siblings sorted by {how}")
+        self.notify(f"siblings sorted by {how}", timeout=TOGGLE_TIMEOUT)
 
     async def action_nice(self, step: int) -> None:
         row = self._row(need_proc=True)
@@ -354,7 +448,7 @@ class TractApp(App[int]):
             return
         value = await self._call(self.session.renice(row.proc.key, step))
         if value is not None:
-            self.notify(f"PID {row.proc.pid}: nice {value}")
+            self.notify(f"PID {row.proc.pid}: nice {value}", timeout=TOGGLE_TIMEOUT)
 
     def action_rename(self) -> None:
         row = self._row()
@@ -382,7 +476,8 @@ class TractApp(App[int]):
             return
         count = await self._call(self.session.remove(group))
         if count is not None:
-            self.notify(f"group {group} removed ({count} processes no longer tracked)")
+            gone = count_text(count, "process", "processes")
+            self.notify(f"group {group} removed ({gone} no longer tracked)")
 
     def action_help(self) -> None:
         sections: list[tuple[str, list[Binding]]] = [
@@ -413,14 +508,16 @@ class TractApp(App[int]):
     # ---- the command palette: every action ---------------------------------------------------
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """The app's actions, the theme switch and quit; not Textual's Keys panel (Esc does
+        not close it), Maximize or Screenshot, which mean nothing here."""
         for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.action not in ("quit", "close_find"):
+            if isinstance(binding, Binding) and binding.action != "close_find":
                 yield SystemCommand(
                     binding.description,
                     binding.tooltip,
                     partial(self.run_action, binding.action),
                 )
+        yield SystemCommand("Theme", "Change the current theme", self.action_change_theme)
 
     # ---- settings: the theme persists --------------------------------------------------------
 

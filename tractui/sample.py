@@ -34,8 +34,8 @@ class Sampler:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        # per process: when it was sampled, its ticks then, and the Sample it got
-        self._prev: dict[Key, tuple[float, int, Sample]] = {}
+        self._prev: dict[Key, tuple[float, int]] = {}  # when each was sampled, its ticks then
+        self._last: dict[Key, Sample] = {}  # the previous sample of each
 
     def sample(self, keys: Iterable[Key]) -> dict[Key, Sample]:
         """A sample of each (pid, start) still running; gone or reused PIDs are left out.
@@ -47,8 +47,8 @@ class Sampler:
         """
         now = self.clock()
         out: dict[Key, Sample] = {}
-        prev = self._prev
-        seen: dict[Key, tuple[float, int, Sample]] = {}
+        prev, last = self._prev, self._last
+        seen: dict[Key, tuple[float, int]] = {}
         tolerance = procfs.START_TOLERANCE_NS
         ns_per_tick, page_kb, clk_tck = procfs.NS_PER_TICK, procfs.PAGE_KB, procfs.CLK_TCK
         for key in keys:
@@ -75,7 +75,7 @@ class Sampler:
             if before is not None and now > before[0]:
                 cpu = (ticks - before[1]) / clk_tck / (now - before[0]) * 100.0
             cpu = max(cpu, 0.0)
-            old = before[2] if before is not None else None
+            old = last.get(key)
             if (
                 old is not None
                 and old.ticks == ticks
@@ -88,7 +88,7 @@ class Sampler:
                 sample = old
             else:
                 sample = Sample(state, cpu, rss_kb, ticks, threads, nice)
-            seen[key] = (now, ticks, sample)
+            seen[key] = (now, ticks)
             out[key] = sample
-        self._prev = seen  # forget processes that are gone
+        self._prev, self._last = seen, out  # forget processes that are gone
         return out

@@ -11,7 +11,9 @@ No Textual here: this is domain code, tested without a terminal.
 
 from __future__ import annotations
 
+import atexit
 import collections
+import contextlib
 import logging
 import os
 import queue
@@ -19,7 +21,7 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -39,16 +41,33 @@ T = TypeVar("T")
 
 EVENT_LOG_SIZE = 1000  # per group
 RESTART_BACKOFF = 2.0
+RECOVERED_BANNER = 10.0  # seconds "... was restarted" stays up once all is well again
 END_GRACE = 2.0
 # bench/ui: when set, the session and the app append timing lines to this file (opt-in)
 BENCH_TIMINGS = os.environ.get("TRACTUI_BENCH_TIMINGS", "")
+_bench_lines: collections.deque[str] = collections.deque()
 
 
 def bench_note(kind: str, started: float) -> None:
-    """Append "MONOTONIC KIND MS" (MS since ``started``, a perf_counter) to BENCH_TIMINGS."""
+    """Note "MONOTONIC KIND MS" (MS since ``started``, a perf_counter) for BENCH_TIMINGS; the
+    lines are written 200 at a time and at exit, so that the hook costs next to nothing."""
     ms = (time.perf_counter() - started) * 1e3
+    _bench_lines.append(f"{time.monotonic():.3f} {kind} {ms:.3f}\n")
+    if len(_bench_lines) >= 200:
+        _bench_flush()
+
+
+def _bench_flush() -> None:
+    lines = []
+    with contextlib.suppress(IndexError):
+        while True:
+            lines.append(_bench_lines.popleft())  # atomic: two threads may flush at once
     with open(BENCH_TIMINGS, "a") as f:
-        f.write(f"{time.monotonic():.3f} {kind} {ms:.3f}\n")
+        f.writelines(lines)
+
+
+if BENCH_TIMINGS:
+    atexit.register(_bench_flush)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +231,7 @@ class Session:
         self._seq = 0
         self._state = "running"
         self._banner = ""
+        self._banner_recovered: float | None = None  # when a restart succeeded (self.monotonic)
         self._rate = 0.0
         self._rate_mark = (monotonic(), 0)
         self._next_restart = 0.0
@@ -366,6 +386,7 @@ class Session:
             except Exception:  # one bad batch must not leave the UI frozen
                 log.exception("session step failed")
                 self._banner = "internal error in the engine thread (see the log with -v)"
+                self._banner_recovered = None  # not old news: it stays
                 self._dirty = True
                 time.sleep(0.2)
 
@@ -414,12 +435,17 @@ class Session:
         except ConnectorError as err:
             self._state = "down"
             self._banner = f"the {self.engine.source} died and could not restart: {err.message}"
+            self._banner_recovered = None  # stays up while down
         else:
             self._state = "running"
             self._banner = (
-                f"the {self.engine.source} died and was restarted ({self.engine.restarts}x); "
-                "groups kept, /proc rescanned"
+                f"the daemon connection was lost and made again ({self.engine.restarts}x); "
+                "groups reloaded from the daemon"
+                if self.engine.mode == "daemon"
+                else f"the {self.engine.source} died and was restarted "
+                f"({self.engine.restarts}x); groups kept, /proc rescanned"
             )
+            self._banner_recovered = self.monotonic()
         self._dirty = True
 
     def _note(self, delta: Delta) -> None:
@@ -469,6 +495,9 @@ class Session:
     def _publish(self) -> None:
         self._dirty = False
         now = self.monotonic()
+        recovered = self._banner_recovered
+        if recovered is not None and now - recovered >= RECOVERED_BANNER:
+            self._banner, self._banner_recovered = "", None  # old news once all is well
         events = self.engine.counters.events or self.engine.tracker.events
         mark_time, mark_events = self._rate_mark
         if now - mark_time >= 1.0:
@@ -554,10 +583,10 @@ def renice(key: Key, step: int) -> int:
     return value
 
 
-# build_snapshot's rows of the last snapshot of each tracker, with what each was made of
-_ROWS: weakref.WeakKeyDictionary[Tracker, dict[Key, tuple[tuple[object, ...], ProcRow]]] = (
-    weakref.WeakKeyDictionary()
-)
+# build_snapshot's last snapshot of each tracker: what each row was made of, and the rows
+_ROWS: weakref.WeakKeyDictionary[
+    Tracker, tuple[dict[Key, tuple[object, ...]], Mapping[Key, ProcRow]]
+] = weakref.WeakKeyDictionary()
 
 
 def build_snapshot(
@@ -577,17 +606,23 @@ def build_snapshot(
     groups: list[GroupRow] = []
     procs: dict[Key, ProcRow] = {}
     tracked = tracker.procs
-    previous = _ROWS.get(tracker, {})
-    rows: dict[Key, tuple[tuple[object, ...], ProcRow]] = {}
+    made_before, rows_before = _ROWS.get(tracker, ({}, {}))
+    made: dict[Key, tuple[object, ...]] = {}
     for group in tracker.groups.values():
         cpu = 0.0
         rss = 0
-        stack: list[tuple[Key, int]] = [(key, 0) for key in reversed(group.roots)]
+        # depth first, in fork order, one iterator per level (a tuple per process would
+        # survive long enough to wake the garbage collector's full passes)
+        stack: list[Iterator[Key]] = [iter(group.roots)]
         while stack:
-            key, depth = stack.pop()
+            key = next(stack[-1], None)
+            if key is None:
+                stack.pop()
+                continue
             proc = tracked.get(key)
             if proc is None or key in procs:
                 continue
+            depth = len(stack) - 1
             kids = proc.children
             children = tuple(filter(tracked.__contains__, kids)) if kids else ()
             sample, last = samples.get(key), last_samples.get(key)
@@ -608,20 +643,19 @@ def build_snapshot(
                 proc.ended,
                 proc.exit,
             )
-            cached = previous.get(key)
-            if cached is not None and cached[0] == made_of:
-                rows[key] = cached  # (not a new tuple: fewer allocations, fewer GC passes)
-                row = cached[1]
+            before = made_before.get(key)
+            if before is not None and before == made_of:
+                made[key] = before  # the new tuple dies at once: less for the GC
+                row = rows_before[key]
             else:
+                made[key] = made_of
                 row = _proc_row(proc, depth, children, sample, last, users)
-                rows[key] = (made_of, row)
             procs[key] = row
             if row.alive:
                 cpu += row.cpu
                 rss += row.rss_kb
             if children:
-                below = depth + 1
-                stack.extend([(child, below) for child in reversed(children)])
+                stack.append(iter(children))
         groups.append(
             GroupRow(
                 name=group.name,
@@ -637,7 +671,7 @@ def build_snapshot(
                 launched=group.name in launched,
             )
         )
-    _ROWS[tracker] = rows
+    _ROWS[tracker] = (made, procs)
     return Snapshot(groups=tuple(groups), procs=MappingProxyType(procs), **fields)
 
 

@@ -1,7 +1,7 @@
 """Snapshots of the main screen, each dialog, help and details, from a replay of synthetic
 events through a real Tracker: no kernel, still clocks, fixed columns, the same everywhere.
 
-The launch dialog shows "as root" only to root: CI runs as root, so the snapshot has it.
+The launch dialog offers "as root" only to root under sudo: here it is, as the user alice.
 """
 
 from __future__ import annotations
@@ -14,10 +14,17 @@ from textual.pilot import Pilot
 from tests.ui.conftest import wait_for
 from tractui.app import TractApp
 from tractui.replay import demo_session
+from tractui.widgets import launch
 
 SIZE = (120, 30)
 
 SnapCompare = Callable[..., bool]
+
+
+@pytest.fixture(autouse=True)
+def _under_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whoever runs the tests, the launch dialog is the one root sees under sudo."""
+    monkeypatch.setattr(launch, "launch_user", lambda: ("alice", True))
 
 
 def replay_app() -> TractApp:
@@ -36,6 +43,8 @@ def keys_then(*keys: str) -> Callable[[Pilot[object]], object]:
     async def run(pilot: Pilot[object]) -> None:
         await loaded(pilot)
         await pilot.press(*keys)
+        # a screen's footer fills in after its first refresh: late on a busy machine
+        await wait_for(pilot, lambda: bool(pilot.app.screen.query("FooterKey")))
         await pilot.pause(0.3)
 
     return run
@@ -71,3 +80,18 @@ class TestDialogs:
     )
     def test_dialog(self, snap_compare: SnapCompare, keys: tuple[str, ...]) -> None:
         assert snap_compare(replay_app(), terminal_size=(120, 40), run_before=keys_then(*keys))
+
+
+class TestSmallTerminal:
+    """80x24: the footer's main keys, and the tallest dialogs whole (their keys, SIGTERM)."""
+
+    @pytest.mark.parametrize(
+        "keys",
+        [
+            pytest.param((), id="main"),
+            pytest.param(("n", "enter"), id="launch-error"),
+            pytest.param(("down", "down", "k"), id="signal"),
+        ],
+    )
+    def test_80x24(self, snap_compare: SnapCompare, keys: tuple[str, ...]) -> None:
+        assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=keys_then(*keys))

@@ -18,6 +18,8 @@ from tractui.errors import UserError
 from tractui.session import Resolved, Session
 from tractui.tracker import validate_group_name
 
+PREVIEW_LINES = 2  # PIDs described; the dialog must fit 80x24 however many are typed
+
 
 def parse_pids(text: str) -> list[int]:
     """'12 34,56' -> [12, 34, 56]; UserError on anything that is not a PID."""
@@ -30,6 +32,17 @@ def parse_pids(text: str) -> list[int]:
             raise UserError(f"{word!r} is not a PID: give process IDs as numbers")
         pids.append(int(word))
     return pids
+
+
+def group_name_error(name: str) -> str:
+    """Why ``name`` can't be a group's name, or "" (also for an empty one: a default)."""
+    if not name.strip():
+        return ""
+    try:
+        validate_group_name(name)
+    except UserError as err:
+        return str(err)
+    return ""
 
 
 def group_name_for(comm: str, taken: set[str]) -> str:
@@ -48,10 +61,11 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
         Binding("escape", "cancel", "Cancel", id="attach.cancel"),
     ]
 
-    def __init__(self, session: Session, groups: list[str]) -> None:
+    def __init__(self, session: Session, groups: list[str], group: str = "") -> None:
         super().__init__(classes="dialog-screen")
         self.session = session
         self.groups = groups
+        self.group = group  # prefilled: the selected row's group
         self.resolved: list[Resolved] = []
 
     def compose(self) -> ComposeResult:
@@ -60,8 +74,9 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
             yield Label("PID(s)")
             yield Input(placeholder="e.g. 1234 5678", id="pids")
             yield Static("", id="preview", classes="preview")
-            yield Label("Group (default: a new group named after the process)")
+            yield Label("Group (empty: a new group named after the process)")
             yield Input(
+                self.group,
                 id="group",
                 placeholder="",
                 suggester=SuggestFromList(self.groups, case_sensitive=True),
@@ -79,6 +94,14 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
     @on(Input.Changed, "#pids")
     def pids_changed(self, event: Input.Changed) -> None:
         self.preview(event.value)
+
+    @on(Input.Changed)
+    def revalidate(self) -> None:
+        """An edit clears the last attach's error (the preview says what is wrong with the
+        PIDs now); a bad group name shows as it is typed."""
+        self.query_one("#error", Static).update(
+            group_name_error(self.query_one("#group", Input).value)
+        )
 
     @work(exclusive=True, group="preview")
     async def preview(self, text: str) -> None:
@@ -98,7 +121,10 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
             preview.set_class(True, "invalid")
             return
         preview.set_class(False, "invalid")
-        preview.update("\n".join(r.describe() for r in self.resolved))
+        lines = [r.describe() for r in self.resolved[:PREVIEW_LINES]]
+        if len(self.resolved) > PREVIEW_LINES:
+            lines.append(f"... and {len(self.resolved) - PREVIEW_LINES} more")
+        preview.update("\n".join(lines))
         group.placeholder = group_name_for(self.resolved[0].info.comm, set(self.groups))
 
     @on(Input.Submitted)

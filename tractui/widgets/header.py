@@ -14,6 +14,11 @@ def rate_text(rate: float) -> str:
     return f"{rate / 1000:.1f}k ev/s" if rate >= 1000 else f"{rate:.0f} ev/s"
 
 
+def count_text(count: int, noun: str, plural: str = "") -> str:
+    """1 group, 2 groups; 1 process, 2 processes (``plural`` when not just an s more)."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 class StatusHeader(Static):
     """One line: what is being watched, how fast events come, and whether any were lost."""
 
@@ -31,15 +36,16 @@ class StatusHeader(Static):
         lost_style = "$error bold" if snapshot.lost else "$text-muted"
         self.update(
             Content.from_markup(
-                f"[b]tractui[/b]  $host  Linux $kernel  $mode [{state_style}]$state[/]  "
-                f"$rate  [{lost_style}]$lost[/]  $groups groups  $clock",
+                # the kernel last: on 80 columns, what is cut is what changes least
+                f"[b]tractui[/b]  $host  $mode [{state_style}]$state[/]  "
+                f"$rate  [{lost_style}]$lost[/]  $groups  $clock  Linux $kernel",
                 host=self.host,
                 kernel=self.kernel,
                 state=state,
                 mode="daemon" if snapshot.mode == "daemon" else "engine",
                 rate=rate_text(snapshot.rate),
                 lost=lost,
-                groups=str(len(snapshot.groups)),
+                groups=count_text(len(snapshot.groups), "group"),
                 clock=clock,
             )
         )

@@ -15,10 +15,21 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Footer, Input, Label, Static
 
-from tractui.control import LaunchSpec
+from tractui.control import LaunchSpec, invoking_identity
 from tractui.errors import UserError
 from tractui.session import Session
 from tractui.tracker import validate_group_name
+from tractui.widgets.attach import group_name_error
+
+
+def launch_user() -> tuple[str, bool]:
+    """Who a launched program runs as, and whether root could be kept instead: under sudo it
+    is the user who ran sudo (unless "as root"), otherwise whoever runs tractui."""
+    try:
+        who = invoking_identity()
+    except UserError:  # a SUDO_UID that is no user: a launch says why, unless as root
+        return "the user who ran sudo", True
+    return who.name, os.geteuid() == 0 and who.uid != 0
 
 
 class LaunchScreen(ModalScreen[tuple[str, int] | None]):
@@ -34,10 +45,10 @@ class LaunchScreen(ModalScreen[tuple[str, int] | None]):
         self.groups = groups
         self.group = group
         # under sudo a launch runs as the invoking user; root can ask to keep root
-        self.privileged = os.geteuid() == 0
+        self.user, self.privileged = launch_user()
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog") as dialog:
+        with Vertical(classes="dialog launch-dialog") as dialog:
             dialog.border_title = "Launch a program"
             yield Label("Group (new or existing)")
             yield Input(
@@ -51,7 +62,11 @@ class LaunchScreen(ModalScreen[tuple[str, int] | None]):
             yield Label("Working directory (optional)")
             yield Input(placeholder="default: the directory tractui runs in", id="cwd")
             if self.privileged:
-                yield Checkbox("as root (else as the user who ran sudo)", id="as-root")
+                yield Checkbox(
+                    f"as root (else as {self.user}, who ran sudo)", id="as-root", compact=True
+                )
+            else:
+                yield Static(f"It runs as you ({self.user}).", id="runs-as", classes="note")
             yield Static("", id="error", classes="error")
             yield Static(
                 "[b]Enter[/b] launch   [b]Tab[/b] next field   [b]Esc[/b] cancel", classes="hint"
@@ -66,6 +81,11 @@ class LaunchScreen(ModalScreen[tuple[str, int] | None]):
 
     def show_error(self, text: str) -> None:
         self.query_one("#error", Static).update(text)
+
+    @on(Input.Changed)
+    def revalidate(self) -> None:
+        """An edit clears the last launch's error; a bad group name shows as it is typed."""
+        self.show_error(group_name_error(self.query_one("#group", Input).value))
 
     @on(Input.Submitted)
     async def launch(self) -> None:

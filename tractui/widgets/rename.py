@@ -14,6 +14,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from tractui.errors import UserError
 from tractui.session import Session
+from tractui.widgets.attach import group_name_error
 
 
 class RenameScreen(ModalScreen[str | None]):
@@ -39,6 +40,11 @@ class RenameScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    @on(Input.Changed)
+    def name_changed(self, event: Input.Changed) -> None:
+        """A name that can't be a group's says so at once; a fixed one clears the error."""
+        self.query_one("#error", Static).update(group_name_error(event.value))
 
     @on(Input.Submitted)
     async def rename(self, event: Input.Submitted) -> None:

@@ -111,14 +111,15 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
                         )
             yield Static("", id="error", classes="error")
             yield Static(
-                "[b]Enter[/b] send   [b]0-9[/b] signal number   "
-                "[b]p[/b]/[b]t[/b]/[b]g[/b] process/subtree/group   [b]Esc[/b] cancel",
+                "[b]Enter[/b] send  [b]0-9[/b] signal number  "
+                "[b]p[/b]/[b]t[/b]/[b]g[/b] process/subtree/group  [b]Esc[/b] cancel",
                 classes="hint",
             )
         yield Footer()
 
     def on_mount(self) -> None:
         options = self.query_one("#signals", OptionList)
+        # once shown, the list scrolls to it: in view when a short terminal shortens the list
         options.highlighted = SIGNALS.index(signal.SIGTERM)
         options.focus()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -51,6 +52,7 @@ _SORT_KEYS: dict[str, tuple[Callable[[ProcRow], object], bool]] = {
     "COMMAND": (lambda r: r.command, False),
 }
 COMMAND_X = sum(width + 1 for _title, width in COLUMNS)
+_row_id = attrgetter("id")
 
 
 def default_descending(sort: str) -> bool:
@@ -172,7 +174,7 @@ class ProcessTree(ScrollView, can_focus=True):
         old_id, old_index = self._cursor_id, self.cursor
         old_row = self.current
         self.rows = list(self._flatten())
-        self._index = {row.id: i for i, row in enumerate(self.rows)}
+        self._index = dict(zip(map(_row_id, self.rows), range(len(self.rows)), strict=True))
         index = self._index.get(old_id) if old_id is not None else None
         if index is None and old_row is not None and old_row.proc is not None:
             # the process was pruned or hidden: its nearest shown ancestor, else its group
@@ -220,9 +222,18 @@ class ProcessTree(ScrollView, can_focus=True):
             if closed:
                 continue
             roots = order([procs[k] for k in group.roots if k in shown])
-            stack: list[tuple[ProcRow, str, str]] = [(r, "", "") for r in reversed(roots)]
+            # one frame per open level, not a tuple per row (thousands of them would survive
+            # long enough to wake the garbage collector's full passes): the rows still to
+            # draw, the last of them, and the guides of the others and of the last
+            stack: list[tuple[Iterator[ProcRow], ProcRow | None, tuple[str, str], tuple[str, str]]]
+            stack = [(iter(roots), None, ("", ""), ("", ""))]
             while stack:
-                proc, guide, child_guide = stack.pop()
+                rest, last, others, last_guides = stack[-1]
+                proc = next(rest, None)
+                if proc is None:
+                    stack.pop()
+                    continue
+                guide, child_guide = last_guides if proc is last else others
                 kids = (
                     order([procs[k] for k in proc.children if k in shown]) if proc.children else []
                 )
@@ -241,10 +252,14 @@ class ProcessTree(ScrollView, can_focus=True):
                     yield Row(proc.key, name, proc=proc, guide=guide, fold=fold)
                 if fold != "▾":
                     continue  # a leaf, or folded
-                # pushed last first: the first child is drawn next
-                stack.append((kids[-1], child_guide + "└─", child_guide + "  "))
-                tee, bar = child_guide + "├─", child_guide + "│ "
-                stack += [(kid, tee, bar) for kid in kids[-2::-1]]
+                stack.append(
+                    (
+                        iter(kids),
+                        kids[-1],
+                        (child_guide + "├─", child_guide + "│ "),
+                        (child_guide + "└─", child_guide + "  "),
+                    )
+                )
 
     def _shown(self, group: GroupRow, needle: str) -> set[Key]:
         """The processes to draw: exited ones only while shown (or while they have live
@@ -421,10 +436,14 @@ class ProcessTree(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         row = self.rows[index]
         segments = self._group_segments(row) if row.info is not None else self._proc_segments(row)
-        strip = Strip(segments).apply_style(base)
+        style = base
         if index == self.cursor:
-            strip = strip.apply_style(self.get_component_rich_style("tree--cursor"))
-        strip = strip.adjust_cell_length(width, base)
+            # the cursor's background across the whole row, over every cell's own (apply_style
+            # would put it beneath them); the cells keep their colours
+            style = base + self.get_component_rich_style("tree--cursor")
+            over = Style(bgcolor=style.bgcolor)
+            segments = [Segment(text, (s or Style()) + over) for text, s, _ in segments]
+        strip = Strip(segments).apply_style(style).adjust_cell_length(width, style)
         return strip.apply_offsets(0, index)
 
     def _group_segments(self, row: Row) -> list[Segment]:

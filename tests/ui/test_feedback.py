@@ -1,0 +1,137 @@
+"""What the app tells: one toast at a time, a restart banner that goes once all is well, the
+group count in words; over the replay, with the session's clock in the test's hands."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from tests.ui.conftest import wait_for
+from tests.ui.test_snapshots import loaded, replay_app
+from tractui.app import TractApp
+from tractui.replay import WALL, ReplayEngine, demo
+from tractui.session import RECOVERED_BANNER, Session
+from tractui.widgets.rename import RenameScreen
+from tractui.widgets.signals import SignalScreen
+
+SIZE = (120, 30)
+
+
+async def test_a_toggle_pressed_many_times_shows_one_short_toast() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot)
+        await pilot.press(*"x" * 21)
+        await pilot.pause(0.2)
+        toasts = list(app.screen.query("Toast"))
+        assert len(toasts) == 1
+        assert "exited processes hidden" in str(toasts[0].render())
+        await wait_for(pilot, lambda: not app.screen.query("Toast"), timeout=3.0)
+
+
+async def test_a_dialog_opening_clears_the_toasts_that_would_hide_its_keys() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: bool(app.screen.query("Toast")))
+        await pilot.press("k")
+        await wait_for(pilot, lambda: isinstance(app.screen, SignalScreen))
+        await pilot.pause(0.2)
+        assert not app.screen.query("Toast")
+
+
+async def test_a_dialogs_outcome_shows_once_back_on_the_main_screen() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot)
+        await pilot.press("home", "r", "ctrl+u", *"www", "enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, RenameScreen))
+        await pilot.pause(0.2)
+        toast = app.screen.query_one("Toast")
+        assert "group web renamed www" in str(toast.render())
+
+
+def header(app: TractApp) -> str:
+    return str(app.query_one("#status", Static).render())
+
+
+async def test_the_header_counts_groups_in_words() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        assert "  2 groups  " in header(app)
+        await pilot.press("home", "d", "y")  # stop tracking web
+        await wait_for(pilot, lambda: "  1 group  " in header(app))
+
+
+class Collector:
+    """Stands for the collector process (or the daemon link): up until the test says not."""
+
+    def __init__(self) -> None:
+        self.up = True
+
+    def alive(self) -> bool:
+        return self.up
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def restartable_app(mode: str, clock: Clock) -> tuple[TractApp, Collector]:
+    """The replay with a collector that can die; restarting it brings it back."""
+    engine, sampler = demo()
+    collector = Collector()
+
+    def restart() -> None:
+        engine.restarts += 1
+        collector.up = True
+
+    engine.collector = collector  # type: ignore[assignment]
+    engine.restart_collector = restart  # type: ignore[method-assign]
+    engine.mode = mode
+    engine.source = "daemon connection" if mode == "daemon" else ReplayEngine.source
+    session = Session(
+        engine,
+        sampler=sampler,
+        clock=lambda: WALL,
+        monotonic=clock,
+        read_cwd=lambda _pid: "/srv/www",
+    )
+    app = TractApp(session, host="demo", kernel="6.18.0", save_settings=False)
+    return app, collector
+
+
+async def test_the_restart_banner_goes_some_seconds_after_recovery() -> None:
+    clock = Clock()
+    app, collector = restartable_app("embedded", clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        banner = app.query_one("#banner", Static)
+        assert not banner.display
+        collector.up = False
+        await wait_for(pilot, lambda: banner.display)
+        text = str(banner.render())
+        assert "the event collector died and was restarted (1x)" in text
+        assert "/proc rescanned" in text
+        clock.now += RECOVERED_BANNER - 1
+        await pilot.pause(1.5)  # a snapshot or more later (one a second at least)
+        assert banner.display
+        clock.now += 1
+        await wait_for(pilot, lambda: not banner.display, timeout=3.0)
+
+
+async def test_a_lost_daemon_connection_is_worded_as_such() -> None:
+    app, collector = restartable_app("daemon", Clock())
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        banner = app.query_one("#banner", Static)
+        collector.up = False
+        await wait_for(pilot, lambda: banner.display)
+        text = str(banner.render())
+        assert "the daemon connection was lost and made again (1x)" in text
+        assert "/proc" not in text

@@ -1,0 +1,107 @@
+"""At 80x24 every dialog fits with its error line and key hints, and the footer shows the main
+keys, over the replay: no kernel needed."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from textual.geometry import Region
+from textual.widget import Widget
+from textual.widgets import OptionList, Static
+
+from tests.ui.conftest import wait_for
+from tests.ui.test_snapshots import loaded, replay_app
+from tractui.widgets import launch
+from tractui.widgets.signals import SIGNALS
+
+SIZE = (80, 24)
+# the screen above the footer
+ABOVE_FOOTER = Region(0, 0, 80, 23)
+
+
+def assert_in_view(widget: Widget, dialog: Widget) -> None:
+    """The widget is drawn whole: inside its dialog's box, which is inside the screen."""
+    assert ABOVE_FOOTER.contains_region(dialog.region), f"{dialog.region} is cut"
+    assert dialog.region.contains_region(widget.region), f"{widget} at {widget.region} is cut"
+
+
+@pytest.fixture(autouse=True)
+def _under_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launch dialog at its tallest: the "as root" checkbox shows (as under sudo)."""
+    monkeypatch.setattr(launch, "launch_user", lambda: ("alice", True))
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        pytest.param(("n",), id="launch"),
+        pytest.param(("a",), id="attach"),
+        pytest.param(("down", "down", "k"), id="signal"),
+        pytest.param(("down", "r"), id="rename"),
+        pytest.param(("s",), id="sort"),
+        pytest.param(("home", "d"), id="confirm"),
+        pytest.param(("down", "enter"), id="details"),
+        pytest.param(("question_mark",), id="help"),
+    ],
+)
+async def test_every_dialog_fits_80x24_with_its_key_hints(keys: tuple[str, ...]) -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press(*keys)
+        await wait_for(pilot, lambda: bool(app.screen.query(".dialog")))
+        await pilot.pause(0.1)
+        dialog = app.screen.query_one(".dialog")
+        assert ABOVE_FOOTER.contains_region(dialog.region)
+        for hint in app.screen.query(".hint"):
+            assert_in_view(hint, dialog)
+
+
+async def test_launch_at_80x24_shows_the_checkbox_and_the_error_of_a_bad_input() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: bool(app.screen.query("#as-root")))
+        dialog = app.screen.query_one(".dialog")
+        await pilot.press("enter")  # the web group, no command
+        error = app.screen.query_one("#error", Static)
+        await wait_for(pilot, lambda: "no command given" in str(error.render()))
+        await pilot.pause(0.1)
+        for widget in (app.screen.query_one("#as-root"), error, app.screen.query_one(".hint")):
+            assert_in_view(widget, dialog)
+
+
+async def test_signal_list_at_80x24_scrolls_to_show_sigterm() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("down", "down", "k")
+        await wait_for(pilot, lambda: bool(app.screen.query("#signals")))
+        await pilot.pause(0.1)
+        options = app.screen.query_one("#signals", OptionList)
+        shown = options.scrollable_content_region.height
+        assert shown < len(SIGNALS)  # the list is shorter than the signals: it scrolls
+        sigterm = SIGNALS.index(signal.SIGTERM)
+        assert options.highlighted == sigterm
+        top = int(options.scroll_y)
+        assert top <= sigterm < top + shown
+
+
+async def test_footer_at_80_columns_shows_sort_help_and_quit() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        wanted = {"Launch", "Attach", "Kill", "Search", "Filter", "Sort", "Help", "Quit"}
+
+        def shown() -> set[str]:
+            return {str(getattr(k, "description", "")) for k in app.screen.query("FooterKey")}
+
+        await wait_for(pilot, lambda: wanted <= shown())  # the footer fills in after a refresh
+        await pilot.pause(0.1)
+        keys = list(app.screen.query("FooterKey"))
+        for key in keys:
+            assert key.region.right <= SIZE[0], f"{key} is cut"
+        # the rest is still a key away, and in help and the palette
+        assert not {"Info", "Events", "Log"} & shown()
