@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 CLIENT_BUFFER = 16 << 20  # pending output a client may have before it is dropped
 EVENTS_KEPT = 1000  # per group, sent with a subscription's snapshot
 RESTART_BACKOFF = 2.0
+BANNER_KEPT = 10.0  # seconds a recovery stays announced
 SAVED_AT_ONCE = frozenset({"add", "attach", "rename", "remove"})
 _PEERCRED = struct.Struct("3i")
 
@@ -137,6 +138,7 @@ class Daemon:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
         self._next_restart = 0.0
+        self._banner_until = 0.0
         self._handlers: dict[str, Callable[[Client, Message], Any]] = {
             "hello": self._hello,
             "groups": self._groups,
@@ -284,6 +286,7 @@ class Daemon:
                 f"the event collector died and was restarted ({self.engine.restarts}x); "
                 "groups kept, /proc rescanned"
             )
+            self._banner_until = time.monotonic() + BANNER_KEPT
         self._register_collector()
         self._publish(self.engine.tracker.take_delta())
 
@@ -496,6 +499,8 @@ class Daemon:
         return hello
 
     def _stats(self, client: Client | None, m: Message) -> Message:
+        if self.banner and self.state == "running" and time.monotonic() > self._banner_until:
+            self.banner = ""  # recovered a while ago: nothing left to say
         c = self.engine.counters
         return {
             "events": c.events or self.engine.tracker.events,
