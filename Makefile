@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint unit bench clean
+.PHONY: run test lint unit bench bench-ui bench-daemon clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test: lint unit
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/storm/run.py
+
+bench-ui: $(VENV)/.installed-dev
+	$(BIN)/python bench/ui/run.py
+
+bench-daemon: $(VENV)/.installed-dev
+	$(BIN)/python bench/daemon/run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -22,16 +22,11 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+#include "../bench.h"
 
 #define MAX_CHILDREN 20000L
 #define START_WAIT_S 60
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int usage(const char *why)
 {

@@ -46,6 +46,9 @@ from tractui.client import Connection
 from tractui.events import Fork, ProcConnector
 from tractui.protocol import Message
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import compile_c, say
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 SOURCE = HERE / "forker.c"
@@ -63,10 +66,6 @@ NS = 1_000_000_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
 def boot_ns() -> int:
     return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
@@ -76,16 +75,7 @@ def boot_ns() -> int:
 
 def build(directory: Path) -> Path:
     """Compile forker.c into ``directory`` (a fresh temporary directory each run)."""
-    binary = directory / "forker"
-    cc = os.environ.get("CC", "cc")
-    cmd = [cc, "-O2", "-Wall", "-Wextra", "-o", str(binary), str(SOURCE)]
-    try:
-        subprocess.run(cmd, check=True, timeout=120)
-    except FileNotFoundError:
-        sys.exit(f"run.py: no C compiler ({cc}): install one (apt-get install gcc) and retry")
-    except subprocess.CalledProcessError as err:
-        sys.exit(f"run.py: compiling {SOURCE.name} failed (status {err.returncode})")
-    return binary
+    return compile_c(SOURCE, directory / "forker")
 
 
 def check_room(members: int, burst: int) -> None:

@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import compile_c, say
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 OUT = REPO / "bench" / "out"
@@ -44,25 +47,8 @@ STORM_LINE = re.compile(r"storm: (\d+) children by (\w+) in ([\d.]+) s \((\d+) f
 # ---- set-up ----------------------------------------------------------------------------------
 
 
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
 def build() -> Path:
-    """Compile storm.c (when missing or older than its source)."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    if STORM.exists() and STORM.stat().st_mtime >= SOURCE.stat().st_mtime:
-        return STORM
-    cc = os.environ.get("CC", "cc")
-    cmd = [cc, "-O2", "-Wall", "-Wextra", "-o", str(STORM), str(SOURCE)]
-    say(f"build: {shlex.join(cmd)}")
-    try:
-        subprocess.run(cmd, check=True)
-    except FileNotFoundError:
-        sys.exit(f"run.py: no C compiler ({cc}): install one (apt-get install gcc) and retry")
-    except subprocess.CalledProcessError as err:
-        sys.exit(f"run.py: compiling {SOURCE.name} failed (status {err.returncode})")
-    return STORM
+    return compile_c(SOURCE, STORM)
 
 
 def ensure_forkstat() -> tuple[str | None, str]:
