@@ -525,3 +525,21 @@ def test_the_daemon_loop_wakes_on_the_collectors_batches(tmp_path: Path) -> None
         thread.join(timeout=10)
         server.close()
         server.engine.stop()
+
+
+def test_a_corrupt_state_file_is_set_aside_and_the_daemon_starts(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon(start=False)
+    daemon.state.mkdir(parents=True)
+    (daemon.state / "groups.json").write_text('{"version": 1, "groups": [{"name": ')
+    daemon.start()
+    assert daemon.cli("groups", "--json").stdout.strip() == "[]"
+    aside = list(daemon.state.glob("groups.json.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_text().startswith('{"version": 1')
+    daemon.cli("add", "web", "--", "sleep", "100")  # and it saves anew
+    poll_until(lambda: (daemon.state / "groups.json").exists(), "a new state file")
+    daemon.stop()
+    assert daemon.proc is not None
+    _, err = daemon.proc.communicate(timeout=10)
+    assert "corrupt" in err and "groups.json" in err
