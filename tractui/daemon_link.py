@@ -54,6 +54,7 @@ class DaemonEngine(Engine):
         self.collector = _Link(self)  # type: ignore[assignment]
         self.daemon_pid = 0
         self.banner = ""
+        self._pending = Delta()  # what start() loaded, handed out by the first poll
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -193,9 +194,6 @@ class DaemonEngine(Engine):
     def remove_group(self, name: str) -> list[Any]:
         result = self._request("remove", group=name)
         return [None] * int(result["dropped"])
-
-    def launched_groups(self) -> set[str]:
-        return {name for name, launched in self.mirror.launched.items() if launched}
 
     def log_path(self, group: str) -> Path:
         return Path(self.mirror.logs.get(group) or super().log_path(group))

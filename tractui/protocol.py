@@ -186,13 +186,7 @@ def event_from_wire(m: Message) -> MemberEvent:
 def procs_in_tree_order(tracker: Tracker, groups: Iterable[Group]) -> Iterator[Proc]:
     """Every process of ``groups``, each parent before its children, siblings in order."""
     for group in groups:
-        seen: set[Key] = set()
-        for proc in tracker.walk(group):
-            seen.add(proc.key)
-            yield proc
-        for key in group.members:  # unreachable from a root: not expected, but never lost
-            if key not in seen and (orphan := tracker.procs.get(key)) is not None:
-                yield orphan
+        yield from tracker.tree_order(group)
 
 
 def delta_message(
@@ -255,7 +249,6 @@ class Mirror:
 
     def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
-        self.launched: dict[str, bool] = {}
         self.logs: dict[str, str] = {}
 
     def load(self, snapshot: Message) -> None:
@@ -265,7 +258,6 @@ class Mirror:
         t.exited.clear()
         t.recent_exit.clear()
         t.groups.clear()
-        self.launched.clear()
         self.logs.clear()
         for g in snapshot["groups"]:
             self._group(g)
@@ -279,7 +271,6 @@ class Mirror:
         moving = {(m["pid"], m["start"]) for m in delta.get("procs", ())}
         for name in delta.get("gone_groups", ()):
             group = t.groups.pop(name, None)
-            self.launched.pop(name, None)
             self.logs.pop(name, None)
             if group is not None:
                 for key in list(group.members):
@@ -307,7 +298,6 @@ class Mirror:
         group.execs = g["execs"]
         group.exits = g["exits"]
         group.failed = g["failed"]
-        self.launched[group.name] = bool(g.get("launched"))
         self.logs[group.name] = str(g.get("log", ""))
 
     def _procs(self, wire: Iterable[Message]) -> tuple[list[Key], set[Key], list[Key]]:

@@ -148,10 +148,8 @@ class Snapshot:
 
     @property
     def launched_alive(self) -> list[str]:
-        """Groups with programs this tractui launched that still have live processes (none
-        with a daemon: its groups stay tracked after the UI quits)."""
-        if self.mode == "daemon":
-            return []
+        """Groups with programs this tractui launched that still have live processes (a
+        daemon's launches are the daemon's: they stay tracked after the UI quits)."""
         return [g.name for g in self.groups if g.launched and g.live]
 
 

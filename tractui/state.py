@@ -25,7 +25,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,7 +34,8 @@ from tractui import paths
 from tractui.control import LaunchSpec
 from tractui.errors import UserError
 from tractui.events import ExitStatus
-from tractui.tracker import Group, Key, Proc, Tracker, validate_group_name
+from tractui.protocol import proc_to_wire
+from tractui.tracker import Key, Proc, Tracker, validate_group_name
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +373,7 @@ def encode(tracker: Tracker, launches: Mapping[str, Sequence[LaunchRecord]]) -> 
                 "exits": group.exits,
                 "failed": group.failed,
                 "roots": [list(key) for key in group.roots],
-                "members": [_encode_proc(proc) for proc in _tree_order(tracker, group)],
+                "members": [proc_to_wire(proc) for proc in tracker.tree_order(group)],
                 "launches": [_encode_launch(r) for r in launches.get(group.name, ())],
             }
         )
@@ -382,36 +383,6 @@ def encode(tracker: Tracker, launches: Mapping[str, Sequence[LaunchRecord]]) -> 
         "boot_id": boot_id(),
         "writer": os.getpid(),
         "groups": groups,
-    }
-
-
-def _tree_order(tracker: Tracker, group: Group) -> Iterator[Proc]:
-    """A group's members, each after its parent: the trees, then any member they miss."""
-    seen: set[Key] = set()
-    for proc in tracker.walk(group):
-        if proc.key not in seen and proc.group == group.name:
-            seen.add(proc.key)
-            yield proc
-    for key in sorted(group.members - seen, key=lambda k: k[1]):
-        stray = tracker.procs.get(key)
-        if stray is not None:
-            yield stray
-
-
-def _encode_proc(proc: Proc) -> dict[str, Any]:
-    return {
-        "pid": proc.pid,
-        "start": proc.start,
-        "parent": list(proc.parent) if proc.parent is not None else None,
-        "comm": proc.comm,
-        "argv": list(proc.argv),
-        "exe": proc.exe,
-        "uid": proc.uid,
-        "peak_threads": proc.peak_threads,
-        "execs": [list(argv) for argv in proc.execs],
-        "ended": proc.ended,
-        "exit": proc.exit.to_json() if proc.exit is not None else None,
-        "lost_exit": proc.lost_exit,
     }
 
 

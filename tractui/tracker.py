@@ -625,6 +625,18 @@ class Tracker:
         for key in list(group.roots):
             yield from self.subtree(key)
 
+    def tree_order(self, group: Group) -> Iterator[Proc]:
+        """A group's members, each after its parent: the trees, then any member they miss."""
+        seen: set[Key] = set()
+        for proc in self.walk(group):
+            if proc.key not in seen and proc.group == group.name:
+                seen.add(proc.key)
+                yield proc
+        for key in sorted(group.members - seen, key=lambda k: k[1]):
+            stray = self.procs.get(key)
+            if stray is not None:
+                yield stray
+
     def subtree(self, key: Key) -> Iterator[Proc]:
         stack = [key]
         while stack:

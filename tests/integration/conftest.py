@@ -8,20 +8,17 @@ process group (each runs in a session of its own).
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import kill_group, wait_for
 from tractui import control
 from tractui.engine import Engine
 from tractui.events import ConnectorError, ProcConnector
-
-WAIT_TIMEOUT = 5.0
 
 
 @pytest.fixture(scope="session")
@@ -43,16 +40,6 @@ def _needs_connector(request: pytest.FixtureRequest) -> None:
     problem = request.getfixturevalue("connector_problem")
     if problem:
         pytest.skip(f"proc connector unavailable: {problem}")
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _wait(popen: subprocess.Popen[Any], timeout: float = WAIT_TIMEOUT) -> None:
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        popen.wait(timeout=timeout)
 
 
 def _kill_members(engine: Engine) -> None:
@@ -86,9 +73,9 @@ def make_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Cal
                     engine.poll(0.1)
                 _kill_members(engine)
             for pid in list(engine.launched):
-                _kill_group(pid)
+                kill_group(pid)
             for popen in list(engine.launched.values()):
-                _wait(popen)
+                wait_for(popen)
         finally:
             engine.stop()
 
@@ -97,21 +84,3 @@ def make_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Cal
 def engine(make_engine: Callable[..., Engine]) -> Engine:
     """A started engine that keeps exited processes for 60 s."""
     return make_engine()
-
-
-@pytest.fixture
-def spawn() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start helper processes in sessions of their own; kill each one's group at teardown."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        kwargs.setdefault("stdin", subprocess.DEVNULL)
-        popen = subprocess.Popen(argv, start_new_session=True, **kwargs)
-        started.append(popen)
-        return popen
-
-    yield start
-    for popen in started:
-        _kill_group(popen.pid)
-    for popen in started:
-        _wait(popen)

@@ -7,7 +7,6 @@ killed at teardown.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -15,7 +14,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,24 +72,6 @@ def directory(tmp_path: Path) -> Path:
     return tmp_path / "state"
 
 
-@pytest.fixture
-def real() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start real helper processes in sessions of their own; kill each group at teardown."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        kwargs.setdefault("stdin", subprocess.DEVNULL)
-        popen = subprocess.Popen(argv, start_new_session=True, **kwargs)
-        started.append(popen)
-        return popen
-
-    yield start
-    for popen in started:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(popen.pid, signal.SIGKILL)
-        popen.wait(timeout=5)
-
-
 def saved(directory: Path, owner: Owner) -> Persister:
     """A persister that restored from (an empty) ``directory`` and saved ``owner``'s groups."""
     persister = Persister(directory)
@@ -141,9 +122,9 @@ def test_round_trip_keeps_groups_genealogy_counters_and_launches(directory: Path
 
 
 def test_a_running_member_is_kept_and_what_it_forked_meanwhile_adopted(
-    directory: Path, real: Callable[..., subprocess.Popen[bytes]]
+    directory: Path, spawn: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
-    sh = real(["sh", "-c", "read x; sleep 30 & wait"], stdin=subprocess.PIPE)
+    sh = spawn(["sh", "-c", "read x; sleep 30 & wait"], stdin=subprocess.PIPE)
     before = new_owner()
     root = before.tracker.attach("jobs", sh.pid)[0]
     before.tracker.apply([Fork(0, sh.pid, sh.pid, ROOT, ROOT)])  # a child that is gone by now
@@ -168,9 +149,9 @@ def test_a_running_member_is_kept_and_what_it_forked_meanwhile_adopted(
 
 
 def test_after_a_reboot_no_member_is_kept(
-    directory: Path, real: Callable[..., subprocess.Popen[bytes]]
+    directory: Path, spawn: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
-    sleep = real(["sleep", "30"])
+    sleep = spawn(["sleep", "30"])
     before = new_owner()
     before.tracker.attach("jobs", sleep.pid)
     saved(directory, before).release()
@@ -380,10 +361,10 @@ time.sleep(60)
 
 
 def test_a_directory_held_by_another_process_is_refused_until_it_dies(
-    directory: Path, real: Callable[..., subprocess.Popen[bytes]]
+    directory: Path, spawn: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     directory.mkdir(mode=0o700)
-    holder = real(
+    holder = spawn(
         [sys.executable, "-c", LOCK_HOLDER, str(directory / "lock")], stdout=subprocess.PIPE
     )
     assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
