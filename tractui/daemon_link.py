@@ -72,10 +72,8 @@ class DaemonEngine(Engine):
         self.conn = conn
         self.daemon_pid = int(conn.hello.get("pid", 0))
         self.tracker.own_pids.update(int(p) for p in conn.hello.get("own_pids", ()))
-        self.mirror.load(snapshot)
-        self._pending = Delta(
-            added=list(self.tracker.procs), groups=set(self.tracker.groups), log=self._log(snapshot)
-        )
+        self.mirror.load(snapshot)  # the tracker's next delta: everything, anew
+        self._pending = Delta(log=self._log(snapshot))
         self._stats(snapshot)
         return {"pid": self.daemon_pid, "filter": True}
 
@@ -100,16 +98,15 @@ class DaemonEngine(Engine):
         conn = self.conn
         if conn is None:
             time.sleep(timeout)
-            return delta
-        if not conn.pending:
-            readable, _, _ = select.select([conn.sock], [], [], timeout)
-            if not readable:
-                return delta
-        try:
-            self._receive(conn, delta)
-        except UserError:
-            self.stop()  # the session sees the link down and reconnects
-        return delta
+        elif conn.pending or select.select([conn.sock], [], [], timeout)[0]:
+            try:
+                self._receive(conn, delta)
+            except UserError:
+                self.stop()  # the session sees the link down and reconnects
+        # what the mirror changed in the tracker, with the daemon's events for the log
+        changes = self.tracker.take_delta()
+        changes.log, changes.events = delta.log, delta.events
+        return changes
 
     def _receive(self, conn: Connection, delta: Delta) -> None:
         conn.sock.settimeout(0)
@@ -126,19 +123,12 @@ class DaemonEngine(Engine):
     def _apply(self, message: Message, delta: Delta) -> None:
         kind = message.get("t")
         if kind == "delta":
-            added, changed, exited, removed, groups = self.mirror.apply(message)
-            delta.added.extend(added)
-            delta.changed |= changed
-            delta.exited.extend(exited)
-            delta.removed.extend(removed)
-            delta.groups |= groups
+            self.mirror.apply(message)
             delta.log.extend(self._log(message))
             delta.events += 1
             self._stats(message)
         elif kind == "snapshot":
             self.mirror.load(message)
-            delta.added.extend(self.tracker.procs)
-            delta.groups |= set(self.tracker.groups)
             self._stats(message)
 
     def _log(self, message: Message) -> list[Any]:

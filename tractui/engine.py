@@ -403,6 +403,7 @@ def _merge(into: Delta, other: Delta) -> None:
     into.events += other.events
     into.lost += other.lost
     into.log.extend(other.log)
+    into.reset |= other.reset
 
 
 def log_path_for(group: str) -> Path:

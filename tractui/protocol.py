@@ -264,9 +264,10 @@ class Mirror:
         self._procs(snapshot["procs"])
         for g in snapshot["groups"]:
             self._group(g)  # roots again, now that the processes are known
+        t.mark(added=t.procs, groups=t.groups, reset=True)
 
-    def apply(self, delta: Message) -> tuple[list[Key], set[Key], list[Key], list[Key], set[str]]:
-        """Apply a delta; return what it changed (added, changed, exited, removed, groups)."""
+    def apply(self, delta: Message) -> None:
+        """Apply a delta; the tracker's next delta (and its journals) tell what it changed."""
         t = self.tracker
         moving = {(m["pid"], m["start"]) for m in delta.get("procs", ())}
         for name in delta.get("gone_groups", ()):
@@ -285,7 +286,7 @@ class Mirror:
         for g in delta.get("groups", ()):
             self._group(g)
         names = {g["name"] for g in delta.get("groups", ())} | set(delta.get("gone_groups", ()))
-        return added, changed, exited, removed, names
+        t.mark(added, changed, exited, removed, names)
 
     def _group(self, g: Message) -> None:
         t = self.tracker

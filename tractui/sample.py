@@ -36,19 +36,21 @@ class Sampler:
         self.clock = clock
         self._prev: dict[Key, tuple[float, int]] = {}  # when each was sampled, its ticks then
         self._last: dict[Key, Sample] = {}  # the previous sample of each
+        self.changed: list[Key] = []  # the last sample's new Sample objects, and the gone
 
     def sample(self, keys: Iterable[Key]) -> dict[Key, Sample]:
         """A sample of each (pid, start) still running; gone or reused PIDs are left out.
 
         The hot loop of the UI with thousands of processes: one os.open/os.read per process
         and only the fields used are parsed (as :class:`procfs.Stat` parses them). A process
-        whose columns did not change keeps its previous Sample object, so the snapshot can
-        tell an unchanged row by identity.
+        whose columns did not change keeps its previous Sample object; :attr:`changed` lists
+        the others, and those no longer sampled, so a snapshot rebuilds only their rows.
         """
         now = self.clock()
         out: dict[Key, Sample] = {}
         prev, last = self._prev, self._last
         seen: dict[Key, tuple[float, int]] = {}
+        changed: list[Key] = []
         tolerance = procfs.START_TOLERANCE_NS
         ns_per_tick, page_kb, clk_tck = procfs.NS_PER_TICK, procfs.PAGE_KB, procfs.CLK_TCK
         for key in keys:
@@ -88,7 +90,10 @@ class Sampler:
                 sample = old
             else:
                 sample = Sample(state, cpu, rss_kb, ticks, threads, nice)
+                changed.append(key)
             seen[key] = (now, ticks)
             out[key] = sample
+        changed.extend(last.keys() - out.keys())
         self._prev, self._last = seen, out  # forget processes that are gone
+        self.changed = changed
         return out

@@ -20,8 +20,7 @@ import queue
 import signal
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -215,6 +214,7 @@ class Session:
         self.monotonic = monotonic  # for the event rate (a replay stands it still)
         self.read_cwd = read_cwd or _read_cwd
         self.users = procfs.UserNames()
+        self._rows = SnapshotRows(engine.tracker, self.users)
         self.snapshot = EMPTY
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._queue: queue.Queue[_Command] = queue.Queue()
@@ -486,6 +486,7 @@ class Session:
         started = time.perf_counter() if BENCH_TIMINGS else 0.0
         self._samples = self.sampler.sample([p.key for p in self.engine.tracker.live.values()])
         self._last_sample.update(self._samples)
+        self._rows.touch(self.sampler.changed)
         self._dirty = True
         if BENCH_TIMINGS:
             bench_note("sample", started)
@@ -503,11 +504,9 @@ class Session:
             self._rate_mark = (now, events)
         self._seq += 1
         started = time.perf_counter() if BENCH_TIMINGS else 0.0
-        self.snapshot = build_snapshot(
-            self.engine.tracker,
+        self.snapshot = self._rows.build(
             self._samples,
             self._last_sample,
-            self.users,
             self.engine.launched_groups(),
             seq=self._seq,
             wall=self.clock(),
@@ -581,96 +580,112 @@ def renice(key: Key, step: int) -> int:
     return value
 
 
-# build_snapshot's last snapshot of each tracker: what each row was made of, and the rows
-_ROWS: weakref.WeakKeyDictionary[
-    Tracker, tuple[dict[Key, tuple[object, ...]], Mapping[Key, ProcRow]]
-] = weakref.WeakKeyDictionary()
+class SnapshotRows:
+    """The :class:`ProcRow` of every member of one tracker, kept from one snapshot to the next.
 
-
-def build_snapshot(
-    tracker: Tracker,
-    samples: Mapping[Key, Sample],
-    last_samples: Mapping[Key, Sample],
-    users: procfs.UserNames,
-    launched: set[str],
-    **fields: Any,
-) -> Snapshot:
-    """Copy the tracker's groups and processes, with sampled columns, into a :class:`Snapshot`.
-
-    Thousands of rows, a few times a second, nearly all unchanged: a row is reused from the
-    previous snapshot of the same tracker when everything it is made of is the same (the Proc's
-    fields, its depth and children, its Sample objects: the Sampler keeps an unchanged one).
+    Thousands of rows, a few snapshots a second, nearly all unchanged: a snapshot rebuilds only
+    the rows of the members the tracker's journal names (came, changed, exited, went; and the
+    parents of those that came or went, whose children changed) and those whose sampled
+    columns changed (:meth:`touch`). The groups' CPU and RSS sums are kept the same way.
     """
-    groups: list[GroupRow] = []
-    procs: dict[Key, ProcRow] = {}
-    tracked = tracker.procs
-    made_before, rows_before = _ROWS.get(tracker, ({}, {}))
-    made: dict[Key, tuple[object, ...]] = {}
-    for group in tracker.groups.values():
-        cpu = 0.0
-        rss = 0
-        # depth first, in fork order, one iterator per level (a tuple per process would
-        # survive long enough to wake the garbage collector's full passes)
-        stack: list[Iterator[Key]] = [iter(group.roots)]
-        while stack:
-            key = next(stack[-1], None)
-            if key is None:
-                stack.pop()
-                continue
+
+    def __init__(self, tracker: Tracker, users: procfs.UserNames) -> None:
+        self.tracker = tracker
+        self.users = users
+        self.journal = tracker.journal()
+        self.rows: dict[Key, ProcRow] = {}
+        self._touched: set[Key] = set()
+        # per group, the sums over its live rows: CPU in millionths of a percent (integers, so
+        # that what a row adds is exactly what it takes away when it changes)
+        self._cpu: dict[str, int] = {}
+        self._rss: dict[str, int] = {}
+
+    def touch(self, keys: Iterable[Key]) -> None:
+        """These members' samples changed: rebuild their rows at the next snapshot."""
+        self._touched.update(keys)
+
+    def build(
+        self,
+        samples: Mapping[Key, Sample],
+        last_samples: Mapping[Key, Sample],
+        launched: set[str],
+        **fields: Any,
+    ) -> Snapshot:
+        """A :class:`Snapshot` of the tracker now, with the sampled columns."""
+        tracker, rows = self.tracker, self.rows
+        tracked = tracker.procs
+        keys, everything = self.journal.take()
+        if everything:
+            rows.clear()
+            self._cpu.clear()
+            self._rss.clear()
+            dirty: set[Key] = set(tracked)
+        else:
+            dirty = keys | self._touched
+            for key in keys:  # one that came or went changes its parent's children
+                proc = tracked.get(key)
+                old = rows.get(key)
+                if proc is not None and old is None and proc.parent is not None:
+                    dirty.add(proc.parent)
+                elif proc is None and old is not None and old.parent is not None:
+                    dirty.add(old.parent)
+        self._touched = set()
+        for key in dirty:
+            old = rows.get(key)
+            if old is not None:
+                self._count(old, -1)
             proc = tracked.get(key)
-            if proc is None or key in procs:
+            if proc is None:
+                rows.pop(key, None)
                 continue
-            depth = len(stack) - 1
+            depth = old.depth if old is not None else self._depth(proc)
             kids = proc.children
             children = tuple(filter(tracked.__contains__, kids)) if kids else ()
-            sample, last = samples.get(key), last_samples.get(key)
-            made_of = (
-                proc,
-                depth,
-                children,
-                sample,
-                last,
-                users,
-                proc.group,
-                proc.parent,
-                proc.ppid,
-                proc.argv,
-                proc.comm,
-                proc.uid,
-                proc.threads,
-                proc.ended,
-                proc.exit,
+            row = _proc_row(
+                proc, depth, children, samples.get(key), last_samples.get(key), self.users
             )
-            before = made_before.get(key)
-            if before is not None and before == made_of:
-                made[key] = before  # the new tuple dies at once: less for the GC
-                row = rows_before[key]
-            else:
-                made[key] = made_of
-                row = _proc_row(proc, depth, children, sample, last, users)
-            procs[key] = row
-            if row.alive:
-                cpu += row.cpu
-                rss += row.rss_kb
-            if children:
-                stack.append(iter(children))
-        groups.append(
+            rows[key] = row
+            self._count(row, 1)
+        groups = tuple(
             GroupRow(
                 name=group.name,
-                roots=tuple(k for k in group.roots if k in tracker.procs),
+                roots=tuple(k for k in group.roots if k in tracked),
                 live=group.live,
                 total=len(group.members),
-                cpu=cpu,
-                rss_kb=rss,
+                cpu=max(0, self._cpu.get(group.name, 0)) / 1e6,
+                rss_kb=self._rss.get(group.name, 0),
                 forks=group.forks,
                 execs=group.execs,
                 exits=group.exits,
                 failed=group.failed,
                 launched=group.name in launched,
             )
+            for group in tracker.groups.values()
         )
-    _ROWS[tracker] = (made, procs)
-    return Snapshot(groups=tuple(groups), procs=MappingProxyType(procs), **fields)
+        return Snapshot(groups=groups, procs=MappingProxyType(dict(rows)), **fields)
+
+    def _count(self, row: ProcRow, sign: int) -> None:
+        if row.alive:
+            group = row.group
+            self._cpu[group] = self._cpu.get(group, 0) + sign * int(row.cpu * 1e6)
+            self._rss[group] = self._rss.get(group, 0) + sign * row.rss_kb
+
+    def _depth(self, proc: Proc) -> int:
+        """How far below its group's root a new member is: one more than the nearest ancestor
+        that has a row (a row's depth never changes: parents are for life)."""
+        tracked, rows = self.tracker.procs, self.rows
+        depth = 0
+        parent = proc.parent
+        while parent is not None:
+            row = rows.get(parent)
+            if row is not None:
+                return depth + 1 + row.depth
+            above = tracked.get(parent)
+            if above is None:
+                break
+            depth += 1
+            parent = above.parent
+        return depth
 
 
 def _proc_row(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -115,13 +116,48 @@ class Delta:
     lost: int = 0  # events the kernel dropped during this delta (the total: Tracker.lost)
     events: int = 0
     log: list[MemberEvent] = field(default_factory=list)  # members' events, in kernel order
+    reset: bool = False  # every member may have changed (a mirror loaded anew)
 
     @property
     def members_changed(self) -> bool:
-        return bool(self.added or self.changed or self.exited or self.removed)
+        return bool(self.added or self.changed or self.exited or self.removed or self.reset)
 
     def __bool__(self) -> bool:
         return self.members_changed or bool(self.groups or self.lost)
+
+
+class Journal:
+    """The members that changed since its reader last looked (:meth:`Tracker.journal`).
+
+    For readers that keep something per member and redo only what changed: the snapshot rows
+    of the UI, the encoded members of the state file. A reader that looks seldom still sees
+    every change; its journal grows no bigger than the tracker (past that it says "all")."""
+
+    __slots__ = ("__weakref__", "_tracker", "everything", "keys")
+
+    def __init__(self, tracker: Tracker) -> None:
+        self._tracker = tracker
+        self.keys: set[Key] = set()
+        self.everything = True  # a new reader has seen nothing yet
+
+    def note(self, delta: Delta) -> None:
+        if self.everything:
+            return
+        if delta.reset or len(self.keys) > 2 * len(self._tracker.procs) + 1024:
+            self.everything, self.keys = True, set()
+            return
+        keys = self.keys
+        keys.update(delta.added)
+        keys |= delta.changed
+        keys.update(delta.exited)
+        keys.update(delta.removed)
+
+    def take(self) -> tuple[set[Key], bool]:
+        """(the keys added, changed or removed since the last take, whether all may have)."""
+        self.note(self._tracker._delta)  # changes made since the last take_delta, too
+        keys, everything = self.keys, self.everything
+        self.keys, self.everything = set(), False
+        return keys, everything
 
 
 def validate_group_name(name: str) -> str:
@@ -157,6 +193,32 @@ class Tracker:
         self.unrecovered = 0  # members that ended while events were lost
         self.revision = 0  # bumped at every change a saved state shows (see tractui.state)
         self._delta = Delta()
+        self._journals: weakref.WeakSet[Journal] = weakref.WeakSet()
+
+    def journal(self) -> Journal:
+        """A new :class:`Journal` of this tracker's changes (its first take says "all")."""
+        journal = Journal(self)
+        self._journals.add(journal)
+        return journal
+
+    def mark(
+        self,
+        added: Iterable[Key] = (),
+        changed: Iterable[Key] = (),
+        exited: Iterable[Key] = (),
+        removed: Iterable[Key] = (),
+        groups: Iterable[str] = (),
+        reset: bool = False,
+    ) -> None:
+        """Note changes made to the tracker's members from outside (a mirror of a daemon's):
+        the next delta and every journal see them."""
+        delta = self._delta
+        delta.added.extend(added)
+        delta.changed.update(changed)
+        delta.exited.extend(exited)
+        delta.removed.extend(removed)
+        delta.groups.update(groups)
+        delta.reset |= reset
 
     # ---- groups ------------------------------------------------------------------------------
 
@@ -359,6 +421,8 @@ class Tracker:
 
     def take_delta(self, events: int = 0, lost: int = 0) -> Delta:
         delta, self._delta = self._delta, Delta()
+        for journal in self._journals:
+            journal.note(delta)
         delta.events = events
         delta.lost = lost
         return delta

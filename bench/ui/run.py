@@ -144,8 +144,26 @@ def check_limits(biggest: int, rate: float, life_ms: int) -> bool:
 
 def cpu_ticks(pid: int) -> int | None:
     """utime + stime of the whole process (every thread), in clock ticks."""
+    return cpu_ticks_path(f"/proc/{pid}/stat")
+
+
+def thread_ticks(pid: int) -> dict[int, int]:
+    """utime + stime of each thread of a process, by thread ID (clock ticks)."""
+    out: dict[int, int] = {}
     try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        ticks = cpu_ticks_path(f"/proc/{pid}/task/{tid}/stat")
+        if ticks is not None:
+            out[int(tid)] = ticks
+    return out
+
+
+def cpu_ticks_path(path: str) -> int | None:
+    try:
+        raw = Path(path).read_bytes()
     except OSError:
         return None
     fields = raw[raw.rindex(b")") + 2 :].split()
@@ -495,12 +513,14 @@ def run_size(args: argparse.Namespace, size: int, htop: str | None) -> Result:
             if htop_pid is not None:
                 pids["htop"] = htop_pid
             before = {k: cpu_ticks(p) for k, p in pids.items()}
+            threads_before = thread_ticks(ui_pid)
             machine = busy_ticks()
             first = group_line(tmux.screen(ui))
             t0 = time.monotonic()
             time.sleep(args.duration)
             t1 = time.monotonic()
             after = {k: cpu_ticks(p) for k, p in pids.items()}
+            threads_after = thread_ticks(ui_pid)
             machine = busy_ticks() - machine
             last_screen = tmux.screen(ui)
             last = group_line(last_screen)
@@ -509,10 +529,20 @@ def run_size(args: argparse.Namespace, size: int, htop: str | None) -> Result:
                 b, a = before[k], after[k]
                 if a is not None and b is not None:
                     result.cpu[k] = 100.0 * (a - b) / CLK_TCK / result.seconds
+            # the UI process split: its main thread (Textual) and the others (the session's)
+            spent = {
+                tid: ticks - threads_before[tid]
+                for tid, ticks in threads_after.items()
+                if tid in threads_before
+            }
+            result.cpu["ui-main"] = 100.0 * spent.get(ui_pid, 0) / CLK_TCK / result.seconds
+            result.cpu["ui-others"] = (
+                100.0 * (sum(spent.values()) - spent.get(ui_pid, 0)) / CLK_TCK / result.seconds
+            )
             if "ui" in result.cpu and "collector" in result.cpu:
                 result.cpu["sum"] = result.cpu["ui"] + result.cpu["collector"]
             result.load = os.getloadavg()[0]
-            ours = sum(v for k, v in result.cpu.items() if k != "sum")
+            ours = sum(v for k, v in result.cpu.items() if k in pids)
             result.others = 100.0 * machine / CLK_TCK / result.seconds - ours
             result.ui_rss_kb = status_kb(ui_pid, "VmRSS")
             result.ui_hwm_kb = status_kb(ui_pid, "VmHWM")
@@ -659,6 +689,7 @@ def report(results: list[Result], htop_note: str) -> None:
             "snapshot ms",
             "sample ms",
             "refreshes/snapshots",
+            "UI main/other threads CPU%",
             "ev/s seen",
             "churn CPU%",
             "UI peak RSS",
@@ -676,6 +707,8 @@ def report(results: list[Result], htop_note: str) -> None:
                 pair(r.timings.get("snapshot", [])),
                 pair(r.timings.get("sample", [])),
                 f"{len(r.timings.get('refresh', []))}/{len(r.timings.get('snapshot', []))}",
+                f"{f1(r.cpu.get('ui-main', float('nan')))} / "
+                f"{f1(r.cpu.get('ui-others', float('nan')))}",
                 f"{r.seen_events_s:,.0f}" if r.seen_events_s == r.seen_events_s else "-",
                 f1(r.cpu.get("churn", float("nan"))),
                 f"{r.ui_hwm_kb / 1024:.0f} MiB",

@@ -13,7 +13,6 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tractui.events import Exec, Exit, Fork, ProcInfo
 from tractui.protocol import (
     MAX_MESSAGE,
     LineReader,
@@ -27,8 +26,7 @@ from tractui.protocol import (
 )
 from tractui.tracker import Group, Tracker
 
-SEC = 1_000_000_000
-ROOT = 5_000_000  # above any pid_max: a /proc rescan never finds these
+from .histories import SEC, History, op
 
 
 def test_lines_split_across_reads_and_several_per_read() -> None:
@@ -62,10 +60,6 @@ def test_the_default_limit_is_one_mib() -> None:
 
 
 # ---- the mirror ------------------------------------------------------------------------------
-
-
-def info(pid: int, start: int, argv: tuple[str, ...], ppid: int = 1) -> ProcInfo:
-    return ProcInfo(pid, start, ppid, argv[0], argv, "/bin/" + argv[0], 0, 1, "S", False)
 
 
 def _wire(group: Group) -> dict[str, Any]:
@@ -106,63 +100,15 @@ def view(t: Tracker) -> dict[str, Any]:
     }
 
 
-op = st.one_of(
-    st.tuples(st.just("fork"), st.integers(0, 30), st.integers(1, 30)),
-    st.tuples(st.just("exec"), st.integers(0, 30)),
-    st.tuples(st.just("exit"), st.integers(0, 30), st.integers(0, 300)),
-    st.tuples(st.just("thread"), st.integers(0, 30)),
-    st.tuples(st.just("rename"), st.sampled_from(["web", "api", "db"])),
-    st.tuples(st.just("remove"), st.sampled_from(["web", "api", "db"])),
-    st.tuples(st.just("root"), st.sampled_from(["web", "api", "db"]), st.integers(31, 40)),
-    st.tuples(
-        st.just("prune"),
-    ),
-)
-
-
 @settings(max_examples=150, deadline=None)
 @given(st.lists(op, max_size=40), st.integers(0, 3))
 def test_mirror_equals_the_tracker_after_every_delta(ops: list[Any], subscribe_at: int) -> None:
-    t = Tracker(keep_exited=5.0, clock_offset=lambda: 0)
-    t.now = lambda: clock[0]  # type: ignore[method-assign]
-    clock = [10 * SEC]
-    t.add_root("web", info(ROOT, 1 * SEC, ("sh",)))
-    t.take_delta()
+    history = History()
+    t = history.tracker
     mirror = Mirror(Tracker(keep_exited=5.0, clock_offset=lambda: 0))
     subscribed = False
     for i, step in enumerate([None, *ops]):
-        clock[0] += SEC
-        ts = clock[0]
-        events: list[Any] = []
-        if step is None:
-            pass
-        elif step[0] == "fork":
-            events = [Fork(ts, ROOT + step[1], ROOT + step[1], ROOT + 100 + i, ROOT + 100 + i)]
-            if step[1] == 0:
-                events = [Fork(ts, ROOT, ROOT, ROOT + step[2], ROOT + step[2])]
-        elif step[0] == "exec":
-            pid = ROOT + step[1]
-            proc = t.live.get(pid)
-            if proc is not None:
-                events = [Exec(ts, pid, pid, info(pid, proc.start, ("prog", str(i))))]
-        elif step[0] == "exit":
-            events = [Exit(ts, ROOT + step[1], ROOT + step[1], step[2], 1, 1)]
-        elif step[0] == "thread":
-            pid = ROOT + step[1]
-            events = [Fork(ts, pid, pid, ROOT + 1000 + i, pid)]
-        elif step[0] == "rename":
-            if "web" in t.groups and step[1] not in t.groups:
-                t.rename_group("web", step[1])
-        elif step[0] == "remove":
-            if step[1] in t.groups:
-                t.remove_group(step[1])
-        elif step[0] == "root":
-            pid = ROOT + step[2]
-            if pid not in t.live:
-                t.add_root(step[1], info(pid, ts, ("daemon",)))
-        elif step[0] == "prune":
-            t.prune()
-        delta = t.apply(events)
+        delta = history.step(i, step)
         if not subscribed and i >= subscribe_at:
             subscribed = True
             groups = list(t.groups.values())

@@ -1,0 +1,132 @@
+"""The UI's snapshot rows, kept from one snapshot to the next, equal rows built anew.
+
+:class:`SnapshotRows` rebuilds only the rows its tracker's journal names, and those whose
+sample changed. Random histories (tests/unit/histories.py) check after every step that its
+snapshot equals one built from nothing, on the tracker itself and on a client's mirror of it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tractui import procfs
+from tractui.protocol import Mirror, delta_message, encode, group_to_wire, snapshot_message
+from tractui.sample import Sample
+from tractui.session import Snapshot, SnapshotRows
+from tractui.tracker import Group, Tracker
+
+from .histories import ROOT, History, info, op
+
+USERS = procfs.UserNames()
+
+
+def _wire(group: Group) -> dict[str, Any]:
+    return group_to_wire(group, False, "")
+
+
+def _roundtrip(message: dict[str, Any]) -> dict[str, Any]:
+    decoded: dict[str, Any] = json.loads(encode(message))
+    return decoded
+
+
+def fresh(t: Tracker, samples: dict[Any, Sample]) -> Snapshot:
+    return SnapshotRows(t, USERS).build(samples, samples, set(), **FIELDS)
+
+
+FIELDS: dict[str, Any] = dict(
+    seq=1, wall=0.0, events=0, rate=0.0, lost=0, state="running", banner=""
+)
+
+
+def resample(t: Tracker, samples: dict[Any, Sample], i: int, which: int) -> list[Any]:
+    """New samples for some live members (and none for some): the keys whose sample changed."""
+    touched = []
+    for key in list(t.live.values()):
+        k = key.key
+        if (k[0] + i) % 3 == which % 3:
+            samples[k] = Sample("R", float(k[0] % 7 + i) / 3, 100 * i, i, 1, 0)
+            touched.append(k)
+        elif (k[0] + i) % 5 == 0 and k in samples:
+            del samples[k]
+            touched.append(k)
+    return touched
+
+
+def same(a: Snapshot, b: Snapshot) -> bool:
+    return dict(a.procs) == dict(b.procs) and a.groups == b.groups
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(op, max_size=40), st.lists(st.integers(0, 3), max_size=40))
+def test_kept_rows_equal_rows_built_anew_after_every_step(
+    ops: list[Any], sampling: list[int]
+) -> None:
+    history = History()
+    t = history.tracker
+    rows = SnapshotRows(t, USERS)
+    samples: dict[Any, Sample] = {}
+    for i, step in enumerate([None, *ops]):
+        history.step(i, step)
+        if i < len(sampling):
+            rows.touch(resample(t, samples, i, sampling[i]))
+        kept = rows.build(samples, samples, set(), **FIELDS)
+        assert same(kept, fresh(t, samples)), f"after step {i}: {step}"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(op, max_size=40))
+def test_rows_of_a_mirror_equal_rows_built_anew(ops: list[Any]) -> None:
+    history = History()
+    t = history.tracker
+    mirror = Mirror(Tracker(keep_exited=5.0, clock_offset=lambda: 0))
+    mirror.load(_roundtrip(snapshot_message(t, list(t.groups.values()), [], _wire, {})))
+    rows = SnapshotRows(mirror.tracker, USERS)
+    for i, step in enumerate([None, *ops]):
+        delta = history.step(i, step)
+        message = delta_message(t, delta, [], _wire, {})
+        if message is not None:
+            mirror.apply(_roundtrip(message))
+        kept = rows.build({}, {}, set(), **FIELDS)
+        assert same(kept, fresh(mirror.tracker, {})), f"after step {i}: {step}"
+        if i == 20:  # the daemon came back: a new snapshot replaces everything
+            mirror.load(_roundtrip(snapshot_message(t, list(t.groups.values()), [], _wire, {})))
+
+
+def test_only_changed_rows_are_rebuilt() -> None:
+    history = History()
+    t = history.tracker
+    for n in range(1, 6):
+        history.step(n, ("fork", 0, n))
+    rows = SnapshotRows(t, USERS)
+    first = rows.build({}, {}, set(), **FIELDS)
+    history.step(9, ("exec", 3))
+    second = rows.build({}, {}, set(), **FIELDS)
+    changed = {k for k in second.procs if second.procs[k] is not first.procs.get(k)}
+    assert changed == {(ROOT + 3, t.live[ROOT + 3].start)}
+    t.add_root("api", info(ROOT + 40, history.clock, ("daemon",)))
+    third = rows.build({}, {}, set(), **FIELDS)
+    assert [g.name for g in third.groups] == ["web", "api"]
+    assert {k for k in third.procs if third.procs[k] is not second.procs.get(k)} == {
+        (ROOT + 40, history.clock)
+    }
+
+
+def test_group_sums_follow_samples_and_exits() -> None:
+    history = History()
+    t = history.tracker
+    history.step(1, ("fork", 0, 1))
+    history.step(2, ("fork", 0, 2))
+    rows = SnapshotRows(t, USERS)
+    keys = [p.key for p in t.live.values()]
+    samples = {k: Sample("R", 12.5, 1000, 5, 1, 0) for k in keys}
+    rows.touch(keys)
+    snap = rows.build(samples, samples, set(), **FIELDS)
+    assert (snap.groups[0].cpu, snap.groups[0].rss_kb) == (37.5, 3000)
+    history.step(3, ("exit", 1, 0))
+    snap = rows.build(samples, samples, set(), **FIELDS)
+    assert (snap.groups[0].cpu, snap.groups[0].rss_kb) == (25.0, 2000)
+    assert same(snap, fresh(t, samples))
