@@ -134,6 +134,7 @@ class Persister:
         self._disabled = False  # the file exists but can't be read: never write over it
         self.saved_revision: int | None = None  # the tracker's revision last written
         self._last_save = -math.inf
+        self._members: Members | None = None  # the members' JSON, kept from save to save
 
     # ---- the lock ----------------------------------------------------------------------------
 
@@ -283,9 +284,9 @@ class Persister:
             raise StateError(f"{self.path}: not saved (restore first, and it must be readable)")
         self.acquire()
         revision = owner.tracker.revision
-        data = encode(owner.tracker, owner.launches)
-        raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        self._write(raw)
+        if self._members is None or self._members.tracker is not owner.tracker:
+            self._members = Members(owner.tracker)
+        self._write(encode(owner.tracker, owner.launches, self._members))
         self.saved_revision = revision
         self._last_save = self.clock()
         self.saves += 1
@@ -360,11 +361,52 @@ def boot_id() -> str:
         return ""
 
 
-def encode(tracker: Tracker, launches: Mapping[str, Sequence[LaunchRecord]]) -> dict[str, Any]:
-    """The JSON document for the tracker's groups (format :data:`VERSION`)."""
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Members:
+    """Each member's JSON, kept from one save to the next.
+
+    A tracker of thousands of members changes a few of them between two saves: a save encodes
+    only those its journal names, and joins the others' kept text."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.journal = tracker.journal()
+        self.json: dict[Key, str] = {}
+
+    def by_group(self) -> dict[str, list[str]]:
+        """The JSON of every member, by group, each parent before its children (the order
+        members came in: a parent is always known before it forks)."""
+        keys, everything = self.journal.take()
+        cache = self.json
+        if everything:
+            cache.clear()
+        else:
+            for key in keys:
+                cache.pop(key, None)
+        out: dict[str, list[str]] = {name: [] for name in self.tracker.groups}
+        for key, proc in self.tracker.procs.items():
+            text = cache.get(key)
+            if text is None:
+                text = cache[key] = _dumps(proc_to_wire(proc))
+            members = out.get(proc.group)
+            if members is not None:
+                members.append(text)
+        return out
+
+
+def encode(
+    tracker: Tracker,
+    launches: Mapping[str, Sequence[LaunchRecord]],
+    members: Members | None = None,
+) -> bytes:
+    """The file for the tracker's groups (format :data:`VERSION`): one line of JSON."""
+    by_group = (members or Members(tracker)).by_group()
     groups = []
     for group in tracker.groups.values():
-        groups.append(
+        head = _dumps(
             {
                 "name": group.name,
                 "created": group.created,
@@ -373,17 +415,14 @@ def encode(tracker: Tracker, launches: Mapping[str, Sequence[LaunchRecord]]) -> 
                 "exits": group.exits,
                 "failed": group.failed,
                 "roots": [list(key) for key in group.roots],
-                "members": [proc_to_wire(proc) for proc in tracker.tree_order(group)],
                 "launches": [_encode_launch(r) for r in launches.get(group.name, ())],
             }
         )
-    return {
-        "version": VERSION,
-        "saved": time.time(),
-        "boot_id": boot_id(),
-        "writer": os.getpid(),
-        "groups": groups,
-    }
+        groups.append(f'{head[:-1]},"members":[{",".join(by_group[group.name])}]}}')
+    head = _dumps(
+        {"version": VERSION, "saved": time.time(), "boot_id": boot_id(), "writer": os.getpid()}
+    )
+    return f'{head[:-1]},"groups":[{",".join(groups)}]}}\n'.encode()
 
 
 def _encode_launch(record: LaunchRecord) -> dict[str, Any]:

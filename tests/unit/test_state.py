@@ -20,12 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tractui import procfs, state
 from tractui.engine import Engine, log_path_for
 from tractui.events import Exec, Exit, ExitStatus, Fork, ProcInfo
 from tractui.state import LaunchRecord, Persister, StateError, StateLocked
 from tractui.tracker import Tracker
+
+from .histories import History, op
 
 SEC = 1_000_000_000
 ROOT = 5_000_000  # above any pid_max
@@ -512,3 +516,28 @@ def test_engine_rename_and_remove_keep_launch_records_and_the_log(
     assert log_path_for("svc").read_text() == "svc\n"
     assert engine.remove_group("svc") == [(ROOT + 1, 1 * SEC)]
     assert "svc" not in engine.launches and "svc" not in engine.tracker.groups
+
+
+# ---- the members' JSON, kept from save to save ------------------------------------------------
+
+
+def _groups(raw: bytes) -> Any:
+    doc = json.loads(raw)
+    return doc["groups"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(op, max_size=40), st.lists(st.booleans(), max_size=40))
+def test_kept_member_json_equals_json_encoded_anew(ops: list[Any], saves: list[bool]) -> None:
+    """Saves that re-encode only the members the journal names write what a save from
+    nothing writes, whenever they happen in a random history."""
+    history = History()
+    t = history.tracker
+    members = state.Members(t)
+    for i, step in enumerate([None, *ops]):
+        history.step(i, step)
+        if i >= len(saves) or saves[i]:
+            kept = state.encode(t, {}, members)
+            assert _groups(kept) == _groups(state.encode(t, {})), f"after step {i}: {step}"
+            loaded = state.decode(kept)
+            assert [g.name for g in loaded.groups] == list(t.groups)

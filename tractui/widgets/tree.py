@@ -1,16 +1,18 @@
 """The process tree: every group as a collapsible genealogical tree with htop's columns.
 
-A Line-API ``ScrollView`` over a flattened row list: only the visible lines are rendered, so a
-group of 10,000 processes costs a flatten (a list build) per snapshot and ~40 line renders, not a
-widget per process (Textual's ``Tree`` re-measures every expanded node on each change; DESIGN.md).
+A Line-API ``ScrollView`` over a flattened list of row IDs: only the visible lines are rendered,
+so a group of 10,000 processes costs a flatten (a list of keys, extended a whole run of leaves
+at a time) per snapshot and ~40 line renders, not a widget per process (Textual's ``Tree``
+re-measures every expanded node on each change; DESIGN.md). A row's guides and fold mark are
+worked out when it is drawn, from the last shown child and the guide prefix the flatten keeps for
+each open parent: a few hundred entries, not one per row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
-from typing import ClassVar
+from typing import ClassVar, overload
 
 from rich.segment import Segment
 from rich.style import Style
@@ -52,7 +54,6 @@ _SORT_KEYS: dict[str, tuple[Callable[[ProcRow], object], bool]] = {
     "COMMAND": (lambda r: r.command, False),
 }
 COMMAND_X = sum(width + 1 for _title, width in COLUMNS)
-_row_id = attrgetter("id")
 
 
 def default_descending(sort: str) -> bool:
@@ -71,7 +72,32 @@ class Row:
     info: GroupRow | None = None
     guide: str = ""  # tree guides drawn before the fold mark
     fold: str = " "  # "▾" open, "▸" closed, "─" leaf
-    match: bool = False
+
+
+class Rows(Sequence[Row]):
+    """The tree's rows, in order: each made when asked for (the tree keeps only their IDs)."""
+
+    def __init__(self, tree: ProcessTree) -> None:
+        self._tree = tree
+
+    def __len__(self) -> int:
+        return len(self._tree.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Row]: ...
+
+    def __getitem__(self, index: int | slice) -> Row | list[Row]:
+        ids = self._tree.ids
+        if isinstance(index, slice):
+            return [self._tree.row(i) for i in range(*index.indices(len(ids)))]
+        if index < 0:
+            index += len(ids)
+        if not 0 <= index < len(ids):
+            raise IndexError(index)
+        return self._tree.row(index)
 
 
 def human_kb(kb: int) -> str:
@@ -145,24 +171,62 @@ class ProcessTree(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.snapshot: Snapshot = EMPTY
-        self.rows: list[Row] = []
+        self.ids: list[RowId] = []  # every row shown, in order
+        self.rows = Rows(self)
         self.collapsed: set[RowId] = set()
         self.show_exited = True
         self.filter_text = ""
         self.search_text = ""
         self.sort = "tree"
         self.descending = False  # tree order: oldest fork first
-        self._index: dict[RowId, int] = {}
         self._cursor_id: RowId | None = None
+        # for each open parent shown with children (a group: its name), the guide prefix of
+        # its children and the last of them; and the processes shown (None: every one)
+        self._prefix: dict[RowId, str] = {}
+        self._last: dict[RowId, Key] = {}
+        self._shown_keys: Collection[Key] | None = None
+        self._groups: dict[str, GroupRow] = {}
+        self._previous: Mapping[Key, ProcRow] = {}  # the processes of the last flatten
 
     # ---- model -------------------------------------------------------------------------------
 
     @property
     def current(self) -> Row | None:
         """The row under the cursor."""
-        if 0 <= self.cursor < len(self.rows):
-            return self.rows[self.cursor]
+        if 0 <= self.cursor < len(self.ids):
+            return self.row(self.cursor)
         return None
+
+    def index_of(self, row_id: RowId) -> int | None:
+        """Where a row is shown; None if it is not."""
+        try:
+            return self.ids.index(row_id)
+        except ValueError:
+            return None
+
+    def row(self, index: int) -> Row:
+        """The row at ``index``, with its guides and fold mark."""
+        row_id = self.ids[index]
+        if isinstance(row_id, str):
+            group = self._groups[row_id]
+            return Row(row_id, row_id, info=group, fold="▸" if row_id in self.collapsed else "▾")
+        proc = self.snapshot.procs[row_id]
+        parent: RowId = proc.parent if proc.parent in self._prefix else proc.group  # type: ignore[assignment]
+        if parent == proc.group:
+            guide = ""  # a root
+        else:
+            guide = self._prefix[parent] + ("└─" if self._last[parent] == row_id else "├─")
+        if row_id in self._prefix:
+            fold = "▾"
+        elif proc.children and row_id in self.collapsed and self._has_shown(proc.children):
+            fold = "▸"
+        else:
+            fold = "─"
+        return Row(row_id, proc.group, proc=proc, guide=guide, fold=fold)
+
+    def _has_shown(self, keys: Iterable[Key]) -> bool:
+        shown = self._shown_keys
+        return shown is None or any(k in shown for k in keys)
 
     def update_snapshot(self, snapshot: Snapshot) -> None:
         """Redraw from a new snapshot, keeping the cursor on the same process."""
@@ -172,18 +236,23 @@ class ProcessTree(ScrollView, can_focus=True):
     def rebuild(self) -> None:
         """Flatten the snapshot into rows; put the cursor back on the row it was on."""
         old_id, old_index = self._cursor_id, self.cursor
-        old_row = self.current
-        self.rows = list(self._flatten())
-        self._index = dict(zip(map(_row_id, self.rows), range(len(self.rows)), strict=True))
-        index = self._index.get(old_id) if old_id is not None else None
-        if index is None and old_row is not None and old_row.proc is not None:
+        old_proc = self.snapshot_proc(old_id)
+        self.ids = self._flatten()
+        index = self.index_of(old_id) if old_id is not None else None
+        if index is None and old_proc is not None:
             # the process was pruned or hidden: its nearest shown ancestor, else its group
-            index = self._nearest_ancestor(old_row.proc)
+            index = self._nearest_ancestor(old_proc)
         if index is None:
-            index = min(old_index, len(self.rows) - 1)
-        self.virtual_size = Size(self.size.width, len(self.rows))
+            index = min(old_index, len(self.ids) - 1)
+        self.virtual_size = Size(self.size.width, len(self.ids))
         self._move(max(index, 0), scroll=old_id is not None and index != old_index)
         self.refresh()
+
+    def snapshot_proc(self, row_id: RowId | None) -> ProcRow | None:
+        """The process of a row ID, in the last snapshot or the one before (None: a group)."""
+        if row_id is None or isinstance(row_id, str):
+            return None
+        return self.snapshot.procs.get(row_id) or self._previous.get(row_id)
 
     def sort_by(self, sort: str, descending: bool) -> None:
         """Order siblings by a column of :data:`SORTS` ("tree": fork order), then redraw."""
@@ -193,73 +262,73 @@ class ProcessTree(ScrollView, can_focus=True):
 
     def _nearest_ancestor(self, proc: ProcRow) -> int | None:
         parent = proc.parent
-        procs = self.snapshot.procs
         while parent is not None:
-            if parent in self._index:
-                return self._index[parent]
-            row = procs.get(parent)
+            index = self.index_of(parent)
+            if index is not None:
+                return index
+            row = self.snapshot_proc(parent)
             parent = row.parent if row is not None else None
-        return self._index.get(proc.group)
+        return self.index_of(proc.group)
 
-    def _flatten(self) -> Iterator[Row]:
-        # runs on every snapshot over every row (tens of thousands): leaves take the short way,
-        # and a row drawn the same as before (same ProcRow object, guide, fold) is reused
-        procs = self.snapshot.procs
+    def _flatten(self) -> list[RowId]:
+        """Every row shown, in order. Runs at every snapshot over tens of thousands of rows:
+        a run of siblings without shown children is added in one ``extend``."""
+        snapshot = self.snapshot
+        procs = snapshot.procs
         needle = self.filter_text.lower()
         collapsed = self.collapsed
         order = self._order
-        before, index_of = self.rows, self._index.get
-        for group in self.snapshot.groups:
+        ids: list[RowId] = []
+        prefix: dict[RowId, str] = {}
+        last: dict[RowId, Key] = {}
+        self._previous = procs
+        self._groups = {g.name: g for g in snapshot.groups}
+        every = self.show_exited and not needle
+        shown_all: set[Key] = set()
+        for group in snapshot.groups:
             # no filter and exited ones shown: _shown would keep every process of the group
-            shown: Collection[Key] = (
-                procs if self.show_exited and not needle else self._shown(group, needle)
-            )
+            shown: Collection[Key] | None = None if every else self._shown(group, needle)
+            if shown is not None:
+                shown_all.update(shown)
             if needle and not shown and needle not in group.name.lower():
                 continue
             name = group.name
-            closed = name in collapsed
-            yield Row(name, name, info=group, fold="▸" if closed else "▾")
-            if closed:
+            ids.append(name)
+            if name in collapsed:
                 continue
-            roots = order([procs[k] for k in group.roots if k in shown])
-            # one frame per open level, not a tuple per row (thousands of them would survive
-            # long enough to wake the garbage collector's full passes): the rows still to
-            # draw, the last of them, and the guides of the others and of the last
-            stack: list[tuple[Iterator[ProcRow], ProcRow | None, tuple[str, str], tuple[str, str]]]
-            stack = [(iter(roots), None, ("", ""), ("", ""))]
+            roots = order(group.roots, shown)
+            if not roots:
+                continue
+            prefix[name], last[name] = "", roots[-1]
+            # one iterator per open level; the parents above them, for the guides
+            stack: list[Iterator[Key]] = [iter(roots)]
+            above: list[RowId] = [name]
             while stack:
-                rest, last, others, last_guides = stack[-1]
-                proc = next(rest, None)
-                if proc is None:
-                    stack.pop()
-                    continue
-                guide, child_guide = last_guides if proc is last else others
-                kids = (
-                    order([procs[k] for k in proc.children if k in shown]) if proc.children else []
-                )
-                fold = "─" if not kids else ("▸" if proc.key in collapsed else "▾")
-                i = index_of(proc.key)
-                old = before[i] if i is not None else None
-                if (
-                    old is not None
-                    and old.proc is proc
-                    and old.fold == fold
-                    and old.guide == guide
-                    and old.group == name
-                ):
-                    yield old
-                else:
-                    yield Row(proc.key, name, proc=proc, guide=guide, fold=fold)
-                if fold != "▾":
-                    continue  # a leaf, or folded
-                stack.append(
-                    (
-                        iter(kids),
-                        kids[-1],
-                        (child_guide + "├─", child_guide + "│ "),
-                        (child_guide + "└─", child_guide + "  "),
+                for key in stack[-1]:
+                    ids.append(key)
+                    kids = procs[key].children
+                    if not kids or key in collapsed:
+                        continue
+                    shown_kids = order(kids, shown)
+                    if not shown_kids:
+                        continue
+                    up = above[-1]
+                    prefix[key] = (
+                        "" if up == name else prefix[up] + ("  " if last[up] == key else "│ ")
                     )
-                )
+                    last[key] = shown_kids[-1]
+                    if not any(procs[k].children for k in shown_kids):
+                        ids.extend(shown_kids)  # leaves only: no deeper level
+                        continue
+                    stack.append(iter(shown_kids))
+                    above.append(key)
+                    break
+                else:
+                    stack.pop()
+                    above.pop()
+        self._prefix, self._last = prefix, last
+        self._shown_keys = None if every else shown_all
+        return ids
 
     def _shown(self, group: GroupRow, needle: str) -> set[Key]:
         """The processes to draw: exited ones only while shown (or while they have live
@@ -282,23 +351,27 @@ class ProcessTree(ScrollView, can_focus=True):
                 keep.add(row.key)
         return keep
 
-    def _order(self, rows: list[ProcRow]) -> list[ProcRow]:
-        """Siblings in the sort order; ties stay in fork order."""
+    def _order(self, keys: Iterable[Key], shown: Collection[Key] | None) -> list[Key]:
+        """The shown ones of some siblings, in the sort order; ties stay in fork order."""
+        procs = self.snapshot.procs
+        # a snapshot's roots and children are all in it: only a filter leaves some out
+        kept = list(keys) if shown is None else [k for k in keys if k in shown]
         sort = _SORT_KEYS.get(self.sort)
         if sort is None:
-            return rows[::-1] if self.descending else rows
-        key = sort[0]
-        return sorted(rows, key=key, reverse=self.descending)  # type: ignore[arg-type]
+            return kept[::-1] if self.descending else kept
+        column = sort[0]
+        return sorted(kept, key=lambda k: column(procs[k]), reverse=self.descending)  # type: ignore[arg-type,return-value]
 
     # ---- cursor ------------------------------------------------------------------------------
 
     def _move(self, index: int, scroll: bool = True) -> None:
-        index = max(0, min(index, len(self.rows) - 1))
-        changed_row = self.current is None or (
-            0 <= index < len(self.rows) and self.rows[index].id != self._cursor_id
+        ids = self.ids
+        index = max(0, min(index, len(ids) - 1))
+        changed_row = not 0 <= self.cursor < len(ids) or (
+            0 <= index < len(ids) and ids[index] != self._cursor_id
         )
         self.cursor = index
-        self._cursor_id = self.rows[index].id if self.rows else None
+        self._cursor_id = ids[index] if ids else None
         if scroll:
             self.scroll_to_cursor()
         if changed_row:
@@ -315,7 +388,7 @@ class ProcessTree(ScrollView, can_focus=True):
 
     def select(self, row_id: RowId) -> bool:
         """Put the cursor on a row; False if it is not shown."""
-        index = self._index.get(row_id)
+        index = self.index_of(row_id)
         if index is None:
             return False
         self._move(index)
@@ -336,7 +409,7 @@ class ProcessTree(ScrollView, can_focus=True):
         self._move(0)
 
     def action_last(self) -> None:
-        self._move(len(self.rows) - 1)
+        self._move(len(self.ids) - 1)
 
     def action_collapse(self) -> None:
         """Fold the row; on a leaf or a folded row, go to its parent (as htop's ← does)."""
@@ -348,7 +421,8 @@ class ProcessTree(ScrollView, can_focus=True):
             self.rebuild()
         elif row.proc is not None:
             parent = row.proc.parent
-            self.select(parent if parent in self._index else row.group)  # type: ignore[arg-type]
+            if parent is None or not self.select(parent):
+                self.select(row.group)
 
     def action_expand(self) -> None:
         row = self.current
@@ -377,7 +451,7 @@ class ProcessTree(ScrollView, can_focus=True):
         self.rebuild()
 
     def toggle(self, index: int) -> None:
-        row = self.rows[index]
+        row = self.row(index)
         if row.fold == "▾":
             self.collapsed.add(row.id)
         elif row.fold == "▸":
@@ -393,34 +467,37 @@ class ProcessTree(ScrollView, can_focus=True):
             self.refresh()
             return True
         first = self.cursor if start is None else start
-        count = len(self.rows)
+        ids, procs = self.ids, self.snapshot.procs
+        count = len(ids)
         for step in range(count):
             index = (first + step) % count
-            if self._matches(self.rows[index]):
+            row_id = ids[index]
+            if self._matches(row_id if isinstance(row_id, str) else procs[row_id]):
                 self._move(index)
                 self.refresh()
                 return True
         self.refresh()
         return False
 
-    def _matches(self, row: Row) -> bool:
+    def _matches(self, what: ProcRow | str) -> bool:
+        """Whether a process (its command or PID) or a group (its name) matches the search."""
         needle = self.search_text
-        if row.proc is not None:
-            return needle in row.proc.command.lower() or needle == str(row.proc.pid)
-        return needle in row.group.lower()
+        if isinstance(what, str):
+            return needle in what.lower()
+        return needle in what.command.lower() or needle == str(what.pid)
 
     def on_click(self, event: events.Click) -> None:
         index = int(self.scroll_y) + event.y
-        if not 0 <= index < len(self.rows):
+        if not 0 <= index < len(self.ids):
             return
         self._move(index, scroll=False)
-        row = self.rows[index]
+        row = self.row(index)
         fold_x = len(row.guide) + (COMMAND_X if row.proc is not None else 0)
         if event.x - self.scrollable_content_region.x + int(self.scroll_x) in (fold_x, fold_x + 1):
             self.toggle(index)
 
     def on_resize(self, event: events.Resize) -> None:
-        self.virtual_size = Size(self.size.width, len(self.rows))
+        self.virtual_size = Size(self.size.width, len(self.ids))
 
     # ---- rendering ---------------------------------------------------------------------------
 
@@ -428,13 +505,13 @@ class ProcessTree(ScrollView, can_focus=True):
         index = int(self.scroll_y) + y
         width = self.scrollable_content_region.width
         base = self.rich_style
-        if not self.rows and index == 1:
+        if not self.ids and index == 1:
             hint = "  No groups yet: n launches a program into a group, a attaches running PIDs."
             dim = self.get_component_rich_style("tree--dim")
             return Strip([Segment(hint, dim)]).adjust_cell_length(width, base)
-        if not 0 <= index < len(self.rows):
+        if not 0 <= index < len(self.ids):
             return Strip.blank(width, base)
-        row = self.rows[index]
+        row = self.row(index)
         segments = self._group_segments(row) if row.info is not None else self._proc_segments(row)
         style = base
         if index == self.cursor:
@@ -489,7 +566,7 @@ class ProcessTree(ScrollView, can_focus=True):
             status = self.get_component_rich_style("tree--failed" if proc.failed else "tree--dim")
             segments.append(Segment(f"[{proc.status}] ", status))
         command_style = text_style
-        if self.search_text and self._matches(row):
+        if self.search_text and self._matches(proc):
             command_style = self.get_component_rich_style("tree--match")
         segments.append(Segment(proc.command, command_style))
         if proc.reparented:
