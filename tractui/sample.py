@@ -36,6 +36,7 @@ class Sampler:
         self.clock = clock
         self._prev: dict[Key, tuple[float, int]] = {}  # when each was sampled, its ticks then
         self._last: dict[Key, Sample] = {}  # the previous sample of each
+        self._raw: dict[Key, bytes] = {}  # what /proc/PID/stat said then
         self.changed: list[Key] = []  # the last sample's new Sample objects, and the gone
 
     def sample(self, keys: Iterable[Key]) -> dict[Key, Sample]:
@@ -51,6 +52,8 @@ class Sampler:
         prev, last = self._prev, self._last
         seen: dict[Key, tuple[float, int]] = {}
         changed: list[Key] = []
+        raws: dict[Key, bytes] = {}
+        raw_before = self._raw
         tolerance = procfs.START_TOLERANCE_NS
         ns_per_tick, page_kb, clk_tck = procfs.NS_PER_TICK, procfs.PAGE_KB, procfs.CLK_TCK
         for key in keys:
@@ -61,6 +64,11 @@ class Sampler:
                     raw = os.read(fd, 4096)
                 finally:
                     os.close(fd)
+                old = last.get(key)
+                if old is not None and not old.cpu and raw == raw_before.get(key):
+                    # the same bytes (a process asleep): the same columns, still no CPU
+                    seen[key], out[key], raws[key] = (now, old.ticks), old, raw
+                    continue
                 # comm may hold spaces and parentheses: the fields start after the last ')'
                 rest = raw[raw.rindex(b")") + 2 :].split()
                 if abs(int(rest[19]) * ns_per_tick - start) > tolerance:
@@ -77,7 +85,6 @@ class Sampler:
             if before is not None and now > before[0]:
                 cpu = (ticks - before[1]) / clk_tck / (now - before[0]) * 100.0
             cpu = max(cpu, 0.0)
-            old = last.get(key)
             if (
                 old is not None
                 and old.ticks == ticks
@@ -93,7 +100,8 @@ class Sampler:
                 changed.append(key)
             seen[key] = (now, ticks)
             out[key] = sample
+            raws[key] = raw
         changed.extend(last.keys() - out.keys())
-        self._prev, self._last = seen, out  # forget processes that are gone
+        self._prev, self._last, self._raw = seen, out, raws  # forget processes that are gone
         self.changed = changed
         return out

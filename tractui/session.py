@@ -137,6 +137,7 @@ class Snapshot:
     banner: str  # empty, or what went wrong with the collector
     # per group, oldest first
     logs: Mapping[str, tuple[LogEntry, ...]] = field(default_factory=dict)
+    branches: frozenset[Key] = frozenset()  # the processes with children
     mode: str = "embedded"  # or "daemon": who runs the engine
 
     def log(self, group: str | None) -> list[LogEntry]:
@@ -594,6 +595,7 @@ class SnapshotRows:
         self.users = users
         self.journal = tracker.journal()
         self.rows: dict[Key, ProcRow] = {}
+        self._branches: set[Key] = set()  # the rows with children
         self._touched: set[Key] = set()
         # per group, the sums over its live rows: CPU in millionths of a percent (integers, so
         # that what a row adds is exactly what it takes away when it changes)
@@ -617,6 +619,7 @@ class SnapshotRows:
         keys, everything = self.journal.take()
         if everything:
             rows.clear()
+            self._branches.clear()
             self._cpu.clear()
             self._rss.clear()
             dirty: set[Key] = set(tracked)
@@ -637,10 +640,15 @@ class SnapshotRows:
             proc = tracked.get(key)
             if proc is None:
                 rows.pop(key, None)
+                self._branches.discard(key)
                 continue
             depth = old.depth if old is not None else self._depth(proc)
             kids = proc.children
             children = tuple(filter(tracked.__contains__, kids)) if kids else ()
+            if children:
+                self._branches.add(key)
+            else:
+                self._branches.discard(key)
             row = _proc_row(
                 proc, depth, children, samples.get(key), last_samples.get(key), self.users
             )
@@ -662,7 +670,12 @@ class SnapshotRows:
             )
             for group in tracker.groups.values()
         )
-        return Snapshot(groups=groups, procs=MappingProxyType(dict(rows)), **fields)
+        return Snapshot(
+            groups=groups,
+            procs=MappingProxyType(dict(rows)),
+            branches=frozenset(self._branches),
+            **fields,
+        )
 
     def _count(self, row: ProcRow, sign: int) -> None:
         if row.alive:

@@ -57,7 +57,7 @@ def resample(t: Tracker, samples: dict[Any, Sample], i: int, which: int) -> list
 
 
 def same(a: Snapshot, b: Snapshot) -> bool:
-    return dict(a.procs) == dict(b.procs) and a.groups == b.groups
+    return dict(a.procs) == dict(b.procs) and a.groups == b.groups and a.branches == b.branches
 
 
 @settings(max_examples=150, deadline=None)

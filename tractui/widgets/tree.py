@@ -285,6 +285,9 @@ class ProcessTree(ScrollView, can_focus=True):
         self._groups = {g.name: g for g in snapshot.groups}
         every = self.show_exited and not needle
         shown_all: set[Key] = set()
+        # the processes that have a child with children: only below those is there a level
+        # deeper than the next
+        deep = {procs[b].parent for b in snapshot.branches if b in procs}
         for group in snapshot.groups:
             # no filter and exited ones shown: _shown would keep every process of the group
             shown: Collection[Key] | None = None if every else self._shown(group, needle)
@@ -317,7 +320,7 @@ class ProcessTree(ScrollView, can_focus=True):
                         "" if up == name else prefix[up] + ("  " if last[up] == key else "│ ")
                     )
                     last[key] = shown_kids[-1]
-                    if not any(procs[k].children for k in shown_kids):
+                    if key not in deep:
                         ids.extend(shown_kids)  # leaves only: no deeper level
                         continue
                     stack.append(iter(shown_kids))
