@@ -37,7 +37,7 @@ class FixedSampler(Sampler):
         super().__init__()
         self.by_pid = dict(by_pid)
 
-    def sample(self, keys: Iterable[Key]) -> dict[Key, Sample]:
+    def read(self, keys: Iterable[Key]) -> dict[Key, Sample]:
         return {key: self.by_pid[key[0]] for key in keys if key[0] in self.by_pid}
 
 

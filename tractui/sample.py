@@ -1,12 +1,14 @@
 """htop's per-process columns (state, CPU%, RSS, TIME+, threads, nice), sampled from /proc.
 
 One raw read of ``/proc/PID/stat`` per live process and sample: psutil costs ~3x more per process
-(DESIGN.md), and the UI samples thousands of them. CPU% is the utime+stime delta between two
-samples of the same process, keyed by (pid, start) so a reused PID starts from zero.
+(DESIGN.md), and the UI samples thousands of them, in rounds paced within a CPU budget. CPU% is
+the utime+stime delta between two samples of the same process, keyed by (pid, start) so a reused
+PID starts from zero.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -30,30 +32,109 @@ class Sample:
 
 
 class Sampler:
-    """Samples live processes; remembers the previous ticks of each for CPU%."""
+    """Samples the live processes in rounds, within a budget of CPU time.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    A round reads every live process once; one starts every ``interval`` seconds at most. Its
+    reads are spread over the calls to :meth:`step` (the session's loop, every ~50 ms), at the
+    pace of a round per ``interval``, but never faster than ``budget`` (a share of one CPU, at
+    the cost per read measured so far) allows. A few thousand processes: a round a second, as
+    htop's. Ten thousand: a round every ~1.5 s, each process's CPU% over that time, and no
+    pause of the UI thread longer than a slice. Remembers the previous ticks of each process
+    for CPU%, keyed by (pid, start) so a reused PID starts from zero.
+    """
+
+    SMALL = 256  # a round of up to this many is read at once (a few ms)
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = 1.0,
+        budget: float = 0.08,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.clock = clock
-        self._prev: dict[Key, tuple[float, int]] = {}  # when each was sampled, its ticks then
-        self._last: dict[Key, Sample] = {}  # the previous sample of each
+        self.timer = timer  # what a read costs is measured with it
+        self.interval = interval
+        self.budget = budget
+        self.samples: dict[Key, Sample] = {}  # the latest sample of each process still running
+        self.changed: list[Key] = []  # whose sample changed or went, since the last take
+        self._prev: dict[Key, tuple[float, int]] = {}  # when each was read, its ticks then
         self._raw: dict[Key, bytes] = {}  # what /proc/PID/stat said then
-        self.changed: list[Key] = []  # the last sample's new Sample objects, and the gone
+        self._round: list[Key] = []
+        self._next = 0  # the index in the round of the next process to read
+        self._round_start = -math.inf
+        self._last_step: float | None = None
+        self._owed = 0.0  # reads due and not done yet
+        self.cost = 20e-6  # seconds per read: the first measured, then a moving average
+        self._measured = False
 
-    def sample(self, keys: Iterable[Key]) -> dict[Key, Sample]:
-        """A sample of each (pid, start) still running; gone or reused PIDs are left out.
+    def step(self, live: Callable[[], Iterable[Key]]) -> int:
+        """Read the next slice of the round (a new round of ``live()`` when one is over and
+        ``interval`` has passed since it began); how many processes were read."""
+        now = self.clock()
+        elapsed = 0.0 if self._last_step is None else now - self._last_step
+        self._last_step = now
+        if self._next >= len(self._round):
+            if now - self._round_start < self.interval:
+                return 0
+            self._round, self._next, self._round_start = list(live()), 0, now
+            self._owed = 0.0
+        size = len(self._round)
+        pace = size * elapsed / self.interval
+        cap = elapsed * self.budget / self.cost
+        self._owed = min(self._owed + min(pace, cap), size)
+        count = size if size <= self.SMALL else int(self._owed)
+        if count <= 0:
+            return 0
+        chunk = self._round[self._next : self._next + count]
+        self._next += count
+        self._owed = max(0.0, self._owed - count)
+        started = self.timer()
+        self.sample(chunk)
+        cost = (self.timer() - started) / len(chunk)
+        self.cost = 0.8 * self.cost + 0.2 * cost if self._measured else cost
+        self._measured = True
+        return len(chunk)
+
+    def take_changed(self) -> list[Key]:
+        changed, self.changed = self.changed, []
+        return changed
+
+    def forget(self, keys: Iterable[Key]) -> None:
+        """These processes ended or are no longer tracked: drop what we know of them."""
+        for key in keys:
+            if self.samples.pop(key, None) is not None:
+                self.changed.append(key)
+            self._prev.pop(key, None)
+            self._raw.pop(key, None)
+
+    def sample(self, keys: list[Key]) -> dict[Key, Sample]:
+        """Read these processes now; their new samples (gone or reused PIDs are left out)."""
+        got = self.read(keys)
+        samples, changed = self.samples, self.changed
+        for key in keys:
+            new = got.get(key)
+            if new is None:
+                if samples.pop(key, None) is not None:
+                    changed.append(key)
+                self._prev.pop(key, None)
+                self._raw.pop(key, None)
+            elif new is not samples.get(key):
+                samples[key] = new
+                changed.append(key)
+        return got
+
+    def read(self, keys: Iterable[Key]) -> dict[Key, Sample]:
+        """A sample of each (pid, start) still running.
 
         The hot loop of the UI with thousands of processes: one os.open/os.read per process
         and only the fields used are parsed (as :class:`procfs.Stat` parses them). A process
-        whose columns did not change keeps its previous Sample object; :attr:`changed` lists
-        the others, and those no longer sampled, so a snapshot rebuilds only their rows.
+        whose columns did not change keeps its previous Sample object, so that a snapshot
+        rebuilds only the rows of the others.
         """
         now = self.clock()
         out: dict[Key, Sample] = {}
-        prev, last = self._prev, self._last
-        seen: dict[Key, tuple[float, int]] = {}
-        changed: list[Key] = []
-        raws: dict[Key, bytes] = {}
-        raw_before = self._raw
+        prev, last, raws = self._prev, self.samples, self._raw
         tolerance = procfs.START_TOLERANCE_NS
         ns_per_tick, page_kb, clk_tck = procfs.NS_PER_TICK, procfs.PAGE_KB, procfs.CLK_TCK
         for key in keys:
@@ -65,9 +146,10 @@ class Sampler:
                 finally:
                     os.close(fd)
                 old = last.get(key)
-                if old is not None and not old.cpu and raw == raw_before.get(key):
+                if old is not None and not old.cpu and raw == raws.get(key):
                     # the same bytes (a process asleep): the same columns, still no CPU
-                    seen[key], out[key], raws[key] = (now, old.ticks), old, raw
+                    prev[key] = (now, old.ticks)
+                    out[key] = old
                     continue
                 # comm may hold spaces and parentheses: the fields start after the last ')'
                 rest = raw[raw.rindex(b")") + 2 :].split()
@@ -97,11 +179,7 @@ class Sampler:
                 sample = old
             else:
                 sample = Sample(state, cpu, rss_kb, ticks, threads, nice)
-                changed.append(key)
-            seen[key] = (now, ticks)
-            out[key] = sample
+            prev[key] = (now, ticks)
             raws[key] = raw
-        changed.extend(last.keys() - out.keys())
-        self._prev, self._last, self._raw = seen, out, raws  # forget processes that are gone
-        self.changed = changed
+            out[key] = sample
         return out

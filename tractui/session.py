@@ -40,6 +40,7 @@ T = TypeVar("T")
 
 EVENT_LOG_SIZE = 1000  # per group
 RESTART_BACKOFF = 2.0
+HEARTBEAT = 1.0  # seconds between two snapshots at most, even when nothing changed
 RECOVERED_BANNER = 10.0  # seconds "... was restarted" stays up once all is well again
 END_GRACE = 2.0
 # bench/ui: when set, the session and the app append timing lines to this file (opt-in)
@@ -208,6 +209,7 @@ class Session:
     ) -> None:
         self.engine = engine
         self.sampler = sampler or Sampler()
+        self.sampler.interval = sample_interval
         self.clock = clock
         self.snapshot_interval = snapshot_interval
         self.sample_interval = sample_interval
@@ -221,7 +223,6 @@ class Session:
         self._queue: queue.Queue[_Command] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._samples: dict[Key, Sample] = {}
         self._last_sample: dict[Key, Sample] = {}  # kept past exit: TIME+ and RSS stay shown
         self._log: dict[str, collections.deque[LogEntry]] = {}
         self._log_tuples: dict[str, tuple[LogEntry, ...]] = {}
@@ -369,17 +370,15 @@ class Session:
 
     def _run(self) -> None:
         last_snapshot = 0.0
-        last_sample = 0.0
         while not self._stop.is_set():
             try:
                 self._watch_collector()
                 self._step(0.05)
                 self._run_commands()
+                self._sample()
                 now = time.monotonic()
-                if now - last_sample >= self.sample_interval:
-                    last_sample = now
-                    self._sample()
-                if self._dirty and now - last_snapshot >= self.snapshot_interval:
+                # at least once a second: the header's event rate and clock, a banner's expiry
+                if now - last_snapshot >= (self.snapshot_interval if self._dirty else HEARTBEAT):
                     last_snapshot = now
                     self._publish()
             except Exception:  # one bad batch must not leave the UI frozen
@@ -454,6 +453,8 @@ class Session:
         self._dirty = True
         if delta.log:
             self._add_log(delta.log, self.engine.tracker.now())
+        self.sampler.forget(delta.exited)
+        self.sampler.forget(delta.removed)
         for key in delta.removed:
             self._last_sample.pop(key, None)
 
@@ -484,11 +485,20 @@ class Session:
         return MappingProxyType(dict(self._log_tuples))
 
     def _sample(self) -> None:
+        """The sampler's next slice of live members; their rows change with their columns."""
         started = time.perf_counter() if BENCH_TIMINGS else 0.0
-        self._samples = self.sampler.sample([p.key for p in self.engine.tracker.live.values()])
-        self._last_sample.update(self._samples)
-        self._rows.touch(self.sampler.changed)
-        self._dirty = True
+        live = self.engine.tracker.live
+        if not self.sampler.step(lambda: [p.key for p in live.values()]):
+            return
+        changed = self.sampler.take_changed()
+        samples = self.sampler.samples
+        for key in changed:
+            sample = samples.get(key)
+            if sample is not None:
+                self._last_sample[key] = sample
+        if changed:
+            self._rows.touch(changed)
+            self._dirty = True
         if BENCH_TIMINGS:
             bench_note("sample", started)
 
@@ -506,7 +516,7 @@ class Session:
         self._seq += 1
         started = time.perf_counter() if BENCH_TIMINGS else 0.0
         self.snapshot = self._rows.build(
-            self._samples,
+            self.sampler.samples,
             self._last_sample,
             self.engine.launched_groups(),
             seq=self._seq,
@@ -529,7 +539,8 @@ class Session:
         proc = tracker.procs.get(key)
         if proc is None:
             raise UserError("that process is no longer tracked (pruned after it exited)")
-        row = _proc_row(proc, 0, (), self._samples.get(key), self._last_sample.get(key), self.users)
+        sample = self.sampler.samples.get(key)
+        row = _proc_row(proc, 0, (), sample, self._last_sample.get(key), self.users)
         parent = tracker.procs.get(proc.parent) if proc.parent is not None else None
         if parent is not None:
             parent_text = f"{parent.pid} {parent.command()}"

@@ -1,0 +1,107 @@
+"""The sampler: htop's columns read from /proc, in rounds paced within a CPU budget.
+
+The pacing tests use a clock and a cost of their own and a read that makes up samples; the
+others read real processes this test starts (and kills at teardown).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from tractui import procfs
+from tractui.sample import Sample, Sampler
+
+Key = tuple[int, int]
+ASLEEP = Sample("S", 0.0, 1000, 0, 1, 0)
+
+
+class Paced(Sampler):
+    """A sampler whose reads cost ``cost`` seconds each on its own timer, and take no time."""
+
+    def __init__(self, cost: float, budget: float = 0.08) -> None:
+        self.now = 0.0
+        self.spent = 0.0
+        self.cost_each = cost
+        self.reads: list[list[Key]] = []
+        super().__init__(clock=lambda: self.now, budget=budget, timer=lambda: self.spent)
+
+    def read(self, keys: Iterable[Key]) -> dict[Key, Sample]:
+        keys = list(keys)
+        self.reads.append(keys)
+        self.spent += self.cost_each * len(keys)
+        return {k: self.samples.get(k, ASLEEP) for k in keys if k[0] > 0}
+
+
+def run(sampler: Paced, keys: list[Key], seconds: float, step: float = 0.05) -> list[int]:
+    """Step the sampler every ``step`` for ``seconds``; how many it read at each step."""
+    counts = []
+    for _ in range(round(seconds / step)):
+        counts.append(sampler.step(lambda: keys))
+        sampler.now += step
+    return counts
+
+
+def test_a_small_round_is_read_at_once_and_once_a_second() -> None:
+    sampler = Paced(cost=20e-6)
+    keys = [(pid, 0) for pid in range(1, 101)]
+    counts = run(sampler, keys, 3.0)
+    assert [c for c in counts if c] == [100, 100, 100]
+    assert counts.index(100) == 0 and counts[20] == 100 and counts[40] == 100
+    assert set(sampler.samples) == set(keys)
+
+
+def test_a_big_round_is_spread_over_the_interval_when_it_is_cheap() -> None:
+    sampler = Paced(cost=1e-6)  # 10,000 reads: 10 ms a round, far within the budget
+    keys = [(pid, 0) for pid in range(1, 10_001)]
+    counts = run(sampler, keys, 3.0)
+    assert sum(counts[:22]) == 10_000  # a round in the first second (the first step reads none)
+    assert max(counts) <= 600  # in slices of ~500 (a twentieth), not at once
+    assert 25_000 <= sum(counts) <= 30_000  # a round a second
+
+
+def test_reads_stay_within_the_budget_when_they_are_dear() -> None:
+    sampler = Paced(cost=20e-6)  # 10,000 reads: 200 ms a round, 20% of a CPU at one a second
+    keys = [(pid, 0) for pid in range(1, 10_001)]
+    counts = run(sampler, keys, 10.0)
+    share = sampler.spent / 10.0
+    assert 0.06 <= share <= 0.085, share  # 8% of a CPU, not 20%
+    assert sum(counts) >= 3 * 10_000  # every process still read every ~2.5 s
+
+
+def test_processes_that_went_are_dropped_and_reported_changed() -> None:
+    sampler = Paced(cost=1e-6)
+    keys = [(1, 0), (2, 0), (-3, 0)]  # a negative pid reads as gone
+    sampler.sample(keys)
+    assert set(sampler.take_changed()) == {(1, 0), (2, 0)}
+    sampler.sample(keys)
+    assert sampler.take_changed() == []  # the same samples: nothing changed
+    sampler.forget([(2, 0)])
+    assert sampler.take_changed() == [(2, 0)]
+    assert set(sampler.samples) == {(1, 0)}
+
+
+def _key(pid: int) -> Key:
+    start = procfs.read_start(pid)
+    assert start is not None
+    return (pid, start)
+
+
+def test_real_processes_asleep_and_busy(spawn: Callable[..., subprocess.Popen[Any]]) -> None:
+    asleep = spawn(["sleep", "30"])
+    busy = spawn([sys.executable, "-c", "while True: pass"])
+    time.sleep(0.2)
+    sampler = Sampler()
+    keys = [_key(asleep.pid), _key(busy.pid)]
+    first = sampler.sample(keys)
+    time.sleep(0.5)
+    second = sampler.sample(keys)
+    assert first[keys[0]] is second[keys[0]]  # asleep: the same bytes, the same Sample
+    assert second[keys[0]].state == "S" and second[keys[0]].rss_kb > 0
+    assert second[keys[1]].state == "R" and second[keys[1]].cpu > 30.0
+    assert second[keys[1]].ticks > first[keys[1]].ticks
+    reused = (asleep.pid, keys[0][1] + 10 * procfs.START_TOLERANCE_NS)  # another start time
+    assert sampler.sample([reused]) == {}
