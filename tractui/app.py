@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from functools import partial
 from typing import ClassVar, TypeVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -202,6 +202,14 @@ class TractApp(App[int]):
 
     async def on_unmount(self) -> None:
         await asyncio.to_thread(self.session.stop)
+
+    async def on_event(self, event: events.Event) -> None:
+        if BENCH_TIMINGS and isinstance(event, events.Key):
+            # bench/ui: from the key read off the terminal (its event made, in the input
+            # thread) until the screen has been painted after it
+            started = time.perf_counter() - (time.monotonic() - event.time)
+            self.call_after_refresh(bench_note, "key", started)
+        await super().on_event(event)
 
     # ---- snapshots ---------------------------------------------------------------------------
 
