@@ -13,6 +13,7 @@ then key-to-screen latencies. See bench/ui/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import itertools
 import os
@@ -20,6 +21,7 @@ import pstats
 import random
 import re
 import resource
+import select
 import shlex
 import shutil
 import signal
@@ -211,12 +213,81 @@ def children_of(pid: int) -> list[int]:
 # ---- tmux ------------------------------------------------------------------------------------
 
 
+class Control:
+    """A tmux control-mode client (``tmux -C``): commands and their output over one pipe, with
+    no tmux process started per command (a fork and exec that, on a machine loaded by the
+    churn, would weigh on the very latencies measured)."""
+
+    def __init__(self, socket: str, session: str) -> None:
+        flags = "no-output,ignore-size"
+        self.proc = subprocess.Popen(
+            ["tmux", "-S", socket, "-C", "attach-session", "-f", flags, "-t", session],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._buffer = b""
+        self._reply()  # the attach's own
+
+    def run(self, *args: str) -> tuple[bool, str]:
+        """Run one command (simple words only: no quotes); (whether it worked, its output)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((" ".join(args) + "\n").encode())
+        self.proc.stdin.flush()
+        return self._reply()
+
+    def _reply(self) -> tuple[bool, str]:
+        lines: list[str] = []
+        inside = False
+        while True:
+            line = self._line()
+            if line.startswith("%begin"):
+                inside, lines = True, []
+            elif inside and line.startswith(("%end", "%error")):
+                return line.startswith("%end"), "\n".join(lines) + "\n"
+            elif inside:
+                lines.append(line)
+
+    def _line(self, timeout: float = 10.0) -> str:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise RuntimeError("tmux's control client did not answer")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise RuntimeError("tmux's control client ended")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode(errors="replace")
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+
+
 class Tmux:
-    """Detached tmux sessions on a server of our own (its socket in our temp directory)."""
+    """Detached tmux sessions on a server of our own (its socket in our temp directory).
+
+    Keys and screen captures, the hot path of the key-latency measure, go through one control
+    client (attached to a session of its own that only runs ``cat``)."""
 
     def __init__(self, socket: Path) -> None:
         self.socket = str(socket)
         self.sessions: list[str] = []
+        self._control: Control | None = None
+
+    def _fast(self, *args: str) -> str:
+        if self._control is None:
+            name, _pid = self.start("control", ["cat"], {})
+            self._control = Control(self.socket, name)
+        ok, out = self._control.run(*args)
+        if not ok:
+            raise RuntimeError(f"tmux {shlex.join(args)}: {out.strip()}")
+        return out
 
     def _run(self, *args: str, check: bool = True) -> str:
         done = subprocess.run(
@@ -242,10 +313,16 @@ class Tmux:
         self.sessions.remove(name)
 
     def keys(self, name: str, *keys: str, literal: bool = False) -> None:
-        self._run("send-keys", "-t", name, *(["-l"] if literal else []), *keys)
+        if all(re.fullmatch(r"[\w.-]+", k) for k in keys):
+            self._fast("send-keys", "-t", name, *(["-l"] if literal else []), *keys)
+        else:
+            self._run("send-keys", "-t", name, *(["-l"] if literal else []), *keys)
 
     def screen(self, name: str) -> str:
-        return self._run("capture-pane", "-p", "-t", name, check=False)
+        try:
+            return self._fast("capture-pane", "-p", "-t", name)
+        except RuntimeError:
+            return ""  # the session is gone
 
     def alive(self, name: str) -> bool:
         return (
@@ -270,6 +347,9 @@ class Tmux:
             time.sleep(0.1)
 
     def kill_all(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
         for name in self.sessions:
             subprocess.run(
                 ["tmux", "-S", self.socket, "kill-session", "-t", name],
