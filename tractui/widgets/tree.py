@@ -211,9 +211,9 @@ class ProcessTree(ScrollView, can_focus=True):
             group = self._groups[row_id]
             return Row(row_id, row_id, info=group, fold="▸" if row_id in self.collapsed else "▾")
         proc = self.snapshot.procs[row_id]
-        parent: RowId = proc.parent if proc.parent in self._prefix else proc.group  # type: ignore[assignment]
-        if parent == proc.group:
-            guide = ""  # a root
+        parent = proc.parent
+        if parent is None or parent not in self._prefix:
+            guide = ""  # a root of its group
         else:
             guide = self._prefix[parent] + ("└─" if self._last[parent] == row_id else "├─")
         if row_id in self._prefix:
