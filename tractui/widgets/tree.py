@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import ClassVar, overload
 
 from rich.segment import Segment
@@ -284,17 +285,18 @@ class ProcessTree(ScrollView, can_focus=True):
         self._previous = procs
         self._groups = {g.name: g for g in snapshot.groups}
         every = self.show_exited and not needle
-        shown_all: set[Key] = set()
+        shown: set[Key] | None = None if every else self._shown(needle)
         # the processes that have a child with children: only below those is there a level
         # deeper than the next
         deep = {procs[b].parent for b in snapshot.branches if b in procs}
         for group in snapshot.groups:
-            # no filter and exited ones shown: _shown would keep every process of the group
-            shown: Collection[Key] | None = None if every else self._shown(group, needle)
-            if shown is not None:
-                shown_all.update(shown)
-            if needle and not shown and needle not in group.name.lower():
-                continue
+            if (
+                needle
+                and shown is not None
+                and needle not in group.name.lower()
+                and not any(k in shown for k in group.roots)
+            ):
+                continue  # nothing in it matches
             name = group.name
             ids.append(name)
             if name in collapsed:
@@ -330,27 +332,33 @@ class ProcessTree(ScrollView, can_focus=True):
                     stack.pop()
                     above.pop()
         self._prefix, self._last = prefix, last
-        self._shown_keys = None if every else shown_all
+        self._shown_keys = shown
         return ids
 
-    def _shown(self, group: GroupRow, needle: str) -> set[Key]:
-        """The processes to draw: exited ones only while shown (or while they have live
-        descendants: the genealogy needs them), and with a filter, matches and their ancestors."""
-        procs = self.snapshot.procs
-        keep: set[Key] = set()
-        order: list[ProcRow] = []
-        stack = list(group.roots)
-        while stack:
-            row = procs.get(stack.pop())
-            if row is None:
-                continue
-            order.append(row)
-            stack.extend(row.children)
-        for row in reversed(order):  # children before parents
-            wanted = (row.alive or self.show_exited) and (
-                not needle or needle in row.command.lower() or needle == str(row.pid)
-            )
-            if wanted or any(k in keep for k in row.children):
+    def _shown(self, needle: str) -> set[Key]:
+        """The processes to draw: exited ones only while shown, and with a filter only the
+        matches; and the ancestors of those (the genealogy needs them)."""
+        snapshot = self.snapshot
+        procs = snapshot.procs
+        if needle:
+            show_exited = self.show_exited
+            keep = {
+                k
+                for k, r in procs.items()
+                if (r.alive or show_exited)
+                and (needle in r.command.lower() or needle == str(r.pid))
+            }
+        else:
+            keep = {k for k, r in procs.items() if r.alive}
+        # an ancestor is a branch (a process with children): the deepest first, so that each
+        # knows whether one of its children is kept before its parent asks
+        branches = sorted(
+            (procs[b] for b in snapshot.branches if b in procs and b not in keep),
+            key=attrgetter("depth"),
+            reverse=True,
+        )
+        for row in branches:
+            if any(k in keep for k in row.children):
                 keep.add(row.key)
         return keep
 
