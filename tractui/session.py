@@ -212,7 +212,6 @@ class Session:
         self.sampler.interval = sample_interval
         self.clock = clock
         self.snapshot_interval = snapshot_interval
-        self.sample_interval = sample_interval
         self.watch_collector = watch_collector
         self.monotonic = monotonic  # for the event rate (a replay stands it still)
         self.read_cwd = read_cwd or _read_cwd

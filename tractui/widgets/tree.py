@@ -181,10 +181,10 @@ class ProcessTree(ScrollView, can_focus=True):
         self.sort = "tree"
         self.descending = False  # tree order: oldest fork first
         self._cursor_id: RowId | None = None
-        # for each open parent shown with children (a group: its name), the guide prefix of
-        # its children and the last of them; and the processes shown (None: every one)
-        self._prefix: dict[RowId, str] = {}
-        self._last: dict[RowId, Key] = {}
+        # for each open process shown with children, the guide prefix of its children and the
+        # last of them; and the processes shown (None: every one)
+        self._prefix: dict[Key, str] = {}
+        self._last: dict[Key, Key] = {}
         self._shown_keys: Collection[Key] | None = None
         self._groups: dict[str, GroupRow] = {}
         self._previous: Mapping[Key, ProcRow] = {}  # the processes of the last flatten
@@ -280,8 +280,8 @@ class ProcessTree(ScrollView, can_focus=True):
         collapsed = self.collapsed
         order = self._order
         ids: list[RowId] = []
-        prefix: dict[RowId, str] = {}
-        last: dict[RowId, Key] = {}
+        prefix: dict[Key, str] = {}
+        last: dict[Key, Key] = {}
         self._previous = procs
         self._groups = {g.name: g for g in snapshot.groups}
         every = self.show_exited and not needle
@@ -302,12 +302,10 @@ class ProcessTree(ScrollView, can_focus=True):
             if name in collapsed:
                 continue
             roots = order(group.roots, shown)
-            if not roots:
-                continue
-            prefix[name], last[name] = "", roots[-1]
-            # one iterator per open level; the parents above them, for the guides
+            # one iterator per open level; the parents above them, for the guides (None above
+            # the roots: their children's guides start from nothing)
             stack: list[Iterator[Key]] = [iter(roots)]
-            above: list[RowId] = [name]
+            above: list[Key | None] = [None]
             while stack:
                 for key in stack[-1]:
                     ids.append(key)
@@ -319,7 +317,7 @@ class ProcessTree(ScrollView, can_focus=True):
                         continue
                     up = above[-1]
                     prefix[key] = (
-                        "" if up == name else prefix[up] + ("  " if last[up] == key else "│ ")
+                        "" if up is None else prefix[up] + ("  " if last[up] == key else "│ ")
                     )
                     last[key] = shown_kids[-1]
                     if key not in deep:
