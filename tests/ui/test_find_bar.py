@@ -100,3 +100,18 @@ async def test_toasts_stand_above_the_find_bar() -> None:
         toast = app.screen.query_one("Toast")
         findbar = app.query_one("#findbar")
         assert toast.region.bottom <= findbar.region.y
+
+
+async def test_a_filter_that_matches_nothing_says_so() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("backslash", *"zzz", "enter")
+        await pilot.pause()
+        tree = app.query_one(ProcessTree)
+        assert shown_pids(app) == []
+        screen = "\n".join(strip.text for strip in (tree.render_line(y) for y in range(3)))
+        assert "Nothing matches the filter 'zzz'" in screen
+        assert "No groups yet" not in screen
+        await pilot.press("escape")  # the filter cleared: every group back
+        assert shown_pids(app)

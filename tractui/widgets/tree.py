@@ -515,7 +515,11 @@ class ProcessTree(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         base = self.rich_style
         if not self.ids and index == 1:
-            hint = "  No groups yet: n launches a program into a group, a attaches running PIDs."
+            hint = (
+                f"  Nothing matches the filter {self.filter_text!r}: \\ edits it, Esc clears it."
+                if self.filter_text
+                else "  No groups yet: n launches a program into a group, a attaches running PIDs."
+            )
             dim = self.get_component_rich_style("tree--dim")
             return Strip([Segment(hint, dim)]).adjust_cell_length(width, base)
         if not 0 <= index < len(self.ids):
