@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import gc
 import logging
 import os
 import queue
@@ -51,7 +52,11 @@ _bench_lines: collections.deque[str] = collections.deque()
 def bench_note(kind: str, started: float) -> None:
     """Note "MONOTONIC KIND MS" (MS since ``started``, a perf_counter) for BENCH_TIMINGS; the
     lines are written 200 at a time and at exit, so that the hook costs next to nothing."""
-    ms = (time.perf_counter() - started) * 1e3
+    bench_value(kind, (time.perf_counter() - started) * 1e3)
+
+
+def bench_value(kind: str, ms: float) -> None:
+    """Note "MONOTONIC KIND MS" for BENCH_TIMINGS (see :func:`bench_note`)."""
     _bench_lines.append(f"{time.monotonic():.3f} {kind} {ms:.3f}\n")
     if len(_bench_lines) >= 200:
         _bench_flush()
@@ -66,8 +71,22 @@ def _bench_flush() -> None:
         f.writelines(lines)
 
 
+_gc_started = [0.0, 0.0]
+
+
+def _gc_note(phase: str, info: dict[str, int]) -> None:
+    """Note each garbage collection as "gcN" (N its generation; it holds the GIL throughout)
+    and the CPU time its thread spent in it as "gcNcpu"."""
+    if phase == "start":
+        _gc_started[:] = time.perf_counter(), time.thread_time()
+    else:
+        bench_note(f"gc{info['generation']}", _gc_started[0])
+        bench_value(f"gc{info['generation']}cpu", (time.thread_time() - _gc_started[1]) * 1e3)
+
+
 if BENCH_TIMINGS:
     atexit.register(_bench_flush)
+    gc.callbacks.append(_gc_note)
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,8 +672,8 @@ class SnapshotRows:
                 self._branches.discard(key)
                 continue
             depth = old.depth if old is not None else self._depth(proc)
-            kids = proc.children
-            children = tuple(filter(tracked.__contains__, kids)) if kids else ()
+            kids = proc.children  # always tracked members: the tracker keeps them so
+            children = tuple(kids) if kids else ()
             if children:
                 self._branches.add(key)
             else:

@@ -25,6 +25,9 @@ Key = tuple[int, int]  # (pid, start in ns since boot)
 GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,63}")
 # An exit followed this soon by an exec of the same pid is execve from a non-leader thread.
 EXEC_AFTER_EXIT_NS = 1_000_000_000
+# the command of a process whose exec we saw but that ended (or whose pid was reused) before
+# /proc could be read: what it ran is unknown, and no longer its forker's program
+UNREAD_EXEC = "[exec'd; ended before it was read]"
 
 
 @dataclass(slots=True, eq=False)
@@ -62,7 +65,10 @@ class Proc:
         return self.alive and self.parent is not None and self.ppid != self.parent[0]
 
     def command(self) -> str:
-        return " ".join(self.argv) if self.argv else f"[{self.comm}]"
+        if self.argv:
+            return " ".join(self.argv)
+        # a kernel thread or a zombie has no cmdline; an exec that ended unread, not even a comm
+        return f"[{self.comm}]" if self.comm else UNREAD_EXEC
 
     def status_text(self) -> str:
         if self.alive:
@@ -339,9 +345,7 @@ class Tracker:
             parent=parent.key if parent is not None else None,
             ppid=info.ppid,
         )
-        proc._absorb(info)
-        if not proc.argv and parent is not None:
-            proc.argv = parent.argv  # a zombie shows no cmdline; it ran its forker's program
+        proc._absorb(info)  # a zombie has no cmdline: it shows as [comm], as htop shows it
         self._insert(proc, group, parent)
         return proc
 
@@ -470,12 +474,14 @@ class Tracker:
         info = ev.info
         if info is not None and procfs.same_start(info.start, proc.start):
             proc._absorb(info)
-        proc.execs.append(proc.argv if info is not None else ())  # () : gone before we looked
+        else:  # gone (or its pid reused) before /proc was read: it runs its forker's no more
+            proc.argv, proc.comm, proc.exe = (), "", ""
+        proc.execs.append(proc.argv)  # () : gone before we looked
         self.groups[proc.group].execs += 1
         self._delta.changed.add(proc.key)
         self._delta.groups.add(proc.group)  # its counters changed
         self.revision += 1
-        detail = proc.command() if info is not None else f"[{proc.comm}] (ended before it was read)"
+        detail = proc.command()
         self._log(ev.ts + self.offset, "exec", proc, detail)
 
     def _revive(self, ev: Exec) -> Proc | None:

@@ -557,10 +557,13 @@ def key_latency(
     state: Callable[[str], bool],
     presses: int,
     rng: random.Random,
+    log: Path,
 ) -> tuple[list[float], int]:
     """Press whichever of keys[0] (makes ``state`` of the screen true) and keys[1] (false)
     flips it; time each press from send-keys to the screen showing the flip. Returns the
-    latencies (ms) and how many presses showed nothing within KEY_TIMEOUT."""
+    latencies (ms) and how many presses showed nothing within KEY_TIMEOUT. Each press is
+    also appended to ``log`` ("MONOTONIC KEY MS", the clock of the app's timings) to line
+    it up with them (``--keep``)."""
     out: list[float] = []
     missed = 0
     for _ in range(presses):
@@ -571,6 +574,8 @@ def key_latency(
         while True:
             if state(tmux.screen(name)) == want:
                 out.append((time.monotonic() - started) * 1e3)
+                with log.open("a") as f:
+                    f.write(f"{started:.3f} {keys[0] if want else keys[1]} {out[-1]:.1f}\n")
                 break
             if time.monotonic() - started > KEY_TIMEOUT:
                 missed += 1
@@ -685,13 +690,13 @@ def run_size(args: argparse.Namespace, size: int, htop: str | None) -> Result:
             tmux.keys(ui, "Home")
             tmux.wait_for(ui, header_on_top, "the group header on top")
             result.nav_ms, missed = key_latency(
-                tmux, ui, ("Home", "End"), header_on_top, args.presses, rng
+                tmux, ui, ("Home", "End"), header_on_top, args.presses, rng, tmp / "presses.txt"
             )
             result.missed_keys += missed
             tmux.keys(ui, "Home")
             tmux.wait_for(ui, header_on_top, "the group header on top")
             result.fold_ms, missed = key_latency(
-                tmux, ui, ("Left", "Right"), group_folded, args.presses, rng
+                tmux, ui, ("Left", "Right"), group_folded, args.presses, rng, tmp / "presses.txt"
             )
             result.missed_keys += missed
             k1 = time.monotonic()

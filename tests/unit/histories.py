@@ -17,18 +17,25 @@ from tractui.tracker import Delta, Tracker
 SEC = 1_000_000_000
 ROOT = 5_000_000  # above any pid_max: a /proc rescan never finds these
 
-op = st.one_of(
-    st.tuples(st.just("fork"), st.integers(0, 30), st.integers(1, 30)),
-    st.tuples(st.just("exec"), st.integers(0, 30)),
-    st.tuples(st.just("exit"), st.integers(0, 30), st.integers(0, 300)),
-    st.tuples(st.just("thread"), st.integers(0, 30)),
-    st.tuples(st.just("rename"), st.sampled_from(["web", "api", "db"])),
-    st.tuples(st.just("remove"), st.sampled_from(["web", "api", "db"])),
-    st.tuples(st.just("root"), st.sampled_from(["web", "api", "db"]), st.integers(31, 40)),
-    st.tuples(
-        st.just("prune"),
-    ),
-)
+
+def ops(pids: int = 30) -> st.SearchStrategy[Any]:
+    """One step of a history; forks, execs, exits and threads name pids ROOT..ROOT+``pids``
+    (fewer: each op more often hits a process that exists)."""
+    return st.one_of(
+        st.tuples(st.just("fork"), st.integers(0, pids), st.integers(1, pids)),
+        st.tuples(st.just("exec"), st.integers(0, pids)),
+        st.tuples(st.just("exit"), st.integers(0, pids), st.integers(0, 300)),
+        st.tuples(st.just("thread"), st.integers(0, pids)),
+        st.tuples(st.just("rename"), st.sampled_from(["web", "api", "db"])),
+        st.tuples(st.just("remove"), st.sampled_from(["web", "api", "db"])),
+        st.tuples(st.just("root"), st.sampled_from(["web", "api", "db"]), st.integers(31, 40)),
+        st.tuples(
+            st.just("prune"),
+        ),
+    )
+
+
+op = ops()
 
 
 def info(pid: int, start: int, argv: tuple[str, ...], ppid: int = 1) -> ProcInfo:

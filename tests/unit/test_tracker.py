@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tractui.errors import UserError
 from tractui.events import Comm, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
-from tractui.tracker import Tracker
+from tractui.tracker import UNREAD_EXEC, Tracker
+
+from .histories import History, ops
 
 SEC = 1_000_000_000
 # PIDs above any pid_max: no real process can have them, so a /proc rescan finds none.
@@ -97,7 +103,21 @@ def test_exec_info_of_another_process_with_the_pid_is_not_absorbed(tracker: Trac
     tracker.apply([fork(2 * SEC, ROOT, ROOT + 1)])
     stale = info(ROOT + 1, 9 * SEC, ("other",))  # /proc already showed a later process
     tracker.apply([Exec(2 * SEC + 5, ROOT + 1, ROOT + 1, stale)])
-    assert tracker.live[ROOT + 1].argv == ("sh", "-c", "serve")
+    proc = tracker.live[ROOT + 1]
+    assert proc.argv == () and proc.command() == UNREAD_EXEC  # neither "other" nor its forker's
+    assert proc.execs == [()]
+
+
+def test_an_exec_that_ended_before_it_was_read_does_not_show_its_forkers_command(
+    tracker: Tracker,
+) -> None:
+    tracker.apply([fork(2 * SEC, ROOT, ROOT + 1)])
+    delta = tracker.apply([Exec(2 * SEC + 5, ROOT + 1, ROOT + 1, None)])
+    proc = tracker.live[ROOT + 1]
+    assert proc.command() == UNREAD_EXEC and proc.exe == ""
+    assert [(e.kind, e.detail) for e in delta.log] == [("exec", UNREAD_EXEC)]
+    tracker.apply([exit_(3 * SEC, ROOT + 1)])
+    assert tracker.procs[proc.key].command() == UNREAD_EXEC  # and so it stays, exited
 
 
 def test_exec_from_a_non_leader_thread_keeps_the_process(tracker: Tracker) -> None:
@@ -254,3 +274,18 @@ def test_delta_log_has_member_events_in_kernel_order_with_their_times(tracker: T
         (4 * SEC, "exit", child, "web", "exit 3"),
     ]
     assert not tracker.apply([]).log
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ops(pids=4), max_size=60))
+def test_children_are_tracked_members_whose_parent_is_the_process(ops: list[Any]) -> None:
+    """What the UI's rows rely on (they copy a process's children unfiltered): after any
+    history, each child of a member is a member, forked by it, in the same group."""
+    history = History()
+    t = history.tracker
+    for i, step in enumerate(ops):
+        history.step(i, step)
+        for key, proc in t.procs.items():
+            for child in proc.children:
+                assert child in t.procs, f"after step {i} {step}: {child} of {key} untracked"
+                assert t.procs[child].parent == key and t.procs[child].group == proc.group
