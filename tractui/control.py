@@ -10,9 +10,11 @@ from __future__ import annotations
 import errno
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +137,13 @@ def open_log(path: Path) -> int:
     return fd
 
 
+def launch_banner(spec: LaunchSpec, now: float | None = None) -> str:
+    """The line a group's log gets before each program launched into it."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+    where = f" in {spec.cwd}" if spec.cwd else ""
+    return f"──── {when} tractui launched: {shlex.join(spec.argv)}{where} ────\n"
+
+
 def launch(spec: LaunchSpec, log_path: Path) -> subprocess.Popen[bytes]:
     """Start ``spec`` detached from our terminal; raise UserError if it cannot start."""
     env, kwargs = run_as(spec.as_root, spec.user)
@@ -143,6 +152,7 @@ def launch(spec: LaunchSpec, log_path: Path) -> subprocess.Popen[bytes]:
     check_command(spec, env)
     log_fd = open_log(log_path)
     try:
+        os.write(log_fd, launch_banner(spec).encode())  # where one launch's output begins
         return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
             spec.argv,
             cwd=spec.cwd,

@@ -159,11 +159,27 @@ def test_launched_output_goes_to_the_group_log_not_our_terminal(
     root = engine.launch("logged", LaunchSpec(["sh", "-c", script]))
     wait_until(engine, lambda: not root.alive, "the program's end")
     assert root.exit == ExitStatus(code=1), "stdin should be /dev/null: read fails at once"
-    text = log_path_for("logged").read_text()
+    banner, text = log_path_for("logged").read_text().split("\n", 1)
+    assert banner.startswith("──── ")  # it quotes the script: the program's output follows it
     assert "out-marker-4711" in text and "err-marker-4711" in text
     assert "stdin-was-not-empty" not in text
     captured = capfd.readouterr()
     assert "marker-4711" not in captured.out + captured.err
+
+
+def test_each_launch_into_a_group_starts_its_output_with_a_banner(engine: Engine) -> None:
+    first = engine.launch("twice", LaunchSpec(["sh", "-c", "echo first-run"]))
+    wait_until(engine, lambda: not first.alive, "the first program's end")
+    second = engine.launch("twice", LaunchSpec(["echo", "it's second"], cwd="/"))
+    wait_until(engine, lambda: not second.alive, "the second program's end")
+    lines = log_path_for("twice").read_text().splitlines()
+    assert len(lines) == 4, lines
+    assert lines[0].startswith("──── ") and lines[0].endswith(
+        "tractui launched: sh -c 'echo first-run' ────"
+    )
+    assert lines[1] == "first-run"
+    assert lines[2].endswith("""tractui launched: echo 'it'"'"'s second' in / ────""")
+    assert lines[3] == "it's second"
 
 
 def test_launched_program_runs_in_a_session_of_its_own(engine: Engine) -> None:
