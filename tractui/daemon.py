@@ -537,6 +537,7 @@ class Daemon:
                     "depth": d,
                     "uid": proc.uid,
                     "command": proc.command(),
+                    "argv": list(proc.argv),
                     "alive": proc.alive,
                     "status": proc.status_text(),
                     "reparented": proc.reparented,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -207,6 +208,24 @@ def test_list_formats_and_groups(daemon: Daemon) -> None:
         "web",
         "2",
     ]
+    # commands are listed quoted, as a shell takes them back
+    script = "sleep 100; echo 'it is done'"
+    daemon.cli("add", "quoted", "--", "sh", "-c", script)
+    lines: list[str] = []
+
+    def listed() -> bool:
+        lines[:] = daemon.cli("list", "quoted").stdout.splitlines()
+        return any("sleep" in line for line in lines)
+
+    poll_until(listed, "the shell and its sleep listed")
+    shell = next(line for line in lines if line.split(": ", 1)[1].startswith("sh "))
+    assert shlex.split(shell.split(": ", 1)[1]) == ["sh", "-c", script]
+    assert (
+        daemon.cli("list", "quoted", "--format", "tree").stdout.count(
+            shlex.join(["sh", "-c", script])
+        )
+        == 1
+    )
 
 
 def test_attach_rename_subtree_signal_and_remove(daemon: Daemon, spawn: Callable[..., Any]) -> None:

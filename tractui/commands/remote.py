@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -103,7 +104,7 @@ def _list(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     else:
         for m in shown:
             status = "" if m["alive"] else f"  [{m['status']}]"
-            write(f"{m['pid']}: {m['command']}{status}\n")
+            write(f"{m['pid']}: {shell_command(m)}{status}\n")
     return 0
 
 
@@ -129,8 +130,14 @@ def tree_lines(members: list[dict[str, Any]]) -> list[str]:
         note = ""
         if m["reparented"]:
             note = f"  [reparented to {m['ppid']}]"
-        lines.append(f"{m['pid']:>7}  {m['status']:<16} {guides}{m['command']}{note}")
+        lines.append(f"{m['pid']:>7}  {m['status']:<16} {guides}{shell_command(m)}{note}")
     return lines
+
+
+def shell_command(member: dict[str, Any]) -> str:
+    """A member's command line quoted as a shell takes it back; ``[comm]`` when it has none."""
+    argv = member["argv"]
+    return shlex.join(argv) if argv else str(member["command"])
 
 
 def _signal(conn: Connection, args: argparse.Namespace, write: Out) -> int:
