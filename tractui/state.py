@@ -286,7 +286,7 @@ class Persister:
         revision = owner.tracker.revision
         if self._members is None or self._members.tracker is not owner.tracker:
             self._members = Members(owner.tracker)
-        self._write(encode(owner.tracker, owner.launches, self._members))
+        self._write(encode_parts(owner.tracker, owner.launches, self._members))
         self.saved_revision = revision
         self._last_save = self.clock()
         self.saves += 1
@@ -294,11 +294,11 @@ class Persister:
             log.info("groups are saved again to %s", self.path)
             self.error = ""
 
-    def _write(self, raw: bytes) -> None:
+    def _write(self, parts: list[bytes]) -> None:
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=TMP_SUFFIX, dir=self.directory)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(raw)
+                f.writelines(parts)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
@@ -365,36 +365,98 @@ def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+RUN = 256  # members per run of kept JSON
+
+
+class _Run:
+    """Some members of one group, in the order they came: each one's JSON (None: to encode)
+    and, once joined, the run's text."""
+
+    __slots__ = ("group", "members", "text")
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self.members: dict[Key, bytes | None] = {}
+        self.text: bytes | None = None
+
+
 class Members:
-    """Each member's JSON, kept from one save to the next.
+    """Each member's JSON, kept from one save to the next, in runs joined ahead.
 
     A tracker of thousands of members changes a few of them between two saves: a save encodes
-    only those its journal names, and joins the others' kept text."""
+    only those its journal names, and re-joins only the runs they are in. A group's members
+    are listed in the order they came (for the ones that came together, by start time: a
+    parent before its children); the decoder puts parents first in any case."""
 
-    def __init__(self, tracker: Tracker) -> None:
+    def __init__(self, tracker: Tracker, run: int = RUN) -> None:
         self.tracker = tracker
         self.journal = tracker.journal()
-        self.json: dict[Key, str] = {}
+        self.run = run  # members per run, at most
+        self._runs: dict[str, list[_Run]] = {}  # by group
+        self._where: dict[Key, _Run] = {}
 
-    def by_group(self) -> dict[str, list[str]]:
-        """The JSON of every member, by group, each parent before its children (the order
-        members came in: a parent is always known before it forks)."""
+    def by_group(self) -> dict[str, list[bytes]]:
+        """Every group's members' JSON (UTF-8), as runs to join with commas."""
+        procs = self.tracker.procs
         keys, everything = self.journal.take()
-        cache = self.json
         if everything:
-            cache.clear()
-        else:
-            for key in keys:
-                cache.pop(key, None)
-        out: dict[str, list[str]] = {name: [] for name in self.tracker.groups}
-        for key, proc in self.tracker.procs.items():
-            text = cache.get(key)
-            if text is None:
-                text = cache[key] = _dumps(proc_to_wire(proc))
-            members = out.get(proc.group)
-            if members is not None:
-                members.append(text)
+            self._runs.clear()
+            self._where.clear()
+            keys = set(procs)
+        came: list[Key] = []
+        for key in keys:
+            proc = procs.get(key)
+            run = self._where.get(key)
+            if run is not None:
+                run.text = None
+                if proc is not None and proc.group == run.group:
+                    run.members[key] = None  # changed: encoded anew, where it was
+                    continue
+                del run.members[key]  # gone, or moved to another group (a rename)
+                del self._where[key]
+            if proc is not None:
+                came.append(key)
+        for key in sorted(came, key=lambda k: (k[1], k[0])):
+            self._append(procs[key].group, key)
+        out: dict[str, list[bytes]] = {name: [] for name in self.tracker.groups}
+        for name, runs in list(self._runs.items()):
+            texts = out.get(name)
+            if texts is None:  # a group gone: its members went with it
+                del self._runs[name]
+                continue
+            kept: list[_Run] = []
+            for run in runs:
+                if not run.members:
+                    continue
+                if kept and len(kept[-1].members) + len(run.members) <= self.run:
+                    self._merge(kept[-1], run)  # two thin runs make one
+                    continue
+                kept.append(run)
+            for run in kept:
+                if run.text is None:
+                    members = run.members
+                    for key, text in members.items():
+                        if text is None:
+                            members[key] = _dumps(proc_to_wire(procs[key])).encode()
+                    run.text = b",".join(members.values())  # type: ignore[arg-type]
+                texts.append(run.text)
+            runs[:] = kept
         return out
+
+    def _append(self, group: str, key: Key) -> None:
+        runs = self._runs.setdefault(group, [])
+        if not runs or len(runs[-1].members) >= self.run:
+            runs.append(_Run(group))
+        run = runs[-1]
+        run.members[key] = None
+        run.text = None
+        self._where[key] = run
+
+    def _merge(self, into: _Run, run: _Run) -> None:
+        into.members.update(run.members)
+        into.text = None
+        for key in run.members:
+            self._where[key] = into
 
 
 def encode(
@@ -403,9 +465,22 @@ def encode(
     members: Members | None = None,
 ) -> bytes:
     """The file for the tracker's groups (format :data:`VERSION`): one line of JSON."""
+    return b"".join(encode_parts(tracker, launches, members))
+
+
+def encode_parts(
+    tracker: Tracker,
+    launches: Mapping[str, Sequence[LaunchRecord]],
+    members: Members | None = None,
+) -> list[bytes]:
+    """:func:`encode`'s file in pieces, to write one after the other: the members' runs as
+    they are kept, not copied into one string of megabytes."""
     by_group = (members or Members(tracker)).by_group()
-    groups = []
-    for group in tracker.groups.values():
+    head = _dumps(
+        {"version": VERSION, "saved": time.time(), "boot_id": boot_id(), "writer": os.getpid()}
+    )
+    parts = [f'{head[:-1]},"groups":['.encode()]
+    for i, group in enumerate(tracker.groups.values()):
         head = _dumps(
             {
                 "name": group.name,
@@ -418,11 +493,15 @@ def encode(
                 "launches": [_encode_launch(r) for r in launches.get(group.name, ())],
             }
         )
-        groups.append(f'{head[:-1]},"members":[{",".join(by_group[group.name])}]}}')
-    head = _dumps(
-        {"version": VERSION, "saved": time.time(), "boot_id": boot_id(), "writer": os.getpid()}
-    )
-    return f'{head[:-1]},"groups":[{",".join(groups)}]}}\n'.encode()
+        parts.append(f'{"," if i else ""}{head[:-1]},"members":['.encode())
+        runs = by_group[group.name]
+        for j, run in enumerate(runs):
+            if j:
+                parts.append(b",")
+            parts.append(run)
+        parts.append(b"]}")
+    parts.append(b"]}\n")
+    return parts
 
 
 def _encode_launch(record: LaunchRecord) -> dict[str, Any]:

@@ -25,6 +25,7 @@ def ops(pids: int = 30) -> st.SearchStrategy[Any]:
         st.tuples(st.just("fork"), st.integers(0, pids), st.integers(1, pids)),
         st.tuples(st.just("exec"), st.integers(0, pids)),
         st.tuples(st.just("exit"), st.integers(0, pids), st.integers(0, 300)),
+        st.tuples(st.just("end"), st.integers(0, 50)),  # the n-th live member, whatever its pid
         st.tuples(st.just("thread"), st.integers(0, pids)),
         st.tuples(st.just("rename"), st.sampled_from(["web", "api", "db"])),
         st.tuples(st.just("remove"), st.sampled_from(["web", "api", "db"])),
@@ -71,6 +72,11 @@ class History:
                 events = [Exec(ts, pid, pid, info(pid, proc.start, ("prog", str(i))))]
         elif step[0] == "exit":
             events = [Exit(ts, ROOT + step[1], ROOT + step[1], step[2], 1, 1)]
+        elif step[0] == "end":
+            live = sorted(t.live)
+            if live:
+                pid = live[step[1] % len(live)]
+                events = [Exit(ts, pid, pid, 0, 1, 1)]
         elif step[0] == "thread":
             pid = ROOT + step[1]
             events = [Fork(ts, pid, pid, ROOT + 1000 + i, pid)]

@@ -29,6 +29,7 @@ from tractui.events import Exec, Exit, ExitStatus, Fork, ProcInfo
 from tractui.state import LaunchRecord, Persister, StateError, StateLocked
 from tractui.tracker import Tracker
 
+from .histories import ROOT as HISTORY_ROOT
 from .histories import History, op
 
 SEC = 1_000_000_000
@@ -522,22 +523,44 @@ def test_engine_rename_and_remove_keep_launch_records_and_the_log(
 
 
 def _groups(raw: bytes) -> Any:
-    doc = json.loads(raw)
-    return doc["groups"]
+    """The groups of a state file, each one's members in one order (the decoder's is its own)."""
+    groups = json.loads(raw)["groups"]
+    for group in groups:
+        group["members"].sort(key=lambda m: (m["start"], m["pid"]))
+    return groups
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(op, max_size=40), st.lists(st.booleans(), max_size=40))
-def test_kept_member_json_equals_json_encoded_anew(ops: list[Any], saves: list[bool]) -> None:
-    """Saves that re-encode only the members the journal names write what a save from
-    nothing writes, whenever they happen in a random history."""
+@given(st.lists(op, max_size=40), st.lists(st.booleans(), max_size=40), st.integers(1, 4))
+def test_kept_member_json_equals_json_encoded_anew(
+    ops: list[Any], saves: list[bool], run: int
+) -> None:
+    """Saves that re-encode only the members the journal names (and re-join only their runs)
+    write what a save from nothing writes, whenever they happen in a random history."""
     history = History()
     t = history.tracker
-    members = state.Members(t)
+    members = state.Members(t, run=run)
     for i, step in enumerate([None, *ops]):
         history.step(i, step)
+        t.prune()  # as the engine does twice a second: runs thin out, and merge
         if i >= len(saves) or saves[i]:
             kept = state.encode(t, {}, members)
             assert _groups(kept) == _groups(state.encode(t, {})), f"after step {i}: {step}"
             loaded = state.decode(kept)
             assert [g.name for g in loaded.groups] == list(t.groups)
+
+
+def test_thin_runs_merge_and_their_members_stay_up_to_date() -> None:
+    history = History()
+    t = history.tracker
+    members = state.Members(t, run=2)
+    steps: list[Any] = [("fork", 0, n) for n in range(1, 7)]  # runs [0 1] [2 3] [4 5] [6]
+    steps += [("exit", 1, 0), *[None] * 6, ("prune",)]  # [0] [2 3] [4 5] [6]: too full
+    steps += [("exit", 3, 0), *[None] * 6, ("prune",)]  # [0] [2]: merge into [0], as it was
+    steps += [("exit", 2, 9), ("exit", 6, 1)]  # members of merged runs change
+    for i, step in enumerate(steps):
+        history.step(i, step)
+        kept = state.encode(t, {}, members)
+        assert _groups(kept) == _groups(state.encode(t, {})), f"after step {i}: {step}"
+    runs = [[key[0] - HISTORY_ROOT for key in run.members] for run in members._runs["web"]]
+    assert runs == [[0, 2], [4, 5], [6]]
