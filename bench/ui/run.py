@@ -711,7 +711,10 @@ def run_size(args: argparse.Namespace, size: int, htop: str | None) -> Result:
             if not quit_ui(tmux, ui, 30):
                 raise RuntimeError("tractui did not quit on q within 30 s")
             result.timings = read_timings(timings, t0, t1)
-            result.in_app_ms = read_timings(timings, k0, k1).get("key", [])
+            # each key is noted once per time it reached the app (named by its event's
+            # time): the last is after the focused widget handled it
+            noted = read_timings(timings, k0, k1)
+            result.in_app_ms = [max(v) for k, v in noted.items() if k.startswith("key@")]
         finally:
             for name in tmux.sessions:
                 if name.startswith("tractui-ui"):
@@ -830,6 +833,7 @@ def report(results: list[Result], htop_note: str) -> None:
             "UI peak RSS",
             "htop tasks",
             "key in-app ms",
+            "GC pauses gen0 (n) / gen1 (n) ms",
             "keys missed",
             "load avg",
             "others CPU%",
@@ -850,6 +854,8 @@ def report(results: list[Result], htop_note: str) -> None:
                 f"{r.ui_hwm_kb / 1024:.0f} MiB",
                 r.htop_tasks or "-",
                 pair(r.in_app_ms),
+                f"{pair(r.timings.get('gc0', []))} ({len(r.timings.get('gc0', []))}) / "
+                f"{pair(r.timings.get('gc1', []))} ({len(r.timings.get('gc1', []))})",
                 str(r.missed_keys),
                 f"{r.load:.1f}",
                 f1(r.others),
