@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import ClassVar, overload
+from typing import Any, ClassVar, overload
 
 from rich.segment import Segment
 from rich.style import Style
@@ -160,7 +160,7 @@ class ProcessTree(ScrollView, can_focus=True):
         Binding("asterisk", "expand_all", "Expand subtree", show=False, id="tree.expand_all"),
     ]
 
-    cursor: reactive[int] = reactive(0, always_update=True, init=False)
+    cursor: reactive[int] = reactive(0, init=False)
 
     class Highlighted(Message):
         """The cursor moved to another row (or the row under it changed group)."""
@@ -188,6 +188,8 @@ class ProcessTree(ScrollView, can_focus=True):
         self._shown_keys: Collection[Key] | None = None
         self._groups: dict[str, GroupRow] = {}
         self._previous: Mapping[Key, ProcRow] = {}  # the processes of the last flatten
+        # what _repaint last saw on screen: the view, and its rows
+        self._painted: tuple[tuple[Any, ...], list[Row | None]] = ((), [])
 
     # ---- model -------------------------------------------------------------------------------
 
@@ -245,9 +247,49 @@ class ProcessTree(ScrollView, can_focus=True):
             index = self._nearest_ancestor(old_proc)
         if index is None:
             index = min(old_index, len(self.ids) - 1)
-        self.virtual_size = Size(self.size.width, len(self.ids))
+        self._set_rows(len(self.ids))
         self._move(max(index, 0), scroll=old_id is not None and index != old_index)
-        self.refresh()
+        self._repaint()
+
+    def _set_rows(self, count: int) -> None:
+        """The scrollable height: ``count`` rows. Not through the reactive, which would
+        repaint every line and lay the whole screen out again at each snapshot (as its rows
+        come and go, thousands of processes change the count nearly every time): its
+        scrollbar is updated, as Textual's own resize does (a layout only if the scrollbar
+        shows or hides), and the lines are left to :meth:`_repaint`."""
+        size = Size(self.size.width, count)
+        if size == self.virtual_size:
+            return
+        self.set_reactive(ProcessTree.virtual_size, size)
+        self._scroll_update(size)
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)  # fewer rows: the end moves up
+
+    def _repaint(self) -> None:
+        """Repaint the lines on screen whose rows changed since the last call; all of them if
+        the view did (scrolled, cursor moved, resized, another search). A snapshot of
+        thousands of processes changes a few of the rows on screen, and a row kept from one
+        snapshot to the next is the same object (the session keeps unchanged rows)."""
+        top = int(self.scroll_y)
+        height = self.scrollable_content_region.height
+        count = len(self.ids)
+        view = (
+            top,
+            int(self.scroll_x),
+            self.cursor,
+            self.size,
+            height,
+            self.search_text,
+            bool(count),
+        )
+        lines = [self.row(i) if i < count else None for i in range(top, top + height)]
+        old_view, old_lines = self._painted
+        self._painted = (view, lines)
+        if view != old_view:
+            self.refresh()
+            return
+        for y, (line, old) in enumerate(zip(lines, old_lines, strict=True)):
+            if line != old:
+                self.refresh_line(top + y)
 
     def snapshot_proc(self, row_id: RowId | None) -> ProcRow | None:
         """The process of a row ID, in the last snapshot or the one before (None: a group)."""
