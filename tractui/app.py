@@ -163,6 +163,7 @@ class TractApp(App[int]):
         self.save_settings = save_settings
         self.snapshot: Snapshot = session.snapshot
         self._select_after: str | None = None
+        self._banner_text: str | None = None  # what the banner shows (None: not yet set)
         self._find_mode = "search"
         self._last_search = ""  # what F3 finds again once the search bar is closed
         if save_settings:
@@ -236,6 +237,9 @@ class TractApp(App[int]):
 
     def _show_banner(self) -> None:
         text = " · ".join(t for t in (self.banner, self.snapshot.banner) if t)
+        if text == self._banner_text:
+            return  # each snapshot: an update would lay the screen out again
+        self._banner_text = text
         banner = self.query_one("#banner", Static)
         banner.update(text)
         banner.display = bool(text)

@@ -26,14 +26,26 @@ class StatusHeader(Static):
         super().__init__(id=id)
         self.host = host
         self.kernel = kernel
+        self._shown: tuple[object, ...] = ()  # what the line shows
 
     def show(self, snapshot: Snapshot) -> None:
-        """Redraw from a snapshot."""
+        """Redraw from a snapshot (only if what it shows changed: snapshots come 5 times a
+        second, the clock moves once)."""
         clock = time.strftime("%H:%M:%S", time.localtime(snapshot.wall)) if snapshot.wall else ""
-        state = snapshot.state
-        lost = f"lost {snapshot.lost}"
+        fields = (
+            snapshot.state,
+            "daemon" if snapshot.mode == "daemon" else "engine",
+            rate_text(snapshot.rate),
+            snapshot.lost,
+            count_text(len(snapshot.groups), "group"),
+            clock,
+        )
+        if fields == self._shown:
+            return
+        self._shown = fields
+        state, mode, rate, lost, groups, clock = fields
         state_style = "$success" if state == "running" else "$error"
-        lost_style = "$error bold" if snapshot.lost else "$text-muted"
+        lost_style = "$error bold" if lost else "$text-muted"
         self.update(
             Content.from_markup(
                 # the kernel last: on 80 columns, what is cut is what changes least
@@ -42,10 +54,11 @@ class StatusHeader(Static):
                 host=self.host,
                 kernel=self.kernel,
                 state=state,
-                mode="daemon" if snapshot.mode == "daemon" else "engine",
-                rate=rate_text(snapshot.rate),
-                lost=lost,
-                groups=count_text(len(snapshot.groups), "group"),
+                mode=mode,
+                rate=rate,
+                lost=f"lost {lost}",
+                groups=groups,
                 clock=clock,
-            )
+            ),
+            layout=False,  # one line high: the layout never changes
         )
