@@ -141,10 +141,16 @@ class ExitStatus:
 
     @classmethod
     def from_wait_status(cls, status: int) -> ExitStatus:
-        sig = status & 0x7F
-        if sig == 0:
-            return cls(code=(status >> 8) & 0xFF)
-        return cls(signal=sig, core=bool(status & 0x80))
+        """The status decoded; one shared object per status (thousands of exits, a few kinds)."""
+        decoded = _DECODED.get(status)
+        if decoded is None:
+            sig = status & 0x7F
+            if sig == 0:
+                decoded = cls(code=(status >> 8) & 0xFF)
+            else:
+                decoded = cls(signal=sig, core=bool(status & 0x80))
+            _DECODED[status] = decoded
+        return decoded
 
     @property
     def failed(self) -> bool:
@@ -177,6 +183,9 @@ class ExitStatus:
             if code is None and type(sig) is int and 0 < sig < 128 and type(core) is bool:
                 return cls(signal=sig, core=core)
         raise ValueError(f"bad exit status {value!r}")
+
+
+_DECODED: dict[int, ExitStatus] = {}  # wait status -> its ExitStatus (at most 65,536)
 
 
 def signal_name(number: int) -> str:

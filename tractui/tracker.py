@@ -50,10 +50,11 @@ class Proc:
     exit: ExitStatus | None = None
     ended: int | None = None  # ns since boot
     lost_exit: bool = False  # gone without an exit event (events were lost)
+    # (pid, start): made once, the one tuple every index of the tracker and the UI shares
+    key: Key = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> Key:
-        return (self.pid, self.start)
+    def __post_init__(self) -> None:
+        self.key = (self.pid, self.start)
 
     @property
     def alive(self) -> bool:
