@@ -912,7 +912,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=int, default=12, help="wait before it, s (12)")
     parser.add_argument("--churn", type=int, default=2000, help="fork+exit events/s (2000)")
     parser.add_argument("--life-ms", type=int, default=100, help="churned child's life (100)")
-    parser.add_argument("--presses", type=int, default=30, help="key presses per key pair (30)")
+    parser.add_argument("--presses", type=int, default=60, help="key presses per key pair (60)")
     parser.add_argument("--htop-args", default="-d 10", help="htop's options ('-d 10')")
     parser.add_argument("--no-htop", action="store_true", help="measure tractui alone")
     parser.add_argument("--keep", action="store_true", help="keep each run's temp directory")
