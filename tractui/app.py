@@ -368,7 +368,10 @@ class TractApp(App[int]):
             self._open_find("search")
             return
         tree = self.process_tree
-        if not tree.search(text, start=tree.cursor + 1):
+        found = tree.search(text, start=tree.cursor + 1)
+        if searching:
+            self._found(found)
+        elif not found:
             self.bell()
         if not searching:
             tree.search_text = ""  # the cursor is on the match; no highlight left behind
@@ -399,6 +402,7 @@ class TractApp(App[int]):
             with find.prevent(Input.Changed):
                 find.value = tree.filter_text
         filtering = self._find_mode == "filter"
+        bar.set_class(False, "-nomatch")
         self.query_one("#find-label", Label).update("Filter:" if filtering else "Search:")
         keys = (FILTER_KEYS if filtering else SEARCH_KEYS) if editing else FILTER_KEPT_KEYS
         self.query_one("#find-keys", Static).update(keys_hint(keys))
@@ -409,8 +413,16 @@ class TractApp(App[int]):
         if self._find_mode == "filter":
             tree.filter_text = event.value
             tree.rebuild()
-        elif not tree.search(event.value):
+        else:
+            self._found(tree.search(event.value))
+
+    def _found(self, found: bool) -> None:
+        """A search found nothing: a bell, and the bar says so until one does."""
+        if not found:
             self.bell()
+        self.query_one("#findbar").set_class(not found, "-nomatch")
+        label = "Search:" if found else "No match:"
+        self.query_one("#find-label", Label).update(label)
 
     @on(Input.Submitted, "#find")
     def find_submitted(self, event: Input.Submitted) -> None:
@@ -471,7 +483,7 @@ class TractApp(App[int]):
             return
 
         def done(name: str | None) -> None:
-            if name is not None:
+            if name is not None and name != row.group:
                 self._select_after = name
                 self.notify(f"group {row.group} renamed {name}")
 
@@ -500,12 +512,22 @@ class TractApp(App[int]):
             ("Actions", [b for b in self.BINDINGS if isinstance(b, Binding)]),
             ("In the sort picker (s F6)", SortScreen.help_bindings()),
             ("In the signal picker (k F9)", SignalScreen.help_bindings()),
-            ("Anywhere", [Binding("ctrl+p", "command_palette", "Command palette: every action")]),
+            (
+                "Anywhere",
+                [
+                    Binding("ctrl+p", "command_palette", "Command palette: every action"),
+                    Binding("ctrl+c", "help_quit", "Quit, as q does"),
+                ],
+            ),
         ]
         self.push_screen(HelpScreen(sections))
 
     async def action_quit(self) -> None:
         """Quit; if groups we launched are alive, ask whether to leave them or end them."""
+        self._quit()
+
+    def action_help_quit(self) -> None:
+        """ctrl+c (Textual only says how to quit): quit, as in htop."""
         self._quit()
 
     @work(exclusive=True, group="quit")
@@ -584,7 +606,7 @@ def _daemon_engine() -> DaemonEngine | None:
     return engine
 
 
-def run(verbose: bool = False, embedded: bool = False) -> int:
+def run(verbose: bool = False, embedded: bool = False, keep_exited: float = 10.0) -> int:
     """Start the engine, then the full-screen UI; exit at once with the reason if we can't.
 
     The engine is the daemon's when one answers on the socket (unless ``embedded``)."""
@@ -612,7 +634,12 @@ def run(verbose: bool = False, embedded: bool = False) -> int:
         state.acquire()
     except StateError as err:  # held by another tractui (a daemon we did not use), or unusable
         state, not_saved = None, f"groups are not saved: {err}"
-    engine = Engine(verbose=False, collector_stderr=paths.log_dir() / "_collector.log", state=state)
+    engine = Engine(
+        keep_exited=keep_exited,
+        verbose=False,
+        collector_stderr=paths.log_dir() / "_collector.log",
+        state=state,
+    )
     try:
         engine.start()
     except ConnectorError as err:

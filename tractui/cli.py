@@ -12,6 +12,9 @@ from tractui import __version__
 EXIT_USAGE = 2
 
 
+KEEP_EXITED_UI = 10.0  # s: with thousands of short-lived processes, ten seconds of them
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tractui",
@@ -64,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--embedded",
         action="store_true",
         help="the UI runs its own engine even if a daemon is running",
+    )
+    parser.add_argument(
+        "--keep-exited",
+        type=float,
+        default=KEEP_EXITED_UI,
+        metavar="SECS",
+        help=f"how long the UI's own engine shows exited processes (default: "
+        f"{KEEP_EXITED_UI:g}; on a daemon, the daemon's --keep-exited)",
     )
     return parser
 
@@ -215,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("add needs a group name and a program: tractui add NAME -- PROG")
         return remote.run(args)
     # no subcommand: the full-screen UI (textual is imported only on this path)
+    if args.keep_exited < 0:
+        parser.error("--keep-exited takes a number of seconds, 0 or more")
     from tractui import app
 
-    return app.run(verbose=args.verbose, embedded=args.embedded)
+    return app.run(verbose=args.verbose, embedded=args.embedded, keep_exited=args.keep_exited)

@@ -113,6 +113,8 @@ def check_command(spec: LaunchSpec, env: Mapping[str, str]) -> str:
     if not spec.argv or not spec.argv[0].strip():
         raise UserError("no command given: type the program to run and its arguments")
     if spec.cwd is not None and not os.path.isdir(spec.cwd):
+        if os.path.exists(spec.cwd):
+            raise UserError(f"working directory {spec.cwd!r} is not a directory: give one")
         raise UserError(f"working directory {spec.cwd!r} does not exist: give an existing one")
     program = spec.argv[0]
     if "/" in program:

@@ -45,7 +45,7 @@ from tractui.protocol import (
     procs_in_tree_order,
     snapshot_message,
 )
-from tractui.tracker import Delta, Key
+from tractui.tracker import NO_GROUP_NAME, Delta, Key
 
 log = logging.getLogger(__name__)
 
@@ -653,9 +653,12 @@ class Daemon:
 
 
 def _str(m: Message, name: str) -> str:
+    """A group name field of a request ("group", "old", "new")."""
     value = m.get(name)
-    if not isinstance(value, str) or not value:
-        raise UserError(f"'{name}' must be a non-empty string")
+    if value is not None and not isinstance(value, str):
+        raise UserError(f"'{name}' must be a string: the group's name")
+    if not value or not value.strip():
+        raise UserError(NO_GROUP_NAME)
     return value
 
 

@@ -167,8 +167,13 @@ class Journal:
         return keys, everything
 
 
+NO_GROUP_NAME = "no group name given: type one (1-64 letters, digits or - _ . @ : +)"
+
+
 def validate_group_name(name: str) -> str:
     name = name.strip()
+    if not name:
+        raise UserError(NO_GROUP_NAME)
     if not GROUP_NAME.fullmatch(name):
         raise UserError(
             f"bad group name {name!r}: use 1-64 letters, digits or - _ . @ : +, "
@@ -254,9 +259,10 @@ class Tracker:
             return group
         if new in self.groups:
             raise UserError(f"group {new!r} already exists: pick another name")
-        del self.groups[old]
         group.name = new
-        self.groups[new] = group
+        groups = list(self.groups.values())  # the group keeps its place among the others
+        self.groups.clear()
+        self.groups.update((g.name, g) for g in groups)
         for key in group.members:
             self.procs[key].group = new
             self._delta.changed.add(key)

@@ -136,7 +136,8 @@ def test_launch_errors_are_clear_and_leave_nothing_behind(
         (LaunchSpec([str(plain)]), "not an executable"),
         (LaunchSpec([str(tmp_path)]), "not an executable"),
         (LaunchSpec([str(tmp_path / "missing")]), "no such file"),
-        (LaunchSpec(["true"], cwd=str(tmp_path / "nowhere")), "working directory"),
+        (LaunchSpec(["true"], cwd=str(tmp_path / "nowhere")), "does not exist"),
+        (LaunchSpec(["true"], cwd=str(plain)), "is not a directory"),
         (LaunchSpec([]), "no command"),
     ]
     tracker = engine.tracker

@@ -277,6 +277,8 @@ def test_cli_errors_are_one_line_and_exit_1(daemon: Daemon) -> None:
         (("attach", "web", "1"), "PID 1 is init"),
         (("signal", "nope"), "no group named 'nope'"),
         (("rename", "nope", "other"), "no group named 'nope'"),
+        (("add", "", "--", "true"), "no group name given: type one"),
+        (("rename", "nope", " "), "no group name given: type one"),
         (("signal", "web", "-s", "NOPE"), "no signal named"),
     ):
         done = daemon.cli(*args, check=False)
@@ -334,7 +336,9 @@ def test_malformed_unknown_and_oversize_messages_get_error_replies(daemon: Daemo
         sock.sendall(b"[1, 2]\n")
         assert "JSON object" in json.loads(reader.readline())["error"]
         sock.sendall(b'{"id": 3, "op": "list"}\n')
-        assert "'group' must be" in json.loads(reader.readline())["error"]
+        assert "no group name given" in json.loads(reader.readline())["error"]
+        sock.sendall(b'{"id": 3, "op": "list", "group": 7}\n')
+        assert "'group' must be a string" in json.loads(reader.readline())["error"]
         big = b'{"id": 4, "op": "groups", "pad": "' + b"x" * (MAX_MESSAGE + 10) + b'"}\n'
         sock.sendall(big)
         reply = json.loads(reader.readline())

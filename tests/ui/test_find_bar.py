@@ -39,6 +39,11 @@ async def test_search_bar_is_labelled_and_enter_closes_it_on_the_match() -> None
         await pilot.press("slash", *"cc -c")
         assert bar(app) == (True, "Search:", "cc -c", "F3 next  Enter done  Esc close")
         assert current_pid(app) == 5001
+        await pilot.press(*"zz")  # no command has "cc -czz": the bar says so, in red
+        assert bar(app)[1] == "No match:" and app.query_one("#findbar").has_class("-nomatch")
+        assert current_pid(app) == 5001  # the cursor stays where it was
+        await pilot.press("backspace", "backspace")
+        assert bar(app)[1] == "Search:" and not app.query_one("#findbar").has_class("-nomatch")
         await pilot.press("enter")
         assert not app.query_one("#findbar").display
         assert tree.has_focus and current_pid(app) == 5001

@@ -71,7 +71,7 @@ async def test_launch_errors_stay_inline(app: TractApp) -> None:
         assert isinstance(screen, LaunchScreen)
         error = screen.query_one("#error", Static)
         for group, command, expected in [
-            ("", "true", "bad group name"),
+            ("", "true", "no group name given"),
             ("ok", "", "no command given"),
             ("ok", "sh -c 'unbalanced", "check the quotes"),
             ("ok", "no-such-program-xyz", "command not found"),
@@ -234,6 +234,10 @@ async def test_quit_with_live_launched_group_can_end_it(app: TractApp) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await launch_daemons(pilot, app)
         pids = [pid_of(app, "sleep 30"), pid_of(app, "sleep 31")]
+        await pilot.press("ctrl+c")  # as q does (htop quits on it)
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, QuitScreen))
         await pilot.press("q")
         await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
         await pilot.press("e")

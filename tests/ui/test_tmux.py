@@ -34,7 +34,7 @@ def _connector_reason() -> str:
 class Tmux:
     """One detached tmux session running tractui at 120x40."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, options: str = "") -> None:
         self.name = f"tractui-test-{uuid.uuid4().hex[:8]}"
         tractui = Path(sys.executable).parent / "tractui"
         subprocess.run(
@@ -50,7 +50,7 @@ class Tmux:
                 "40",
                 # Textual prefers COLUMNS/LINES to the terminal's size: the test runner may set them
                 f"env -u COLUMNS -u LINES TRACTUI_STATE_DIR={state_dir} "
-                f"TRACTUI_SOCKET={state_dir}/no-daemon.sock {tractui} --embedded",
+                f"TRACTUI_SOCKET={state_dir}/no-daemon.sock {tractui} --embedded {options}",
             ],
             check=True,
         )
@@ -81,13 +81,15 @@ class Tmux:
 
 
 @pytest.fixture
-def tmux(tmp_path: Path, reaper: Reaper) -> Iterator[Tmux]:
+def tmux(tmp_path: Path, reaper: Reaper, request: pytest.FixtureRequest) -> Iterator[Tmux]:
+    """tractui in tmux; a test marked ``@pytest.mark.options("...")`` adds those options."""
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed")
     reason = _connector_reason()
     if reason:
         pytest.skip(f"the proc connector is unavailable here: {reason}")
-    session = Tmux(tmp_path / "state")
+    marker = request.node.get_closest_marker("options")
+    session = Tmux(tmp_path / "state", marker.args[0] if marker else "")
     yield session
     session.kill()
 
@@ -139,3 +141,19 @@ def test_launch_then_group_sigterm_ends_the_double_forked_daemon(
 
 def _sessions() -> str:
     return subprocess.run(["tmux", "ls"], capture_output=True, text=True).stdout
+
+
+@pytest.mark.options("--keep-exited 1")
+def test_keep_exited_sets_how_long_an_exited_process_stays(tmux: Tmux) -> None:
+    tmux.wait_for(lambda s: "engine running" in s)
+    tmux.keys("n")
+    tmux.wait_for(lambda s: "Launch a program" in s)
+    tmux.keys("brief", literal=True)
+    tmux.keys("Tab")
+    tmux.keys("sh -c 'exit 7'", literal=True)
+    tmux.keys("Enter")
+    tmux.wait_for(lambda s: "[exit 7] sh -c exit 7" in s)
+    started = time.monotonic()
+    screen = tmux.wait_for(lambda s: "[exit 7]" not in s, timeout=5)
+    assert "▾ brief  0/0 live" in screen and time.monotonic() - started < 4  # not the 10 s
+    tmux.keys("q")

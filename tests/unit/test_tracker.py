@@ -216,7 +216,7 @@ def test_loss_rescans_and_marks_vanished_members_gone(tracker: Tracker) -> None:
 
 
 def test_group_names_are_validated_and_unique(tracker: Tracker) -> None:
-    with pytest.raises(UserError, match="bad group name"):
+    with pytest.raises(UserError, match="no group name given: type one"):
         tracker.create_group("")
     with pytest.raises(UserError, match="bad group name"):
         tracker.create_group("has space")
@@ -227,11 +227,13 @@ def test_group_names_are_validated_and_unique(tracker: Tracker) -> None:
 
 def test_rename_moves_every_member(tracker: Tracker) -> None:
     tracker.apply([fork(2 * SEC, ROOT, ROOT + 1)])
+    with pytest.raises(UserError, match="no group name given"):
+        tracker.rename_group("web", " ")
     tracker.create_group("db")
     with pytest.raises(UserError, match="already exists"):
         tracker.rename_group("web", "db")
     tracker.rename_group("web", "api")
-    assert "web" not in tracker.groups
+    assert list(tracker.groups) == ["api", "db"]  # in its place, not moved to the end
     assert {p.group for p in tracker.members("api")} == {"api"}
     tracker.apply([fork(3 * SEC, ROOT + 1, ROOT + 2)])
     assert tracker.live[ROOT + 2].group == "api"
