@@ -39,6 +39,7 @@ from tractui.events import ConnectorError, kernel_version
 from tractui.messages import SnapshotReady
 from tractui.session import BENCH_TIMINGS, Session, Snapshot, bench_note
 from tractui.state import Persister, StateError
+from tractui.tracker import KEEP_EXITED
 from tractui.widgets.attach import AttachScreen
 from tractui.widgets.confirm import ConfirmScreen, QuitScreen
 from tractui.widgets.details import DetailsScreen
@@ -371,11 +372,11 @@ class TractApp(App[int]):
         found = tree.search(text, start=tree.cursor + 1)
         if searching:
             self._found(found)
-        elif not found:
+            return
+        if not found:
             self.bell()
-        if not searching:
-            tree.search_text = ""  # the cursor is on the match; no highlight left behind
-            tree.refresh()
+        tree.search_text = ""  # the cursor is on the match; no highlight left behind
+        tree.refresh()
 
     def action_filter(self) -> None:
         self._open_find("filter")
@@ -606,7 +607,7 @@ def _daemon_engine() -> DaemonEngine | None:
     return engine
 
 
-def run(verbose: bool = False, embedded: bool = False, keep_exited: float = 10.0) -> int:
+def run(verbose: bool = False, embedded: bool = False, keep_exited: float = KEEP_EXITED) -> int:
     """Start the engine, then the full-screen UI; exit at once with the reason if we can't.
 
     The engine is the daemon's when one answers on the socket (unless ``embedded``)."""

@@ -8,11 +8,9 @@ import sys
 from typing import Any
 
 from tractui import __version__
+from tractui.tracker import KEEP_EXITED
 
 EXIT_USAGE = 2
-
-
-KEEP_EXITED_UI = 10.0  # s: with thousands of short-lived processes, ten seconds of them
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,11 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--keep-exited",
-        type=float,
-        default=KEEP_EXITED_UI,
+        type=_seconds,
+        default=KEEP_EXITED,
         metavar="SECS",
         help=f"how long the UI's own engine shows exited processes (default: "
-        f"{KEEP_EXITED_UI:g}; on a daemon, the daemon's --keep-exited)",
+        f"{KEEP_EXITED:g}; on a daemon, the daemon's --keep-exited)",
     )
     return parser
 
@@ -102,7 +100,7 @@ def _daemon_commands(sub: Any) -> None:
     )
     daemon.add_argument(
         "--keep-exited",
-        type=float,
+        type=_seconds,
         default=60.0,
         metavar="SECS",
         help="how long exited members stay listed (default: 60)",
@@ -163,6 +161,16 @@ def _daemon_commands(sub: Any) -> None:
     rename.add_argument("new", metavar="NEW")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # negative, or nan
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds, 0 or more")
+    return value
+
+
 def _pid(text: str) -> int:
     if not text.isdigit() or int(text) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a PID: give a positive number")
@@ -208,8 +216,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "daemon":
         from tractui.commands import daemon
 
-        if args.keep_exited < 0:
-            parser.error("--keep-exited takes a number of seconds, 0 or more")
         return daemon.run(args)
     if args.command in ("add", "attach", "list", "groups", "signal", "remove", "rename"):
         from tractui.commands import remote
@@ -226,8 +232,6 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("add needs a group name and a program: tractui add NAME -- PROG")
         return remote.run(args)
     # no subcommand: the full-screen UI (textual is imported only on this path)
-    if args.keep_exited < 0:
-        parser.error("--keep-exited takes a number of seconds, 0 or more")
     from tractui import app
 
     return app.run(verbose=args.verbose, embedded=args.embedded, keep_exited=args.keep_exited)

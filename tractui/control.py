@@ -139,9 +139,9 @@ def open_log(path: Path) -> int:
     return fd
 
 
-def launch_banner(spec: LaunchSpec, now: float | None = None) -> str:
+def launch_banner(spec: LaunchSpec) -> str:
     """The line a group's log gets before each program launched into it."""
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+    when = time.strftime("%Y-%m-%d %H:%M:%S")
     where = f" in {spec.cwd}" if spec.cwd else ""
     return f"──── {when} tractui launched: {shlex.join(spec.argv)}{where} ────\n"
 

@@ -24,7 +24,7 @@ from tractui.control import LaunchSpec, SignalResult
 from tractui.errors import UserError
 from tractui.events import ConnectorError, Event
 from tractui.state import LaunchRecord, Persister, Restored
-from tractui.tracker import Delta, Group, Key, Proc, Tracker, validate_group_name
+from tractui.tracker import KEEP_EXITED, Delta, Group, Key, Proc, Tracker, validate_group_name
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class Engine:
 
     def __init__(
         self,
-        keep_exited: float = 10.0,
+        keep_exited: float = KEEP_EXITED,
         collector_args: list[str] | None = None,
         verbose: bool = False,
         collector_stderr: Path | None = None,

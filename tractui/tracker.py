@@ -25,6 +25,9 @@ Key = tuple[int, int]  # (pid, start in ns since boot)
 GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,63}")
 # An exit followed this soon by an exec of the same pid is execve from a non-leader thread.
 EXEC_AFTER_EXIT_NS = 1_000_000_000
+# how long an exited member stays (s), unless told: with thousands of short-lived processes,
+# ten seconds of them (the daemon keeps them longer: see its --keep-exited)
+KEEP_EXITED = 10.0
 # the command of a process whose exec we saw but that ended (or whose pid was reused) before
 # /proc could be read: what it ran is unknown, and no longer its forker's program
 UNREAD_EXEC = "[exec'd; ended before it was read]"
@@ -187,7 +190,7 @@ class Tracker:
 
     def __init__(
         self,
-        keep_exited: float = 10.0,
+        keep_exited: float = KEEP_EXITED,
         own_pids: Iterable[int] = (),
         clock_offset: Callable[[], int] = procfs.boot_offset_ns,
     ) -> None:

@@ -102,3 +102,22 @@ async def test_each_line_whose_row_changed_is_repainted_and_only_those() -> None
             # a row is repainted when its row changed (a new object from the session), which
             # may draw the same; most of the screen is spared
             assert repainted < partial * HEIGHT / 3, f"seed {seed}: {repainted} lines repainted"
+
+
+async def test_the_hint_of_a_filter_that_matches_nothing_follows_the_filter() -> None:
+    """With no rows, the screen is a hint naming the filter: a new filter repaints it."""
+    history = History()
+    app = TreeApp()
+    async with app.run_test(size=(100, HEIGHT)) as pilot:
+        tree = app.query_one(ProcessTree)
+        tree.update_snapshot(SnapshotRows(history.tracker, USERS).build({}, {}, set(), **FIELDS))
+        for needle in ("zzz", "zzzz", ""):
+            await pilot.pause()
+            before = screen(tree)
+            painted = Painted(tree)
+            tree.filter_text = needle
+            tree.rebuild()
+            after = screen(tree)
+            changed = {y for y, (a, b) in enumerate(zip(before, after, strict=True)) if a != b}
+            assert changed and (painted.lines is None or changed <= painted.lines), needle
+            del tree.refresh, tree.refresh_line

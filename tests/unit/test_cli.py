@@ -87,8 +87,9 @@ def test_add_takes_as_root_before_or_after_the_name(monkeypatch: pytest.MonkeyPa
         (["add", "web"], "add needs a group name and a program"),
         (["add", "web", "--bogus", "--", "true"], "unknown option --bogus"),
         (["attach", "web", "12x"], "'12x' is not a PID"),
-        (["--keep-exited", "-1"], "--keep-exited takes a number of seconds"),
-        (["daemon", "--keep-exited", "-5"], "--keep-exited takes a number of seconds"),
+        (["--keep-exited", "-1"], "--keep-exited: '-1': give a number of seconds"),
+        (["--keep-exited", "soon"], "--keep-exited: 'soon': give a number of seconds"),
+        (["daemon", "--keep-exited", "-5"], "--keep-exited: '-5': give a number of seconds"),
     ],
 )
 def test_client_usage_errors(

@@ -279,7 +279,7 @@ class ProcessTree(ScrollView, can_focus=True):
             self.size,
             height,
             self.search_text,
-            bool(count),
+            None if count else self.filter_text,  # no rows: a hint that names the filter
         )
         lines = [self.row(i) if i < count else None for i in range(top, top + height)]
         old_view, old_lines = self._painted
