@@ -143,19 +143,25 @@ class Journal:
     of the UI, the encoded members of the state file. A reader that looks seldom still sees
     every change; its journal grows no bigger than the tracker (past that it says "all")."""
 
-    __slots__ = ("__weakref__", "_tracker", "everything", "keys")
+    __slots__ = ("__weakref__", "_tracker", "everything", "groups", "keys")
 
     def __init__(self, tracker: Tracker) -> None:
         self._tracker = tracker
         self.keys: set[Key] = set()
+        self.groups: set[str] = set()  # names of groups created, changed or removed
         self.everything = True  # a new reader has seen nothing yet
+
+    @property
+    def tracker(self) -> Tracker:
+        return self._tracker
 
     def note(self, delta: Delta) -> None:
         if self.everything:
             return
         if delta.reset or len(self.keys) > 2 * len(self._tracker.procs) + 1024:
-            self.everything, self.keys = True, set()
+            self.everything, self.keys, self.groups = True, set(), set()
             return
+        self.groups |= delta.groups
         keys = self.keys
         keys.update(delta.added)
         keys |= delta.changed
@@ -164,10 +170,15 @@ class Journal:
 
     def take(self) -> tuple[set[Key], bool]:
         """(the keys added, changed or removed since the last take, whether all may have)."""
-        self.note(self._tracker._delta)  # changes made since the last take_delta, too
-        keys, everything = self.keys, self.everything
-        self.keys, self.everything = set(), False
+        keys, _groups, everything = self.take_all()
         return keys, everything
+
+    def take_all(self) -> tuple[set[Key], set[str], bool]:
+        """:meth:`take`, with the names of the groups changed meanwhile."""
+        self.note(self._tracker._delta)  # changes made since the last take_delta, too
+        keys, groups, everything = self.keys, self.groups, self.everything
+        self.keys, self.groups, self.everything = set(), set(), False
+        return keys, groups, everything
 
 
 NO_GROUP_NAME = "no group name given: type one (1-64 letters, digits or - _ . @ : +)"
@@ -455,6 +466,13 @@ class Tracker:
         if old is not None:
             if procfs.same_start(old.start, start):
                 return  # already adopted from /proc
+            if start < old.start:
+                # a late fork of the pid's previous owner (from the backlog of a loss, after
+                # the rescan adopted its new owner): that child is long gone
+                return
+            stat = procfs.read_stat(old.pid)
+            if stat is not None and procfs.same_start(stat.start, old.start):
+                return  # /proc shows the member alive: this fork is not of its pid's new owner
             self._gone(old)  # its exit was lost: the pid was reused
         parent = self.live.get(ev.parent_tgid)
         if parent is None:

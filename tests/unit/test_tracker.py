@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tractui import procfs
 from tractui.errors import UserError
 from tractui.events import Comm, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
 from tractui.tracker import UNREAD_EXEC, Tracker
@@ -160,6 +162,36 @@ def test_fork_onto_a_live_pid_means_its_exit_was_lost(tracker: Tracker) -> None:
     assert not old.alive and old.lost_exit and old.status_text() == "gone"
     assert tracker.live[child].start == 5 * SEC
     assert tracker.unrecovered == 1
+
+
+def test_a_late_fork_of_a_pids_previous_owner_never_ends_its_live_member(
+    tracker: Tracker,
+) -> None:
+    """After a loss the rescan adopts a member; forks still in the backlog name its PID when
+    it belonged to an earlier process (the PID was reused since): the member lives on."""
+    child = ROOT + 1
+    tracker.apply([fork(5 * SEC, ROOT, child)])  # as the rescan adopts it: started at 5 s
+    delta = tracker.apply([fork(2 * SEC, ROOT, child), exit_(3 * SEC, child)])
+    member = tracker.live[child]
+    assert member.alive and member.start == 5 * SEC
+    assert not delta.exited and tracker.unrecovered == 0
+    assert tracker.groups["web"].live == 2
+
+
+def test_a_fork_never_ends_a_member_proc_shows_alive_with_its_start() -> None:
+    sleep = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        stat = procfs.read_stat(sleep.pid)
+        assert stat is not None
+        t = Tracker(keep_exited=10.0, clock_offset=lambda: 0)
+        t.add_root("web", info(ROOT, 1 * SEC))
+        t.add_root("web", info(sleep.pid, stat.start, ("sleep", "30")))
+        delta = t.apply([fork(stat.start + 5 * SEC, ROOT, sleep.pid)])
+        assert t.live[sleep.pid].start == stat.start
+        assert not delta.exited and t.unrecovered == 0
+    finally:
+        sleep.kill()
+        sleep.wait()
 
 
 def test_duplicate_fork_of_an_adopted_process_is_ignored(tracker: Tracker) -> None:
