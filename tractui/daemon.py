@@ -122,6 +122,7 @@ class Daemon:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
+        engine.save_in_poll = False  # saved after each batch is published: see step
         self.path = path
         self.client_buffer = client_buffer
         self.clock = clock
@@ -139,6 +140,7 @@ class Daemon:
         self._stopping = False
         self._next_restart = 0.0
         self._banner_until = 0.0
+        self._notices: list[str] = []  # the engine's, as subscribers last heard them
         self._handlers: dict[str, Callable[[Client, Message], Any]] = {
             "hello": self._hello,
             "groups": self._groups,
@@ -260,6 +262,22 @@ class Daemon:
         self._watch_collector()
         if delta or delta.events:
             self._publish(delta)
+        self._tick_state()
+
+    def _tick_state(self) -> None:
+        """Save (or journal) what the batch changed, after its delta left: no subscriber waits
+        for the disk. A save that starts or stops failing is news for the subscribers."""
+        state = self.engine.state
+        if state is None:
+            return
+        try:
+            state.tick(self.engine)
+        except Exception:  # a bug in saving must not end the daemon (tick reports OSErrors)
+            log.exception("saving the groups failed")
+        notices = self.engine.notices()
+        if notices != self._notices:
+            self._notices = notices
+            self._publish(Delta())  # the stats it carries have the new banner
 
     def _watch_collector(self) -> None:
         """If the collector died, say so and start another (groups are kept, /proc rescanned)."""
@@ -370,7 +388,10 @@ class Daemon:
             self._reply_error(client, rid, f"internal error in {op}: {err} (see the daemon's log)")
         else:
             if op in SAVED_AT_ONCE:
-                self._save_now()
+                problem = self._save_now()
+                if problem and isinstance(result, dict):
+                    # done, but only in memory: the client must not take it for saved
+                    result = {**result, "not_saved": f"state not saved: {problem}"}
             if isinstance(result, Encoded):
                 head = encode({"t": "reply", "id": rid, "ok": True})[:-2]
                 self._send_bytes(client, head + b',"result":' + result + b"}\n")
@@ -379,16 +400,17 @@ class Daemon:
             if op == "subscribe":
                 self._send_snapshot(client)
 
-    def _save_now(self) -> None:
+    def _save_now(self) -> str:
         """A command changed the groups: on disk before the client hears it is done (what
-        members fork later is saved within the persister's interval, by the engine's poll)."""
+        members fork later is saved within the persister's interval, by the engine's poll).
+        "" if it is saved, else why not (the change stays in memory and is saved again)."""
         state = self.engine.state
         if state is None:
-            return
-        try:
-            state.save(self.engine)
-        except (OSError, UserError) as err:
-            log.warning("the groups could not be saved: %s", err)
+            return ""
+        problem = state.save_now(self.engine)
+        if problem:
+            log.warning("the groups could not be saved: %s", problem)
+        return problem
 
     def _reply_error(self, client: Client, rid: Any, error: str) -> None:
         self._send(client, {"t": "reply", "id": rid, "ok": False, "error": error})
@@ -502,11 +524,15 @@ class Daemon:
         if self.banner and self.state == "running" and time.monotonic() > self._banner_until:
             self.banner = ""  # recovered a while ago: nothing left to say
         c = self.engine.counters
+        state = self.engine.state
+        restored = self.engine.restored
         return {
             "events": c.events or self.engine.tracker.events,
             "lost": c.lost or self.engine.tracker.lost,
             "state": self.state,
-            "banner": self.banner,
+            "banner": " · ".join(t for t in (self.banner, *self.engine.notices()) if t),
+            "not_saved": state.error if state is not None else "",
+            "unseen": restored.unseen() if restored is not None else "",
             "clients": len(self.clients),
             "groups": len(self.engine.tracker.groups),
             "members": len(self.engine.tracker.live),

@@ -154,7 +154,9 @@ class Engine:
 
     mode = "embedded"  # the TUI's header: this process runs the engine (or "daemon")
     source = "event collector"  # what the session restarts when it dies
-    banner = ""  # what the UI should say about the engine (a daemon's own troubles)
+    # the persister's tick runs in poll; the daemon turns it off to tick after it published
+    # a batch, so that no delta waits for the disk
+    save_in_poll = True
 
     def __init__(
         self,
@@ -174,6 +176,27 @@ class Engine:
         self.collector_error: str = ""
         self.restarts = 0
         self._last_upkeep = 0.0
+        self._banner = ""
+
+    @property
+    def banner(self) -> str:
+        """What the UI should say about the engine: its own troubles (a daemon's), then the
+        saved groups' (:meth:`notices`)."""
+        return " · ".join(t for t in (self._banner, *self.notices()) if t)
+
+    @banner.setter
+    def banner(self, text: str) -> None:
+        self._banner = text
+
+    def notices(self) -> list[str]:
+        """What a user must know about the saved groups: a save that failed (the groups are
+        only in memory), what was missed while nothing tracked them."""
+        out = []
+        if self.state is not None and self.state.error:
+            out.append(f"state not saved: {self.state.error}")
+        if self.restored is not None and (unseen := self.restored.unseen()):
+            out.append(unseen)
+        return out
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -246,7 +269,7 @@ class Engine:
             self.reap()
             extra = self.tracker.take_delta()
             _merge(delta, extra)
-        if self.state is not None:
+        if self.state is not None and self.save_in_poll:
             self.state.tick(self)  # cheap unless the groups changed
         return delta
 

@@ -6,6 +6,18 @@ their genealogy, and the programs launched into them. The file is rewritten atom
 file in the same directory, fsync, rename, fsync of the directory) within ``interval`` of any
 change and at exit, so a crash leaves the previous or the next version, never half of one.
 
+Between two saves, every batch that changed a member appends what changed to
+``groups.journal``: one JSON line per member as it now is (or "removed"), and per group changed.
+A kill -9 loses nothing that was ``write()``-n: the kernel's page cache outlives the process.
+The journal is not fsynced: only a machine crash can lose the page cache, and then at most the
+changes since the last save (which is fsynced, within ``interval``); an fsync per batch would
+hold every batch up for a disk flush. The journal starts with the token of the state file it
+follows; each save writes a new token into the state file, then empties the journal and writes
+that token at its head. Restore replays a journal only if its token is the state file's: a
+crash between the save and the emptying leaves a journal the state already holds, and it is
+skipped. Replaying is idempotent (each line sets a member or a group to what it was), so a
+crash before the first save after a restart replays the same lines again, harmlessly.
+
 One process at a time owns the directory: an exclusive ``flock`` on its ``lock`` file, which
 also names the holder's PID. A lock dies with its process, so a kill -9 leaves none behind.
 
@@ -23,10 +35,11 @@ import json
 import logging
 import math
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,12 +48,13 @@ from tractui.control import LaunchSpec
 from tractui.errors import UserError
 from tractui.events import ExitStatus
 from tractui.protocol import proc_to_wire
-from tractui.tracker import Key, Proc, Tracker, validate_group_name
+from tractui.tracker import Group, Journal, Key, Proc, Tracker, validate_group_name
 
 log = logging.getLogger(__name__)
 
 VERSION = 1
 FILE_NAME = "groups.json"
+JOURNAL_NAME = "groups.journal"
 LOCK_NAME = "lock"
 TMP_PREFIX = f".{FILE_NAME}."
 TMP_SUFFIX = ".tmp"
@@ -100,12 +114,39 @@ class Restored:
     adopted: int = 0  # processes the kept ones forked while nothing watched
     gone: int = 0  # members that ended while nothing watched
     warning: str = ""
+    down: float = 0.0  # seconds from the last write of the groups to the restore
 
     def describe(self) -> str:
         return (
             f"restored {self.groups} group(s): {self.kept} processes still running, "
             f"{self.adopted} new ones adopted, {self.gone} gone"
         )
+
+    def unseen(self) -> str:
+        """What was missed while nothing tracked the groups, in one line ("" if we know of
+        nothing). Members that ended meanwhile are known (their exit status is not); a process
+        forked meanwhile, reparented away from its forker (a double fork) is not: no chain in
+        /proc leads to it. So we say it could exist only where we saw that the groups changed."""
+        if not (self.gone or self.adopted):
+            return ""
+        down = _duration(self.down)
+        if self.gone:
+            return (
+                f"{self.gone} member(s) ended while tractui was not running ({down}); "
+                "what they forked meanwhile and was reparented away cannot be found"
+            )
+        return (
+            f"{self.adopted} process(es) forked while tractui was not running ({down}) "
+            "were adopted; any reparented away meanwhile cannot be found"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
 
 
 class Persister:
@@ -135,6 +176,12 @@ class Persister:
         self.saved_revision: int | None = None  # the tracker's revision last written
         self._last_save = -math.inf
         self._members: Members | None = None  # the members' JSON, kept from save to save
+        self.journal_path = self.directory / JOURNAL_NAME
+        self._journal_fd: int | None = None
+        self._token = ""  # the state file's, at the journal's head; "": no appending
+        self._changes: Journal | None = None  # what changed since the last save or append
+        self.journaled = 0  # journal lines written since the start
+        self._order: tuple[str, ...] = ()  # the groups' order, as the files have it
 
     # ---- the lock ----------------------------------------------------------------------------
 
@@ -174,6 +221,7 @@ class Persister:
 
     def release(self) -> None:
         """Give the directory up without saving."""
+        self._close_journal()
         fd, self._lock_fd = self._lock_fd, None
         if fd is not None:
             os.close(fd)  # the flock goes with the last descriptor
@@ -207,10 +255,36 @@ class Persister:
             saved = decode(raw)
         except Corrupt as err:
             return Restored(warning=self._set_aside(err))
+        saved, written = self._replay(saved)
         restored = self._apply(owner, saved)
+        restored = replace(restored, down=max(0.0, time.time() - written))
         if restored.groups or restored.warning:
             log.info("%s (from %s)", restored.describe(), self.path)
         return restored
+
+    def _replay(self, saved: Saved) -> tuple[Saved, float]:
+        """The saved groups with the journal's changes made since that save (if it follows
+        it), and when they were last written (wall clock)."""
+        written = saved.time
+        try:
+            fd = os.open(self.journal_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return saved, written
+        except OSError as err:
+            log.warning("cannot read %s: %s; its changes are lost", self.journal_path, err)
+            return saved, written
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read()
+            mtime = os.fstat(f.fileno()).st_mtime
+        try:
+            replayed, lines = replay(saved, raw)
+        except Corrupt as err:
+            log.warning("%s %s: restoring the groups as last saved", self.journal_path, err)
+            return saved, written
+        if lines:
+            log.info("replayed %d change(s) from %s", lines, self.journal_path)
+            written = max(written, mtime)
+        return replayed, written
 
     def _set_aside(self, err: Corrupt) -> str:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -264,12 +338,14 @@ class Persister:
         """Save if the groups changed and the last save is ``interval`` old; True if it saved.
 
         Called after each poll, it puts every change on disk within ``interval`` (a burst of
-        changes costs one write per interval). Nothing changed: one integer comparison."""
+        changes costs one write per interval), and in between appends what changed to the
+        journal. Nothing changed: one integer comparison."""
         if owner.tracker.revision == self.saved_revision or not self._loaded or self._disabled:
             return False
         now = self.clock()
-        if now - self._last_save < self.interval:
-            return False
+        if now - self._last_save < self.interval and (not self._token or self._append(owner)):
+            return False  # appended to the journal (or it is off: the save is due soon)
+        # the interval is over, or the journal cannot say what changed: save it all now
         try:
             self.save(owner)
         except OSError as err:
@@ -286,7 +362,18 @@ class Persister:
         revision = owner.tracker.revision
         if self._members is None or self._members.tracker is not owner.tracker:
             self._members = Members(owner.tracker)
-        self._write(encode_parts(owner.tracker, owner.launches, self._members))
+        if self._changes is None or self._changes.tracker is not owner.tracker:
+            self._changes = owner.tracker.journal()
+        self._changes.take_all()  # the file holds them: the journal starts afresh
+        token = secrets.token_hex(8)
+        try:
+            self._write(encode_parts(owner.tracker, owner.launches, self._members, token))
+        except BaseException:
+            self._token = ""  # what changed is in neither file: no journal line may follow
+            raise
+        self._token = ""
+        self._order = tuple(owner.tracker.groups)
+        self._start_journal(token)
         self.saved_revision = revision
         self._last_save = self.clock()
         self.saves += 1
@@ -312,8 +399,71 @@ class Persister:
         finally:
             os.close(dir_fd)
 
-    def _failed(self, err: OSError) -> None:
-        message = f"cannot save groups to {self.path}: {err.strerror or err}"
+    # ---- the journal -------------------------------------------------------------------------
+
+    def _start_journal(self, token: str) -> None:
+        """Empty the journal and head it with the token of the state file just written."""
+        try:
+            if self._journal_fd is None:
+                self._journal_fd = os.open(
+                    self.journal_path,
+                    os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o600,
+                )
+            os.ftruncate(self._journal_fd, 0)
+            _write_all(self._journal_fd, _dumps({"journal": 1, "state": token}).encode() + b"\n")
+        except OSError as err:
+            # what is saved is safe; what changes until the next save is not, if we are killed
+            self._close_journal()
+            self._failed(err, what=f"cannot write {self.journal_path}")
+            return
+        self._token = token
+
+    def _append(self, owner: Owner) -> bool:
+        """Append the changes since the last save or append; False if a full save must."""
+        changes = self._changes
+        fd = self._journal_fd
+        if changes is None or changes.tracker is not owner.tracker or fd is None:
+            return False
+        keys, groups, everything = changes.take_all()
+        if everything:
+            return False
+        lines = journal_lines(owner.tracker, owner.launches, keys, groups)
+        order = tuple(owner.tracker.groups)
+        if order != self._order:  # a group came, went or was renamed: it keeps its place
+            lines.append(b'{"order":%s}\n' % _dumps(order).encode())
+        try:
+            _write_all(fd, b"".join(lines))
+        except OSError as err:
+            self._token = ""  # a gap in the journal: nothing more goes after it
+            self._failed(err, what=f"cannot write {self.journal_path}")
+            return False
+        self._order = order
+        self.journaled += len(lines)
+        return True
+
+    def _close_journal(self) -> None:
+        fd, self._journal_fd = self._journal_fd, None
+        self._token = ""
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def save_now(self, owner: Owner) -> str:
+        """:meth:`save`, for a command that changed the groups: "" if it is on disk, else why
+        not (the change stays in memory; :meth:`tick` tries again within ``interval``)."""
+        try:
+            self.save(owner)
+        except StateError as err:
+            return str(err)
+        except OSError as err:
+            self._last_save = self.clock()
+            self._failed(err)
+            return self.error
+        return ""
+
+    def _failed(self, err: OSError, what: str = "") -> None:
+        message = f"{what or f'cannot save groups to {self.path}'}: {err.strerror or err}"
         if message != self.error:
             log.warning("%s", message)
         self.error = message
@@ -350,6 +500,8 @@ class SavedGroup:
 class Saved:
     boot_id: str
     groups: list[SavedGroup]
+    journal: str = ""  # the token a journal that follows this file starts with
+    time: float = 0.0  # when it was written (wall clock)
 
 
 def boot_id() -> str:
@@ -361,8 +513,12 @@ def boot_id() -> str:
         return ""
 
 
+# one encoder for every save and journal line: json.dumps with options builds one per call
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE(value)
 
 
 RUN = 256  # members per run of kept JSON
@@ -472,27 +628,24 @@ def encode_parts(
     tracker: Tracker,
     launches: Mapping[str, Sequence[LaunchRecord]],
     members: Members | None = None,
+    journal: str = "",
 ) -> list[bytes]:
     """:func:`encode`'s file in pieces, to write one after the other: the members' runs as
-    they are kept, not copied into one string of megabytes."""
+    they are kept, not copied into one string of megabytes. ``journal``: the token of the
+    journal that will follow it."""
     by_group = (members or Members(tracker)).by_group()
     head = _dumps(
-        {"version": VERSION, "saved": time.time(), "boot_id": boot_id(), "writer": os.getpid()}
+        {
+            "version": VERSION,
+            "saved": time.time(),
+            "boot_id": boot_id(),
+            "writer": os.getpid(),
+            "journal": journal,
+        }
     )
     parts = [f'{head[:-1]},"groups":['.encode()]
     for i, group in enumerate(tracker.groups.values()):
-        head = _dumps(
-            {
-                "name": group.name,
-                "created": group.created,
-                "forks": group.forks,
-                "execs": group.execs,
-                "exits": group.exits,
-                "failed": group.failed,
-                "roots": [list(key) for key in group.roots],
-                "launches": [_encode_launch(r) for r in launches.get(group.name, ())],
-            }
-        )
+        head = _dumps(_group_head(group, launches))
         parts.append(f'{"," if i else ""}{head[:-1]},"members":['.encode())
         runs = by_group[group.name]
         for j, run in enumerate(runs):
@@ -502,6 +655,128 @@ def encode_parts(
         parts.append(b"]}")
     parts.append(b"]}\n")
     return parts
+
+
+def _group_head(group: Group, launches: Mapping[str, Sequence[LaunchRecord]]) -> dict[str, Any]:
+    return {
+        "name": group.name,
+        "created": group.created,
+        "forks": group.forks,
+        "execs": group.execs,
+        "exits": group.exits,
+        "failed": group.failed,
+        "roots": [list(key) for key in group.roots],
+        "launches": [_encode_launch(r) for r in launches.get(group.name, ())],
+    }
+
+
+def journal_lines(
+    tracker: Tracker,
+    launches: Mapping[str, Sequence[LaunchRecord]],
+    keys: set[Key],
+    groups: set[str],
+) -> list[bytes]:
+    """The journal's lines for these changes: groups first (a member's group is there before
+    it), then the members as they are now, then what was removed."""
+    lines: list[bytes] = []
+    dropped: list[str] = []
+    for name in sorted(groups):
+        group = tracker.groups.get(name)
+        if group is None:
+            dropped.append(name)
+        else:
+            lines.append(b'{"group":%s}\n' % _dumps(_group_head(group, launches)).encode())
+    procs = tracker.procs
+    removed: list[Key] = []
+    # by start time: a parent before the children it forked in the same batch
+    for key in sorted(keys, key=lambda k: (k[1], k[0])):
+        proc = procs.get(key)
+        if proc is None:
+            removed.append(key)
+        else:
+            lines.append(b'{"member":%s}\n' % _dumps(proc_to_wire(proc)).encode())
+    lines.extend(b'{"removed":[%d,%d]}\n' % key for key in removed)
+    lines.extend(b'{"dropped":%s}\n' % _dumps(name).encode() for name in dropped)
+    return lines
+
+
+def replay(saved: Saved, raw: bytes) -> tuple[Saved, int]:
+    """``saved`` with the journal ``raw``'s changes made, and how many lines it applied.
+
+    A journal that does not start with ``saved``'s token follows another save: nothing to do.
+    A torn last line (killed while writing it) ends the replay there; a line that is whole but
+    wrong raises Corrupt."""
+    lines = raw.split(b"\n")
+    try:
+        head = json.loads(lines[0])
+    except (UnicodeDecodeError, ValueError):
+        return saved, 0
+    if (
+        not saved.journal
+        or not isinstance(head, dict)
+        or head.get("journal") != 1
+        or head.get("state") != saved.journal
+    ):
+        return saved, 0
+    groups = {g.name: g for g in saved.groups}
+    members = {g.name: {p.key: p for p in g.members} for g in saved.groups}
+    where: dict[Key, str] = {p.key: g.name for g in saved.groups for p in g.members}
+    applied = 0
+    for n, line in enumerate(lines[1:], start=2):
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except (UnicodeDecodeError, ValueError):
+            if n == len(lines):  # the last one, with no newline: cut by a kill
+                break
+            raise Corrupt(f"line {n} is not valid JSON") from None
+        doc = _Fields(record, f"line {n}")
+        if "member" in record:
+            fields = _Fields(doc.value("member"), f"line {n}")
+            group = fields.text("group")
+            if group not in members:
+                raise Corrupt(f"line {n}: no group {group!r}")
+            proc = _decode_proc(fields, group)
+            old = where.get(proc.key)
+            if old is not None:
+                del members[old][proc.key]
+            members[group][proc.key] = proc
+            where[proc.key] = group
+        elif "removed" in record:
+            key = _key(doc.value("removed"), f"line {n}")
+            old = where.pop(key, None)
+            if old is not None:
+                del members[old][key]
+        elif "group" in record:
+            entry = _decode_group_head(_Fields(doc.value("group"), f"line {n}"))
+            groups[entry.name] = entry
+            members.setdefault(entry.name, {})
+        elif "dropped" in record:
+            name = doc.text("dropped")
+            groups.pop(name, None)
+            for key in members.pop(name, {}):
+                del where[key]
+        elif "order" in record:
+            names = _strings(doc.value("order"), f"line {n}")
+            place = {name: i for i, name in enumerate(names)}
+            groups = dict(sorted(groups.items(), key=lambda g: place.get(g[0], len(place))))
+        else:
+            raise Corrupt(f"line {n}: not a change tractui writes")
+        applied += 1
+    out: list[SavedGroup] = []
+    for name, entry in groups.items():
+        procs = members[name]
+        entry.members = _parents_first(list(procs.values()), f"group {name!r}")
+        entry.roots = [k for k in entry.roots if k in procs and procs[k].parent is None]
+        out.append(entry)
+    return Saved(saved.boot_id, out, saved.journal, saved.time), applied
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _encode_launch(record: LaunchRecord) -> dict[str, Any]:
@@ -531,6 +806,9 @@ def decode(raw: bytes) -> Saved:
     if version != VERSION:
         raise Corrupt(f"has an unknown format version {version!r}")
     boot = doc.text("boot_id")
+    token = doc.data.get("journal", "")  # not in files of before the journal
+    if not isinstance(token, str):
+        raise Corrupt(f"'journal' should be a string, not {token!r}")
     groups = [_decode_group(_Fields(g, f"group {i}")) for i, g in enumerate(doc.items("groups"))]
     names = [g.name for g in groups]
     if len(set(names)) != len(names):
@@ -538,10 +816,30 @@ def decode(raw: bytes) -> Saved:
     keys = [p.key for g in groups for p in g.members]
     if len(set(keys)) != len(keys):
         raise Corrupt("lists a process twice")
-    return Saved(boot, groups)
+    written: Any = doc.data.get("saved")
+    if type(written) not in (int, float) or not math.isfinite(written):
+        written = 0.0  # only says how long nothing watched: not worth refusing the file for
+    return Saved(boot, groups, token, float(written))
 
 
 def _decode_group(doc: _Fields) -> SavedGroup:
+    entry = _decode_group_head(doc)
+    where = doc.where
+    members = [
+        _decode_proc(_Fields(m, f"{where}, member {i}"), entry.name)
+        for i, m in enumerate(doc.items("members"))
+    ]
+    by_key = {p.key: p for p in members}
+    for key in entry.roots:
+        root = by_key.get(key)
+        if root is None or root.parent is not None:
+            raise Corrupt(f"{where}: root {key[0]} is not a member without a parent")
+    entry.members = _parents_first(members, where)
+    return entry
+
+
+def _decode_group_head(doc: _Fields) -> SavedGroup:
+    """A group's fields but its members (``members`` is left empty)."""
     try:
         name = validate_group_name(doc.text("name"))
     except UserError as err:
@@ -554,18 +852,9 @@ def _decode_group(doc: _Fields) -> SavedGroup:
         doc.integer("exits"),
         doc.integer("failed"),
     )
-    members = [
-        _decode_proc(_Fields(m, f"{where}, member {i}"), name)
-        for i, m in enumerate(doc.items("members"))
-    ]
-    by_key = {p.key: p for p in members}
     roots = [_key(r, f"{where}, roots") for r in doc.items("roots")]
     if len(set(roots)) != len(roots):
         raise Corrupt(f"{where}: a root is listed twice")
-    for key in roots:
-        root = by_key.get(key)
-        if root is None or root.parent is not None:
-            raise Corrupt(f"{where}: root {key[0]} is not a member without a parent")
     launches = [
         _decode_launch(_Fields(r, f"{where}, launch {i}"))
         for i, r in enumerate(doc.items("launches"))
@@ -575,7 +864,7 @@ def _decode_group(doc: _Fields) -> SavedGroup:
         created=doc.number("created"),
         counters=counters,
         roots=roots,
-        members=_parents_first(members, where),
+        members=[],
         launches=launches,
     )
 

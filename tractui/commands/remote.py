@@ -52,18 +52,38 @@ def _add(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     }
     result = conn.request("add", **request)
     write(f"started {result['pid']} in group {result['group']!r} (output: {result['log']})\n")
-    return 0
+    return _not_saved("add", result)
+
+
+def _not_saved(command: str, result: dict[str, Any]) -> int:
+    """A change the daemon made but could not save says so, on stderr, and exits 1 (a script
+    must not take it for saved); the daemon keeps it and saves it as soon as it can."""
+    problem = result.get("not_saved")
+    if not problem:
+        return 0
+    print(
+        f"tractui {command}: done, but {problem}; the daemon keeps trying "
+        "(a kill -9 or a crash before it succeeds loses the change)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _attach(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     result = conn.request("attach", group=args.name, pids=args.pids)
     roots = " ".join(map(str, result["roots"]))
     write(f"attached {roots} to group {result['group']!r}: {result['live']} live processes\n")
-    return 0
+    return _not_saved("attach", result)
 
 
 def _groups(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     groups = conn.request("groups")
+    stats = conn.request("stats")
+    for key in ("not_saved", "unseen"):  # what the groups below do not tell (stderr: the
+        text = stats.get(key)  # table and the JSON stay as scripts read them)
+        if text:
+            note = f"state not saved: {text}" if key == "not_saved" else text
+            print(f"tractui groups: {note}", file=sys.stderr)
     if args.json:
         write(json.dumps(groups, indent=2) + "\n")
         return 0
@@ -171,13 +191,13 @@ def _remove(conn: Connection, args: argparse.Namespace, write: Out) -> int:
         f"removed group {result['group']!r}: no longer tracking its {result['live']} live "
         "processes (left running, not signalled)\n"
     )
-    return 0
+    return _not_saved("remove", result)
 
 
 def _rename(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     result = conn.request("rename", old=args.old, new=args.new)
     write(f"renamed {args.old!r} to {result['group']!r}\n")
-    return 0
+    return _not_saved("rename", result)
 
 
 def _events(conn: Connection, args: argparse.Namespace, write: Out) -> int:
