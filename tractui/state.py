@@ -688,16 +688,63 @@ def journal_lines(
             lines.append(b'{"group":%s}\n' % _dumps(_group_head(group, launches)).encode())
     procs = tracker.procs
     removed: list[Key] = []
+    texts: dict[object, str] = {}
     # by start time: a parent before the children it forked in the same batch
     for key in sorted(keys, key=lambda k: (k[1], k[0])):
         proc = procs.get(key)
         if proc is None:
             removed.append(key)
         else:
-            lines.append(b'{"member":%s}\n' % _dumps(proc_to_wire(proc)).encode())
+            lines.append(_member_line(proc, texts))
     lines.extend(b'{"removed":[%d,%d]}\n' % key for key in removed)
     lines.extend(b'{"dropped":%s}\n' % _dumps(name).encode() for name in dropped)
     return lines
+
+
+_MEMBER_LINE = (
+    '{"member":{"pid":%d,"start":%d,"group":%s,"parent":%s,"ppid":%d,"comm":%s,"argv":%s,'
+    '"exe":%s,"uid":%d,"threads":%d,"peak_threads":%d,"execs":%s,"ended":%s,"exit":%s,'
+    '"lost_exit":%s}}\n'
+)
+
+
+def _member_line(proc: Proc, texts: dict[object, str]) -> bytes:
+    """A journal line: ``proc_to_wire(proc)``'s JSON, made twice as fast as by encoding that
+    dict. The strings, the argv and the exit status that the children of one forker share
+    are encoded once per batch (``texts``); the rest are integers."""
+
+    def text(value: object) -> str:
+        out = texts.get(value)
+        if out is None:
+            out = texts[value] = _dumps(list(value) if isinstance(value, tuple) else value)
+        return out
+
+    status = proc.exit
+    return (
+        _MEMBER_LINE
+        % (
+            proc.pid,
+            proc.start,
+            text(proc.group),
+            "null" if proc.parent is None else f"[{proc.parent[0]},{proc.parent[1]}]",
+            proc.ppid,
+            text(proc.comm),
+            text(proc.argv),
+            text(proc.exe),
+            proc.uid,
+            proc.threads,
+            proc.peak_threads,
+            _dumps([list(a) for a in proc.execs]) if proc.execs else "[]",
+            "null" if proc.ended is None else str(proc.ended),
+            "null" if status is None else texts.get(status) or _status_json(status, texts),
+            "true" if proc.lost_exit else "false",
+        )
+    ).encode()
+
+
+def _status_json(status: ExitStatus, texts: dict[object, str]) -> str:
+    out = texts[status] = _dumps(status.to_json())
+    return out
 
 
 def replay(saved: Saved, raw: bytes) -> tuple[Saved, int]:
@@ -767,9 +814,9 @@ def replay(saved: Saved, raw: bytes) -> tuple[Saved, int]:
     out: list[SavedGroup] = []
     for name, entry in groups.items():
         procs = members[name]
-        entry.members = _parents_first(list(procs.values()), f"group {name!r}")
-        entry.roots = [k for k in entry.roots if k in procs and procs[k].parent is None]
-        out.append(entry)
+        roots = [k for k in entry.roots if k in procs and procs[k].parent is None]
+        ordered = _parents_first(list(procs.values()), f"group {name!r}")
+        out.append(replace(entry, members=ordered, roots=roots))  # ``saved`` stays as it was
     return Saved(saved.boot_id, out, saved.journal, saved.time), applied
 
 

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from tractui import procfs, state
 from tractui.engine import Engine, log_path_for
-from tractui.events import Exec, Exit, ExitStatus, Fork, ProcInfo
+from tractui.events import Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
+from tractui.protocol import proc_to_wire
 from tractui.state import LaunchRecord, Persister, StateError, StateLocked
 from tractui.tracker import Tracker
 
@@ -527,6 +528,20 @@ def test_what_changed_after_the_last_save_is_in_the_journal_and_restored(
     assert after.tracker.procs[(ROOT + 4, 9 * SEC)].parent == (ROOT + 3, 8 * SEC)
 
 
+def test_a_journal_line_is_the_members_json() -> None:
+    """The journal's fast encoder says what proc_to_wire says, whatever the member holds."""
+    owner = new_owner()
+    synthetic(owner)
+    t = owner.tracker
+    t.add_root("web", info(ROOT + 30, 8 * SEC, ("sh", "-c", 'echo "\\ \x1b[41m é \ufffd"')))
+    t.apply([Fork(9 * SEC, ROOT + 30, ROOT + 30, ROOT + 31, ROOT + 31), Loss(10 * SEC, 1)])
+    lines = state.journal_lines(t, owner.launches, set(t.procs), set())
+    wire = [json.loads(line)["member"] for line in lines]
+    assert wire == [proc_to_wire(t.procs[k]) for k in sorted(t.procs, key=lambda k: (k[1], k[0]))]
+    assert any(w["lost_exit"] for w in wire) and any(w["exit"] for w in wire)
+    assert any(w["execs"] for w in wire) and any(w["parent"] is None for w in wire)
+
+
 def test_a_journal_the_state_file_already_holds_is_skipped(directory: Path) -> None:
     """Killed after a save's rename, before the journal was emptied: the old journal is not
     applied over the newer file (it would bring back a group removed since)."""
@@ -619,6 +634,31 @@ def test_engine_rename_and_remove_keep_launch_records_and_the_log(
     assert log_path_for("svc").read_text() == "svc\n"
     assert engine.remove_group("svc") == [(ROOT + 1, 1 * SEC)]
     assert "svc" not in engine.launches and "svc" not in engine.tracker.groups
+
+
+def test_the_embedded_engines_banner_says_the_groups_are_not_saved_until_they_are(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The TUI without a daemon: its banner is the engine's (the daemon's case: test_lost)."""
+    clock = Clock()
+    persister = Persister(directory, clock=clock)
+    engine = Engine(state=persister)  # never started: no collector
+    engine.restored = persister.restore(engine)
+    assert engine.banner == ""
+    engine.tracker.add_root("web", info(ROOT, 1 * SEC))
+
+    def full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    assert not persister.tick(engine)
+    assert engine.banner.startswith("state not saved: ") and "No space left" in engine.banner
+    monkeypatch.undo()
+    clock.now += 0.5
+    assert not persister.tick(engine) and "state not saved" in engine.banner, "retried at once"
+    clock.now += 0.5
+    assert persister.tick(engine) and engine.banner == ""
+    persister.release()
 
 
 # ---- the members' JSON, kept from save to save ------------------------------------------------
