@@ -16,6 +16,7 @@ import collections
 import contextlib
 import logging
 import os
+import select
 import selectors
 import signal
 import socket
@@ -271,13 +272,24 @@ class Daemon:
         if state is None:
             return
         try:
-            state.tick(self.engine)
+            state.tick(self.engine, busy=self._collector_waiting())
         except Exception:  # a bug in saving must not end the daemon (tick reports OSErrors)
             log.exception("saving the groups failed")
         notices = self.engine.notices()
         if notices != self._notices:
             self._notices = notices
             self._publish(Delta())  # the stats it carries have the new banner
+
+    def _collector_waiting(self) -> bool:
+        """The collector has sent more than we read: a burst goes on."""
+        fd = self._collector_fd
+        if fd is None:
+            return False
+        try:
+            readable, _, _ = select.select([fd], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
 
     def _watch_collector(self) -> None:
         """If the collector died, say so and start another (groups are kept, /proc rescanned)."""

@@ -56,6 +56,9 @@ VERSION = 1
 FILE_NAME = "groups.json"
 JOURNAL_NAME = "groups.journal"
 LOCK_NAME = "lock"
+# while events keep coming, a save waits for a pause up to this many intervals (the journal
+# has every change meanwhile: only a machine crash could lose them)
+BUSY_SAVE_INTERVALS = 5
 TMP_PREFIX = f".{FILE_NAME}."
 TMP_SUFFIX = ".tmp"
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
@@ -334,16 +337,19 @@ class Persister:
 
     # ---- saving ------------------------------------------------------------------------------
 
-    def tick(self, owner: Owner) -> bool:
+    def tick(self, owner: Owner, busy: bool = False) -> bool:
         """Save if the groups changed and the last save is ``interval`` old; True if it saved.
 
         Called after each poll, it puts every change on disk within ``interval`` (a burst of
         changes costs one write per interval), and in between appends what changed to the
-        journal. Nothing changed: one integer comparison."""
+        journal. ``busy``: more events are waiting; while the journal works, the save (tens of
+        ms with thousands of members) waits for a pause, up to ``BUSY_SAVE_INTERVALS``
+        intervals. Nothing changed: one integer comparison."""
         if owner.tracker.revision == self.saved_revision or not self._loaded or self._disabled:
             return False
         now = self.clock()
-        if now - self._last_save < self.interval and (not self._token or self._append(owner)):
+        wait = self.interval * (BUSY_SAVE_INTERVALS if busy and self._token else 1)
+        if now - self._last_save < wait and (not self._token or self._append(owner)):
             return False  # appended to the journal (or it is off: the save is due soon)
         # the interval is over, or the journal cannot say what changed: save it all now
         try:

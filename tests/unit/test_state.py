@@ -528,6 +528,25 @@ def test_what_changed_after_the_last_save_is_in_the_journal_and_restored(
     assert after.tracker.procs[(ROOT + 4, 9 * SEC)].parent == (ROOT + 3, 8 * SEC)
 
 
+def test_while_events_keep_coming_the_journal_holds_them_and_the_save_waits(
+    directory: Path,
+) -> None:
+    clock = Clock()
+    owner = new_owner()
+    persister = Persister(directory, interval=1.0, clock=clock)
+    persister.restore(owner)
+    assert persister.tick(owner)
+    for n in range(1, state.BUSY_SAVE_INTERVALS * 2):
+        clock.now += 0.5
+        owner.tracker.add_root("web", info(ROOT + n, n * SEC))
+        assert not persister.tick(owner, busy=True), f"saved during a burst, after {n / 2} s"
+    clock.now += 0.5
+    owner.tracker.add_root("web", info(ROOT + 99, 99 * SEC))
+    assert persister.tick(owner, busy=True), "a burst put the save off for ever"
+    persister.release()
+    assert len(restore(directory)[0].tracker.groups["web"].members) == 10
+
+
 def test_a_journal_line_is_the_members_json() -> None:
     """The journal's fast encoder says what proc_to_wire says, whatever the member holds."""
     owner = new_owner()
