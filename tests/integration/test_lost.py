@@ -1,7 +1,9 @@
-"""Nothing the daemon has seen is lost: a kill -9 just after members were forked, then a restart.
+"""Nothing the daemon has seen is lost: a kill -9 just after members were forked, a save on a
+full disk, members that ended while no daemon ran, and kernel event loss during fork storms.
 
 Each test's daemon is a real ``tractui daemon`` on its own socket and state directory
-(``make_daemon`` of test_daemon.py); everything launched is killed by process group at teardown.
+(``make_daemon`` of test_daemon.py), the storm test's engine a real one (``make_engine``);
+everything launched is killed by process group at teardown.
 """
 
 from __future__ import annotations
