@@ -572,10 +572,11 @@ class TractApp(App[int]):
         if not self.save_settings:
             return
         try:
-            os.makedirs(os.path.dirname(_settings_path()), exist_ok=True)
-            with open(_settings_path(), "w") as f:
+            paths.check_state_dir(paths.state_dir())
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            with os.fdopen(paths.open_private(paths.state_dir() / "ui.json", flags), "w") as f:
                 json.dump({"theme": self.theme}, f)
-        except OSError as err:
+        except (OSError, UserError) as err:
             log.warning("cannot save the settings: %s", err)
 
 
@@ -589,9 +590,14 @@ def _log_off_the_screen() -> None:
         ):
             root.removeHandler(handler)
             try:
-                paths.state_dir().mkdir(parents=True, exist_ok=True)
-                replacement: logging.Handler = logging.FileHandler(paths.state_dir() / "ui.log")
-            except OSError:
+                paths.check_state_dir(paths.state_dir())
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                log_file = paths.state_dir() / "ui.log"
+                fd = paths.open_private(log_file, flags)  # never through a link
+                to_file = logging.FileHandler(log_file, delay=True)
+                to_file.stream = os.fdopen(fd, "a")
+                replacement: logging.Handler = to_file
+            except (OSError, UserError):
                 replacement = logging.NullHandler()
             replacement.setFormatter(handler.formatter)
             root.addHandler(replacement)

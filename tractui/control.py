@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tractui import procfs
+from tractui import paths, procfs
 from tractui.errors import UserError
 
 
@@ -133,8 +133,13 @@ def check_command(spec: LaunchSpec, env: Mapping[str, str]) -> str:
 
 
 def open_log(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    """A group's launch log, to append to (0600; its directory 0700, nobody else's: a link
+    planted there would make root chmod and write whatever it names). UserError if unsafe."""
+    try:
+        paths.check_log_dir(path.parent)
+        fd = paths.open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    except OSError as err:
+        raise UserError(f"cannot open the log {path}: {err.strerror}") from None
     os.fchmod(fd, 0o600)
     return fd
 

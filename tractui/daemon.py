@@ -157,6 +157,12 @@ class Daemon:
     def bind(self) -> None:
         """Listen on :attr:`path`; refuse if a daemon answers there, remove it if stale."""
         path = self.path
+        try:
+            paths.check_socket_dir(path)  # made 0700 if new; nobody else may swap the socket
+        except OSError as err:
+            raise UserError(
+                f"cannot use the socket directory {path.parent}: {err.strerror}"
+            ) from None
         if path.is_socket() or path.exists():
             hello = probe(path)
             if hello is not None:
@@ -171,10 +177,7 @@ class Daemon:
             log.warning("removing the stale socket %s (no daemon answers on it)", path)
             path.unlink()
         directory = path.parent
-        if not directory.exists():
-            directory.mkdir(parents=True, mode=0o700)
-            os.chmod(directory, 0o700)
-        elif directory == paths.runtime_dir() and os.geteuid() == 0:
+        if directory == paths.runtime_dir() and os.geteuid() == 0:
             os.chmod(directory, 0o700)  # /run/tractui is ours: nobody else looks inside
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         old_umask = os.umask(0o177)  # the socket is 0600 from the start

@@ -108,11 +108,9 @@ class CollectorProcess:
         if self.stderr_path is None:
             return subprocess.DEVNULL
         try:
-            self.stderr_path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(
-                self.stderr_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
-            )
-        except OSError as err:
+            paths.check_log_dir(self.stderr_path.parent)
+            fd = paths.open_private(self.stderr_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        except (OSError, UserError) as err:
             log.warning("the collector's stderr is discarded: %s", err)
             return subprocess.DEVNULL
         # a traceback in an append-only log needs to say which run it belongs to

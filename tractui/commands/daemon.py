@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from tractui import paths
@@ -36,6 +37,7 @@ def serve(args: argparse.Namespace, socket_path: Path, ready: int | None) -> int
     engine = Engine(keep_exited=args.keep_exited, verbose=args.verbose, state=Persister())
     daemon = Daemon(engine, socket_path, client_buffer=args.client_buffer)
     try:
+        _check_dirs()
         daemon.bind()
     except UserError as err:
         return _fail(ready, f"tractui daemon: {err}", EXIT_FAILED)
@@ -76,11 +78,30 @@ def _fail(ready: int | None, message: str, code: int) -> int:
     return code
 
 
+def _check_dirs() -> None:
+    """Refuse to start where another user could plant links for root to write through."""
+    state = paths.state_dir()
+    try:
+        paths.check_state_dir(state)
+        paths.check_log_dir(paths.log_dir())
+    except OSError as err:
+        raise UserError(f"cannot use the state directory {state}: {err.strerror}") from None
+
+
 def _write_pidfile(path: Path) -> None:
+    """Atomically, through a new file of ours: a link at ``path`` is replaced, never followed."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{os.getpid()}\n")
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # O_EXCL, O_NOFOLLOW
+    try:
+        os.fchmod(fd, 0o644)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    finally:
+        os.close(fd)
 
 
 def _detach(args: argparse.Namespace, socket_path: Path) -> int:
@@ -122,9 +143,10 @@ def _quiet_stdio(args: argparse.Namespace) -> None:
     if args.log is None:
         log_file = paths.state_dir() / "daemon.log"
         try:
-            log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            handler: logging.Handler = logging.FileHandler(log_file)
-        except OSError:
+            paths.check_state_dir(log_file.parent)  # else serve() refuses, through the pipe
+            fd = paths.open_private(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            handler: logging.Handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
+        except (OSError, UserError):
             handler = logging.NullHandler()
         for old in list(root.handlers):
             handler.setFormatter(old.formatter)
