@@ -10,6 +10,7 @@ import itertools
 import os
 import shlex
 import socket
+import struct
 import sys
 from collections import deque
 from pathlib import Path
@@ -56,6 +57,7 @@ class Connection:
             self.sock.close()
             raise NoDaemon(f"cannot reach the daemon on {self.path}: {err.strerror}") from None
         try:
+            check_server(self.sock, self.path)  # before anything is sent, or believed
             self.hello = self.receive()
         except BaseException:
             self.sock.close()
@@ -123,6 +125,32 @@ class Connection:
                     raise UserError(f"the daemon sent something unreadable: {message}")
                 self.pending.append(message)
         return self.pending.popleft()
+
+
+class ForeignServer(UserError):
+    """The socket is served by a user who is neither root nor us: not our daemon."""
+
+
+_PEERCRED = struct.Struct("3i")
+
+
+def server_uid(sock: socket.socket) -> int:
+    """The uid of the process that listens at the other end of a connected UNIX socket."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+    return int(_PEERCRED.unpack(raw)[1])
+
+
+def check_server(sock: socket.socket, path: Path) -> None:
+    """ForeignServer unless root or our own uid serves ``sock``: in a directory another user
+    can write, theirs may stand where the daemon's was, to read what we would send."""
+    uid, me = server_uid(sock), os.geteuid()
+    if uid in (0, me):
+        return
+    whom = "root" if me == 0 else f"root or you (uid {me})"
+    raise ForeignServer(
+        f"refusing {path}: it is served by uid {uid}, not by {whom}, so nothing was sent; "
+        "set TRACTUI_SOCKET to the daemon's socket"
+    )
 
 
 def no_daemon_message(path: Path) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tractui import __version__, control, paths
+from tractui.client import check_server
 from tractui.control import Identity, LaunchSpec
 from tractui.engine import Engine
 from tractui.errors import UserError
@@ -87,13 +88,16 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
 
 
 def probe(path: Path, timeout: float = 1.0) -> dict[str, Any] | None:
-    """The hello of a daemon answering on ``path``, or None if nothing answers."""
+    """The hello of a daemon answering on ``path``, or None if nothing answers.
+
+    ForeignServer if a user other than root or us serves it (nothing is sent either way)."""
     from tractui.protocol import LineReader as Reader
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
             sock.connect(str(path))
+            check_server(sock, path)
             reader = Reader(limit=1 << 20)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:

@@ -1,8 +1,9 @@
 """The daemon's files and socket, attacked by another user: a real daemon, real attackers.
 
 The attacker is ``nobody`` (uid 65534), in processes of its own: it plants links where root
-would write, or takes the name of the non-root daemon's runtime directory. Root must refuse,
-say how to fix it in one line, and leave the victim file untouched.
+would write, takes the name of the non-root daemon's runtime directory, or serves a socket of
+its own where root's clients look for the daemon. Root must refuse, say how to fix it in one
+line, and leave the victim file untouched.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from tests.integration.test_daemon import (
     Daemon,
     make_daemon,  # noqa: F401 (a fixture, by name)
 )
+from tractui.client import ForeignServer
+from tractui.daemon import probe
+from tractui.protocol import PROTOCOL
 
 pytestmark = pytest.mark.kernel
 
@@ -40,6 +44,32 @@ DAEMON_IMPORTS = (
     "from tractui.commands import daemon, remote"
 )
 MKDIR = "os.mkdir(sys.argv[1]); os.chmod(sys.argv[1], 0o777)"
+
+# A socket of nobody's where root looks for the daemon: it greets as the daemon does, answers
+# every request, and prints what it was sent.
+FAKE_SERVER = f"""
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+server.listen(1)
+server.settimeout(20)
+print("ready", flush=True)
+conn, _ = server.accept()
+conn.settimeout(5)
+hello = {{"t": "hello", "protocol": {PROTOCOL}, "pid": os.getpid()}}
+conn.sendall(json.dumps(hello).encode() + b"\\n")
+got = b""
+try:
+    while data := conn.recv(65536):
+        got += data
+        for line in data.splitlines():
+            result = {{"pid": 4242, "group": "evil", "log": "/dev/null"}}
+            reply = {{"t": "reply", "id": json.loads(line)["id"], "ok": True, "result": result}}
+            conn.sendall(json.dumps(reply).encode() + b"\\n")
+except (TimeoutError, ConnectionError):
+    pass
+sys.stdout.write(got.decode(errors="replace"))
+"""
 
 
 def as_user(uid: int, code: str, imports: str = "") -> str:
@@ -236,6 +266,102 @@ def test_a_pidfile_replaces_links_planted_beside_it(
     st = os.lstat(pidfile)
     assert (stat.S_ISREG(st.st_mode), st.st_uid) == (True, 0)
     assert pidfile.read_text() == f"{daemon.proc.pid}\n"
+
+
+# ---- a socket of another user's ----------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_daemon(
+    shared: Path, spawn: Callable[..., subprocess.Popen[bytes]]
+) -> tuple[Path, subprocess.Popen[bytes]]:
+    """nobody's server on a socket in a directory anyone can write, where root's daemon was."""
+    run = shared / "run"
+    run.mkdir()
+    os.chmod(run, 0o777)
+    path = run / "tractui.sock"
+    server = spawn(
+        [sys.executable, "-c", as_user(NOBODY, FAKE_SERVER), str(path)], stdout=subprocess.PIPE
+    )
+    assert server.stdout is not None and server.stdout.readline() == b"ready\n"
+    return path, server
+
+
+def received(server: subprocess.Popen[bytes]) -> str:
+    out, _ = server.communicate(timeout=30)
+    return out.decode()
+
+
+@pytest.mark.parametrize(
+    ("argv", "prefix", "suffix"),
+    [
+        (["add", "db", "--", "sh", "-c", "serve", "--password=hunter2"], "tractui add: ", ""),
+        ([], "tractui: ", " (or run 'tractui --embedded')"),  # the UI, through its daemon link
+    ],
+    ids=["cli", "ui"],
+)
+def test_a_client_refuses_a_socket_served_by_another_user_before_sending(
+    fake_daemon: tuple[Path, subprocess.Popen[bytes]], argv: list[str], prefix: str, suffix: str
+) -> None:
+    path, server = fake_daemon
+    env = {**os.environ, "TRACTUI_SOCKET": str(path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "tractui", *argv],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert received(server) == ""  # before: the add request, password and all
+    assert (done.returncode, done.stdout) == (1, "")  # before: "started 4242 in group 'evil'"
+    assert done.stderr == (
+        f"{prefix}refusing {path}: it is served by uid {NOBODY}, not by root, so nothing was "
+        f"sent; set TRACTUI_SOCKET to the daemon's socket{suffix}\n"
+    )
+
+
+def test_a_starting_daemon_does_not_take_another_users_server_for_a_daemon(
+    fake_daemon: tuple[Path, subprocess.Popen[bytes]],
+) -> None:
+    path, server = fake_daemon
+    with pytest.raises(ForeignServer, match=f"served by uid {NOBODY}"):
+        probe(path)
+    assert received(server) == ""
+
+
+# a client of nobody's: what it makes of the server on argv[1], one line on stdout
+CLIENT = """
+try:
+    with Connection(Path(sys.argv[1]), timeout=10) as conn:
+        print("hello", conn.request("groups"))
+except UserError as err:
+    print(err)
+"""
+CLIENT_IMPORTS = "from pathlib import Path\nfrom tractui.client import Connection, UserError"
+
+
+def test_a_client_trusts_root_and_its_own_user(
+    daemons: Callable[..., Daemon],
+    shared: Path,
+    fake_daemon: tuple[Path, subprocess.Popen[bytes]],
+) -> None:
+    code = as_user(NOBODY, CLIENT, imports=CLIENT_IMPORTS)
+    path, server = fake_daemon  # nobody's own: the request goes through, the reply comes back
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert out.stdout.startswith("hello {'pid': 4242"), out.stderr
+    assert '"op":"groups"' in received(server)
+    real = shared / "real"
+    real.mkdir(mode=0o711)
+    daemon = daemons(root=real)  # root's: trusted, and it is the daemon that says no
+    os.chmod(daemon.socket.parent, 0o711)
+    os.chmod(daemon.socket, 0o666)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(daemon.socket)], capture_output=True, text=True, timeout=30
+    )
+    assert out.stdout.startswith("permission denied: this daemon serves uid 0"), out.stderr
 
 
 # ---- the non-root daemon's runtime directory, /tmp/tractui-UID ---------------------------------
