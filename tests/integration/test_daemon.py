@@ -500,7 +500,8 @@ def test_the_tui_session_on_a_daemon_sees_and_acts_through_it(daemon: Daemon) ->
         )
         assert snap.mode == "daemon" and [g.name for g in snap.groups] == ["web"]
         # the daemon launched it and keeps it: quitting this UI has nothing to end
-        assert not snap.groups[0].launched and snap.launched_alive == []
+        assert not snap.groups[0].launched
+        assert session.quit_plan().result(10).ending == ()
         assert session.log_path("web") == str(daemon.state / "logs" / "web.log")
         assert session.rename("web", "api").result(10) == "api"
         assert "api" in daemon.cli("groups").stdout
