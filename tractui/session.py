@@ -797,7 +797,7 @@ def _proc_row(
         nice = sample.nice
     else:
         # not sampled yet, or exited: what we last knew, and no CPU
-        state = "?" if alive else "-"
+        state = "?" if alive else "Z" if proc.zombie else "-"
         cpu = 0.0
         rss = last.rss_kb if (last is not None and alive) else 0
         ticks = last.ticks if last is not None else 0

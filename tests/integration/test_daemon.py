@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.support import poll_until, running
+from tests.integration.support import UNREAPED, poll_until, running
 from tractui.client import Connection
 from tractui.protocol import MAX_MESSAGE
 
@@ -466,6 +466,22 @@ def test_sigterm_leaves_launched_programs_running(make_daemon: Callable[..., Dae
     daemon.stop()
     assert running(pid)
     os.kill(pid, signal.SIGKILL)
+
+
+def test_list_shows_a_zombie_until_its_parent_reaps_it(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon("--keep-exited", "0.3")
+    parent = int(daemon.cli("add", "z", "--", sys.executable, "-c", UNREAPED).stdout.split()[1])
+
+    def tree() -> str:
+        return daemon.cli("list", "z", "--format", "tree").stdout
+
+    poll_until(lambda: "exit 0, zombie" in tree(), "the zombie in list's tree")
+    time.sleep(1.0)  # well past --keep-exited: it stays while its parent has not reaped it
+    assert "  [exit 0, zombie]" in daemon.cli("list", "z", "--all").stdout
+    os.kill(parent, signal.SIGUSR1)
+    poll_until(lambda: "exit 0" not in tree(), "the reaped zombie to go")
 
 
 # ---- the TUI's engine on a daemon --------------------------------------------------------------
