@@ -497,6 +497,28 @@ def _session_until(session: Any, condition: Callable[[Any], object], what: str) 
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def test_quitting_the_ui_on_a_daemon_asks_nothing_and_ends_nothing(daemon: Daemon) -> None:
+    from tractui.app import TractApp
+    from tractui.control import LaunchSpec
+    from tractui.daemon_link import DaemonEngine
+    from tractui.session import Session
+    from tractui.widgets.confirm import QuitScreen
+
+    engine = DaemonEngine(daemon.socket)
+    engine.start()
+    app = TractApp(Session(engine), host="test", kernel="test", save_settings=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        pid = app.session.launch("web", LaunchSpec(["sleep", "100"])).result(10)
+        daemon.roots.add(pid)
+        await pilot.press("q")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, QuitScreen)
+    # the daemon launched it, keeps it and shows it: this UI quitting is none of its business
+    assert app.return_value == 0
+    assert running(pid)
+    assert members(daemon, "web") == [(pid, "sleep 100")]
+
+
 def test_the_tui_session_on_a_daemon_sees_and_acts_through_it(daemon: Daemon) -> None:
     from tractui.control import LaunchSpec
     from tractui.daemon_link import DaemonEngine
