@@ -13,7 +13,7 @@ import pytest
 from textual.widgets import Static
 
 from tests.ui.conftest import wait_for
-from tests.ui.test_keys import alive, launch, pid_of, rows
+from tests.ui.test_keys import alive, launch, rows
 from tractui.app import TractApp
 from tractui.widgets.confirm import QuitScreen
 
@@ -36,10 +36,16 @@ async def test_end_them_ends_launched_programs_but_not_attached_ones(
     app: TractApp, independent: subprocess.Popen[bytes]
 ) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
-        await launch(pilot, app, "demo", "sh -c 'sleep 30 & (setsid sleep 31 &); wait'")
-        await wait_for(pilot, lambda: {"sleep 30", "sleep 31"} <= set(rows(app)))
-        launched = [pid_of(app, c) for c in ("sleep 30", "sleep 31")]
-        launched.append(next(p.pid for p in app.snapshot.procs.values() if p.parent is None))
+        # more than the dialog shows at once: every one is listed all the same (scrolled)
+        script = "for i in 1 2 3 4 5 6; do sleep 30 & done; (setsid sleep 31 &); wait"
+        await launch(pilot, app, "demo", f"sh -c '{script}'")
+
+        def live() -> list[int]:
+            return [p.pid for p in app.snapshot.procs.values() if p.alive]
+
+        # the shell, six sleep 30, and the double-forked sleep 31 (its forker gone)
+        await wait_for(pilot, lambda: len(live()) == 8 and "sleep 31" in rows(app))
+        launched = live()
         assert app.session.attach("demo", [independent.pid]).result(5) == [independent.pid]
         await wait_for(pilot, lambda: "sleep 60" in rows(app))
 
@@ -51,7 +57,7 @@ async def test_end_them_ends_launched_programs_but_not_attached_ones(
             assert str(pid) in ending, text
         assert str(independent.pid) not in ending, text
         assert f"{independent.pid}  sleep 60" in left, text
-        assert "3 processes" in ending, text
+        assert "8 processes" in ending, text
 
         await pilot.press("e")
         await wait_for(pilot, lambda: not any(alive(p) for p in launched))

@@ -7,15 +7,12 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from tractui.session import END_GRACE, Listed
 from tractui.widgets.header import count_text
-
-# processes named per list in the quit dialog (past that, how many more): both lists fit 80x24
-LISTED = 5
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -67,13 +64,13 @@ class QuitScreen(ModalScreen[str]):
                 f"Programs you launched here are still running. e ends these {ending} "
                 f"(and what they fork): SIGTERM, then SIGKILL after {END_GRACE:g} s."
             )
-            yield Static(_listing(self.ending), markup=False, classes="listing")
+            yield _listing(self.ending, "ending")
             if self.left:
                 left = count_text(len(self.left), "process", "processes")
                 yield Static(
                     f"Left running (attached, not launched by this tractui): {left}", classes="note"
                 )
-                yield Static(_listing(self.left), markup=False, classes="listing")
+                yield _listing(self.left, "left")
             yield Static(
                 f"[b]l[/b] leave all running   [b]e[/b] end the {ending}   [b]Esc[/b] cancel",
                 classes="hint",
@@ -84,9 +81,7 @@ class QuitScreen(ModalScreen[str]):
         self.dismiss(choice)
 
 
-def _listing(procs: Sequence[Listed]) -> str:
-    """One line per process, group and PID first; past :data:`LISTED`, how many more."""
-    lines = [f"  {p.group}  {p.pid}  {p.command}" for p in procs[:LISTED]]
-    if len(procs) > LISTED:
-        lines.append(f"  ... and {len(procs) - LISTED} more")
-    return "\n".join(lines)
+def _listing(procs: Sequence[Listed], kind: str) -> VerticalScroll:
+    """One line per process, group and PID first: every one, scrolled when they are many."""
+    text = "\n".join(f"  {p.group}  {p.pid}  {p.command}" for p in procs)
+    return VerticalScroll(Static(text, markup=False), classes=f"listing {kind}")
