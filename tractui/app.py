@@ -524,7 +524,7 @@ class TractApp(App[int]):
         self.push_screen(HelpScreen(sections))
 
     async def action_quit(self) -> None:
-        """Quit; if groups we launched are alive, ask whether to leave them or end them."""
+        """Quit; if programs this UI launched are alive, ask whether to leave or end them."""
         self._quit()
 
     def action_help_quit(self) -> None:
@@ -533,14 +533,14 @@ class TractApp(App[int]):
 
     @work(exclusive=True, group="quit")
     async def _quit(self) -> None:
-        alive = self.snapshot.launched_alive
-        if alive:
-            choice = await self.push_screen_wait(QuitScreen(alive))
+        plan = await self._call(self.session.quit_plan())
+        if plan is not None and plan.ending:
+            choice = await self.push_screen_wait(QuitScreen(plan.ending, plan.left))
             if choice == "cancel":
                 return
             if choice == "end":
-                self.notify("ending " + ", ".join(alive) + "...")
-                await self._call(self.session.end_groups(alive))
+                self.notify(f"ending {count_text(len(plan.ending), 'process', 'processes')}...")
+                await self._call(self.session.end_launched())
         self.exit(0)
 
     # ---- the command palette: every action ---------------------------------------------------

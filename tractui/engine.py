@@ -358,10 +358,6 @@ class Engine:
             ]
         return group
 
-    def launched_groups(self) -> set[str]:
-        """The groups with programs launched into them (quitting the TUI may end those)."""
-        return {name for name, records in self.launches.items() if records}
-
     def remove_group(self, name: str) -> list[Key]:
         """Stop tracking a group (its processes are left alone; so is its log)."""
         keys = self.tracker.remove_group(name)

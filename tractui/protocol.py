@@ -126,6 +126,7 @@ def proc_to_wire(proc: Proc) -> Message:
         "ended": proc.ended,
         "exit": proc.exit.to_json() if proc.exit is not None else None,
         "lost_exit": proc.lost_exit,
+        "zombie": proc.zombie,
     }
 
 
@@ -148,6 +149,7 @@ def proc_from_wire(m: Message) -> Proc:
         ended=m["ended"],
         exit=ExitStatus.from_json(exit_) if exit_ is not None else None,
         lost_exit=m["lost_exit"],
+        zombie=bool(m.get("zombie", False)),  # a daemon of an older tractui has no such field
     )
 
 

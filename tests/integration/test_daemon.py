@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.support import poll_until, running
+from tests.integration.support import UNREAPED, poll_until, running
 from tractui.client import Connection
 from tractui.protocol import MAX_MESSAGE
 
@@ -468,6 +468,22 @@ def test_sigterm_leaves_launched_programs_running(make_daemon: Callable[..., Dae
     os.kill(pid, signal.SIGKILL)
 
 
+def test_list_shows_a_zombie_until_its_parent_reaps_it(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon("--keep-exited", "0.3")
+    parent = int(daemon.cli("add", "z", "--", sys.executable, "-c", UNREAPED).stdout.split()[1])
+
+    def tree() -> str:
+        return daemon.cli("list", "z", "--format", "tree").stdout
+
+    poll_until(lambda: "exit 0, zombie" in tree(), "the zombie in list's tree")
+    time.sleep(1.0)  # well past --keep-exited: it stays while its parent has not reaped it
+    assert "  [exit 0, zombie]" in daemon.cli("list", "z", "--all").stdout
+    os.kill(parent, signal.SIGUSR1)
+    poll_until(lambda: "exit 0" not in tree(), "the reaped zombie to go")
+
+
 # ---- the TUI's engine on a daemon --------------------------------------------------------------
 
 
@@ -479,6 +495,28 @@ def _session_until(session: Any, condition: Callable[[Any], object], what: str) 
             return snapshot
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_quitting_the_ui_on_a_daemon_asks_nothing_and_ends_nothing(daemon: Daemon) -> None:
+    from tractui.app import TractApp
+    from tractui.control import LaunchSpec
+    from tractui.daemon_link import DaemonEngine
+    from tractui.session import Session
+    from tractui.widgets.confirm import QuitScreen
+
+    engine = DaemonEngine(daemon.socket)
+    engine.start()
+    app = TractApp(Session(engine), host="test", kernel="test", save_settings=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        pid = app.session.launch("web", LaunchSpec(["sleep", "100"])).result(10)
+        daemon.roots.add(pid)
+        await pilot.press("q")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, QuitScreen)
+    # the daemon launched it, keeps it and shows it: this UI quitting is none of its business
+    assert app.return_value == 0
+    assert running(pid)
+    assert members(daemon, "web") == [(pid, "sleep 100")]
 
 
 def test_the_tui_session_on_a_daemon_sees_and_acts_through_it(daemon: Daemon) -> None:
@@ -500,7 +538,8 @@ def test_the_tui_session_on_a_daemon_sees_and_acts_through_it(daemon: Daemon) ->
         )
         assert snap.mode == "daemon" and [g.name for g in snap.groups] == ["web"]
         # the daemon launched it and keeps it: quitting this UI has nothing to end
-        assert not snap.groups[0].launched and snap.launched_alive == []
+        assert not snap.groups[0].launched
+        assert session.quit_plan().result(10).ending == ()
         assert session.log_path("web") == str(daemon.state / "logs" / "web.log")
         assert session.rename("web", "api").result(10) == "api"
         assert "api" in daemon.cli("groups").stdout
