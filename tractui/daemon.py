@@ -16,6 +16,7 @@ import collections
 import contextlib
 import logging
 import os
+import pwd
 import selectors
 import signal
 import socket
@@ -311,22 +312,28 @@ class Daemon:
             pid, uid, _gid = peer_credentials(sock)
             client = Client(sock, pid, uid, limit=self.client_buffer)
             if uid not in (0, self.uid):
-                log.warning("refused PID %d of uid %d (only uid %d and root)", pid, uid, self.uid)
+                refusal = self._refusal()
+                log.warning("refused PID %d of uid %d: %s", pid, uid, refusal)
                 with contextlib.suppress(OSError):
-                    sock.send(
-                        encode(
-                            {
-                                "t": "error",
-                                "error": f"permission denied: this daemon serves uid {self.uid} "
-                                "and root only (use sudo, or run your own daemon)",
-                            }
-                        )
-                    )
+                    sock.send(encode({"t": "error", "error": f"permission denied: {refusal}"}))
                 sock.close()
                 continue
             self.clients[sock.fileno()] = client
             self.selector.register(sock, selectors.EVENT_READ, client)
             self._send(client, self._hello_message())
+
+    def _refusal(self) -> str:
+        """Whom this daemon serves, and what another user can do."""
+        if self.uid == 0:
+            return "this daemon serves root (uid 0) only: run the command with sudo"
+        try:
+            name = f"{pwd.getpwuid(self.uid).pw_name} (uid {self.uid})"
+        except KeyError:
+            name = f"uid {self.uid}"
+        return (
+            f"this daemon serves {name} and root only: run the command as that user or with "
+            "sudo, or start your own daemon with TRACTUI_SOCKET set to another path"
+        )
 
     def _hello_message(self) -> Message:
         return {
@@ -336,6 +343,7 @@ class Daemon:
             "pid": os.getpid(),
             "uid": self.uid,
             "own_pids": sorted(self.engine.tracker.own_pids),
+            "banner": self._banner(),
         }
 
     def _read(self, client: Client) -> None:
@@ -522,11 +530,18 @@ class Daemon:
             "events": c.events or self.engine.tracker.events,
             "lost": c.lost or self.engine.tracker.lost,
             "state": self.state,
-            "banner": self.banner,
+            "banner": self._banner(),
             "clients": len(self.clients),
             "groups": len(self.engine.tracker.groups),
             "members": len(self.engine.tracker.live),
         }
+
+    def _banner(self) -> str:
+        """What clients should show about the daemon: its collector's troubles, and what it
+        found wrong in the saved groups at start (a corrupt file set aside, and where)."""
+        restored = self.engine.restored
+        found = restored.warning if restored is not None else ""
+        return " · ".join(t for t in (self.banner, found) if t)
 
     def _groups(self, client: Client, m: Message) -> list[Message]:
         return [self._group_wire(g) for g in self.engine.tracker.groups.values()]
