@@ -56,7 +56,7 @@ class LineReader:
     """
 
     limit: int = MAX_MESSAGE
-    depth: int = MAX_DEPTH
+    depth: int | None = MAX_DEPTH  # None: no scan (json's recursion limit still holds)
     _buffer: bytearray | None = None
     _skipping: bool = False
 
@@ -92,9 +92,9 @@ def _too_long(limit: int) -> str:
     return f"message longer than {limit // 1024} KiB: send smaller requests"
 
 
-def _parse(line: bytes, depth: int = MAX_DEPTH) -> Message | ProtocolError:
+def _parse(line: bytes, depth: int | None = MAX_DEPTH) -> Message | ProtocolError:
     # json recurses once per level: bound the depth before it starts (RecursionError otherwise)
-    if line.count(b"[") + line.count(b"{") > depth and too_deep(line, depth):
+    if depth is not None and line.count(b"[") + line.count(b"{") > depth and too_deep(line, depth):
         return ProtocolError(
             f"arrays and objects nested deeper than {depth} levels: send a flat request"
         )

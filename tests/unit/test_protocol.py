@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tractui.client import Connection
+from tractui.errors import UserError
 from tractui.protocol import (
     MAX_DEPTH,
     MAX_MESSAGE,
+    PROTOCOL,
     BadRequest,
     LineReader,
     Mirror,
@@ -97,7 +103,7 @@ def test_a_line_nested_past_the_limit_is_an_error_before_json_reads_it() -> None
     assert list(LineReader().feed(b'{"x":' + at_limit + b"}\n")) == [{"x": json.loads(at_limit)}]
     # a reader's own limit; and json's recursion is caught even with no limit before it
     assert "nested" in str(next(iter(LineReader(depth=2).feed(b'{"a":[[1]]}\n'))))
-    assert "malformed JSON" in str(next(iter(LineReader(depth=10**6).feed(deep + b"\n"))))
+    assert "malformed JSON" in str(next(iter(LineReader(depth=None).feed(deep + b"\n"))))
 
 
 surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
@@ -221,3 +227,27 @@ def test_mirror_equals_the_tracker_after_every_delta(ops: list[Any], subscribe_a
                 mirror.apply(_roundtrip(message))
         if subscribed:
             assert view(mirror.tracker) == view(t), f"after step {i}: {step}"
+
+
+def test_a_client_takes_a_deep_line_from_its_server_as_unreadable(tmp_path: Path) -> None:
+    """The client does not scan its server's lines for depth (a snapshot's scan would cost
+    more than its parse), yet a deep one is an error, not a RecursionError out of the CLI."""
+    path = tmp_path / "fake.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def serve() -> None:
+        peer, _ = server.accept()
+        with peer:
+            peer.sendall(encode({"t": "hello", "protocol": PROTOCOL}))
+            peer.recv(1024)
+            peer.sendall(b'{"t":"reply","id":1,"ok":true,"result":' + b"[" * 5000 + b"\n")
+            peer.recv(1024)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with server, Connection(path, timeout=5) as conn, pytest.raises(UserError) as err:
+        conn.request("groups")
+    assert "sent something unreadable" in str(err.value)
+    thread.join(timeout=5)
