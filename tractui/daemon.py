@@ -512,7 +512,9 @@ class Daemon:
     # ---- requests ----------------------------------------------------------------------------
 
     def _hello(self, client: Client, m: Message) -> Message:
-        version = Request(m).integer("protocol", 0, 1 << 31)
+        version = Request(m).integer(
+            "protocol", 0, 1 << 31, f"an integer (this daemon speaks {PROTOCOL})"
+        )
         if version is not None and version != PROTOCOL:
             raise UserError(
                 f"protocol {version} is not spoken here (daemon {__version__} speaks {PROTOCOL}): "
@@ -635,7 +637,7 @@ class Daemon:
         r = Request(m)
         name_or_number = r.signal()
         sig = control.parse_signal("TERM" if name_or_number is None else name_or_number)
-        pid = r.integer("pid", 1, PID_MAX, "a process ID")
+        pid = r.integer("pid", 1, PID_MAX, f"a process ID (an integer from 1 to {PID_MAX})")
         subtree = r.flag("subtree")
         tracker = self.engine.tracker
         keys = m.get("keys")

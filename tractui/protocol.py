@@ -152,9 +152,12 @@ class Request:
         self.fields = fields
         self.prefix = prefix
 
-    def bad(self, name: str, expected: str) -> BadRequest:
+    def bad(
+        self, name: str, expected: str, fits: Callable[[Any], bool] | None = None
+    ) -> BadRequest:
+        """The error for a field that is not ``expected`` (for a list: items that ``fit``)."""
         value = self.fields.get(name)
-        return BadRequest(f"'{self.prefix}{name}' must be {expected}, not {_kind(value)}")
+        return BadRequest(f"'{self.prefix}{name}' must be {expected}, not {_kind(value, fits)}")
 
     def flag(self, name: str, default: bool = False) -> bool:
         value = self.fields.get(name)
@@ -164,12 +167,12 @@ class Request:
             raise self.bad(name, "true or false")
         return value
 
-    def integer(self, name: str, low: int, high: int, what: str = "an integer") -> int | None:
+    def integer(self, name: str, low: int, high: int, what: str = "") -> int | None:
         value = self.fields.get(name)
         if value is None:
             return None
         if not _integer(value, low, high):
-            raise self.bad(name, f"{what} ({low} to {high})")
+            raise self.bad(name, what or f"an integer from {low} to {high}")
         return int(value)
 
     def integers(
@@ -179,12 +182,12 @@ class Request:
         value = self.fields.get(name)
         if value is None:
             return None
-        if (
-            not isinstance(value, list)
-            or not (value or empty)
-            or not all(_integer(v, low, high) for v in value)
-        ):
-            raise self.bad(name, f"a list of {what} ({low} to {high})")
+
+        def fits(v: Any) -> bool:
+            return _integer(v, low, high)
+
+        if not isinstance(value, list) or not (value or empty) or not all(map(fits, value)):
+            raise self.bad(name, f"a list of {what} (integers from {low} to {high})", fits)
         return list(value)
 
     def text(self, name: str) -> str | None:
@@ -202,8 +205,12 @@ class Request:
         value = self.fields.get(name)
         if value is None:
             return None
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise self.bad(name, "a list of strings")
+
+        def fits(v: Any) -> bool:
+            return isinstance(v, str)
+
+        if not isinstance(value, list) or not value or not all(map(fits, value)):
+            raise self.bad(name, "a list of strings", fits)
         for i, item in enumerate(value):
             _check_text(item, f"{self.prefix}{name}[{i}]")
         return list(value)
@@ -254,25 +261,33 @@ def _integer(value: object, low: int, high: int) -> bool:
 
 def _check_text(value: str, where: str) -> None:
     if "\0" in value:
-        raise BadRequest(f"'{where}' contains a NUL character: the OS cannot take it")
+        raise BadRequest(f"'{where}' contains a NUL character, which no program can be given")
     try:
         value.encode()
     except UnicodeEncodeError:
         raise BadRequest(
-            f"'{where}' contains a lone surrogate (\\ud800-\\udfff): it is not text"
+            f"'{where}' contains a lone surrogate (\\ud800-\\udfff), which is not text: send "
+            "UTF-8 text"
         ) from None
 
 
-def _kind(value: object) -> str:
-    """What a JSON value is, said without quoting it (it may be long, or not printable)."""
+def _kind(value: object, fits: Callable[[Any], bool] | None = None) -> str:
+    """What a JSON value is, said without quoting it (it may be long, or not printable); of a
+    list, its first item that does not ``fit``, if any."""
+    if isinstance(value, list) and fits is not None:
+        if not value:
+            return "an empty list"
+        for item in value:
+            if not fits(item):
+                return f"a list holding {_kind(item)}"
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return "an integer out of range" if abs(value) < 10**30 else "a huge integer"
+        return str(value) if abs(value) < 10**30 else "a huge integer"
     if isinstance(value, float):
-        return "a fraction" if value == value and abs(value) != float("inf") else f"{value}"
+        return repr(value)  # 1.0, nan, inf: digits only
     if isinstance(value, str):
         return "a string"
     return "a list" if isinstance(value, list) else "an object"

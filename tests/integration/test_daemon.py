@@ -435,6 +435,22 @@ def test_a_peer_of_another_uid_is_refused(make_daemon: Callable[..., Daemon]) ->
         daemon.stop()
 
 
+def test_a_daemon_of_another_user_names_whom_it_serves(tmp_path: Path) -> None:
+    # a real daemon as nobody cannot start here (the interpreter lives under /root): its words
+    from tractui.daemon import Daemon as Server
+    from tractui.engine import Engine
+
+    server = Server(Engine(), tmp_path / "d.sock")
+    try:
+        server.uid = 65534
+        assert server._refusal() == (
+            "this daemon serves nobody (uid 65534) and root only: run the command as that user "
+            "or with sudo, or start your own daemon with TRACTUI_SOCKET set to another path"
+        )
+    finally:
+        server.close()
+
+
 def _connect_as_nobody(daemon: Daemon) -> None:
     code = (
         "import os, socket, sys\n"

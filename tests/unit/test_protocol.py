@@ -145,15 +145,21 @@ def test_request_fields_are_read_by_type_and_the_error_names_the_field() -> None
     assert r.integer("one", 0, 5) == 1 and r.integer("absent", 0, 5) is None
     for call, text in (
         (lambda: r.flag("s"), "'s' must be true or false, not a string"),
-        (lambda: r.flag("one"), "'one' must be true or false, not an integer"),
-        (lambda: r.integer("t", 0, 5), "'t' must be an integer (0 to 5), not true"),
-        (lambda: r.integer("f", 0, 5), "'f' must be an integer (0 to 5), not a fraction"),
-        (lambda: r.integer("nan", 0, 5), "'nan' must be an integer (0 to 5), not nan"),
-        (lambda: r.integer("big", 0, 5), "'big' must be an integer (0 to 5), not a huge integer"),
+        (lambda: r.flag("one"), "'one' must be true or false, not 1"),
+        (lambda: r.integer("t", 0, 5), "'t' must be an integer from 0 to 5, not true"),
+        (lambda: r.integer("f", 0, 5), "'f' must be an integer from 0 to 5, not 1.0"),
+        (lambda: r.integer("nan", 0, 5), "'nan' must be an integer from 0 to 5, not nan"),
+        (
+            lambda: r.integer("big", 0, 5),
+            "'big' must be an integer from 0 to 5, not a huge integer",
+        ),
         (lambda: r.texts("argv"), "'argv[1]' contains a NUL character"),
         (lambda: r.text("sur"), "'sur' contains a lone surrogate"),
         (lambda: r.text_map("env"), "'env' has a bad variable name 'B=C'"),
-        (lambda: r.integers("pids", 1, 9, "PIDs"), "'pids' must be a list of PIDs (1 to 9)"),
+        (
+            lambda: r.integers("pids", 1, 9, "PIDs"),
+            "'pids' must be a list of PIDs (integers from 1 to 9)",
+        ),
         (lambda: r.group("one"), "'one' must be a string: the group's name"),
         (lambda: r.group("absent"), "no group name given"),
     ):
