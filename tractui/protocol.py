@@ -17,7 +17,6 @@ No Textual here.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -107,17 +106,21 @@ def _parse(line: bytes, depth: int | None = MAX_DEPTH) -> Message | ProtocolErro
     return message
 
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _PARENS = bytes.maketrans(b"[{]}", b"(())")
 
 
 def too_deep(line: bytes, limit: int) -> bool:
     """Whether a JSON text's arrays and objects nest deeper than ``limit`` (brackets in strings
-    are text). Each pass drops the innermost pairs, in C: a 1 MiB line takes a few ms. Whatever
-    is left after ``limit`` passes is unbalanced; json reads it (and fails) safely if it holds
-    at most ``limit`` opening brackets."""
-    brackets = _STRING.sub(b"", line).translate(_PARENS, _NOT_BRACKETS)
+    are text). All in C and linear (a regex for strings was quadratic on a run of escaped
+    quotes): a 1 MiB line takes a few ms, 0.1 s at worst (32 levels, all 32 passes). Each pass
+    drops the innermost pairs; whatever is left
+    after ``limit`` passes is unbalanced, and json reads it (and fails) safely if it holds at
+    most ``limit`` opening brackets."""
+    # escapes first, as JSON reads them (a backslash outside a string ends json's reading there)
+    unescaped = line.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(unescaped.split(b'"')[::2])  # every other piece is inside a string
+    brackets = outside.translate(_PARENS, _NOT_BRACKETS)
     run = b"(" * (limit + 1)  # so many opening brackets in a row: too deep, found at once
     for _ in range(limit):
         if run in brackets:

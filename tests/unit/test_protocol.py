@@ -11,6 +11,7 @@ import json
 import math
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,15 @@ def test_a_line_nested_past_the_limit_is_an_error_before_json_reads_it() -> None
     # a reader's own limit; and json's recursion is caught even with no limit before it
     assert "nested" in str(next(iter(LineReader(depth=2).feed(b'{"a":[[1]]}\n'))))
     assert "malformed JSON" in str(next(iter(LineReader(depth=None).feed(deep + b"\n"))))
+
+
+def test_the_depth_scan_is_linear_in_escaped_quotes() -> None:
+    # a regex for strings tried each escaped quote as a string's start: 16,000 took 6 s
+    line = b'{"a":' + b"[" * 40 + b'"' + b'\\"' * 50_000
+    started = time.monotonic()
+    assert too_deep(line, MAX_DEPTH)
+    assert not too_deep(b'{"a":"' + b'\\"[' * 50_000 + b'"}', MAX_DEPTH)
+    assert time.monotonic() - started < 1.0
 
 
 surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
