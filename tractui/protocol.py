@@ -223,8 +223,12 @@ class Request:
         value = self.fields.get(name)
         if value is None:
             return None
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise self.bad(name, "an object of strings")
+
+        def fits(v: Any) -> bool:
+            return isinstance(v, str)
+
+        if not isinstance(value, dict) or not all(map(fits, value.values())):
+            raise self.bad(name, "an object of strings", fits)
         for key, item in value.items():
             _check_text(key, f"{self.prefix}{name}")
             if not key or "=" in key:
@@ -276,13 +280,17 @@ def _check_text(value: str, where: str) -> None:
 
 def _kind(value: object, fits: Callable[[Any], bool] | None = None) -> str:
     """What a JSON value is, said without quoting it (it may be long, or not printable); of a
-    list, its first item that does not ``fit``, if any."""
+    list or an object, its first item that does not ``fit``, if any."""
     if isinstance(value, list) and fits is not None:
         if not value:
             return "an empty list"
         for item in value:
             if not fits(item):
                 return f"a list holding {_kind(item)}"
+    if isinstance(value, dict) and fits is not None:
+        for item in value.values():
+            if not fits(item):
+                return f"an object holding {_kind(item)}"
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -147,6 +147,7 @@ def test_request_fields_are_read_by_type_and_the_error_names_the_field() -> None
             "argv": ["a", "b\x00"],
             "sur": "\ud800",
             "env": {"A": "1", "B=C": "2"},
+            "vars": {"A": "1", "B": 1},
             "user": {"uid": "0"},
             "pids": [3, True],
         }
@@ -166,6 +167,10 @@ def test_request_fields_are_read_by_type_and_the_error_names_the_field() -> None
         (lambda: r.texts("argv"), "'argv[1]' contains a NUL character"),
         (lambda: r.text("sur"), "'sur' contains a lone surrogate"),
         (lambda: r.text_map("env"), "'env' has a bad variable name 'B=C'"),
+        (
+            lambda: r.text_map("vars"),
+            "'vars' must be an object of strings, not an object holding 1",
+        ),
         (
             lambda: r.integers("pids", 1, 9, "PIDs"),
             "'pids' must be a list of PIDs (integers from 1 to 9)",
