@@ -40,7 +40,9 @@ class Connection:
         self.path = path or paths.socket_path()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         self.sock.settimeout(timeout)
-        self.reader = LineReader(limit=MAX_REPLY)
+        # no depth scan of the daemon's lines: a snapshot's would cost more than its parse (a
+        # deep line still fails, as malformed, at json's recursion limit)
+        self.reader = LineReader(limit=MAX_REPLY, depth=None)
         self.pending: deque[Message] = deque()
         self._ids = itertools.count(1)
         try:

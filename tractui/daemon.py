@@ -16,6 +16,7 @@ import collections
 import contextlib
 import logging
 import os
+import pwd
 import selectors
 import signal
 import socket
@@ -34,10 +35,14 @@ from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError
 from tractui.protocol import (
+    ID_MAX,
+    PID_MAX,
     PROTOCOL,
+    BadRequest,
     LineReader,
     Message,
     ProtocolError,
+    Request,
     delta_message,
     encode,
     event_to_wire,
@@ -46,7 +51,7 @@ from tractui.protocol import (
     procs_in_tree_order,
     snapshot_message,
 )
-from tractui.tracker import NO_GROUP_NAME, Delta, Key
+from tractui.tracker import Delta, Key
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,7 @@ EVENTS_KEPT = 1000  # per group, sent with a subscription's snapshot
 RESTART_BACKOFF = 2.0
 BANNER_KEPT = 10.0  # seconds a recovery stays announced
 SAVED_AT_ONCE = frozenset({"add", "attach", "rename", "remove"})
+ID_LIMIT = 1 << 63  # a request's id is a signed 64-bit integer
 _PEERCRED = struct.Struct("3i")
 
 
@@ -313,22 +319,28 @@ class Daemon:
             pid, uid, _gid = peer_credentials(sock)
             client = Client(sock, pid, uid, limit=self.client_buffer)
             if uid not in (0, self.uid):
-                log.warning("refused PID %d of uid %d (only uid %d and root)", pid, uid, self.uid)
+                refusal = self._refusal()
+                log.warning("refused PID %d of uid %d: %s", pid, uid, refusal)
                 with contextlib.suppress(OSError):
-                    sock.send(
-                        encode(
-                            {
-                                "t": "error",
-                                "error": f"permission denied: this daemon serves uid {self.uid} "
-                                "and root only (use sudo, or run your own daemon)",
-                            }
-                        )
-                    )
+                    sock.send(encode({"t": "error", "error": f"permission denied: {refusal}"}))
                 sock.close()
                 continue
             self.clients[sock.fileno()] = client
             self.selector.register(sock, selectors.EVENT_READ, client)
             self._send(client, self._hello_message())
+
+    def _refusal(self) -> str:
+        """Whom this daemon serves, and what another user can do."""
+        if self.uid == 0:
+            return "this daemon serves root (uid 0) only: run the command with sudo"
+        try:
+            name = f"{pwd.getpwuid(self.uid).pw_name} (uid {self.uid})"
+        except KeyError:
+            name = f"uid {self.uid}"
+        return (
+            f"this daemon serves {name} and root only: run the command as that user or with "
+            "sudo, or start your own daemon with TRACTUI_SOCKET set to another path"
+        )
 
     def _hello_message(self) -> Message:
         return {
@@ -338,6 +350,7 @@ class Daemon:
             "pid": os.getpid(),
             "uid": self.uid,
             "own_pids": sorted(self.engine.tracker.own_pids),
+            "banner": self._banner(),
         }
 
     def _read(self, client: Client) -> None:
@@ -355,11 +368,21 @@ class Daemon:
                 return
             if isinstance(message, ProtocolError):
                 self._send(client, {"t": "reply", "id": None, "ok": False, "error": str(message)})
-            else:
+                continue
+            try:
                 self._request(client, message)
+            except Exception:  # not even an error reply went out: end this connection only
+                log.exception("a request of client PID %d failed", client.pid)
+                self._drop(client, "")
 
     def _request(self, client: Client, message: Message) -> None:
+        """Run one request; whatever fails in it is its error reply (and the daemon goes on)."""
         rid = message.get("id")
+        if rid is not None and not (type(rid) is int and -ID_LIMIT <= rid < ID_LIMIT):
+            # it is echoed in the reply: nothing but a number a client can have sent
+            err = Request(message).bad("id", "an integer of at most 64 bits (or absent)")
+            self._reply_error(client, None, str(err))
+            return
         op = message.get("op")
         handler = self._handlers.get(op) if isinstance(op, str) else None
         if handler is None:
@@ -368,6 +391,13 @@ class Daemon:
             return
         try:
             result = handler(client, message)
+            if op in SAVED_AT_ONCE:
+                self._save_now()
+            if isinstance(result, Encoded):
+                head = encode({"t": "reply", "id": rid, "ok": True})[:-2]
+                reply = head + b',"result":' + result + b"}\n"
+            else:
+                reply = encode({"t": "reply", "id": rid, "ok": True, "result": result})
         except UserError as err:
             self._reply_error(client, rid, str(err))
         except (KeyError, TypeError, ValueError) as err:
@@ -376,13 +406,7 @@ class Daemon:
             log.exception("request %r failed", op)
             self._reply_error(client, rid, f"internal error in {op}: {err} (see the daemon's log)")
         else:
-            if op in SAVED_AT_ONCE:
-                self._save_now()
-            if isinstance(result, Encoded):
-                head = encode({"t": "reply", "id": rid, "ok": True})[:-2]
-                self._send_bytes(client, head + b',"result":' + result + b"}\n")
-            else:
-                self._send(client, {"t": "reply", "id": rid, "ok": True, "result": result})
+            self._send_bytes(client, reply)
             if op == "subscribe":
                 self._send_snapshot(client)
 
@@ -495,8 +519,10 @@ class Daemon:
     # ---- requests ----------------------------------------------------------------------------
 
     def _hello(self, client: Client, m: Message) -> Message:
-        version = m.get("protocol", PROTOCOL)
-        if version != PROTOCOL:
+        version = Request(m).integer(
+            "protocol", 0, 1 << 31, f"an integer (this daemon speaks {PROTOCOL})"
+        )
+        if version is not None and version != PROTOCOL:
             raise UserError(
                 f"protocol {version} is not spoken here (daemon {__version__} speaks {PROTOCOL}): "
                 "use the same tractui for the daemon and its clients"
@@ -513,11 +539,18 @@ class Daemon:
             "events": c.events or self.engine.tracker.events,
             "lost": c.lost or self.engine.tracker.lost,
             "state": self.state,
-            "banner": self.banner,
+            "banner": self._banner(),
             "clients": len(self.clients),
             "groups": len(self.engine.tracker.groups),
             "members": len(self.engine.tracker.live),
         }
+
+    def _banner(self) -> str:
+        """What clients should show about the daemon: its collector's troubles, and what it
+        found wrong in the saved groups at start (a corrupt file set aside, and where)."""
+        restored = self.engine.restored
+        found = restored.warning if restored is not None else ""
+        return " · ".join(t for t in (self.banner, found) if t)
 
     def _groups(self, client: Client, m: Message) -> list[Message]:
         return [self._group_wire(g) for g in self.engine.tracker.groups.values()]
@@ -526,7 +559,7 @@ class Daemon:
         """A group's members in tree order, encoded once per change of the tracker: ten
         clients listing 5,000 members cost one walk and one JSON encoding, not ten."""
         tracker = self.engine.tracker
-        group = tracker.group(_str(m, "group"))
+        group = tracker.group(Request(m).group())
         cached = self._list_cache.get(group.name)
         if cached is not None and cached[0] == tracker.revision:
             return cached[1]
@@ -558,74 +591,81 @@ class Daemon:
         return result
 
     def _add(self, client: Client, m: Message) -> Message:
-        name = _str(m, "group")
-        argv = m.get("argv")
-        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        r = Request(m)
+        name = r.group()
+        argv = r.texts("argv")
+        if argv is None:
             raise UserError("add needs 'argv': the program and its arguments, as strings")
-        cwd = m.get("cwd")
-        if cwd is not None and not isinstance(cwd, str):
-            raise UserError("'cwd' must be a string")
-        env = m.get("env") or {}
-        if not isinstance(env, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-        ):
-            raise UserError("'env' must map names to strings")
-        as_root = bool(m.get("as_root", False))
-        spec = LaunchSpec(list(argv), cwd, dict(env), as_root, self._launch_user(client, m))
+        cwd = r.text("cwd")
+        env = r.text_map("env") or {}
+        as_root = r.flag("as_root")
+        spec = LaunchSpec(argv, cwd, env, as_root, self._launch_user(client, r, as_root))
         proc = self.engine.launch(name, spec)
         return {"pid": proc.pid, "group": proc.group, "log": str(self.engine.log_path(proc.group))}
 
-    def _launch_user(self, client: Client, m: Message) -> Identity:
+    def _launch_user(self, client: Client, r: Request, as_root: bool) -> Identity:
         """Who a client's program runs as: a root client chooses (its sudo user, sent by the
         CLI); any other client runs its programs as itself; a daemon that is not root can
         only run them as its own user."""
+        user = r.record("user")
+        uid = gid = groups = None
+        if user is not None:  # checked whoever sends it: a wrong one is an error, never ignored
+            uid = user.integer("uid", 0, ID_MAX)
+            if uid is None:
+                raise user.bad("uid", "an integer: the user's uid")
+            gid = user.integer("gid", 0, ID_MAX)
+            groups = user.integers("groups", 0, ID_MAX, "group IDs", empty=True)
         if self.uid != 0:
             return Identity.of_uid(self.uid)
         if client.uid != 0:
-            if m.get("as_root"):
+            if as_root:
                 raise UserError("only root may launch as root: run the command with sudo")
             return Identity.of_uid(client.uid)
-        user = m.get("user")
-        if user is None or m.get("as_root"):
+        if uid is None or as_root:
             return Identity.of_uid(0)
-        if not isinstance(user, dict) or type(user.get("uid")) is not int:
-            raise UserError("'user' must be an object with a numeric 'uid'")
-        who = Identity.of_uid(user["uid"])
-        if type(user.get("gid")) is int:
-            who.gid = user["gid"]
-        groups = user.get("groups")
-        if isinstance(groups, list) and all(type(g) is int for g in groups):
-            who.groups = list(groups)
+        who = Identity.of_uid(uid)
+        if gid is not None:
+            who.gid = gid
+        if groups is not None:
+            who.groups = groups
         return who
 
     def _attach(self, client: Client, m: Message) -> Message:
-        name = _str(m, "group")
-        pids = m.get("pids")
-        if not isinstance(pids, list) or not pids:
+        r = Request(m)
+        name = r.group()
+        pids = r.integers("pids", 1, PID_MAX, "process IDs")
+        if pids is None:
             raise UserError("attach needs 'pids': a list of process IDs")
-        if not all(isinstance(p, int) and not isinstance(p, bool) for p in pids):
-            raise UserError("'pids' must be numbers")
-        roots = self.engine.attach(name, list(pids))
+        roots = self.engine.attach(name, pids)
         group = self.engine.tracker.groups[roots[0].group]
         return {"group": group.name, "roots": [p.pid for p in roots], "live": group.live}
 
     def _signal(self, client: Client, m: Message) -> Message:
-        sig = control.parse_signal(m.get("signal", "TERM"))
+        r = Request(m)
+        name_or_number = r.signal()
+        sig = control.parse_signal("TERM" if name_or_number is None else name_or_number)
+        pid = r.integer("pid", 1, PID_MAX, f"a process ID (an integer from 1 to {PID_MAX})")
+        subtree = r.flag("subtree")
         tracker = self.engine.tracker
-        if "keys" in m:
+        keys = m.get("keys")
+        if keys is not None:
+            if not isinstance(keys, list):
+                raise r.bad("keys", "a list of [pid, start] pairs of integers")
             procs = []
-            for raw in m["keys"]:
-                key = key_from_wire(raw)
+            for i, raw in enumerate(keys):
+                try:
+                    key = key_from_wire(raw)
+                except ValueError:
+                    raise BadRequest(
+                        f"'keys' must be a list of [pid, start] pairs of integers: item {i} is not"
+                    ) from None
                 proc = tracker.procs.get(key)
                 if proc is None or not proc.alive:
                     raise UserError(f"PID {key[0]} is not a live tracked process")
                 procs.append(proc)
         else:
-            pid = m.get("pid")
-            if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool)):
-                raise UserError("'pid' must be a number")
-            name = _str(m, "group")
-            procs = self.engine.targets(name, pid, bool(m.get("subtree", False)))
+            name = r.group()
+            procs = self.engine.targets(name, pid, subtree)
             if not procs:
                 raise UserError(f"group {name!r} has no live process to signal")
         results = self.engine.signal(procs, sig)
@@ -635,7 +675,8 @@ class Daemon:
         }
 
     def _rename(self, client: Client, m: Message) -> Message:
-        old, new = _str(m, "old"), _str(m, "new")
+        r = Request(m)
+        old, new = r.group("old"), r.group("new")
         name = self.engine.rename_group(old, new).name
         if old in self.events and name != old:
             self.events[name] = self.events.pop(old)
@@ -645,7 +686,7 @@ class Daemon:
         return {"group": name}
 
     def _remove(self, client: Client, m: Message) -> Message:
-        name = _str(m, "group")
+        name = Request(m).group()
         live = self.engine.tracker.group(name).live
         keys = self.engine.remove_group(name)
         return {"group": name, "dropped": len(keys), "live": live}
@@ -653,20 +694,10 @@ class Daemon:
     def _subscribe(self, client: Client, m: Message) -> Message:
         group = m.get("group")
         if group is not None:
-            self.engine.tracker.group(_str(m, "group"))
+            self.engine.tracker.group(Request(m).group())
         client.subscribed = True
         client.group = group
         return {"group": group}
-
-
-def _str(m: Message, name: str) -> str:
-    """A group name field of a request ("group", "old", "new")."""
-    value = m.get(name)
-    if value is not None and not isinstance(value, str):
-        raise UserError(f"'{name}' must be a string: the group's name")
-    if not value or not value.strip():
-        raise UserError(NO_GROUP_NAME)
-    return value
 
 
 def _describe(err: Exception) -> str:

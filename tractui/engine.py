@@ -302,7 +302,7 @@ class Engine:
         log_path = log_path_for(name)
         try:
             popen = control.launch(spec, log_path)
-        except UserError:
+        except Exception:  # whatever failed (a NUL the OS refused, say), no group is left over
             if not existed:
                 tracker.remove_group(name)
                 tracker.take_delta()

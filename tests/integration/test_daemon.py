@@ -298,6 +298,19 @@ def test_second_daemon_is_refused_and_the_first_goes_on(
     assert daemon.answers()
 
 
+def test_a_daemon_refused_for_a_locked_state_never_listens(
+    daemon: Daemon, make_daemon: Callable[..., Daemon]
+) -> None:
+    second = make_daemon(start=False)
+    second.env["TRACTUI_STATE_DIR"] = str(daemon.state)  # the first one's groups, its socket
+    proc = second.start(wait=False)
+    _, err = proc.communicate(timeout=START_TIMEOUT)
+    assert proc.returncode == 1
+    assert f"the groups in {daemon.state} are in use by" in err
+    assert "listening" not in err and not second.socket.parent.exists()
+    assert daemon.answers()
+
+
 def test_stale_socket_is_removed_and_socket_removed_on_exit(
     make_daemon: Callable[..., Daemon],
 ) -> None:
@@ -422,6 +435,22 @@ def test_a_peer_of_another_uid_is_refused(make_daemon: Callable[..., Daemon]) ->
         daemon.stop()
 
 
+def test_a_daemon_of_another_user_names_whom_it_serves(tmp_path: Path) -> None:
+    # a real daemon as nobody cannot start here (the interpreter lives under /root): its words
+    from tractui.daemon import Daemon as Server
+    from tractui.engine import Engine
+
+    server = Server(Engine(), tmp_path / "d.sock")
+    try:
+        server.uid = 65534
+        assert server._refusal() == (
+            "this daemon serves nobody (uid 65534) and root only: run the command as that user "
+            "or with sudo, or start your own daemon with TRACTUI_SOCKET set to another path"
+        )
+    finally:
+        server.close()
+
+
 def _connect_as_nobody(daemon: Daemon) -> None:
     code = (
         "import os, socket, sys\n"
@@ -438,7 +467,11 @@ def _connect_as_nobody(daemon: Daemon) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     message = json.loads(done.stdout)
-    assert message["t"] == "error" and "permission denied" in message["error"]
+    assert message == {
+        "t": "error",
+        "error": "permission denied: this daemon serves root (uid 0) only: run the command with "
+        "sudo",
+    }
     assert daemon.answers()
 
 
@@ -600,6 +633,21 @@ def test_a_corrupt_state_file_is_set_aside_and_the_daemon_starts(
     assert daemon.cli("groups", "--json").stdout.strip() == "[]"
     aside = list(daemon.state.glob("groups.json.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_text().startswith('{"version": 1')
+    # clients are told, and where it went: `groups` (not only "no groups"), stats, the UI
+    done = daemon.cli("groups")
+    assert done.stdout.startswith("no groups")
+    told = f"{daemon.state / 'groups.json'} is not valid JSON"
+    assert told in done.stderr and f"kept it as {aside[0].name}" in done.stderr
+    with daemon.connect() as conn:
+        assert told in conn.request("stats")["banner"] and told in conn.hello["banner"]
+    from tractui.daemon_link import DaemonEngine
+
+    ui = DaemonEngine(daemon.socket)
+    ui.start()
+    try:
+        assert told in ui.banner  # the session shows the engine's banner in the UI
+    finally:
+        ui.stop()
     daemon.cli("add", "web", "--", "sleep", "100")  # and it saves anew
     poll_until(lambda: (daemon.state / "groups.json").exists(), "a new state file")
     daemon.stop()

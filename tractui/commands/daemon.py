@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from tractui import paths
-from tractui.daemon import Daemon
+from tractui.daemon import Daemon, probe
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError
@@ -34,12 +34,16 @@ def serve(args: argparse.Namespace, socket_path: Path, ready: int | None) -> int
     """Bind, start the engine, serve until SIGTERM/SIGINT. ``ready`` is a pipe to report on."""
     if not args.verbose:
         logging.getLogger().setLevel(logging.INFO)
-    engine = Engine(keep_exited=args.keep_exited, verbose=args.verbose, state=Persister())
+    state = Persister()
+    engine = Engine(keep_exited=args.keep_exited, verbose=args.verbose, state=state)
     daemon = Daemon(engine, socket_path, client_buffer=args.client_buffer)
     try:
         _check_dirs()
+        if probe(socket_path) is None:  # else bind() says which daemon answers there
+            state.acquire()  # refused for a locked state directory, it never listened
         daemon.bind()
     except UserError as err:
+        state.release()
         return _fail(ready, f"tractui daemon: {err}", EXIT_FAILED)
     try:
         info = engine.start()
