@@ -361,7 +361,9 @@ def test_a_client_trusts_root_and_its_own_user(
     out = subprocess.run(
         [sys.executable, "-c", code, str(daemon.socket)], capture_output=True, text=True, timeout=30
     )
-    assert out.stdout.startswith("permission denied: this daemon serves uid 0"), out.stderr
+    assert out.stdout.startswith("permission denied: this daemon serves root (uid 0) only"), (
+        out.stderr
+    )
 
 
 # ---- the non-root daemon's runtime directory, /tmp/tractui-UID ---------------------------------
