@@ -26,7 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.css.query import NoMatches
-from textual.notifications import Notify
+from textual.notifications import Notify, SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
@@ -39,6 +39,7 @@ from tractui.events import ConnectorError, kernel_version
 from tractui.messages import SnapshotReady
 from tractui.session import BENCH_TIMINGS, Session, Snapshot, bench_note
 from tractui.state import Persister, StateError
+from tractui.text import escape
 from tractui.tracker import KEEP_EXITED
 from tractui.widgets.attach import AttachScreen
 from tractui.widgets.confirm import ConfirmScreen, QuitScreen
@@ -242,7 +243,7 @@ class TractApp(App[int]):
             return  # each snapshot: an update would lay the screen out again
         self._banner_text = text
         banner = self.query_one("#banner", Static)
-        banner.update(text)
+        banner.update(Content(escape(text)))  # it may quote a daemon's or the kernel's words
         banner.display = bool(text)
 
     def _show_events(self) -> None:
@@ -257,6 +258,21 @@ class TractApp(App[int]):
         self._show_events()
 
     # ---- helpers -----------------------------------------------------------------------------
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast is plain text with its control characters escaped (its lines kept):
+        toasts quote errors and processes, another user's text, never to be read as markup
+        (a ``[/b]`` in an argument would raise; ``[@click=...]`` would run an action)."""
+        text = "\n".join(escape(line) for line in message.split("\n"))
+        super().notify(text, title=escape(title), severity=severity, timeout=timeout, markup=False)
 
     def on_notify(self, event: Notify) -> None:
         """One toast at a time: those shown go as a new one comes (App adds it after this),

@@ -33,6 +33,7 @@ from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ProcInfo
 from tractui.sample import Sample, Sampler
+from tractui.text import escape
 from tractui.tracker import Delta, Key, MemberEvent, Proc, Tracker
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class ProcRow:
     ticks: int
     threads: int
     nice: int | None
-    command: str
+    command: str  # escaped (tractui.text): what the tree shows
     alive: bool
     reparented: bool
     status: str  # "alive", "exit 3", "SIGKILL", "SIGABRT (core)", "gone"
@@ -139,7 +140,7 @@ class LogEntry:
     group: str
     kind: str  # "fork", "exec", "exit", "root"
     pid: int
-    text: str
+    text: str  # escaped: shown as it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,7 @@ class Listed:
 
     group: str
     pid: int
-    command: str
+    command: str  # escaped: shown as it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +217,7 @@ class Resolved:
     def describe(self) -> str:
         command = " ".join(self.info.argv) or f"[{self.info.comm}]"
         more = f" + {self.descendants} descendants" if self.descendants else ""
-        return f"{self.info.pid} {self.user}: {command}{more}"
+        return f"{self.info.pid} {self.user}: {escape(command)}{more}"
 
 
 @dataclass(slots=True)
@@ -389,8 +390,8 @@ class Session:
                 p for g in groups for p in tracker.members(g, alive_only=True) if p.key not in keys
             ]
             return QuitPlan(
-                tuple(Listed(p.group, p.pid, p.command()) for p in ending),
-                tuple(Listed(p.group, p.pid, p.command()) for p in left),
+                tuple(Listed(p.group, p.pid, escape(p.command())) for p in ending),
+                tuple(Listed(p.group, p.pid, escape(p.command())) for p in left),
             )
 
         return self.submit(run)
@@ -529,7 +530,8 @@ class Session:
             entries = self._log.get(ev.group)
             if entries is None:
                 entries = self._log[ev.group] = collections.deque(maxlen=EVENT_LOG_SIZE)
-            text = f"forked by {ev.detail}" if ev.kind == "fork" else ev.detail
+            # escaped once here, not at each paint: another user's text, for a terminal
+            text = escape(f"forked by {ev.detail}" if ev.kind == "fork" else ev.detail)
             entries.append(
                 LogEntry(wall - (now_ns - ev.ts) / 1e9, ev.group, ev.kind, ev.key[0], text)
             )
@@ -818,7 +820,7 @@ def _proc_row(
         ticks=ticks,
         threads=threads,
         nice=nice,
-        command=proc.command(),
+        command=escape(proc.command()),  # once per row built, not at each paint
         alive=alive,
         reparented=proc.reparented,
         status=proc.status_text(),

@@ -7,15 +7,19 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Log, Static
+
+from tractui.text import escape, escape_output
 
 TAIL_BYTES = 256 * 1024  # show at most this much of an old log at open
 FOLLOW_INTERVAL = 0.25
 
 
 class LaunchLogScreen(ModalScreen[None]):
-    """Tail a log file like ``tail -f``: the last 256 KiB, then whatever is appended."""
+    """Tail a log file like ``tail -f``: the last 256 KiB, then whatever is appended; control
+    characters escaped (tabs kept), as ``less`` shows them."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,l,q", "close", "Close", id="log.close")
@@ -29,7 +33,9 @@ class LaunchLogScreen(ModalScreen[None]):
         self._partial = ""
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Launch log of {self.group}: {self.path}", classes="log-title")
+        yield Static(
+            Content(f"Launch log of {self.group}: {escape(self.path)}"), classes="log-title"
+        )
         yield Log(id="log", highlight=False)
         yield Footer()
 
@@ -61,7 +67,8 @@ class LaunchLogScreen(ModalScreen[None]):
         lines = text.split("\n")
         self._partial = lines.pop()  # an unfinished last line waits for its newline
         if lines:
-            self.query_one(Log).write_lines(lines)
+            # another user's output: its escape sequences shown, not obeyed
+            self.query_one(Log).write_lines([escape_output(line) for line in lines])
 
     def action_close(self) -> None:
         self.dismiss(None)
