@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import os
 import pwd
-import shlex
 import shutil
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any
 
 from tractui import paths, procfs
 from tractui.errors import UserError
+from tractui.text import escape, shell_join
 
 
 @dataclass(slots=True)
@@ -145,10 +145,11 @@ def open_log(path: Path) -> int:
 
 
 def launch_banner(spec: LaunchSpec) -> str:
-    """The line a group's log gets before each program launched into it."""
+    """The line a group's log gets before each program launched into it: one line, whatever
+    the command line holds (``$'…'`` quoting)."""
     when = time.strftime("%Y-%m-%d %H:%M:%S")
-    where = f" in {spec.cwd}" if spec.cwd else ""
-    return f"──── {when} tractui launched: {shlex.join(spec.argv)}{where} ────\n"
+    where = f" in {escape(spec.cwd)}" if spec.cwd else ""
+    return f"──── {when} tractui launched: {shell_join(spec.argv)}{where} ────\n"
 
 
 def launch(spec: LaunchSpec, log_path: Path) -> subprocess.Popen[bytes]:

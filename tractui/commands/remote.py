@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import signal
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 from tractui import control
 from tractui.client import Connection
 from tractui.errors import UserError
+from tractui.text import escape, shell_join
 
 Out = Callable[[str], Any]
 
@@ -33,7 +33,8 @@ def run(args: argparse.Namespace, out: Out | None = None) -> int:
         with Connection() as conn:
             return command(conn, args, write)
     except UserError as err:
-        print(f"tractui {args.command}: {err}", file=sys.stderr)
+        # a refusal may quote another user's process (its comm): escaped, as all text shown
+        print(f"tractui {args.command}: {escape(str(err))}", file=sys.stderr)
         return err.exit_code
     except BrokenPipeError:  # | head: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -66,7 +67,7 @@ def _groups(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     groups = conn.request("groups")
     banner = conn.hello.get("banner")
     if banner:  # what went wrong with the daemon, or with the groups it restored
-        print(f"tractui groups: {banner}", file=sys.stderr)
+        print(f"tractui groups: {escape(str(banner))}", file=sys.stderr)
     if args.json:
         write(json.dumps(groups, indent=2) + "\n")
         return 0
@@ -75,14 +76,15 @@ def _groups(conn: Connection, args: argparse.Namespace, write: Out) -> int:
             "no groups: create one with 'tractui add NAME -- PROG' or 'tractui attach NAME PID'\n"
         )
         return 0
-    width = max(5, *(len(g["name"]) for g in groups))
+    names = [escape(g["name"]) for g in groups]
+    width = max(5, *map(len, names))
     write(
         f"{'GROUP':<{width}}  {'LIVE':>5} {'TOTAL':>6} {'FORKS':>6} {'EXECS':>6} "
         f"{'EXITS':>6} {'FAILED':>6}  LAUNCHED\n"
     )
-    for g in groups:
+    for name, g in zip(names, groups, strict=True):
         write(
-            f"{g['name']:<{width}}  {g['live']:>5} {g['total']:>6} {g['forks']:>6} "
+            f"{name:<{width}}  {g['live']:>5} {g['total']:>6} {g['forks']:>6} "
             f"{g['execs']:>6} {g['exits']:>6} {g['failed']:>6}  "
             f"{'yes' if g['launched'] else 'no'}\n"
         )
@@ -138,9 +140,10 @@ def tree_lines(members: list[dict[str, Any]]) -> list[str]:
 
 
 def shell_command(member: dict[str, Any]) -> str:
-    """A member's command line quoted as a shell takes it back; ``[comm]`` when it has none."""
+    """A member's command line quoted as a shell takes it back, on one line (``$'…'`` for
+    control characters); ``[comm]``, escaped, when it has none."""
     argv = member["argv"]
-    return shlex.join(argv) if argv else str(member["command"])
+    return shell_join(argv) if argv else escape(str(member["command"]))
 
 
 def _signal(conn: Connection, args: argparse.Namespace, write: Out) -> int:
@@ -223,7 +226,7 @@ def _event_line(ev: dict[str, Any], as_json: bool) -> str:
     if as_json:
         return json.dumps(ev) + "\n"
     clock = datetime.fromtimestamp(ev["wall"]).strftime("%H:%M:%S.%f")[:-3]
-    detail = ev["detail"]
+    detail = escape(ev["detail"])  # a command line: another user's text
     if ev["kind"] == "fork":
         detail = f"forked by {detail}"
     return f"{clock} {ev['kind']:<5} {ev['pid']:>7}  {detail}\n"
