@@ -551,20 +551,18 @@ class Daemon:
         return result
 
     def _add(self, client: Client, m: Message) -> Message:
+        """Launch a program with its client's context (environment, umask, working directory),
+        never the daemon's; a client that sends none (an older one) gets a minimal one."""
         name = _str(m, "group")
         argv = m.get("argv")
         if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
             raise UserError("add needs 'argv': the program and its arguments, as strings")
-        cwd = m.get("cwd")
-        if cwd is not None and not isinstance(cwd, str):
-            raise UserError("'cwd' must be a string")
-        env = m.get("env") or {}
-        if not isinstance(env, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-        ):
-            raise UserError("'env' must map names to strings")
+        cwd = control.checked_cwd(m["cwd"]) if m.get("cwd") is not None else "/"
+        env = control.checked_env(m["env"]) if m.get("env") is not None else {}
+        umask = control.checked_umask(m.get("umask", control.DEFAULT_UMASK))
         as_root = bool(m.get("as_root", False))
-        spec = LaunchSpec(list(argv), cwd, dict(env), as_root, self._launch_user(client, m))
+        who = self._launch_user(client, m)
+        spec = LaunchSpec(list(argv), cwd, env, as_root, who, umask, client.uid)
         proc = self.engine.launch(name, spec)
         return {"pid": proc.pid, "group": proc.group, "log": str(self.engine.log_path(proc.group))}
 

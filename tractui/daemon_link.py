@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tractui import control
-from tractui.client import Connection
+from tractui.client import Connection, add_request
 from tractui.control import LaunchSpec, SignalResult
 from tractui.engine import Engine
 from tractui.errors import UserError
@@ -152,16 +151,7 @@ class DaemonEngine(Engine):
         return self.conn.request(op, **fields)
 
     def launch(self, group: str, spec: LaunchSpec) -> Proc:
-        who = spec.user or control.invoking_identity(spec.as_root)
-        result = self._request(
-            "add",
-            group=group,
-            argv=spec.argv,
-            cwd=spec.cwd,
-            env=spec.env or {},
-            as_root=spec.as_root,
-            user={"uid": who.uid, "gid": who.gid, "groups": who.groups},
-        )
+        result = self._request("add", **add_request(group, spec))
         return Proc(pid=result["pid"], start=0, group=result["group"], parent=None, ppid=0)
 
     def attach(self, group: str, pids: list[int]) -> list[Proc]:

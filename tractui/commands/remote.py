@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from tractui import control
-from tractui.client import Connection
+from tractui.client import Connection, add_request
 from tractui.errors import UserError
 
 Out = Callable[[str], Any]
@@ -41,16 +41,8 @@ def run(args: argparse.Namespace, out: Out | None = None) -> int:
 
 
 def _add(conn: Connection, args: argparse.Namespace, write: Out) -> int:
-    who = control.invoking_identity(args.as_root)
-    request: dict[str, Any] = {
-        "group": args.name,
-        "argv": args.cmd,
-        "cwd": os.getcwd(),
-        "env": {"PATH": os.environ.get("PATH", os.defpath)},
-        "as_root": args.as_root,
-        "user": {"uid": who.uid, "gid": who.gid, "groups": who.groups},
-    }
-    result = conn.request("add", **request)
+    spec = control.LaunchSpec(args.cmd, as_root=args.as_root)
+    result = conn.request("add", **add_request(args.name, spec))
     write(f"started {result['pid']} in group {result['group']!r} (output: {result['log']})\n")
     return 0
 

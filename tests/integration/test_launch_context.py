@@ -1,0 +1,232 @@
+"""A launched program gets its client's context, never the daemon's: a real daemon launches real
+programs for ``nobody``, and /proc shows what each one got (environment, umask, directory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration import test_daemon as harness
+from tests.integration.support import poll_until
+from tests.integration.test_daemon import Daemon
+from tractui import control
+from tractui.client import DaemonError
+
+pytestmark = pytest.mark.kernel
+
+MakeDaemon = Callable[..., Daemon]
+make_daemon = harness.make_daemon  # the daemon harness's fixtures, shared
+daemon = harness.daemon
+
+
+@pytest.fixture
+def nobody() -> pwd.struct_passwd:
+    if os.geteuid() != 0:
+        pytest.skip("launching for another user needs root")
+    try:
+        return pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user named nobody here")
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory every user may enter (pytest's own are root's, 0700)."""
+    with tempfile.TemporaryDirectory(prefix="tractui-ctx-") as root:
+        os.chmod(root, 0o755)
+        yield Path(root)
+
+
+def run_cli(
+    daemon: Daemon, *args: str, env: dict[str, str] | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """``tractui ARGS`` as a client with its own environment (the daemon's, unless ``env``)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tractui", *args],
+        env=daemon.env if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        **kwargs,
+    )
+    if args[0] == "add" and done.returncode == 0:
+        daemon.roots.add(int(done.stdout.split()[1]))
+    return done
+
+
+def launched(done: subprocess.CompletedProcess[str], argv: str) -> int:
+    """The PID ``tractui add`` started, once it runs ``argv`` (after its exec)."""
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout.split()[1])
+    execed(pid, argv)
+    return pid
+
+
+def execed(pid: int, argv: str) -> None:
+    """Wait until ``pid`` runs ``argv``: before its exec, /proc shows the daemon's fork."""
+
+    def running_it() -> bool:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[:-1] == [a.encode() for a in shlex.split(argv)]
+
+    poll_until(running_it, f"{pid} to run {argv}")
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        entries = f.read().split(b"\0")[:-1]
+    return dict(e.decode().partition("=")[::2] for e in entries)
+
+
+def umask_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+
+
+def client_env(daemon: Daemon, **extra: str) -> dict[str, str]:
+    """A client's environment: the test's, without the daemon's secret, with ``extra``."""
+    env = {k: v for k, v in daemon.env.items() if k != "DAEMON_SECRET"}
+    env.update(extra)
+    return env
+
+
+# ---- environment, umask, working directory ---------------------------------------------------
+
+
+def test_a_program_for_nobody_gets_the_clients_cleaned_context_not_the_daemons(
+    make_daemon: MakeDaemon, nobody: pwd.struct_passwd, shared_dir: Path
+) -> None:
+    daemon = make_daemon(start=False)
+    daemon.env["DAEMON_SECRET"] = "the-daemons-own"
+    daemon.start()
+    env = client_env(
+        daemon,
+        SUDO_UID=str(nobody.pw_uid),
+        SUDO_GID=str(nobody.pw_gid),
+        TRACTUI_X="tractuis-own",
+        LD_PRELOAD="/nonexistent.so",
+        PYTHONPATH="/tmp/evil",
+        CLIENT_SECRET="roots-own",
+        PATH="/usr/bin:/bin:/opt/client-bin",
+        LANG="C.UTF-8",
+        LC_MESSAGES="/etc/passwd",  # a value that names a file: sudo's env_check drops it
+        TERM="xterm-256color",
+        TZ="Europe/Paris",
+    )
+    done = run_cli(daemon, "add", "ctx", "--", "sleep", "30", env=env, cwd=shared_dir, umask=0o077)
+    pid = launched(done, "sleep 30")
+    got = environ_of(pid)
+    assert "DAEMON_SECRET" not in got and "CLIENT_SECRET" not in got, got
+    assert not [k for k in got if k.startswith(("TRACTUI_", "SUDO_", "LD_", "PYTHON"))], got
+    assert "LC_MESSAGES" not in got
+    assert {k: got.get(k) for k in ("HOME", "USER", "LOGNAME", "SHELL")} == {
+        "HOME": nobody.pw_dir,
+        "USER": "nobody",
+        "LOGNAME": "nobody",
+        "SHELL": nobody.pw_shell,
+    }
+    assert got["PATH"] == "/usr/bin:/bin:/opt/client-bin", "the client's PATH, as documented"
+    assert (got["LANG"], got["TERM"], got["TZ"]) == ("C.UTF-8", "xterm-256color", "Europe/Paris")
+    assert set(got) <= {*control.KEPT_ACROSS_USERS, "HOME", "USER", "LOGNAME", "SHELL", "MAIL"} | {
+        "PWD"
+    }, got
+    assert umask_of(pid) == 0o077, "the client's umask, not the daemon's 0022"
+    assert os.readlink(f"/proc/{pid}/cwd") == str(shared_dir) == got["PWD"]
+
+
+def test_without_a_user_switch_the_program_gets_the_clients_environment_but_tractuis(
+    make_daemon: MakeDaemon, shared_dir: Path
+) -> None:
+    daemon = make_daemon(start=False)
+    daemon.env["DAEMON_SECRET"] = "the-daemons-own"
+    daemon.start()
+    env = client_env(daemon, TRACTUI_X="tractuis-own", CLIENT_VAR="the-clients", SUDO_USER="x")
+    done = run_cli(daemon, "add", "self", "--", "sleep", "30", env=env, cwd=shared_dir, umask=0o027)
+    pid = launched(done, "sleep 30")
+    got = environ_of(pid)
+    assert got["CLIENT_VAR"] == "the-clients" and got["PATH"] == env["PATH"]
+    assert "DAEMON_SECRET" not in got and not [k for k in got if k.startswith("TRACTUI_")]
+    assert "SUDO_USER" not in got
+    assert umask_of(pid) == 0o027
+
+
+def test_an_old_client_that_sends_no_context_gets_a_minimal_one(
+    make_daemon: MakeDaemon,
+) -> None:
+    daemon = make_daemon(start=False)
+    daemon.env["DAEMON_SECRET"] = "the-daemons-own"
+    daemon.start()
+    with daemon.connect() as conn:
+        result = conn.request("add", group="old", argv=["sleep", "30"])
+    daemon.roots.add(result["pid"])
+    execed(result["pid"], "sleep 30")
+    got = environ_of(result["pid"])
+    me = pwd.getpwuid(os.geteuid())
+    assert got == {
+        "PATH": control.SAFE_PATH,
+        "HOME": me.pw_dir,
+        "USER": me.pw_name,
+        "LOGNAME": me.pw_name,
+        "SHELL": me.pw_shell,
+        "MAIL": f"/var/mail/{me.pw_name}",
+        "PWD": "/",
+    }
+    assert umask_of(result["pid"]) == 0o022
+    assert os.readlink(f"/proc/{result['pid']}/cwd") == "/"
+
+
+def test_a_directory_nobody_cannot_enter_is_refused_and_leaves_nothing_behind(
+    make_daemon: MakeDaemon, nobody: pwd.struct_passwd, shared_dir: Path
+) -> None:
+    daemon = make_daemon()
+    private = shared_dir / "roots-only"
+    private.mkdir(mode=0o700)
+    (private / "inside").mkdir()
+    env = client_env(daemon, SUDO_UID=str(nobody.pw_uid), SUDO_GID=str(nobody.pw_gid))
+    for where in (private, private / "inside"):
+        done = run_cli(daemon, "add", "priv", "--", "sleep", "30", env=env, cwd=where)
+        assert done.returncode == 1, f"started in {where}: {done.stdout}"
+        assert len(done.stderr.splitlines()) == 1, done.stderr
+        assert "user nobody" in done.stderr and str(where) in done.stderr, done.stderr
+    # a symlink the user controls leads nowhere else: the directory is entered as the user
+    link = shared_dir / "link"
+    link.symlink_to(private)
+    done = run_cli(daemon, "add", "priv", "--", "sleep", "30", env=env, cwd=link)
+    assert done.returncode == 1 and "permission denied for user nobody" in done.stderr
+    assert json.loads(run_cli(daemon, "groups", "--json").stdout) == []
+    assert not (daemon.state / "logs" / "priv.log").exists()
+    state = daemon.state / "groups.json"
+    assert not state.exists() or "priv" not in state.read_text()
+
+
+BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
+    ({"env": {"A=B": "x"}}, "'env' has an invalid variable name"),
+    ({"env": {"A": "x\0y"}}, "'env' value of 'A' holds a NUL"),
+    ({"env": {"A": 1}}, "'env' value of 'A' must be a string"),
+    ({"env": ["A=B"]}, "'env' must be an object"),
+    ({"umask": "077"}, "'umask' must be a number"),
+    ({"umask": True}, "'umask' must be a number"),
+    ({"umask": 0o1000}, "'umask' must be a number"),
+    ({"cwd": "relative/dir"}, "'cwd' must be an absolute path"),
+    ({"cwd": "/tmp\0x"}, "'cwd' holds a NUL"),
+]
+
+
+def test_bad_context_fields_are_one_line_errors_naming_the_field(daemon: Daemon) -> None:
+    with daemon.connect() as conn:
+        for fields, error in BAD_FIELDS:
+            with pytest.raises(DaemonError) as caught:
+                conn.request("add", group="bad", argv=["sleep", "30"], **fields)
+            assert error in str(caught.value) and "\n" not in str(caught.value), fields
+        assert conn.request("groups") == [], "a refused launch left its group behind"
