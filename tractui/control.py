@@ -12,6 +12,7 @@ directory is entered with the user's own permissions (see :func:`enter_directory
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 import pwd
@@ -19,6 +20,7 @@ import select
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
@@ -360,6 +362,90 @@ def launch_banner(spec: LaunchSpec) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S")
     where = f" in {spec.cwd}" if spec.cwd else ""
     return f"──── {when} tractui launched: {shlex.join(spec.argv)}{where} ────\n"
+
+
+LOG_CHUNK = 256 << 10  # the most of a launch log one read returns
+
+
+@dataclass(frozen=True, slots=True)
+class LogChunk:
+    """Part of a group's launch log: ``text`` is the bytes from ``start`` to ``offset``."""
+
+    text: str  # UTF-8, undecodable bytes replaced; never half a character
+    start: int  # where it begins in the file (a tail may skip the beginning)
+    offset: int  # where the next read goes on
+    size: int  # the file's size when it was read
+    exists: bool = True  # False: nothing was launched into the group yet
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "start": self.start,
+            "offset": self.offset,
+            "size": self.size,
+            "exists": self.exists,
+        }
+
+    @classmethod
+    def from_wire(cls, m: Mapping[str, Any]) -> LogChunk:
+        return cls(
+            str(m["text"]), int(m["start"]), int(m["offset"]), int(m["size"]), bool(m["exists"])
+        )
+
+
+def read_log(
+    path: Path, offset: int | None = None, lines: int | None = None, limit: int = LOG_CHUNK
+) -> LogChunk:
+    """At most ``limit`` bytes of the log at ``path``: from ``offset`` on, or else its tail
+    (the last ``lines`` lines, if given), beginning at a whole line.
+
+    A log that shrank below ``offset`` (removed and launched into again) is read from its
+    start. A symlink or anything but a regular file is refused: the log's directory could be
+    another user's, and what is read here goes to a client of the daemon."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return LogChunk("", 0, 0, 0, exists=False)
+    except OSError as err:
+        raise UserError(f"cannot read the log {path}: {err.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"the log {path} is not a regular file: remove it")
+        size = info.st_size
+        if offset is None:
+            start = max(0, size - limit)
+        elif offset <= size:
+            start = offset
+        else:
+            start = 0  # it shrank: a new log
+        data = os.pread(fd, min(limit, size - start), start)
+    except OSError as err:
+        raise UserError(f"cannot read the log {path}: {err.strerror}") from None
+    finally:
+        os.close(fd)
+    if offset is None:
+        skip = _last_lines(data, lines) if lines is not None else 0
+        if start > 0 and skip == 0:
+            skip = data.find(b"\n") + 1  # the window began inside a line
+        data = data[skip:]
+        start += skip
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    text = decoder.decode(data)
+    unfinished = len(decoder.getstate()[0])  # a character's first bytes: read again next time
+    return LogChunk(text, start, start + len(data) - unfinished, size)
+
+
+def _last_lines(data: bytes, n: int) -> int:
+    """Where the last ``n`` lines of ``data`` begin (an unfinished last line counts)."""
+    if n <= 0:
+        return len(data)
+    pos = len(data) - 1 if data.endswith(b"\n") else len(data)
+    for _ in range(n):
+        pos = data.rfind(b"\n", 0, pos)
+        if pos < 0:
+            return 0
+    return pos + 1
 
 
 def launch(spec: LaunchSpec, log_path: Path) -> subprocess.Popen[bytes]:

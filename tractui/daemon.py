@@ -150,6 +150,7 @@ class Daemon:
             "remove": self._remove,
             "subscribe": self._subscribe,
             "stats": self._stats,
+            "log": self._read_log,
         }
 
     # ---- the socket --------------------------------------------------------------------------
@@ -640,6 +641,17 @@ class Daemon:
         live = self.engine.tracker.group(name).live
         keys = self.engine.remove_group(name)
         return {"group": name, "dropped": len(keys), "live": live}
+
+    def _read_log(self, client: Client, m: Message) -> Message:
+        """Part of a group's launch log: its tail (``lines``, optional), or what follows
+        ``offset``. The log is the daemon's file (0600): its clients read it through here."""
+        fields: dict[str, int | None] = {}
+        for field_name in ("offset", "lines"):
+            value = m.get(field_name)
+            if value is not None and (type(value) is not int or value < 0):
+                raise UserError(f"'{field_name}' must be a number, 0 or more")
+            fields[field_name] = value
+        return self.engine.read_log(_str(m, "group"), **fields).to_wire()
 
     def _subscribe(self, client: Client, m: Message) -> Message:
         group = m.get("group")

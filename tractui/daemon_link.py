@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tractui.client import Connection, add_request
-from tractui.control import LaunchSpec, SignalResult
+from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError
@@ -177,3 +177,8 @@ class DaemonEngine(Engine):
 
     def log_path(self, group: str) -> Path:
         return Path(self.mirror.logs.get(group) or super().log_path(group))
+
+    def read_log(self, group: str, offset: int | None = None, lines: int | None = None) -> LogChunk:
+        """Through the daemon: its log files are its own (0600, maybe in a directory or a
+        mount namespace this UI cannot see)."""
+        return LogChunk.from_wire(self._request("log", group=group, offset=offset, lines=lines))

@@ -1,5 +1,6 @@
 """A launched program gets its client's context, never the daemon's: a real daemon launches real
-programs for ``nobody``, and /proc shows what each one got (environment, umask, directory).
+programs for ``nobody``, and /proc shows what each one got (environment, umask, directory); the
+user reads their program's output through the daemon (``tractui log``, the UI's ``l``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from tests.integration import test_daemon as harness
 from tests.integration.support import poll_until
 from tests.integration.test_daemon import Daemon
+from tests.ui.conftest import wait_for
 from tractui import control
 from tractui.client import DaemonError
 
@@ -230,3 +232,93 @@ def test_bad_context_fields_are_one_line_errors_naming_the_field(daemon: Daemon)
                 conn.request("add", group="bad", argv=["sleep", "30"], **fields)
             assert error in str(caught.value) and "\n" not in str(caught.value), fields
         assert conn.request("groups") == [], "a refused launch left its group behind"
+
+
+# ---- reading the output ----------------------------------------------------------------------
+
+
+def test_log_prints_a_groups_output_escaped_and_follows_it(daemon: Daemon, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    os.mkfifo(go)
+    script = f"echo first; printf 'x\\033]2;pwned\\007y\\n'; read -r _ < {go}; echo later; sleep 30"
+    daemon.cli("add", "out", "--", "sh", "-c", script)
+    log = daemon.state / "logs" / "out.log"
+    poll_until(lambda: log.exists() and b"pwned" in log.read_bytes(), "the program's output")
+    done = run_cli(daemon, "log", "out")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "tractui launched: sh -c" in lines[0] and lines[1:] == ["first", "x\\x1b]2;pwned\\x07y"]
+    assert run_cli(daemon, "log", "out", "--lines", "1").stdout == "x\\x1b]2;pwned\\x07y\n"
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "tractui", "log", "out", "-f", "--lines", "1"],
+        env=daemon.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert follower.stdout is not None
+        assert follower.stdout.readline() == "x\\x1b]2;pwned\\x07y\n"
+        go.write_text("\n")  # the program goes on: its next line comes to the follower
+        assert follower.stdout.readline() == "later\n"
+    finally:
+        follower.terminate()
+        out, err = follower.communicate(timeout=10)
+    assert follower.returncode == 0 and out == "" and err == ""
+    missing = run_cli(daemon, "log", "nosuch")
+    assert missing.returncode == 1 and "no group named 'nosuch'" in missing.stderr
+
+
+def test_log_of_a_group_with_no_launch_says_so(daemon: Daemon, spawn: Any) -> None:
+    sleeper = spawn(["sleep", "30"])
+    daemon.cli("attach", "att", str(sleeper.pid))
+    done = run_cli(daemon, "log", "att")
+    assert done.returncode == 0 and done.stdout == ""
+    assert "has no output yet" in done.stderr
+
+
+@pytest.fixture
+def hidden_daemon(make_daemon: MakeDaemon) -> Daemon:
+    """A daemon whose state directory is a tmpfs of its own mount namespace: its log files
+    exist for it alone, as for a daemon in another container than the UI."""
+    daemon = make_daemon(start=False)
+    daemon.state.mkdir(parents=True)
+    daemon.wrapper = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount -t tmpfs -o mode=0700 tractui-test "$0" && exec "$@"',
+        str(daemon.state),
+    ]
+    daemon.start()
+    return daemon
+
+
+async def test_the_uis_log_view_reads_a_daemons_log_through_the_daemon(
+    hidden_daemon: Daemon,
+) -> None:
+    from textual.widgets import Log
+
+    from tractui.app import TractApp
+    from tractui.daemon_link import DaemonEngine
+    from tractui.session import Session
+    from tractui.widgets.logview import LaunchLogScreen
+
+    daemon = hidden_daemon
+    daemon.cli("add", "web", "--", "sh", "-c", "echo served-by-the-daemon; sleep 30")
+    log = daemon.state / "logs" / "web.log"
+    assert not log.exists(), "the test sees the daemon's files: it proves nothing"
+    session = Session(DaemonEngine(daemon.socket))
+    session.engine.start()
+    app = TractApp(session, host="test", kernel="test", save_settings=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot.groups, timeout=10)
+        await pilot.press("home", "l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchLogScreen))
+        view = app.screen.query_one("#log", Log)
+        await wait_for(pilot, lambda: "served-by-the-daemon" in "\n".join(view.lines))
+        await pilot.press("escape")

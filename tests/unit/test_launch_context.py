@@ -1,14 +1,17 @@
-"""What a launched program inherits: the environment rules, the client's fields, its umask."""
+"""What a launched program inherits (the environment rules, the client's umask), and reading a
+launch log in bounded, whole-character chunks."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tractui import control
+from tractui.commands.remote import _terminal_safe
 from tractui.control import Identity, launch_environment
 from tractui.errors import UserError
 
@@ -118,3 +121,51 @@ def test_the_umask_is_read_without_changing_it() -> None:
     code = "import os; os.umask(0o027); from tractui import control; print(control.current_umask())"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(done.stdout) == 0o027
+
+
+# ---- reading a log -------------------------------------------------------------------------
+
+
+def test_a_log_tail_begins_at_a_whole_line_and_lines_counts_back(tmp_path: Path) -> None:
+    log = tmp_path / "g.log"
+    log.write_bytes(b"".join(b"line %d\n" % i for i in range(1000)))
+    size = log.stat().st_size
+    whole = control.read_log(log)
+    assert (whole.start, whole.offset, whole.size) == (0, size, size)
+    tail = control.read_log(log, limit=100)
+    assert tail.text.startswith("line ") and tail.text.endswith("line 999\n")
+    assert tail.offset == size and size - tail.start < 100
+    assert control.read_log(log, lines=2).text == "line 998\nline 999\n"
+    assert control.read_log(log, lines=0).text == ""
+    assert control.read_log(log, lines=5000).text == log.read_text()
+
+
+def test_a_log_read_never_splits_a_character_and_follows_from_its_offset(tmp_path: Path) -> None:
+    log = tmp_path / "g.log"
+    log.write_bytes("é\n".encode() + "€".encode()[:2])  # the writer is mid-character
+    first = control.read_log(log, offset=0)
+    assert first.text == "é\n" and first.offset == 3
+    with log.open("ab") as f:
+        f.write("€".encode()[2:] + b"\xff\n")
+    second = control.read_log(log, offset=first.offset)
+    assert second.text == "€\ufffd\n" and second.offset == log.stat().st_size
+    # removed and launched into again: shorter than where we were, so read from its start
+    log.write_bytes(b"new\n")
+    assert control.read_log(log, offset=second.offset) == control.LogChunk("new\n", 0, 4, 4)
+
+
+def test_a_log_that_is_a_symlink_or_missing_is_not_read(tmp_path: Path) -> None:
+    assert not control.read_log(tmp_path / "none.log").exists
+    (tmp_path / "link.log").symlink_to("/etc/hostname")
+    with pytest.raises(UserError, match="cannot read the log"):
+        control.read_log(tmp_path / "link.log")
+    os.mkfifo(tmp_path / "fifo.log")
+    with pytest.raises(UserError, match="not a regular file"):
+        control.read_log(tmp_path / "fifo.log")
+
+
+def test_log_text_reaches_a_terminal_with_control_characters_escaped() -> None:
+    text = "ok\tcol\n\x1b[41mEVIL\x1b[0m \x1b]2;pwned\x07 cr\rXX \x7f \x9b é\n"
+    assert _terminal_safe(text) == (
+        "ok\tcol\n\\x1b[41mEVIL\\x1b[0m \\x1b]2;pwned\\x07 cr\\x0dXX \\x7f \\x9b é\n"
+    )
