@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import select
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -258,16 +260,23 @@ def test_log_prints_a_groups_output_escaped_and_follows_it(daemon: Daemon, tmp_p
         start_new_session=True,
     )
     try:
-        assert follower.stdout is not None
-        assert follower.stdout.readline() == "x\\x1b]2;pwned\\x07y\n"
+        assert line_from(follower) == "x\\x1b]2;pwned\\x07y\n"
         go.write_text("\n")  # the program goes on: its next line comes to the follower
-        assert follower.stdout.readline() == "later\n"
+        assert line_from(follower) == "later\n"
     finally:
         follower.terminate()
         out, err = follower.communicate(timeout=10)
     assert follower.returncode == 0 and out == "" and err == ""
     missing = run_cli(daemon, "log", "nosuch")
     assert missing.returncode == 1 and "no group named 'nosuch'" in missing.stderr
+
+
+def line_from(popen: subprocess.Popen[str], timeout: float = 10.0) -> str:
+    """The next line ``popen`` prints, or a failure after ``timeout`` (never a hung test)."""
+    assert popen.stdout is not None
+    if not select.select([popen.stdout], [], [], timeout)[0]:
+        raise AssertionError(f"no line from {popen.args} within {timeout} s")
+    return popen.stdout.readline()
 
 
 def test_log_of_a_group_with_no_launch_says_so(daemon: Daemon, spawn: Any) -> None:
@@ -282,6 +291,8 @@ def test_log_of_a_group_with_no_launch_says_so(daemon: Daemon, spawn: Any) -> No
 def hidden_daemon(make_daemon: MakeDaemon) -> Daemon:
     """A daemon whose state directory is a tmpfs of its own mount namespace: its log files
     exist for it alone, as for a daemon in another container than the UI."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a mount namespace of its own needs root and unshare(1)")
     daemon = make_daemon(start=False)
     daemon.state.mkdir(parents=True)
     daemon.wrapper = [
