@@ -158,13 +158,13 @@ def _daemon_commands(sub: Any) -> None:
         "log",
         help="a group's launch log: the output of the programs launched into it",
         description="Print the launch log of group NAME (its last 256 KiB, or --lines N), read "
-        "through the daemon: no need to open its file as root. Control characters show as "
+        "through the daemon (the file is the daemon's, 0600). Control characters show as "
         "\\xNN. -f follows what is appended, until Ctrl-C.",
     )
     log.add_argument("name", metavar="NAME")
     log.add_argument("-f", "--follow", action="store_true", help="then print what is appended")
     log.add_argument(
-        "-n", "--lines", type=_count, metavar="N", help="only the last N lines (default: all)"
+        "-n", "--lines", type=_count, metavar="N", help="the last N lines (default: 256 KiB)"
     )
 
     remove = sub.add_parser("remove", help="stop tracking a group (its processes are left running)")
