@@ -529,7 +529,7 @@ class TractApp(App[int]):
         self.push_screen(HelpScreen(sections))
 
     async def action_quit(self) -> None:
-        """Quit; if groups we launched are alive, ask whether to leave them or end them."""
+        """Quit; if programs this UI launched are alive, ask whether to leave or end them."""
         self._quit()
 
     def action_help_quit(self) -> None:
@@ -538,14 +538,14 @@ class TractApp(App[int]):
 
     @work(exclusive=True, group="quit")
     async def _quit(self) -> None:
-        alive = self.snapshot.launched_alive
-        if alive:
-            choice = await self.push_screen_wait(QuitScreen(alive))
+        plan = await self._call(self.session.quit_plan())
+        if plan is not None and plan.ending:
+            choice = await self.push_screen_wait(QuitScreen(plan.ending, plan.left))
             if choice == "cancel":
                 return
             if choice == "end":
-                self.notify("ending " + ", ".join(alive) + "...")
-                await self._call(self.session.end_groups(alive))
+                self.notify(f"ending {count_text(len(plan.ending), 'process', 'processes')}...")
+                await self._call(self.session.end_launched())
         self.exit(0)
 
     # ---- the command palette: every action ---------------------------------------------------
@@ -577,10 +577,11 @@ class TractApp(App[int]):
         if not self.save_settings:
             return
         try:
-            os.makedirs(os.path.dirname(_settings_path()), exist_ok=True)
-            with open(_settings_path(), "w") as f:
+            paths.check_state_dir(paths.state_dir())
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            with os.fdopen(paths.open_private(paths.state_dir() / "ui.json", flags), "w") as f:
                 json.dump({"theme": self.theme}, f)
-        except OSError as err:
+        except (OSError, UserError) as err:
             log.warning("cannot save the settings: %s", err)
 
 
@@ -594,9 +595,14 @@ def _log_off_the_screen() -> None:
         ):
             root.removeHandler(handler)
             try:
-                paths.state_dir().mkdir(parents=True, exist_ok=True)
-                replacement: logging.Handler = logging.FileHandler(paths.state_dir() / "ui.log")
-            except OSError:
+                paths.check_state_dir(paths.state_dir())
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                log_file = paths.state_dir() / "ui.log"
+                fd = paths.open_private(log_file, flags)  # never through a link
+                to_file = logging.FileHandler(log_file, delay=True)
+                to_file.stream = os.fdopen(fd, "a")
+                replacement: logging.Handler = to_file
+            except (OSError, UserError):
                 replacement = logging.NullHandler()
             replacement.setFormatter(handler.formatter)
             root.addHandler(replacement)

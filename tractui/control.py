@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tractui import procfs
+from tractui import paths, procfs
 from tractui.errors import UserError
 
 
@@ -197,44 +197,6 @@ def current_directory() -> str:
         ) from None
 
 
-def checked_env(value: object) -> dict[str, str]:
-    """A client's ``env`` field (names to strings), or a UserError that says what is wrong."""
-    if not isinstance(value, dict):
-        raise UserError("'env' must be an object mapping variable names to strings")
-    for name, text in value.items():
-        if not name or "=" in name or "\0" in name or not _encodable(name):
-            raise UserError(f"'env' has an invalid variable name {name!r}: no '=', no NUL")
-        if not isinstance(text, str):
-            raise UserError(f"'env' value of {name!r} must be a string")
-        if "\0" in text or not _encodable(text):
-            raise UserError(f"'env' value of {name!r} holds a NUL or cannot be encoded")
-    return dict(value)
-
-
-def checked_umask(value: object) -> int:
-    """A client's ``umask`` field: a number from 0 to 0o777."""
-    if type(value) is not int or not 0 <= value <= 0o777:
-        raise UserError("'umask' must be a number from 0 to 511 (0o777)")
-    return value
-
-
-def checked_cwd(value: object) -> str:
-    """A client's ``cwd`` field: an absolute path (the daemon's own means nothing to a client)."""
-    if not isinstance(value, str) or not value.startswith("/"):
-        raise UserError("'cwd' must be an absolute path (a string starting with /)")
-    if "\0" in value or not _encodable(value):
-        raise UserError("'cwd' holds a NUL or cannot be encoded")
-    return value
-
-
-def _encodable(text: str) -> bool:
-    try:
-        os.fsencode(text)
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def run_as(
     as_root: bool = False,
     user: Identity | None = None,
@@ -351,8 +313,13 @@ def check_command(spec: LaunchSpec, env: Mapping[str, str]) -> str:
 
 
 def open_log(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    """A group's launch log, to append to (0600; its directory 0700, nobody else's: a link
+    planted there would make root chmod and write whatever it names). UserError if unsafe."""
+    try:
+        paths.check_log_dir(path.parent)
+        fd = paths.open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    except OSError as err:
+        raise UserError(f"cannot open the log {path}: {err.strerror}") from None
     os.fchmod(fd, 0o600)
     return fd
 

@@ -108,11 +108,9 @@ class CollectorProcess:
         if self.stderr_path is None:
             return subprocess.DEVNULL
         try:
-            self.stderr_path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(
-                self.stderr_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
-            )
-        except OSError as err:
+            paths.check_log_dir(self.stderr_path.parent)
+            fd = paths.open_private(self.stderr_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        except (OSError, UserError) as err:
             log.warning("the collector's stderr is discarded: %s", err)
             return subprocess.DEVNULL
         # a traceback in an append-only log needs to say which run it belongs to
@@ -304,7 +302,7 @@ class Engine:
         log_path = log_path_for(name)
         try:
             popen = control.launch(spec, log_path)
-        except UserError:
+        except Exception:  # whatever failed (a NUL the OS refused, say), no group is left over
             if not existed:
                 tracker.remove_group(name)
                 tracker.take_delta()
@@ -359,10 +357,6 @@ class Engine:
                 replace(r, log=str(new_log)) if r.log == str(old_log) else r for r in records
             ]
         return group
-
-    def launched_groups(self) -> set[str]:
-        """The groups with programs launched into them (quitting the TUI may end those)."""
-        return {name for name, records in self.launches.items() if records}
 
     def remove_group(self, name: str) -> list[Key]:
         """Stop tracking a group (its processes are left alone; so is its log)."""

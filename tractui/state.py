@@ -143,13 +143,16 @@ class Persister:
         return self._lock_fd is not None
 
     def acquire(self) -> None:
-        """Own the state directory (created 0700 if new); StateLocked if another process does."""
+        """Own the state directory (created 0700 if new); StateLocked if another process does,
+        StateError if another user could write in it."""
         if self._lock_fd is not None:
             return
         lock_path = self.directory / LOCK_NAME
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            paths.check_state_dir(self.directory)  # made 0700 if new
+            fd = paths.open_private(lock_path, os.O_RDWR | os.O_CREAT)
+        except paths.UnsafePath as err:
+            raise StateError(str(err)) from None
         except OSError as err:
             raise StateError(
                 f"cannot use the state directory {self.directory}: {err.strerror} "
@@ -195,12 +198,14 @@ class Persister:
         self.acquire()
         self._loaded = True
         try:
-            raw = self.path.read_bytes()
+            with os.fdopen(paths.open_private(self.path, os.O_RDONLY), "rb") as f:
+                raw = f.read()
         except FileNotFoundError:
             return Restored()
-        except OSError as err:
+        except (OSError, paths.UnsafePath) as err:
             self._disabled = True
-            self.error = f"cannot read {self.path}: {err.strerror}; groups are not saved"
+            reason = err.strerror if isinstance(err, OSError) else str(err)
+            self.error = f"cannot read {self.path}: {reason}; groups are not saved"
             log.warning("%s", self.error)
             return Restored(warning=self.error)
         try:
@@ -216,7 +221,7 @@ class Persister:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         aside = self.path.with_name(f"{FILE_NAME}.corrupt-{stamp}")
         n = 1
-        while aside.exists():
+        while os.path.lexists(aside):
             n += 1
             aside = self.path.with_name(f"{FILE_NAME}.corrupt-{stamp}-{n}")
         try:

@@ -215,15 +215,15 @@ def test_a_directory_nobody_cannot_enter_is_refused_and_leaves_nothing_behind(
 
 
 BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
-    ({"env": {"A=B": "x"}}, "'env' has an invalid variable name"),
-    ({"env": {"A": "x\0y"}}, "'env' value of 'A' holds a NUL"),
-    ({"env": {"A": 1}}, "'env' value of 'A' must be a string"),
-    ({"env": ["A=B"]}, "'env' must be an object"),
-    ({"umask": "077"}, "'umask' must be a number"),
-    ({"umask": True}, "'umask' must be a number"),
-    ({"umask": 0o1000}, "'umask' must be a number"),
+    ({"env": {"A=B": "x"}}, "'env' has a bad variable name 'A=B'"),
+    ({"env": {"A": "x\0y"}}, "'env['A']' contains a NUL"),
+    ({"env": {"A": 1}}, "'env' must be an object of strings"),
+    ({"env": ["A=B"]}, "'env' must be an object of strings"),
+    ({"umask": "077"}, "'umask' must be an integer from 0 to 511"),
+    ({"umask": True}, "'umask' must be an integer from 0 to 511"),
+    ({"umask": 0o1000}, "'umask' must be an integer from 0 to 511"),
     ({"cwd": "relative/dir"}, "'cwd' must be an absolute path"),
-    ({"cwd": "/tmp\0x"}, "'cwd' holds a NUL"),
+    ({"cwd": "/tmp\0x"}, "'cwd' contains a NUL"),
 ]
 
 

@@ -1,5 +1,6 @@
 """What a launched program inherits (the environment rules, the client's umask), and reading a
-launch log in bounded, whole-character chunks."""
+launch log in bounded, whole-character chunks. (The request fields are checked by
+:class:`tractui.protocol.Request`: see test_protocol and test_launch_context's daemon tests.)"""
 
 from __future__ import annotations
 
@@ -81,40 +82,6 @@ def test_an_empty_client_environment_gets_a_safe_path(same_user: bool) -> None:
 def test_tz_passes_across_users_only_as_a_zone(value: str, kept: bool) -> None:
     env = launch_environment({"TZ": value}, NOBODY, same_user=False)
     assert ("TZ" in env) is kept
-
-
-@pytest.mark.parametrize(
-    ("value", "error"),
-    [
-        ({"": "x"}, "invalid variable name"),
-        ({"A=B": "x"}, "invalid variable name"),
-        ({"A\0": "x"}, "invalid variable name"),
-        ({"A": "x\0"}, "holds a NUL"),
-        ({"A": "\ud800"}, "cannot be encoded"),
-        ({"A": None}, "must be a string"),
-        ("A=B", "must be an object"),
-    ],
-)
-def test_a_bad_env_field_names_the_field(value: object, error: str) -> None:
-    with pytest.raises(UserError, match=error) as caught:
-        control.checked_env(value)
-    assert str(caught.value).startswith("'env'")
-
-
-def test_a_surrogate_escaped_env_value_is_accepted_as_the_bytes_it_stands_for() -> None:
-    raw = os.fsdecode(b"caf\xe9")  # Latin-1 bytes in os.environ
-    assert control.checked_env({"A": raw}) == {"A": raw}
-
-
-def test_umask_and_cwd_fields_are_checked() -> None:
-    assert control.checked_umask(0o077) == 0o077
-    for bad in (-1, 0o1000, 1.0, "077", True, None):
-        with pytest.raises(UserError, match="'umask'"):
-            control.checked_umask(bad)
-    assert control.checked_cwd("/tmp") == "/tmp"
-    for bad in ("tmp", "", 3, "/a\0b"):
-        with pytest.raises(UserError, match="'cwd'"):
-            control.checked_cwd(bad)
 
 
 def test_the_umask_is_read_without_changing_it() -> None:

@@ -56,6 +56,9 @@ def _attach(conn: Connection, args: argparse.Namespace, write: Out) -> int:
 
 def _groups(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     groups = conn.request("groups")
+    banner = conn.hello.get("banner")
+    if banner:  # what went wrong with the daemon, or with the groups it restored
+        print(f"tractui groups: {banner}", file=sys.stderr)
     if args.json:
         write(json.dumps(groups, indent=2) + "\n")
         return 0
