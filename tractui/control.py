@@ -20,7 +20,6 @@ import select
 import shlex
 import shutil
 import signal
-import stat
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
@@ -367,19 +366,16 @@ def read_log(
     (the last ``lines`` lines, if given), beginning at a whole line.
 
     A log that shrank below ``offset`` (removed and launched into again) is read from its
-    start. A symlink or anything but a regular file is refused: the log's directory could be
-    another user's, and what is read here goes to a client of the daemon."""
+    start. Only a regular file of ours is read (:func:`paths.open_private`): what is read here
+    goes to a client of the daemon."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = paths.open_private(path, os.O_RDONLY)
     except FileNotFoundError:
         return LogChunk("", 0, 0, 0, exists=False)
     except OSError as err:
         raise UserError(f"cannot read the log {path}: {err.strerror}") from None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UserError(f"the log {path} is not a regular file: remove it")
-        size = info.st_size
+        size = os.fstat(fd).st_size
         if offset is None:
             start = max(0, size - limit)
         elif offset <= size:
