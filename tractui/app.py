@@ -372,7 +372,12 @@ class TractApp(App[int]):
     def action_launch_log(self) -> None:
         row = self._row()
         if row is not None:
-            self.push_screen(LaunchLogScreen(row.group, self.session.log_path(row.group)))
+            group, session = row.group, self.session
+            self.push_screen(
+                LaunchLogScreen(
+                    group, session.log_path(group), lambda offset: session.read_log(group, offset)
+                )
+            )
 
     def action_search(self) -> None:
         self._open_find("search")

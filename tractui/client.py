@@ -16,7 +16,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from tractui import paths
+from tractui import control, paths
+from tractui.control import LaunchSpec
 from tractui.errors import UserError
 from tractui.protocol import MAX_REPLY, PROTOCOL, LineReader, Message, ProtocolError, encode
 
@@ -153,6 +154,32 @@ def check_server(sock: socket.socket, path: Path) -> None:
         f"refusing {path}: it is served by uid {uid}, not by {whom}, so nothing was sent; "
         "set TRACTUI_SOCKET to the daemon's socket"
     )
+
+
+def add_request(group: str, spec: LaunchSpec) -> Message:
+    """The fields of an ``add`` request for ``spec``, with this client's context: the program
+    gets our environment (cleaned by the daemon for a user switch), umask and working
+    directory, never the daemon's."""
+    who = spec.user or control.invoking_identity(spec.as_root)
+    env = os.environ if spec.env is None else spec.env
+    return {
+        "group": group,
+        "argv": spec.argv,
+        "cwd": os.path.abspath(spec.cwd) if spec.cwd else control.current_directory(),
+        # a variable that is not UTF-8 cannot travel as JSON text: the program goes without
+        "env": {k: v for k, v in env.items() if _utf8(k) and _utf8(v)},
+        "umask": control.current_umask() if spec.umask is None else spec.umask,
+        "as_root": spec.as_root,
+        "user": {"uid": who.uid, "gid": who.gid, "groups": who.groups},
+    }
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def no_daemon_message(path: Path) -> str:

@@ -160,6 +160,7 @@ class Daemon:
             "remove": self._remove,
             "subscribe": self._subscribe,
             "stats": self._stats,
+            "log": self._read_log,
         }
 
     # ---- the socket --------------------------------------------------------------------------
@@ -591,15 +592,23 @@ class Daemon:
         return result
 
     def _add(self, client: Client, m: Message) -> Message:
+        """Launch a program with its client's context (environment, umask, working directory),
+        never the daemon's; a client that sends none (an older one) gets a minimal one."""
         r = Request(m)
         name = r.group()
         argv = r.texts("argv")
         if argv is None:
             raise UserError("add needs 'argv': the program and its arguments, as strings")
         cwd = r.text("cwd")
+        if cwd is not None and not cwd.startswith("/"):
+            raise BadRequest("'cwd' must be an absolute path: the daemon's directory is not yours")
         env = r.text_map("env") or {}
+        umask = r.integer("umask", 0, 0o777, "an integer from 0 to 511 (0o777): a umask")
+        if umask is None:
+            umask = control.DEFAULT_UMASK
         as_root = r.flag("as_root")
-        spec = LaunchSpec(argv, cwd, env, as_root, self._launch_user(client, r, as_root))
+        who = self._launch_user(client, r, as_root)
+        spec = LaunchSpec(argv, cwd or "/", env, as_root, who, umask, client.uid)
         proc = self.engine.launch(name, spec)
         return {"pid": proc.pid, "group": proc.group, "log": str(self.engine.log_path(proc.group))}
 
@@ -690,6 +699,15 @@ class Daemon:
         live = self.engine.tracker.group(name).live
         keys = self.engine.remove_group(name)
         return {"group": name, "dropped": len(keys), "live": live}
+
+    def _read_log(self, client: Client, m: Message) -> Message:
+        """Part of a group's launch log: its tail (``lines``, optional), or what follows
+        ``offset``. The log is the daemon's file (0600): its clients read it through here."""
+        r = Request(m)
+        name = r.group()
+        offset = r.integer("offset", 0, 1 << 62, "an integer, 0 or more: where to read on")
+        lines = r.integer("lines", 0, 1 << 31, "an integer, 0 or more: how many last lines")
+        return self.engine.read_log(name, offset, lines).to_wire()
 
     def _subscribe(self, client: Client, m: Message) -> Message:
         group = m.get("group")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tractui import control, feed, paths
-from tractui.control import LaunchSpec, SignalResult
+from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.errors import UserError
 from tractui.events import ConnectorError, Event
 from tractui.state import LaunchRecord, Persister, Restored
@@ -386,6 +386,11 @@ class Engine:
     def log_path(self, group: str) -> Path:
         """Where the group's launched programs write their output."""
         return log_path_for(group)
+
+    def read_log(self, group: str, offset: int | None = None, lines: int | None = None) -> LogChunk:
+        """Part of the group's launch log (see :func:`control.read_log`): how a client of the
+        daemon, which may not open the file itself, reads its programs' output."""
+        return control.read_log(log_path_for(self.tracker.group(group).name), offset, lines)
 
 
 def _merge(into: Delta, other: Delta) -> None:

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from tractui import procfs
-from tractui.control import LaunchSpec, SignalResult
+from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ProcInfo
@@ -430,6 +430,11 @@ class Session:
     def log_path(self, group: str) -> str:
         """Where a group's launched programs write their output (the daemon's, if it runs)."""
         return str(self.engine.log_path(group))
+
+    def read_log(self, group: str, offset: int | None = None) -> Future[LogChunk]:
+        """Part of a group's launch log: its tail, or what follows ``offset`` (through the
+        daemon when one runs: its files may not be ours to open)."""
+        return self.submit(lambda: self.engine.read_log(group, offset))
 
     # ---- the session thread ------------------------------------------------------------------
 

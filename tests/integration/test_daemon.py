@@ -47,12 +47,13 @@ class Daemon:
         for var in ("SUDO_UID", "SUDO_GID", "SUDO_USER"):
             self.env.pop(var, None)
         self.extra = extra or []
+        self.wrapper: list[str] = []  # a command that runs the daemon (unshare ...)
         self.proc: subprocess.Popen[str] | None = None
         self.roots: set[int] = set()  # launched programs: each leads a session of its own
 
     def start(self, wait: bool = True) -> subprocess.Popen[str]:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tractui", "daemon", *self.extra],
+            [*self.wrapper, sys.executable, "-m", "tractui", "daemon", *self.extra],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

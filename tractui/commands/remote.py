@@ -1,4 +1,4 @@
-"""The scripting CLI: ``tractui add/attach/list/groups/signal/remove/rename/events --group``.
+"""The scripting CLI: ``tractui add/attach/list/groups/signal/remove/rename/log/events --group``.
 
 Each command is one request to the daemon (``events --group`` a subscription). Without a daemon
 they say how to start one and exit with status 3; a refused request prints the daemon's one-line
@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from tractui import control
-from tractui.client import Connection
+from tractui.client import Connection, add_request
 from tractui.errors import UserError
-from tractui.text import escape, shell_join
+from tractui.text import escape, escape_output, shell_join
 
 Out = Callable[[str], Any]
 
@@ -42,16 +42,8 @@ def run(args: argparse.Namespace, out: Out | None = None) -> int:
 
 
 def _add(conn: Connection, args: argparse.Namespace, write: Out) -> int:
-    who = control.invoking_identity(args.as_root)
-    request: dict[str, Any] = {
-        "group": args.name,
-        "argv": args.cmd,
-        "cwd": os.getcwd(),
-        "env": {"PATH": os.environ.get("PATH", os.defpath)},
-        "as_root": args.as_root,
-        "user": {"uid": who.uid, "gid": who.gid, "groups": who.groups},
-    }
-    result = conn.request("add", **request)
+    spec = control.LaunchSpec(args.cmd, as_root=args.as_root)
+    result = conn.request("add", **add_request(args.name, spec))
     write(f"started {result['pid']} in group {result['group']!r} (output: {result['log']})\n")
     return 0
 
@@ -222,6 +214,57 @@ def _events(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     return 0
 
 
+def _log(conn: Connection, args: argparse.Namespace, write: Out) -> int:
+    """The group's launch log (its tail), then with -f what is appended (like ``tail -f``)."""
+    tail = {} if args.lines is None else {"lines": args.lines}
+    chunk = conn.request("log", group=args.name, **tail)
+    if not chunk["exists"]:
+        print(
+            f"tractui log: group {args.name!r} has no output yet: only programs launched into "
+            "it (tractui add) write to its log",
+            file=sys.stderr,
+        )
+    elif chunk["start"] > 0 and args.lines is None:
+        print(
+            f"tractui log: the last {(chunk['size'] - chunk['start']) >> 10} KiB of "
+            f"{chunk['size'] >> 10} KiB (--lines N for the last N lines)",
+            file=sys.stderr,
+        )
+    write(_terminal_safe(chunk["text"]))
+    if not args.follow:
+        return 0
+    stop = False
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    offset = chunk["offset"]
+    while not stop:
+        sys.stdout.flush()
+        if chunk["size"] - chunk["offset"] < 4:  # all read (but half a character): wait
+            time.sleep(FOLLOW_INTERVAL)
+            if stop:
+                break
+        chunk = conn.request("log", group=args.name, offset=offset)
+        if chunk["start"] < offset:
+            print(f"tractui log: the log of {args.name!r} began anew", file=sys.stderr)
+        write(_terminal_safe(chunk["text"]))
+        offset = chunk["offset"]
+    return 0
+
+
+FOLLOW_INTERVAL = 0.25  # seconds between two looks at a followed log
+
+
+def _terminal_safe(text: str) -> str:
+    """Log text as a terminal may show it (:func:`escape_output` line by line): a program's
+    output cannot move the cursor, recolour or retitle the terminal, or hide a line with CR."""
+    return "\n".join(escape_output(line) for line in text.split("\n"))
+
+
 def _event_line(ev: dict[str, Any], as_json: bool) -> str:
     if as_json:
         return json.dumps(ev) + "\n"
@@ -241,4 +284,5 @@ COMMANDS: dict[str, Callable[[Connection, argparse.Namespace, Out], int]] = {
     "remove": _remove,
     "rename": _rename,
     "events": _events,
+    "log": _log,
 }
