@@ -26,7 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.css.query import NoMatches
-from textual.notifications import Notify
+from textual.notifications import Notify, SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
@@ -39,6 +39,7 @@ from tractui.events import ConnectorError, kernel_version
 from tractui.messages import SnapshotReady
 from tractui.session import BENCH_TIMINGS, Session, Snapshot, bench_note
 from tractui.state import Persister, StateError
+from tractui.text import escape
 from tractui.tracker import KEEP_EXITED
 from tractui.widgets.attach import AttachScreen
 from tractui.widgets.confirm import ConfirmScreen, QuitScreen
@@ -242,7 +243,7 @@ class TractApp(App[int]):
             return  # each snapshot: an update would lay the screen out again
         self._banner_text = text
         banner = self.query_one("#banner", Static)
-        banner.update(text)
+        banner.update(Content(escape(text)))  # it may quote a daemon's or the kernel's words
         banner.display = bool(text)
 
     def _show_events(self) -> None:
@@ -257,6 +258,21 @@ class TractApp(App[int]):
         self._show_events()
 
     # ---- helpers -----------------------------------------------------------------------------
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast is plain text with its control characters escaped (its lines kept):
+        toasts quote errors and processes, another user's text, never to be read as markup
+        (a ``[/b]`` in an argument would raise; ``[@click=...]`` would run an action)."""
+        text = "\n".join(escape(line) for line in message.split("\n"))
+        super().notify(text, title=escape(title), severity=severity, timeout=timeout, markup=False)
 
     def on_notify(self, event: Notify) -> None:
         """One toast at a time: those shown go as a new one comes (App adds it after this),
@@ -356,7 +372,12 @@ class TractApp(App[int]):
     def action_launch_log(self) -> None:
         row = self._row()
         if row is not None:
-            self.push_screen(LaunchLogScreen(row.group, self.session.log_path(row.group)))
+            group, session = row.group, self.session
+            self.push_screen(
+                LaunchLogScreen(
+                    group, session.log_path(group), lambda offset: session.read_log(group, offset)
+                )
+            )
 
     def action_search(self) -> None:
         self._open_find("search")
@@ -524,7 +545,7 @@ class TractApp(App[int]):
         self.push_screen(HelpScreen(sections))
 
     async def action_quit(self) -> None:
-        """Quit; if groups we launched are alive, ask whether to leave them or end them."""
+        """Quit; if programs this UI launched are alive, ask whether to leave or end them."""
         self._quit()
 
     def action_help_quit(self) -> None:
@@ -533,14 +554,14 @@ class TractApp(App[int]):
 
     @work(exclusive=True, group="quit")
     async def _quit(self) -> None:
-        alive = self.snapshot.launched_alive
-        if alive:
-            choice = await self.push_screen_wait(QuitScreen(alive))
+        plan = await self._call(self.session.quit_plan())
+        if plan is not None and plan.ending:
+            choice = await self.push_screen_wait(QuitScreen(plan.ending, plan.left))
             if choice == "cancel":
                 return
             if choice == "end":
-                self.notify("ending " + ", ".join(alive) + "...")
-                await self._call(self.session.end_groups(alive))
+                self.notify(f"ending {count_text(len(plan.ending), 'process', 'processes')}...")
+                await self._call(self.session.end_launched())
         self.exit(0)
 
     # ---- the command palette: every action ---------------------------------------------------
@@ -572,10 +593,11 @@ class TractApp(App[int]):
         if not self.save_settings:
             return
         try:
-            os.makedirs(os.path.dirname(_settings_path()), exist_ok=True)
-            with open(_settings_path(), "w") as f:
+            paths.check_state_dir(paths.state_dir())
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            with os.fdopen(paths.open_private(paths.state_dir() / "ui.json", flags), "w") as f:
                 json.dump({"theme": self.theme}, f)
-        except OSError as err:
+        except (OSError, UserError) as err:
             log.warning("cannot save the settings: %s", err)
 
 
@@ -589,9 +611,14 @@ def _log_off_the_screen() -> None:
         ):
             root.removeHandler(handler)
             try:
-                paths.state_dir().mkdir(parents=True, exist_ok=True)
-                replacement: logging.Handler = logging.FileHandler(paths.state_dir() / "ui.log")
-            except OSError:
+                paths.check_state_dir(paths.state_dir())
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                log_file = paths.state_dir() / "ui.log"
+                fd = paths.open_private(log_file, flags)  # never through a link
+                to_file = logging.FileHandler(log_file, delay=True)
+                to_file.stream = os.fdopen(fd, "a")
+                replacement: logging.Handler = to_file
+            except (OSError, UserError):
                 replacement = logging.NullHandler()
             replacement.setFormatter(handler.formatter)
             root.addHandler(replacement)

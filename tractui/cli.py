@@ -154,6 +154,19 @@ def _daemon_commands(sub: Any) -> None:
     sig.add_argument("--pid", type=_pid, metavar="PID", help="one member only")
     sig.add_argument("--subtree", action="store_true", help="with --pid: and its descendants")
 
+    log = sub.add_parser(
+        "log",
+        help="a group's launch log: the output of the programs launched into it",
+        description="Print the launch log of group NAME (its last 256 KiB, or --lines N), read "
+        "through the daemon (the file is the daemon's, 0600). Control characters show as "
+        "\\xNN. -f follows what is appended, until Ctrl-C.",
+    )
+    log.add_argument("name", metavar="NAME")
+    log.add_argument("-f", "--follow", action="store_true", help="then print what is appended")
+    log.add_argument(
+        "-n", "--lines", type=_count, metavar="N", help="the last N lines (default: 256 KiB)"
+    )
+
     remove = sub.add_parser("remove", help="stop tracking a group (its processes are left running)")
     remove.add_argument("name", metavar="NAME")
     rename = sub.add_parser("rename", help="rename a group")
@@ -169,6 +182,12 @@ def _seconds(text: str) -> float:
     if not value >= 0:  # negative, or nan
         raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds, 0 or more")
     return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number, 0 or more")
+    return int(text)
 
 
 def _pid(text: str) -> int:
@@ -217,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         from tractui.commands import daemon
 
         return daemon.run(args)
-    if args.command in ("add", "attach", "list", "groups", "signal", "remove", "rename"):
+    if args.command in ("add", "attach", "list", "groups", "signal", "remove", "rename", "log"):
         from tractui.commands import remote
 
         if args.command == "add":

@@ -10,12 +10,14 @@ import itertools
 import os
 import shlex
 import socket
+import struct
 import sys
 from collections import deque
 from pathlib import Path
 from typing import Any
 
-from tractui import paths
+from tractui import control, paths
+from tractui.control import LaunchSpec
 from tractui.errors import UserError
 from tractui.protocol import MAX_REPLY, PROTOCOL, LineReader, Message, ProtocolError, encode
 
@@ -39,7 +41,9 @@ class Connection:
         self.path = path or paths.socket_path()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         self.sock.settimeout(timeout)
-        self.reader = LineReader(limit=MAX_REPLY)
+        # no depth scan of the daemon's lines: a snapshot's would cost more than its parse (a
+        # deep line still fails, as malformed, at json's recursion limit)
+        self.reader = LineReader(limit=MAX_REPLY, depth=None)
         self.pending: deque[Message] = deque()
         self._ids = itertools.count(1)
         try:
@@ -56,6 +60,7 @@ class Connection:
             self.sock.close()
             raise NoDaemon(f"cannot reach the daemon on {self.path}: {err.strerror}") from None
         try:
+            check_server(self.sock, self.path)  # before anything is sent, or believed
             self.hello = self.receive()
         except BaseException:
             self.sock.close()
@@ -123,6 +128,58 @@ class Connection:
                     raise UserError(f"the daemon sent something unreadable: {message}")
                 self.pending.append(message)
         return self.pending.popleft()
+
+
+class ForeignServer(UserError):
+    """The socket is served by a user who is neither root nor us: not our daemon."""
+
+
+_PEERCRED = struct.Struct("3i")
+
+
+def server_uid(sock: socket.socket) -> int:
+    """The uid of the process that listens at the other end of a connected UNIX socket."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+    return int(_PEERCRED.unpack(raw)[1])
+
+
+def check_server(sock: socket.socket, path: Path) -> None:
+    """ForeignServer unless root or our own uid serves ``sock``: in a directory another user
+    can write, theirs may stand where the daemon's was, to read what we would send."""
+    uid, me = server_uid(sock), os.geteuid()
+    if uid in (0, me):
+        return
+    whom = "root" if me == 0 else f"root or you (uid {me})"
+    raise ForeignServer(
+        f"refusing {path}: it is served by uid {uid}, not by {whom}, so nothing was sent; "
+        "set TRACTUI_SOCKET to the daemon's socket"
+    )
+
+
+def add_request(group: str, spec: LaunchSpec) -> Message:
+    """The fields of an ``add`` request for ``spec``, with this client's context: the program
+    gets our environment (cleaned by the daemon for a user switch), umask and working
+    directory, never the daemon's."""
+    who = spec.user or control.invoking_identity(spec.as_root)
+    env = os.environ if spec.env is None else spec.env
+    return {
+        "group": group,
+        "argv": spec.argv,
+        "cwd": os.path.abspath(spec.cwd) if spec.cwd else control.current_directory(),
+        # a variable that is not UTF-8 cannot travel as JSON text: the program goes without
+        "env": {k: v for k, v in env.items() if _utf8(k) and _utf8(v)},
+        "umask": control.current_umask() if spec.umask is None else spec.umask,
+        "as_root": spec.as_root,
+        "user": {"uid": who.uid, "gid": who.gid, "groups": who.groups},
+    }
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def no_daemon_message(path: Path) -> str:

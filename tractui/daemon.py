@@ -16,6 +16,7 @@ import collections
 import contextlib
 import logging
 import os
+import pwd
 import select
 import selectors
 import signal
@@ -29,15 +30,20 @@ from pathlib import Path
 from typing import Any
 
 from tractui import __version__, control, paths
+from tractui.client import check_server
 from tractui.control import Identity, LaunchSpec
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError
 from tractui.protocol import (
+    ID_MAX,
+    PID_MAX,
     PROTOCOL,
+    BadRequest,
     LineReader,
     Message,
     ProtocolError,
+    Request,
     delta_message,
     encode,
     event_to_wire,
@@ -46,7 +52,7 @@ from tractui.protocol import (
     procs_in_tree_order,
     snapshot_message,
 )
-from tractui.tracker import NO_GROUP_NAME, Delta, Key
+from tractui.tracker import Delta, Key
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,7 @@ EVENTS_KEPT = 1000  # per group, sent with a subscription's snapshot
 RESTART_BACKOFF = 2.0
 BANNER_KEPT = 10.0  # seconds a recovery stays announced
 SAVED_AT_ONCE = frozenset({"add", "attach", "rename", "remove"})
+ID_LIMIT = 1 << 63  # a request's id is a signed 64-bit integer
 _PEERCRED = struct.Struct("3i")
 
 
@@ -88,13 +95,16 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
 
 
 def probe(path: Path, timeout: float = 1.0) -> dict[str, Any] | None:
-    """The hello of a daemon answering on ``path``, or None if nothing answers."""
+    """The hello of a daemon answering on ``path``, or None if nothing answers.
+
+    ForeignServer if a user other than root or us serves it (nothing is sent either way)."""
     from tractui.protocol import LineReader as Reader
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
             sock.connect(str(path))
+            check_server(sock, path)
             reader = Reader(limit=1 << 20)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
@@ -153,6 +163,7 @@ class Daemon:
             "remove": self._remove,
             "subscribe": self._subscribe,
             "stats": self._stats,
+            "log": self._read_log,
         }
 
     # ---- the socket --------------------------------------------------------------------------
@@ -160,6 +171,12 @@ class Daemon:
     def bind(self) -> None:
         """Listen on :attr:`path`; refuse if a daemon answers there, remove it if stale."""
         path = self.path
+        try:
+            paths.check_socket_dir(path)  # made 0700 if new; nobody else may swap the socket
+        except OSError as err:
+            raise UserError(
+                f"cannot use the socket directory {path.parent}: {err.strerror}"
+            ) from None
         if path.is_socket() or path.exists():
             hello = probe(path)
             if hello is not None:
@@ -174,10 +191,7 @@ class Daemon:
             log.warning("removing the stale socket %s (no daemon answers on it)", path)
             path.unlink()
         directory = path.parent
-        if not directory.exists():
-            directory.mkdir(parents=True, mode=0o700)
-            os.chmod(directory, 0o700)
-        elif directory == paths.runtime_dir() and os.geteuid() == 0:
+        if directory == paths.runtime_dir() and os.geteuid() == 0:
             os.chmod(directory, 0o700)  # /run/tractui is ours: nobody else looks inside
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         old_umask = os.umask(0o177)  # the socket is 0600 from the start
@@ -336,22 +350,28 @@ class Daemon:
             pid, uid, _gid = peer_credentials(sock)
             client = Client(sock, pid, uid, limit=self.client_buffer)
             if uid not in (0, self.uid):
-                log.warning("refused PID %d of uid %d (only uid %d and root)", pid, uid, self.uid)
+                refusal = self._refusal()
+                log.warning("refused PID %d of uid %d: %s", pid, uid, refusal)
                 with contextlib.suppress(OSError):
-                    sock.send(
-                        encode(
-                            {
-                                "t": "error",
-                                "error": f"permission denied: this daemon serves uid {self.uid} "
-                                "and root only (use sudo, or run your own daemon)",
-                            }
-                        )
-                    )
+                    sock.send(encode({"t": "error", "error": f"permission denied: {refusal}"}))
                 sock.close()
                 continue
             self.clients[sock.fileno()] = client
             self.selector.register(sock, selectors.EVENT_READ, client)
             self._send(client, self._hello_message())
+
+    def _refusal(self) -> str:
+        """Whom this daemon serves, and what another user can do."""
+        if self.uid == 0:
+            return "this daemon serves root (uid 0) only: run the command with sudo"
+        try:
+            name = f"{pwd.getpwuid(self.uid).pw_name} (uid {self.uid})"
+        except KeyError:
+            name = f"uid {self.uid}"
+        return (
+            f"this daemon serves {name} and root only: run the command as that user or with "
+            "sudo, or start your own daemon with TRACTUI_SOCKET set to another path"
+        )
 
     def _hello_message(self) -> Message:
         return {
@@ -361,6 +381,7 @@ class Daemon:
             "pid": os.getpid(),
             "uid": self.uid,
             "own_pids": sorted(self.engine.tracker.own_pids),
+            "banner": self._banner(),
         }
 
     def _read(self, client: Client) -> None:
@@ -378,11 +399,21 @@ class Daemon:
                 return
             if isinstance(message, ProtocolError):
                 self._send(client, {"t": "reply", "id": None, "ok": False, "error": str(message)})
-            else:
+                continue
+            try:
                 self._request(client, message)
+            except Exception:  # not even an error reply went out: end this connection only
+                log.exception("a request of client PID %d failed", client.pid)
+                self._drop(client, "")
 
     def _request(self, client: Client, message: Message) -> None:
+        """Run one request; whatever fails in it is its error reply (and the daemon goes on)."""
         rid = message.get("id")
+        if rid is not None and not (type(rid) is int and -ID_LIMIT <= rid < ID_LIMIT):
+            # it is echoed in the reply: nothing but a number a client can have sent
+            err = Request(message).bad("id", "an integer of at most 64 bits (or absent)")
+            self._reply_error(client, None, str(err))
+            return
         op = message.get("op")
         handler = self._handlers.get(op) if isinstance(op, str) else None
         if handler is None:
@@ -391,6 +422,16 @@ class Daemon:
             return
         try:
             result = handler(client, message)
+            if op in SAVED_AT_ONCE:
+                problem = self._save_now()
+                if problem and isinstance(result, dict):
+                    # done, but only in memory: the client must not take it for saved
+                    result = {**result, "not_saved": f"state not saved: {problem}"}
+            if isinstance(result, Encoded):
+                head = encode({"t": "reply", "id": rid, "ok": True})[:-2]
+                reply = head + b',"result":' + result + b"}\n"
+            else:
+                reply = encode({"t": "reply", "id": rid, "ok": True, "result": result})
         except UserError as err:
             self._reply_error(client, rid, str(err))
         except (KeyError, TypeError, ValueError) as err:
@@ -399,16 +440,7 @@ class Daemon:
             log.exception("request %r failed", op)
             self._reply_error(client, rid, f"internal error in {op}: {err} (see the daemon's log)")
         else:
-            if op in SAVED_AT_ONCE:
-                problem = self._save_now()
-                if problem and isinstance(result, dict):
-                    # done, but only in memory: the client must not take it for saved
-                    result = {**result, "not_saved": f"state not saved: {problem}"}
-            if isinstance(result, Encoded):
-                head = encode({"t": "reply", "id": rid, "ok": True})[:-2]
-                self._send_bytes(client, head + b',"result":' + result + b"}\n")
-            else:
-                self._send(client, {"t": "reply", "id": rid, "ok": True, "result": result})
+            self._send_bytes(client, reply)
             if op == "subscribe":
                 self._send_snapshot(client)
 
@@ -522,8 +554,10 @@ class Daemon:
     # ---- requests ----------------------------------------------------------------------------
 
     def _hello(self, client: Client, m: Message) -> Message:
-        version = m.get("protocol", PROTOCOL)
-        if version != PROTOCOL:
+        version = Request(m).integer(
+            "protocol", 0, 1 << 31, f"an integer (this daemon speaks {PROTOCOL})"
+        )
+        if version is not None and version != PROTOCOL:
             raise UserError(
                 f"protocol {version} is not spoken here (daemon {__version__} speaks {PROTOCOL}): "
                 "use the same tractui for the daemon and its clients"
@@ -542,13 +576,21 @@ class Daemon:
             "events": c.events or self.engine.tracker.events,
             "lost": c.lost or self.engine.tracker.lost,
             "state": self.state,
-            "banner": " · ".join(t for t in (self.banner, *self.engine.notices()) if t),
+            "banner": self._banner(),
             "not_saved": state.error if state is not None else "",
             "unseen": restored.unseen() if restored is not None else "",
             "clients": len(self.clients),
             "groups": len(self.engine.tracker.groups),
             "members": len(self.engine.tracker.live),
         }
+
+    def _banner(self) -> str:
+        """What clients should show about the daemon: its collector's troubles, what it found
+        wrong in the saved groups at start (a corrupt file set aside, and where), and the
+        engine's notices (a save that failed, what was missed while no daemon ran)."""
+        restored = self.engine.restored
+        found = restored.warning if restored is not None else ""
+        return " · ".join(t for t in (self.banner, found, *self.engine.notices()) if t)
 
     def _groups(self, client: Client, m: Message) -> list[Message]:
         return [self._group_wire(g) for g in self.engine.tracker.groups.values()]
@@ -557,7 +599,7 @@ class Daemon:
         """A group's members in tree order, encoded once per change of the tracker: ten
         clients listing 5,000 members cost one walk and one JSON encoding, not ten."""
         tracker = self.engine.tracker
-        group = tracker.group(_str(m, "group"))
+        group = tracker.group(Request(m).group())
         cached = self._list_cache.get(group.name)
         if cached is not None and cached[0] == tracker.revision:
             return cached[1]
@@ -589,74 +631,89 @@ class Daemon:
         return result
 
     def _add(self, client: Client, m: Message) -> Message:
-        name = _str(m, "group")
-        argv = m.get("argv")
-        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        """Launch a program with its client's context (environment, umask, working directory),
+        never the daemon's; a client that sends none (an older one) gets a minimal one."""
+        r = Request(m)
+        name = r.group()
+        argv = r.texts("argv")
+        if argv is None:
             raise UserError("add needs 'argv': the program and its arguments, as strings")
-        cwd = m.get("cwd")
-        if cwd is not None and not isinstance(cwd, str):
-            raise UserError("'cwd' must be a string")
-        env = m.get("env") or {}
-        if not isinstance(env, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-        ):
-            raise UserError("'env' must map names to strings")
-        as_root = bool(m.get("as_root", False))
-        spec = LaunchSpec(list(argv), cwd, dict(env), as_root, self._launch_user(client, m))
+        cwd = r.text("cwd")
+        if cwd is not None and not cwd.startswith("/"):
+            raise BadRequest("'cwd' must be an absolute path: the daemon's directory is not yours")
+        env = r.text_map("env") or {}
+        umask = r.integer("umask", 0, 0o777, "an integer from 0 to 511 (0o777): a umask")
+        if umask is None:
+            umask = control.DEFAULT_UMASK
+        as_root = r.flag("as_root")
+        who = self._launch_user(client, r, as_root)
+        spec = LaunchSpec(argv, cwd or "/", env, as_root, who, umask, client.uid)
         proc = self.engine.launch(name, spec)
         return {"pid": proc.pid, "group": proc.group, "log": str(self.engine.log_path(proc.group))}
 
-    def _launch_user(self, client: Client, m: Message) -> Identity:
+    def _launch_user(self, client: Client, r: Request, as_root: bool) -> Identity:
         """Who a client's program runs as: a root client chooses (its sudo user, sent by the
         CLI); any other client runs its programs as itself; a daemon that is not root can
         only run them as its own user."""
+        user = r.record("user")
+        uid = gid = groups = None
+        if user is not None:  # checked whoever sends it: a wrong one is an error, never ignored
+            uid = user.integer("uid", 0, ID_MAX)
+            if uid is None:
+                raise user.bad("uid", "an integer: the user's uid")
+            gid = user.integer("gid", 0, ID_MAX)
+            groups = user.integers("groups", 0, ID_MAX, "group IDs", empty=True)
         if self.uid != 0:
             return Identity.of_uid(self.uid)
         if client.uid != 0:
-            if m.get("as_root"):
+            if as_root:
                 raise UserError("only root may launch as root: run the command with sudo")
             return Identity.of_uid(client.uid)
-        user = m.get("user")
-        if user is None or m.get("as_root"):
+        if uid is None or as_root:
             return Identity.of_uid(0)
-        if not isinstance(user, dict) or type(user.get("uid")) is not int:
-            raise UserError("'user' must be an object with a numeric 'uid'")
-        who = Identity.of_uid(user["uid"])
-        if type(user.get("gid")) is int:
-            who.gid = user["gid"]
-        groups = user.get("groups")
-        if isinstance(groups, list) and all(type(g) is int for g in groups):
-            who.groups = list(groups)
+        who = Identity.of_uid(uid)
+        if gid is not None:
+            who.gid = gid
+        if groups is not None:
+            who.groups = groups
         return who
 
     def _attach(self, client: Client, m: Message) -> Message:
-        name = _str(m, "group")
-        pids = m.get("pids")
-        if not isinstance(pids, list) or not pids:
+        r = Request(m)
+        name = r.group()
+        pids = r.integers("pids", 1, PID_MAX, "process IDs")
+        if pids is None:
             raise UserError("attach needs 'pids': a list of process IDs")
-        if not all(isinstance(p, int) and not isinstance(p, bool) for p in pids):
-            raise UserError("'pids' must be numbers")
-        roots = self.engine.attach(name, list(pids))
+        roots = self.engine.attach(name, pids)
         group = self.engine.tracker.groups[roots[0].group]
         return {"group": group.name, "roots": [p.pid for p in roots], "live": group.live}
 
     def _signal(self, client: Client, m: Message) -> Message:
-        sig = control.parse_signal(m.get("signal", "TERM"))
+        r = Request(m)
+        name_or_number = r.signal()
+        sig = control.parse_signal("TERM" if name_or_number is None else name_or_number)
+        pid = r.integer("pid", 1, PID_MAX, f"a process ID (an integer from 1 to {PID_MAX})")
+        subtree = r.flag("subtree")
         tracker = self.engine.tracker
-        if "keys" in m:
+        keys = m.get("keys")
+        if keys is not None:
+            if not isinstance(keys, list):
+                raise r.bad("keys", "a list of [pid, start] pairs of integers")
             procs = []
-            for raw in m["keys"]:
-                key = key_from_wire(raw)
+            for i, raw in enumerate(keys):
+                try:
+                    key = key_from_wire(raw)
+                except ValueError:
+                    raise BadRequest(
+                        f"'keys' must be a list of [pid, start] pairs of integers: item {i} is not"
+                    ) from None
                 proc = tracker.procs.get(key)
                 if proc is None or not proc.alive:
                     raise UserError(f"PID {key[0]} is not a live tracked process")
                 procs.append(proc)
         else:
-            pid = m.get("pid")
-            if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool)):
-                raise UserError("'pid' must be a number")
-            name = _str(m, "group")
-            procs = self.engine.targets(name, pid, bool(m.get("subtree", False)))
+            name = r.group()
+            procs = self.engine.targets(name, pid, subtree)
             if not procs:
                 raise UserError(f"group {name!r} has no live process to signal")
         results = self.engine.signal(procs, sig)
@@ -666,7 +723,8 @@ class Daemon:
         }
 
     def _rename(self, client: Client, m: Message) -> Message:
-        old, new = _str(m, "old"), _str(m, "new")
+        r = Request(m)
+        old, new = r.group("old"), r.group("new")
         name = self.engine.rename_group(old, new).name
         if old in self.events and name != old:
             self.events[name] = self.events.pop(old)
@@ -676,28 +734,27 @@ class Daemon:
         return {"group": name}
 
     def _remove(self, client: Client, m: Message) -> Message:
-        name = _str(m, "group")
+        name = Request(m).group()
         live = self.engine.tracker.group(name).live
         keys = self.engine.remove_group(name)
         return {"group": name, "dropped": len(keys), "live": live}
 
+    def _read_log(self, client: Client, m: Message) -> Message:
+        """Part of a group's launch log: its tail (``lines``, optional), or what follows
+        ``offset``. The log is the daemon's file (0600): its clients read it through here."""
+        r = Request(m)
+        name = r.group()
+        offset = r.integer("offset", 0, 1 << 62, "an integer, 0 or more: where to read on")
+        lines = r.integer("lines", 0, 1 << 31, "an integer, 0 or more: how many last lines")
+        return self.engine.read_log(name, offset, lines).to_wire()
+
     def _subscribe(self, client: Client, m: Message) -> Message:
         group = m.get("group")
         if group is not None:
-            self.engine.tracker.group(_str(m, "group"))
+            self.engine.tracker.group(Request(m).group())
         client.subscribed = True
         client.group = group
         return {"group": group}
-
-
-def _str(m: Message, name: str) -> str:
-    """A group name field of a request ("group", "old", "new")."""
-    value = m.get(name)
-    if value is not None and not isinstance(value, str):
-        raise UserError(f"'{name}' must be a string: the group's name")
-    if not value or not value.strip():
-        raise UserError(NO_GROUP_NAME)
-    return value
 
 
 def _describe(err: Exception) -> str:

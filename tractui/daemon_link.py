@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tractui import control
-from tractui.client import Connection
-from tractui.control import LaunchSpec, SignalResult
+from tractui.client import Connection, add_request
+from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError
@@ -152,16 +151,7 @@ class DaemonEngine(Engine):
         return self.conn.request(op, **fields)
 
     def launch(self, group: str, spec: LaunchSpec) -> Proc:
-        who = spec.user or control.invoking_identity(spec.as_root)
-        result = self._request(
-            "add",
-            group=group,
-            argv=spec.argv,
-            cwd=spec.cwd,
-            env=spec.env or {},
-            as_root=spec.as_root,
-            user={"uid": who.uid, "gid": who.gid, "groups": who.groups},
-        )
+        result = self._request("add", **add_request(group, spec))
         return Proc(pid=result["pid"], start=0, group=result["group"], parent=None, ppid=0)
 
     def attach(self, group: str, pids: list[int]) -> list[Proc]:
@@ -187,3 +177,8 @@ class DaemonEngine(Engine):
 
     def log_path(self, group: str) -> Path:
         return Path(self.mirror.logs.get(group) or super().log_path(group))
+
+    def read_log(self, group: str, offset: int | None = None, lines: int | None = None) -> LogChunk:
+        """Through the daemon: its log files are its own (0600, maybe in a directory or a
+        mount namespace this UI cannot see)."""
+        return LogChunk.from_wire(self._request("log", group=group, offset=offset, lines=lines))

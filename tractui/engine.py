@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tractui import control, feed, paths
-from tractui.control import LaunchSpec, SignalResult
+from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.errors import UserError
 from tractui.events import ConnectorError, Event
 from tractui.state import LaunchRecord, Persister, Restored
@@ -108,11 +108,9 @@ class CollectorProcess:
         if self.stderr_path is None:
             return subprocess.DEVNULL
         try:
-            self.stderr_path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(
-                self.stderr_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
-            )
-        except OSError as err:
+            paths.check_log_dir(self.stderr_path.parent)
+            fd = paths.open_private(self.stderr_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        except (OSError, UserError) as err:
             log.warning("the collector's stderr is discarded: %s", err)
             return subprocess.DEVNULL
         # a traceback in an append-only log needs to say which run it belongs to
@@ -327,7 +325,7 @@ class Engine:
         log_path = log_path_for(name)
         try:
             popen = control.launch(spec, log_path)
-        except UserError:
+        except Exception:  # whatever failed (a NUL the OS refused, say), no group is left over
             if not existed:
                 tracker.remove_group(name)
                 tracker.take_delta()
@@ -383,10 +381,6 @@ class Engine:
             ]
         return group
 
-    def launched_groups(self) -> set[str]:
-        """The groups with programs launched into them (quitting the TUI may end those)."""
-        return {name for name, records in self.launches.items() if records}
-
     def remove_group(self, name: str) -> list[Key]:
         """Stop tracking a group (its processes are left alone; so is its log)."""
         keys = self.tracker.remove_group(name)
@@ -415,6 +409,11 @@ class Engine:
     def log_path(self, group: str) -> Path:
         """Where the group's launched programs write their output."""
         return log_path_for(group)
+
+    def read_log(self, group: str, offset: int | None = None, lines: int | None = None) -> LogChunk:
+        """Part of the group's launch log (see :func:`control.read_log`): how a client of the
+        daemon, which may not open the file itself, reads its programs' output."""
+        return control.read_log(log_path_for(self.tracker.group(group).name), offset, lines)
 
 
 def _merge(into: Delta, other: Delta) -> None:

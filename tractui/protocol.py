@@ -5,8 +5,9 @@ one JSON object per line, ``{"id": 7, "op": "list", "group": "web"}``; each gets
 ``{"t": "reply", "id": 7, "ok": true, "result": ...}`` or ``{..., "ok": false, "error": "..."}``.
 After ``subscribe`` the daemon also sends ``{"t": "snapshot", ...}`` once, then
 ``{"t": "delta", ...}`` as the groups change. A request line is at most :data:`MAX_MESSAGE`
-bytes; a longer one, malformed JSON or an unknown request gets an error reply and the
-connection goes on.
+bytes, nested at most :data:`MAX_DEPTH` deep; a longer or deeper one, malformed JSON, an
+unknown request or a field of the wrong type (:class:`Request`) gets an error reply and the
+connection goes on. Any request's reply can be encoded (:func:`encode`).
 
 The wire form of processes and groups lets a client keep a mirror of the daemon's tracker
 (:class:`Mirror`), so the TUI draws a daemon's groups with the same code as its own.
@@ -20,12 +21,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tractui.errors import UserError
 from tractui.events import ExitStatus
-from tractui.tracker import Delta, Group, Key, MemberEvent, Proc, Tracker
+from tractui.tracker import NO_GROUP_NAME, Delta, Group, Key, MemberEvent, Proc, Tracker
 
 PROTOCOL = 1
 MAX_MESSAGE = 1 << 20  # a request line, newline excluded
 MAX_REPLY = 256 << 20  # what a client accepts from the daemon (a snapshot can be large)
+MAX_DEPTH = 32  # how deep arrays and objects may nest in a line (requests need 3)
 
 Message = dict[str, Any]
 
@@ -35,7 +38,12 @@ class ProtocolError(Exception):
 
 
 def encode(message: Message) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    """One line of JSON. Text that UTF-8 cannot carry (a lone surrogate, which a JSON escape in
+    a request can make) is sent as JSON escapes: no string makes a message unencodable."""
+    try:
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
 @dataclass(slots=True)
@@ -47,6 +55,7 @@ class LineReader:
     """
 
     limit: int = MAX_MESSAGE
+    depth: int | None = MAX_DEPTH  # None: no scan (json's recursion limit still holds)
     _buffer: bytearray | None = None
     _skipping: bool = False
 
@@ -69,7 +78,7 @@ class LineReader:
                 yield ProtocolError(_too_long(self.limit))
                 continue
             if line.strip():
-                yield _parse(line)
+                yield _parse(line, self.depth)
         del buffer[:start]
         if len(buffer) > self.limit:
             buffer.clear()
@@ -82,14 +91,217 @@ def _too_long(limit: int) -> str:
     return f"message longer than {limit // 1024} KiB: send smaller requests"
 
 
-def _parse(line: bytes) -> Message | ProtocolError:
+def _parse(line: bytes, depth: int | None = MAX_DEPTH) -> Message | ProtocolError:
+    # json recurses once per level: bound the depth before it starts (RecursionError otherwise)
+    if depth is not None and line.count(b"[") + line.count(b"{") > depth and too_deep(line, depth):
+        return ProtocolError(
+            f"arrays and objects nested deeper than {depth} levels: send a flat request"
+        )
     try:
         message = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         return ProtocolError(f"malformed JSON ({err}): send one JSON object per line")
     if not isinstance(message, dict):
         return ProtocolError("a request is a JSON object with an 'op' field")
     return message
+
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_PARENS = bytes.maketrans(b"[{]}", b"(())")
+
+
+def too_deep(line: bytes, limit: int) -> bool:
+    """Whether a JSON text's arrays and objects nest deeper than ``limit`` (brackets in strings
+    are text). All in C and linear (a regex for strings was quadratic on a run of escaped
+    quotes): a 1 MiB line takes a few ms, 0.1 s at worst (32 levels, all 32 passes). Each pass
+    drops the innermost pairs; whatever is left
+    after ``limit`` passes is unbalanced, and json reads it (and fails) safely if it holds at
+    most ``limit`` opening brackets."""
+    # escapes first, as JSON reads them (a backslash outside a string ends json's reading there)
+    unescaped = line.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(unescaped.split(b'"')[::2])  # every other piece is inside a string
+    brackets = outside.translate(_PARENS, _NOT_BRACKETS)
+    run = b"(" * (limit + 1)  # so many opening brackets in a row: too deep, found at once
+    for _ in range(limit):
+        if run in brackets:
+            return True
+        inner = brackets.replace(b"()", b"")
+        if len(inner) == len(brackets):
+            break
+        brackets = inner
+    return b"()" in brackets or brackets.count(b"(") > limit
+
+
+# ---- a request's fields ----------------------------------------------------------------------
+
+PID_MAX = 1 << 22  # the kernel's PID_MAX_LIMIT: no PID is larger
+ID_MAX = 0xFFFF_FFFE  # a uid or gid (-1 as unsigned means "unchanged" to the kernel)
+
+
+class BadRequest(UserError):
+    """A request field of the wrong type or out of range: the message names it and what it
+    should be."""
+
+
+class Request:
+    """A request's fields, each read with its type checked. JSON's booleans are only booleans,
+    its numbers integers only where an integer is meant (``true`` and ``1.0`` are not 1), its
+    strings free of NUL and of lone surrogates where they reach the OS. An absent field, or null,
+    is the default."""
+
+    __slots__ = ("fields", "prefix")
+
+    def __init__(self, fields: Message, prefix: str = "") -> None:
+        self.fields = fields
+        self.prefix = prefix
+
+    def bad(
+        self, name: str, expected: str, fits: Callable[[Any], bool] | None = None
+    ) -> BadRequest:
+        """The error for a field that is not ``expected`` (for a list: items that ``fit``)."""
+        value = self.fields.get(name)
+        return BadRequest(f"'{self.prefix}{name}' must be {expected}, not {_kind(value, fits)}")
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.fields.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.bad(name, "true or false")
+        return value
+
+    def integer(self, name: str, low: int, high: int, what: str = "") -> int | None:
+        value = self.fields.get(name)
+        if value is None:
+            return None
+        if not _integer(value, low, high):
+            raise self.bad(name, what or f"an integer from {low} to {high}")
+        return int(value)
+
+    def integers(
+        self, name: str, low: int, high: int, what: str, empty: bool = False
+    ) -> list[int] | None:
+        """A list of integers (not empty unless ``empty``)."""
+        value = self.fields.get(name)
+        if value is None:
+            return None
+
+        def fits(v: Any) -> bool:
+            return _integer(v, low, high)
+
+        if not isinstance(value, list) or not (value or empty) or not all(map(fits, value)):
+            raise self.bad(name, f"a list of {what} (integers from {low} to {high})", fits)
+        return list(value)
+
+    def text(self, name: str) -> str | None:
+        """A string for the OS (a path, an argument): no NUL, no lone surrogate."""
+        value = self.fields.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.bad(name, "a string")
+        _check_text(value, f"{self.prefix}{name}")
+        return value
+
+    def texts(self, name: str) -> list[str] | None:
+        """A non-empty list of strings for the OS (a command line)."""
+        value = self.fields.get(name)
+        if value is None:
+            return None
+
+        def fits(v: Any) -> bool:
+            return isinstance(v, str)
+
+        if not isinstance(value, list) or not value or not all(map(fits, value)):
+            raise self.bad(name, "a list of strings", fits)
+        for i, item in enumerate(value):
+            _check_text(item, f"{self.prefix}{name}[{i}]")
+        return list(value)
+
+    def text_map(self, name: str) -> dict[str, str] | None:
+        """An object of strings for the OS (environment variables)."""
+        value = self.fields.get(name)
+        if value is None:
+            return None
+
+        def fits(v: Any) -> bool:
+            return isinstance(v, str)
+
+        if not isinstance(value, dict) or not all(map(fits, value.values())):
+            raise self.bad(name, "an object of strings", fits)
+        for key, item in value.items():
+            _check_text(key, f"{self.prefix}{name}")
+            if not key or "=" in key:
+                raise BadRequest(f"'{self.prefix}{name}' has a bad variable name {key!r}")
+            _check_text(item, f"{self.prefix}{name}[{key!r}]")
+        return dict(value)
+
+    def record(self, name: str) -> Request | None:
+        """An object, whose fields are read as a request's."""
+        value = self.fields.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.bad(name, "an object")
+        return Request(value, f"{self.prefix}{name}.")
+
+    def group(self, name: str = "group") -> str:
+        """A group's name ("group", "old", "new"); required."""
+        value = self.fields.get(name)
+        if value is not None and not isinstance(value, str):
+            raise self.bad(name, "a string: the group's name")
+        if not value or not value.strip():
+            raise BadRequest(NO_GROUP_NAME)
+        return value
+
+    def signal(self, name: str = "signal") -> str | int | None:
+        """A signal's name or number."""
+        value = self.fields.get(name)
+        if value is None or isinstance(value, str) or _integer(value, 0, 1 << 31):
+            return value  # type: ignore[no-any-return]
+        raise self.bad(name, "a signal's name or number")
+
+
+def _integer(value: object, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high
+
+
+def _check_text(value: str, where: str) -> None:
+    if "\0" in value:
+        raise BadRequest(f"'{where}' contains a NUL character, which no program can be given")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise BadRequest(
+            f"'{where}' contains a lone surrogate (\\ud800-\\udfff), which is not text: send "
+            "UTF-8 text"
+        ) from None
+
+
+def _kind(value: object, fits: Callable[[Any], bool] | None = None) -> str:
+    """What a JSON value is, said without quoting it (it may be long, or not printable); of a
+    list or an object, its first item that does not ``fit``, if any."""
+    if isinstance(value, list) and fits is not None:
+        if not value:
+            return "an empty list"
+        for item in value:
+            if not fits(item):
+                return f"a list holding {_kind(item)}"
+    if isinstance(value, dict) and fits is not None:
+        for item in value.values():
+            if not fits(item):
+                return f"an object holding {_kind(item)}"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**30 else "a huge integer"
+    if isinstance(value, float):
+        return repr(value)  # 1.0, nan, inf: digits only
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 # ---- the model on the wire -------------------------------------------------------------------
@@ -126,6 +338,7 @@ def proc_to_wire(proc: Proc) -> Message:
         "ended": proc.ended,
         "exit": proc.exit.to_json() if proc.exit is not None else None,
         "lost_exit": proc.lost_exit,
+        "zombie": proc.zombie,
     }
 
 
@@ -148,6 +361,7 @@ def proc_from_wire(m: Message) -> Proc:
         ended=m["ended"],
         exit=ExitStatus.from_json(exit_) if exit_ is not None else None,
         lost_exit=m["lost_exit"],
+        zombie=bool(m.get("zombie", False)),  # a daemon of an older tractui has no such field
     )
 
 

@@ -28,11 +28,12 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from tractui import procfs
-from tractui.control import LaunchSpec, SignalResult
+from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ProcInfo
 from tractui.sample import Sample, Sampler
+from tractui.text import escape
 from tractui.tracker import Delta, Key, MemberEvent, Proc, Tracker
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class ProcRow:
     ticks: int
     threads: int
     nice: int | None
-    command: str
+    command: str  # escaped (tractui.text): what the tree shows
     alive: bool
     reparented: bool
     status: str  # "alive", "exit 3", "SIGKILL", "SIGABRT (core)", "gone"
@@ -128,7 +129,7 @@ class GroupRow:
     execs: int
     exits: int
     failed: int
-    launched: bool  # has programs tractui launched (quitting may end them)
+    launched: bool  # has programs this UI launched (quitting may end them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,7 @@ class LogEntry:
     group: str
     kind: str  # "fork", "exec", "exit", "root"
     pid: int
-    text: str
+    text: str  # escaped: shown as it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +167,6 @@ class Snapshot:
             return list(self.logs.get(group, ()))
         return sorted((e for entries in self.logs.values() for e in entries), key=lambda e: e.wall)
 
-    @property
-    def launched_alive(self) -> list[str]:
-        """Groups with programs this tractui launched that still have live processes (a
-        daemon's launches are the daemon's: they stay tracked after the UI quits)."""
-        return [g.name for g in self.groups if g.launched and g.live]
-
 
 EMPTY = Snapshot(0, 0.0, (), MappingProxyType({}), 0, 0.0, 0, "starting", "")
 
@@ -193,6 +188,25 @@ class Details:
 
 
 @dataclass(frozen=True, slots=True)
+class Listed:
+    """One live process named in the quit dialog."""
+
+    group: str
+    pid: int
+    command: str  # escaped: shown as it is
+
+
+@dataclass(frozen=True, slots=True)
+class QuitPlan:
+    """What "end them" at quit would end: the live programs this UI launched and everything
+    they forked; and the live members it leaves running (attached, or launched by an earlier
+    tractui or a daemon: not this UI's to end)."""
+
+    ending: tuple[Listed, ...]
+    left: tuple[Listed, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Resolved:
     """What a PID typed in the attach prompt is, and how many descendants come with it."""
 
@@ -203,7 +217,7 @@ class Resolved:
     def describe(self) -> str:
         command = " ".join(self.info.argv) or f"[{self.info.comm}]"
         more = f" + {self.descendants} descendants" if self.descendants else ""
-        return f"{self.info.pid} {self.user}: {command}{more}"
+        return f"{self.info.pid} {self.user}: {escape(command)}{more}"
 
 
 @dataclass(slots=True)
@@ -253,6 +267,8 @@ class Session:
         self._rate = 0.0
         self._rate_mark = (monotonic(), 0)
         self._next_restart = 0.0
+        # the programs this UI launched (a daemon's launches are the daemon's: not kept here)
+        self._launched: dict[Key, None] = {}
 
     # ---- lifecycle (UI thread) ---------------------------------------------------------------
 
@@ -290,6 +306,8 @@ class Session:
 
         def run() -> int:
             proc = self.engine.launch(group, spec)
+            if self.engine.mode == "embedded":
+                self._launched[proc.key] = None
             self._dirty = True
             return proc.pid
 
@@ -360,29 +378,63 @@ class Session:
     def details(self, key: Key) -> Future[Details]:
         return self.submit(lambda: self._details(key))
 
-    def end_groups(self, names: Iterable[str], grace: float = END_GRACE) -> Future[int]:
-        """SIGTERM every live member of the groups, SIGKILL what is left after ``grace``."""
-        names = list(names)
+    def quit_plan(self) -> Future[QuitPlan]:
+        """What quitting with "end them" would end, and which live members it would leave."""
+
+        def run() -> QuitPlan:
+            tracker = self.engine.tracker
+            ending = self._launched_alive()
+            keys = {p.key for p in ending}
+            groups = dict.fromkeys(p.group for p in ending)
+            left = [
+                p for g in groups for p in tracker.members(g, alive_only=True) if p.key not in keys
+            ]
+            return QuitPlan(
+                tuple(Listed(p.group, p.pid, escape(p.command())) for p in ending),
+                tuple(Listed(p.group, p.pid, escape(p.command())) for p in left),
+            )
+
+        return self.submit(run)
+
+    def end_launched(self, grace: float = END_GRACE) -> Future[int]:
+        """SIGTERM the live programs this UI launched and their descendants, SIGKILL what is
+        left of them after ``grace``; nothing else. The future holds how many were signalled."""
 
         def run() -> int:
-            tracker = self.engine.tracker
-            procs = [
-                p for n in names if n in tracker.groups for p in tracker.members(n, alive_only=True)
-            ]
+            procs = self._launched_alive()
             self.engine.signal(procs, signal.SIGTERM)
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline and any(p.alive for p in procs):
                 self._step(0.05)
-            left = [p for p in procs if p.alive]
+            left = self._launched_alive()  # with what they forked meanwhile
             if left:
                 self.engine.signal(left, signal.SIGKILL)
-            return len(procs)
+            return len({p.key for p in procs + left})
 
         return self.submit(run)
+
+    def _launched_alive(self) -> list[Proc]:
+        """The live members in the genealogical subtrees of the programs this UI launched."""
+        tracker = self.engine.tracker
+        out: dict[Key, Proc] = {}
+        for key in self._launched:
+            for proc in tracker.subtree(key):
+                if proc.alive:
+                    out[proc.key] = proc
+        return list(out.values())
+
+    def _launched_groups(self) -> set[str]:
+        procs = self.engine.tracker.procs
+        return {p.group for p in map(procs.get, self._launched) if p is not None}
 
     def log_path(self, group: str) -> str:
         """Where a group's launched programs write their output (the daemon's, if it runs)."""
         return str(self.engine.log_path(group))
+
+    def read_log(self, group: str, offset: int | None = None) -> Future[LogChunk]:
+        """Part of a group's launch log: its tail, or what follows ``offset`` (through the
+        daemon when one runs: its files may not be ours to open)."""
+        return self.submit(lambda: self.engine.read_log(group, offset))
 
     # ---- the session thread ------------------------------------------------------------------
 
@@ -483,7 +535,8 @@ class Session:
             entries = self._log.get(ev.group)
             if entries is None:
                 entries = self._log[ev.group] = collections.deque(maxlen=EVENT_LOG_SIZE)
-            text = f"forked by {ev.detail}" if ev.kind == "fork" else ev.detail
+            # escaped once here, not at each paint: another user's text, for a terminal
+            text = escape(f"forked by {ev.detail}" if ev.kind == "fork" else ev.detail)
             entries.append(
                 LogEntry(wall - (now_ns - ev.ts) / 1e9, ev.group, ev.kind, ev.key[0], text)
             )
@@ -536,7 +589,7 @@ class Session:
         self.snapshot = self._rows.build(
             self.sampler.samples,
             self._last_sample,
-            self.engine.launched_groups(),
+            self._launched_groups(),
             seq=self._seq,
             wall=self.clock(),
             events=events,
@@ -751,7 +804,7 @@ def _proc_row(
         nice = sample.nice
     else:
         # not sampled yet, or exited: what we last knew, and no CPU
-        state = "?" if alive else "-"
+        state = "?" if alive else "Z" if proc.zombie else "-"
         cpu = 0.0
         rss = last.rss_kb if (last is not None and alive) else 0
         ticks = last.ticks if last is not None else 0
@@ -772,7 +825,7 @@ def _proc_row(
         ticks=ticks,
         threads=threads,
         nice=nice,
-        command=proc.command(),
+        command=escape(proc.command()),  # once per row built, not at each paint
         alive=alive,
         reparented=proc.reparented,
         status=proc.status_text(),

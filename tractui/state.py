@@ -193,13 +193,16 @@ class Persister:
         return self._lock_fd is not None
 
     def acquire(self) -> None:
-        """Own the state directory (created 0700 if new); StateLocked if another process does."""
+        """Own the state directory (created 0700 if new); StateLocked if another process does,
+        StateError if another user could write in it."""
         if self._lock_fd is not None:
             return
         lock_path = self.directory / LOCK_NAME
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            paths.check_state_dir(self.directory)  # made 0700 if new
+            fd = paths.open_private(lock_path, os.O_RDWR | os.O_CREAT)
+        except paths.UnsafePath as err:
+            raise StateError(str(err)) from None
         except OSError as err:
             raise StateError(
                 f"cannot use the state directory {self.directory}: {err.strerror} "
@@ -246,12 +249,14 @@ class Persister:
         self.acquire()
         self._loaded = True
         try:
-            raw = self.path.read_bytes()
+            with os.fdopen(paths.open_private(self.path, os.O_RDONLY), "rb") as f:
+                raw = f.read()
         except FileNotFoundError:
             return Restored()
-        except OSError as err:
+        except (OSError, paths.UnsafePath) as err:
             self._disabled = True
-            self.error = f"cannot read {self.path}: {err.strerror}; groups are not saved"
+            reason = err.strerror if isinstance(err, OSError) else str(err)
+            self.error = f"cannot read {self.path}: {reason}; groups are not saved"
             log.warning("%s", self.error)
             return Restored(warning=self.error)
         try:
@@ -270,10 +275,10 @@ class Persister:
         it), and when they were last written (wall clock)."""
         written = saved.time
         try:
-            fd = os.open(self.journal_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = paths.open_private(self.journal_path, os.O_RDONLY)
         except FileNotFoundError:
             return saved, written
-        except OSError as err:
+        except (OSError, paths.UnsafePath) as err:
             log.warning("cannot read %s: %s; its changes are lost", self.journal_path, err)
             return saved, written
         with os.fdopen(fd, "rb") as f:
@@ -293,7 +298,7 @@ class Persister:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         aside = self.path.with_name(f"{FILE_NAME}.corrupt-{stamp}")
         n = 1
-        while aside.exists():
+        while os.path.lexists(aside):
             n += 1
             aside = self.path.with_name(f"{FILE_NAME}.corrupt-{stamp}-{n}")
         try:
@@ -411,14 +416,12 @@ class Persister:
         """Empty the journal and head it with the token of the state file just written."""
         try:
             if self._journal_fd is None:
-                self._journal_fd = os.open(
-                    self.journal_path,
-                    os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                    0o600,
+                self._journal_fd = paths.open_private(
+                    self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
                 )
             os.ftruncate(self._journal_fd, 0)
             _write_all(self._journal_fd, _dumps({"journal": 1, "state": token}).encode() + b"\n")
-        except OSError as err:
+        except (OSError, paths.UnsafePath) as err:
             # what is saved is safe; what changes until the next save is not, if we are killed
             self._close_journal()
             self._failed(err, what=f"cannot write {self.journal_path}")
@@ -468,8 +471,9 @@ class Persister:
             return self.error
         return ""
 
-    def _failed(self, err: OSError, what: str = "") -> None:
-        message = f"{what or f'cannot save groups to {self.path}'}: {err.strerror or err}"
+    def _failed(self, err: OSError | UserError, what: str = "") -> None:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        message = f"{what or f'cannot save groups to {self.path}'}: {reason}"
         if message != self.error:
             log.warning("%s", message)
         self.error = message
@@ -710,7 +714,7 @@ def journal_lines(
 _MEMBER_LINE = (
     '{"member":{"pid":%d,"start":%d,"group":%s,"parent":%s,"ppid":%d,"comm":%s,"argv":%s,'
     '"exe":%s,"uid":%d,"threads":%d,"peak_threads":%d,"execs":%s,"ended":%s,"exit":%s,'
-    '"lost_exit":%s}}\n'
+    '"lost_exit":%s,"zombie":%s}}\n'
 )
 
 
@@ -744,6 +748,7 @@ def _member_line(proc: Proc, texts: dict[object, str]) -> bytes:
             "null" if proc.ended is None else str(proc.ended),
             "null" if status is None else texts.get(status) or _status_json(status, texts),
             "true" if proc.lost_exit else "false",
+            "true" if proc.zombie else "false",
         )
     ).encode()
 

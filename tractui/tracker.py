@@ -53,6 +53,9 @@ class Proc:
     exit: ExitStatus | None = None
     ended: int | None = None  # ns since boot
     lost_exit: bool = False  # gone without an exit event (events were lost)
+    # exited, and still in /proc in state Z: its parent has not reaped it (checked when it would
+    # be pruned, so only an old exit is known to be one)
+    zombie: bool = False
     # (pid, start): made once, the one tuple every index of the tracker and the UI shares
     key: Key = field(init=False, repr=False, compare=False)
 
@@ -77,9 +80,8 @@ class Proc:
     def status_text(self) -> str:
         if self.alive:
             return "alive"
-        if self.exit is not None:
-            return self.exit.describe()
-        return "gone"
+        ended = self.exit.describe() if self.exit is not None else "gone"
+        return f"{ended}, zombie" if self.zombie else ended
 
     def _absorb(self, info: ProcInfo) -> None:
         self.ppid = info.ppid
@@ -196,6 +198,19 @@ def validate_group_name(name: str) -> str:
     return name
 
 
+def stat_if_present(pid: int) -> procfs.Stat | None:
+    """/proc/PID/stat, after a signal 0 says the PID exists at all: the exits a prune forgets
+    are mostly reaped, and ESRCH costs ~1 us where a failed open of /proc costs ~10 us (a prune
+    of 20,000 exits of a storm: ~30 ms more than without the check, ~300 ms with a read each)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # another user's: it exists
+    return procfs.read_stat(pid)
+
+
 class Tracker:
     """Groups, their processes and genealogy; fed events by :meth:`apply`."""
 
@@ -204,6 +219,7 @@ class Tracker:
         keep_exited: float = KEEP_EXITED,
         own_pids: Iterable[int] = (),
         clock_offset: Callable[[], int] = procfs.boot_offset_ns,
+        read_stat: Callable[[int], procfs.Stat | None] = stat_if_present,
     ) -> None:
         self.keep_exited_ns = int(min(keep_exited, 1e9) * 1e9)  # inf: keep for ever
         self.procs: dict[Key, Proc] = {}
@@ -213,6 +229,7 @@ class Tracker:
         self.groups: dict[str, Group] = {}
         self.own_pids: set[int] = {os.getpid(), *own_pids}
         self.clock_offset = clock_offset  # event time (monotonic) -> /proc time (boot clock)
+        self.read_stat = read_stat  # for exited members about to be pruned: zombies stay
         self.offset = clock_offset()
         self.events = 0
         self.lost = 0
@@ -674,7 +691,8 @@ class Tracker:
         return info
 
     def prune(self, now: int | None = None) -> None:
-        """Forget exited processes older than ``keep_exited`` that have no children left."""
+        """Forget exited processes older than ``keep_exited`` that have no children left and
+        are not zombies (a zombie still exists: it stays until its parent reaps it)."""
         now = self.now() if now is None else now
         limit = now - self.keep_exited_ns
         for proc in list(self.exited.values()):
@@ -689,6 +707,7 @@ class Tracker:
             and proc.ended <= limit
             and not proc.children
             and proc.key in self.procs
+            and not self._unreaped(proc)
         ):
             key = proc.key
             del self.procs[key]
@@ -707,6 +726,19 @@ class Tracker:
                 return
             del parent.children[key]
             proc = parent
+
+    def _unreaped(self, proc: Proc) -> bool:
+        """Is the exited ``proc`` a zombie still (its exit event came when it exited, not when
+        it was reaped)? One /proc read, only for a member old enough to be pruned."""
+        stat = self.read_stat(proc.pid)
+        zombie = (
+            stat is not None and stat.state == "Z" and procfs.same_start(stat.start, proc.start)
+        )
+        if zombie and not proc.zombie:
+            self._delta.changed.add(proc.key)
+            self.revision += 1
+        proc.zombie = zombie  # no longer one: it is pruned at once, nothing else to tell
+        return zombie
 
     def now(self) -> int:
         return time.clock_gettime_ns(time.CLOCK_BOOTTIME)

@@ -11,6 +11,13 @@ from tractui.tracker import Proc
 
 TIMEOUT = 5.0
 
+# forks a child that exits at once; reaps it only when sent SIGUSR1
+UNREAPED = (
+    "import os, signal, time; "
+    "signal.signal(signal.SIGUSR1, lambda *_: os.waitpid(-1, 0)); "
+    "os.fork() or os._exit(0); time.sleep(30)"
+)
+
 
 def wait_until(
     engine: Engine, condition: Callable[[], object], what: str, timeout: float = TIMEOUT

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.support import poll_until, running
+from tests.integration.support import UNREAPED, poll_until, running
 from tractui.client import Connection
 from tractui.protocol import MAX_MESSAGE
 
@@ -47,12 +47,13 @@ class Daemon:
         for var in ("SUDO_UID", "SUDO_GID", "SUDO_USER"):
             self.env.pop(var, None)
         self.extra = extra or []
+        self.wrapper: list[str] = []  # a command that runs the daemon (unshare ...)
         self.proc: subprocess.Popen[str] | None = None
         self.roots: set[int] = set()  # launched programs: each leads a session of its own
 
     def start(self, wait: bool = True) -> subprocess.Popen[str]:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tractui", "daemon", *self.extra],
+            [*self.wrapper, sys.executable, "-m", "tractui", "daemon", *self.extra],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -298,6 +299,19 @@ def test_second_daemon_is_refused_and_the_first_goes_on(
     assert daemon.answers()
 
 
+def test_a_daemon_refused_for_a_locked_state_never_listens(
+    daemon: Daemon, make_daemon: Callable[..., Daemon]
+) -> None:
+    second = make_daemon(start=False)
+    second.env["TRACTUI_STATE_DIR"] = str(daemon.state)  # the first one's groups, its socket
+    proc = second.start(wait=False)
+    _, err = proc.communicate(timeout=START_TIMEOUT)
+    assert proc.returncode == 1
+    assert f"the groups in {daemon.state} are in use by" in err
+    assert "listening" not in err and not second.socket.parent.exists()
+    assert daemon.answers()
+
+
 def test_stale_socket_is_removed_and_socket_removed_on_exit(
     make_daemon: Callable[..., Daemon],
 ) -> None:
@@ -422,6 +436,22 @@ def test_a_peer_of_another_uid_is_refused(make_daemon: Callable[..., Daemon]) ->
         daemon.stop()
 
 
+def test_a_daemon_of_another_user_names_whom_it_serves(tmp_path: Path) -> None:
+    # a real daemon as nobody cannot start here (the interpreter lives under /root): its words
+    from tractui.daemon import Daemon as Server
+    from tractui.engine import Engine
+
+    server = Server(Engine(), tmp_path / "d.sock")
+    try:
+        server.uid = 65534
+        assert server._refusal() == (
+            "this daemon serves nobody (uid 65534) and root only: run the command as that user "
+            "or with sudo, or start your own daemon with TRACTUI_SOCKET set to another path"
+        )
+    finally:
+        server.close()
+
+
 def _connect_as_nobody(daemon: Daemon) -> None:
     code = (
         "import os, socket, sys\n"
@@ -438,7 +468,11 @@ def _connect_as_nobody(daemon: Daemon) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     message = json.loads(done.stdout)
-    assert message["t"] == "error" and "permission denied" in message["error"]
+    assert message == {
+        "t": "error",
+        "error": "permission denied: this daemon serves root (uid 0) only: run the command with "
+        "sudo",
+    }
     assert daemon.answers()
 
 
@@ -468,6 +502,22 @@ def test_sigterm_leaves_launched_programs_running(make_daemon: Callable[..., Dae
     os.kill(pid, signal.SIGKILL)
 
 
+def test_list_shows_a_zombie_until_its_parent_reaps_it(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon("--keep-exited", "0.3")
+    parent = int(daemon.cli("add", "z", "--", sys.executable, "-c", UNREAPED).stdout.split()[1])
+
+    def tree() -> str:
+        return daemon.cli("list", "z", "--format", "tree").stdout
+
+    poll_until(lambda: "exit 0, zombie" in tree(), "the zombie in list's tree")
+    time.sleep(1.0)  # well past --keep-exited: it stays while its parent has not reaped it
+    assert "  [exit 0, zombie]" in daemon.cli("list", "z", "--all").stdout
+    os.kill(parent, signal.SIGUSR1)
+    poll_until(lambda: "exit 0" not in tree(), "the reaped zombie to go")
+
+
 # ---- the TUI's engine on a daemon --------------------------------------------------------------
 
 
@@ -479,6 +529,28 @@ def _session_until(session: Any, condition: Callable[[Any], object], what: str) 
             return snapshot
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_quitting_the_ui_on_a_daemon_asks_nothing_and_ends_nothing(daemon: Daemon) -> None:
+    from tractui.app import TractApp
+    from tractui.control import LaunchSpec
+    from tractui.daemon_link import DaemonEngine
+    from tractui.session import Session
+    from tractui.widgets.confirm import QuitScreen
+
+    engine = DaemonEngine(daemon.socket)
+    engine.start()
+    app = TractApp(Session(engine), host="test", kernel="test", save_settings=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        pid = app.session.launch("web", LaunchSpec(["sleep", "100"])).result(10)
+        daemon.roots.add(pid)
+        await pilot.press("q")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, QuitScreen)
+    # the daemon launched it, keeps it and shows it: this UI quitting is none of its business
+    assert app.return_value == 0
+    assert running(pid)
+    assert members(daemon, "web") == [(pid, "sleep 100")]
 
 
 def test_the_tui_session_on_a_daemon_sees_and_acts_through_it(daemon: Daemon) -> None:
@@ -500,7 +572,8 @@ def test_the_tui_session_on_a_daemon_sees_and_acts_through_it(daemon: Daemon) ->
         )
         assert snap.mode == "daemon" and [g.name for g in snap.groups] == ["web"]
         # the daemon launched it and keeps it: quitting this UI has nothing to end
-        assert not snap.groups[0].launched and snap.launched_alive == []
+        assert not snap.groups[0].launched
+        assert session.quit_plan().result(10).ending == ()
         assert session.log_path("web") == str(daemon.state / "logs" / "web.log")
         assert session.rename("web", "api").result(10) == "api"
         assert "api" in daemon.cli("groups").stdout
@@ -561,6 +634,21 @@ def test_a_corrupt_state_file_is_set_aside_and_the_daemon_starts(
     assert daemon.cli("groups", "--json").stdout.strip() == "[]"
     aside = list(daemon.state.glob("groups.json.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_text().startswith('{"version": 1')
+    # clients are told, and where it went: `groups` (not only "no groups"), stats, the UI
+    done = daemon.cli("groups")
+    assert done.stdout.startswith("no groups")
+    told = f"{daemon.state / 'groups.json'} is not valid JSON"
+    assert told in done.stderr and f"kept it as {aside[0].name}" in done.stderr
+    with daemon.connect() as conn:
+        assert told in conn.request("stats")["banner"] and told in conn.hello["banner"]
+    from tractui.daemon_link import DaemonEngine
+
+    ui = DaemonEngine(daemon.socket)
+    ui.start()
+    try:
+        assert told in ui.banner  # the session shows the engine's banner in the UI
+    finally:
+        ui.stop()
     daemon.cli("add", "web", "--", "sleep", "100")  # and it saves anew
     poll_until(lambda: (daemon.state / "groups.json").exists(), "a new state file")
     daemon.stop()

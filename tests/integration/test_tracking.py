@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,9 +17,11 @@ from tractui.control import LaunchSpec
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ExitStatus
+from tractui.session import Session
 from tractui.tracker import Proc
 
 from .support import (
+    UNREAPED,
     alive_with_argv,
     daemon_of,
     members,
@@ -263,3 +266,33 @@ def test_attach_errors_are_clear(engine: Engine, spawn: Spawn) -> None:
         engine.attach("mixed", [fresh.pid, 1])
     assert "mixed" not in tracker.groups
     assert fresh.pid not in tracker.live
+
+
+def test_a_zombie_stays_with_state_z_past_keep_exited_until_it_is_reaped(
+    make_engine: Callable[..., Engine],
+) -> None:
+    engine = make_engine(keep_exited=0.3)
+    parent = engine.launch("z", LaunchSpec([sys.executable, "-c", UNREAPED]))
+    wait_until(
+        engine,
+        lambda: any(p.parent == parent.key and not p.alive for p in members(engine, "z")),
+        "the child's exit",
+    )
+    child = next(p for p in members(engine, "z") if p.parent == parent.key)
+    assert procfs.read_stat(child.pid).state == "Z"  # type: ignore[union-attr]
+    session = Session(engine, snapshot_interval=0.05)
+    session.start()
+    try:
+        poll_until(
+            lambda: (
+                (row := session.snapshot.procs.get(child.key)) is not None
+                and (row.state, row.status) == ("Z", "exit 0, zombie")
+            ),
+            "the zombie shown with state Z (it was pruned after keep_exited)",
+        )
+        time.sleep(1.0)  # two more upkeeps: it stays as long as its parent has not reaped it
+        assert child.key in session.snapshot.procs
+        os.kill(parent.pid, signal.SIGUSR1)
+        poll_until(lambda: child.key not in session.snapshot.procs, "the reaped zombie to go")
+    finally:
+        session.stop()

@@ -29,6 +29,7 @@ DOMAIN = [
     "tractui.client",
     "tractui.daemon_link",
     "tractui.session",
+    "tractui.text",
 ]
 
 

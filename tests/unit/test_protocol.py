@@ -8,21 +8,34 @@ would send, through JSON, equals the tracker after every step.
 from __future__ import annotations
 
 import json
+import math
+import socket
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tractui.client import Connection
+from tractui.errors import UserError
 from tractui.protocol import (
+    MAX_DEPTH,
     MAX_MESSAGE,
+    PROTOCOL,
+    BadRequest,
     LineReader,
     Mirror,
     ProtocolError,
+    Request,
     delta_message,
     encode,
     event_to_wire,
     group_to_wire,
     snapshot_message,
+    too_deep,
 )
 from tractui.tracker import Group, Tracker
 
@@ -57,6 +70,121 @@ def test_an_oversize_line_is_reported_once_and_skipped_without_being_kept() -> N
 def test_the_default_limit_is_one_mib() -> None:
     assert MAX_MESSAGE == 1 << 20
     assert encode({"a": "é"}) == '{"a":"é"}\n'.encode()
+
+
+# ---- hostile lines ---------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}",:\\ab'),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=40,
+)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.integers(0, 6))
+def test_too_deep_counts_only_the_brackets_outside_strings(value: Any, limit: int) -> None:
+    assert too_deep(json.dumps(value).encode(), limit) == (_depth(value) > limit)
+
+
+def test_a_line_nested_past_the_limit_is_an_error_before_json_reads_it() -> None:
+    deep = b'{"op":"groups","x":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    unclosed = b'{"op":"groups","x":' + b"[{" * 5000
+    out = list(LineReader().feed(deep + b"\n" + unclosed + b"\n"))
+    assert [f"nested deeper than {MAX_DEPTH} levels" in str(m) for m in out] == [True, True]
+    at_limit = b"[" * (MAX_DEPTH - 1) + b"]" * (MAX_DEPTH - 1)
+    assert list(LineReader().feed(b'{"x":' + at_limit + b"}\n")) == [{"x": json.loads(at_limit)}]
+    # a reader's own limit; and json's recursion is caught even with no limit before it
+    assert "nested" in str(next(iter(LineReader(depth=2).feed(b'{"a":[[1]]}\n'))))
+    assert "malformed JSON" in str(next(iter(LineReader(depth=None).feed(deep + b"\n"))))
+
+
+def test_the_depth_scan_is_linear_in_escaped_quotes() -> None:
+    # a regex for strings tried each escaped quote as a string's start: 16,000 took 6 s
+    line = b'{"a":' + b"[" * 40 + b'"' + b'\\"' * 50_000
+    started = time.monotonic()
+    assert too_deep(line, MAX_DEPTH)
+    assert not too_deep(b'{"a":"' + b'\\"[' * 50_000 + b'"}', MAX_DEPTH)
+    assert time.monotonic() - started < 1.0
+
+
+surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(), st.text() | st.text(alphabet=surrogates)))
+def test_every_message_encodes_and_decodes_to_itself(message: dict[str, Any]) -> None:
+    message = {"t": "reply", "id": None, **message}
+    line = encode(message)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    # what JSON's escapes carry: all, but that a high and a low surrogate in a row are one
+    # character on the other side (as with any JSON encoder)
+    assert json.loads(line) == json.loads(json.dumps(message))
+
+
+def test_a_lone_surrogate_is_sent_escaped_and_the_rest_stays_utf8() -> None:
+    assert encode({"id": "\ud800"}) == b'{"id":"\\ud800"}\n'
+    assert encode({"a": "é"}) == '{"a":"é"}\n'.encode()
+
+
+def test_request_fields_are_read_by_type_and_the_error_names_the_field() -> None:
+    r = Request(
+        {
+            "t": True,
+            "s": "false",
+            "one": 1,
+            "f": 1.0,
+            "nan": math.nan,
+            "big": 10**40,
+            "argv": ["a", "b\x00"],
+            "sur": "\ud800",
+            "env": {"A": "1", "B=C": "2"},
+            "vars": {"A": "1", "B": 1},
+            "user": {"uid": "0"},
+            "pids": [3, True],
+        }
+    )
+    assert r.flag("t") is True and r.flag("absent") is False and r.flag("absent", True) is True
+    assert r.integer("one", 0, 5) == 1 and r.integer("absent", 0, 5) is None
+    for call, text in (
+        (lambda: r.flag("s"), "'s' must be true or false, not a string"),
+        (lambda: r.flag("one"), "'one' must be true or false, not 1"),
+        (lambda: r.integer("t", 0, 5), "'t' must be an integer from 0 to 5, not true"),
+        (lambda: r.integer("f", 0, 5), "'f' must be an integer from 0 to 5, not 1.0"),
+        (lambda: r.integer("nan", 0, 5), "'nan' must be an integer from 0 to 5, not nan"),
+        (
+            lambda: r.integer("big", 0, 5),
+            "'big' must be an integer from 0 to 5, not a huge integer",
+        ),
+        (lambda: r.texts("argv"), "'argv[1]' contains a NUL character"),
+        (lambda: r.text("sur"), "'sur' contains a lone surrogate"),
+        (lambda: r.text_map("env"), "'env' has a bad variable name 'B=C'"),
+        (
+            lambda: r.text_map("vars"),
+            "'vars' must be an object of strings, not an object holding 1",
+        ),
+        (
+            lambda: r.integers("pids", 1, 9, "PIDs"),
+            "'pids' must be a list of PIDs (integers from 1 to 9)",
+        ),
+        (lambda: r.group("one"), "'one' must be a string: the group's name"),
+        (lambda: r.group("absent"), "no group name given"),
+    ):
+        with pytest.raises(BadRequest) as err:
+            call()
+        assert text in str(err.value)
+    user = r.record("user")
+    assert user is not None
+    with pytest.raises(BadRequest, match=r"'user\.uid' must be an integer"):
+        user.integer("uid", 0, 9)
 
 
 # ---- the mirror ------------------------------------------------------------------------------
@@ -120,3 +248,27 @@ def test_mirror_equals_the_tracker_after_every_delta(ops: list[Any], subscribe_a
                 mirror.apply(_roundtrip(message))
         if subscribed:
             assert view(mirror.tracker) == view(t), f"after step {i}: {step}"
+
+
+def test_a_client_takes_a_deep_line_from_its_server_as_unreadable(tmp_path: Path) -> None:
+    """The client does not scan its server's lines for depth (a snapshot's scan would cost
+    more than its parse), yet a deep one is an error, not a RecursionError out of the CLI."""
+    path = tmp_path / "fake.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def serve() -> None:
+        peer, _ = server.accept()
+        with peer:
+            peer.sendall(encode({"t": "hello", "protocol": PROTOCOL}))
+            peer.recv(1024)
+            peer.sendall(b'{"t":"reply","id":1,"ok":true,"result":' + b"[" * 5000 + b"\n")
+            peer.recv(1024)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with server, Connection(path, timeout=5) as conn, pytest.raises(UserError) as err:
+        conn.request("groups")
+    assert "sent something unreadable" in str(err.value)
+    thread.join(timeout=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from typing import Any
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from tractui import procfs
 from tractui.errors import UserError
 from tractui.events import Comm, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
-from tractui.tracker import UNREAD_EXEC, Tracker
+from tractui.tracker import UNREAD_EXEC, Tracker, stat_if_present
 
 from .histories import History, ops
 
@@ -237,6 +238,63 @@ def test_prune_forgets_old_exits_but_keeps_parents_of_live_children(tracker: Tra
     tracker.prune(now=30 * SEC)
     assert (mid, 2 * SEC) not in tracker.procs and (daemon, 2 * SEC) not in tracker.procs
     assert [p.pid for p in tracker.members("web")] == [ROOT]
+
+
+def stat_line(pid: int, start: int, state: str, threads: int = 1) -> procfs.Stat:
+    """/proc/PID/stat as the kernel writes it, with the fields the tracker reads."""
+    fields = [
+        state,
+        "1",
+        *["0"] * 15,
+        str(threads),
+        "0",
+        str(start // procfs.NS_PER_TICK),
+        "0",
+        "0",
+    ]
+    return procfs.Stat(f"{pid} (sh) {' '.join(fields)}".encode())
+
+
+def test_a_zombie_stays_past_keep_exited_until_it_is_reaped() -> None:
+    proc_table: dict[int, procfs.Stat] = {}
+    tracker = Tracker(keep_exited=10.0, clock_offset=lambda: 0, read_stat=proc_table.get)
+    tracker.add_root("web", info(ROOT, 1 * SEC))
+    child, quick = ROOT + 1, ROOT + 2
+    tracker.apply([fork(2 * SEC, ROOT, child), fork(2 * SEC, ROOT, quick), exit_(3 * SEC, child)])
+    tracker.apply([exit_(3 * SEC, quick)])
+    tracker.take_delta()
+    proc_table[child] = stat_line(child, 2 * SEC, "Z")  # not reaped by its parent yet
+    proc_table[quick] = stat_line(quick, 9 * SEC, "Z")  # the PID of another process now
+    tracker.prune(now=20 * SEC)
+    delta = tracker.take_delta()
+    key = (child, 2 * SEC)
+    assert key in tracker.procs and (quick, 2 * SEC) not in tracker.procs
+    assert delta.changed == {key} and delta.removed == [(quick, 2 * SEC)]
+    zombie = tracker.procs[key]
+    assert zombie.zombie and not zombie.alive
+    assert zombie.status_text() == "exit 0, zombie"
+    tracker.prune(now=30 * SEC)
+    assert key in tracker.procs and not tracker.take_delta()  # still one: nothing new
+    del proc_table[child]  # reaped
+    tracker.prune(now=31 * SEC)
+    assert key not in tracker.procs
+    assert tracker.take_delta().removed == [key]
+
+
+def test_an_exit_that_is_not_a_zombie_is_pruned_as_before() -> None:
+    proc_table: dict[int, procfs.Stat] = {}
+    tracker = Tracker(keep_exited=10.0, clock_offset=lambda: 0, read_stat=proc_table.get)
+    tracker.add_root("web", info(ROOT, 1 * SEC))
+    tracker.apply([fork(2 * SEC, ROOT, ROOT + 1), exit_(3 * SEC, ROOT + 1)])
+    proc_table[ROOT + 1] = stat_line(ROOT + 1, 2 * SEC, "S")  # a new owner, same start
+    tracker.prune(now=14 * SEC)
+    assert (ROOT + 1, 2 * SEC) not in tracker.procs
+
+
+def test_the_default_reader_reads_only_pids_that_exist() -> None:
+    own = stat_if_present(os.getpid())
+    assert own is not None and procfs.same_start(own.start, procfs.read_start(os.getpid()) or 0)
+    assert stat_if_present(ROOT) is None  # above any pid_max
 
 
 def test_loss_rescans_and_marks_vanished_members_gone(tracker: Tracker) -> None:

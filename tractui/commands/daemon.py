@@ -8,10 +8,11 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from tractui import paths
-from tractui.daemon import Daemon
+from tractui.daemon import Daemon, probe
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError
@@ -33,11 +34,16 @@ def serve(args: argparse.Namespace, socket_path: Path, ready: int | None) -> int
     """Bind, start the engine, serve until SIGTERM/SIGINT. ``ready`` is a pipe to report on."""
     if not args.verbose:
         logging.getLogger().setLevel(logging.INFO)
-    engine = Engine(keep_exited=args.keep_exited, verbose=args.verbose, state=Persister())
+    state = Persister()
+    engine = Engine(keep_exited=args.keep_exited, verbose=args.verbose, state=state)
     daemon = Daemon(engine, socket_path, client_buffer=args.client_buffer)
     try:
+        _check_dirs()
+        if probe(socket_path) is None:  # else bind() says which daemon answers there
+            state.acquire()  # refused for a locked state directory, it never listened
         daemon.bind()
     except UserError as err:
+        state.release()
         return _fail(ready, f"tractui daemon: {err}", EXIT_FAILED)
     try:
         info = engine.start()
@@ -76,11 +82,30 @@ def _fail(ready: int | None, message: str, code: int) -> int:
     return code
 
 
+def _check_dirs() -> None:
+    """Refuse to start where another user could plant links for root to write through."""
+    state = paths.state_dir()
+    try:
+        paths.check_state_dir(state)
+        paths.check_log_dir(paths.log_dir())
+    except OSError as err:
+        raise UserError(f"cannot use the state directory {state}: {err.strerror}") from None
+
+
 def _write_pidfile(path: Path) -> None:
+    """Atomically, through a new file of ours: a link at ``path`` is replaced, never followed."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{os.getpid()}\n")
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # O_EXCL, O_NOFOLLOW
+    try:
+        os.fchmod(fd, 0o644)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    finally:
+        os.close(fd)
 
 
 def _detach(args: argparse.Namespace, socket_path: Path) -> int:
@@ -122,9 +147,10 @@ def _quiet_stdio(args: argparse.Namespace) -> None:
     if args.log is None:
         log_file = paths.state_dir() / "daemon.log"
         try:
-            log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            handler: logging.Handler = logging.FileHandler(log_file)
-        except OSError:
+            paths.check_state_dir(log_file.parent)  # else serve() refuses, through the pipe
+            fd = paths.open_private(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            handler: logging.Handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
+        except (OSError, UserError):
             handler = logging.NullHandler()
         for old in list(root.handlers):
             handler.setFormatter(old.formatter)

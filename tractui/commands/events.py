@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import select
-import shlex
 import signal
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any
 from tractui import procfs
 from tractui.engine import CollectorProcess
 from tractui.events import ConnectorError, Event, Exec, Exit, Fork
+from tractui.text import escape, shell_join
 
 GONE = "(ended before it could be read)"
 
@@ -125,7 +125,8 @@ class Printer:
             }
             self.write(json.dumps(record) + "\n")
             return
-        command = shlex.join(argv) if argv else comm if comm == GONE else f"[{comm}]"
+        # any user's text, on root's terminal: quoted on one line, its controls escaped
+        command = shell_join(argv) if argv else comm if comm == GONE else f"[{escape(comm)}]"
         if kind == "exec":
             self.write(f"{clock} {pid:>7} {ppid:>7} {extra['user']:<10} {command}\n")
         elif kind == "fork":

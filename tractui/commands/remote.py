@@ -1,4 +1,4 @@
-"""The scripting CLI: ``tractui add/attach/list/groups/signal/remove/rename/events --group``.
+"""The scripting CLI: ``tractui add/attach/list/groups/signal/remove/rename/log/events --group``.
 
 Each command is one request to the daemon (``events --group`` a subscription). Without a daemon
 they say how to start one and exit with status 3; a refused request prints the daemon's one-line
@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import signal
 import sys
 import time
@@ -19,8 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from tractui import control
-from tractui.client import Connection
+from tractui.client import Connection, add_request
 from tractui.errors import UserError
+from tractui.text import escape, escape_output, shell_join
 
 Out = Callable[[str], Any]
 
@@ -33,7 +33,8 @@ def run(args: argparse.Namespace, out: Out | None = None) -> int:
         with Connection() as conn:
             return command(conn, args, write)
     except UserError as err:
-        print(f"tractui {args.command}: {err}", file=sys.stderr)
+        # a refusal may quote another user's process (its comm): escaped, as all text shown
+        print(f"tractui {args.command}: {escape(str(err))}", file=sys.stderr)
         return err.exit_code
     except BrokenPipeError:  # | head: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -41,16 +42,8 @@ def run(args: argparse.Namespace, out: Out | None = None) -> int:
 
 
 def _add(conn: Connection, args: argparse.Namespace, write: Out) -> int:
-    who = control.invoking_identity(args.as_root)
-    request: dict[str, Any] = {
-        "group": args.name,
-        "argv": args.cmd,
-        "cwd": os.getcwd(),
-        "env": {"PATH": os.environ.get("PATH", os.defpath)},
-        "as_root": args.as_root,
-        "user": {"uid": who.uid, "gid": who.gid, "groups": who.groups},
-    }
-    result = conn.request("add", **request)
+    spec = control.LaunchSpec(args.cmd, as_root=args.as_root)
+    result = conn.request("add", **add_request(args.name, spec))
     write(f"started {result['pid']} in group {result['group']!r} (output: {result['log']})\n")
     return _not_saved("add", result)
 
@@ -62,7 +55,7 @@ def _not_saved(command: str, result: dict[str, Any]) -> int:
     if not problem:
         return 0
     print(
-        f"tractui {command}: done, but {problem}; the daemon keeps trying "
+        f"tractui {command}: done, but {escape(str(problem))}; the daemon keeps trying "
         "(a kill -9 or a crash before it succeeds loses the change)",
         file=sys.stderr,
     )
@@ -78,12 +71,9 @@ def _attach(conn: Connection, args: argparse.Namespace, write: Out) -> int:
 
 def _groups(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     groups = conn.request("groups")
-    stats = conn.request("stats")
-    for key in ("not_saved", "unseen"):  # what the groups below do not tell (stderr: the
-        text = stats.get(key)  # table and the JSON stay as scripts read them)
-        if text:
-            note = f"state not saved: {text}" if key == "not_saved" else text
-            print(f"tractui groups: {note}", file=sys.stderr)
+    banner = conn.hello.get("banner")
+    if banner:  # what went wrong with the daemon, or with the groups it restored
+        print(f"tractui groups: {escape(str(banner))}", file=sys.stderr)
     if args.json:
         write(json.dumps(groups, indent=2) + "\n")
         return 0
@@ -92,14 +82,15 @@ def _groups(conn: Connection, args: argparse.Namespace, write: Out) -> int:
             "no groups: create one with 'tractui add NAME -- PROG' or 'tractui attach NAME PID'\n"
         )
         return 0
-    width = max(5, *(len(g["name"]) for g in groups))
+    names = [escape(g["name"]) for g in groups]
+    width = max(5, *map(len, names))
     write(
         f"{'GROUP':<{width}}  {'LIVE':>5} {'TOTAL':>6} {'FORKS':>6} {'EXECS':>6} "
         f"{'EXITS':>6} {'FAILED':>6}  LAUNCHED\n"
     )
-    for g in groups:
+    for name, g in zip(names, groups, strict=True):
         write(
-            f"{g['name']:<{width}}  {g['live']:>5} {g['total']:>6} {g['forks']:>6} "
+            f"{name:<{width}}  {g['live']:>5} {g['total']:>6} {g['forks']:>6} "
             f"{g['execs']:>6} {g['exits']:>6} {g['failed']:>6}  "
             f"{'yes' if g['launched'] else 'no'}\n"
         )
@@ -155,9 +146,10 @@ def tree_lines(members: list[dict[str, Any]]) -> list[str]:
 
 
 def shell_command(member: dict[str, Any]) -> str:
-    """A member's command line quoted as a shell takes it back; ``[comm]`` when it has none."""
+    """A member's command line quoted as a shell takes it back, on one line (``$'…'`` for
+    control characters); ``[comm]``, escaped, when it has none."""
     argv = member["argv"]
-    return shlex.join(argv) if argv else str(member["command"])
+    return shell_join(argv) if argv else escape(str(member["command"]))
 
 
 def _signal(conn: Connection, args: argparse.Namespace, write: Out) -> int:
@@ -236,11 +228,62 @@ def _events(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     return 0
 
 
+def _log(conn: Connection, args: argparse.Namespace, write: Out) -> int:
+    """The group's launch log (its tail), then with -f what is appended (like ``tail -f``)."""
+    tail = {} if args.lines is None else {"lines": args.lines}
+    chunk = conn.request("log", group=args.name, **tail)
+    if not chunk["exists"]:
+        print(
+            f"tractui log: group {args.name!r} has no output yet: only programs launched into "
+            "it (tractui add) write to its log",
+            file=sys.stderr,
+        )
+    elif chunk["start"] > 0 and args.lines is None:
+        print(
+            f"tractui log: the last {(chunk['size'] - chunk['start']) >> 10} KiB of "
+            f"{chunk['size'] >> 10} KiB (--lines N for the last N lines)",
+            file=sys.stderr,
+        )
+    write(_terminal_safe(chunk["text"]))
+    if not args.follow:
+        return 0
+    stop = False
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    offset = chunk["offset"]
+    while not stop:
+        sys.stdout.flush()
+        if chunk["size"] - chunk["offset"] < 4:  # all read (but half a character): wait
+            time.sleep(FOLLOW_INTERVAL)
+            if stop:
+                break
+        chunk = conn.request("log", group=args.name, offset=offset)
+        if chunk["start"] < offset:
+            print(f"tractui log: the log of {args.name!r} began anew", file=sys.stderr)
+        write(_terminal_safe(chunk["text"]))
+        offset = chunk["offset"]
+    return 0
+
+
+FOLLOW_INTERVAL = 0.25  # seconds between two looks at a followed log
+
+
+def _terminal_safe(text: str) -> str:
+    """Log text as a terminal may show it (:func:`escape_output` line by line): a program's
+    output cannot move the cursor, recolour or retitle the terminal, or hide a line with CR."""
+    return "\n".join(escape_output(line) for line in text.split("\n"))
+
+
 def _event_line(ev: dict[str, Any], as_json: bool) -> str:
     if as_json:
         return json.dumps(ev) + "\n"
     clock = datetime.fromtimestamp(ev["wall"]).strftime("%H:%M:%S.%f")[:-3]
-    detail = ev["detail"]
+    detail = escape(ev["detail"])  # a command line: another user's text
     if ev["kind"] == "fork":
         detail = f"forked by {detail}"
     return f"{clock} {ev['kind']:<5} {ev['pid']:>7}  {detail}\n"
@@ -255,4 +298,5 @@ COMMANDS: dict[str, Callable[[Connection, argparse.Namespace, Out], int]] = {
     "remove": _remove,
     "rename": _rename,
     "events": _events,
+    "log": _log,
 }

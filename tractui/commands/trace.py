@@ -6,7 +6,6 @@ import argparse
 import json
 import math
 import resource
-import shlex
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from tractui import control, procfs
 from tractui.engine import Counters, Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ExitStatus
+from tractui.text import escape, shell_join
 from tractui.tracker import Proc, Tracker
 
 GROUP = "trace"
@@ -52,7 +52,7 @@ def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
     try:
         popen = _spawn(cmd, args.as_root)
     except UserError as err:
-        print(f"tractui: {err}", file=sys.stderr)
+        print(f"tractui: {escape(str(err))}", file=sys.stderr)
         return 127 if isinstance(err, control.CommandNotFound) else 126
     # CMD gets the terminal's Ctrl-C and Ctrl-\; we stay to see it through. (Ignored only
     # now: a child inherits ignored signals.)
@@ -186,7 +186,7 @@ class Report:
     def lines(self) -> Iterator[str]:
         n = len(self.procs)
         yield (
-            f"tractui trace: {shlex.join(self.cmd)} ended with {self.status.describe()}; "
+            f"tractui trace: {shell_join(self.cmd)} ended with {self.status.describe()}; "
             f"{n} process{'es' if n != 1 else ''}, {len(self.survivors)} survivor"
             f"{'s' if len(self.survivors) != 1 else ''}, {self.lost} events lost"
         )
@@ -211,7 +211,9 @@ class Report:
 
 
 def _shown(p: Proc) -> str:
-    return shlex.join(p.argv) if p.argv else f"[{p.comm}]"
+    """The command line quoted on one line, its controls escaped: a descendant may have
+    changed it (or its comm) to anything."""
+    return shell_join(p.argv) if p.argv else f"[{escape(p.comm)}]"
 
 
 def _with_guides(tracker: Tracker, procs: list[Proc]) -> Iterator[tuple[Proc, str]]:

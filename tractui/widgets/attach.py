@@ -10,12 +10,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Footer, Input, Label, Static
 
 from tractui.errors import UserError
 from tractui.session import Resolved, Session
+from tractui.text import escape
 from tractui.tracker import validate_group_name
 
 PREVIEW_LINES = 2  # PIDs described; the dialog must fit 80x24 however many are typed
@@ -100,7 +102,7 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
         """An edit clears the last attach's error (the preview says what is wrong with the
         PIDs now); a bad group name shows as it is typed."""
         self.query_one("#error", Static).update(
-            group_name_error(self.query_one("#group", Input).value)
+            Content(group_name_error(self.query_one("#group", Input).value))
         )
 
     @work(exclusive=True, group="preview")
@@ -117,14 +119,14 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
             for pid in parse_pids(text):
                 self.resolved.append(await asyncio.wrap_future(self.session.resolve(pid)))
         except UserError as err:
-            preview.update(str(err))
+            preview.update(Content(escape(str(err))))  # it may quote a process's comm
             preview.set_class(True, "invalid")
             return
         preview.set_class(False, "invalid")
         lines = [r.describe() for r in self.resolved[:PREVIEW_LINES]]
         if len(self.resolved) > PREVIEW_LINES:
             lines.append(f"... and {len(self.resolved) - PREVIEW_LINES} more")
-        preview.update("\n".join(lines))
+        preview.update(Content("\n".join(lines)))  # escaped, and never read as markup
         group.placeholder = group_name_for(self.resolved[0].info.comm, set(self.groups))
 
     @on(Input.Submitted)
@@ -139,6 +141,6 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
             name = validate_group_name(name)
             roots = await asyncio.wrap_future(self.session.attach(name, pids))
         except UserError as err:
-            error.update(str(err))
+            error.update(Content(escape(str(err))))
             return
         self.dismiss((name, roots))

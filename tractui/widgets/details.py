@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import time
 from typing import ClassVar
 
@@ -14,21 +13,23 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from tractui.session import Details
+from tractui.text import escape, shell_join
 
 
 def details_content(d: Details) -> Content:
-    """The details as label/value lines; values are escaped, never read as markup."""
+    """The details as label/value lines; values are never read as markup, and their control
+    characters are escaped (command lines quoted as a shell takes them back)."""
     row = d.row
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.started))
     pairs: list[tuple[str, str]] = [
-        ("command", shlex.join(d.argv) if d.argv else row.command),
-        ("exe", d.exe or "-"),
-        ("cwd", d.cwd or "-"),
+        ("command", shell_join(d.argv) if d.argv else row.command),
+        ("exe", escape(d.exe) or "-"),
+        ("cwd", escape(d.cwd) or "-"),
         ("user", f"{row.user} (uid {d.uid})"),
         ("group", row.group),
         ("started", started),
         ("status", row.status),
-        ("forked by", d.parent or "- (a root of the group)"),
+        ("forked by", escape(d.parent) or "- (a root of the group)"),
         ("current ppid", d.ppid_text),
         ("threads", f"{row.threads} now, {d.peak_threads} at most"),
     ]
@@ -40,7 +41,7 @@ def details_content(d: Details) -> Content:
         lines.append(Content("             (none seen since tracked)"))
     for argv in d.execs:
         lines.append(
-            Content("             " + (shlex.join(argv) if argv else "(gone before read)"))
+            Content("             " + (shell_join(argv) if argv else "(gone before read)"))
         )
     return Content("\n").join(lines)
 

@@ -11,6 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Footer, Input, Label, Static
@@ -18,6 +19,7 @@ from textual.widgets import Checkbox, Footer, Input, Label, Static
 from tractui.control import LaunchSpec, invoking_identity
 from tractui.errors import UserError
 from tractui.session import Session
+from tractui.text import escape
 from tractui.tracker import validate_group_name
 from tractui.widgets.attach import group_name_error
 
@@ -80,7 +82,8 @@ class LaunchScreen(ModalScreen[tuple[str, int] | None]):
         self.dismiss(None)
 
     def show_error(self, text: str) -> None:
-        self.query_one("#error", Static).update(text)
+        # plain text with its controls escaped: errors quote what was typed, or a daemon's reply
+        self.query_one("#error", Static).update(Content(escape(text)))
 
     @on(Input.Changed)
     def revalidate(self) -> None:

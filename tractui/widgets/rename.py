@@ -9,11 +9,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
 from tractui.errors import UserError
 from tractui.session import Session
+from tractui.text import escape
 from tractui.widgets.attach import group_name_error
 
 
@@ -44,13 +46,13 @@ class RenameScreen(ModalScreen[str | None]):
     @on(Input.Changed)
     def name_changed(self, event: Input.Changed) -> None:
         """A name that can't be a group's says so at once; a fixed one clears the error."""
-        self.query_one("#error", Static).update(group_name_error(event.value))
+        self.query_one("#error", Static).update(Content(group_name_error(event.value)))
 
     @on(Input.Submitted)
     async def rename(self, event: Input.Submitted) -> None:
         try:
             name = await asyncio.wrap_future(self.session.rename(self.group, event.value))
         except UserError as err:
-            self.query_one("#error", Static).update(str(err))
+            self.query_one("#error", Static).update(Content(escape(str(err))))
             return
         self.dismiss(name)

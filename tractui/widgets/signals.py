@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, RadioButton, RadioSet, Static
 from textual.widgets.option_list import Option
@@ -18,6 +19,7 @@ from textual.widgets.option_list import Option
 from tractui.control import SignalResult
 from tractui.errors import UserError
 from tractui.session import Session
+from tractui.text import escape
 from tractui.widgets.confirm import ConfirmScreen
 
 # htop's list: the standard signals 1-31 by number
@@ -95,7 +97,7 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog signal-dialog") as dialog:
             dialog.border_title = "Send signal"
-            yield Static(self.label, id="target")
+            yield Static(Content(self.label), id="target")  # a command line: never markup
             with Horizontal():
                 yield OptionList(
                     *(Option(f"{int(s):2d} {s.name}", id=s.name) for s in SIGNALS),
@@ -178,7 +180,7 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
                 self.session.send_signal(self.group, pid, subtree, sig)
             )
         except UserError as err:
-            error.update(str(err))
+            error.update(Content(escape(str(err))))
             return
         failed = any(not r.ok for r in results)
         self.app.notify(
