@@ -339,7 +339,7 @@ def fuzzer(daemon: Daemon, spawn: Callable[..., Any]) -> Iterator[_Fuzzer]:
             for m in conn.request("list", group=g["name"])["members"]:
                 if m["alive"]:
                     # a `true` that ended before /proc was read has no argv, only its comm
-                    true = m["argv"][:1] in (["true"], ["/bin/true"]) or m["comm"] == "true"
+                    true = m["argv"][:1] in (["true"], ["/bin/true"]) or m["command"] == "[true]"
                     assert m["pid"] == helper.pid or true, m
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(m["pid"], signal.SIGKILL)

@@ -249,8 +249,8 @@ def test_log_prints_a_groups_output_escaped_and_follows_it(daemon: Daemon, tmp_p
     done = run_cli(daemon, "log", "out")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert "tractui launched: sh -c" in lines[0] and lines[1:] == ["first", "x\\x1b]2;pwned\\x07y"]
-    assert run_cli(daemon, "log", "out", "--lines", "1").stdout == "x\\x1b]2;pwned\\x07y\n"
+    assert "tractui launched: sh -c" in lines[0] and lines[1:] == ["first", "x\\e]2;pwned\\ay"]
+    assert run_cli(daemon, "log", "out", "--lines", "1").stdout == "x\\e]2;pwned\\ay\n"
     follower = subprocess.Popen(
         [sys.executable, "-m", "tractui", "log", "out", "-f", "--lines", "1"],
         env=daemon.env,
@@ -260,7 +260,7 @@ def test_log_prints_a_groups_output_escaped_and_follows_it(daemon: Daemon, tmp_p
         start_new_session=True,
     )
     try:
-        assert line_from(follower) == "x\\x1b]2;pwned\\x07y\n"
+        assert line_from(follower) == "x\\e]2;pwned\\ay\n"
         go.write_text("\n")  # the program goes on: its next line comes to the follower
         assert line_from(follower) == "later\n"
     finally:

@@ -38,19 +38,13 @@ OUTPUT = (
 )
 
 
-def _tmux(*args: str) -> str:
-    return subprocess.run(
-        ["tmux", *args], capture_output=True, text=True, check=True, timeout=10
-    ).stdout
-
-
 def title(session: Tmux) -> str:
-    return _tmux("display-message", "-p", "-t", session.name, "#{pane_title}")
+    return session.run(["display-message", "-p", "-t", session.name, "#{pane_title}"], True).stdout
 
 
 def colours(session: Tmux) -> str:
     """The screen with its attributes, as escape sequences (what the terminal was told)."""
-    return _tmux("capture-pane", "-p", "-e", "-t", session.name)
+    return session.run(["capture-pane", "-p", "-e", "-t", session.name], True).stdout
 
 
 def unharmed(session: Tmux, before: str) -> Callable[[str], None]:

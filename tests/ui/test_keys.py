@@ -242,6 +242,8 @@ async def test_quit_with_live_launched_group_can_end_it(app: TractApp) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
         await pilot.press("e")
         await wait_for(pilot, lambda: not any(alive(p) for p in pids))
+        # it exits once the session has seen them end (a step after the kernel's exit)
+        await wait_for(pilot, lambda: app.return_value is not None)
     assert app.return_value == 0
 
 

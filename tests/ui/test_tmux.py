@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -32,14 +33,14 @@ def _connector_reason() -> str:
 
 
 class Tmux:
-    """One detached tmux session running tractui at 120x40."""
+    """One detached tmux session running tractui at 120x40, on a tmux server of its own (a
+    server shared with the user's would pass them its environment, and they ours)."""
 
     def __init__(self, state_dir: Path, options: str = "") -> None:
         self.name = f"tractui-test-{uuid.uuid4().hex[:8]}"
         tractui = Path(sys.executable).parent / "tractui"
-        subprocess.run(
+        self.run(
             [
-                "tmux",
                 "new-session",
                 "-d",
                 "-s",
@@ -55,16 +56,22 @@ class Tmux:
             check=True,
         )
 
-    def keys(self, *keys: str, literal: bool = False) -> None:
-        subprocess.run(
-            ["tmux", "send-keys", "-t", self.name, *(["-l"] if literal else []), *keys], check=True
+    def run(self, args: list[str], check: bool = False) -> subprocess.CompletedProcess[str]:
+        """A tmux command to this session's own server (``-L``: its socket is named for it)."""
+        return subprocess.run(
+            ["tmux", "-L", self.name, *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=10,
         )
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self.run(["send-keys", "-t", self.name, *(["-l"] if literal else []), *keys], check=True)
         time.sleep(0.3)  # tmux delivers bursts as one read; a person types slower than this
 
     def screen(self) -> str:
-        return subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
-        ).stdout
+        return self.run(["capture-pane", "-p", "-t", self.name]).stdout
 
     def wait_for(self, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
         deadline = time.monotonic() + timeout
@@ -77,7 +84,9 @@ class Tmux:
             time.sleep(0.1)
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        self.run(["kill-server"])
+        tmpdir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+        (tmpdir / self.name).unlink(missing_ok=True)  # the server's socket, if it left it
 
 
 @pytest.fixture
@@ -134,13 +143,13 @@ def test_launch_then_group_sigterm_ends_the_double_forked_daemon(
     tmux.wait_for(lambda s: "[SIGTERM] sleep 31" in s)
     tmux.keys("q")
     deadline = time.monotonic() + 5
-    while tmux.name in _sessions() and time.monotonic() < deadline:
+    while tmux.name in _sessions(tmux) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert tmux.name not in _sessions(), "tractui did not quit on q"
+    assert tmux.name not in _sessions(tmux), "tractui did not quit on q"
 
 
-def _sessions() -> str:
-    return subprocess.run(["tmux", "ls"], capture_output=True, text=True).stdout
+def _sessions(tmux: Tmux) -> str:
+    return tmux.run(["ls"]).stdout
 
 
 @pytest.mark.options("--keep-exited 1")
