@@ -333,6 +333,7 @@ class Engine:
         self.launched[popen.pid] = popen
         log.debug("launched %d into %r: %s", popen.pid, name, spec.argv)
         proc = self.adopt_child(name, popen.pid)
+        self.tracker.expect_exec(proc, tuple(spec.argv))
         self.launches.setdefault(name, []).append(LaunchRecord.of(spec, proc, log_path))
         tracker.revision += 1
         return proc

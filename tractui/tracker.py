@@ -237,6 +237,7 @@ class Tracker:
         self.revision = 0  # bumped at every change a saved state shows (see tractui.state)
         self._delta = Delta()
         self._journals: weakref.WeakSet[Journal] = weakref.WeakSet()
+        self._launched_argv: dict[Key, tuple[str, ...]] = {}  # see expect_exec
 
     def journal(self) -> Journal:
         """A new :class:`Journal` of this tracker's changes (its first take says "all")."""
@@ -521,6 +522,10 @@ class Tracker:
             proc._absorb(info)
         else:  # gone (or its pid reused) before /proc was read: it runs its forker's no more
             proc.argv, proc.comm, proc.exe = (), "", ""
+        if self._launched_argv:
+            launched = self._launched_argv.pop(proc.key, None)
+            if launched is not None and not proc.argv:
+                proc.argv = launched  # we started it: what it exec'd is no guess
         proc.execs.append(proc.argv)  # () : gone before we looked
         self.groups[proc.group].execs += 1
         self._delta.changed.add(proc.key)
@@ -528,6 +533,14 @@ class Tracker:
         self.revision += 1
         detail = proc.command()
         self._log(ev.ts + self.offset, "exec", proc, detail)
+
+    def expect_exec(self, proc: Proc, argv: tuple[str, ...]) -> None:
+        """``proc`` is a program we started with ``argv``, its exec event still to come: if
+        /proc cannot show its command line by then (it ended within a millisecond, as
+        ``sh -c 'exit 7'`` does under load), the exec is known to have run ``argv``."""
+        if not proc.argv:
+            proc.argv = argv
+        self._launched_argv[proc.key] = argv
 
     def _revive(self, ev: Exec) -> Proc | None:
         """execve from a non-leader thread: the leader "exited" just before; it lives on."""
@@ -567,6 +580,8 @@ class Tracker:
 
     def _end(self, proc: Proc, ended: int, status: ExitStatus | None) -> None:
         del self.live[proc.pid]
+        if self._launched_argv:  # its exec event was lost
+            self._launched_argv.pop(proc.key, None)
         proc.ended = ended
         proc.exit = status
         proc.threads = 0

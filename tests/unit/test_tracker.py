@@ -123,6 +123,24 @@ def test_an_exec_that_ended_before_it_was_read_does_not_show_its_forkers_command
     assert tracker.procs[proc.key].command() == UNREAD_EXEC  # and so it stays, exited
 
 
+def test_a_launched_program_that_ended_before_it_was_read_keeps_its_command_line() -> None:
+    """tractui started it: what it exec'd is known even when /proc showed only a zombie."""
+    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0)
+    zombie = ProcInfo(ROOT, 1 * SEC, 1, "sh", (), "", 0, 1, "Z", False)  # cmdline empty
+    proc = t.add_root("brief", zombie)
+    t.expect_exec(proc, ("sh", "-c", "exit 7"))
+    assert proc.command() == "sh -c exit 7"
+    t.apply([Exec(1 * SEC + 5, ROOT, ROOT, zombie), exit_(1 * SEC + 9, ROOT, 7 << 8)])
+    assert proc.command() == "sh -c exit 7" and proc.execs == [("sh", "-c", "exit 7")]
+    # its next exec is its own: read from /proc, or unknown, never the launched one again
+    t.add_root("again", info(ROOT + 1, 2 * SEC))
+    again = t.live[ROOT + 1]
+    t.expect_exec(again, ("sh", "-c", "exec sleep 1"))
+    t.apply([Exec(2 * SEC + 5, ROOT + 1, ROOT + 1, info(ROOT + 1, 2 * SEC))])
+    t.apply([Exec(2 * SEC + 9, ROOT + 1, ROOT + 1, None)])
+    assert again.command() == UNREAD_EXEC and not t._launched_argv
+
+
 def test_exec_from_a_non_leader_thread_keeps_the_process(tracker: Tracker) -> None:
     # the kernel reports the leader's exit, then an exec with the leader's pid
     tracker.apply([fork(2 * SEC, ROOT, ROOT + 7, thread_of=ROOT)])
