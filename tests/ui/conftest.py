@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tractui import procfs
 from tractui.app import TractApp
@@ -25,6 +26,13 @@ from tractui.session import Session
 def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Launch logs and settings go to a scratch directory, never the real state directory."""
     monkeypatch.setenv("TRACTUI_STATE_DIR", str(tmp_path / "state"))
+
+
+@pytest.fixture(autouse=True)
+def _no_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Input's cursor shows steadily: a blink half a second long made a dialog's snapshot
+    depend on when it was taken (each dialog snapshot failed now and then on a busy machine)."""
+    monkeypatch.setattr(Input, "cursor_blink", False)
 
 
 @pytest.fixture(autouse=True)
