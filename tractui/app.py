@@ -247,7 +247,10 @@ class TractApp(App[int]):
         banner.display = bool(text)
 
     def _show_events(self) -> None:
-        events = self.query_one(EventLog)
+        try:
+            events = self.query_one(EventLog)
+        except NoMatches:
+            return  # a highlight that came in while the app was closing (its widgets gone)
         if events.display:
             row = self.process_tree.current
             group = row.group if row is not None else None
