@@ -238,6 +238,7 @@ class Tracker:
         self._delta = Delta()
         self._journals: weakref.WeakSet[Journal] = weakref.WeakSet()
         self._launched_argv: dict[Key, tuple[str, ...]] = {}  # see expect_exec
+        self._rescanned_at = 0  # /proc time of the last rescan (see _fork)
 
     def journal(self) -> Journal:
         """A new :class:`Journal` of this tracker's changes (its first take says "all")."""
@@ -495,6 +496,13 @@ class Tracker:
         parent = self.live.get(ev.parent_tgid)
         if parent is None:
             return
+        if start < self._rescanned_at:
+            # from the backlog of a loss, older than the rescan, which could not reach it if it
+            # was reparented: its exit may be among the events lost, so it joins only if /proc
+            # shows it still running (else it stayed "alive" for good, a PID for xargs to hit)
+            stat = self.read_stat(ev.child_pid)
+            if stat is None or stat.ended or not procfs.same_start(stat.start, start):
+                return
         group = self.groups[parent.group]
         proc = Proc(
             pid=ev.child_pid,
@@ -632,6 +640,7 @@ class Tracker:
 
     def rescan(self) -> None:
         """After lost events: drop members that are gone, adopt what /proc says they forked."""
+        self._rescanned_at = time.monotonic_ns() + self.offset
         table = {pid: stat for pid, stat in procfs.scan().items() if not stat.ended}
         for proc in list(self.live.values()):
             stat = table.get(proc.pid)
@@ -652,6 +661,7 @@ class Tracker:
         caller's. Returns (kept, gone, adopted).
         """
         now = self.now()
+        self._rescanned_at = time.monotonic_ns() + self.offset
         table = {pid: stat for pid, stat in procfs.scan().items() if not stat.ended}
         kept: list[Proc] = []
         gone: list[Proc] = []

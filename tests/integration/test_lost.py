@@ -254,6 +254,14 @@ def test_event_loss_never_ends_a_live_member(
     ]
     assert not wrongly_gone, f"{len(wrongly_gone)} live members marked gone: {wrongly_gone[:10]}"
 
+    # and no member listed alive is a phantom: a fork from the backlog whose exit was dropped
+    phantoms = [
+        p.pid
+        for p in tracker.live.values()
+        if p.pid not in table or not procfs.same_start(table[p.pid].start, p.start)
+    ]
+    assert not phantoms, f"{len(phantoms)} listed alive, but /proc has no such process: {phantoms}"
+
     def listed(pid: int) -> bool:
         member = tracker.live.get(pid)
         return member is not None and procfs.same_start(member.start, table[pid].start)

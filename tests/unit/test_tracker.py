@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -321,6 +322,25 @@ def test_loss_rescans_and_marks_vanished_members_gone(tracker: Tracker) -> None:
     assert not root.alive and root.lost_exit  # no such PID in /proc
     assert tracker.lost == 7 and delta.lost == 7
     assert tracker.unrecovered == 1
+
+
+def test_a_fork_from_a_losss_backlog_joins_only_if_proc_shows_it_running() -> None:
+    """Events queued before a loss arrive after its rescan: a fork among them may be of a child
+    whose exit was dropped. It joins if /proc shows it running, never as a phantom."""
+    me = os.getpid()  # a real member, so that the rescan (of the real /proc) keeps it
+    start = procfs.read_start(me)
+    assert start is not None
+    table: dict[int, procfs.Stat] = {}
+    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0, read_stat=table.get)
+    t.add_root("self", ProcInfo(me, start, os.getppid(), "py", ("py",), "", 0, 1, "S", False))
+    t.apply([Loss(1 * SEC, 5)])
+    running, ended, later = ROOT + 1, ROOT + 2, ROOT + 3
+    table[running] = stat_line(running, 1 * SEC, "S")  # ended: no /proc entry
+    now = time.monotonic_ns()
+    t.apply([fork(1 * SEC, me, running), fork(1 * SEC, me, ended), fork(now + SEC, me, later)])
+    assert t.procs[(running, 1 * SEC)].alive  # reparented away, found by its fork alone
+    assert ended not in t.live and all(p.pid != ended for p in t.procs.values())
+    assert later in t.live  # a fork after the rescan is as before: no /proc read
 
 
 def test_group_names_are_validated_and_unique(tracker: Tracker) -> None:
