@@ -10,7 +10,8 @@ the details view, ``trace``, ``events``). JSON output needs neither: JSON escape
 What is escaped, as ``ls`` and htop treat it: the C0 controls (U+0000-001F, tab included: it
 jumps over columns), DEL and the C1 controls (U+0080-009F; some terminals read U+009B as CSI);
 the Unicode controls that move or reorder text without an escape sequence (line and paragraph
-separators, bidirectional embeddings, overrides and isolates: "Trojan Source"); and lone
+separators, bidirectional embeddings, overrides and isolates: "Trojan Source"), and the
+invisible ones that make two strings look alike (zero-width space, joiners); and lone
 surrogates (bytes that were not UTF-8, carried by ``surrogateescape``: unwritable as they are).
 They are shown as ``\\e`` ``\\n`` ``\\r`` ``\\t`` ``\\a`` ``\\b`` ``\\v`` ``\\f``, else ``\\xNN``
 (``\\uNNNN`` above U+00FF; a surrogate-escaped byte as ``\\xNN``, the byte it stands for).
@@ -33,11 +34,14 @@ _RANGES = (
     (0x00, 0x1F),  # C0, tab included
     (0x7F, 0x9F),  # DEL, C1
     (0x061C, 0x061C),  # Arabic letter mark
+    (0x200B, 0x200D),  # zero-width space and joiners: 'r\u200bm' would read as 'rm'
     (0x200E, 0x200F),  # left-to-right and right-to-left marks
     (0x2028, 0x2029),  # line and paragraph separators
     (0x202A, 0x202E),  # bidirectional embeddings and overrides
+    (0x2060, 0x2064),  # word joiner, invisible operators
     (0x2066, 0x2069),  # bidirectional isolates
     (0xD800, 0xDFFF),  # lone surrogates
+    (0xFEFF, 0xFEFF),  # zero-width no-break space
 )
 
 

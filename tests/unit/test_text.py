@@ -31,6 +31,8 @@ SPECIAL = [
     "\u202e",
     "\u2028",
     "\u2067",
+    "\u200b",
+    "\ufeff",
     "\udc80",
     "\udcff",
     "'",
@@ -63,6 +65,7 @@ def test_c0_del_c1_tab_and_unicode_controls_are_escaped() -> None:
     assert escape("a\tb\x00\x01\x7f\x9b\x85") == "a\\tb\\x00\\x01\\x7f\\x9b\\x85"
     assert escape("\b\v\f") == "\\b\\v\\f"
     assert escape("abc\u202edef\u2028") == "abc\\u202edef\\u2028"
+    assert escape("r\u200bm -\ufeffrf") == "r\\u200bm -\\ufeffrf"  # looked like 'rm -rf'
     assert escape("bad\udcffbyte") == "bad\\xffbyte"  # the byte surrogateescape stood for
 
 
@@ -84,6 +87,9 @@ def _unsafe(char: str) -> bool:
         or 0xD800 <= code <= 0xDFFF
         or char in "\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e"
         or 0x2066 <= code <= 0x2069
+        or 0x200B <= code <= 0x200D
+        or 0x2060 <= code <= 0x2064
+        or code == 0xFEFF
     )
 
 
