@@ -655,3 +655,31 @@ def test_a_corrupt_state_file_is_set_aside_and_the_daemon_starts(
     assert daemon.proc is not None
     _, err = daemon.proc.communicate(timeout=10)
     assert "corrupt" in err and "groups.json" in err
+
+
+def test_detached_daemons_with_sockets_side_by_side_keep_a_pidfile_each(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """--detach names its pidfile for its socket (a.sock: a.pid): two daemons whose sockets
+    share a directory wrote one tractui.pid, the second's PID over the first's."""
+    first = make_daemon("--detach", start=False, root=tmp_path / "one")
+    second = make_daemon("--detach", start=False, root=tmp_path / "two")
+    second.socket = first.socket.parent / "other.sock"
+    second.env["TRACTUI_SOCKET"] = str(second.socket)
+    pidfiles = [first.socket.parent / "tractui.pid", first.socket.parent / "other.pid"]
+    pids: list[int] = []
+    try:
+        for daemon, pidfile in zip((first, second), pidfiles):
+            out, err = daemon.start(wait=False).communicate(timeout=START_TIMEOUT)
+            assert daemon.proc is not None and daemon.proc.returncode == 0, err
+            written = Path(out.rpartition("(pidfile ")[2].rstrip(")\n"))
+            pids.append(int(written.read_text()))  # whatever it is named: to end it after
+            assert written == pidfile
+        assert int(pidfiles[0].read_text()) == pids[0] != pids[1]
+        assert all(os.path.exists(f"/proc/{pid}") for pid in pids)
+    finally:
+        for pid in pids:  # the detached daemons are no children of ours: ended by their PIDs
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in pids:
+            poll_until(lambda pid=pid: not running(pid), "the detached daemon to stop")

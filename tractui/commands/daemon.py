@@ -111,7 +111,8 @@ def _write_pidfile(path: Path) -> None:
 def _detach(args: argparse.Namespace, socket_path: Path) -> int:
     """Fork twice, start a session, serve; the first process waits until it serves (or why not)."""
     if args.pidfile is None:
-        args.pidfile = str(socket_path.parent / "tractui.pid")
+        # named for its socket: two daemons with sockets side by side keep a pidfile each
+        args.pidfile = str(socket_path.with_suffix(".pid"))
     read_end, write_end = os.pipe()
     if os.fork() > 0:
         os.close(write_end)
