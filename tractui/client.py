@@ -137,16 +137,18 @@ class ForeignServer(UserError):
 _PEERCRED = struct.Struct("3i")
 
 
-def server_uid(sock: socket.socket) -> int:
-    """The uid of the process that listens at the other end of a connected UNIX socket."""
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a UNIX socket (the daemon checks
+    its clients with it, a client its daemon)."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-    return int(_PEERCRED.unpack(raw)[1])
+    pid, uid, gid = _PEERCRED.unpack(raw)
+    return pid, uid, gid
 
 
 def check_server(sock: socket.socket, path: Path) -> None:
     """ForeignServer unless root or our own uid serves ``sock``: in a directory another user
     can write, theirs may stand where the daemon's was, to read what we would send."""
-    uid, me = server_uid(sock), os.geteuid()
+    uid, me = peer_credentials(sock)[1], os.geteuid()
     if uid in (0, me):
         return
     whom = "root" if me == 0 else f"root or you (uid {me})"
