@@ -547,6 +547,24 @@ def test_while_events_keep_coming_the_journal_holds_them_and_the_save_waits(
     assert len(restore(directory)[0].tracker.groups["web"].members) == 10
 
 
+def test_a_journal_that_cannot_be_started_is_reported_until_a_save_starts_one(
+    directory: Path,
+) -> None:
+    clock = Clock()
+    owner = new_owner()
+    persister = Persister(directory, interval=1.0, clock=clock)
+    persister.restore(owner)
+    (directory / "groups.journal").mkdir()  # what a save writes next cannot be written
+    synthetic(owner)
+    assert persister.tick(owner)
+    assert "groups.journal" in persister.error  # saved, but a kill -9 would lose what follows
+    (directory / "groups.journal").rmdir()
+    clock.now += 1.0
+    owner.tracker.add_root("web", info(ROOT + 99, 99 * SEC))
+    assert persister.tick(owner)
+    assert persister.error == ""
+
+
 def test_a_journal_line_is_the_members_json() -> None:
     """The journal's fast encoder says what proc_to_wire says, whatever the member holds."""
     owner = new_owner()
