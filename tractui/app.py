@@ -676,8 +676,8 @@ def run(verbose: bool = False, embedded: bool = False, keep_exited: float = KEEP
     banner = ""
     if os.geteuid() != 0 and kernel_version() >= (6, 6):
         banner = NOT_ROOT_BANNER
-    restored = engine.restored.warning if engine.restored is not None else ""
-    banner = " · ".join(t for t in (banner, not_saved, restored) if t)
+    # what restore found wrong is the engine's banner: each snapshot carries it
+    banner = " · ".join(t for t in (banner, not_saved) if t)
     _log_off_the_screen()
     log.debug("tractui UI starting (verbose=%s)", verbose)
     app = TractApp(Session(engine), banner=banner)

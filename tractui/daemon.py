@@ -576,12 +576,9 @@ class Daemon:
         }
 
     def _banner(self) -> str:
-        """What clients should show about the daemon: its collector's troubles, what it found
-        wrong in the saved groups at start (a corrupt file set aside, and where), and the
-        engine's notices (a save that failed, what was missed while no daemon ran)."""
-        restored = self.engine.restored
-        found = restored.warning if restored is not None else ""
-        return " · ".join(t for t in (self.banner, found, *self.engine.notices()) if t)
+        """What clients should show about the daemon: its collector's troubles, then the
+        engine's notices about the saved groups (see :meth:`Engine.notices`)."""
+        return " · ".join(t for t in (self.banner, *self.engine.notices()) if t)
 
     def _groups(self, client: Client, m: Message) -> list[Message]:
         return [self._group_wire(g) for g in self.engine.tracker.groups.values()]

@@ -698,6 +698,20 @@ def test_the_embedded_engines_banner_says_the_groups_are_not_saved_until_they_ar
     persister.release()
 
 
+def test_the_engines_banner_says_once_what_restore_found_and_why_nothing_is_saved(
+    directory: Path,
+) -> None:
+    """A state file that cannot be read is both restore's warning and the reason no save
+    happens: the banner (the UI's, and a daemon's through stats and hello) says it once."""
+    (directory / "groups.json").mkdir(parents=True)  # not a regular file: unreadable as one
+    persister = Persister(directory)
+    engine = Engine(state=persister)  # never started: no collector
+    engine.restored = persister.restore(engine)
+    assert "groups.json" in engine.restored.warning and persister.error
+    assert engine.banner == engine.restored.warning
+    persister.release()
+
+
 # ---- the members' JSON, kept from save to save ------------------------------------------------
 
 
