@@ -331,8 +331,9 @@ class Engine:
             popen = control.launch(spec, log_path)
         except Exception:  # whatever failed (a NUL the OS refused, say), no group is left over
             if not existed:
+                # the delta says it came and went; taking it would drop what other commands
+                # changed since the last poll, which the daemon's subscribers must hear
                 tracker.remove_group(name)
-                tracker.take_delta()
             raise
         self.launched[popen.pid] = popen
         log.debug("launched %d into %r: %s", popen.pid, name, spec.argv)

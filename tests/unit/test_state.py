@@ -24,7 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tractui import procfs, state
+from tractui.control import LaunchSpec
 from tractui.engine import Engine, log_path_for
+from tractui.errors import UserError
 from tractui.events import Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
 from tractui.protocol import proc_to_wire
 from tractui.state import LaunchRecord, Persister, StateError, StateLocked
@@ -645,6 +647,19 @@ def test_every_tracker_change_moves_the_revision() -> None:
     changed("remove")
     t.apply([Fork(5 * SEC, 42, 42, 43, 43)])
     assert t.revision == seen[-1], "a fork outside every group moved the revision"
+
+
+def test_a_failed_launch_leaves_no_group_and_drops_no_other_change(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TRACTUI_STATE_DIR", str(tmp_path))
+    engine = Engine()  # never started: no collector
+    engine.tracker.add_root("web", info(ROOT, 1 * SEC))  # another command, since the last poll
+    with pytest.raises(UserError):
+        engine.launch("new", LaunchSpec([str(tmp_path / "no-such-program")]))
+    assert list(engine.tracker.groups) == ["web"]
+    delta = engine.tracker.take_delta()
+    assert (ROOT, 1 * SEC) in delta.added  # what a daemon publishes to its subscribers next
 
 
 def test_engine_rename_and_remove_keep_launch_records_and_the_log(
