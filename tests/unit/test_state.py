@@ -581,17 +581,22 @@ def test_a_journal_line_is_the_members_json() -> None:
     assert any(w["execs"] for w in wire) and any(w["parent"] is None for w in wire)
 
 
-def test_a_journal_the_state_file_already_holds_is_skipped(directory: Path) -> None:
-    """Killed after a save's rename, before the journal was emptied: the old journal is not
-    applied over the newer file (it would bring back a group removed since)."""
-    clock = Clock()
+def _saved_then_db_journaled(directory: Path) -> tuple[Owner, Persister]:
+    """The synthetic groups saved, then a group "db" added: in the journal only."""
     owner = new_owner()
-    persister = Persister(directory, interval=1.0, clock=clock)
+    persister = Persister(directory, interval=1.0, clock=Clock())
     persister.restore(owner)
     synthetic(owner)
     assert persister.tick(owner)
     owner.tracker.add_root("db", info(ROOT + 20, 12 * SEC, ("postgres",)))
     assert not persister.tick(owner)
+    return owner, persister
+
+
+def test_a_journal_the_state_file_already_holds_is_skipped(directory: Path) -> None:
+    """Killed after a save's rename, before the journal was emptied: the old journal is not
+    applied over the newer file (it would bring back a group removed since)."""
+    owner, persister = _saved_then_db_journaled(directory)
     stale = (directory / "groups.journal").read_bytes()
     assert b'"db"' in stale
     owner.tracker.remove_group("db")
@@ -605,14 +610,7 @@ def test_a_journal_the_state_file_already_holds_is_skipped(directory: Path) -> N
 def test_a_torn_last_journal_line_is_ignored_and_a_bad_one_ignores_the_journal(
     directory: Path,
 ) -> None:
-    clock = Clock()
-    owner = new_owner()
-    persister = Persister(directory, interval=1.0, clock=clock)
-    persister.restore(owner)
-    synthetic(owner)
-    assert persister.tick(owner)
-    owner.tracker.add_root("db", info(ROOT + 20, 12 * SEC, ("postgres",)))
-    assert not persister.tick(owner)
+    _, persister = _saved_then_db_journaled(directory)
     persister.release()
     journal = directory / "groups.journal"
     whole = journal.read_bytes()
