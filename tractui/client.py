@@ -19,7 +19,15 @@ from typing import Any
 from tractui import control, paths
 from tractui.control import LaunchSpec
 from tractui.errors import UserError
-from tractui.protocol import MAX_REPLY, PROTOCOL, LineReader, Message, ProtocolError, encode
+from tractui.protocol import (
+    MAX_REPLY,
+    PROTOCOL,
+    LineReader,
+    Message,
+    ProtocolError,
+    encode,
+    is_utf8,
+)
 
 EXIT_NO_DAEMON = 3
 
@@ -169,19 +177,11 @@ def add_request(group: str, spec: LaunchSpec) -> Message:
         "argv": spec.argv,
         "cwd": os.path.abspath(spec.cwd) if spec.cwd else control.current_directory(),
         # a variable that is not UTF-8 cannot travel as JSON text: the program goes without
-        "env": {k: v for k, v in env.items() if _utf8(k) and _utf8(v)},
+        "env": {k: v for k, v in env.items() if is_utf8(k) and is_utf8(v)},
         "umask": control.current_umask() if spec.umask is None else spec.umask,
         "as_root": spec.as_root,
         "user": {"uid": who.uid, "gid": who.gid, "groups": who.groups},
     }
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def no_daemon_message(path: Path) -> str:
