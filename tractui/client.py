@@ -175,7 +175,7 @@ def add_request(group: str, spec: LaunchSpec) -> Message:
     return {
         "group": group,
         "argv": spec.argv,
-        "cwd": os.path.abspath(spec.cwd) if spec.cwd else control.current_directory(),
+        "cwd": control.working_directory(spec.cwd),
         # a variable that is not UTF-8 cannot travel as JSON text: the program goes without
         "env": {k: v for k, v in env.items() if is_utf8(k) and is_utf8(v)},
         "umask": control.current_umask() if spec.umask is None else spec.umask,
