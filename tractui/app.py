@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Future
 from functools import partial
+from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from textual import events, on, work
@@ -74,8 +75,8 @@ def keys_hint(keys: Iterable[tuple[str, str]]) -> Content:
     )
 
 
-def _settings_path() -> str:
-    return str(paths.state_dir() / "ui.json")
+def _settings_path() -> Path:
+    return paths.state_dir() / "ui.json"
 
 
 class TractApp(App[int]):
@@ -584,10 +585,10 @@ class TractApp(App[int]):
     # ---- settings: the theme persists --------------------------------------------------------
 
     def _load_settings(self) -> None:
-        try:
-            with open(_settings_path()) as f:
+        try:  # never through a link (another user's file), nor from a FIFO (it would hang)
+            with os.fdopen(paths.open_private(_settings_path(), os.O_RDONLY)) as f:
                 theme = json.load(f).get("theme")
-        except (OSError, ValueError, AttributeError):
+        except (OSError, UserError, ValueError, AttributeError):
             return
         if isinstance(theme, str) and theme in self.available_themes:
             self.theme = theme
@@ -598,7 +599,7 @@ class TractApp(App[int]):
         try:
             paths.check_state_dir(paths.state_dir())
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-            with os.fdopen(paths.open_private(paths.state_dir() / "ui.json", flags), "w") as f:
+            with os.fdopen(paths.open_private(_settings_path(), flags), "w") as f:
                 json.dump({"theme": self.theme}, f)
         except (OSError, UserError) as err:
             log.warning("cannot save the settings: %s", err)
@@ -679,8 +680,8 @@ def run(verbose: bool = False, embedded: bool = False, keep_exited: float = KEEP
     banner = ""
     if os.geteuid() != 0 and kernel_version() >= (6, 6):
         banner = NOT_ROOT_BANNER
-    restored = engine.restored.warning if engine.restored is not None else ""
-    banner = " · ".join(t for t in (banner, not_saved, restored) if t)
+    # what restore found wrong is the engine's banner: each snapshot carries it
+    banner = " · ".join(t for t in (banner, not_saved) if t)
     _log_off_the_screen()
     log.debug("tractui UI starting (verbose=%s)", verbose)
     app = TractApp(Session(engine), banner=banner)

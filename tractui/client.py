@@ -19,7 +19,15 @@ from typing import Any
 from tractui import control, paths
 from tractui.control import LaunchSpec
 from tractui.errors import UserError
-from tractui.protocol import MAX_REPLY, PROTOCOL, LineReader, Message, ProtocolError, encode
+from tractui.protocol import (
+    MAX_REPLY,
+    PROTOCOL,
+    LineReader,
+    Message,
+    ProtocolError,
+    encode,
+    is_utf8,
+)
 
 EXIT_NO_DAEMON = 3
 
@@ -137,16 +145,18 @@ class ForeignServer(UserError):
 _PEERCRED = struct.Struct("3i")
 
 
-def server_uid(sock: socket.socket) -> int:
-    """The uid of the process that listens at the other end of a connected UNIX socket."""
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a UNIX socket (the daemon checks
+    its clients with it, a client its daemon)."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-    return int(_PEERCRED.unpack(raw)[1])
+    pid, uid, gid = _PEERCRED.unpack(raw)
+    return pid, uid, gid
 
 
 def check_server(sock: socket.socket, path: Path) -> None:
     """ForeignServer unless root or our own uid serves ``sock``: in a directory another user
     can write, theirs may stand where the daemon's was, to read what we would send."""
-    uid, me = server_uid(sock), os.geteuid()
+    uid, me = peer_credentials(sock)[1], os.geteuid()
     if uid in (0, me):
         return
     whom = "root" if me == 0 else f"root or you (uid {me})"
@@ -165,21 +175,13 @@ def add_request(group: str, spec: LaunchSpec) -> Message:
     return {
         "group": group,
         "argv": spec.argv,
-        "cwd": os.path.abspath(spec.cwd) if spec.cwd else control.current_directory(),
+        "cwd": control.working_directory(spec.cwd),
         # a variable that is not UTF-8 cannot travel as JSON text: the program goes without
-        "env": {k: v for k, v in env.items() if _utf8(k) and _utf8(v)},
+        "env": {k: v for k, v in env.items() if is_utf8(k) and is_utf8(v)},
         "umask": control.current_umask() if spec.umask is None else spec.umask,
         "as_root": spec.as_root,
         "user": {"uid": who.uid, "gid": who.gid, "groups": who.groups},
     }
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def no_daemon_message(path: Path) -> str:

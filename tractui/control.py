@@ -186,8 +186,11 @@ def current_umask() -> int:
     return mask
 
 
-def current_directory() -> str:
-    """This process's working directory, or a UserError if it was removed."""
+def working_directory(cwd: str | None) -> str:
+    """``cwd`` made absolute (it is relative to this process), else this process's working
+    directory; a UserError if that was removed."""
+    if cwd:
+        return os.path.abspath(cwd)
     try:
         return os.getcwd()
     except FileNotFoundError:
@@ -416,7 +419,7 @@ def launch(spec: LaunchSpec, log_path: Path) -> subprocess.Popen[bytes]:
     """Start ``spec`` detached from our terminal; raise UserError if it cannot start."""
     who = spec.user or invoking_identity(spec.as_root)
     env, kwargs = run_as(spec.as_root, who, spec.env, spec.client_uid)
-    cwd = os.path.abspath(spec.cwd) if spec.cwd else current_directory()
+    cwd = working_directory(spec.cwd)
     env["PWD"] = cwd
     check_command(replace(spec, cwd=cwd), env)
     # across a user switch the user enters it (see enter_directory), before the log is touched:

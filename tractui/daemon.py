@@ -22,7 +22,6 @@ import selectors
 import signal
 import socket
 import stat
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tractui import __version__, control, paths
-from tractui.client import check_server
+from tractui.client import check_server, peer_credentials
 from tractui.control import Identity, LaunchSpec
 from tractui.engine import Engine
 from tractui.errors import UserError
@@ -62,7 +61,6 @@ RESTART_BACKOFF = 2.0
 BANNER_KEPT = 10.0  # seconds a recovery stays announced
 SAVED_AT_ONCE = frozenset({"add", "attach", "rename", "remove"})
 ID_LIMIT = 1 << 63  # a request's id is a signed 64-bit integer
-_PEERCRED = struct.Struct("3i")
 
 
 class Encoded(bytes):
@@ -85,13 +83,6 @@ class Client:
     group: str | None = None  # a subscription to one group only
     writing: bool = False  # registered for EVENT_WRITE
     closed: bool = False
-
-
-def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
-    """(pid, uid, gid) of the process at the other end of a UNIX socket."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-    pid, uid, gid = _PEERCRED.unpack(raw)
-    return pid, uid, gid
 
 
 def probe(path: Path, timeout: float = 1.0) -> dict[str, Any] | None:
@@ -585,12 +576,9 @@ class Daemon:
         }
 
     def _banner(self) -> str:
-        """What clients should show about the daemon: its collector's troubles, what it found
-        wrong in the saved groups at start (a corrupt file set aside, and where), and the
-        engine's notices (a save that failed, what was missed while no daemon ran)."""
-        restored = self.engine.restored
-        found = restored.warning if restored is not None else ""
-        return " · ".join(t for t in (self.banner, found, *self.engine.notices()) if t)
+        """What clients should show about the daemon: its collector's troubles, then the
+        engine's notices about the saved groups (see :meth:`Engine.notices`)."""
+        return " · ".join(t for t in (self.banner, *self.engine.notices()) if t)
 
     def _groups(self, client: Client, m: Message) -> list[Message]:
         return [self._group_wire(g) for g in self.engine.tracker.groups.values()]

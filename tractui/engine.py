@@ -187,12 +187,16 @@ class Engine:
         self._banner = text
 
     def notices(self) -> list[str]:
-        """What a user must know about the saved groups: a save that failed (the groups are
-        only in memory), what was missed while nothing tracked them."""
-        out = []
-        if self.state is not None and self.state.error:
+        """What a user must know about the saved groups: what was wrong with them at start (a
+        corrupt file set aside, and where), a save that failed (the groups are only in
+        memory), what was missed while nothing tracked them. Each said once: a file that
+        could not be read is both what restore found and why nothing is saved."""
+        restored = self.restored
+        found = restored.warning if restored is not None else ""
+        out = [found] if found else []
+        if self.state is not None and self.state.error and self.state.error != found:
             out.append(f"state not saved: {self.state.error}")
-        if self.restored is not None and (unseen := self.restored.unseen()):
+        if restored is not None and (unseen := restored.unseen()):
             out.append(unseen)
         return out
 
@@ -327,8 +331,9 @@ class Engine:
             popen = control.launch(spec, log_path)
         except Exception:  # whatever failed (a NUL the OS refused, say), no group is left over
             if not existed:
+                # the delta says it came and went; taking it would drop what other commands
+                # changed since the last poll, which the daemon's subscribers must hear
                 tracker.remove_group(name)
-                tracker.take_delta()
             raise
         self.launched[popen.pid] = popen
         log.debug("launched %d into %r: %s", popen.pid, name, spec.argv)

@@ -266,16 +266,24 @@ def _integer(value: object, low: int, high: int) -> bool:
     return type(value) is int and low <= value <= high
 
 
-def _check_text(value: str, where: str) -> None:
-    if "\0" in value:
-        raise BadRequest(f"'{where}' contains a NUL character, which no program can be given")
+def is_utf8(value: str) -> bool:
+    """Whether UTF-8 can carry ``value``: no lone surrogate (which a JSON escape can make, and
+    ``surrogateescape`` makes of bytes that were not UTF-8)."""
     try:
         value.encode()
     except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(value: str, where: str) -> None:
+    if "\0" in value:
+        raise BadRequest(f"'{where}' contains a NUL character, which no program can be given")
+    if not is_utf8(value):
         raise BadRequest(
             f"'{where}' contains a lone surrogate (\\ud800-\\udfff), which is not text: send "
             "UTF-8 text"
-        ) from None
+        )
 
 
 def _kind(value: object, fits: Callable[[Any], bool] | None = None) -> str:

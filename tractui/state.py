@@ -384,13 +384,13 @@ class Persister:
             raise
         self._token = ""
         self._order = tuple(owner.tracker.groups)
-        self._start_journal(token)
         self.saved_revision = revision
         self._last_save = self.clock()
         self.saves += 1
         if self.error:
             log.info("groups are saved again to %s", self.path)
             self.error = ""
+        self._start_journal(token)  # after: a journal it cannot start stays the error
 
     def _write(self, parts: list[bytes]) -> None:
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=TMP_SUFFIX, dir=self.directory)

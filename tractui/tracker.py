@@ -229,7 +229,9 @@ class Tracker:
         self.groups: dict[str, Group] = {}
         self.own_pids: set[int] = {os.getpid(), *own_pids}
         self.clock_offset = clock_offset  # event time (monotonic) -> /proc time (boot clock)
-        self.read_stat = read_stat  # for exited members about to be pruned: zombies stay
+        # /proc/PID/stat of a member in doubt: an exit about to be pruned (zombies stay), a
+        # live one whose PID a fork names (a late event of the PID's previous owner)
+        self.read_stat = read_stat
         self.offset = clock_offset()
         self.events = 0
         self.lost = 0
@@ -489,7 +491,7 @@ class Tracker:
                 # a late fork of the pid's previous owner (from the backlog of a loss, after
                 # the rescan adopted its new owner): that child is long gone
                 return
-            stat = procfs.read_stat(old.pid)
+            stat = self.read_stat(old.pid)
             if stat is not None and procfs.same_start(stat.start, old.start):
                 return  # /proc shows the member alive: this fork is not of its pid's new owner
             self._gone(old)  # its exit was lost: the pid was reused

@@ -78,13 +78,18 @@ class Daemon:
     def connect(self, timeout: float = 10.0) -> Connection:
         return Connection(self.socket, timeout=timeout)
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None, **kwargs: Any
+    ) -> subprocess.CompletedProcess[str]:
+        """``tractui ARGS`` as a client (with the daemon's environment, unless ``env``);
+        ``kwargs`` go to subprocess.run (cwd, umask...)."""
         done = subprocess.run(
             [sys.executable, "-m", "tractui", *args],
-            env=self.env,
+            env=self.env if env is None else env,
             capture_output=True,
             text=True,
             timeout=30,
+            **kwargs,
         )
         if check and done.returncode != 0:
             raise AssertionError(f"tractui {' '.join(args)}: {done.returncode} {done.stderr}")

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.evil import EVIL, QUOTED
 from tests.integration.support import poll_until
 from tests.integration.test_daemon import Daemon, daemon, make_daemon  # noqa: F401  (fixtures)
 from tractui.daemon_link import DaemonEngine
@@ -28,18 +29,6 @@ pytestmark = pytest.mark.kernel
 
 Spawn = Callable[..., subprocess.Popen[bytes]]
 
-# issue 10's reproduction: colours, a terminal title, a carriage return, a newline
-EVIL = [
-    "sh",
-    "-c",
-    "sleep 60; true",
-    "x",
-    "\x1b[41mEVIL\x1b[0m",
-    "\x1b]2;pwned\x07",
-    "cr\rXX",
-    "nl\nYY",
-]
-QUOTED = r"sh -c 'sleep 60; true' x $'\e[41mEVIL\e[0m' $'\e]2;pwned\a' $'cr\rXX' $'nl\nYY'"
 SHOWN = r"\e[41mEVIL\e[0m \e]2;pwned\a cr\rXX nl\nYY"
 # what a terminal acts on: every C0 control but the newline that ends a line, DEL, C1
 CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")

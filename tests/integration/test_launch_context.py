@@ -55,18 +55,9 @@ def shared_dir() -> Iterator[Path]:
 def run_cli(
     daemon: Daemon, *args: str, env: dict[str, str] | None = None, **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:
-    """``tractui ARGS`` as a client with its own environment (the daemon's, unless ``env``)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tractui", *args],
-        env=daemon.env if env is None else env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        **kwargs,
-    )
-    if args[0] == "add" and done.returncode == 0:
-        daemon.roots.add(int(done.stdout.split()[1]))
-    return done
+    """``tractui ARGS`` as a client with its own environment (the daemon's, unless ``env``),
+    its status left to the test."""
+    return daemon.cli(*args, check=False, env=env, **kwargs)
 
 
 def launched(done: subprocess.CompletedProcess[str], argv: str) -> int:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from textual.widgets import Static
 
+from tests.evil import EVIL as ISSUE_ARGV
+from tests.evil import QUOTED as ISSUE_QUOTED
 from tests.ui.conftest import Reaper, wait_for
 from tests.ui.test_snapshots import loaded
 from tests.ui.test_tmux import Tmux, tmux  # noqa: F401  (the fixture)
@@ -18,20 +20,10 @@ from tractui.replay import demo_session
 
 # the reproduction's argv; then markup, which a dialog must show as it is, not read (a closing
 # tag that opens nothing raised MarkupError, and [@click=...] runs an action when clicked)
-EVIL = [
-    "sh",
-    "-c",
-    "sleep 60; true",
-    "x",
-    "\x1b[41mEVIL\x1b[0m",
-    "\x1b]2;pwned\x07",
-    "cr\rXX",
-    "nl\nYY",
-    "[/]",
-]
+EVIL = [*ISSUE_ARGV, "[/]"]
 SHOWN = r"sh -c sleep 60; true x \e[41mEVIL\e[0m \e]2;pwned\a cr\rXX nl\nYY [/]"
 SHOWN_START = SHOWN[: SHOWN.index(" nl")]  # what a dialog 80 columns wide has room for
-QUOTED = r"sh -c 'sleep 60; true' x $'\e[41mEVIL\e[0m' $'\e]2;pwned\a' $'cr\rXX' $'nl\nYY' '[/]'"
+QUOTED = ISSUE_QUOTED + " '[/]'"
 # a launched program's output, in the group's launch log
 OUTPUT = (
     r"""sh -c "printf '\033]2;logpwn\007\033[41mLOGEVIL\033[0m\ttab\r\nnext\n'; exec sleep 60" """

@@ -42,3 +42,17 @@ async def test_a_bad_settings_file_leaves_the_default_theme(
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.theme == "textual-dark"  # Textual's default
+
+
+async def test_a_settings_file_that_is_a_link_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACTUI_STATE_DIR", str(tmp_path / "state"))
+    (tmp_path / "state").mkdir(mode=0o700)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text('{"theme": "nord"}')
+    (tmp_path / "state" / "ui.json").symlink_to(elsewhere)
+    app = saving_app()
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert app.theme == "textual-dark"  # what the link names is not read

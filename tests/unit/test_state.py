@@ -24,7 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tractui import procfs, state
+from tractui.control import LaunchSpec
 from tractui.engine import Engine, log_path_for
+from tractui.errors import UserError
 from tractui.events import Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
 from tractui.protocol import proc_to_wire
 from tractui.state import LaunchRecord, Persister, StateError, StateLocked
@@ -547,6 +549,24 @@ def test_while_events_keep_coming_the_journal_holds_them_and_the_save_waits(
     assert len(restore(directory)[0].tracker.groups["web"].members) == 10
 
 
+def test_a_journal_that_cannot_be_started_is_reported_until_a_save_starts_one(
+    directory: Path,
+) -> None:
+    clock = Clock()
+    owner = new_owner()
+    persister = Persister(directory, interval=1.0, clock=clock)
+    persister.restore(owner)
+    (directory / "groups.journal").mkdir()  # what a save writes next cannot be written
+    synthetic(owner)
+    assert persister.tick(owner)
+    assert "groups.journal" in persister.error  # saved, but a kill -9 would lose what follows
+    (directory / "groups.journal").rmdir()
+    clock.now += 1.0
+    owner.tracker.add_root("web", info(ROOT + 99, 99 * SEC))
+    assert persister.tick(owner)
+    assert persister.error == ""
+
+
 def test_a_journal_line_is_the_members_json() -> None:
     """The journal's fast encoder says what proc_to_wire says, whatever the member holds."""
     owner = new_owner()
@@ -561,17 +581,22 @@ def test_a_journal_line_is_the_members_json() -> None:
     assert any(w["execs"] for w in wire) and any(w["parent"] is None for w in wire)
 
 
-def test_a_journal_the_state_file_already_holds_is_skipped(directory: Path) -> None:
-    """Killed after a save's rename, before the journal was emptied: the old journal is not
-    applied over the newer file (it would bring back a group removed since)."""
-    clock = Clock()
+def _saved_then_db_journaled(directory: Path) -> tuple[Owner, Persister]:
+    """The synthetic groups saved, then a group "db" added: in the journal only."""
     owner = new_owner()
-    persister = Persister(directory, interval=1.0, clock=clock)
+    persister = Persister(directory, interval=1.0, clock=Clock())
     persister.restore(owner)
     synthetic(owner)
     assert persister.tick(owner)
     owner.tracker.add_root("db", info(ROOT + 20, 12 * SEC, ("postgres",)))
     assert not persister.tick(owner)
+    return owner, persister
+
+
+def test_a_journal_the_state_file_already_holds_is_skipped(directory: Path) -> None:
+    """Killed after a save's rename, before the journal was emptied: the old journal is not
+    applied over the newer file (it would bring back a group removed since)."""
+    owner, persister = _saved_then_db_journaled(directory)
     stale = (directory / "groups.journal").read_bytes()
     assert b'"db"' in stale
     owner.tracker.remove_group("db")
@@ -585,14 +610,7 @@ def test_a_journal_the_state_file_already_holds_is_skipped(directory: Path) -> N
 def test_a_torn_last_journal_line_is_ignored_and_a_bad_one_ignores_the_journal(
     directory: Path,
 ) -> None:
-    clock = Clock()
-    owner = new_owner()
-    persister = Persister(directory, interval=1.0, clock=clock)
-    persister.restore(owner)
-    synthetic(owner)
-    assert persister.tick(owner)
-    owner.tracker.add_root("db", info(ROOT + 20, 12 * SEC, ("postgres",)))
-    assert not persister.tick(owner)
+    _, persister = _saved_then_db_journaled(directory)
     persister.release()
     journal = directory / "groups.journal"
     whole = journal.read_bytes()
@@ -627,6 +645,19 @@ def test_every_tracker_change_moves_the_revision() -> None:
     changed("remove")
     t.apply([Fork(5 * SEC, 42, 42, 43, 43)])
     assert t.revision == seen[-1], "a fork outside every group moved the revision"
+
+
+def test_a_failed_launch_leaves_no_group_and_drops_no_other_change(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TRACTUI_STATE_DIR", str(tmp_path))
+    engine = Engine()  # never started: no collector
+    engine.tracker.add_root("web", info(ROOT, 1 * SEC))  # another command, since the last poll
+    with pytest.raises(UserError):
+        engine.launch("new", LaunchSpec([str(tmp_path / "no-such-program")]))
+    assert list(engine.tracker.groups) == ["web"]
+    delta = engine.tracker.take_delta()
+    assert (ROOT, 1 * SEC) in delta.added  # what a daemon publishes to its subscribers next
 
 
 def test_engine_rename_and_remove_keep_launch_records_and_the_log(
@@ -677,6 +708,20 @@ def test_the_embedded_engines_banner_says_the_groups_are_not_saved_until_they_ar
     assert not persister.tick(engine) and "state not saved" in engine.banner, "retried at once"
     clock.now += 0.5
     assert persister.tick(engine) and engine.banner == ""
+    persister.release()
+
+
+def test_the_engines_banner_says_once_what_restore_found_and_why_nothing_is_saved(
+    directory: Path,
+) -> None:
+    """A state file that cannot be read is both restore's warning and the reason no save
+    happens: the banner (the UI's, and a daemon's through stats and hello) says it once."""
+    (directory / "groups.json").mkdir(parents=True)  # not a regular file: unreadable as one
+    persister = Persister(directory)
+    engine = Engine(state=persister)  # never started: no collector
+    engine.restored = persister.restore(engine)
+    assert "groups.json" in engine.restored.warning and persister.error
+    assert engine.banner == engine.restored.warning
     persister.release()
 
 

@@ -11,19 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.evil import EVIL
 from tractui.text import escape, escape_output, shell_join, shell_quote
 
-# the reproduction of issue 10: colours, a title, a carriage return, a newline
-EVIL = [
-    "sh",
-    "-c",
-    "sleep 60; true",
-    "x",
-    "\x1b[41mEVIL\x1b[0m",
-    "\x1b]2;pwned\x07",
-    "cr\rXX",
-    "nl\nYY",
-]
 # what a terminal acts on, or a shell reads specially, or was not UTF-8
 SPECIAL = [
     *map(chr, range(1, 0x20)),

@@ -195,20 +195,13 @@ def _rename(conn: Connection, args: argparse.Namespace, write: Out) -> int:
 def _events(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     """The group's recent events, then new ones as they happen (like ``tail -f``)."""
     conn.request("subscribe", group=args.group)
-    stop = False
-
-    def on_signal(_signum: int, _frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = _Interrupted()
     deadline = time.monotonic() + args.duration if args.duration else None
     conn.sock.settimeout(0.2)
     if not args.json:
         write(f"{'TIME':<12} {'EVENT':<5} {'PID':>7}  DETAIL\n")
     shown = 0
-    while not stop and (deadline is None or time.monotonic() < deadline):
+    while not stop.yes and (deadline is None or time.monotonic() < deadline):
         try:
             message = conn.receive()
         except UserError as err:
@@ -247,20 +240,13 @@ def _log(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     write(_terminal_safe(chunk["text"]))
     if not args.follow:
         return 0
-    stop = False
-
-    def on_signal(_signum: int, _frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = _Interrupted()
     offset = chunk["offset"]
-    while not stop:
+    while not stop.yes:
         sys.stdout.flush()
         if chunk["size"] - chunk["offset"] < 4:  # all read (but half a character): wait
             time.sleep(FOLLOW_INTERVAL)
-            if stop:
+            if stop.yes:
                 break
         chunk = conn.request("log", group=args.name, offset=offset)
         if chunk["start"] < offset:
@@ -271,6 +257,18 @@ def _log(conn: Connection, args: argparse.Namespace, write: Out) -> int:
 
 
 FOLLOW_INTERVAL = 0.25  # seconds between two looks at a followed log
+
+
+class _Interrupted:
+    """Whether SIGINT or SIGTERM came: a command that follows (events, log -f) ends quietly."""
+
+    def __init__(self) -> None:
+        self.yes = False
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, _signum: int, _frame: object) -> None:
+        self.yes = True
 
 
 def _terminal_safe(text: str) -> str:
