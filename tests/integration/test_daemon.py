@@ -674,7 +674,7 @@ def test_detached_daemons_with_sockets_side_by_side_keep_a_pidfile_each(
     pidfiles = [first.socket.parent / "tractui.pid", first.socket.parent / "other.pid"]
     pids: list[int] = []
     try:
-        for daemon, pidfile in zip((first, second), pidfiles):
+        for daemon, pidfile in zip((first, second), pidfiles, strict=True):
             out, err = daemon.start(wait=False).communicate(timeout=START_TIMEOUT)
             assert daemon.proc is not None and daemon.proc.returncode == 0, err
             written = Path(out.rpartition("(pidfile ")[2].rstrip(")\n"))
