@@ -28,6 +28,7 @@ from tractui.protocol import (
     encode,
     is_utf8,
 )
+from tractui.text import escape
 
 EXIT_NO_DAEMON = 3
 
@@ -170,6 +171,12 @@ def add_request(group: str, spec: LaunchSpec) -> Message:
     """The fields of an ``add`` request for ``spec``, with this client's context: the program
     gets our environment (cleaned by the daemon for a user switch), umask and working
     directory, never the daemon's."""
+    for n, arg in enumerate(spec.argv):
+        if not is_utf8(arg):
+            raise UserError(
+                f"argument {n} ({escape(arg)}) is not UTF-8, and a daemon is sent text only: "
+                "let a shell make those bytes (sh -c '... \"$(printf \\377)\"')"
+            )
     who = spec.user or control.invoking_identity(spec.as_root)
     env = os.environ if spec.env is None else spec.env
     return {

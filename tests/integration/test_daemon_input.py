@@ -370,3 +370,13 @@ def test_a_launch_the_os_refuses_leaves_no_group(engine: Engine) -> None:
         with pytest.raises(ValueError):
             engine.launch("g", spec)
         assert "g" not in engine.tracker.groups and not engine.launches
+
+
+def test_an_argument_that_is_not_utf8_is_refused_by_the_cli_in_words(daemon: Daemon) -> None:
+    """JSON carries text only: the CLI says which argument and how to get such bytes in, not
+    the protocol's 'lone surrogate' (it did), and nothing is created."""
+    done = daemon.cli("add", "b", "--", "echo", os.fsdecode(b"ok\xff\xfe"), check=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("tractui add: argument 1 (ok\\xff\\xfe) is not UTF-8"), done
+    assert done.stderr.count("\n") == 1
+    assert daemon.cli("groups", "--json").stdout.strip() == "[]"
