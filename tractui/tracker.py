@@ -12,6 +12,7 @@ import os
 import re
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -28,6 +29,9 @@ EXEC_AFTER_EXIT_NS = 1_000_000_000
 # how long an exited member stays (s), unless told: with thousands of short-lived processes,
 # ten seconds of them (the daemon keeps them longer: see its --keep-exited)
 KEEP_EXITED = 10.0
+# an exit is looked at in /proc once, this long after it: a zombie by then is one its parent
+# has not reaped (most are reaped within microseconds), shown Z until it is
+ZOMBIE_CHECK_NS = 1_000_000_000
 # the command of a process whose exec we saw but that ended (or whose pid was reused) before
 # /proc could be read: what it ran is unknown, and no longer its forker's program
 UNREAD_EXEC = "[exec'd; ended before it was read]"
@@ -241,6 +245,8 @@ class Tracker:
         self._journals: weakref.WeakSet[Journal] = weakref.WeakSet()
         self._launched_argv: dict[Key, tuple[str, ...]] = {}  # see expect_exec
         self._rescanned_at = 0  # /proc time of the last rescan (see _fork)
+        self._exits_to_check: deque[Proc] = deque()  # exits, oldest first (see _check_zombies)
+        self._zombies: dict[Key, Proc] = {}  # exited members /proc still shows as zombies
 
     def journal(self) -> Journal:
         """A new :class:`Journal` of this tracker's changes (its first take says "all")."""
@@ -604,6 +610,7 @@ class Tracker:
             group.failed += 1
         self.recent_exit[proc.pid] = proc
         self.exited[proc.key] = proc
+        self._exits_to_check.append(proc)
         self._delta.exited.append(proc.key)
         self._delta.groups.add(group.name)
         self.revision += 1
@@ -721,6 +728,7 @@ class Tracker:
         """Forget exited processes older than ``keep_exited`` that have no children left and
         are not zombies (a zombie still exists: it stays until its parent reaps it)."""
         now = self.now() if now is None else now
+        self._check_zombies(now)
         limit = now - self.keep_exited_ns
         for proc in list(self.exited.values()):
             if proc.ended is None or proc.ended > limit:
@@ -754,9 +762,27 @@ class Tracker:
             del parent.children[key]
             proc = parent
 
+    def _check_zombies(self, now: int) -> None:
+        """Show a zombie as one from a second after its exit, not only once it is old enough
+        to be pruned: each exit is looked at once (signal 0, then /proc only if the PID
+        exists), and each zombie at every upkeep until its parent reaps it."""
+        settled = now - ZOMBIE_CHECK_NS
+        queue = self._exits_to_check
+        while queue and (queue[0].ended or 0) <= settled:
+            proc = queue.popleft()  # revived by an exec (ended None again): nothing to check
+            if proc.ended is not None and proc.key in self.procs and self._unreaped(proc):
+                self._zombies[proc.key] = proc
+        for key, proc in list(self._zombies.items()):
+            if key not in self.procs:
+                del self._zombies[key]  # pruned once reaped
+            elif not self._unreaped(proc):
+                del self._zombies[key]
+                self._delta.changed.add(key)  # reaped: an exit like any other now
+                self.revision += 1
+
     def _unreaped(self, proc: Proc) -> bool:
         """Is the exited ``proc`` a zombie still (its exit event came when it exited, not when
-        it was reaped)? One /proc read, only for a member old enough to be pruned."""
+        it was reaped)? One /proc read, if the PID exists at all."""
         stat = self.read_stat(proc.pid)
         zombie = (
             stat is not None and stat.state == "Z" and procfs.same_start(stat.start, proc.start)

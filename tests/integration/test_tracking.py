@@ -296,3 +296,41 @@ def test_a_zombie_stays_with_state_z_past_keep_exited_until_it_is_reaped(
         poll_until(lambda: child.key not in session.snapshot.procs, "the reaped zombie to go")
     finally:
         session.stop()
+
+
+def test_a_zombie_shows_state_z_long_before_keep_exited_and_an_exit_once_reaped(
+    make_engine: Callable[..., Engine],
+) -> None:
+    """As ps does: Z from about a second after the exit (not only once keep-exited passed),
+    then, reaped, a plain exit kept for the rest of keep-exited."""
+    engine = make_engine(keep_exited=30.0)
+    parent = engine.launch("z", LaunchSpec([sys.executable, "-c", UNREAPED]))
+    wait_until(
+        engine,
+        lambda: any(p.parent == parent.key and not p.alive for p in members(engine, "z")),
+        "the child's exit",
+    )
+    child = next(p for p in members(engine, "z") if p.parent == parent.key)
+    session = Session(engine, snapshot_interval=0.05)
+    session.start()
+    try:
+        poll_until(
+            lambda: (
+                (row := session.snapshot.procs.get(child.key)) is not None
+                and (row.state, row.status) == ("Z", "exit 0, zombie")
+            ),
+            "the zombie shown with state Z well within keep-exited (it showed only an exit)",
+            timeout=5,
+        )
+        os.kill(parent.pid, signal.SIGUSR1)
+        poll_until(
+            lambda: (
+                (row := session.snapshot.procs.get(child.key)) is not None
+                and (row.state, row.status) != ("Z", "exit 0, zombie")
+                and row.status == "exit 0"
+            ),
+            "the reaped zombie shown as an exit, still kept",
+            timeout=5,
+        )
+    finally:
+        session.stop()

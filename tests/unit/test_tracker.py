@@ -300,6 +300,31 @@ def test_a_zombie_stays_past_keep_exited_until_it_is_reaped() -> None:
     assert tracker.take_delta().removed == [key]
 
 
+def test_a_zombie_shows_as_one_a_second_after_its_exit_and_no_longer_once_reaped() -> None:
+    """Not only past keep-exited: ps shows it Z, and so does tractui, until it is reaped."""
+    proc_table: dict[int, procfs.Stat] = {}
+    tracker = Tracker(keep_exited=10.0, clock_offset=lambda: 0, read_stat=proc_table.get)
+    tracker.add_root("web", info(ROOT, 1 * SEC))
+    child = ROOT + 1
+    tracker.apply([fork(2 * SEC, ROOT, child), exit_(3 * SEC, child)])
+    key = (child, 2 * SEC)
+    proc_table[child] = stat_line(child, 2 * SEC, "Z")
+    tracker.take_delta()
+    tracker.prune(now=3 * SEC + SEC // 2)  # too soon: its parent may be reaping it right now
+    assert not tracker.procs[key].zombie
+    tracker.prune(now=4 * SEC + SEC // 10)
+    assert tracker.procs[key].zombie and tracker.take_delta().changed == {key}
+    tracker.prune(now=5 * SEC)
+    assert tracker.procs[key].zombie and not tracker.take_delta()
+    del proc_table[child]  # reaped
+    tracker.prune(now=6 * SEC)
+    proc = tracker.procs[key]  # an exit like any other, kept for keep-exited
+    assert not proc.zombie and proc.status_text() == "exit 0"
+    assert tracker.take_delta().changed == {key}
+    tracker.prune(now=14 * SEC)
+    assert key not in tracker.procs and not tracker._zombies and not tracker._exits_to_check
+
+
 def test_an_exit_that_is_not_a_zombie_is_pruned_as_before() -> None:
     proc_table: dict[int, procfs.Stat] = {}
     tracker = Tracker(keep_exited=10.0, clock_offset=lambda: 0, read_stat=proc_table.get)
