@@ -268,26 +268,34 @@ def test_attach_errors_are_clear(engine: Engine, spawn: Spawn) -> None:
     assert fresh.pid not in tracker.live
 
 
-def test_a_zombie_stays_with_state_z_past_keep_exited_until_it_is_reaped(
-    make_engine: Callable[..., Engine],
-) -> None:
-    engine = make_engine(keep_exited=0.3)
+def _unreaped_child(engine: Engine) -> tuple[Proc, Proc]:
+    """A launched parent, and its child that has exited and that it does not reap (until its
+    SIGUSR1): a zombie."""
     parent = engine.launch("z", LaunchSpec([sys.executable, "-c", UNREAPED]))
     wait_until(
         engine,
         lambda: any(p.parent == parent.key and not p.alive for p in members(engine, "z")),
         "the child's exit",
     )
-    child = next(p for p in members(engine, "z") if p.parent == parent.key)
+    return parent, next(p for p in members(engine, "z") if p.parent == parent.key)
+
+
+def _shown(session: Session, proc: Proc, state: str, status: str) -> bool:
+    row = session.snapshot.procs.get(proc.key)
+    return row is not None and (row.state, row.status) == (state, status)
+
+
+def test_a_zombie_stays_with_state_z_past_keep_exited_until_it_is_reaped(
+    make_engine: Callable[..., Engine],
+) -> None:
+    engine = make_engine(keep_exited=0.3)
+    parent, child = _unreaped_child(engine)
     assert procfs.read_stat(child.pid).state == "Z"  # type: ignore[union-attr]
     session = Session(engine, snapshot_interval=0.05)
     session.start()
     try:
         poll_until(
-            lambda: (
-                (row := session.snapshot.procs.get(child.key)) is not None
-                and (row.state, row.status) == ("Z", "exit 0, zombie")
-            ),
+            lambda: _shown(session, child, "Z", "exit 0, zombie"),
             "the zombie shown with state Z (it was pruned after keep_exited)",
         )
         time.sleep(1.0)  # two more upkeeps: it stays as long as its parent has not reaped it
@@ -304,31 +312,18 @@ def test_a_zombie_shows_state_z_long_before_keep_exited_and_an_exit_once_reaped(
     """As ps does: Z from about a second after the exit (not only once keep-exited passed),
     then, reaped, a plain exit kept for the rest of keep-exited."""
     engine = make_engine(keep_exited=30.0)
-    parent = engine.launch("z", LaunchSpec([sys.executable, "-c", UNREAPED]))
-    wait_until(
-        engine,
-        lambda: any(p.parent == parent.key and not p.alive for p in members(engine, "z")),
-        "the child's exit",
-    )
-    child = next(p for p in members(engine, "z") if p.parent == parent.key)
+    parent, child = _unreaped_child(engine)
     session = Session(engine, snapshot_interval=0.05)
     session.start()
     try:
         poll_until(
-            lambda: (
-                (row := session.snapshot.procs.get(child.key)) is not None
-                and (row.state, row.status) == ("Z", "exit 0, zombie")
-            ),
+            lambda: _shown(session, child, "Z", "exit 0, zombie"),
             "the zombie shown with state Z well within keep-exited (it showed only an exit)",
             timeout=5,
         )
         os.kill(parent.pid, signal.SIGUSR1)
         poll_until(
-            lambda: (
-                (row := session.snapshot.procs.get(child.key)) is not None
-                and (row.state, row.status) != ("Z", "exit 0, zombie")
-                and row.status == "exit 0"
-            ),
+            lambda: _shown(session, child, "-", "exit 0"),
             "the reaped zombie shown as an exit, still kept",
             timeout=5,
         )
