@@ -57,8 +57,8 @@ class Proc:
     exit: ExitStatus | None = None
     ended: int | None = None  # ns since boot
     lost_exit: bool = False  # gone without an exit event (events were lost)
-    # exited, and still in /proc in state Z: its parent has not reaped it (checked when it would
-    # be pruned, so only an old exit is known to be one)
+    # exited, and still in /proc in state Z: its parent has not reaped it (looked at a second
+    # after the exit, then at each upkeep while it is one: see Tracker._check_zombies)
     zombie: bool = False
     # (pid, start): made once, the one tuple every index of the tracker and the UI shares
     key: Key = field(init=False, repr=False, compare=False)
@@ -790,7 +790,8 @@ class Tracker:
         if zombie and not proc.zombie:
             self._delta.changed.add(proc.key)
             self.revision += 1
-        proc.zombie = zombie  # no longer one: it is pruned at once, nothing else to tell
+        # no longer one: _check_zombies tells it, or a prune forgets it at once
+        proc.zombie = zombie
         return zombie
 
     def now(self) -> int:
