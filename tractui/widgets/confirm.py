@@ -62,7 +62,7 @@ class QuitScreen(ModalScreen[str]):
         with Vertical(classes="dialog") as dialog:
             dialog.border_title = "Quit"
             yield Static(
-                f"Programs you launched here are still running. e ends these {ending} "
+                f"Programs you launched here are still running. e ends the {ending} below "
                 f"(and what they fork): SIGTERM, then SIGKILL after {END_GRACE:g} s."
             )
             yield _listing(self.ending, "ending")
