@@ -27,32 +27,32 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.notifications import Notify, SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
 from tractui import paths
-from tractui.client import NoDaemon
-from tractui.daemon_link import DaemonEngine
+from tractui.daemon.client import NoDaemon
+from tractui.daemon.link import DaemonEngine
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError, kernel_version
-from tractui.messages import SnapshotReady
+from tractui.model.state import Persister, StateError
+from tractui.model.tracker import KEEP_EXITED
+from tractui.screens.attach import AttachScreen
+from tractui.screens.confirm import ConfirmScreen, QuitScreen
+from tractui.screens.details import DetailsScreen
+from tractui.screens.help import HelpScreen
+from tractui.screens.launch import LaunchScreen
+from tractui.screens.logview import LaunchLogScreen
+from tractui.screens.rename import RenameScreen
+from tractui.screens.signals import SignalScreen
+from tractui.screens.sort import SortScreen
 from tractui.session import BENCH_TIMINGS, Session, Snapshot, bench_note
-from tractui.state import Persister, StateError
 from tractui.text import escape
-from tractui.tracker import KEEP_EXITED
-from tractui.widgets.attach import AttachScreen
-from tractui.widgets.confirm import ConfirmScreen, QuitScreen
-from tractui.widgets.details import DetailsScreen
 from tractui.widgets.eventlog import EventLog
 from tractui.widgets.header import StatusHeader, count_text
-from tractui.widgets.help import HelpScreen
-from tractui.widgets.launch import LaunchScreen
-from tractui.widgets.logview import LaunchLogScreen
-from tractui.widgets.rename import RenameScreen
-from tractui.widgets.signals import SignalScreen
-from tractui.widgets.sort import SortScreen
 from tractui.widgets.tree import ProcessTree, Row, header_text
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,18 @@ TOGGLE_TIMEOUT = 2.0
 SEARCH_KEYS = (("F3", "next"), ("Enter", "done"), ("Esc", "close"))
 FILTER_KEYS = (("Enter", "keep"), ("Esc", "clear"))
 FILTER_KEPT_KEYS = (("\\", "edit"), ("Esc", "clear"))
+
+
+class SnapshotReady(Message):
+    """The session published a new snapshot (posted from the session thread)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        # only the newest snapshot matters: a slow UI skips the ones it had no time to draw
+        return isinstance(message, SnapshotReady)
 
 
 def keys_hint(keys: Iterable[tuple[str, str]]) -> Content:

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from tractui import __version__
-from tractui.tracker import KEEP_EXITED
+from tractui.model.tracker import KEEP_EXITED
 
 EXIT_USAGE = 2
 

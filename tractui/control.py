@@ -26,8 +26,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tractui import paths, procfs
+from tractui import paths
 from tractui.errors import UserError
+from tractui.kernel import procfs
 from tractui.text import escape, shell_join
 
 

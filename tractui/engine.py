@@ -11,24 +11,21 @@ from __future__ import annotations
 import logging
 import os
 import select
-import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tractui import control, feed, paths
+from tractui import control, paths
 from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.errors import UserError
-from tractui.events import ConnectorError, Event
-from tractui.state import LaunchRecord, Persister, Restored
-from tractui.tracker import KEEP_EXITED, Delta, Group, Key, Proc, Tracker, validate_group_name
+from tractui.events import Event
+from tractui.kernel.collector import CollectorProcess
+from tractui.model.state import LaunchRecord, Persister, Restored
+from tractui.model.tracker import KEEP_EXITED, Delta, Group, Key, Proc, Tracker, validate_group_name
 
 log = logging.getLogger(__name__)
-
-START_TIMEOUT = 10.0
 
 
 @dataclass(slots=True)
@@ -43,108 +40,6 @@ class Counters:
     events: int = 0
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
-
-
-class CollectorProcess:
-    """``python -m tractui.collector`` as a child in its own session, read through a pipe."""
-
-    def __init__(
-        self,
-        extra_args: list[str] | None = None,
-        verbose: bool = False,
-        stderr_path: Path | None = None,
-    ) -> None:
-        self.extra_args = extra_args or []
-        self.verbose = verbose  # its stderr is ours
-        self.stderr_path = stderr_path  # else appended to this file; None: discarded
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.reader: feed.FrameReader | None = None
-        self.info: dict[str, Any] = {}
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def start(self, timeout: float = START_TIMEOUT) -> dict[str, Any]:
-        """Start it and wait until it is subscribed; raise ConnectorError with its reason."""
-        stderr = self._open_stderr()
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tractui.collector", *self.extra_args],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                start_new_session=True,  # the terminal's Ctrl-C is not for it
-                close_fds=True,
-            )
-        finally:
-            if stderr is not None and stderr >= 0:
-                os.close(stderr)
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        os.set_blocking(fd, False)
-        self.reader = feed.FrameReader(fd)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            select.select([fd], [], [], 0.1)
-            for message in self.reader.read():
-                if message[0] == "ready":
-                    self.info = message[1]
-                    return self.info
-                if message[0] == "error":
-                    self.stop()
-                    raise ConnectorError(message[2], exit_code=message[1])
-            if self.reader.eof:
-                code = self.proc.wait()
-                self.proc = None
-                raise ConnectorError(f"the event collector exited at start (status {code})")
-        self.stop()
-        raise ConnectorError(f"the event collector did not start within {timeout:.0f} s")
-
-    def _open_stderr(self) -> int | None:
-        """The collector's stderr: ours (None), the log file (a descriptor), or DEVNULL."""
-        if self.verbose:
-            return None
-        if self.stderr_path is None:
-            return subprocess.DEVNULL
-        try:
-            paths.check_log_dir(self.stderr_path.parent)
-            fd = paths.open_private(self.stderr_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        except (OSError, UserError) as err:
-            log.warning("the collector's stderr is discarded: %s", err)
-            return subprocess.DEVNULL
-        # a traceback in an append-only log needs to say which run it belongs to
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        try:
-            os.write(fd, f"--- {stamp} tractui {os.getpid()}: starting the collector\n".encode())
-        except OSError as err:  # a full disk is no reason not to start
-            log.warning("cannot write to %s: %s", self.stderr_path, err)
-        return fd
-
-    def fileno(self) -> int:
-        assert self.reader is not None
-        return self.reader.fd
-
-    def alive(self) -> bool:
-        return (
-            self.proc is not None
-            and self.proc.poll() is None
-            and not (self.reader is not None and self.reader.eof)
-        )
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 class Engine:
@@ -339,7 +234,9 @@ class Engine:
         log.debug("launched %d into %r: %s", popen.pid, name, spec.argv)
         proc = self.adopt_child(name, popen.pid)
         self.tracker.expect_exec(proc, tuple(spec.argv))
-        self.launches.setdefault(name, []).append(LaunchRecord.of(spec, proc, log_path))
+        self.launches.setdefault(name, []).append(
+            LaunchRecord.of(spec.argv, spec.cwd, spec.as_root, proc, log_path)
+        )
         tracker.revision += 1
         return proc
 

@@ -2,7 +2,7 @@
 
 Every event is its own 76-byte datagram: nlmsghdr (16) + cn_msg (20) + proc_event (40). One
 precompiled ``struct.Struct`` reads all of it; pyroute2's per-message marshal is ~25x too slow for
-a fork storm (DESIGN.md), so it serves as the reference the tests check our decoder against.
+a fork storm (README), so it serves as the reference the tests check our decoder against.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ Event = Fork | Exec | Exit | Comm | Loss
 
 
 class ProcInfo(NamedTuple):
-    """A process as /proc shows it at one instant (read by :mod:`tractui.procfs`)."""
+    """A process as /proc shows it at one instant (read by :mod:`tractui.kernel.procfs`)."""
 
     pid: int
     start: int  # ns since boot (CLOCK_BOOTTIME), from /proc/PID/stat starttime

@@ -10,14 +10,14 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tractui import procfs
 from tractui.control import LaunchSpec, SignalResult
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import Event, Exec, Exit, Fork, ProcInfo
-from tractui.sample import Sample, Sampler
+from tractui.kernel import procfs
+from tractui.kernel.sample import Sample, Sampler
+from tractui.model.tracker import Delta, Key, Proc, Tracker
 from tractui.session import Session
-from tractui.tracker import Delta, Key, Proc, Tracker
 
 NOW_NS = 3_600 * 10**9  # the replay's "now": one hour after boot
 WALL = 1_767_261_600.0  # 2026-01-01 10:00:00 UTC, the replay's wall clock

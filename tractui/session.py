@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from tractui import procfs
 from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ProcInfo
-from tractui.sample import Sample, Sampler
+from tractui.kernel import procfs
+from tractui.kernel.sample import Sample, Sampler
+from tractui.model.tracker import Delta, Key, MemberEvent, Proc, Tracker
 from tractui.text import escape
-from tractui.tracker import Delta, Key, MemberEvent, Proc, Tracker
 
 log = logging.getLogger(__name__)
 

@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tractui.client import Connection
+from tractui.daemon.client import Connection
+from tractui.daemon.protocol import JsonObject
 from tractui.events import Fork, ProcConnector
-from tractui.protocol import Message
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import compile_c, say
@@ -397,7 +397,7 @@ def role_subscriber(socket_path: str, group: str) -> int:
     deltas = 0
     nbytes = 0
 
-    def take(message: Message, received: int) -> None:
+    def take(message: JsonObject, received: int) -> None:
         nonlocal messages, deltas
         messages += 1
         if message.get("t") != "delta":

@@ -607,7 +607,9 @@ def run_size(args: argparse.Namespace, size: int, htop: str | None) -> Result:
                 ui_argv = [sys.executable, "-m", "cProfile", "-o", str(profile), *ui_argv]
             ui, ui_pid = tmux.start("tractui-ui", ui_argv, env)
             tmux.wait_for(ui, lambda s: " running " in s and " groups " in s, "tractui to start")
-            collectors = [p for p in children_of(ui_pid) if "tractui.collector" in cmdline(p)]
+            collectors = [
+                p for p in children_of(ui_pid) if "tractui.kernel.collector" in cmdline(p)
+            ]
             if len(collectors) != 1:
                 raise RuntimeError(f"cannot find tractui's collector among {ui_pid}'s children")
             collector_pid = collectors[0]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from tractui import procfs
 from tractui.engine import Engine
-from tractui.tracker import Proc
+from tractui.kernel import procfs
+from tractui.model.tracker import Proc
 
 TIMEOUT = 5.0
 

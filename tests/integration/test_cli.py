@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tractui import control, procfs
+from tractui import control
+from tractui.kernel import procfs
 
 from .support import poll_until, running
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from tractui.control import LaunchSpec
-from tractui.engine import CollectorProcess, Engine
+from tractui.engine import Engine
 from tractui.events import Event, Exec, Exit, ExitStatus, Fork, Loss, ProcConnector
-from tractui.tracker import Proc
+from tractui.kernel.collector import CollectorProcess
+from tractui.model.tracker import Proc
 
 from .support import alive_with_argv, poll_until, running, wait_until
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tractui import control, procfs
+from tractui import control
 from tractui.control import LaunchSpec
 from tractui.engine import Engine, log_path_for
 from tractui.errors import UserError
 from tractui.events import ExitStatus
-from tractui.tracker import Proc
+from tractui.kernel import procfs
+from tractui.model.tracker import Proc
 
 from .support import daemon_of, poll_until, real_ids, running, wait_until
 

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from tests.integration.support import UNREAPED, poll_until, running
-from tractui.client import Connection
-from tractui.protocol import MAX_MESSAGE
+from tractui.daemon.client import Connection
+from tractui.daemon.protocol import MAX_MESSAGE
 
 pytestmark = pytest.mark.kernel
 
@@ -443,7 +443,7 @@ def test_a_peer_of_another_uid_is_refused(make_daemon: Callable[..., Daemon]) ->
 
 def test_a_daemon_of_another_user_names_whom_it_serves(tmp_path: Path) -> None:
     # a real daemon as nobody cannot start here (the interpreter lives under /root): its words
-    from tractui.daemon import Daemon as Server
+    from tractui.daemon.server import Daemon as Server
     from tractui.engine import Engine
 
     server = Server(Engine(), tmp_path / "d.sock")
@@ -539,9 +539,9 @@ def _session_until(session: Any, condition: Callable[[Any], object], what: str) 
 async def test_quitting_the_ui_on_a_daemon_asks_nothing_and_ends_nothing(daemon: Daemon) -> None:
     from tractui.app import TractApp
     from tractui.control import LaunchSpec
-    from tractui.daemon_link import DaemonEngine
+    from tractui.daemon.link import DaemonEngine
+    from tractui.screens.confirm import QuitScreen
     from tractui.session import Session
-    from tractui.widgets.confirm import QuitScreen
 
     engine = DaemonEngine(daemon.socket)
     engine.start()
@@ -560,7 +560,7 @@ async def test_quitting_the_ui_on_a_daemon_asks_nothing_and_ends_nothing(daemon:
 
 def test_the_tui_session_on_a_daemon_sees_and_acts_through_it(daemon: Daemon) -> None:
     from tractui.control import LaunchSpec
-    from tractui.daemon_link import DaemonEngine
+    from tractui.daemon.link import DaemonEngine
     from tractui.session import Session
 
     engine = DaemonEngine(daemon.socket)
@@ -610,7 +610,7 @@ def test_the_tui_session_on_a_daemon_sees_and_acts_through_it(daemon: Daemon) ->
 def test_the_daemon_loop_wakes_on_the_collectors_batches(tmp_path: Path) -> None:
     """Deltas go out when a batch arrives, not at the loop's next timeout: the collector's pipe
     is in the daemon's selector (it once was not, and deltas came up to 0.5 s late)."""
-    from tractui.daemon import Daemon as Server
+    from tractui.daemon.server import Daemon as Server
     from tractui.engine import Engine
 
     server = Server(Engine(keep_exited=60), tmp_path / "d.sock")
@@ -646,7 +646,7 @@ def test_a_corrupt_state_file_is_set_aside_and_the_daemon_starts(
     assert told in done.stderr and f"kept it as {aside[0].name}" in done.stderr
     with daemon.connect() as conn:
         assert told in conn.request("stats")["banner"] and told in conn.hello["banner"]
-    from tractui.daemon_link import DaemonEngine
+    from tractui.daemon.link import DaemonEngine
 
     ui = DaemonEngine(daemon.socket)
     ui.start()

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 # the real-daemon fixtures of test_daemon (pytest finds fixtures by name in this module)
 from tests.integration.test_daemon import Daemon, _raw, daemon, make_daemon  # noqa: F401
 from tractui.control import LaunchSpec
+from tractui.daemon.protocol import MAX_DEPTH
 from tractui.engine import Engine
-from tractui.protocol import MAX_DEPTH
 
 pytestmark = pytest.mark.kernel
 

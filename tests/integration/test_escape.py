@@ -22,7 +22,7 @@ import pytest
 from tests.evil import EVIL, QUOTED
 from tests.integration.support import poll_until
 from tests.integration.test_daemon import Daemon, daemon, make_daemon  # noqa: F401  (fixtures)
-from tractui.daemon_link import DaemonEngine
+from tractui.daemon.link import DaemonEngine
 from tractui.session import Session
 
 pytestmark = pytest.mark.kernel

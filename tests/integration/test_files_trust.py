@@ -27,9 +27,9 @@ from tests.integration.test_daemon import (
     Daemon,
     make_daemon,  # noqa: F401 (a fixture, by name)
 )
-from tractui.client import ForeignServer
-from tractui.daemon import probe
-from tractui.protocol import PROTOCOL
+from tractui.daemon.client import ForeignServer
+from tractui.daemon.protocol import PROTOCOL
+from tractui.daemon.server import probe
 
 pytestmark = pytest.mark.kernel
 
@@ -338,7 +338,7 @@ try:
 except UserError as err:
     print(err)
 """
-CLIENT_IMPORTS = "from pathlib import Path\nfrom tractui.client import Connection, UserError"
+CLIENT_IMPORTS = "from pathlib import Path\nfrom tractui.daemon.client import Connection, UserError"
 
 
 def test_a_client_trusts_root_and_its_own_user(

@@ -25,7 +25,7 @@ from tests.integration.support import poll_until
 from tests.integration.test_daemon import Daemon
 from tests.ui.conftest import wait_for
 from tractui import control
-from tractui.client import DaemonError
+from tractui.daemon.client import DaemonError
 
 pytestmark = pytest.mark.kernel
 
@@ -306,9 +306,9 @@ async def test_the_uis_log_view_reads_a_daemons_log_through_the_daemon(
     from textual.widgets import Log
 
     from tractui.app import TractApp
-    from tractui.daemon_link import DaemonEngine
+    from tractui.daemon.link import DaemonEngine
+    from tractui.screens.logview import LaunchLogScreen
     from tractui.session import Session
-    from tractui.widgets.logview import LaunchLogScreen
 
     daemon = hidden_daemon
     daemon.cli("add", "web", "--", "sh", "-c", "echo served-by-the-daemon; sleep 30")

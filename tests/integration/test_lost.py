@@ -24,10 +24,11 @@ import pytest
 from tests.integration import test_daemon
 from tests.integration.support import poll_until, running, wait_until
 from tests.integration.test_daemon import Daemon
-from tractui import procfs, state
-from tractui.client import Connection
 from tractui.control import LaunchSpec
+from tractui.daemon.client import Connection
 from tractui.engine import Engine
+from tractui.kernel import procfs
+from tractui.model import state
 
 make_daemon = test_daemon.make_daemon  # the fixture: a real daemon of the test's own
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from tractui import procfs
 from tractui.control import LaunchSpec
 from tractui.engine import Engine
 from tractui.events import ExitStatus
-from tractui.state import Persister, StateLocked
-from tractui.tracker import Key
+from tractui.kernel import procfs
+from tractui.model.state import Persister, StateLocked
+from tractui.model.tracker import Key
 
 from .support import daemon_of, poll_until, running, wait_until
 
@@ -38,7 +38,7 @@ ENGINE_PROGRAM = """
 import json, sys, time
 from tractui.control import LaunchSpec
 from tractui.engine import Engine
-from tractui.state import Persister
+from tractui.model.state import Persister
 
 engine = Engine(keep_exited=60, state=Persister(interval=0.2))
 engine.start()

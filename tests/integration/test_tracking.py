@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tractui import procfs
 from tractui.control import LaunchSpec
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ExitStatus
+from tractui.kernel import procfs
+from tractui.model.tracker import Proc
 from tractui.session import Session
-from tractui.tracker import Proc
 
 from .support import (
     UNREAPED,

@@ -15,10 +15,10 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from tractui import procfs
 from tractui.app import TractApp
 from tractui.engine import Engine
 from tractui.events import ConnectorError
+from tractui.kernel import procfs
 from tractui.session import Session
 
 

@@ -15,10 +15,10 @@ from textual.widgets import Checkbox, Input, Static
 from tests.ui.conftest import Reaper, wait_for
 from tests.ui.test_snapshots import loaded, replay_app
 from tractui.app import TractApp
-from tractui.widgets import launch
-from tractui.widgets.attach import AttachScreen
-from tractui.widgets.launch import LaunchScreen, launch_user
-from tractui.widgets.rename import RenameScreen
+from tractui.screens import launch
+from tractui.screens.attach import AttachScreen
+from tractui.screens.launch import LaunchScreen, launch_user
+from tractui.screens.rename import RenameScreen
 
 SIZE = (120, 40)
 

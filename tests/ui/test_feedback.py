@@ -9,9 +9,9 @@ from tests.ui.conftest import wait_for
 from tests.ui.test_snapshots import loaded, replay_app
 from tractui.app import TractApp
 from tractui.replay import WALL, ReplayEngine, demo
+from tractui.screens.rename import RenameScreen
+from tractui.screens.signals import SignalScreen
 from tractui.session import RECOVERED_BANNER, Session
-from tractui.widgets.rename import RenameScreen
-from tractui.widgets.signals import SignalScreen
 
 SIZE = (120, 30)
 

@@ -10,15 +10,15 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from tests.ui.conftest import Reaper, wait_for
-from tractui import procfs
 from tractui.app import TractApp
-from tractui.widgets.attach import AttachScreen
-from tractui.widgets.confirm import ConfirmScreen, QuitScreen
-from tractui.widgets.details import DetailsScreen
-from tractui.widgets.help import HelpScreen
-from tractui.widgets.launch import LaunchScreen
-from tractui.widgets.logview import LaunchLogScreen
-from tractui.widgets.signals import SignalScreen
+from tractui.kernel import procfs
+from tractui.screens.attach import AttachScreen
+from tractui.screens.confirm import ConfirmScreen, QuitScreen
+from tractui.screens.details import DetailsScreen
+from tractui.screens.help import HelpScreen
+from tractui.screens.launch import LaunchScreen
+from tractui.screens.logview import LaunchLogScreen
+from tractui.screens.signals import SignalScreen
 from tractui.widgets.tree import ProcessTree
 
 DAEMONS = "sleep 30 & (setsid sleep 31 &); wait"

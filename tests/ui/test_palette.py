@@ -8,7 +8,7 @@ from textual.pilot import Pilot
 from tests.ui.conftest import wait_for
 from tests.ui.test_snapshots import loaded, replay_app
 from tractui.app import TractApp
-from tractui.widgets.sort import SortScreen
+from tractui.screens.sort import SortScreen
 
 SIZE = (120, 40)
 

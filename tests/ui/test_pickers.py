@@ -12,11 +12,11 @@ from tests.ui.conftest import wait_for
 from tests.ui.test_snapshots import loaded, replay_app
 from tractui.app import TractApp
 from tractui.control import SignalResult
-from tractui.tracker import Proc
-from tractui.widgets import signals
-from tractui.widgets.help import HelpScreen
-from tractui.widgets.signals import SignalScreen
-from tractui.widgets.sort import SortScreen
+from tractui.model.tracker import Proc
+from tractui.screens import signals
+from tractui.screens.help import HelpScreen
+from tractui.screens.signals import SignalScreen
+from tractui.screens.sort import SortScreen
 from tractui.widgets.tree import ProcessTree
 
 SIZE = (120, 30)

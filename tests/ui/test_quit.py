@@ -15,7 +15,7 @@ from textual.widgets import Static
 from tests.ui.conftest import wait_for
 from tests.ui.test_keys import alive, launch, rows
 from tractui.app import TractApp
-from tractui.widgets.confirm import QuitScreen
+from tractui.screens.confirm import QuitScreen
 
 
 @pytest.fixture

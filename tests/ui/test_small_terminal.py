@@ -12,8 +12,8 @@ from textual.widgets import OptionList, Static
 
 from tests.ui.conftest import wait_for
 from tests.ui.test_snapshots import loaded, replay_app
-from tractui.widgets import launch
-from tractui.widgets.signals import SIGNALS
+from tractui.screens import launch
+from tractui.screens.signals import SIGNALS
 
 SIZE = (80, 24)
 # the screen above the footer

@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from tests.ui.conftest import wait_for
 from tractui.app import TractApp
 from tractui.replay import demo_session
-from tractui.widgets import launch
+from tractui.screens import launch
 
 SIZE = (120, 30)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.ui.conftest import Reaper
-from tractui import procfs
 from tractui.engine import Engine
 from tractui.events import ConnectorError
+from tractui.kernel import procfs
 
 COMMAND = "sh -c 'sleep 30 & (setsid sleep 31 &); wait'"
 

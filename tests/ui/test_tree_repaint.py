@@ -16,7 +16,7 @@ from textual.app import App, ComposeResult
 
 import tractui
 from tests.unit.histories import History
-from tractui.sample import Sample
+from tractui.kernel.sample import Sample
 from tractui.session import SnapshotRows
 from tractui.widgets.tree import ProcessTree
 

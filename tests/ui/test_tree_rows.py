@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.histories import ROOT, SEC, History, info
-from tractui import procfs
 from tractui.events import Event, Exec, Exit, Fork
+from tractui.kernel import procfs
+from tractui.model.tracker import Key
 from tractui.session import ProcRow, Snapshot, SnapshotRows
-from tractui.tracker import Key
 from tractui.widgets.tree import _SORT_KEYS, SORTS, ProcessTree, RowId
 
 USERS = procfs.UserNames()

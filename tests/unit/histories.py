@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from tractui.events import Event, Exec, Exit, Fork, ProcInfo
-from tractui.tracker import Delta, Tracker
+from tractui.model.tracker import Delta, Tracker
 
 SEC = 1_000_000_000
 ROOT = 5_000_000  # above any pid_max: a /proc rescan never finds these

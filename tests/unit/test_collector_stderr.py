@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tractui.engine import CollectorProcess, Engine
+from tractui.engine import Engine
 from tractui.events import ConnectorError
+from tractui.kernel.collector import CollectorProcess
 
 
 def fail_to_start(log: Path | None, verbose: bool = False) -> None:

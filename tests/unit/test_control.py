@@ -87,7 +87,7 @@ def test_signals_refuse_init_tractui_and_kernel_threads() -> None:
 def test_a_signal_to_a_reused_pid_is_not_sent() -> None:
     import subprocess
 
-    from tractui import procfs
+    from tractui.kernel import procfs
 
     child = subprocess.Popen(["sleep", "30"])
     try:

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from tractui import feed
 from tractui.events import Exec, Fork, ProcInfo
+from tractui.kernel import feed
 
 
 def test_frames_arrive_whole_however_the_bytes_are_split() -> None:
@@ -21,7 +21,7 @@ def test_frames_arrive_whole_however_the_bytes_are_split() -> None:
     try:
         os.set_blocking(r, False)
         reader = feed.FrameReader(r)
-        got: list[feed.Message] = []
+        got: list[feed.Frame] = []
         for i in range(0, len(data), 7):  # dribble it in 7-byte pieces
             os.write(w, data[i : i + 7])
             got.extend(reader.read())

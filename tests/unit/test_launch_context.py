@@ -1,6 +1,7 @@
 """What a launched program inherits (the environment rules, the client's umask), and reading a
 launch log in bounded, whole-character chunks. (The request fields are checked by
-:class:`tractui.protocol.Request`: see test_protocol and test_launch_context's daemon tests.)"""
+:class:`tractui.daemon.protocol.Request`: see test_protocol and test_launch_context's daemon
+tests.)"""
 
 from __future__ import annotations
 

@@ -19,9 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tractui.client import Connection
-from tractui.errors import UserError
-from tractui.protocol import (
+from tractui.daemon.client import Connection
+from tractui.daemon.protocol import (
     MAX_DEPTH,
     MAX_MESSAGE,
     PROTOCOL,
@@ -32,12 +31,12 @@ from tractui.protocol import (
     Request,
     delta_message,
     encode,
-    event_to_wire,
-    group_to_wire,
     snapshot_message,
     too_deep,
 )
-from tractui.tracker import Group, Tracker
+from tractui.errors import UserError
+from tractui.model.tracker import Group, Tracker
+from tractui.model.wire import event_to_wire, group_to_wire
 
 from .histories import SEC, History, op
 

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tractui import procfs
-from tractui.sample import Sample, Sampler
+from tractui.kernel import procfs
+from tractui.kernel.sample import Sample, Sampler
 
 Key = tuple[int, int]
 ASLEEP = Sample("S", 0.0, 1000, 0, 1, 0)

@@ -13,11 +13,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tractui import procfs
-from tractui.protocol import Mirror, delta_message, encode, group_to_wire, snapshot_message
-from tractui.sample import Sample
+from tractui.daemon.protocol import Mirror, delta_message, encode, snapshot_message
+from tractui.kernel import procfs
+from tractui.kernel.sample import Sample
+from tractui.model.tracker import Group, Tracker
+from tractui.model.wire import group_to_wire
 from tractui.session import Snapshot, SnapshotRows
-from tractui.tracker import Group, Tracker
 
 from .histories import ROOT, History, info, op
 

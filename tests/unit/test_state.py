@@ -23,14 +23,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tractui import procfs, state
 from tractui.control import LaunchSpec
 from tractui.engine import Engine, log_path_for
 from tractui.errors import UserError
 from tractui.events import Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
-from tractui.protocol import proc_to_wire
-from tractui.state import LaunchRecord, Persister, StateError, StateLocked
-from tractui.tracker import Tracker
+from tractui.kernel import procfs
+from tractui.model import state
+from tractui.model.state import LaunchRecord, Persister, StateError, StateLocked
+from tractui.model.tracker import Tracker
+from tractui.model.wire import proc_to_wire
 
 from .histories import ROOT as HISTORY_ROOT
 from .histories import History, op

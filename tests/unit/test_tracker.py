@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tractui import procfs
 from tractui.errors import UserError
 from tractui.events import Comm, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
-from tractui.tracker import UNREAD_EXEC, Tracker, stat_if_present
+from tractui.kernel import procfs
+from tractui.model.tracker import UNREAD_EXEC, Tracker, stat_if_present
 
 from .histories import History, ops
 

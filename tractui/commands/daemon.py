@@ -12,11 +12,11 @@ import tempfile
 from pathlib import Path
 
 from tractui import paths
-from tractui.daemon import Daemon, probe
+from tractui.daemon.server import Daemon, probe
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError
-from tractui.state import Persister
+from tractui.model.state import Persister
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tractui import procfs
-from tractui.engine import CollectorProcess
 from tractui.events import ConnectorError, Event, Exec, Exit, Fork
+from tractui.kernel import procfs
+from tractui.kernel.collector import CollectorProcess
 from tractui.text import escape, shell_join
 
 GONE = "(ended before it could be read)"

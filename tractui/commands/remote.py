@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from tractui import control
-from tractui.client import Connection, add_request
+from tractui.daemon.client import Connection, add_request
 from tractui.errors import UserError
 from tractui.text import escape, escape_output, shell_join
 

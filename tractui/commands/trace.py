@@ -13,12 +13,13 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from tractui import control, procfs
+from tractui import control
 from tractui.engine import Counters, Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ExitStatus
+from tractui.kernel import procfs
+from tractui.model.tracker import Proc, Tracker
 from tractui.text import escape, shell_join
-from tractui.tracker import Proc, Tracker
 
 GROUP = "trace"
 

@@ -3,7 +3,7 @@
 A Line-API ``ScrollView`` over a flattened list of row IDs: only the visible lines are rendered,
 so a group of 10,000 processes costs a flatten (a list of keys, extended a whole run of leaves
 at a time) per snapshot and ~40 line renders, not a widget per process (Textual's ``Tree``
-re-measures every expanded node on each change; DESIGN.md). A row's guides and fold mark are
+re-measures every expanded node on each change; README). A row's guides and fold mark are
 worked out when it is drawn, from the last shown child and the guide prefix the flatten keeps for
 each open parent: a few hundred entries, not one per row.
 """
@@ -25,8 +25,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tractui.model.tracker import Key
 from tractui.session import EMPTY, GroupRow, ProcRow, Snapshot
-from tractui.tracker import Key
 
 RowId = str | Key  # a group's name, or a process's (pid, start)
 

@@ -3,7 +3,7 @@
 The collector is tractui's own child, so frames carry pickles of plain values (typed events).
 The daemon's clients speak JSON lines instead (see the daemon); this link never leaves the host.
 
-Messages, each a tuple whose first item is its kind:
+Frames, each a tuple whose first item is its kind:
 
 - ``("ready", info)``: subscribed; ``info`` holds ``filter``, ``rcvbuf``, ``pid``.
 - ``("error", exit_code, message)``: the collector could not start or had to stop.
@@ -21,24 +21,24 @@ from typing import Any
 _LEN = struct.Struct("=I")
 MAX_FRAME = 64 << 20
 
-Message = tuple[Any, ...]
+Frame = tuple[Any, ...]  # a frame's content: see the kinds above
 
 
-def encode(message: Message) -> bytes:
+def encode(message: Frame) -> bytes:
     body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return _LEN.pack(len(body)) + body
 
 
 class FrameReader:
-    """Accumulates bytes from a non-blocking fd and yields whole messages."""
+    """Accumulates bytes from a non-blocking fd and yields whole frames."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._buf = bytearray()
         self.eof = False
 
-    def read(self, max_bytes: int = 1 << 20) -> list[Message]:
-        """Read what is there now (never blocks on a non-blocking fd); return whole messages."""
+    def read(self, max_bytes: int = 1 << 20) -> list[Frame]:
+        """Read what is there now (never blocks on a non-blocking fd); return whole frames."""
         try:
             chunk = os.read(self.fd, max_bytes)
         except BlockingIOError:
@@ -49,8 +49,8 @@ class FrameReader:
             self._buf += chunk
         return self._split()
 
-    def _split(self) -> list[Message]:
-        out: list[Message] = []
+    def _split(self) -> list[Frame]:
+        out: list[Frame] = []
         buf = self._buf
         pos = 0
         while len(buf) - pos >= 4:

@@ -1,12 +1,13 @@
 """The collector: reads the proc connector in a process of its own and sends batches on.
 
 A reader thread that shares the GIL with a busy UI lost 84% of a storm; a reader in its own
-process lost none (DESIGN.md). So this process does only three things: drain the socket, read
+process lost none (README). So this process does only three things: drain the socket, read
 /proc at each exec (the event carries only the pid, and a short program is gone at once), and
 write batches to its stdout. It never blocks on that pipe: batches queue here while the consumer
 is busy, so the kernel's queue keeps draining.
 
-Run as ``python -m tractui.collector``; it ends when its parent does, on SIGTERM, or at EOF.
+Run as ``python -m tractui.kernel.collector``; it ends when its parent does, on SIGTERM, or at EOF.
+:class:`CollectorProcess` is the other end: the engine's handle on this child.
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ from __future__ import annotations
 import argparse
 import collections
 import errno
+import logging
 import os
 import resource
 import select
 import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
-from tractui import feed, procfs
+from tractui import paths
+from tractui.errors import UserError
 from tractui.events import (
     DEFAULT_RCVBUF,
     ConnectorError,
@@ -30,6 +36,7 @@ from tractui.events import (
     ProcConnector,
     ProcInfo,
 )
+from tractui.kernel import feed, procfs
 
 BATCH_MAX = 512
 BATCH_INTERVAL = 0.05
@@ -37,6 +44,9 @@ READ_CHUNK = 64
 STORM_DRAIN = 2  # datagrams in one wake-up that mean a storm is on
 STORM_PAUSE = 0.001  # the 16 MiB buffer holds ~20k events: 1 ms of a storm is ~100
 MAX_PENDING_BYTES = 256 << 20  # a consumer this far behind loses batches, counted as lost
+START_TIMEOUT = 10.0  # for the engine's side: the collector subscribed, or it says why not
+
+log = logging.getLogger(__name__)
 
 
 class Collector:
@@ -60,7 +70,7 @@ class Collector:
         self.stopping = False
         self.cpu_at_ready = 0
 
-    def _enqueue(self, message: feed.Message) -> bool:
+    def _enqueue(self, message: feed.Frame) -> bool:
         """Queue a message for the consumer; False if a batch was shed (the backlog is full)."""
         frame = feed.encode(message)
         if self.pending_bytes + len(frame) > MAX_PENDING_BYTES and message[0] == "batch":
@@ -192,8 +202,110 @@ def _cpu_ns(usage: resource.struct_rusage) -> int:
     return int((usage.ru_utime + usage.ru_stime) * 1e9)
 
 
+class CollectorProcess:
+    """``python -m tractui.kernel.collector`` as a child in its own session, read through a pipe."""
+
+    def __init__(
+        self,
+        extra_args: list[str] | None = None,
+        verbose: bool = False,
+        stderr_path: Path | None = None,
+    ) -> None:
+        self.extra_args = extra_args or []
+        self.verbose = verbose  # its stderr is ours
+        self.stderr_path = stderr_path  # else appended to this file; None: discarded
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.reader: feed.FrameReader | None = None
+        self.info: dict[str, Any] = {}
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def start(self, timeout: float = START_TIMEOUT) -> dict[str, Any]:
+        """Start it and wait until it is subscribed; raise ConnectorError with its reason."""
+        stderr = self._open_stderr()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tractui.kernel.collector", *self.extra_args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                start_new_session=True,  # the terminal's Ctrl-C is not for it
+                close_fds=True,
+            )
+        finally:
+            if stderr is not None and stderr >= 0:
+                os.close(stderr)
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        os.set_blocking(fd, False)
+        self.reader = feed.FrameReader(fd)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            select.select([fd], [], [], 0.1)
+            for message in self.reader.read():
+                if message[0] == "ready":
+                    self.info = message[1]
+                    return self.info
+                if message[0] == "error":
+                    self.stop()
+                    raise ConnectorError(message[2], exit_code=message[1])
+            if self.reader.eof:
+                code = self.proc.wait()
+                self.proc = None
+                raise ConnectorError(f"the event collector exited at start (status {code})")
+        self.stop()
+        raise ConnectorError(f"the event collector did not start within {timeout:.0f} s")
+
+    def _open_stderr(self) -> int | None:
+        """The collector's stderr: ours (None), the log file (a descriptor), or DEVNULL."""
+        if self.verbose:
+            return None
+        if self.stderr_path is None:
+            return subprocess.DEVNULL
+        try:
+            paths.check_log_dir(self.stderr_path.parent)
+            fd = paths.open_private(self.stderr_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        except (OSError, UserError) as err:
+            log.warning("the collector's stderr is discarded: %s", err)
+            return subprocess.DEVNULL
+        # a traceback in an append-only log needs to say which run it belongs to
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            os.write(fd, f"--- {stamp} tractui {os.getpid()}: starting the collector\n".encode())
+        except OSError as err:  # a full disk is no reason not to start
+            log.warning("cannot write to %s: %s", self.stderr_path, err)
+        return fd
+
+    def fileno(self) -> int:
+        assert self.reader is not None
+        return self.reader.fd
+
+    def alive(self) -> bool:
+        return (
+            self.proc is not None
+            and self.proc.poll() is None
+            and not (self.reader is not None and self.reader.eof)
+        )
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tractui.collector")
+    parser = argparse.ArgumentParser(prog="python -m tractui.kernel.collector")
     parser.add_argument("--rcvbuf", type=int, default=DEFAULT_RCVBUF)
     parser.add_argument("--batch-max", type=int, default=BATCH_MAX)
     parser.add_argument("--batch-interval", type=float, default=BATCH_INTERVAL)

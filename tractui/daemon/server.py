@@ -29,29 +29,27 @@ from pathlib import Path
 from typing import Any
 
 from tractui import __version__, control, paths
-from tractui.client import check_server, peer_credentials
 from tractui.control import Identity, LaunchSpec
-from tractui.engine import Engine
-from tractui.errors import UserError
-from tractui.events import ConnectorError
-from tractui.protocol import (
+from tractui.daemon.client import check_server, peer_credentials
+from tractui.daemon.protocol import (
     ID_MAX,
     PID_MAX,
     PROTOCOL,
     BadRequest,
+    JsonObject,
     LineReader,
-    Message,
     ProtocolError,
     Request,
     delta_message,
     encode,
-    event_to_wire,
-    group_to_wire,
-    key_from_wire,
     procs_in_tree_order,
     snapshot_message,
 )
-from tractui.tracker import Delta, Key
+from tractui.engine import Engine
+from tractui.errors import UserError
+from tractui.events import ConnectorError
+from tractui.model.tracker import Delta, Key
+from tractui.model.wire import event_to_wire, group_to_wire, key_from_wire
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +87,7 @@ def probe(path: Path, timeout: float = 1.0) -> dict[str, Any] | None:
     """The hello of a daemon answering on ``path``, or None if nothing answers.
 
     ForeignServer if a user other than root or us serves it (nothing is sent either way)."""
-    from tractui.protocol import LineReader as Reader
+    from tractui.daemon.protocol import LineReader as Reader
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
@@ -134,7 +132,7 @@ class Daemon:
         self.listener: socket.socket | None = None
         self.state = "running"
         self.banner = ""
-        self.events: dict[str, collections.deque[Message]] = {}
+        self.events: dict[str, collections.deque[JsonObject]] = {}
         self._collector_fd: int | None = None
         self._list_cache: dict[str, tuple[int, Encoded]] = {}
         self._list_revision = -1
@@ -143,7 +141,7 @@ class Daemon:
         self._next_restart = 0.0
         self._banner_until = 0.0
         self._notices: list[str] = []  # the engine's, as subscribers last heard them
-        self._handlers: dict[str, Callable[[Client, Message], Any]] = {
+        self._handlers: dict[str, Callable[[Client, JsonObject], Any]] = {
             "hello": self._hello,
             "groups": self._groups,
             "list": self._list,
@@ -364,7 +362,7 @@ class Daemon:
             "sudo, or start your own daemon with TRACTUI_SOCKET set to another path"
         )
 
-    def _hello_message(self) -> Message:
+    def _hello_message(self) -> JsonObject:
         return {
             "t": "hello",
             "protocol": PROTOCOL,
@@ -397,7 +395,7 @@ class Daemon:
                 log.exception("a request of client PID %d failed", client.pid)
                 self._drop(client, "")
 
-    def _request(self, client: Client, message: Message) -> None:
+    def _request(self, client: Client, message: JsonObject) -> None:
         """Run one request; whatever fails in it is its error reply (and the daemon goes on)."""
         rid = message.get("id")
         if rid is not None and not (type(rid) is int and -ID_LIMIT <= rid < ID_LIMIT):
@@ -450,7 +448,7 @@ class Daemon:
     def _reply_error(self, client: Client, rid: Any, error: str) -> None:
         self._send(client, {"t": "reply", "id": rid, "ok": False, "error": error})
 
-    def _send(self, client: Client, message: Message) -> None:
+    def _send(self, client: Client, message: JsonObject) -> None:
         self._send_bytes(client, encode(message))
 
     def _send_bytes(self, client: Client, data: bytes) -> None:
@@ -513,7 +511,7 @@ class Daemon:
         if not subscribers:
             return
         stats = self._stats(None, {})
-        messages: dict[str | None, Message | None] = {}
+        messages: dict[str | None, JsonObject | None] = {}
         for client in subscribers:
             if client.group not in messages:
                 messages[client.group] = delta_message(
@@ -523,7 +521,7 @@ class Daemon:
             if message is not None:
                 self._send(client, message)
 
-    def _group_wire(self, group: Any) -> Message:
+    def _group_wire(self, group: Any) -> JsonObject:
         launched = bool(self.engine.launches.get(group.name))
         return group_to_wire(group, launched, str(self.engine.log_path(group.name)))
 
@@ -544,7 +542,7 @@ class Daemon:
 
     # ---- requests ----------------------------------------------------------------------------
 
-    def _hello(self, client: Client, m: Message) -> Message:
+    def _hello(self, client: Client, m: JsonObject) -> JsonObject:
         version = Request(m).integer(
             "protocol", 0, 1 << 31, f"an integer (this daemon speaks {PROTOCOL})"
         )
@@ -557,7 +555,7 @@ class Daemon:
         del hello["t"]
         return hello
 
-    def _stats(self, client: Client | None, m: Message) -> Message:
+    def _stats(self, client: Client | None, m: JsonObject) -> JsonObject:
         if self.banner and self.state == "running" and time.monotonic() > self._banner_until:
             self.banner = ""  # recovered a while ago: nothing left to say
         c = self.engine.counters
@@ -580,10 +578,10 @@ class Daemon:
         engine's notices about the saved groups (see :meth:`Engine.notices`)."""
         return " · ".join(t for t in (self.banner, *self.engine.notices()) if t)
 
-    def _groups(self, client: Client, m: Message) -> list[Message]:
+    def _groups(self, client: Client, m: JsonObject) -> list[JsonObject]:
         return [self._group_wire(g) for g in self.engine.tracker.groups.values()]
 
-    def _list(self, client: Client, m: Message) -> Encoded:
+    def _list(self, client: Client, m: JsonObject) -> Encoded:
         """A group's members in tree order, encoded once per change of the tracker: ten
         clients listing 5,000 members cost one walk and one JSON encoding, not ten."""
         tracker = self.engine.tracker
@@ -618,7 +616,7 @@ class Daemon:
         self._list_cache[group.name] = (tracker.revision, result)
         return result
 
-    def _add(self, client: Client, m: Message) -> Message:
+    def _add(self, client: Client, m: JsonObject) -> JsonObject:
         """Launch a program with its client's context (environment, umask, working directory),
         never the daemon's; a client that sends none (an older one) gets a minimal one."""
         r = Request(m)
@@ -666,7 +664,7 @@ class Daemon:
             who.groups = groups
         return who
 
-    def _attach(self, client: Client, m: Message) -> Message:
+    def _attach(self, client: Client, m: JsonObject) -> JsonObject:
         r = Request(m)
         name = r.group()
         pids = r.integers("pids", 1, PID_MAX, "process IDs")
@@ -676,7 +674,7 @@ class Daemon:
         group = self.engine.tracker.groups[roots[0].group]
         return {"group": group.name, "roots": [p.pid for p in roots], "live": group.live}
 
-    def _signal(self, client: Client, m: Message) -> Message:
+    def _signal(self, client: Client, m: JsonObject) -> JsonObject:
         r = Request(m)
         name_or_number = r.signal()
         sig = control.parse_signal("TERM" if name_or_number is None else name_or_number)
@@ -710,7 +708,7 @@ class Daemon:
             "results": [{"pid": r.pid, "ok": r.ok, "error": r.error} for r in results],
         }
 
-    def _rename(self, client: Client, m: Message) -> Message:
+    def _rename(self, client: Client, m: JsonObject) -> JsonObject:
         r = Request(m)
         old, new = r.group("old"), r.group("new")
         name = self.engine.rename_group(old, new).name
@@ -721,13 +719,13 @@ class Daemon:
                 other.group = name  # a subscription follows its group
         return {"group": name}
 
-    def _remove(self, client: Client, m: Message) -> Message:
+    def _remove(self, client: Client, m: JsonObject) -> JsonObject:
         name = Request(m).group()
         live = self.engine.tracker.group(name).live
         keys = self.engine.remove_group(name)
         return {"group": name, "dropped": len(keys), "live": live}
 
-    def _read_log(self, client: Client, m: Message) -> Message:
+    def _read_log(self, client: Client, m: JsonObject) -> JsonObject:
         """Part of a group's launch log: its tail (``lines``, optional), or what follows
         ``offset``. The log is the daemon's file (0600): its clients read it through here."""
         r = Request(m)
@@ -736,7 +734,7 @@ class Daemon:
         lines = r.integer("lines", 0, 1 << 31, "an integer, 0 or more: how many last lines")
         return self.engine.read_log(name, offset, lines).to_wire()
 
-    def _subscribe(self, client: Client, m: Message) -> Message:
+    def _subscribe(self, client: Client, m: JsonObject) -> JsonObject:
         group = m.get("group")
         if group is not None:
             self.engine.tracker.group(Request(m).group())

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from tractui import procfs
 from tractui.errors import UserError
 from tractui.events import Comm, Event, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
+from tractui.kernel import procfs
 
 Key = tuple[int, int]  # (pid, start in ns since boot)
 
@@ -240,7 +240,7 @@ class Tracker:
         self.events = 0
         self.lost = 0
         self.unrecovered = 0  # members that ended while events were lost
-        self.revision = 0  # bumped at every change a saved state shows (see tractui.state)
+        self.revision = 0  # bumped at every change a saved state shows (see tractui.model.state)
         self._delta = Delta()
         self._journals: weakref.WeakSet[Journal] = weakref.WeakSet()
         self._launched_argv: dict[Key, tuple[str, ...]] = {}  # see expect_exec

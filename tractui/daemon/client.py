@@ -18,16 +18,16 @@ from typing import Any
 
 from tractui import control, paths
 from tractui.control import LaunchSpec
-from tractui.errors import UserError
-from tractui.protocol import (
+from tractui.daemon.protocol import (
     MAX_REPLY,
     PROTOCOL,
+    JsonObject,
     LineReader,
-    Message,
     ProtocolError,
     encode,
     is_utf8,
 )
+from tractui.errors import UserError
 from tractui.text import escape
 
 EXIT_NO_DAEMON = 3
@@ -53,7 +53,7 @@ class Connection:
         # no depth scan of the daemon's lines: a snapshot's would cost more than its parse (a
         # deep line still fails, as malformed, at json's recursion limit)
         self.reader = LineReader(limit=MAX_REPLY, depth=None)
-        self.pending: deque[Message] = deque()
+        self.pending: deque[JsonObject] = deque()
         self._ids = itertools.count(1)
         try:
             self.sock.connect(str(self.path))
@@ -107,7 +107,7 @@ class Connection:
 
         Subscription messages that arrive meanwhile are kept for :meth:`receive`."""
         rid = self.send(op, **fields)
-        held: list[Message] = []
+        held: list[JsonObject] = []
         try:
             while True:
                 message = self.receive()
@@ -121,7 +121,7 @@ class Connection:
         finally:
             self.pending.extendleft(reversed(held))
 
-    def receive(self) -> Message:
+    def receive(self) -> JsonObject:
         """The next message from the daemon (blocking, within the socket's timeout)."""
         while not self.pending:
             try:
@@ -167,7 +167,7 @@ def check_server(sock: socket.socket, path: Path) -> None:
     )
 
 
-def add_request(group: str, spec: LaunchSpec) -> Message:
+def add_request(group: str, spec: LaunchSpec) -> JsonObject:
     """The fields of an ``add`` request for ``spec``, with this client's context: the program
     gets our environment (cleaned by the daemon for a user switch), umask and working
     directory, never the daemon's."""

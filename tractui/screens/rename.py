@@ -14,9 +14,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
 from tractui.errors import UserError
+from tractui.screens.attach import group_name_error
 from tractui.session import Session
 from tractui.text import escape
-from tractui.widgets.attach import group_name_error
 
 
 class RenameScreen(ModalScreen[str | None]):

@@ -9,8 +9,9 @@ bytes, nested at most :data:`MAX_DEPTH` deep; a longer or deeper one, malformed 
 unknown request or a field of the wrong type (:class:`Request`) gets an error reply and the
 connection goes on. Any request's reply can be encoded (:func:`encode`).
 
-The wire form of processes and groups lets a client keep a mirror of the daemon's tracker
-(:class:`Mirror`), so the TUI draws a daemon's groups with the same code as its own.
+The wire form of processes and groups (``tractui.model.wire``, which the state file shares) lets a
+client keep a mirror of the daemon's tracker (:class:`Mirror`), so the TUI draws a daemon's groups
+with the same code as its own.
 No Textual here.
 """
 
@@ -22,22 +23,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from tractui.errors import UserError
-from tractui.events import ExitStatus
-from tractui.tracker import NO_GROUP_NAME, Delta, Group, Key, MemberEvent, Proc, Tracker
+from tractui.model.tracker import NO_GROUP_NAME, Delta, Group, Key, Proc, Tracker
+from tractui.model.wire import (
+    key_from_wire,
+    key_to_wire,
+    proc_from_wire,
+    proc_to_wire,
+)
 
 PROTOCOL = 1
 MAX_MESSAGE = 1 << 20  # a request line, newline excluded
 MAX_REPLY = 256 << 20  # what a client accepts from the daemon (a snapshot can be large)
 MAX_DEPTH = 32  # how deep arrays and objects may nest in a line (requests need 3)
 
-Message = dict[str, Any]
+JsonObject = dict[str, Any]  # one line's JSON object
 
 
 class ProtocolError(Exception):
     """A line that is not a request: too long, not JSON, not an object."""
 
 
-def encode(message: Message) -> bytes:
+def encode(message: JsonObject) -> bytes:
     """One line of JSON. Text that UTF-8 cannot carry (a lone surrogate, which a JSON escape in
     a request can make) is sent as JSON escapes: no string makes a message unencodable."""
     try:
@@ -59,7 +65,7 @@ class LineReader:
     _buffer: bytearray | None = None
     _skipping: bool = False
 
-    def feed(self, data: bytes) -> Iterator[Message | ProtocolError]:
+    def feed(self, data: bytes) -> Iterator[JsonObject | ProtocolError]:
         if self._buffer is None:
             self._buffer = bytearray()
         buffer = self._buffer
@@ -91,7 +97,7 @@ def _too_long(limit: int) -> str:
     return f"message longer than {limit // 1024} KiB: send smaller requests"
 
 
-def _parse(line: bytes, depth: int | None = MAX_DEPTH) -> Message | ProtocolError:
+def _parse(line: bytes, depth: int | None = MAX_DEPTH) -> JsonObject | ProtocolError:
     # json recurses once per level: bound the depth before it starts (RecursionError otherwise)
     if depth is not None and line.count(b"[") + line.count(b"{") > depth and too_deep(line, depth):
         return ProtocolError(
@@ -151,7 +157,7 @@ class Request:
 
     __slots__ = ("fields", "prefix")
 
-    def __init__(self, fields: Message, prefix: str = "") -> None:
+    def __init__(self, fields: JsonObject, prefix: str = "") -> None:
         self.fields = fields
         self.prefix = prefix
 
@@ -312,99 +318,6 @@ def _kind(value: object, fits: Callable[[Any], bool] | None = None) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
-# ---- the model on the wire -------------------------------------------------------------------
-
-
-def key_to_wire(key: Key | None) -> list[int] | None:
-    return None if key is None else [key[0], key[1]]
-
-
-def key_from_wire(value: Any) -> Key:
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    ):
-        raise ValueError(f"bad process key {value!r}: expected [pid, start]")
-    return (value[0], value[1])
-
-
-def proc_to_wire(proc: Proc) -> Message:
-    return {
-        "pid": proc.pid,
-        "start": proc.start,
-        "group": proc.group,
-        "parent": key_to_wire(proc.parent),
-        "ppid": proc.ppid,
-        "comm": proc.comm,
-        "argv": list(proc.argv),
-        "exe": proc.exe,
-        "uid": proc.uid,
-        "threads": proc.threads,
-        "peak_threads": proc.peak_threads,
-        "execs": [list(a) for a in proc.execs],
-        "ended": proc.ended,
-        "exit": proc.exit.to_json() if proc.exit is not None else None,
-        "lost_exit": proc.lost_exit,
-        "zombie": proc.zombie,
-    }
-
-
-def proc_from_wire(m: Message) -> Proc:
-    parent = m["parent"]
-    exit_ = m["exit"]
-    return Proc(
-        pid=m["pid"],
-        start=m["start"],
-        group=m["group"],
-        parent=key_from_wire(parent) if parent is not None else None,
-        ppid=m["ppid"],
-        comm=m["comm"],
-        argv=tuple(m["argv"]),
-        exe=m["exe"],
-        uid=m["uid"],
-        threads=m["threads"],
-        peak_threads=m["peak_threads"],
-        execs=[tuple(a) for a in m["execs"]],
-        ended=m["ended"],
-        exit=ExitStatus.from_json(exit_) if exit_ is not None else None,
-        lost_exit=m["lost_exit"],
-        zombie=bool(m.get("zombie", False)),  # a daemon of an older tractui has no such field
-    )
-
-
-def group_to_wire(group: Group, launched: bool = False, log: str = "") -> Message:
-    return {
-        "name": group.name,
-        "roots": [key_to_wire(k) for k in group.roots],
-        "live": group.live,
-        "total": len(group.members),
-        "forks": group.forks,
-        "execs": group.execs,
-        "exits": group.exits,
-        "failed": group.failed,
-        "created": group.created,
-        "launched": launched,
-        "log": log,
-    }
-
-
-def event_to_wire(ev: MemberEvent, wall: float) -> Message:
-    return {
-        "wall": round(wall, 6),
-        "ts": ev.ts,
-        "kind": ev.kind,
-        "pid": ev.key[0],
-        "start": ev.key[1],
-        "group": ev.group,
-        "detail": ev.detail,
-    }
-
-
-def event_from_wire(m: Message) -> MemberEvent:
-    return MemberEvent(m["ts"], m["kind"], (m["pid"], m["start"]), m["group"], m["detail"])
-
-
 def procs_in_tree_order(tracker: Tracker, groups: Iterable[Group]) -> Iterator[Proc]:
     """Every process of ``groups``, each parent before its children, siblings in order."""
     for group in groups:
@@ -414,11 +327,11 @@ def procs_in_tree_order(tracker: Tracker, groups: Iterable[Group]) -> Iterator[P
 def delta_message(
     tracker: Tracker,
     delta: Delta,
-    events: list[Message],
-    group_wire: Callable[[Group], Message],
-    stats: Message,
+    events: list[JsonObject],
+    group_wire: Callable[[Group], JsonObject],
+    stats: JsonObject,
     only: str | None = None,
-) -> Message | None:
+) -> JsonObject | None:
     """What a subscriber (to every group, or ``only`` one) is sent for ``delta``; None: nothing.
 
     ``events`` are the delta's log entries already in wire form (:func:`event_to_wire`)."""
@@ -445,10 +358,10 @@ def delta_message(
 def snapshot_message(
     tracker: Tracker,
     groups: list[Group],
-    events: list[Message],
-    group_wire: Callable[[Group], Message],
-    stats: Message,
-) -> Message:
+    events: list[JsonObject],
+    group_wire: Callable[[Group], JsonObject],
+    stats: JsonObject,
+) -> JsonObject:
     """What a new subscriber is sent first: the groups, their processes, their recent events."""
     return {
         "t": "snapshot",
@@ -473,7 +386,7 @@ class Mirror:
         self.tracker = tracker
         self.logs: dict[str, str] = {}
 
-    def load(self, snapshot: Message) -> None:
+    def load(self, snapshot: JsonObject) -> None:
         t = self.tracker
         t.procs.clear()
         t.live.clear()
@@ -488,7 +401,7 @@ class Mirror:
             self._group(g)  # roots again, now that the processes are known
         t.mark(added=t.procs, groups=t.groups, reset=True)
 
-    def apply(self, delta: Message) -> None:
+    def apply(self, delta: JsonObject) -> None:
         """Apply a delta; the tracker's next delta (and its journals) tell what it changed."""
         t = self.tracker
         moving = {(m["pid"], m["start"]) for m in delta.get("procs", ())}
@@ -510,7 +423,7 @@ class Mirror:
         names = {g["name"] for g in delta.get("groups", ())} | set(delta.get("gone_groups", ()))
         t.mark(added, changed, exited, removed, names)
 
-    def _group(self, g: Message) -> None:
+    def _group(self, g: JsonObject) -> None:
         t = self.tracker
         group = t.groups.get(g["name"])
         if group is None:
@@ -523,7 +436,7 @@ class Mirror:
         group.failed = g["failed"]
         self.logs[group.name] = str(g.get("log", ""))
 
-    def _procs(self, wire: Iterable[Message]) -> tuple[list[Key], set[Key], list[Key]]:
+    def _procs(self, wire: Iterable[JsonObject]) -> tuple[list[Key], set[Key], list[Key]]:
         t = self.tracker
         added: list[Key] = []
         changed: set[Key] = set()

@@ -1,6 +1,6 @@
 """Raw /proc reads: one process at an instant, and whole-system scans.
 
-Raw reads cost ~30 us a process against psutil's ~100 us (DESIGN.md); the collector reads at
+Raw reads cost ~30 us a process against psutil's ~100 us (README); the collector reads at
 every exec, before a short-lived program is gone, so this path stays raw.
 """
 

@@ -21,7 +21,7 @@ crash before the first save after a restart replays the same lines again, harmle
 One process at a time owns the directory: an exclusive ``flock`` on its ``lock`` file, which
 also names the holder's PID. A lock dies with its process, so a kill -9 leaves none behind.
 
-At start the groups are reconciled with /proc (:meth:`tractui.tracker.Tracker.restore`): a
+At start the groups are reconciled with /proc (:meth:`tractui.model.tracker.Tracker.restore`): a
 member still running with the same start time is kept; one that ended while nothing watched is
 marked gone; what the kept ones forked meanwhile is adopted. A file that can't be parsed is kept
 aside as ``groups.json.corrupt-YYYYmmdd-HHMMSS``, never deleted, and we start with no groups.
@@ -44,11 +44,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tractui import paths
-from tractui.control import LaunchSpec
 from tractui.errors import UserError
 from tractui.events import ExitStatus
-from tractui.protocol import proc_to_wire
-from tractui.tracker import Group, Journal, Key, Proc, Tracker, validate_group_name
+from tractui.model.tracker import Group, Journal, Key, Proc, Tracker, validate_group_name
+from tractui.model.wire import proc_to_wire
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +87,18 @@ class LaunchRecord:
 
     @classmethod
     def of(
-        cls, spec: LaunchSpec, proc: Proc, log_path: Path, now: float | None = None
+        cls,
+        argv: list[str],
+        cwd: str | None,
+        as_root: bool,
+        proc: Proc,
+        log_path: Path,
+        now: float | None = None,
     ) -> LaunchRecord:
         return cls(
-            argv=tuple(spec.argv),
-            cwd=spec.cwd,
-            as_root=spec.as_root,
+            argv=tuple(argv),
+            cwd=cwd,
+            as_root=as_root,
             pid=proc.pid,
             start=proc.start,
             log=str(log_path),

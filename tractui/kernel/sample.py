@@ -1,7 +1,7 @@
 """htop's per-process columns (state, CPU%, RSS, TIME+, threads, nice), sampled from /proc.
 
 One raw read of ``/proc/PID/stat`` per live process and sample: psutil costs ~3x more per process
-(DESIGN.md), and the UI samples thousands of them, in rounds paced within a CPU budget. CPU% is
+(README), and the UI samples thousands of them, in rounds paced within a CPU budget. CPU% is
 the utime+stime delta between two samples of the same process, keyed by (pid, start) so a reused
 PID starts from zero.
 """
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from tractui import procfs
+from tractui.kernel import procfs
 
 Key = tuple[int, int]
 

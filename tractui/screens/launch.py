@@ -18,10 +18,10 @@ from textual.widgets import Checkbox, Footer, Input, Label, Static
 
 from tractui.control import LaunchSpec, invoking_identity
 from tractui.errors import UserError
+from tractui.model.tracker import validate_group_name
+from tractui.screens.attach import group_name_error
 from tractui.session import Session
 from tractui.text import escape
-from tractui.tracker import validate_group_name
-from tractui.widgets.attach import group_name_error
 
 
 def launch_user() -> tuple[str, bool]:

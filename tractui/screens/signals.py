@@ -18,9 +18,9 @@ from textual.widgets.option_list import Option
 
 from tractui.control import SignalResult
 from tractui.errors import UserError
+from tractui.screens.confirm import ConfirmScreen
 from tractui.session import Session
 from tractui.text import escape
-from tractui.widgets.confirm import ConfirmScreen
 
 # htop's list: the standard signals 1-31 by number
 SIGNALS: tuple[signal.Signals, ...] = tuple(

@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tractui.client import Connection, add_request
 from tractui.control import LaunchSpec, LogChunk, SignalResult
+from tractui.daemon.client import Connection, add_request
+from tractui.daemon.protocol import JsonObject, Mirror
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError
-from tractui.protocol import Message, Mirror, event_from_wire, key_to_wire
-from tractui.tracker import Delta, Group, Proc, Tracker
+from tractui.model.tracker import Delta, Group, Proc, Tracker
+from tractui.model.wire import event_from_wire, key_to_wire
 
 
 class _Link:
@@ -119,7 +120,7 @@ class DaemonEngine(Engine):
         finally:
             conn.sock.settimeout(10.0)
 
-    def _apply(self, message: Message, delta: Delta) -> None:
+    def _apply(self, message: JsonObject, delta: Delta) -> None:
         kind = message.get("t")
         if kind == "delta":
             self.mirror.apply(message)
@@ -130,10 +131,10 @@ class DaemonEngine(Engine):
             self.mirror.load(message)
             self._stats(message)
 
-    def _log(self, message: Message) -> list[Any]:
+    def _log(self, message: JsonObject) -> list[Any]:
         return [event_from_wire(e) for e in message.get("log", ())]
 
-    def _stats(self, message: Message) -> None:
+    def _stats(self, message: JsonObject) -> None:
         stats = message.get("stats") or {}
         self.counters.events = int(stats.get("events", self.counters.events))
         self.counters.lost = int(stats.get("lost", self.counters.lost))

@@ -16,9 +16,9 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Footer, Input, Label, Static
 
 from tractui.errors import UserError
+from tractui.model.tracker import validate_group_name
 from tractui.session import Resolved, Session
 from tractui.text import escape
-from tractui.tracker import validate_group_name
 
 PREVIEW_LINES = 2  # PIDs described; the dialog must fit 80x24 however many are typed
 
