@@ -499,7 +499,7 @@ def _changes_after_the_save(owner: Owner) -> None:
     t.rename_group("web", "www")
     t.add_root("db", info(ROOT + 20, 12 * SEC, ("postgres",)))
     owner.launches["db"] = [record(ROOT + 20, 12 * SEC, "/tmp/db.log")]
-    t.revision += 1
+    t.mark(groups=["db"])
     t.remove_group("empty")
 
 
@@ -646,6 +646,20 @@ def test_every_tracker_change_moves_the_revision() -> None:
     changed("remove")
     t.apply([Fork(5 * SEC, 42, 42, 43, 43)])
     assert t.revision == seen[-1], "a fork outside every group moved the revision"
+
+
+def test_the_revision_is_the_stores_alone() -> None:
+    """No caller bumps it by hand (it cannot), and what a saved state does not restore (a
+    thread count) is in the delta without moving it: no save for that alone."""
+    t = Tracker(keep_exited=1.0, clock_offset=lambda: 0)
+    t.add_root("web", info(ROOT, 1 * SEC))
+    with pytest.raises(AttributeError):
+        t.revision += 1  # type: ignore[misc]
+    before = t.revision
+    delta = t.apply([Fork(2 * SEC, ROOT, ROOT, ROOT + 9, ROOT)])  # a thread
+    assert delta.changed == {(ROOT, 1 * SEC)} and t.revision == before
+    t.mark(groups=["web"])  # what the engine says of a launch record
+    assert t.revision > before
 
 
 def test_a_failed_launch_leaves_no_group_and_drops_no_other_change(

@@ -46,7 +46,9 @@ from typing import Any, Protocol
 from tractui import paths
 from tractui.errors import UserError
 from tractui.events import ExitStatus
-from tractui.model.tracker import Group, Journal, Key, Proc, Tracker, validate_group_name
+from tractui.model.changes import Journal, Key
+from tractui.model.store import Group, Proc, validate_group_name
+from tractui.model.tracker import Tracker
 from tractui.model.wire import proc_to_wire
 
 log = logging.getLogger(__name__)
@@ -378,7 +380,7 @@ class Persister:
         revision = owner.tracker.revision
         if self._members is None or self._members.tracker is not owner.tracker:
             self._members = Members(owner.tracker)
-        if self._changes is None or self._changes.tracker is not owner.tracker:
+        if self._changes is None or self._changes.source is not owner.tracker.changes:
             self._changes = owner.tracker.journal()
         self._changes.take_all()  # the file holds them: the journal starts afresh
         token = secrets.token_hex(8)
@@ -437,7 +439,7 @@ class Persister:
         """Append the changes since the last save or append; False if a full save must."""
         changes = self._changes
         fd = self._journal_fd
-        if changes is None or changes.tracker is not owner.tracker or fd is None:
+        if changes is None or changes.source is not owner.tracker.changes or fd is None:
             return False
         keys, groups, everything = changes.take_all()
         if everything:

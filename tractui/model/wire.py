@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from tractui.events import ExitStatus
-from tractui.model.tracker import Group, Key, MemberEvent, Proc
+from tractui.model.changes import Key, MemberEvent
+from tractui.model.store import Group, Proc
 
 JsonObject = dict[str, Any]
 
