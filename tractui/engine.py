@@ -237,7 +237,7 @@ class Engine:
         self.launches.setdefault(name, []).append(
             LaunchRecord.of(spec.argv, spec.cwd, spec.as_root, proc, log_path)
         )
-        tracker.revision += 1
+        tracker.mark(groups=[name])  # its launch records: saved with the group
         return proc
 
     def adopt_child(self, group: str, pid: int) -> Proc:

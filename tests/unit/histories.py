@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from tractui.events import Event, Exec, Exit, Fork, ProcInfo
 from tractui.model.tracker import Delta, Tracker
 
+from .fakeproc import FakeProc
+
 SEC = 1_000_000_000
-ROOT = 5_000_000  # above any pid_max: a /proc rescan never finds these
+ROOT = 5_000_000  # the tracker reads an empty FakeProc: no process runs there, at any PID
 
 
 def ops(pids: int = 30) -> st.SearchStrategy[Any]:
@@ -48,7 +50,7 @@ class History:
 
     def __init__(self) -> None:
         self.clock = 10 * SEC
-        self.tracker = t = Tracker(keep_exited=5.0, clock_offset=lambda: 0)
+        self.tracker = t = Tracker(keep_exited=5.0, clock_offset=lambda: 0, reader=FakeProc())
         t.now = lambda: self.clock  # type: ignore[method-assign]
         t.add_root("web", info(ROOT, 1 * SEC, ("sh",)))
         t.take_delta()

@@ -29,15 +29,19 @@ from tractui.errors import UserError
 from tractui.events import Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
 from tractui.kernel import procfs
 from tractui.model import state
+from tractui.model.adopt import ProcFS, ProcReader
 from tractui.model.state import LaunchRecord, Persister, StateError, StateLocked
 from tractui.model.tracker import Tracker
 from tractui.model.wire import proc_to_wire
 
+from .fakeproc import FakeProc
 from .histories import ROOT as HISTORY_ROOT
 from .histories import History, op
 
 SEC = 1_000_000_000
-ROOT = 5_000_000  # above any pid_max
+# The trackers here read an empty FakeProc unless a test runs real processes (and says so):
+# a member saved alive is restored as gone, whatever its PID.
+ROOT = 5_000_000
 
 
 @dataclass
@@ -46,8 +50,10 @@ class Owner:
     launches: dict[str, list[LaunchRecord]] = field(default_factory=dict)
 
 
-def new_owner() -> Owner:
-    return Owner(Tracker(keep_exited=60.0, clock_offset=lambda: 0))
+def new_owner(reader: ProcReader | None = None) -> Owner:
+    """An owner whose tracker reads ``reader``: an empty FakeProc unless given."""
+    reader = FakeProc() if reader is None else reader
+    return Owner(Tracker(keep_exited=60.0, clock_offset=lambda: 0, reader=reader))
 
 
 def info(pid: int, start: int, argv: tuple[str, ...] = ("sh",)) -> ProcInfo:
@@ -89,8 +95,8 @@ def saved(directory: Path, owner: Owner) -> Persister:
     return persister
 
 
-def restore(directory: Path) -> tuple[Owner, state.Restored]:
-    owner = new_owner()
+def restore(directory: Path, reader: ProcReader | None = None) -> tuple[Owner, state.Restored]:
+    owner = new_owner(reader)
     persister = Persister(directory)
     restored = persister.restore(owner)
     persister.release()
@@ -134,7 +140,7 @@ def test_a_running_member_is_kept_and_what_it_forked_meanwhile_adopted(
     directory: Path, spawn: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     sh = spawn(["sh", "-c", "read x; sleep 30 & wait"], stdin=subprocess.PIPE)
-    before = new_owner()
+    before = new_owner(ProcFS())  # the real /proc
     root = before.tracker.attach("jobs", sh.pid)[0]
     before.tracker.apply([Fork(0, sh.pid, sh.pid, ROOT, ROOT)])  # a child that is gone by now
     saved(directory, before).release()
@@ -145,7 +151,7 @@ def test_a_running_member_is_kept_and_what_it_forked_meanwhile_adopted(
     while not procfs.descendants(sh.pid):
         assert time.monotonic() < deadline, "sh never forked its sleep"
         time.sleep(0.02)
-    after, restored = restore(directory)
+    after, restored = restore(directory, ProcFS())
     t = after.tracker
     kept = t.live[sh.pid]
     assert kept.key == root.key and kept.alive and kept.group == "jobs"
@@ -161,14 +167,14 @@ def test_after_a_reboot_no_member_is_kept(
     directory: Path, spawn: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     sleep = spawn(["sleep", "30"])
-    before = new_owner()
+    before = new_owner(ProcFS())  # the real /proc
     before.tracker.attach("jobs", sleep.pid)
     saved(directory, before).release()
     path = directory / "groups.json"
     data = json.loads(path.read_bytes())
     data["boot_id"] = "another-boot"
     path.write_text(json.dumps(data))
-    after, restored = restore(directory)
+    after, restored = restore(directory, ProcFS())
     assert not after.tracker.live, "a (pid, start) of another boot matched a process"
     assert restored.gone == 1
 
@@ -499,7 +505,7 @@ def _changes_after_the_save(owner: Owner) -> None:
     t.rename_group("web", "www")
     t.add_root("db", info(ROOT + 20, 12 * SEC, ("postgres",)))
     owner.launches["db"] = [record(ROOT + 20, 12 * SEC, "/tmp/db.log")]
-    t.revision += 1
+    t.mark(groups=["db"])
     t.remove_group("empty")
 
 
@@ -623,7 +629,7 @@ def test_a_torn_last_journal_line_is_ignored_and_a_bad_one_ignores_the_journal(
 
 
 def test_every_tracker_change_moves_the_revision() -> None:
-    t = Tracker(keep_exited=1.0, clock_offset=lambda: 0)
+    t = Tracker(keep_exited=1.0, clock_offset=lambda: 0, reader=FakeProc())
     seen = [t.revision]
 
     def changed(what: str) -> None:
@@ -646,6 +652,20 @@ def test_every_tracker_change_moves_the_revision() -> None:
     changed("remove")
     t.apply([Fork(5 * SEC, 42, 42, 43, 43)])
     assert t.revision == seen[-1], "a fork outside every group moved the revision"
+
+
+def test_the_revision_is_the_stores_alone() -> None:
+    """No caller bumps it by hand (it cannot), and what a saved state does not restore (a
+    thread count) is in the delta without moving it: no save for that alone."""
+    t = Tracker(keep_exited=1.0, clock_offset=lambda: 0, reader=FakeProc())
+    t.add_root("web", info(ROOT, 1 * SEC))
+    with pytest.raises(AttributeError):
+        t.revision += 1  # type: ignore[misc]
+    before = t.revision
+    delta = t.apply([Fork(2 * SEC, ROOT, ROOT, ROOT + 9, ROOT)])  # a thread
+    assert delta.changed == {(ROOT, 1 * SEC)} and t.revision == before
+    t.mark(groups=["web"])  # what the engine says of a launch record
+    assert t.revision > before
 
 
 def test_a_failed_launch_leaves_no_group_and_drops_no_other_change(

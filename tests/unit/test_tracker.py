@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from typing import Any
 
@@ -14,12 +13,16 @@ from hypothesis import strategies as st
 from tractui.errors import UserError
 from tractui.events import Comm, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
 from tractui.kernel import procfs
-from tractui.model.tracker import UNREAD_EXEC, Tracker, stat_if_present
+from tractui.model.adopt import stat_if_present
+from tractui.model.tracker import UNREAD_EXEC, Tracker
 
+from .fakeproc import FakeProc, stat_line
 from .histories import History, ops
 
 SEC = 1_000_000_000
-# PIDs above any pid_max: no real process can have them, so a /proc rescan finds none.
+# Each tracker here reads a FakeProc, never /proc: these PIDs need not be free on the machine.
+# (They are above any pid_max all the same, so that none is this test's own, which the
+# tracker refuses to attach.)
 ROOT = 5_000_000
 
 
@@ -29,7 +32,7 @@ def info(pid: int, start: int, argv: tuple[str, ...] = ("sh",), ppid: int = 1) -
 
 @pytest.fixture
 def tracker() -> Tracker:
-    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0)
+    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0, reader=FakeProc())
     t.add_root("web", info(ROOT, 1 * SEC, ("sh", "-c", "serve")))
     t.take_delta()
     return t
@@ -126,7 +129,7 @@ def test_an_exec_that_ended_before_it_was_read_does_not_show_its_forkers_command
 
 def test_a_launched_program_that_ended_before_it_was_read_keeps_its_command_line() -> None:
     """tractui started it: what it exec'd is known even when /proc showed only a zombie."""
-    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0)
+    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0, reader=FakeProc())
     zombie = ProcInfo(ROOT, 1 * SEC, 1, "sh", (), "", 0, 1, "Z", False)  # cmdline empty
     proc = t.add_root("brief", zombie)
     t.expect_exec(proc, ("sh", "-c", "exit 7"))
@@ -199,19 +202,15 @@ def test_a_late_fork_of_a_pids_previous_owner_never_ends_its_live_member(
 
 
 def test_a_fork_never_ends_a_member_proc_shows_alive_with_its_start() -> None:
-    sleep = subprocess.Popen(["sleep", "30"], start_new_session=True)
-    try:
-        stat = procfs.read_stat(sleep.pid)
-        assert stat is not None
-        t = Tracker(keep_exited=10.0, clock_offset=lambda: 0)
-        t.add_root("web", info(ROOT, 1 * SEC))
-        t.add_root("web", info(sleep.pid, stat.start, ("sleep", "30")))
-        delta = t.apply([fork(stat.start + 5 * SEC, ROOT, sleep.pid)])
-        assert t.live[sleep.pid].start == stat.start
-        assert not delta.exited and t.unrecovered == 0
-    finally:
-        sleep.kill()
-        sleep.wait()
+    fake = FakeProc()
+    sleep = info(ROOT + 5, 3 * SEC, ("sleep", "30"))
+    fake.run(sleep)
+    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0, reader=fake)
+    t.add_root("web", info(ROOT, 1 * SEC))
+    t.add_root("web", sleep)
+    delta = t.apply([fork(sleep.start + 5 * SEC, ROOT, sleep.pid)])
+    assert t.live[sleep.pid].start == sleep.start
+    assert not delta.exited and t.unrecovered == 0
 
 
 def test_duplicate_fork_of_an_adopted_process_is_ignored(tracker: Tracker) -> None:
@@ -259,24 +258,10 @@ def test_prune_forgets_old_exits_but_keeps_parents_of_live_children(tracker: Tra
     assert [p.pid for p in tracker.members("web")] == [ROOT]
 
 
-def stat_line(pid: int, start: int, state: str, threads: int = 1) -> procfs.Stat:
-    """/proc/PID/stat as the kernel writes it, with the fields the tracker reads."""
-    fields = [
-        state,
-        "1",
-        *["0"] * 15,
-        str(threads),
-        "0",
-        str(start // procfs.NS_PER_TICK),
-        "0",
-        "0",
-    ]
-    return procfs.Stat(f"{pid} (sh) {' '.join(fields)}".encode())
-
-
 def test_a_zombie_stays_past_keep_exited_until_it_is_reaped() -> None:
-    proc_table: dict[int, procfs.Stat] = {}
-    tracker = Tracker(keep_exited=10.0, clock_offset=lambda: 0, read_stat=proc_table.get)
+    fake = FakeProc()
+    proc_table = fake.stats
+    tracker = Tracker(keep_exited=10.0, clock_offset=lambda: 0, reader=fake)
     tracker.add_root("web", info(ROOT, 1 * SEC))
     child, quick = ROOT + 1, ROOT + 2
     tracker.apply([fork(2 * SEC, ROOT, child), fork(2 * SEC, ROOT, quick), exit_(3 * SEC, child)])
@@ -302,8 +287,9 @@ def test_a_zombie_stays_past_keep_exited_until_it_is_reaped() -> None:
 
 def test_a_zombie_shows_as_one_a_second_after_its_exit_and_no_longer_once_reaped() -> None:
     """Not only past keep-exited: ps shows it Z, and so does tractui, until it is reaped."""
-    proc_table: dict[int, procfs.Stat] = {}
-    tracker = Tracker(keep_exited=10.0, clock_offset=lambda: 0, read_stat=proc_table.get)
+    fake = FakeProc()
+    proc_table = fake.stats
+    tracker = Tracker(keep_exited=10.0, clock_offset=lambda: 0, reader=fake)
     tracker.add_root("web", info(ROOT, 1 * SEC))
     child = ROOT + 1
     tracker.apply([fork(2 * SEC, ROOT, child), exit_(3 * SEC, child)])
@@ -322,12 +308,13 @@ def test_a_zombie_shows_as_one_a_second_after_its_exit_and_no_longer_once_reaped
     assert not proc.zombie and proc.status_text() == "exit 0"
     assert tracker.take_delta().changed == {key}
     tracker.prune(now=14 * SEC)
-    assert key not in tracker.procs and not tracker._zombies and not tracker._exits_to_check
+    assert key not in tracker.procs and not tracker.zombies.zombies and not tracker.zombies.to_check
 
 
 def test_an_exit_that_is_not_a_zombie_is_pruned_as_before() -> None:
-    proc_table: dict[int, procfs.Stat] = {}
-    tracker = Tracker(keep_exited=10.0, clock_offset=lambda: 0, read_stat=proc_table.get)
+    fake = FakeProc()
+    proc_table = fake.stats
+    tracker = Tracker(keep_exited=10.0, clock_offset=lambda: 0, reader=fake)
     tracker.add_root("web", info(ROOT, 1 * SEC))
     tracker.apply([fork(2 * SEC, ROOT, ROOT + 1), exit_(3 * SEC, ROOT + 1)])
     proc_table[ROOT + 1] = stat_line(ROOT + 1, 2 * SEC, "S")  # a new owner, same start
@@ -352,17 +339,18 @@ def test_loss_rescans_and_marks_vanished_members_gone(tracker: Tracker) -> None:
 def test_a_fork_from_a_losss_backlog_joins_only_if_proc_shows_it_running() -> None:
     """Events queued before a loss arrive after its rescan: a fork among them may be of a child
     whose exit was dropped. It joins if /proc shows it running, never as a phantom."""
-    me = os.getpid()  # a real member, so that the rescan (of the real /proc) keeps it
-    start = procfs.read_start(me)
-    assert start is not None
-    table: dict[int, procfs.Stat] = {}
-    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0, read_stat=table.get)
-    t.add_root("self", ProcInfo(me, start, os.getppid(), "py", ("py",), "", 0, 1, "S", False))
+    fake = FakeProc()
+    root = info(ROOT, 1 * SEC)
+    fake.run(root)  # a running member, so that the rescan keeps it
+    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0, reader=fake)
+    t.add_root("self", root)
     t.apply([Loss(1 * SEC, 5)])
+    assert t.live[ROOT].alive
     running, ended, later = ROOT + 1, ROOT + 2, ROOT + 3
-    table[running] = stat_line(running, 1 * SEC, "S")  # ended: no /proc entry
+    fake.stats[running] = stat_line(running, 1 * SEC, "S")  # ended: no /proc entry
     now = time.monotonic_ns()
-    t.apply([fork(1 * SEC, me, running), fork(1 * SEC, me, ended), fork(now + SEC, me, later)])
+    backlog = [fork(1 * SEC, ROOT, running), fork(1 * SEC, ROOT, ended)]
+    t.apply([*backlog, fork(now + SEC, ROOT, later)])
     assert t.procs[(running, 1 * SEC)].alive  # reparented away, found by its fork alone
     assert ended not in t.live and all(p.pid != ended for p in t.procs.values())
     assert later in t.live  # a fork after the rescan is as before: no /proc read
@@ -411,6 +399,34 @@ def test_attach_refuses_what_cannot_be_tracked(tracker: Tracker) -> None:
         tracker.check_attachable(ROOT + 99)
     with pytest.raises(UserError, match="positive"):
         tracker.check_attachable(0)
+
+
+def test_attach_says_why_a_process_cannot_be_tracked_and_adopts_its_descendants() -> None:
+    fake = FakeProc()
+    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0, reader=fake)
+    fake.run(ProcInfo(ROOT + 1, 1 * SEC, 2, "kworker/0:1", (), "", 0, 1, "I", True))
+    fake.run(ProcInfo(ROOT + 2, 1 * SEC, 1, "sh", (), "", 0, 1, "Z", False))
+    fake.run(info(ROOT + 3, 1 * SEC))
+    fake.tgids[ROOT + 3] = ROOT + 4
+    with pytest.raises(UserError, match="is a kernel thread"):
+        t.check_attachable(ROOT + 1)
+    with pytest.raises(UserError, match="has already exited"):
+        t.check_attachable(ROOT + 2)
+    assert t.check_attachable(ROOT + 2, allow_zombie=True).pid == ROOT + 2
+    with pytest.raises(UserError, match=f"thread of process {ROOT + 4}"):
+        t.check_attachable(ROOT + 3)
+    fake.run(info(ROOT, 1 * SEC, ("make",)))
+    fake.run(info(ROOT + 5, 2 * SEC, ("cc",), ppid=ROOT))
+    fake.run(info(ROOT + 6, 3 * SEC, ("as",), ppid=ROOT + 5))
+    adopted = t.attach("build", ROOT)
+    assert [(p.pid, p.argv) for p in adopted] == [
+        (ROOT, ("make",)),
+        (ROOT + 5, ("cc",)),
+        (ROOT + 6, ("as",)),
+    ]
+    assert adopted[2].parent == adopted[1].key and t.groups["build"].forks == 2
+    with pytest.raises(UserError, match="already in group 'build'"):
+        t.check_attachable(ROOT + 5)
 
 
 def test_delta_log_has_member_events_in_kernel_order_with_their_times(tracker: Tracker) -> None:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tractui.errors import UserError
-from tractui.model.tracker import NO_GROUP_NAME, Delta, Group, Key, Proc, Tracker
+from tractui.model.changes import Delta
+from tractui.model.store import NO_GROUP_NAME, Group, Proc, Store
 from tractui.model.wire import (
     key_from_wire,
     key_to_wire,
@@ -318,14 +319,14 @@ def _kind(value: object, fits: Callable[[Any], bool] | None = None) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
-def procs_in_tree_order(tracker: Tracker, groups: Iterable[Group]) -> Iterator[Proc]:
+def procs_in_tree_order(tracker: Store, groups: Iterable[Group]) -> Iterator[Proc]:
     """Every process of ``groups``, each parent before its children, siblings in order."""
     for group in groups:
         yield from tracker.tree_order(group)
 
 
 def delta_message(
-    tracker: Tracker,
+    tracker: Store,
     delta: Delta,
     events: list[JsonObject],
     group_wire: Callable[[Group], JsonObject],
@@ -356,7 +357,7 @@ def delta_message(
 
 
 def snapshot_message(
-    tracker: Tracker,
+    tracker: Store,
     groups: list[Group],
     events: list[JsonObject],
     group_wire: Callable[[Group], JsonObject],
@@ -376,58 +377,51 @@ def snapshot_message(
 
 
 class Mirror:
-    """Keeps a :class:`Tracker` equal to the daemon's, from its snapshot and deltas.
+    """Keeps a store equal to the daemon's tracker, from its snapshot and deltas.
 
-    The tracker is only a store here: it never sees kernel events. Its procs, live, exited and
-    groups are kept as the daemon has them, so queries (members, subtree, walk) work unchanged.
+    The store (a tracker that never sees kernel events) changes through its own
+    primitives only, which note each change for its next delta and journals; its queries
+    (members, subtree, walk) work unchanged.
     """
 
-    def __init__(self, tracker: Tracker) -> None:
+    def __init__(self, tracker: Store) -> None:
         self.tracker = tracker
         self.logs: dict[str, str] = {}
 
     def load(self, snapshot: JsonObject) -> None:
         t = self.tracker
-        t.procs.clear()
-        t.live.clear()
-        t.exited.clear()
-        t.recent_exit.clear()
-        t.groups.clear()
+        t.clear()  # says "everything changed" to its readers
         self.logs.clear()
         for g in snapshot["groups"]:
             self._group(g)
         self._procs(snapshot["procs"])
         for g in snapshot["groups"]:
             self._group(g)  # roots again, now that the processes are known
-        t.mark(added=t.procs, groups=t.groups, reset=True)
 
     def apply(self, delta: JsonObject) -> None:
         """Apply a delta; the tracker's next delta (and its journals) tell what it changed."""
         t = self.tracker
         moving = {(m["pid"], m["start"]) for m in delta.get("procs", ())}
         for name in delta.get("gone_groups", ()):
-            group = t.groups.pop(name, None)
+            group = t.drop_group(name)
             self.logs.pop(name, None)
             if group is not None:
                 for key in list(group.members):
                     if key not in moving:  # else renamed: it comes back in another group
-                        self._remove(key)
-        removed = [key_from_wire(k) for k in delta.get("removed", ())]
-        for key in removed:
-            self._remove(key)
+                        t.remove(key)
+        for key in delta.get("removed", ()):
+            t.remove(key_from_wire(key))
         for g in delta.get("groups", ()):
             self._group(g)
-        added, changed, exited = self._procs(delta.get("procs", ()))
+        self._procs(delta.get("procs", ()))
         for g in delta.get("groups", ()):
             self._group(g)
-        names = {g["name"] for g in delta.get("groups", ())} | set(delta.get("gone_groups", ()))
-        t.mark(added, changed, exited, removed, names)
 
     def _group(self, g: JsonObject) -> None:
         t = self.tracker
         group = t.groups.get(g["name"])
         if group is None:
-            group = t.groups[g["name"]] = Group(g["name"], created=g["created"])
+            group = t.add_group(Group(g["name"], created=g["created"]))
         group.roots = [k for k in map(key_from_wire, g["roots"]) if k in t.procs]
         group.live = g["live"]
         group.forks = g["forks"]
@@ -436,63 +430,33 @@ class Mirror:
         group.failed = g["failed"]
         self.logs[group.name] = str(g.get("log", ""))
 
-    def _procs(self, wire: Iterable[JsonObject]) -> tuple[list[Key], set[Key], list[Key]]:
+    def _procs(self, wire: Iterable[JsonObject]) -> None:
         t = self.tracker
-        added: list[Key] = []
-        changed: set[Key] = set()
-        exited: list[Key] = []
         for m in wire:
             new = proc_from_wire(m)
-            key = new.key
-            old = t.procs.get(key)
+            old = t.procs.get(new.key)
             if old is None:
-                group = t.groups.get(new.group)
-                if group is None:
-                    group = t.groups[new.group] = Group(new.group)
-                t.procs[key] = new
-                group.members.add(key)
+                if new.group not in t.groups:
+                    t.add_group(Group(new.group))
                 parent = t.procs.get(new.parent) if new.parent is not None else None
-                if parent is not None:
-                    parent.children[key] = None
-                added.append(key)
-                proc = new
+                t.insert(new, parent)
+                continue
+            was_alive = old.alive
+            if old.group != new.group:
+                t.regroup(old, new.group)
+            for name in _COPIED:
+                setattr(old, name, getattr(new, name))
+            if was_alive and not old.alive:
+                t.end(old)
+            elif not was_alive and old.alive:
+                t.revive(old)
             else:
-                was_alive = old.alive
-                if old.group != new.group:
-                    moved = t.groups.get(old.group)
-                    if moved is not None:
-                        moved.members.discard(key)
-                    t.groups.setdefault(new.group, Group(new.group)).members.add(key)
-                for name in Proc.__slots__:  # type: ignore[attr-defined]
-                    if name != "children":
-                        setattr(old, name, getattr(new, name))
-                proc = old
-                if was_alive and not proc.alive:
-                    exited.append(key)
-                else:
-                    changed.add(key)
-            if proc.alive:
-                t.live[proc.pid] = proc
-                t.exited.pop(key, None)
-            else:
-                if t.live.get(proc.pid) is proc:
-                    del t.live[proc.pid]
-                t.exited[key] = proc
-        return added, changed, exited
+                t.changes.note_changed(old.key)
 
-    def _remove(self, key: Key) -> None:
-        t = self.tracker
-        proc = t.procs.pop(key, None)
-        if proc is None:
-            return
-        if t.live.get(proc.pid) is proc:
-            del t.live[proc.pid]
-        t.exited.pop(key, None)
-        group = t.groups.get(proc.group)
-        if group is not None:
-            group.members.discard(key)
-            if key in group.roots:
-                group.roots.remove(key)
-        parent = t.procs.get(proc.parent) if proc.parent is not None else None
-        if parent is not None:
-            parent.children.pop(key, None)
+
+# what a member's update from the daemon sets; its key, group and children are the store's
+_COPIED = tuple(
+    name
+    for name in Proc.__slots__  # type: ignore[attr-defined]
+    if name not in ("key", "group", "children")
+)

@@ -46,8 +46,10 @@ from typing import Any, Protocol
 from tractui import paths
 from tractui.errors import UserError
 from tractui.events import ExitStatus
-from tractui.model.tracker import Group, Journal, Key, Proc, Tracker, validate_group_name
-from tractui.model.wire import proc_to_wire
+from tractui.model.changes import Journal, Key
+from tractui.model.store import Group, Proc, validate_group_name
+from tractui.model.tracker import Tracker
+from tractui.model.wire import proc_json
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +165,8 @@ class Persister:
     Use: :meth:`acquire`, :meth:`restore` (after the collector subscribed, so nothing forked
     meanwhile is missed), :meth:`tick` after each poll, :meth:`close` at exit. Nothing is
     written before :meth:`restore` ran: an engine that failed to start never overwrites the
-    groups it did not load.
+    groups it did not load. The journal between two saves is a :class:`JournalFile`'s; the
+    members' JSON kept from save to save, a :class:`Members`'.
     """
 
     def __init__(
@@ -185,11 +188,12 @@ class Persister:
         self._last_save = -math.inf
         self._members: Members | None = None  # the members' JSON, kept from save to save
         self.journal_path = self.directory / JOURNAL_NAME
-        self._journal_fd: int | None = None
-        self._token = ""  # the state file's, at the journal's head; "": no appending
-        self._changes: Journal | None = None  # what changed since the last save or append
-        self.journaled = 0  # journal lines written since the start
-        self._order: tuple[str, ...] = ()  # the groups' order, as the files have it
+        self._journal = JournalFile(self.journal_path)
+
+    @property
+    def journaled(self) -> int:
+        """Journal lines written since the start."""
+        return self._journal.lines
 
     # ---- the lock ----------------------------------------------------------------------------
 
@@ -232,7 +236,7 @@ class Persister:
 
     def release(self) -> None:
         """Give the directory up without saving."""
-        self._close_journal()
+        self._journal.close()
         fd, self._lock_fd = self._lock_fd, None
         if fd is not None:
             os.close(fd)  # the flock goes with the last descriptor
@@ -358,8 +362,9 @@ class Persister:
         if owner.tracker.revision == self.saved_revision or not self._loaded or self._disabled:
             return False
         now = self.clock()
-        wait = self.interval * (BUSY_SAVE_INTERVALS if busy and self._token else 1)
-        if now - self._last_save < wait and (not self._token or self._append(owner)):
+        appending = self._journal.appending
+        wait = self.interval * (BUSY_SAVE_INTERVALS if busy and appending else 1)
+        if now - self._last_save < wait and (not appending or self._append(owner)):
             return False  # appended to the journal (or it is off: the save is due soon)
         # the interval is over, or the journal cannot say what changed: save it all now
         try:
@@ -378,24 +383,22 @@ class Persister:
         revision = owner.tracker.revision
         if self._members is None or self._members.tracker is not owner.tracker:
             self._members = Members(owner.tracker)
-        if self._changes is None or self._changes.tracker is not owner.tracker:
-            self._changes = owner.tracker.journal()
-        self._changes.take_all()  # the file holds them: the journal starts afresh
+        # the file holds what changed so far; no journal line follows it until it is written
+        # (if it is not, what changed is in neither file: no line may follow the old one)
+        self._journal.saving(owner.tracker)
         token = secrets.token_hex(8)
-        try:
-            self._write(encode_parts(owner.tracker, owner.launches, self._members, token))
-        except BaseException:
-            self._token = ""  # what changed is in neither file: no journal line may follow
-            raise
-        self._token = ""
-        self._order = tuple(owner.tracker.groups)
+        self._write(encode_parts(owner.tracker, owner.launches, self._members, token))
         self.saved_revision = revision
         self._last_save = self.clock()
         self.saves += 1
         if self.error:
             log.info("groups are saved again to %s", self.path)
             self.error = ""
-        self._start_journal(token)  # after: a journal it cannot start stays the error
+        try:  # after: a journal it cannot start stays the error
+            self._journal.start(token, tuple(owner.tracker.groups))
+        except (OSError, paths.UnsafePath) as err:
+            # what is saved is safe; what changes until the next save is not, if we are killed
+            self._failed(err, what=f"cannot write {self.journal_path}")
 
     def _write(self, parts: list[bytes]) -> None:
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=TMP_SUFFIX, dir=self.directory)
@@ -415,53 +418,13 @@ class Persister:
         finally:
             os.close(dir_fd)
 
-    # ---- the journal -------------------------------------------------------------------------
-
-    def _start_journal(self, token: str) -> None:
-        """Empty the journal and head it with the token of the state file just written."""
-        try:
-            if self._journal_fd is None:
-                self._journal_fd = paths.open_private(
-                    self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
-                )
-            os.ftruncate(self._journal_fd, 0)
-            _write_all(self._journal_fd, _dumps({"journal": 1, "state": token}).encode() + b"\n")
-        except (OSError, paths.UnsafePath) as err:
-            # what is saved is safe; what changes until the next save is not, if we are killed
-            self._close_journal()
-            self._failed(err, what=f"cannot write {self.journal_path}")
-            return
-        self._token = token
-
     def _append(self, owner: Owner) -> bool:
-        """Append the changes since the last save or append; False if a full save must."""
-        changes = self._changes
-        fd = self._journal_fd
-        if changes is None or changes.tracker is not owner.tracker or fd is None:
-            return False
-        keys, groups, everything = changes.take_all()
-        if everything:
-            return False
-        lines = journal_lines(owner.tracker, owner.launches, keys, groups)
-        order = tuple(owner.tracker.groups)
-        if order != self._order:  # a group came, went or was renamed: it keeps its place
-            lines.append(b'{"order":%s}\n' % _dumps(order).encode())
+        """Append what changed to the journal; False if a full save must be made instead."""
         try:
-            _write_all(fd, b"".join(lines))
+            return self._journal.append(owner)
         except OSError as err:
-            self._token = ""  # a gap in the journal: nothing more goes after it
             self._failed(err, what=f"cannot write {self.journal_path}")
             return False
-        self._order = order
-        self.journaled += len(lines)
-        return True
-
-    def _close_journal(self) -> None:
-        fd, self._journal_fd = self._journal_fd, None
-        self._token = ""
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
     def save_now(self, owner: Owner) -> str:
         """:meth:`save`, for a command that changed the groups: "" if it is on disk, else why
@@ -492,6 +455,85 @@ class Persister:
                 self._failed(err)
         self._loaded = False  # closed: no later tick writes (or takes the lock again)
         self.release()
+
+
+class JournalFile:
+    """``groups.journal``: the changes made since the last save, a batch at a time.
+
+    :meth:`start` empties it and heads it with the token of the state file just written; each
+    :meth:`append` then adds the lines of what its reader of the tracker's changes saw since
+    the save or the last append. A write that fails leaves a gap: nothing is appended after it
+    until the next start. Its methods raise OSError (or UnsafePath) for the persister to report,
+    and leave the file so that a restore never applies what does not follow its state file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._token = ""  # the state file's, at the journal's head; "": no appending
+        self._changes: Journal | None = None  # what changed since the last save or append
+        self._order: tuple[str, ...] = ()  # the groups' order, as the files have it
+        self.lines = 0  # lines written since the start
+
+    @property
+    def appending(self) -> bool:
+        """Whether it follows the state file on disk, so that changes may be appended."""
+        return bool(self._token)
+
+    def saving(self, tracker: Tracker) -> None:
+        """A save of every group is about to be written: it holds what changed so far, and
+        nothing may be appended until :meth:`start` heads the journal with its token."""
+        if self._changes is None or self._changes.source is not tracker.changes:
+            self._changes = tracker.journal()
+        self._changes.take_all()
+        self._token = ""
+
+    def start(self, token: str, order: tuple[str, ...]) -> None:
+        """Empty the journal and head it with ``token``, the state file's, whose groups are in
+        ``order``."""
+        self._order = order
+        try:
+            if self._fd is None:
+                self._fd = paths.open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            os.ftruncate(self._fd, 0)
+            _write_all(self._fd, _dumps({"journal": 1, "state": token}).encode() + b"\n")
+        except (OSError, paths.UnsafePath):
+            self.close()
+            raise
+        self._token = token
+
+    def append(self, owner: Owner) -> bool:
+        """Append the changes since the last save or append; False if a full save must."""
+        changes = self._changes
+        fd = self._fd
+        if (
+            not self._token
+            or changes is None
+            or changes.source is not owner.tracker.changes
+            or fd is None
+        ):
+            return False
+        keys, groups, everything = changes.take_all()
+        if everything:
+            return False
+        lines = journal_lines(owner.tracker, owner.launches, keys, groups)
+        order = tuple(owner.tracker.groups)
+        if order != self._order:  # a group came, went or was renamed: it keeps its place
+            lines.append(b'{"order":%s}\n' % _dumps(order).encode())
+        try:
+            _write_all(fd, b"".join(lines))
+        except OSError:
+            self._token = ""  # a gap in the journal: nothing more goes after it
+            raise
+        self._order = order
+        self.lines += len(lines)
+        return True
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        self._token = ""
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 # ---- the file format -------------------------------------------------------------------------
@@ -590,6 +632,7 @@ class Members:
         for key in sorted(came, key=lambda k: (k[1], k[0])):
             self._append(procs[key].group, key)
         out: dict[str, list[bytes]] = {name: [] for name in self.tracker.groups}
+        shared: dict[object, str] = {}  # the JSON of texts members share (see proc_json)
         for name, runs in list(self._runs.items()):
             texts = out.get(name)
             if texts is None:  # a group gone: its members went with it
@@ -608,7 +651,7 @@ class Members:
                     members = run.members
                     for key, text in members.items():
                         if text is None:
-                            members[key] = _dumps(proc_to_wire(procs[key])).encode()
+                            members[key] = proc_json(procs[key], shared).encode()
                     run.text = b",".join(members.values())  # type: ignore[arg-type]
                 texts.append(run.text)
             runs[:] = kept
@@ -716,51 +759,9 @@ def journal_lines(
     return lines
 
 
-_MEMBER_LINE = (
-    '{"member":{"pid":%d,"start":%d,"group":%s,"parent":%s,"ppid":%d,"comm":%s,"argv":%s,'
-    '"exe":%s,"uid":%d,"threads":%d,"peak_threads":%d,"execs":%s,"ended":%s,"exit":%s,'
-    '"lost_exit":%s,"zombie":%s}}\n'
-)
-
-
 def _member_line(proc: Proc, texts: dict[object, str]) -> bytes:
-    """A journal line: ``proc_to_wire(proc)``'s JSON, made twice as fast as by encoding that
-    dict. The strings, the argv and the exit status that the children of one forker share
-    are encoded once per batch (``texts``); the rest are integers."""
-
-    def text(value: object) -> str:
-        out = texts.get(value)
-        if out is None:
-            out = texts[value] = _dumps(list(value) if isinstance(value, tuple) else value)
-        return out
-
-    status = proc.exit
-    return (
-        _MEMBER_LINE
-        % (
-            proc.pid,
-            proc.start,
-            text(proc.group),
-            "null" if proc.parent is None else f"[{proc.parent[0]},{proc.parent[1]}]",
-            proc.ppid,
-            text(proc.comm),
-            text(proc.argv),
-            text(proc.exe),
-            proc.uid,
-            proc.threads,
-            proc.peak_threads,
-            _dumps([list(a) for a in proc.execs]) if proc.execs else "[]",
-            "null" if proc.ended is None else str(proc.ended),
-            "null" if status is None else texts.get(status) or _status_json(status, texts),
-            "true" if proc.lost_exit else "false",
-            "true" if proc.zombie else "false",
-        )
-    ).encode()
-
-
-def _status_json(status: ExitStatus, texts: dict[object, str]) -> str:
-    out = texts[status] = _dumps(status.to_json())
-    return out
+    """A journal line: the member as the protocol sends it (:func:`proc_json`)."""
+    return b'{"member":%s}\n' % proc_json(proc, texts).encode()
 
 
 def replay(saved: Saved, raw: bytes) -> tuple[Saved, int]:

@@ -6,10 +6,12 @@ so a process is written out in one way only.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tractui.events import ExitStatus
-from tractui.model.tracker import Group, Key, MemberEvent, Proc
+from tractui.model.changes import Key, MemberEvent
+from tractui.model.store import Group, Proc
 
 JsonObject = dict[str, Any]
 
@@ -102,3 +104,52 @@ def event_to_wire(ev: MemberEvent, wall: float) -> JsonObject:
 
 def event_from_wire(m: JsonObject) -> MemberEvent:
     return MemberEvent(m["ts"], m["kind"], (m["pid"], m["start"]), m["group"], m["detail"])
+
+
+# one encoder for the JSON text of processes (json.dumps with options builds one per call)
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+_PROC_JSON = (
+    '{"pid":%d,"start":%d,"group":%s,"parent":%s,"ppid":%d,"comm":%s,"argv":%s,'
+    '"exe":%s,"uid":%d,"threads":%d,"peak_threads":%d,"execs":%s,"ended":%s,"exit":%s,'
+    '"lost_exit":%s,"zombie":%s}'
+)
+
+
+def proc_json(proc: Proc, texts: dict[object, str] | None = None) -> str:
+    """``proc_to_wire(proc)`` as compact JSON text, made twice as fast as by encoding that
+    dict: for the state file, which writes every member of a storm. The strings, the argv and
+    the exit status that the children of one forker share are encoded once per ``texts``
+    (give one dict to a batch); the rest are integers."""
+    if texts is None:
+        texts = {}
+
+    def text(value: object) -> str:
+        out = texts.get(value)
+        if out is None:
+            out = texts[value] = _ENCODE(list(value) if isinstance(value, tuple) else value)
+        return out
+
+    status = proc.exit
+    if status is None:
+        exit_ = "null"
+    else:
+        exit_ = texts.get(status) or texts.setdefault(status, _ENCODE(status.to_json()))
+    return _PROC_JSON % (
+        proc.pid,
+        proc.start,
+        text(proc.group),
+        "null" if proc.parent is None else f"[{proc.parent[0]},{proc.parent[1]}]",
+        proc.ppid,
+        text(proc.comm),
+        text(proc.argv),
+        text(proc.exe),
+        proc.uid,
+        proc.threads,
+        proc.peak_threads,
+        _ENCODE([list(a) for a in proc.execs]) if proc.execs else "[]",
+        "null" if proc.ended is None else str(proc.ended),
+        exit_,
+        "true" if proc.lost_exit else "false",
+        "true" if proc.zombie else "false",
+    )

@@ -1,0 +1,350 @@
+"""The member store: groups, their processes and the indexes over them, kept consistent.
+
+A process is keyed by (pid, start) so a reused PID is a new process. Its genealogical parent
+(the process that forked it) is kept apart from its current ppid: a double-forked daemon is
+reparented to init, but stays in its group, under its forker.
+
+:class:`Store`'s primitives (:meth:`Store.insert`, :meth:`Store.end`, :meth:`Store.revive`,
+:meth:`Store.remove`, :meth:`Store.regroup` and the group operations) are the only code that
+changes its indexes, and each notes what it changed in :attr:`Store.changes`. The tracker
+(:mod:`tractui.model.tracker`) applies kernel events through them; a client's mirror of a
+daemon (:class:`tractui.daemon.protocol.Mirror`) applies the daemon's deltas through them.
+
+``Group.members`` and ``Proc.group`` say the same thing both ways (a group's members for the
+queries, a member's group in O(1)); the store is the only code that writes either, and keeps
+them in step.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from tractui.errors import UserError
+from tractui.events import ExitStatus, ProcInfo
+from tractui.model.changes import Changes, Delta, Journal, Key
+
+GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,63}")
+NO_GROUP_NAME = "no group name given: type one (1-64 letters, digits or - _ . @ : +)"
+# the command of a process whose exec we saw but that ended (or whose pid was reused) before
+# /proc could be read: what it ran is unknown, and no longer its forker's program
+UNREAD_EXEC = "[exec'd; ended before it was read]"
+
+
+@dataclass(slots=True, eq=False)
+class Proc:
+    """One process of a group, alive or exited."""
+
+    pid: int
+    start: int
+    group: str  # written by the store only (see the module's docstring)
+    parent: Key | None  # genealogical: who forked it; None for a group's root
+    ppid: int  # current parent pid, as last read
+    comm: str = ""
+    argv: tuple[str, ...] = ()
+    exe: str = ""
+    uid: int = -1
+    threads: int = 1
+    peak_threads: int = 1
+    execs: list[tuple[str, ...]] = field(default_factory=list)  # one per exec event seen
+    children: dict[Key, None] = field(default_factory=dict)  # ordered, O(1) removal
+    exit: ExitStatus | None = None
+    ended: int | None = None  # ns since boot
+    lost_exit: bool = False  # gone without an exit event (events were lost)
+    # exited, and still in /proc in state Z: its parent has not reaped it (looked at a second
+    # after the exit, then at each upkeep while it is one: see tractui.model.adopt.Zombies)
+    zombie: bool = False
+    # (pid, start): made once, the one tuple every index of the tracker and the UI shares
+    key: Key = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.key = (self.pid, self.start)
+
+    @property
+    def alive(self) -> bool:
+        return self.ended is None
+
+    @property
+    def reparented(self) -> bool:
+        """Alive, and no longer the child of the process that forked it."""
+        return self.alive and self.parent is not None and self.ppid != self.parent[0]
+
+    def command(self) -> str:
+        if self.argv:
+            return " ".join(self.argv)
+        # a kernel thread or a zombie has no cmdline; an exec that ended unread, not even a comm
+        return f"[{self.comm}]" if self.comm else UNREAD_EXEC
+
+    def status_text(self) -> str:
+        if self.alive:
+            return "alive"
+        ended = self.exit.describe() if self.exit is not None else "gone"
+        return f"{ended}, zombie" if self.zombie else ended
+
+    def _absorb(self, info: ProcInfo) -> None:
+        self.ppid = info.ppid
+        self.comm = info.comm
+        self.argv = info.argv
+        self.exe = info.exe
+        self.uid = info.uid
+        self.threads = max(1, info.threads)
+        self.peak_threads = max(self.peak_threads, self.threads)
+
+
+@dataclass(slots=True, eq=False)
+class Group:
+    name: str
+    roots: list[Key] = field(default_factory=list)
+    members: set[Key] = field(default_factory=set)  # written by the store only
+    live: int = 0  # kept by the store's primitives
+    forks: int = 0
+    execs: int = 0
+    exits: int = 0
+    failed: int = 0  # non-zero exits and deaths by signal
+    created: float = field(default_factory=time.time)
+
+
+def validate_group_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise UserError(NO_GROUP_NAME)
+    if not GROUP_NAME.fullmatch(name):
+        raise UserError(
+            f"bad group name {name!r}: use 1-64 letters, digits or - _ . @ : +, "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class Store:
+    """Groups and their members, the indexes over them, and what changed (:attr:`changes`)."""
+
+    def __init__(self) -> None:
+        self.procs: dict[Key, Proc] = {}
+        self.live: dict[int, Proc] = {}  # pid -> the live member with that pid
+        self.recent_exit: dict[int, Proc] = {}  # pid -> the member that last exited with it
+        self.exited: dict[Key, Proc] = {}  # every exited member still kept, oldest exit first
+        self.groups: dict[str, Group] = {}
+        self.changes = Changes(self.procs)
+
+    # ---- what changed ------------------------------------------------------------------------
+
+    @property
+    def revision(self) -> int:
+        """Moves at every change a saved state shows (see tractui.model.state)."""
+        return self.changes.revision
+
+    def journal(self) -> Journal:
+        """A new journal of this store's changes (its first take says "all")."""
+        return self.changes.journal()
+
+    def mark(
+        self,
+        added: Iterable[Key] = (),
+        changed: Iterable[Key] = (),
+        exited: Iterable[Key] = (),
+        removed: Iterable[Key] = (),
+        groups: Iterable[str] = (),
+        reset: bool = False,
+    ) -> None:
+        """Note changes made outside the primitives (a group's launch records): the next delta
+        and every journal see them, and the revision moves."""
+        self.changes.mark(added, changed, exited, removed, groups, reset)
+
+    def take_delta(self, events: int = 0, lost: int = 0) -> Delta:
+        return self.changes.take(events, lost)
+
+    # ---- groups ------------------------------------------------------------------------------
+
+    def create_group(self, name: str, exist_ok: bool = False) -> Group:
+        name = validate_group_name(name)
+        group = self.groups.get(name)
+        if group is not None:
+            if not exist_ok:
+                raise UserError(f"group {name!r} already exists: pick another name")
+            return group
+        return self.add_group(Group(name))
+
+    def add_group(self, group: Group) -> Group:
+        """Put ``group`` (with no members yet) in the store, after the others."""
+        self.groups[group.name] = group
+        self.changes.note_group(group.name)
+        return group
+
+    def group(self, name: str) -> Group:
+        try:
+            return self.groups[name]
+        except KeyError:
+            raise UserError(f"no group named {name!r}") from None
+
+    def rename_group(self, old: str, new: str) -> Group:
+        group = self.group(old)
+        new = validate_group_name(new)
+        if new == old:
+            return group
+        if new in self.groups:
+            raise UserError(f"group {new!r} already exists: pick another name")
+        group.name = new
+        groups = list(self.groups.values())  # the group keeps its place among the others
+        self.groups.clear()
+        self.groups.update((g.name, g) for g in groups)
+        changes = self.changes
+        for key in group.members:
+            self.procs[key].group = new
+            changes.note_changed(key)
+        changes.note_group(old)
+        changes.note_group(new)
+        return group
+
+    def remove_group(self, name: str) -> list[Key]:
+        """Stop tracking a group; its processes are left alone."""
+        group = self.group(name)
+        keys = list(group.members)
+        self.drop_group(name)
+        for key in keys:
+            self.remove(key)
+        return keys
+
+    def drop_group(self, name: str) -> Group | None:
+        """Take the group out, leaving its members to be removed or moved (:meth:`remove`,
+        :meth:`regroup`); None if there is none."""
+        group = self.groups.pop(name, None)
+        if group is not None:
+            self.changes.note_group(name)
+        return group
+
+    # ---- members -----------------------------------------------------------------------------
+
+    def insert(self, proc: Proc, parent: Proc | None = None) -> None:
+        """A new member, alive or exited, of the group ``proc.group`` names, under ``parent``."""
+        key = proc.key
+        group = self.groups[proc.group]
+        self.procs[key] = proc
+        group.members.add(key)
+        if proc.ended is None:
+            self.live[proc.pid] = proc
+            group.live += 1
+        else:
+            self.exited[key] = proc
+        if parent is not None:
+            parent.children[key] = None
+        self.changes.note_added(key, group.name)
+
+    def end(self, proc: Proc) -> None:
+        """The live member ``proc`` has ended (its ``ended`` is set): index it as exited."""
+        if self.live.get(proc.pid) is proc:
+            del self.live[proc.pid]
+        self.recent_exit[proc.pid] = proc
+        self.exited[proc.key] = proc
+        group = self.groups.get(proc.group)
+        if group is not None:
+            group.live -= 1
+        self.changes.note_exited(proc.key, proc.group)
+
+    def revive(self, proc: Proc) -> None:
+        """The exited member ``proc`` lives again (its ``ended`` is None): index it as live."""
+        self.live[proc.pid] = proc
+        if self.recent_exit.get(proc.pid) is proc:
+            del self.recent_exit[proc.pid]
+        self.exited.pop(proc.key, None)
+        group = self.groups.get(proc.group)
+        if group is not None:
+            group.live += 1
+        self.changes.note_changed(proc.key)
+
+    def remove(self, key: Key) -> Proc | None:
+        """Forget a member (from its group, its parent's children, every index); None if it
+        was not one."""
+        proc = self.procs.pop(key, None)
+        if proc is None:
+            return None
+        if self.live.get(proc.pid) is proc:
+            del self.live[proc.pid]
+        if self.recent_exit.get(proc.pid) is proc:
+            del self.recent_exit[proc.pid]
+        self.exited.pop(key, None)
+        group = self.groups.get(proc.group)
+        if group is not None:
+            group.members.discard(key)
+            if proc.ended is None:
+                group.live -= 1
+            if key in group.roots:
+                group.roots.remove(key)
+        parent = self.procs.get(proc.parent) if proc.parent is not None else None
+        if parent is not None:
+            parent.children.pop(key, None)
+        self.changes.note_removed(key, proc.group)
+        return proc
+
+    def regroup(self, proc: Proc, name: str) -> None:
+        """Move a member to group ``name`` (made if there is none: a mirror's rename)."""
+        old = self.groups.get(proc.group)
+        if old is not None:
+            old.members.discard(proc.key)
+            if proc.ended is None:
+                old.live -= 1
+        group = self.groups.get(name)
+        if group is None:
+            group = self.add_group(Group(name))
+        group.members.add(proc.key)
+        if proc.ended is None:
+            group.live += 1
+        proc.group = name
+        self.changes.note_changed(proc.key)
+
+    def order_exited(self) -> None:
+        """Sort the exited members by the time they ended (prune reads them oldest first)."""
+        ordered = sorted(self.exited.values(), key=lambda p: p.ended or 0)
+        self.exited.clear()
+        self.exited.update((p.key, p) for p in ordered)
+
+    def clear(self) -> None:
+        """Forget every group and member; readers are told that everything changed."""
+        self.procs.clear()
+        self.live.clear()
+        self.exited.clear()
+        self.recent_exit.clear()
+        self.groups.clear()
+        self.changes.mark(reset=True)
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    def members(self, name: str, alive_only: bool = False) -> list[Proc]:
+        """A group's processes in tree order: each root, then its descendants depth-first."""
+        group = self.group(name)
+        out = [proc for proc in self.walk(group) if proc.alive or not alive_only]
+        return out
+
+    def walk(self, group: Group) -> Iterator[Proc]:
+        for key in list(group.roots):
+            yield from self.subtree(key)
+
+    def tree_order(self, group: Group) -> Iterator[Proc]:
+        """A group's members, each after its parent: the trees, then any member they miss."""
+        seen: set[Key] = set()
+        for proc in self.walk(group):
+            if proc.key not in seen and proc.group == group.name:
+                seen.add(proc.key)
+                yield proc
+        for key in sorted(group.members - seen, key=lambda k: k[1]):
+            stray = self.procs.get(key)
+            if stray is not None:
+                yield stray
+
+    def subtree(self, key: Key) -> Iterator[Proc]:
+        stack = [key]
+        while stack:
+            proc = self.procs.get(stack.pop())
+            if proc is None:
+                continue
+            yield proc
+            stack.extend(reversed(proc.children))
+
+    def depth(self, proc: Proc) -> int:
+        depth = 0
+        while proc.parent is not None and (parent := self.procs.get(proc.parent)) is not None:
+            depth += 1
+            proc = parent
+        return depth
