@@ -28,7 +28,6 @@ import contextlib
 import json
 import math
 import os
-import resource
 import select
 import shutil
 import signal
@@ -42,12 +41,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.common import daemon as harness
+from bench.common.machine import room_for
+from bench.common.report import ratio, table
+from bench.common.stats import percentile
+from bench.common.tools import compile_c, say
 from tractui.daemon.client import Connection
 from tractui.daemon.protocol import JsonObject
 from tractui.events import Fork, ProcConnector
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import compile_c, say
+from tractui.kernel import procfs
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -58,12 +61,10 @@ FORKS = "forks"  # the group the fork generators are launched into
 MAX_MEMBERS = 20_000  # forker.c refuses more
 START_TIMEOUT = 20.0  # the daemon answers, a worker says ready
 BUILD_TIMEOUT = 90.0  # the N members are all listed
-STOP_TIMEOUT = 10.0  # SIGTERM, then SIGKILL
 DRAIN_S = 1.0  # after a generator ends: 20x the collector's 50 ms batch interval
 MAX_RECORDS = 200_000  # fork records a receiver keeps
 SIGUSR1_BIT = 1 << (signal.SIGUSR1 - 1)
 NS = 1_000_000_000
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def boot_ns() -> int:
@@ -79,55 +80,27 @@ def build(directory: Path) -> Path:
 
 
 def check_room(members: int, burst: int) -> None:
-    """Refuse sizes the machine's limits on processes would not allow."""
-    running = sum(1 for name in os.listdir("/proc") if name.isdigit())
-    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
-    threads_max = int(Path("/proc/sys/kernel/threads-max").read_text())
-    need = members + burst + 100
-    problems = []
-    if running + need > 0.9 * pid_max:
-        problems.append(f"pid_max is {pid_max:,} and {running:,} processes run already")
-    if running + need > 0.9 * threads_max:
-        problems.append(f"threads-max is {threads_max:,}")
-    soft, _hard = resource.getrlimit(resource.RLIMIT_NPROC)
-    if os.geteuid() != 0 and soft != resource.RLIM_INFINITY and running + need > soft:
-        problems.append(f"ulimit -u is {soft:,}")
-    cgroup = Path("/sys/fs/cgroup/pids.max")
-    with contextlib.suppress(OSError, ValueError):
-        limit = cgroup.read_text().strip()
-        if limit != "max" and running + need > int(limit):
-            problems.append(f"the cgroup's pids.max is {limit}")
-    if problems:
-        sys.exit(f"run.py: {need:,} more processes would not fit: {'; '.join(problems)}")
+    """Refuse sizes the machine's limits on processes would not allow (with a 10 % margin)."""
+    ok, need, limits = room_for(members + burst + 100, share=0.9)
+    if not ok:
+        sys.exit(f"run.py: {need:,} processes at once would not fit: {limits}")
 
 
 def cpu_ns(pid: int) -> int:
     """utime + stime of a process (all its threads), in ns; 0 if it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return 0
-    rest = raw[raw.rindex(b")") + 2 :].split()
-    return (int(rest[11]) + int(rest[12])) * (NS // CLK_TCK)
+    stat = procfs.read_stat(pid)
+    return stat.utime_stime * procfs.NS_PER_TICK if stat is not None else 0
 
 
 def finished(pid: int) -> bool:
     """Gone, or a zombie (its parent, the daemon, reaps it within half a second)."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return True
-    return raw[raw.rindex(b")") + 2 :].split()[0] in (b"Z", b"X")
+    stat = procfs.read_stat(pid)
+    return stat is None or stat.state in ("Z", "X")
 
 
 def catches_sigusr1(pid: int) -> bool:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("SigCgt:"):
-                return bool(int(line.split()[1], 16) & SIGUSR1_BIT)
-    except (OSError, ValueError, IndexError):
-        pass
-    return False
+    caught = procfs.read_status(pid).get("SigCgt", "0")
+    return bool(int(caught, 16) & SIGUSR1_BIT)
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float, step: float = 0.02) -> None:
@@ -141,104 +114,27 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, step: float =
 # ---- the daemon ------------------------------------------------------------------------------
 
 
-class Daemon:
-    """``python -m tractui daemon`` on a socket and state directory under ``root``."""
+class Daemon(harness.Daemon):
+    """The harness's daemon (bench.common.daemon), its output in ``daemon.log``, run from
+    ``root`` with this checkout's tractui, unless PYTHONPATH names another (to measure a patched
+    copy); it keeps how long each add request took."""
+
+    start_timeout = START_TIMEOUT
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.socket = root / "run" / "tractui.sock"
-        self.state = root / "state"
-        self.log = root / "daemon.log"
-        self.env = {
-            **os.environ,
-            "TRACTUI_SOCKET": str(self.socket),
-            "TRACTUI_STATE_DIR": str(self.state),
-        }
-        for var in ("SUDO_UID", "SUDO_GID", "SUDO_USER"):
-            self.env.pop(var, None)
-        # this checkout's tractui, unless PYTHONPATH names another (to measure a patched copy)
+        socket = root / "run" / "tractui.sock"
+        # run from root, not the checkout: its tractui would shadow PYTHONPATH's
+        super().__init__(root, ["--socket", str(socket)], log=root / "daemon.log", cwd=root)
         self.env["PYTHONPATH"] = os.pathsep.join(
             p for p in (os.environ.get("PYTHONPATH", ""), str(REPO)) if p
         )
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.collector = 0
-        self.launched: set[int] = set()  # each leads a session (and process group) of its own
         self.add_ns: list[tuple[str, int]] = []  # how long each add request took
-
-    def start(self) -> None:
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tractui", "daemon", "--socket", str(self.socket)],
-                cwd=self.root,  # not the checkout: its tractui would shadow PYTHONPATH's
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"run.py: the daemon exited at start:\n{self.log_tail()}")
-            try:
-                with self.connect(timeout=2) as conn:
-                    own = [p for p in conn.hello.get("own_pids", []) if p != self.proc.pid]
-                    self.collector = own[0] if own else 0
-                    return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise SystemExit(
-                        f"run.py: the daemon did not answer within {START_TIMEOUT:.0f} s:\n"
-                        f"{self.log_tail()}"
-                    ) from None
-                time.sleep(0.05)
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def connect(self, timeout: float = 30.0) -> Connection:
-        return Connection(self.socket, timeout=timeout)
 
     def add(self, conn: Connection, group: str, argv: list[str]) -> int:
         t0 = time.monotonic_ns()
-        result = conn.request(
-            "add", group=group, argv=argv, cwd=str(self.root), env={"PATH": os.defpath}
-        )
+        pid = super().add(conn, group, argv)
         self.add_ns.append((f"{group}: {' '.join(argv[1:])}", time.monotonic_ns() - t0))
-        pid = int(result["pid"])
-        self.launched.add(pid)
         return pid
-
-    def log_tail(self, lines: int = 20) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def kill_members(self) -> None:
-        """SIGKILL every live member of every group, through the daemon; then by process group."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(Exception), self.connect(timeout=10) as conn:
-                for group in conn.request("groups"):
-                    if group["live"]:
-                        with contextlib.suppress(Exception):
-                            conn.request("signal", group=group["name"], signal="KILL")
-        for pid in self.launched:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-
-    def stop(self) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            say(f"the daemon did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM: SIGKILL")
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
 
 
 # ---- workers: client, subscriber and listener processes --------------------------------------
@@ -460,23 +356,8 @@ def role_listener() -> int:
 # ---- statistics ------------------------------------------------------------------------------
 
 
-def percentile(values: list[int] | list[float], p: float) -> float:
-    """Nearest rank; nan when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return float(ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)])
-
-
 def ms(ns: float) -> str:
     return "-" if math.isnan(ns) else f"{ns / 1e6:.2f}"
-
-
-def ratio(a: float, b: float) -> str:
-    if math.isnan(a) or math.isnan(b) or b <= 0:
-        return "-"
-    r = a / b
-    return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
 
 
 @dataclass
@@ -633,16 +514,6 @@ def delays_of(generator: int, subscriber: dict[str, Any], listener: dict[str, An
 # ---- reporting -------------------------------------------------------------------------------
 
 
-def table(rows: list[tuple[str, ...]], right_from: int = 1) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [
-            cell.ljust(w) if i < right_from else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        say("  " + "  ".join(cells).rstrip())
-
-
 def print_latency(samples: list[Latency], n: int, reply_bytes: int, decode_ns: int) -> None:
     say()
     say(
@@ -702,7 +573,7 @@ def print_latency_ratios(samples: dict[str, Latency], clients: int) -> None:
             rows.append(
                 (a, b, ratio(sa.p50, sb.p50), ratio(sa.p95, sb.p95), ratio(sa.rate, sb.rate))
             )
-    table(rows, right_from=2)
+    table(rows, left=2)
 
 
 def print_delays(phases: list[tuple[str, int, Delays]]) -> None:
@@ -732,7 +603,7 @@ def print_delays(phases: list[tuple[str, int, Delays]]) -> None:
                     "1.00x" if who == "bare listener" else ratio(p95, percentile(bare, 95)),
                 )
             )
-    table(rows, right_from=2)
+    table(rows, left=2)
     say()
     say("  where the subscriber's delay goes")
     rows = [
@@ -772,7 +643,10 @@ def print_delays(phases: list[tuple[str, int, Delays]]) -> None:
 
 def measure(args: argparse.Namespace, tmp: Path, daemon: Daemon, workers: Workers) -> None:
     forker = build(tmp)
-    daemon.start()
+    try:
+        daemon.start()
+    except harness.DaemonFailed as err:
+        raise SystemExit(f"run.py: {err}") from None
     say(
         f"daemon: PID {daemon.pid} (collector {daemon.collector}) on {daemon.socket}; "
         f"Linux {os.uname().release}, {os.cpu_count()} CPUs"
@@ -928,8 +802,8 @@ def main(argv: list[str] | None = None) -> int:
         raise
     finally:
         workers.kill_all()
-        daemon.kill_members()
-        daemon.stop()
+        if daemon.cleanup():
+            say(f"the daemon did not stop within {harness.STOP_TIMEOUT:.0f} s of SIGTERM: SIGKILL")
         if args.keep:
             say(f"kept {tmp}")
         else:

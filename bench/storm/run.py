@@ -15,7 +15,6 @@ import os
 import re
 import resource
 import shlex
-import shutil
 import signal
 import statistics
 import subprocess
@@ -25,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import compile_c, say
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.common.report import ratio, table
+from bench.common.tools import compile_c, ensure_program, say, tractui_command
+from tractui.kernel import procfs
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -49,36 +50,6 @@ STORM_LINE = re.compile(r"storm: (\d+) children by (\w+) in ([\d.]+) s \((\d+) f
 
 def build() -> Path:
     return compile_c(SOURCE, STORM)
-
-
-def ensure_forkstat() -> tuple[str | None, str]:
-    """The forkstat program, installing it with apt-get if need be; else None and why."""
-    found = shutil.which("forkstat")
-    if found:
-        return found, ""
-    if os.geteuid() != 0:
-        return None, "forkstat is not installed and installing it needs root (run under sudo)"
-    if shutil.which("apt-get") is None:
-        return None, "forkstat is not installed and there is no apt-get to install it with"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "forkstat"]
-    for step in ([install], [["apt-get", "update"], install]):
-        for cmd in step:
-            say(f"forkstat missing: running {shlex.join(cmd)}")
-            result = subprocess.run(cmd, env=env, check=False)
-            if result.returncode != 0:
-                say(f"  {shlex.join(cmd)} failed (status {result.returncode})")
-                break
-        found = shutil.which("forkstat")
-        if found:
-            return found, ""
-    return None, "apt-get could not install forkstat (see its output above)"
-
-
-def tractui_command() -> list[str]:
-    """The tractui of this Python environment (the project venv)."""
-    script = Path(sys.executable).with_name("tractui")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tractui"]
 
 
 # ---- forkstat --------------------------------------------------------------------------------
@@ -107,16 +78,6 @@ def netlink_socket(pid: int) -> dict[str, int] | None:
         if row.get("Eth") == str(NETLINK_CONNECTOR) and row.get("Pid") == str(pid):
             return {"rmem": int(row["Rmem"]), "drops": int(row["Drops"])}
     return None
-
-
-def vm_hwm_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 class Forkstat:
@@ -158,7 +119,7 @@ class Forkstat:
         result.drops = sock["drops"] if sock is not None else None
         # VmHWM, not wait4's ru_maxrss: that one also counts the memory of the process that
         # spawned it (the kernel carries the old mm's high-water mark across execve).
-        result.maxrss_kb = vm_hwm_kb(proc.pid)
+        result.maxrss_kb = procfs.peak_rss_kb(proc.pid)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGINT)
         usage = _wait4(proc, timeout=10.0)
@@ -219,7 +180,7 @@ def digest(report: Path) -> dict[str, Any]:
     """The figures of one ``tractui trace --json`` report (50,000 processes: ~100 MB parsed)."""
     data = json.loads(report.read_text())
     root = int(data["root"])
-    argv = next((p["argv"] for p in data["processes"] if p["pid"] == root), [])
+    argv: list[str] = next((p["argv"] for p in data["processes"] if p["pid"] == root), [])
     return {
         "root": root,
         "root_argv": argv,
@@ -354,7 +315,7 @@ def run_once(
 # ---- reporting -------------------------------------------------------------------------------
 
 
-def pct(part: float, whole: float) -> str:
+def share(part: float, whole: float) -> str:
     return f"{100.0 * part / whole:.2f}%" if whole else "-"
 
 
@@ -379,16 +340,16 @@ def print_run(run: Run, total: int) -> None:
     rows.append(
         (
             "children seen",
-            f"{run.children:,} ({pct(run.children, run.n)})",
-            f"{fs.children:,} ({pct(fs.children, run.n)})" if fs else "-",
+            f"{run.children:,} ({share(run.children, run.n)})",
+            f"{fs.children:,} ({share(fs.children, run.n)})" if fs else "-",
             f"{run.n:,}",
         )
     )
     rows.append(
         (
             "storm children missed",
-            f"{run.n - run.children:,} ({pct(run.n - run.children, run.n)})",
-            f"{fs_lost:,} ({pct(fs_lost, run.n)})" if fs else "-",
+            f"{run.n - run.children:,} ({share(run.n - run.children, run.n)})",
+            f"{fs_lost:,} ({share(fs_lost, run.n)})" if fs else "-",
             "0",
         )
     )
@@ -433,9 +394,7 @@ def print_run(run: Run, total: int) -> None:
             "",
         )
     )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        say("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    table(rows, left=4)
     if fs is not None and not fs.tally:
         say("  forkstat printed no end-of-run tally: its children count is unknown")
     if fs is not None:
@@ -494,13 +453,12 @@ def print_summary(runs: list[Run], forkstat_note: str) -> None:
     for r in with_fs:
         fs = r.forkstat
         assert fs is not None
-        ratio = f"{r.collector_us / r.forkstat_us:.1f}x" if r.forkstat_us else "-"
         say(
-            f"    run {r.index}: tractui lost {r.lost:,} ({pct(r.n - r.children, r.n)} missed) / "
-            f"forkstat lost {pct(r.n - fs.children, r.n)} ({fs.nobufs} nobufs); "
+            f"    run {r.index}: tractui lost {r.lost:,} ({share(r.n - r.children, r.n)} missed) / "
+            f"forkstat lost {share(r.n - fs.children, r.n)} ({fs.nobufs} nobufs); "
             f"CPU/event collector {r.collector_us:.2f} µs vs forkstat {r.forkstat_us:.2f} µs "
-            f"({ratio}); RSS collector {mib(r.collector_maxrss_kb)} vs forkstat "
-            f"{mib(fs.maxrss_kb)}"
+            f"({ratio(r.collector_us, r.forkstat_us)}); "
+            f"RSS collector {mib(r.collector_maxrss_kb)} vs forkstat {mib(fs.maxrss_kb)}"
         )
 
 
@@ -539,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     forkstat: str | None = None
     note = "--no-forkstat"
     if not args.no_forkstat:
-        forkstat, note = ensure_forkstat()
+        forkstat, note = ensure_program("forkstat")
         if forkstat is None:
             say(f"forkstat: skipped: {note}")
     fs_opts = shlex.split(args.forkstat_opts)

@@ -13,15 +13,13 @@ then key-to-screen latencies. See bench/ui/README.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import itertools
+import math
 import os
 import pstats
 import random
 import re
-import resource
-import select
 import shlex
 import shutil
 import signal
@@ -29,14 +27,19 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import compile_c, say
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.common.machine import busy_ticks, room_for
+from bench.common.report import quotient, ratio, table
+from bench.common.stats import percentile
+from bench.common.tmux import COLS, ROWS, Tmux
+from bench.common.tools import compile_c, ensure_program, say, tractui_command
+from tractui.kernel import procfs
+from tractui.kernel.procfs import CLK_TCK
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -49,8 +52,6 @@ TARGET_KEY_P95_MS = 100.0
 TARGET_SIZE = 10_000  # where the refresh and CPU targets apply
 MAX_LIVE = 20_000  # churn.c refuses more
 GROUP = "uibench"
-COLS, ROWS = 120, 40
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 KEY_TIMEOUT = 5.0  # a key whose effect is not on screen by then counts as missed
 NOISY_OTHERS = 100.0  # CPU% of other work (the churn's children: ~0.5-0.7 CPU here) to warn at
 POLL = 0.005  # between two captures of the screen while waiting for a key's effect
@@ -63,300 +64,41 @@ def build() -> Path:
     return compile_c(SOURCE, CHURN)
 
 
-def ensure_program(name: str) -> str | None:
-    """The program, installed with apt-get if it is missing and we can; else None."""
-    found = shutil.which(name)
-    if found or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return found
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", name]
-    for step in ([install], [["apt-get", "update"], install]):
-        for cmd in step:
-            say(f"{name} missing: running {shlex.join(cmd)}")
-            if subprocess.run(cmd, env=env, check=False).returncode != 0:
-                break
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def tractui_program() -> str:
-    """The tractui of this Python environment (the project venv)."""
-    script = Path(sys.executable).with_name("tractui")
-    if not script.exists():
-        sys.exit(f"run.py: no {script}: run make run (or pip install -e .) first")
-    return str(script)
-
-
-def read_int(path: str) -> int | None:
-    try:
-        text = Path(path).read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def pids_max_of_cgroup() -> int | None:
-    """The pids controller's limit on this process's cgroup (v1 or v2), None if unlimited."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _id, controllers, path = line.split(":", 2)
-        for base in (
-            f"/sys/fs/cgroup/pids{path}" if "pids" in controllers.split(",") else "",
-            f"/sys/fs/cgroup{path}" if controllers == "" else "",
-        ):
-            if base:
-                value = read_int(f"{base}/pids.max")
-                if value is not None:
-                    return value
-    return None
-
-
 def check_limits(biggest: int, rate: float, life_ms: int) -> bool:
     """Say whether pid_max, threads-max, RLIMIT_NPROC and the pids cgroup allow the run."""
-    running = sum(1 for name in os.listdir("/proc") if name.isdigit())
-    need = biggest + int(rate * life_ms / 1000) + 64 + running  # + tractui, htop, tmux...
-    limits: list[tuple[str, int | None]] = [
-        ("kernel.pid_max", read_int("/proc/sys/kernel/pid_max")),
-        ("kernel.threads-max", read_int("/proc/sys/kernel/threads-max")),
-        ("cgroup pids.max", pids_max_of_cgroup()),
-    ]
-    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[0]
-    if os.geteuid() != 0:  # root is not held to RLIMIT_NPROC
-        limits.append(("ulimit -u", None if nproc == resource.RLIM_INFINITY else nproc))
-    ok = True
-    parts = []
-    for name, value in limits:
-        parts.append(f"{name} {'unlimited' if value is None else f'{value:,}'}")
-        if value is not None and value < need:
-            ok = False
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    parts.append(f"ulimit -n {nofile}")
+    ok, need, limits = room_for(biggest + int(rate * life_ms / 1000) + 64)  # + tractui, htop...
     verdict = "enough" if ok else "NOT ENOUGH"
-    say(f"limits: {', '.join(parts)}; need ~{need:,} processes at once: {verdict}")
+    say(f"limits: {limits}; need ~{need:,} processes at once: {verdict}")
     return ok
 
 
-# ---- /proc -----------------------------------------------------------------------------------
+# ---- /proc, through tractui's own reader -----------------------------------------------------
 
 
 def cpu_ticks(pid: int) -> int | None:
     """utime + stime of the whole process (every thread), in clock ticks."""
-    return cpu_ticks_path(f"/proc/{pid}/stat")
+    stat = procfs.read_stat(pid)
+    return stat.utime_stime if stat is not None else None
 
 
 def thread_ticks(pid: int) -> dict[int, int]:
     """utime + stime of each thread of a process, by thread ID (clock ticks)."""
-    out: dict[int, int] = {}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        ticks = cpu_ticks_path(f"/proc/{pid}/task/{tid}/stat")
-        if ticks is not None:
-            out[int(tid)] = ticks
-    return out
-
-
-def cpu_ticks_path(path: str) -> int | None:
-    try:
-        raw = Path(path).read_bytes()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(b")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def busy_ticks() -> int:
-    """CPU time spent by the whole machine, all CPUs, from /proc/stat (clock ticks)."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return user + nice + system + irq + softirq + steal
+    return {tid: stat.utime_stime for tid, stat in procfs.read_task_stats(pid).items()}
 
 
 def status_kb(pid: int, key: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    """A memory figure of /proc/PID/status (VmRSS, VmHWM), in kB; 0 if gone."""
+    value = procfs.read_status(pid).get(key, "0 kB").split()
+    return int(value[0]) if value and value[0].isdigit() else 0
 
 
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def children_of(pid: int) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{name}/stat").read_bytes()
-        except OSError:
-            continue
-        if int(raw[raw.rindex(b")") + 2 :].split()[1]) == pid:
-            out.append(int(name))
-    return out
-
-
-# ---- tmux ------------------------------------------------------------------------------------
-
-
-class Control:
-    """A tmux control-mode client (``tmux -C``): commands and their output over one pipe, with
-    no tmux process started per command (a fork and exec that, on a machine loaded by the
-    churn, would weigh on the very latencies measured)."""
-
-    def __init__(self, socket: str, session: str) -> None:
-        flags = "no-output,ignore-size"
-        self.proc = subprocess.Popen(
-            ["tmux", "-S", socket, "-C", "attach-session", "-f", flags, "-t", session],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        self._buffer = b""
-        self._reply()  # the attach's own
-
-    def run(self, *args: str) -> tuple[bool, str]:
-        """Run one command (simple words only: no quotes); (whether it worked, its output)."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((" ".join(args) + "\n").encode())
-        self.proc.stdin.flush()
-        return self._reply()
-
-    def _reply(self) -> tuple[bool, str]:
-        lines: list[str] = []
-        inside = False
-        while True:
-            line = self._line()
-            if line.startswith("%begin"):
-                inside, lines = True, []
-            elif inside and line.startswith(("%end", "%error")):
-                return line.startswith("%end"), "\n".join(lines) + "\n"
-            elif inside:
-                lines.append(line)
-
-    def _line(self, timeout: float = 10.0) -> str:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise RuntimeError("tmux's control client did not answer")
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                raise RuntimeError("tmux's control client ended")
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.decode(errors="replace")
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-
-
-class Tmux:
-    """Detached tmux sessions on a server of our own (its socket in our temp directory).
-
-    Keys and screen captures, the hot path of the key-latency measure, go through one control
-    client (attached to a session of its own that only runs ``cat``)."""
-
-    def __init__(self, socket: Path) -> None:
-        self.socket = str(socket)
-        self.sessions: list[str] = []
-        self._control: Control | None = None
-
-    def _fast(self, *args: str) -> str:
-        if self._control is None:
-            name, _pid = self.start("control", ["cat"], {})
-            self._control = Control(self.socket, name)
-        ok, out = self._control.run(*args)
-        if not ok:
-            raise RuntimeError(f"tmux {shlex.join(args)}: {out.strip()}")
-        return out
-
-    def _run(self, *args: str, check: bool = True) -> str:
-        done = subprocess.run(
-            ["tmux", "-S", self.socket, *args], capture_output=True, text=True, check=False
-        )
-        if check and done.returncode != 0:
-            raise RuntimeError(f"tmux {shlex.join(args)}: {done.stderr.strip()}")
-        return done.stdout
-
-    def start(self, label: str, argv: list[str], env: dict[str, str]) -> tuple[str, int]:
-        """A new session running ``argv`` (through env(1), so the pane's PID becomes it)."""
-        name = f"{label}-{uuid.uuid4().hex[:8]}"
-        assigns = [f"{k}={v}" for k, v in env.items()]
-        # Textual prefers COLUMNS/LINES to the terminal's size: drop them
-        command = shlex.join(["env", "-u", "COLUMNS", "-u", "LINES", *assigns, *argv])
-        self._run("new-session", "-d", "-s", name, "-x", str(COLS), "-y", str(ROWS), command)
-        self.sessions.append(name)
-        pid = int(self._run("display-message", "-p", "-t", name, "#{pane_pid}").strip())
-        return name, pid
-
-    def kill(self, name: str) -> None:
-        self._run("kill-session", "-t", name, check=False)
-        self.sessions.remove(name)
-
-    def keys(self, name: str, *keys: str, literal: bool = False) -> None:
-        if all(re.fullmatch(r"[\w.-]+", k) for k in keys):
-            self._fast("send-keys", "-t", name, *(["-l"] if literal else []), *keys)
-        else:
-            self._run("send-keys", "-t", name, *(["-l"] if literal else []), *keys)
-
-    def screen(self, name: str) -> str:
-        try:
-            return self._fast("capture-pane", "-p", "-t", name)
-        except RuntimeError:
-            return ""  # the session is gone
-
-    def alive(self, name: str) -> bool:
-        return (
-            subprocess.run(
-                ["tmux", "-S", self.socket, "has-session", "-t", name],
-                capture_output=True,
-                check=False,
-            ).returncode
-            == 0
-        )
-
-    def wait_for(
-        self, name: str, predicate: Callable[[str], bool], what: str, timeout: float = 20.0
-    ) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen(name)
-            if predicate(screen):
-                return screen
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"timed out waiting for {what}; the screen was:\n{screen}")
-            time.sleep(0.1)
-
-    def kill_all(self) -> None:
-        if self._control is not None:
-            self._control.close()
-            self._control = None
-        for name in self.sessions:
-            subprocess.run(
-                ["tmux", "-S", self.socket, "kill-session", "-t", name],
-                capture_output=True,
-                check=False,
-            )
-        self.sessions.clear()
+def collectors_of(pid: int) -> list[int]:
+    """The children of ``pid`` that run tractui's collector."""
+    return [
+        child
+        for child, stat in procfs.scan().items()
+        if stat.ppid == pid and "tractui.kernel.collector" in " ".join(procfs.read_argv(child))
+    ]
 
 
 # ---- what tractui shows ----------------------------------------------------------------------
@@ -450,15 +192,6 @@ class Churn:
 # ---- one size --------------------------------------------------------------------------------
 
 
-def pct(values: list[float], q: float) -> float:
-    """The q-th percentile (nearest rank) of the values; nan when there are none."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
 @dataclass
 class Result:
     size: int
@@ -480,11 +213,14 @@ class Result:
     others: float = float("nan")  # CPU% of everything else (the churn's children included)
 
     def t(self, kind: str, q: float) -> float:
-        return pct(self.timings.get(kind, []), q)
+        return percentile(self.timings.get(kind, []), q)
 
     def ratio(self, part: str) -> float:
-        htop = self.cpu.get("htop", float("nan"))
-        return self.cpu.get(part, float("nan")) / htop if htop else float("nan")
+        """The CPU of ``part`` against htop's (nan without htop)."""
+        return quotient(self.cpu.get(part, math.nan), self.cpu.get("htop", math.nan))
+
+    def vs_htop(self, part: str) -> str:
+        return ratio(self.cpu.get(part, math.nan), self.cpu.get("htop", math.nan))
 
 
 @contextmanager
@@ -590,7 +326,7 @@ def run_size(args: argparse.Namespace, size: int, htop: str | None) -> Result:
     churn: Churn | None = None
     budget = 60 + args.settle + args.duration + 2 * args.presses * (KEY_TIMEOUT / 5 + 0.5)
     with temp_dir(args.keep) as tmp:
-        tmux = Tmux(tmp / "tmux.sock")
+        tmux = Tmux(tmp / "tmux.sock", control=True)
         timings = tmp / "timings.txt"
         profile = tmp / "ui.prof"
         try:
@@ -602,14 +338,12 @@ def run_size(args: argparse.Namespace, size: int, htop: str | None) -> Result:
             }
             if args.pythonpath:  # another copy of the tractui package (a before/after)
                 env["PYTHONPATH"] = args.pythonpath
-            ui_argv = [tractui_program()]
+            ui_argv = tractui_command()
             if args.profile:  # the UI thread under cProfile, written when tractui quits
                 ui_argv = [sys.executable, "-m", "cProfile", "-o", str(profile), *ui_argv]
             ui, ui_pid = tmux.start("tractui-ui", ui_argv, env)
             tmux.wait_for(ui, lambda s: " running " in s and " groups " in s, "tractui to start")
-            collectors = [
-                p for p in children_of(ui_pid) if "tractui.kernel.collector" in cmdline(p)
-            ]
+            collectors = collectors_of(ui_pid)
             if len(collectors) != 1:
                 raise RuntimeError(f"cannot find tractui's collector among {ui_pid}'s children")
             collector_pid = collectors[0]
@@ -764,19 +498,7 @@ def f1(value: float) -> str:
 
 
 def pair(values: list[float]) -> str:
-    return f"{f1(pct(values, 50))} / {f1(pct(values, 95))}"
-
-
-def ratio(value: float) -> str:
-    return "-" if value != value else f"{value:.2f}x"
-
-
-def table(rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for n, row in enumerate(rows):
-        say("  " + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-        if n == 0:
-            say("  " + "  ".join("-" * w for w in widths))
+    return f"{f1(percentile(values, 50))} / {f1(percentile(values, 95))}"
 
 
 def report(results: list[Result], htop_note: str) -> None:
@@ -811,15 +533,15 @@ def report(results: list[Result], htop_note: str) -> None:
                 f1(r.cpu.get("collector", float("nan"))),
                 f1(r.cpu.get("sum", float("nan"))),
                 f1(r.cpu.get("htop", float("nan"))),
-                ratio(r.ratio("ui")),
-                ratio(r.ratio("sum")),
+                r.vs_htop("ui"),
+                r.vs_htop("sum"),
                 pair(r.nav_ms),
                 pair(r.fold_ms),
                 pair(r.floor_ms),
                 f"{r.ui_rss_kb / 1024:.0f} MiB",
             ]
         )
-    table(rows)
+    table(rows, left=0)
     say()
     say("details (ms: p50 / p95 over the window)")
     rows = [
@@ -863,7 +585,7 @@ def report(results: list[Result], htop_note: str) -> None:
                 f1(r.others),
             ]
         )
-    table(rows)
+    table(rows, left=0)
     if htop_note:
         say(f"  htop: {htop_note}")
     busy = [r for r in results if r.others > NOISY_OTHERS]
@@ -886,17 +608,17 @@ def report(results: list[Result], htop_note: str) -> None:
         for part, label in (("ui", "UI process"), ("sum", "UI + collector")):
             value = r.ratio(part)
             verdict = "-" if value != value else ("ok" if value <= 1.0 else "MISSED")
-            say(f"target at {r.size:,}: {label} CPU ≤ htop's: {ratio(value)}: {verdict}")
+            say(f"target at {r.size:,}: {label} CPU ≤ htop's: {r.vs_htop(part)}: {verdict}")
     if not big:
         say(f"(the refresh and CPU targets are for {TARGET_SIZE:,} processes: not run)")
     for r in results:
-        worst = max(pct(r.nav_ms, 95), pct(r.fold_ms, 95))
+        worst = max(percentile(r.nav_ms, 95), percentile(r.fold_ms, 95))
         ok = worst <= TARGET_KEY_P95_MS and not r.missed_keys
         say(
             f"target at {r.size:,}: key-to-screen p95 {f1(worst)} ms ≤ {TARGET_KEY_P95_MS:g} ms: "
             f"{'ok' if ok else 'MISSED'} (the floor through tmux, same run: "
-            f"p95 {f1(pct(r.floor_ms, 95))} ms; tractui's own part: "
-            f"p95 {f1(pct(r.in_app_ms, 95))} ms)"
+            f"p95 {f1(percentile(r.floor_ms, 95))} ms; tractui's own part: "
+            f"p95 {f1(percentile(r.in_app_ms, 95))} ms)"
         )
 
 
@@ -941,16 +663,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--presses takes 2..1000")
     if os.geteuid() != 0:
         say("note: not root: tractui needs Linux >= 6.6 to listen")
-    if shutil.which("tmux") is None and ensure_program("tmux") is None:
+    if ensure_program("tmux")[0] is None:
         sys.exit("run.py: tmux is not installed (apt-get install tmux)")
     htop: str | None = None
     htop_note = ""
     if args.no_htop:
         htop_note = "not run (--no-htop)"
     else:
-        htop = ensure_program("htop")
+        htop, why = ensure_program("htop")
         if htop is None:
-            htop_note = "not installed and apt-get could not install it: tractui alone"
+            htop_note = f"{why}: tractui alone"
             say(f"htop: {htop_note}")
     if not check_limits(max(sizes), args.churn / 2, args.life_ms):
         say("run.py: the limits above are too low for the biggest size: it may fail to fork")

@@ -1,4 +1,5 @@
-"""Fixtures for the real-kernel tests: a proc-connector check, an engine, helper processes.
+"""Fixtures for the real-kernel tests: a proc-connector check, an engine, a daemon, helper
+processes.
 
 Every process a test starts is killed at teardown, even when the test fails: the engine's
 tracked members by (pid, start) through pidfds, launched programs and spawned helpers by their
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bench.common.daemon import Daemon
 from tests.conftest import kill_group, wait_for
 from tractui import control
 from tractui.engine import Engine
@@ -84,3 +86,27 @@ def make_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Cal
 def engine(make_engine: Callable[..., Engine]) -> Engine:
     """A started engine that keeps exited processes for 60 s."""
     return make_engine()
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """Make daemons (``make_daemon(*extra, start=True, root=None)``), each on a socket and state
+    directory of its own; at teardown each is cleaned up (bench.common.daemon: its members, the
+    daemon, what it launched)."""
+    daemons: list[Daemon] = []
+
+    def make(*extra: str, start: bool = True, root: Path | None = None) -> Daemon:
+        daemon = Daemon(root or tmp_path / f"d{len(daemons)}", list(extra))
+        daemons.append(daemon)
+        if start:
+            daemon.start()
+        return daemon
+
+    yield make
+    for daemon in daemons:
+        daemon.cleanup()
+
+
+@pytest.fixture
+def daemon(make_daemon: Callable[..., Daemon]) -> Daemon:
+    return make_daemon()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -50,9 +51,7 @@ def running(pid: int, start: int | None = None) -> bool:
 
 
 def session_of(pid: int) -> int:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        raw = f.read()
-    return int(raw[raw.rindex(b")") + 2 :].split()[3])
+    return os.getsid(pid)
 
 
 def real_ids(pid: int) -> tuple[int, int]:

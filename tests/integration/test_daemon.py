@@ -1,8 +1,10 @@
 """The daemon for real: a ``tractui daemon`` process on a temporary socket and state directory,
 driven by the CLI and by raw socket clients, tracking real processes through the kernel.
 
-Every test's daemon is stopped at teardown, after SIGKILLing every live member it tracks (through
-the daemon itself, then by process group, so nothing a test launched survives it).
+Every test's daemon (the ``make_daemon`` fixture of conftest.py, over bench.common.daemon, the
+harness the daemon benchmark uses too) is stopped at teardown, after SIGKILLing every live member
+it tracks (through the daemon itself, then by process group, so nothing a test launched survives
+it).
 """
 
 from __future__ import annotations
@@ -18,136 +20,20 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.common.daemon import Daemon
 from tests.integration.support import UNREAPED, poll_until, running
-from tractui.daemon.client import Connection
 from tractui.daemon.protocol import MAX_MESSAGE
+from tractui.kernel import procfs
 
 pytestmark = pytest.mark.kernel
 
 START_TIMEOUT = 15.0
-
-
-class Daemon:
-    """One ``python -m tractui daemon`` process and the environment its clients use."""
-
-    def __init__(self, root: Path, extra: list[str] | None = None) -> None:
-        self.socket = root / "run" / "tractui.sock"
-        self.state = root / "state"
-        self.env = {
-            **os.environ,
-            "TRACTUI_SOCKET": str(self.socket),
-            "TRACTUI_STATE_DIR": str(self.state),
-        }
-        for var in ("SUDO_UID", "SUDO_GID", "SUDO_USER"):
-            self.env.pop(var, None)
-        self.extra = extra or []
-        self.wrapper: list[str] = []  # a command that runs the daemon (unshare ...)
-        self.proc: subprocess.Popen[str] | None = None
-        self.roots: set[int] = set()  # launched programs: each leads a session of its own
-
-    def start(self, wait: bool = True) -> subprocess.Popen[str]:
-        self.proc = subprocess.Popen(
-            [*self.wrapper, sys.executable, "-m", "tractui", "daemon", *self.extra],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        if wait:
-            poll_until(self.answers, "the daemon to answer", START_TIMEOUT)
-        return self.proc
-
-    def answers(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"the daemon exited: {self.proc.communicate()[1]}")
-        try:
-            with Connection(self.socket, timeout=2):
-                return True
-        except Exception:
-            return False
-
-    def connect(self, timeout: float = 10.0) -> Connection:
-        return Connection(self.socket, timeout=timeout)
-
-    def cli(
-        self, *args: str, check: bool = True, env: dict[str, str] | None = None, **kwargs: Any
-    ) -> subprocess.CompletedProcess[str]:
-        """``tractui ARGS`` as a client (with the daemon's environment, unless ``env``);
-        ``kwargs`` go to subprocess.run (cwd, umask...)."""
-        done = subprocess.run(
-            [sys.executable, "-m", "tractui", *args],
-            env=self.env if env is None else env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            **kwargs,
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(f"tractui {' '.join(args)}: {done.returncode} {done.stderr}")
-        if args[0] == "add" and done.returncode == 0:
-            self.roots.add(int(done.stdout.split()[1]))
-        return done
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        # its collector notices its parent is gone and exits by itself
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def kill_members(self) -> None:
-        """SIGKILL every live member of every group, through the daemon."""
-        with contextlib.suppress(Exception), self.connect(timeout=5) as conn:
-            for group in conn.request("groups"):
-                if group["live"]:
-                    with contextlib.suppress(Exception):
-                        conn.request("signal", group=group["name"], signal="KILL")
-
-
-@pytest.fixture
-def make_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    daemons: list[Daemon] = []
-
-    def make(*extra: str, start: bool = True, root: Path | None = None) -> Daemon:
-        daemon = Daemon(root or tmp_path / f"d{len(daemons)}", list(extra))
-        daemons.append(daemon)
-        if start:
-            daemon.start()
-        return daemon
-
-    yield make
-    for daemon in daemons:
-        if daemon.proc is not None and daemon.proc.poll() is None:
-            daemon.kill_members()
-        daemon.stop()
-        for pid in daemon.roots:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-        if daemon.proc is not None:
-            daemon.proc.communicate(timeout=10)
-
-
-@pytest.fixture
-def daemon(make_daemon: Callable[..., Daemon]) -> Daemon:
-    return make_daemon()
 
 
 def members(daemon: Daemon, group: str) -> list[tuple[int, str]]:
@@ -164,9 +50,9 @@ def sleeps(daemon: Daemon, group: str) -> list[int]:
 
 
 def start_of(pid: int) -> int:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        raw = f.read()
-    return int(raw[raw.rindex(b")") + 2 :].split()[19])
+    start = procfs.read_start(pid)
+    assert start is not None, f"{pid} is gone"
+    return start
 
 
 # ---- the done-when scenario ------------------------------------------------------------------

@@ -5,8 +5,6 @@ group, loose booleans and numbers), then a Hypothesis fuzz built from the reques
 every line the daemon must still answer ``groups`` on a fresh connection.
 """
 
-# ruff: noqa: F811  (test functions take the imported fixtures as arguments)
-
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-# the real-daemon fixtures of test_daemon (pytest finds fixtures by name in this module)
-from tests.integration.test_daemon import Daemon, _raw, daemon, make_daemon  # noqa: F401
+from bench.common.daemon import Daemon
+from tests.integration.test_daemon import _raw
 from tractui.control import LaunchSpec
 from tractui.daemon.protocol import MAX_DEPTH
 from tractui.engine import Engine

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+from bench.common.daemon import Daemon
 from tests.evil import EVIL, QUOTED
 from tests.integration.support import poll_until
-from tests.integration.test_daemon import Daemon, daemon, make_daemon  # noqa: F401  (fixtures)
 from tractui.daemon.link import DaemonEngine
 from tractui.session import Session
 
@@ -46,7 +46,7 @@ def bash_argv(line: str) -> list[bytes]:
     return out.split(b"\0")[:-1]
 
 
-def test_list_events_and_groups_escape_a_process_text(daemon: Daemon) -> None:  # noqa: F811
+def test_list_events_and_groups_escape_a_process_text(daemon: Daemon) -> None:
     daemon.cli("add", "esc", "--", *EVIL)
     poll_until(
         lambda: len(daemon.cli("list", "esc", "--format", "pids").stdout.split()) == 2,
@@ -89,7 +89,7 @@ def test_list_events_and_groups_escape_a_process_text(daemon: Daemon) -> None:  
 
 
 def test_refusals_quoting_a_process_or_a_name_are_escaped(
-    daemon: Daemon,  # noqa: F811
+    daemon: Daemon,
     spawn: Spawn,
     tmp_path: Path,
 ) -> None:
@@ -116,7 +116,7 @@ def test_refusals_quoting_a_process_or_a_name_are_escaped(
 
 
 def test_the_groups_banner_is_escaped(
-    make_daemon: Callable[..., Daemon],  # noqa: F811
+    make_daemon: Callable[..., Daemon],
     tmp_path: Path,
 ) -> None:
     # a corrupt state file in a directory whose name is an escape sequence: the banner names it

@@ -21,12 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.common.daemon import Daemon
 from tests.integration.support import poll_until
-from tests.integration.test_daemon import (
-    START_TIMEOUT,
-    Daemon,
-    make_daemon,  # noqa: F401 (a fixture, by name)
-)
+from tests.integration.test_daemon import START_TIMEOUT
 from tractui.daemon.client import ForeignServer
 from tractui.daemon.protocol import PROTOCOL
 from tractui.daemon.server import probe
@@ -105,7 +102,7 @@ def shared() -> Iterator[Path]:
 
 @pytest.fixture
 def daemons(request: pytest.FixtureRequest) -> Callable[..., Daemon]:
-    """test_daemon's ``make_daemon``: each daemon stopped, what it launched killed."""
+    """conftest's ``make_daemon``: each daemon stopped, what it launched killed."""
     factory: Callable[..., Daemon] = request.getfixturevalue("make_daemon")
     return factory
 

@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration import test_daemon as harness
+from bench.common.daemon import Daemon
 from tests.integration.support import poll_until
-from tests.integration.test_daemon import Daemon
 from tests.ui.conftest import wait_for
 from tractui import control
 from tractui.daemon.client import DaemonError
@@ -30,8 +29,6 @@ from tractui.daemon.client import DaemonError
 pytestmark = pytest.mark.kernel
 
 MakeDaemon = Callable[..., Daemon]
-make_daemon = harness.make_daemon  # the daemon harness's fixtures, shared
-daemon = harness.daemon
 
 
 @pytest.fixture

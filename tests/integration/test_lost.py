@@ -2,7 +2,7 @@
 full disk, members that ended while no daemon ran, and kernel event loss during fork storms.
 
 Each test's daemon is a real ``tractui daemon`` on its own socket and state directory
-(``make_daemon`` of test_daemon.py), the storm test's engine a real one (``make_engine``);
+(``make_daemon`` of conftest.py), the storm test's engine a real one (``make_engine``);
 everything launched is killed by process group at teardown.
 """
 
@@ -21,16 +21,13 @@ from typing import Any
 
 import pytest
 
-from tests.integration import test_daemon
+from bench.common.daemon import Daemon
 from tests.integration.support import poll_until, running, wait_until
-from tests.integration.test_daemon import Daemon
 from tractui.control import LaunchSpec
 from tractui.daemon.client import Connection
 from tractui.engine import Engine
 from tractui.kernel import procfs
 from tractui.model import state
-
-make_daemon = test_daemon.make_daemon  # the fixture: a real daemon of the test's own
 
 pytestmark = pytest.mark.kernel
 

@@ -1,11 +1,14 @@
 """Fixtures for the UI tests: a real engine (skipped with the reason when the proc connector is
-unavailable), a replay session for deterministic snapshots, and cleanup of every process."""
+unavailable), a replay session for deterministic snapshots, ``tractui`` in a real terminal (tmux,
+through bench.common.tmux, the harness of the UI benchmark too), and cleanup of every process."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import shlex
+import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +18,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from bench.common.tmux import Pane, Tmux
+from bench.common.tools import tractui_command
 from tractui.app import TractApp
 from tractui.engine import Engine
 from tractui.events import ConnectorError
@@ -102,3 +107,33 @@ async def wait_for(
             raise AssertionError(f"condition not met within {timeout} s")
         await pilot.pause(0.05)
     await asyncio.sleep(0)
+
+
+def _connector_reason() -> str:
+    engine = Engine()
+    try:
+        engine.start()
+    except ConnectorError as err:
+        return err.message
+    engine.stop()
+    return ""
+
+
+@pytest.fixture
+def tmux(tmp_path: Path, reaper: Reaper, request: pytest.FixtureRequest) -> Iterator[Pane]:
+    """``tractui --embedded`` in tmux at 120x40, on a tmux server of its own; a test marked
+    ``@pytest.mark.options("...")`` adds those options."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    reason = _connector_reason()
+    if reason:
+        pytest.skip(f"the proc connector is unavailable here: {reason}")
+    marker = request.node.get_closest_marker("options")
+    options = shlex.split(marker.args[0]) if marker else []
+    state = tmp_path / "state"
+    env = {"TRACTUI_STATE_DIR": str(state), "TRACTUI_SOCKET": f"{state}/no-daemon.sock"}
+    server = Tmux(tmp_path / "tmux.sock")
+    try:
+        yield server.pane("tractui-test", [*tractui_command(), "--embedded", *options], env, 0.3)
+    finally:
+        server.kill_all()

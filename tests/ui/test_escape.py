@@ -10,11 +10,11 @@ from collections.abc import Callable
 
 from textual.widgets import Static
 
+from bench.common.tmux import Pane
 from tests.evil import EVIL as ISSUE_ARGV
 from tests.evil import QUOTED as ISSUE_QUOTED
 from tests.ui.conftest import Reaper, wait_for
 from tests.ui.test_snapshots import loaded
-from tests.ui.test_tmux import Tmux, tmux  # noqa: F401  (the fixture)
 from tractui.app import TractApp
 from tractui.replay import demo_session
 
@@ -30,16 +30,16 @@ OUTPUT = (
 )
 
 
-def title(session: Tmux) -> str:
-    return session.run(["display-message", "-p", "-t", session.name, "#{pane_title}"], True).stdout
+def title(session: Pane) -> str:
+    return session.title()
 
 
-def colours(session: Tmux) -> str:
+def colours(session: Pane) -> str:
     """The screen with its attributes, as escape sequences (what the terminal was told)."""
-    return session.run(["capture-pane", "-p", "-e", "-t", session.name], True).stdout
+    return session.screen(escapes=True)
 
 
-def unharmed(session: Tmux, before: str) -> Callable[[str], None]:
+def unharmed(session: Pane, before: str) -> Callable[[str], None]:
     """A check of the screen: no red background, the title the same, the other text intact."""
 
     def check(screen: str) -> None:
@@ -51,7 +51,7 @@ def unharmed(session: Tmux, before: str) -> Callable[[str], None]:
 
 
 def test_control_characters_from_a_process_are_shown_escaped(
-    tmux: Tmux,  # noqa: F811
+    tmux: Pane,
     reaper: Reaper,
     spawn: Callable[..., subprocess.Popen[bytes]],
 ) -> None:

@@ -73,6 +73,23 @@ def read_stat(pid: int) -> Stat | None:
         return None
 
 
+def read_task_stats(pid: int) -> dict[int, Stat]:
+    """The stat of each thread of process ``pid`` (/proc/PID/task/TID/stat), by thread id;
+    empty if it is gone. Each thread's ``utime_stime`` is its own CPU time."""
+    out: dict[int, Stat] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                out[int(tid)] = Stat(f.read())
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
 def read_start(pid: int) -> int | None:
     """The process's start time (ns since boot), or None if it is gone."""
     stat = read_stat(pid)
@@ -89,6 +106,21 @@ def _status_number(pid: int | str, field: bytes) -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def read_status(pid: int | str) -> dict[str, str]:
+    """/proc/PID/status as field name -> its text ("VmRSS" -> "1234 kB"); empty if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return {}
+    out: dict[str, str] = {}
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if sep:
+            out[name] = value.strip()
+    return out
 
 
 def read_tgid(pid: int) -> int | None:
