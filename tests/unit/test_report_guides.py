@@ -7,6 +7,7 @@ are in tests/ui/test_tree_rows.py).
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from hypothesis import given, settings
@@ -145,3 +146,21 @@ def test_trace_and_list_equal_a_plain_walk(parents: tuple[int | None, ...]) -> N
     expected = reference(nodes)
     assert report_lines(traced(nodes)) == expected
     assert list_lines(nodes) == expected
+
+
+def test_a_chain_5000_deep_in_trace_and_list() -> None:
+    """Each one's child: trace's walk was recursive (RecursionError at 1,000 levels), list's
+    looked ahead for each row's last sibling (quadratic)."""
+    depth = 5000
+    chain = [(f"p{i}", i - 1 if i else None) for i in range(depth)]
+    tracker = traced(chain)
+    # the last row: under 4,998 blanks (the root has no guide, the first child a corner)
+    last = "   " * (depth - 2) + f"└─ p{depth - 1}"
+    started = time.perf_counter()
+    traced_lines = report_lines(tracker)
+    listed = list_lines(chain)
+    seconds = time.perf_counter() - started
+    assert len(traced_lines) == len(listed) == depth
+    assert traced_lines[-1] == listed[-1] == last
+    assert traced_lines[1] == listed[1] == "└─ p1"
+    assert seconds < 2.0, f"{seconds:.2f} s for a chain {depth} deep"  # ~0.1 s idle
