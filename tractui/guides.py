@@ -88,8 +88,8 @@ def walk(
     out: list[Any],
     guides: Guides[K],
     *,
-    branches: Container[K] = EVERY,
-    deep: Container[K] = EVERY,
+    branches: Container[object] = EVERY,
+    deep: Container[object] = EVERY,
 ) -> None:
     """Append ``roots`` and the nodes below them to ``out`` in pre-order, and each open parent's
     prefix and last child to ``guides``. ``out`` and ``guides`` may already hold other forests
@@ -102,13 +102,14 @@ def walk(
     """
     prefix, last = guides.prefix, guides.last
     pipe, blank = guides.style.pipe, guides.style.blank
+    append, extend = out.append, out.extend
     # one iterator per open level; the parents above them (None above the roots: their
     # children's guides start from nothing)
     stack: list[Iterator[K]] = [iter(roots)]
     above: list[K | None] = [None]
     while stack:
         for key in stack[-1]:
-            out.append(key)
+            append(key)
             if key not in branches:
                 continue
             kids = children(key)
@@ -118,7 +119,7 @@ def walk(
             prefix[key] = "" if up is None else prefix[up] + (blank if last[up] == key else pipe)
             last[key] = kids[-1]
             if key not in deep:
-                out.extend(kids)  # leaves only: no deeper level
+                extend(kids)  # leaves only: no deeper level
                 continue
             stack.append(iter(kids))
             above.append(key)
