@@ -7,6 +7,7 @@ rows and a sort order must give the rows, guides and marks a plain walk of the s
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from hypothesis import given, settings
@@ -142,3 +143,29 @@ def test_rows_equal_a_plain_walk(
     tree.ids = tree._flatten()
     got = [(row.id, row.guide, row.fold) for row in tree.rows]
     assert got == reference(snapshot, show_exited, needle, collapsed, sort, descending)
+
+
+def test_a_chain_5000_deep() -> None:
+    """Each one's child: the flatten walks it without recursion, and the deepest row's guide is
+    a blank for each level above its parent's, then a corner."""
+    depth = 5000
+    history = History()
+    t = history.tracker
+    history.clock += SEC
+    t.apply(
+        Fork(history.clock, ROOT + i, ROOT + i, ROOT + i + 1, ROOT + i + 1)
+        for i in range(depth - 1)
+    )
+    snapshot = SnapshotRows(t, USERS).build({}, {}, set(), **FIELDS)
+    tree = ProcessTree()
+    tree.snapshot = snapshot
+    started = time.perf_counter()
+    tree.ids = tree._flatten()
+    first, middle, last = tree.row(1), tree.row(depth // 2), tree.row(len(tree.ids) - 1)
+    seconds = time.perf_counter() - started
+    assert len(tree.ids) == depth + 1  # the group's header, then the chain
+    assert (first.guide, first.fold) == ("", "▾")
+    assert (middle.guide, middle.fold) == ("  " * (depth // 2 - 2) + "└─", "▾")
+    assert last.proc is not None and last.proc.pid == ROOT + depth - 1
+    assert (last.guide, last.fold) == ("  " * (depth - 2) + "└─", "─")
+    assert seconds < 2.0, f"{seconds:.2f} s for a chain {depth} deep"  # ~0.05 s idle

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tractui import control
+from tractui import control, guides
 from tractui.daemon.client import Connection, add_request
 from tractui.errors import UserError
 from tractui.text import escape, escape_output, shell_join
@@ -122,26 +122,13 @@ def _list(conn: Connection, args: argparse.Namespace, write: Out) -> int:
 def tree_lines(members: list[dict[str, Any]]) -> list[str]:
     """``PID  STATUS  COMMAND`` with tree guides, for members listed in tree order with depths."""
     lines = [f"{'PID':>7}  {'STATUS':<16} COMMAND"]
-    last_at_depth: list[bool] = []
-    for i, m in enumerate(members):
-        depth = m["depth"]
-        # is this the last sibling? the next member at this depth or above decides
-        last = True
-        for later in members[i + 1 :]:
-            if later["depth"] < depth:
-                break
-            if later["depth"] == depth:
-                last = False
-                break
-        del last_at_depth[depth:]
-        guides = "".join("   " if done else "│  " for done in last_at_depth[1:])
-        if depth:
-            guides += "└─ " if last else "├─ "
-        last_at_depth.append(last)
+    roots, kids = guides.from_depths(m["depth"] for m in members)
+    for row in guides.rows(roots, lambda i: kids.get(i, ()), guides.WIDE):
+        m = members[row.key]
         note = ""
         if m["reparented"]:
             note = f"  [reparented to {m['ppid']}]"
-        lines.append(f"{m['pid']:>7}  {m['status']:<16} {guides}{shell_command(m)}{note}")
+        lines.append(f"{m['pid']:>7}  {m['status']:<16} {row.guide}{shell_command(m)}{note}")
     return lines
 
 

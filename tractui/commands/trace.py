@@ -13,12 +13,12 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from tractui import control
+from tractui import control, guides
 from tractui.engine import Counters, Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ExitStatus
 from tractui.kernel import procfs
-from tractui.model.tracker import Proc, Tracker
+from tractui.model.tracker import Key, Proc, Tracker
 from tractui.text import escape, shell_join
 
 GROUP = "trace"
@@ -221,16 +221,12 @@ def _with_guides(tracker: Tracker, procs: list[Proc]) -> Iterator[tuple[Proc, st
     """Each process with its tree guide (``├─``, ``└─``, ``│``), in tree order."""
     wanted = {p.key for p in procs}
 
-    def visit(p: Proc, prefix: str, last: bool, top: bool) -> Iterator[tuple[Proc, str]]:
-        yield p, "" if top else prefix + ("└─ " if last else "├─ ")
-        kids = [k for k in p.children if k in wanted]
-        child_prefix = "" if top else prefix + ("   " if last else "│  ")
-        for i, key in enumerate(kids):
-            yield from visit(tracker.procs[key], child_prefix, i == len(kids) - 1, False)
+    def children(key: Key) -> list[Key]:
+        return [k for k in tracker.procs[key].children if k in wanted]
 
-    for p in procs:
-        if p.parent is None:
-            yield from visit(p, "", True, True)
+    roots = [p.key for p in procs if p.parent is None]
+    for row in guides.rows(roots, children, guides.WIDE):
+        yield tracker.procs[row.key], row.guide
 
 
 def _write_json(document: dict[str, Any], out: TextIO) -> None:

@@ -10,7 +10,7 @@ each open parent: a few hundred entries, not one per row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, ClassVar, overload
@@ -25,6 +25,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tractui.guides import NARROW, Guides, walk
 from tractui.model.tracker import Key
 from tractui.session import EMPTY, GroupRow, ProcRow, Snapshot
 
@@ -181,10 +182,9 @@ class ProcessTree(ScrollView, can_focus=True):
         self.sort = "tree"
         self.descending = False  # tree order: oldest fork first
         self._cursor_id: RowId | None = None
-        # for each open process shown with children, the guide prefix of its children and the
-        # last of them; and the processes shown (None: every one)
-        self._prefix: dict[Key, str] = {}
-        self._last: dict[Key, Key] = {}
+        # the guides of the open processes (shown with their children), and the processes shown
+        # (None: every one)
+        self._guides: Guides[Key] = Guides(NARROW)
         self._shown_keys: Collection[Key] | None = None
         self._groups: dict[str, GroupRow] = {}
         self._previous: Mapping[Key, ProcRow] = {}  # the processes of the last flatten
@@ -214,12 +214,8 @@ class ProcessTree(ScrollView, can_focus=True):
             group = self._groups[row_id]
             return Row(row_id, row_id, info=group, fold="▸" if row_id in self.collapsed else "▾")
         proc = self.snapshot.procs[row_id]
-        parent = proc.parent
-        if parent is None or parent not in self._prefix:
-            guide = ""  # a root of its group
-        else:
-            guide = self._prefix[parent] + ("└─" if self._last[parent] == row_id else "├─")
-        if row_id in self._prefix:
+        guide = self._guides.guide(row_id, proc.parent)
+        if row_id in self._guides:
             fold = "▾"
         elif proc.children and row_id in self.collapsed and self._has_shown(proc.children):
             fold = "▸"
@@ -314,23 +310,41 @@ class ProcessTree(ScrollView, can_focus=True):
         return self.index_of(proc.group)
 
     def _flatten(self) -> list[RowId]:
-        """Every row shown, in order. Runs at every snapshot over tens of thousands of rows:
-        a run of siblings without shown children is added in one ``extend``."""
+        """Every row shown, in order: each group's header, then its trees, walked by
+        :func:`tractui.guides.walk`. Runs at every snapshot over tens of thousands of rows: a
+        run of siblings without shown children is added in one ``extend``."""
         snapshot = self.snapshot
         procs = snapshot.procs
         needle = self.filter_text.lower()
         collapsed = self.collapsed
         order = self._order
         ids: list[RowId] = []
-        prefix: dict[Key, str] = {}
-        last: dict[Key, Key] = {}
+        guides: Guides[Key] = Guides(NARROW)
         self._previous = procs
         self._groups = {g.name: g for g in snapshot.groups}
         every = self.show_exited and not needle
         shown: set[Key] | None = None if every else self._shown(needle)
+        branches = snapshot.branches
         # the processes that have a child with children: only below those is there a level
         # deeper than the next
-        deep = {procs[b].parent for b in snapshot.branches if b in procs}
+        deep = {procs[b].parent for b in branches if b in procs}
+
+        # a parent's children shown, in order (closed: none): _order, but in fork order (the
+        # default) without a call to it per parent, which the walk makes for every one
+        fork_order = self.sort == "tree" and not self.descending
+        if fork_order and shown is None:
+
+            def children(key: Key) -> Sequence[Key]:
+                return () if key in collapsed else procs[key].children
+        elif fork_order and shown is not None:
+
+            def children(key: Key) -> Sequence[Key]:
+                return () if key in collapsed else [k for k in procs[key].children if k in shown]
+        else:
+
+            def children(key: Key) -> Sequence[Key]:
+                return () if key in collapsed else order(procs[key].children, shown)
+
         for group in snapshot.groups:
             if (
                 needle
@@ -344,34 +358,8 @@ class ProcessTree(ScrollView, can_focus=True):
             if name in collapsed:
                 continue
             roots = order(group.roots, shown)
-            # one iterator per open level; the parents above them, for the guides (None above
-            # the roots: their children's guides start from nothing)
-            stack: list[Iterator[Key]] = [iter(roots)]
-            above: list[Key | None] = [None]
-            while stack:
-                for key in stack[-1]:
-                    ids.append(key)
-                    kids = procs[key].children
-                    if not kids or key in collapsed:
-                        continue
-                    shown_kids = order(kids, shown)
-                    if not shown_kids:
-                        continue
-                    up = above[-1]
-                    prefix[key] = (
-                        "" if up is None else prefix[up] + ("  " if last[up] == key else "│ ")
-                    )
-                    last[key] = shown_kids[-1]
-                    if key not in deep:
-                        ids.extend(shown_kids)  # leaves only: no deeper level
-                        continue
-                    stack.append(iter(shown_kids))
-                    above.append(key)
-                    break
-                else:
-                    stack.pop()
-                    above.pop()
-        self._prefix, self._last = prefix, last
+            walk(roots, children, ids, guides, branches=branches, deep=deep)
+        self._guides = guides
         self._shown_keys = shown
         return ids
 
