@@ -379,7 +379,6 @@ class TractApp(App[int]):
     def action_toggle_exited(self) -> None:
         tree = self.process_tree
         tree.show_exited = not tree.show_exited
-        tree.rebuild()
         self.notify(
             "exited processes " + ("shown" if tree.show_exited else "hidden"),
             timeout=TOGGLE_TIMEOUT,
@@ -450,7 +449,6 @@ class TractApp(App[int]):
         tree = self.process_tree
         if self._find_mode == "filter":
             tree.filter_text = event.value
-            tree.rebuild()
         else:
             self._found(tree.search(event.value))
 
@@ -480,7 +478,6 @@ class TractApp(App[int]):
             tree.search("")
         elif tree.filter_text:
             tree.filter_text = ""
-            tree.rebuild()
         tree.focus()
         self._show_findbar(editing=False)
 
