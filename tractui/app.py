@@ -24,13 +24,12 @@ from typing import ClassVar, TypeVar
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.notifications import Notify, SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Footer, Static
 
 from tractui import paths
 from tractui.daemon.client import NoDaemon
@@ -52,6 +51,7 @@ from tractui.screens.sort import SortScreen
 from tractui.session import BENCH_TIMINGS, Session, Snapshot, bench_note
 from tractui.text import escape
 from tractui.widgets.eventlog import EventLog
+from tractui.widgets.findbar import FindBar
 from tractui.widgets.header import StatusHeader, count_text
 from tractui.widgets.tree import ProcessTree, Row, header_text
 
@@ -62,10 +62,6 @@ T = TypeVar("T")
 NOT_ROOT_BANNER = "not root: signals reach only your own processes (run with sudo for all)"
 # how long a toggle's toast stays (x, I, sort, nice): long enough to read, gone before the next
 TOGGLE_TIMEOUT = 2.0
-# the find bar's keys: while typing a search or a filter, and while a filter is kept
-SEARCH_KEYS = (("F3", "next"), ("Enter", "done"), ("Esc", "close"))
-FILTER_KEYS = (("Enter", "keep"), ("Esc", "clear"))
-FILTER_KEPT_KEYS = (("\\", "edit"), ("Esc", "clear"))
 
 
 class SnapshotReady(Message):
@@ -78,13 +74,6 @@ class SnapshotReady(Message):
     def can_replace(self, message: Message) -> bool:
         # only the newest snapshot matters: a slow UI skips the ones it had no time to draw
         return isinstance(message, SnapshotReady)
-
-
-def keys_hint(keys: Iterable[tuple[str, str]]) -> Content:
-    """(("Esc", "close"), ...) -> "Esc close  ..." with the keys in bold."""
-    return Content("  ").join(
-        Content.from_markup("[b]$key[/b] $what", key=k, what=w) for k, w in keys
-    )
 
 
 def _settings_path() -> Path:
@@ -179,8 +168,6 @@ class TractApp(App[int]):
         self.snapshot: Snapshot = session.snapshot
         self._select_after: str | None = None
         self._banner_text: str | None = None  # what the banner shows (None: not yet set)
-        self._find_mode = "search"
-        self._last_search = ""  # what F3 finds again once the search bar is closed
         if save_settings:
             self._load_settings()
 
@@ -190,21 +177,22 @@ class TractApp(App[int]):
         yield StatusHeader(self.host, self.kernel, id="status")
         yield Static(self.banner, id="banner")
         yield Static(header_text("tree"), id="columns")
-        yield ProcessTree(id="tree")
+        tree = ProcessTree(id="tree")
+        yield tree
         yield EventLog(id="events")
-        with Horizontal(id="findbar"):
-            yield Label("Search:", id="find-label")
-            yield Input(id="find", compact=True)
-            yield Static("", id="find-keys")
+        yield FindBar(tree, id="findbar")
         yield Footer(compact=True)
 
     @property
     def process_tree(self) -> ProcessTree:
         return self.query_one(ProcessTree)
 
+    @property
+    def find_bar(self) -> FindBar:
+        return self.query_one(FindBar)
+
     def on_mount(self) -> None:
         self.query_one("#events").display = False
-        self.query_one("#findbar").display = False
         self._show_banner()
         self.process_tree.focus()
         self.session.subscribe(self._post_snapshot)
@@ -395,91 +383,18 @@ class TractApp(App[int]):
             )
 
     def action_search(self) -> None:
-        self._open_find("search")
+        self.find_bar.open("search")
 
     def action_search_next(self) -> None:
         """F3: the next match, in the search bar or after it closed; else a new search."""
-        searching = self.query_one("#find", Input).has_focus and self._find_mode == "search"
-        text = self.query_one("#find", Input).value if searching else self._last_search
-        if not text:
-            self._open_find("search")
-            return
-        tree = self.process_tree
-        found = tree.search(text, start=tree.cursor + 1)
-        if searching:
-            self._found(found)
-            return
-        if not found:
-            self.bell()
-        tree.search_text = ""  # the cursor is on the match; no highlight left behind
-        tree.refresh()
+        self.find_bar.find_next()
 
     def action_filter(self) -> None:
-        self._open_find("filter")
-
-    def _open_find(self, mode: str) -> None:
-        find = self.query_one("#find", Input)
-        self._find_mode = mode
-        self._show_findbar(editing=True)
-        with find.prevent(Input.Changed):
-            find.value = self.process_tree.filter_text if mode == "filter" else ""
-        find.placeholder = "command or PID" if mode == "search" else "show only matching processes"
-        find.focus()
-
-    def _show_findbar(self, editing: bool) -> None:
-        """The bar while a search or a filter is typed; closed, it stays only while a filter is
-        on, to say so (as htop does): "Filter: sleep  \\ edit  Esc clear"."""
-        tree = self.process_tree
-        bar = self.query_one("#findbar")
-        bar.display = editing or bool(tree.filter_text)
-        bar.screen.set_class(bar.display, "-findbar")  # toasts go above it
-        if bar.display and not editing:
-            self._find_mode = "filter"  # what the bar shows, and what Esc clears
-            find = self.query_one("#find", Input)
-            with find.prevent(Input.Changed):
-                find.value = tree.filter_text
-        filtering = self._find_mode == "filter"
-        bar.set_class(False, "-nomatch")
-        self.query_one("#find-label", Label).update("Filter:" if filtering else "Search:")
-        keys = (FILTER_KEYS if filtering else SEARCH_KEYS) if editing else FILTER_KEPT_KEYS
-        self.query_one("#find-keys", Static).update(keys_hint(keys))
-
-    @on(Input.Changed, "#find")
-    def find_changed(self, event: Input.Changed) -> None:
-        tree = self.process_tree
-        if self._find_mode == "filter":
-            tree.filter_text = event.value
-        else:
-            self._found(tree.search(event.value))
-
-    def _found(self, found: bool) -> None:
-        """A search found nothing: a bell, and the bar says so until one does."""
-        if not found:
-            self.bell()
-        self.query_one("#findbar").set_class(not found, "-nomatch")
-        label = "Search:" if found else "No match:"
-        self.query_one("#find-label", Label).update(label)
-
-    @on(Input.Submitted, "#find")
-    def find_submitted(self, event: Input.Submitted) -> None:
-        """Enter: done; the search's match stays selected, the filter stays on."""
-        tree = self.process_tree
-        if self._find_mode == "search":
-            self._last_search = event.value
-            tree.search("")  # the cursor stays on the match; the highlight goes
-        tree.focus()
-        self._show_findbar(editing=False)
+        self.find_bar.open("filter")
 
     def action_close_find(self) -> None:
         """Esc: close the search (the cursor stays), or clear the filter."""
-        tree = self.process_tree
-        if self._find_mode == "search" and self.query_one("#find", Input).has_focus:
-            self._last_search = ""
-            tree.search("")
-        elif tree.filter_text:
-            tree.filter_text = ""
-        tree.focus()
-        self._show_findbar(editing=False)
+        self.find_bar.close()
 
     def action_sort(self) -> None:
         tree = self.process_tree
