@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import os
 import socket
@@ -18,7 +17,6 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Future
 from functools import partial
-from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from textual import events, on, work
@@ -31,7 +29,7 @@ from textual.notifications import Notify, SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from tractui import paths
+from tractui import paths, settings
 from tractui.daemon.client import NoDaemon
 from tractui.daemon.link import DaemonEngine
 from tractui.engine import Engine
@@ -74,10 +72,6 @@ class SnapshotReady(Message):
     def can_replace(self, message: Message) -> bool:
         # only the newest snapshot matters: a slow UI skips the ones it had no time to draw
         return isinstance(message, SnapshotReady)
-
-
-def _settings_path() -> Path:
-    return paths.state_dir() / "ui.json"
 
 
 class TractApp(App[int]):
@@ -509,24 +503,13 @@ class TractApp(App[int]):
     # ---- settings: the theme persists --------------------------------------------------------
 
     def _load_settings(self) -> None:
-        try:  # never through a link (another user's file), nor from a FIFO (it would hang)
-            with os.fdopen(paths.open_private(_settings_path(), os.O_RDONLY)) as f:
-                theme = json.load(f).get("theme")
-        except (OSError, UserError, ValueError, AttributeError):
-            return
+        theme = settings.load().get("theme")
         if isinstance(theme, str) and theme in self.available_themes:
             self.theme = theme
 
     def _store_settings(self) -> None:
-        if not self.save_settings:
-            return
-        try:
-            paths.check_state_dir(paths.state_dir())
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-            with os.fdopen(paths.open_private(_settings_path(), flags), "w") as f:
-                json.dump({"theme": self.theme}, f)
-        except (OSError, UserError) as err:
-            log.warning("cannot save the settings: %s", err)
+        if self.save_settings:
+            settings.save({"theme": self.theme})
 
 
 def _log_off_the_screen() -> None:
