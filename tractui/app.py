@@ -301,7 +301,7 @@ class TractApp(App[int]):
                 self._select_after = result[0]
                 self.notify(f"launched PID {result[1]} into {result[0]}")
 
-        self.push_screen(LaunchScreen(self.session, self._groups(), group), done)
+        self.push_screen(LaunchScreen(self.session.launch, self._groups(), group), done)
 
     def action_attach(self) -> None:
         row = self.process_tree.current
@@ -313,7 +313,8 @@ class TractApp(App[int]):
                 pids = " ".join(map(str, result[1]))
                 self.notify(f"attached {pids} to {result[0]}")
 
-        self.push_screen(AttachScreen(self.session, self._groups(), group), done)
+        session = self.session
+        self.push_screen(AttachScreen(session.resolve, session.attach, self._groups(), group), done)
 
     def action_signal(self) -> None:
         row = self._row()
@@ -328,7 +329,10 @@ class TractApp(App[int]):
             if not row.proc.alive:
                 self.notify(f"PID {pid} has exited: nothing to signal", severity="warning")
                 return
-        self.push_screen(SignalScreen(self.session, row.group, pid, label))
+        # the dialog reaches this group only
+        targets = partial(self.session.targets, row.group)
+        send = partial(self.session.send_signal, row.group)
+        self.push_screen(SignalScreen(targets, send, row.group, pid, label))
 
     async def action_details(self) -> None:
         row = self._row()
@@ -419,7 +423,7 @@ class TractApp(App[int]):
                 self._select_after = name
                 self.notify(f"group {row.group} renamed {name}")
 
-        self.push_screen(RenameScreen(self.session, row.group), done)
+        self.push_screen(RenameScreen(partial(self.session.rename, row.group), row.group), done)
 
     @work(exclusive=True, group="remove")
     async def action_remove(self) -> None:
