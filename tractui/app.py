@@ -63,7 +63,19 @@ class SnapshotReady(Message):
 
 
 class TractApp(App[int]):
-    """The main screen: status line, banner, the process tree, the event log, the footer."""
+    """The main screen: status line, banner, the process tree, the event log, the find bar
+    and the footer; and what each key does.
+
+    About 450 lines, over the project's ~300, kept whole on purpose: 85 are the key table
+    (Textual reads it from the class; the help screen and the command palette list it from
+    here), and most of the rest is one short action per key: read the row under the cursor,
+    open a dialog or call the session, say what happened in a toast. Split by kind, what one
+    key does would be spread over files with no part getting simpler. What has a job of its
+    own lives elsewhere: the find bar (widgets/findbar.py), the settings file (settings.py),
+    choosing the engine and starting (commands/ui.py), and each dialog's work (it is given
+    only the session methods it needs). The bench hooks (BENCH_TIMINGS) are two guarded
+    blocks, in on_event and on_snapshot_ready, where what they time happens.
+    """
 
     CSS_PATH = "styles.tcss"
     TITLE = "tractui"
