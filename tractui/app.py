@@ -8,38 +8,26 @@ through the session's methods, which return futures.
 from __future__ import annotations
 
 import asyncio
-import gc
-import json
-import logging
 import os
 import socket
-import sys
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future
 from functools import partial
-from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.notifications import Notify, SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Footer, Static
 
-from tractui import paths
-from tractui.daemon.client import NoDaemon
-from tractui.daemon.link import DaemonEngine
-from tractui.engine import Engine
+from tractui import settings
 from tractui.errors import UserError
-from tractui.events import ConnectorError, kernel_version
-from tractui.model.state import Persister, StateError
-from tractui.model.tracker import KEEP_EXITED
 from tractui.screens.attach import AttachScreen
 from tractui.screens.confirm import ConfirmScreen, QuitScreen
 from tractui.screens.details import DetailsScreen
@@ -52,20 +40,14 @@ from tractui.screens.sort import SortScreen
 from tractui.session import BENCH_TIMINGS, Session, Snapshot, bench_note
 from tractui.text import escape
 from tractui.widgets.eventlog import EventLog
+from tractui.widgets.findbar import FindBar
 from tractui.widgets.header import StatusHeader, count_text
 from tractui.widgets.tree import ProcessTree, Row, header_text
 
-log = logging.getLogger(__name__)
-
 T = TypeVar("T")
 
-NOT_ROOT_BANNER = "not root: signals reach only your own processes (run with sudo for all)"
 # how long a toggle's toast stays (x, I, sort, nice): long enough to read, gone before the next
 TOGGLE_TIMEOUT = 2.0
-# the find bar's keys: while typing a search or a filter, and while a filter is kept
-SEARCH_KEYS = (("F3", "next"), ("Enter", "done"), ("Esc", "close"))
-FILTER_KEYS = (("Enter", "keep"), ("Esc", "clear"))
-FILTER_KEPT_KEYS = (("\\", "edit"), ("Esc", "clear"))
 
 
 class SnapshotReady(Message):
@@ -80,19 +62,20 @@ class SnapshotReady(Message):
         return isinstance(message, SnapshotReady)
 
 
-def keys_hint(keys: Iterable[tuple[str, str]]) -> Content:
-    """(("Esc", "close"), ...) -> "Esc close  ..." with the keys in bold."""
-    return Content("  ").join(
-        Content.from_markup("[b]$key[/b] $what", key=k, what=w) for k, w in keys
-    )
-
-
-def _settings_path() -> Path:
-    return paths.state_dir() / "ui.json"
-
-
 class TractApp(App[int]):
-    """The main screen: status line, banner, the process tree, the event log, the footer."""
+    """The main screen: status line, banner, the process tree, the event log, the find bar
+    and the footer; and what each key does.
+
+    About 450 lines, over the project's ~300, kept whole on purpose: 85 are the key table
+    (Textual reads it from the class; the help screen and the command palette list it from
+    here), and most of the rest is one short action per key: read the row under the cursor,
+    open a dialog or call the session, say what happened in a toast. Split by kind, what one
+    key does would be spread over files with no part getting simpler. What has a job of its
+    own lives elsewhere: the find bar (widgets/findbar.py), the settings file (settings.py),
+    choosing the engine and starting (commands/ui.py), and each dialog's work (it is given
+    only the session methods it needs). The bench hooks (BENCH_TIMINGS) are two guarded
+    blocks, in on_event and on_snapshot_ready, where what they time happens.
+    """
 
     CSS_PATH = "styles.tcss"
     TITLE = "tractui"
@@ -179,8 +162,6 @@ class TractApp(App[int]):
         self.snapshot: Snapshot = session.snapshot
         self._select_after: str | None = None
         self._banner_text: str | None = None  # what the banner shows (None: not yet set)
-        self._find_mode = "search"
-        self._last_search = ""  # what F3 finds again once the search bar is closed
         if save_settings:
             self._load_settings()
 
@@ -190,21 +171,22 @@ class TractApp(App[int]):
         yield StatusHeader(self.host, self.kernel, id="status")
         yield Static(self.banner, id="banner")
         yield Static(header_text("tree"), id="columns")
-        yield ProcessTree(id="tree")
+        tree = ProcessTree(id="tree")
+        yield tree
         yield EventLog(id="events")
-        with Horizontal(id="findbar"):
-            yield Label("Search:", id="find-label")
-            yield Input(id="find", compact=True)
-            yield Static("", id="find-keys")
+        yield FindBar(tree, id="findbar")
         yield Footer(compact=True)
 
     @property
     def process_tree(self) -> ProcessTree:
         return self.query_one(ProcessTree)
 
+    @property
+    def find_bar(self) -> FindBar:
+        return self.query_one(FindBar)
+
     def on_mount(self) -> None:
         self.query_one("#events").display = False
-        self.query_one("#findbar").display = False
         self._show_banner()
         self.process_tree.focus()
         self.session.subscribe(self._post_snapshot)
@@ -331,7 +313,7 @@ class TractApp(App[int]):
                 self._select_after = result[0]
                 self.notify(f"launched PID {result[1]} into {result[0]}")
 
-        self.push_screen(LaunchScreen(self.session, self._groups(), group), done)
+        self.push_screen(LaunchScreen(self.session.launch, self._groups(), group), done)
 
     def action_attach(self) -> None:
         row = self.process_tree.current
@@ -343,7 +325,8 @@ class TractApp(App[int]):
                 pids = " ".join(map(str, result[1]))
                 self.notify(f"attached {pids} to {result[0]}")
 
-        self.push_screen(AttachScreen(self.session, self._groups(), group), done)
+        session = self.session
+        self.push_screen(AttachScreen(session.resolve, session.attach, self._groups(), group), done)
 
     def action_signal(self) -> None:
         row = self._row()
@@ -358,7 +341,10 @@ class TractApp(App[int]):
             if not row.proc.alive:
                 self.notify(f"PID {pid} has exited: nothing to signal", severity="warning")
                 return
-        self.push_screen(SignalScreen(self.session, row.group, pid, label))
+        # the dialog reaches this group only
+        targets = partial(self.session.targets, row.group)
+        send = partial(self.session.send_signal, row.group)
+        self.push_screen(SignalScreen(targets, send, row.group, pid, label))
 
     async def action_details(self) -> None:
         row = self._row()
@@ -379,7 +365,6 @@ class TractApp(App[int]):
     def action_toggle_exited(self) -> None:
         tree = self.process_tree
         tree.show_exited = not tree.show_exited
-        tree.rebuild()
         self.notify(
             "exited processes " + ("shown" if tree.show_exited else "hidden"),
             timeout=TOGGLE_TIMEOUT,
@@ -396,93 +381,18 @@ class TractApp(App[int]):
             )
 
     def action_search(self) -> None:
-        self._open_find("search")
+        self.find_bar.open("search")
 
     def action_search_next(self) -> None:
         """F3: the next match, in the search bar or after it closed; else a new search."""
-        searching = self.query_one("#find", Input).has_focus and self._find_mode == "search"
-        text = self.query_one("#find", Input).value if searching else self._last_search
-        if not text:
-            self._open_find("search")
-            return
-        tree = self.process_tree
-        found = tree.search(text, start=tree.cursor + 1)
-        if searching:
-            self._found(found)
-            return
-        if not found:
-            self.bell()
-        tree.search_text = ""  # the cursor is on the match; no highlight left behind
-        tree.refresh()
+        self.find_bar.find_next()
 
     def action_filter(self) -> None:
-        self._open_find("filter")
-
-    def _open_find(self, mode: str) -> None:
-        find = self.query_one("#find", Input)
-        self._find_mode = mode
-        self._show_findbar(editing=True)
-        with find.prevent(Input.Changed):
-            find.value = self.process_tree.filter_text if mode == "filter" else ""
-        find.placeholder = "command or PID" if mode == "search" else "show only matching processes"
-        find.focus()
-
-    def _show_findbar(self, editing: bool) -> None:
-        """The bar while a search or a filter is typed; closed, it stays only while a filter is
-        on, to say so (as htop does): "Filter: sleep  \\ edit  Esc clear"."""
-        tree = self.process_tree
-        bar = self.query_one("#findbar")
-        bar.display = editing or bool(tree.filter_text)
-        bar.screen.set_class(bar.display, "-findbar")  # toasts go above it
-        if bar.display and not editing:
-            self._find_mode = "filter"  # what the bar shows, and what Esc clears
-            find = self.query_one("#find", Input)
-            with find.prevent(Input.Changed):
-                find.value = tree.filter_text
-        filtering = self._find_mode == "filter"
-        bar.set_class(False, "-nomatch")
-        self.query_one("#find-label", Label).update("Filter:" if filtering else "Search:")
-        keys = (FILTER_KEYS if filtering else SEARCH_KEYS) if editing else FILTER_KEPT_KEYS
-        self.query_one("#find-keys", Static).update(keys_hint(keys))
-
-    @on(Input.Changed, "#find")
-    def find_changed(self, event: Input.Changed) -> None:
-        tree = self.process_tree
-        if self._find_mode == "filter":
-            tree.filter_text = event.value
-            tree.rebuild()
-        else:
-            self._found(tree.search(event.value))
-
-    def _found(self, found: bool) -> None:
-        """A search found nothing: a bell, and the bar says so until one does."""
-        if not found:
-            self.bell()
-        self.query_one("#findbar").set_class(not found, "-nomatch")
-        label = "Search:" if found else "No match:"
-        self.query_one("#find-label", Label).update(label)
-
-    @on(Input.Submitted, "#find")
-    def find_submitted(self, event: Input.Submitted) -> None:
-        """Enter: done; the search's match stays selected, the filter stays on."""
-        tree = self.process_tree
-        if self._find_mode == "search":
-            self._last_search = event.value
-            tree.search("")  # the cursor stays on the match; the highlight goes
-        tree.focus()
-        self._show_findbar(editing=False)
+        self.find_bar.open("filter")
 
     def action_close_find(self) -> None:
         """Esc: close the search (the cursor stays), or clear the filter."""
-        tree = self.process_tree
-        if self._find_mode == "search" and self.query_one("#find", Input).has_focus:
-            self._last_search = ""
-            tree.search("")
-        elif tree.filter_text:
-            tree.filter_text = ""
-            tree.rebuild()
-        tree.focus()
-        self._show_findbar(editing=False)
+        self.find_bar.close()
 
     def action_sort(self) -> None:
         tree = self.process_tree
@@ -525,7 +435,7 @@ class TractApp(App[int]):
                 self._select_after = name
                 self.notify(f"group {row.group} renamed {name}")
 
-        self.push_screen(RenameScreen(self.session, row.group), done)
+        self.push_screen(RenameScreen(partial(self.session.rename, row.group), row.group), done)
 
     @work(exclusive=True, group="remove")
     async def action_remove(self) -> None:
@@ -597,105 +507,10 @@ class TractApp(App[int]):
     # ---- settings: the theme persists --------------------------------------------------------
 
     def _load_settings(self) -> None:
-        try:  # never through a link (another user's file), nor from a FIFO (it would hang)
-            with os.fdopen(paths.open_private(_settings_path(), os.O_RDONLY)) as f:
-                theme = json.load(f).get("theme")
-        except (OSError, UserError, ValueError, AttributeError):
-            return
+        theme = settings.load().get("theme")
         if isinstance(theme, str) and theme in self.available_themes:
             self.theme = theme
 
     def _store_settings(self) -> None:
-        if not self.save_settings:
-            return
-        try:
-            paths.check_state_dir(paths.state_dir())
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-            with os.fdopen(paths.open_private(_settings_path(), flags), "w") as f:
-                json.dump({"theme": self.theme}, f)
-        except (OSError, UserError) as err:
-            log.warning("cannot save the settings: %s", err)
-
-
-def _log_off_the_screen() -> None:
-    """Textual draws on stderr: log records written there would tear the screen, so they go
-    to a file in the state directory (or nowhere if it can't be written)."""
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if not isinstance(handler, logging.FileHandler) and isinstance(
-            handler, logging.StreamHandler
-        ):
-            root.removeHandler(handler)
-            try:
-                paths.check_state_dir(paths.state_dir())
-                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-                log_file = paths.state_dir() / "ui.log"
-                fd = paths.open_private(log_file, flags)  # never through a link
-                to_file = logging.FileHandler(log_file, delay=True)
-                to_file.stream = os.fdopen(fd, "a")
-                replacement: logging.Handler = to_file
-            except (OSError, UserError):
-                replacement = logging.NullHandler()
-            replacement.setFormatter(handler.formatter)
-            root.addHandler(replacement)
-
-
-def _daemon_engine() -> DaemonEngine | None:
-    """The daemon's groups, mirrored, if a daemon answers on the socket; else None."""
-    engine = DaemonEngine()
-    try:
-        engine.start()
-    except NoDaemon:
-        return None
-    return engine
-
-
-def run(verbose: bool = False, embedded: bool = False, keep_exited: float = KEEP_EXITED) -> int:
-    """Start the engine, then the full-screen UI; exit at once with the reason if we can't.
-
-    The engine is the daemon's when one answers on the socket (unless ``embedded``)."""
-    # Each snapshot of 10,000 processes makes ~20,000 short-lived objects: the default
-    # thresholds ran a full collection every few snapshots (~150 ms each). Measured with
-    # bench/ui at 10,000 processes: refresh p95 336-382 ms -> 199 ms.
-    gc.set_threshold(10_000, 20, 100)
-    if not embedded:
-        try:
-            remote = _daemon_engine()
-        except UserError as err:
-            print(f"tractui: {err} (or run 'tractui --embedded')", file=sys.stderr)
-            return err.exit_code
-        if remote is not None:
-            _log_off_the_screen()
-            log.debug("tractui UI starting on the daemon %d", remote.daemon_pid)
-            result = TractApp(Session(remote)).run()
-            return result if result is not None else 0
-    # the collector's stderr would write over the screen: it goes to a log file instead, named
-    # so that no group's launch log (logs/GROUP.log; no group name starts with _) can be it
-    state: Persister | None = None
-    not_saved = ""
-    try:
-        state = Persister()
-        state.acquire()
-    except StateError as err:  # held by another tractui (a daemon we did not use), or unusable
-        state, not_saved = None, f"groups are not saved: {err}"
-    engine = Engine(
-        keep_exited=keep_exited,
-        verbose=False,
-        collector_stderr=paths.log_dir() / "_collector.log",
-        state=state,
-    )
-    try:
-        engine.start()
-    except ConnectorError as err:
-        print(f"tractui: {err.message}", file=sys.stderr)
-        return err.exit_code
-    banner = ""
-    if os.geteuid() != 0 and kernel_version() >= (6, 6):
-        banner = NOT_ROOT_BANNER
-    # what restore found wrong is the engine's banner: each snapshot carries it
-    banner = " · ".join(t for t in (banner, not_saved) if t)
-    _log_off_the_screen()
-    log.debug("tractui UI starting (verbose=%s)", verbose)
-    app = TractApp(Session(engine), banner=banner)
-    result = app.run()
-    return result if result is not None else 0
+        if self.save_settings:
+            settings.save({"theme": self.theme})

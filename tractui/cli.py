@@ -251,6 +251,6 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("add needs a group name and a program: tractui add NAME -- PROG")
         return remote.run(args)
     # no subcommand: the full-screen UI (textual is imported only on this path)
-    from tractui import app
+    from tractui.commands import ui
 
-    return app.run(verbose=args.verbose, embedded=args.embedded, keep_exited=args.keep_exited)
+    return ui.run(verbose=args.verbose, embedded=args.embedded, keep_exited=args.keep_exited)

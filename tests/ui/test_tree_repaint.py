@@ -115,8 +115,7 @@ async def test_the_hint_of_a_filter_that_matches_nothing_follows_the_filter() ->
             await pilot.pause()
             before = screen(tree)
             painted = Painted(tree)
-            tree.filter_text = needle
-            tree.rebuild()
+            tree.filter_text = needle  # rebuilds: no caller has to
             after = screen(tree)
             changed = {y for y, (a, b) in enumerate(zip(before, after, strict=True)) if a != b}
             assert changed and (painted.lines is None or changed <= painted.lines), needle

@@ -139,7 +139,7 @@ def test_rows_equal_a_plain_walk(
     tree.show_exited = show_exited
     tree.filter_text = needle
     tree.collapsed = collapsed
-    tree.sort, tree.descending = sort, descending
+    tree.order = (sort, descending)
     tree.ids = tree._flatten()
     got = [(row.id, row.guide, row.fold) for row in tree.rows]
     assert got == reference(snapshot, show_exited, needle, collapsed, sort, descending)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import ClassVar
 
 from textual import on, work
@@ -17,10 +19,15 @@ from textual.widgets import Footer, Input, Label, Static
 
 from tractui.errors import UserError
 from tractui.model.tracker import validate_group_name
-from tractui.session import Resolved, Session
+from tractui.session import Resolved
 from tractui.text import escape
 
 PREVIEW_LINES = 2  # PIDs described; the dialog must fit 80x24 however many are typed
+
+# what the dialog may do: say what a PID is (or why it can't be attached); attach PIDs to a
+# group -> the roots attached
+Resolve = Callable[[int], Future[Resolved]]
+Attach = Callable[[str, list[int]], Future[list[int]]]
 
 
 def parse_pids(text: str) -> list[int]:
@@ -63,9 +70,12 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
         Binding("escape", "cancel", "Cancel", id="attach.cancel"),
     ]
 
-    def __init__(self, session: Session, groups: list[str], group: str = "") -> None:
+    def __init__(
+        self, resolve: Resolve, attach: Attach, groups: list[str], group: str = ""
+    ) -> None:
         super().__init__(classes="dialog-screen")
-        self.session = session
+        self.resolve = resolve
+        self.attach_to = attach
         self.groups = groups
         self.group = group  # prefilled: the selected row's group
         self.resolved: list[Resolved] = []
@@ -117,7 +127,7 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
             return
         try:
             for pid in parse_pids(text):
-                self.resolved.append(await asyncio.wrap_future(self.session.resolve(pid)))
+                self.resolved.append(await asyncio.wrap_future(self.resolve(pid)))
         except UserError as err:
             preview.update(Content(escape(str(err))))  # it may quote a process's comm
             preview.set_class(True, "invalid")
@@ -134,12 +144,12 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
         error = self.query_one("#error", Static)
         try:
             pids = parse_pids(self.query_one("#pids", Input).value)
-            resolved = [await asyncio.wrap_future(self.session.resolve(pid)) for pid in pids]
+            resolved = [await asyncio.wrap_future(self.resolve(pid)) for pid in pids]
             name = self.query_one("#group", Input).value.strip()
             if not name:
                 name = group_name_for(resolved[0].info.comm, set(self.groups))
             name = validate_group_name(name)
-            roots = await asyncio.wrap_future(self.session.attach(name, pids))
+            roots = await asyncio.wrap_future(self.attach_to(name, pids))
         except UserError as err:
             error.update(Content(escape(str(err))))
             return

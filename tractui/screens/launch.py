@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import ClassVar
 
 from textual import on
@@ -20,7 +22,6 @@ from tractui.control import LaunchSpec, invoking_identity
 from tractui.errors import UserError
 from tractui.model.tracker import validate_group_name
 from tractui.screens.attach import group_name_error
-from tractui.session import Session
 from tractui.text import escape
 
 
@@ -34,6 +35,10 @@ def launch_user() -> tuple[str, bool]:
     return who.name, os.geteuid() == 0 and who.uid != 0
 
 
+# what the dialog may do: launch a program into a group -> its PID
+Launch = Callable[[str, LaunchSpec], Future[int]]
+
+
 class LaunchScreen(ModalScreen[tuple[str, int] | None]):
     """Launch a program into a group; errors show inline and the dialog stays open."""
 
@@ -41,9 +46,9 @@ class LaunchScreen(ModalScreen[tuple[str, int] | None]):
         Binding("escape", "cancel", "Cancel", id="launch.cancel"),
     ]
 
-    def __init__(self, session: Session, groups: list[str], group: str = "") -> None:
+    def __init__(self, launch: Launch, groups: list[str], group: str = "") -> None:
         super().__init__(classes="dialog-screen")
-        self.session = session
+        self.launch_into = launch
         self.groups = groups
         self.group = group
         # under sudo a launch runs as the invoking user; root can ask to keep root
@@ -106,7 +111,7 @@ class LaunchScreen(ModalScreen[tuple[str, int] | None]):
             if not argv:
                 raise UserError("no command given: type the program to run and its arguments")
             spec = LaunchSpec(argv, cwd=os.path.expanduser(cwd) if cwd else None, as_root=as_root)
-            pid = await asyncio.wrap_future(self.session.launch(group, spec))
+            pid = await asyncio.wrap_future(self.launch_into(group, spec))
         except UserError as err:
             self.show_error(str(err))
             return

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import ClassVar
 
 from textual import on
@@ -15,8 +17,10 @@ from textual.widgets import Footer, Input, Label, Static
 
 from tractui.errors import UserError
 from tractui.screens.attach import group_name_error
-from tractui.session import Session
 from tractui.text import escape
+
+# what the dialog may do: rename its group -> the name it now has
+Rename = Callable[[str], Future[str]]
 
 
 class RenameScreen(ModalScreen[str | None]):
@@ -26,9 +30,9 @@ class RenameScreen(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel", id="rename.cancel")
     ]
 
-    def __init__(self, session: Session, group: str) -> None:
+    def __init__(self, rename: Rename, group: str) -> None:
         super().__init__(classes="dialog-screen")
-        self.session = session
+        self.rename_to = rename
         self.group = group
 
     def compose(self) -> ComposeResult:
@@ -51,7 +55,7 @@ class RenameScreen(ModalScreen[str | None]):
     @on(Input.Submitted)
     async def rename(self, event: Input.Submitted) -> None:
         try:
-            name = await asyncio.wrap_future(self.session.rename(self.group, event.value))
+            name = await asyncio.wrap_future(self.rename_to(event.value))
         except UserError as err:
             self.query_one("#error", Static).update(Content(escape(str(err))))
             return

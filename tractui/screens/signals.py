@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import ClassVar
 
 from textual import on, work
@@ -19,7 +21,6 @@ from textual.widgets.option_list import Option
 from tractui.control import SignalResult
 from tractui.errors import UserError
 from tractui.screens.confirm import ConfirmScreen
-from tractui.session import Session
 from tractui.text import escape
 
 # htop's list: the standard signals 1-31 by number
@@ -32,6 +33,11 @@ SIGNALS: tuple[signal.Signals, ...] = tuple(
 SCOPES = ("process", "subtree", "group")
 # digits typed closer together than this make one number: "1" "5" is 15, not 1 then 5
 TYPING_PAUSE = 1.0
+
+# what the dialog may do, for its group only: (PID, None for the whole group; with its
+# subtree) -> the live PIDs it would reach; and the same, sending a signal -> what each got
+Targets = Callable[[int | None, bool], Future[list[int]]]
+Send = Callable[[int | None, bool, signal.Signals], Future[list[SignalResult]]]
 
 
 def describe_results(sig: signal.Signals, target: str, results: list[SignalResult]) -> str:
@@ -71,11 +77,14 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         ),
     ]
 
-    def __init__(self, session: Session, group: str, pid: int | None, label: str) -> None:
+    def __init__(
+        self, targets: Targets, send: Send, group: str, pid: int | None, label: str
+    ) -> None:
         super().__init__(classes="dialog-screen")
         self.typed = ""  # the digits of the signal number being typed
         self._typed_at = float("-inf")
-        self.session = session
+        self.targets = targets
+        self.send_to = send
         self.group = group
         self.pid = pid  # None: the row is the group's header
         self.label = label
@@ -165,7 +174,7 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         target = f"group {self.group}" if pid is None else f"{self.scope} of PID {pid}"
         error = self.query_one("#error", Static)
         try:
-            pids = await asyncio.wrap_future(self.session.targets(self.group, pid, subtree))
+            pids = await asyncio.wrap_future(self.targets(pid, subtree))
             if not pids:
                 raise UserError(f"no live process in {target}: nothing to signal")
             if sig == signal.SIGKILL or pid is None:
@@ -176,9 +185,7 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
                 )
                 if not await self.app.push_screen_wait(ConfirmScreen(question, "Confirm signal")):
                     return
-            results = await asyncio.wrap_future(
-                self.session.send_signal(self.group, pid, subtree, sig)
-            )
+            results = await asyncio.wrap_future(self.send_to(pid, subtree, sig))
         except UserError as err:
             error.update(Content(escape(str(err))))
             return

@@ -21,7 +21,7 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
-from textual.reactive import reactive
+from textual.reactive import reactive, var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -162,6 +162,12 @@ class ProcessTree(ScrollView, can_focus=True):
     ]
 
     cursor: reactive[int] = reactive(0, init=False)
+    # what is shown, and in which order: a change rebuilds the rows (no caller has to)
+    show_exited: var[bool] = var(True, init=False)
+    filter_text: var[str] = var("", init=False)
+    # siblings sorted by a column of SORTS ("tree": fork order), descending or not; one value,
+    # so that a new sort rebuilds once
+    order: var[tuple[str, bool]] = var(("tree", False), init=False)
 
     class Highlighted(Message):
         """The cursor moved to another row (or the row under it changed group)."""
@@ -176,11 +182,7 @@ class ProcessTree(ScrollView, can_focus=True):
         self.ids: list[RowId] = []  # every row shown, in order
         self.rows = Rows(self)
         self.collapsed: set[RowId] = set()
-        self.show_exited = True
-        self.filter_text = ""
         self.search_text = ""
-        self.sort = "tree"
-        self.descending = False  # tree order: oldest fork first
         self._cursor_id: RowId | None = None
         # the guides of the open processes (shown with their children), and the processes shown
         # (None: every one)
@@ -248,16 +250,24 @@ class ProcessTree(ScrollView, can_focus=True):
         self._repaint()
 
     def _set_rows(self, count: int) -> None:
-        """The scrollable height: ``count`` rows. Not through the reactive, which would
-        repaint every line and lay the whole screen out again at each snapshot (as its rows
-        come and go, thousands of processes change the count nearly every time): its
-        scrollbar is updated, as Textual's own resize does (a layout only if the scrollbar
-        shows or hides), and the lines are left to :meth:`_repaint`."""
+        """The scrollable height: ``count`` rows. Through the reactive only when the
+        scrollbar shows or hides (that takes a layout anyway): at each snapshot it would
+        repaint every line and lay the whole screen out again (as its rows come and go,
+        thousands of processes change the count nearly every time). Otherwise the scrollbar's
+        own sizes are set, and the lines are left to :meth:`_repaint`. Public API only (no
+        ``_scroll_update``), so that the Textual pin can follow its releases."""
         size = Size(self.size.width, count)
         if size == self.virtual_size:
             return
-        self.set_reactive(ProcessTree.virtual_size, size)
-        self._scroll_update(size)
+        height = self.container_size.height
+        if (count > height) != self.show_vertical_scrollbar:  # overflow-y: auto
+            self.virtual_size = size
+        else:
+            self.set_reactive(ProcessTree.virtual_size, size)
+            if self.show_vertical_scrollbar:
+                bar = self.vertical_scrollbar
+                bar.window_virtual_size = count
+                bar.window_size = height - self.scrollbar_size_horizontal
         self.scroll_y = self.validate_scroll_y(self.scroll_y)  # fewer rows: the end moves up
 
     def _repaint(self) -> None:
@@ -293,11 +303,31 @@ class ProcessTree(ScrollView, can_focus=True):
             return None
         return self.snapshot.procs.get(row_id) or self._previous.get(row_id)
 
+    @property
+    def sort(self) -> str:
+        """The column siblings are sorted by ("tree": fork order)."""
+        return self.order[0]
+
+    @property
+    def descending(self) -> bool:
+        return self.order[1]
+
     def sort_by(self, sort: str, descending: bool) -> None:
         """Order siblings by a column of :data:`SORTS` ("tree": fork order), then redraw."""
-        self.sort = sort
-        self.descending = descending
-        self.rebuild()
+        self.order = (sort, descending)
+
+    def watch_show_exited(self) -> None:
+        self._shown_changed()
+
+    def watch_filter_text(self) -> None:
+        self._shown_changed()
+
+    def watch_order(self) -> None:
+        self._shown_changed()
+
+    def _shown_changed(self) -> None:
+        if self.is_mounted:  # else there is nothing on screen yet: the first snapshot builds
+            self.rebuild()
 
     def _nearest_ancestor(self, proc: ProcRow) -> int | None:
         parent = proc.parent
