@@ -26,7 +26,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tractui.model.tracker import Key
-from tractui.session import EMPTY, GroupRow, ProcRow, Snapshot
+from tractui.snapshot import EMPTY, GroupRow, ProcRow, Snapshot
 
 RowId = str | Key  # a group's name, or a process's (pid, start)
 
