@@ -29,7 +29,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from tractui.control import LaunchSpec, LogChunk, SignalResult
-from tractui.engine import Engine
+from tractui.engine import EngineLike
 from tractui.errors import UserError
 from tractui.events import ConnectorError
 from tractui.kernel import procfs
@@ -109,11 +109,12 @@ class _Command:
 
 
 class Session:
-    """Owns an :class:`Engine` in a thread; publishes snapshots; runs queued commands."""
+    """Owns an engine (an :class:`~tractui.engine.EngineLike`: this process's, a daemon's
+    mirrored, a replay) in a thread; publishes snapshots; runs queued commands."""
 
     def __init__(
         self,
-        engine: Engine,
+        engine: EngineLike,
         sampler: Sampler | None = None,
         clock: Callable[[], float] = time.time,
         snapshot_interval: float = 0.2,
@@ -188,7 +189,7 @@ class Session:
 
         def run() -> int:
             proc = self.engine.launch(group, spec)
-            if self.engine.mode == "embedded":
+            if proc.key is not None:  # None: the daemon's program, not this UI's
                 self._launched[proc.key] = None
             self._dirty = True
             return proc.pid
@@ -370,8 +371,8 @@ class Session:
 
     def _watch_collector(self) -> None:
         """The collector is a separate process: if it dies, say so and start another."""
-        if not self.watch_collector or self.engine.collector.alive():
-            if self._state != "running" and self.engine.collector.alive():
+        if not self.watch_collector or self.engine.alive():
+            if self._state != "running" and self.engine.alive():
                 self._state = "running"
                 self._dirty = True
             return

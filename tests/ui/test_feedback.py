@@ -91,7 +91,7 @@ def restartable_app(mode: str, clock: Clock) -> tuple[TractApp, Collector]:
         engine.restarts += 1
         collector.up = True
 
-    engine.collector = collector  # type: ignore[assignment]
+    engine.alive = collector.alive  # type: ignore[method-assign]
     engine.restart_collector = restart  # type: ignore[method-assign]
     engine.mode = mode
     engine.source = "daemon connection" if mode == "daemon" else ReplayEngine.source
