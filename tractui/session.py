@@ -238,6 +238,7 @@ class Session:
             name = self.engine.rename_group(old, new).name
             if name != old and old in self._log:
                 self._log[name] = self._log.pop(old)
+                self._log_tuples.pop(old, None)
                 self._log_changed.add(name)
             self._dirty = True
             return name
