@@ -25,13 +25,11 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.engine import EngineLike
 from tractui.errors import UserError
-from tractui.events import ConnectorError
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample, Sampler
 from tractui.model.tracker import Delta, Key, MemberEvent, Proc
@@ -47,15 +45,13 @@ from tractui.snapshot import (
     proc_row,
 )
 from tractui.text import escape
+from tractui.upkeep import EventRings, Restarter
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-EVENT_LOG_SIZE = 1000  # per group
-RESTART_BACKOFF = 2.0
 HEARTBEAT = 1.0  # seconds between two snapshots at most, even when nothing changed
-RECOVERED_BANNER = 10.0  # seconds "... was restarted" stays up once all is well again
 END_GRACE = 2.0
 # bench/ui: when set, the session and the app append timing lines to this file (opt-in)
 BENCH_TIMINGS = os.environ.get("TRACTUI_BENCH_TIMINGS", "")
@@ -139,17 +135,12 @@ class Session:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_sample: dict[Key, Sample] = {}  # kept past exit: TIME+ and RSS stay shown
-        self._log: dict[str, collections.deque[LogEntry]] = {}
-        self._log_tuples: dict[str, tuple[LogEntry, ...]] = {}
-        self._log_changed: set[str] = set()
+        self._log: EventRings[LogEntry] = EventRings()  # the event log's lines, per group
+        self._restarter = Restarter(engine, monotonic)
         self._dirty = True
         self._seq = 0
-        self._state = "running"
-        self._banner = ""
-        self._banner_recovered: float | None = None  # when a restart succeeded (self.monotonic)
         self._rate = 0.0
         self._rate_mark = (monotonic(), 0)
-        self._next_restart = 0.0
         # the programs this UI launched (a daemon's launches are the daemon's: not kept here)
         self._launched: dict[Key, None] = {}
 
@@ -236,10 +227,7 @@ class Session:
     def rename(self, old: str, new: str) -> Future[str]:
         def run() -> str:
             name = self.engine.rename_group(old, new).name
-            if name != old and old in self._log:
-                self._log[name] = self._log.pop(old)
-                self._log_tuples.pop(old, None)
-                self._log_changed.add(name)
+            self._log.rename(old, name)
             self._dirty = True
             return name
 
@@ -337,8 +325,7 @@ class Session:
                     self._publish()
             except Exception:  # one bad batch must not leave the UI frozen
                 log.exception("session step failed")
-                self._banner = "internal error in the engine thread (see the log with -v)"
-                self._banner_recovered = None  # not old news: it stays
+                self._restarter.stick("internal error in the engine thread (see the log with -v)")
                 self._dirty = True
                 time.sleep(0.2)
 
@@ -371,34 +358,10 @@ class Session:
                 command.future.set_exception(UserError("tractui is shutting down"))
 
     def _watch_collector(self) -> None:
-        """The collector is a separate process: if it dies, say so and start another."""
-        if not self.watch_collector or self.engine.alive():
-            if self._state != "running" and self.engine.alive():
-                self._state = "running"
-                self._dirty = True
-            return
-        now = time.monotonic()
-        if now < self._next_restart:
-            return
-        self._next_restart = now + RESTART_BACKOFF
-        self._state = "restarting"
-        try:
-            self.engine.restart_collector()
-        except ConnectorError as err:
-            self._state = "down"
-            self._banner = f"the {self.engine.source} died and could not restart: {err.message}"
-            self._banner_recovered = None  # stays up while down
-        else:
-            self._state = "running"
-            self._banner = (
-                f"the daemon connection was lost and made again ({self.engine.restarts}x); "
-                "groups reloaded from the daemon"
-                if self.engine.mode == "daemon"
-                else f"the {self.engine.source} died and was restarted "
-                f"({self.engine.restarts}x); groups kept, /proc rescanned"
-            )
-            self._banner_recovered = self.monotonic()
-        self._dirty = True
+        """The collector is a separate process (or the daemon connection): if it dies, say so
+        and start another (:class:`~tractui.upkeep.Restarter`)."""
+        if self.watch_collector and self._restarter.check():
+            self._dirty = True
 
     def _note(self, delta: Delta) -> None:
         """Turn a delta's member events into event-log lines; mark the snapshot stale."""
@@ -413,31 +376,20 @@ class Session:
             self._last_sample.pop(key, None)
 
     def _add_log(self, events: list[MemberEvent], now_ns: int) -> None:
-        """Keep the newest ``EVENT_LOG_SIZE`` events of each group, at their kernel times."""
+        """Keep the newest events of each group (:class:`EventRings`), at their kernel times."""
         wall = self.clock()
         for ev in events:
-            entries = self._log.get(ev.group)
-            if entries is None:
-                entries = self._log[ev.group] = collections.deque(maxlen=EVENT_LOG_SIZE)
             # escaped once here, not at each paint: another user's text, for a terminal
             text = escape(f"forked by {ev.detail}" if ev.kind == "fork" else ev.detail)
-            entries.append(
-                LogEntry(wall - (now_ns - ev.ts) / 1e9, ev.group, ev.kind, ev.key[0], text)
+            self._log.add(
+                ev.group,
+                LogEntry(wall - (now_ns - ev.ts) / 1e9, ev.group, ev.kind, ev.key[0], text),
             )
-            self._log_changed.add(ev.group)
 
     def _logs(self) -> Mapping[str, tuple[LogEntry, ...]]:
         """The per-group logs as tuples, rebuilt only for the groups that changed."""
-        groups = self.engine.tracker.groups
-        for name in list(self._log):
-            if name not in groups:
-                del self._log[name]
-                self._log_tuples.pop(name, None)
-        for name in self._log_changed:
-            if name in self._log:
-                self._log_tuples[name] = tuple(self._log[name])
-        self._log_changed.clear()
-        return MappingProxyType(dict(self._log_tuples))
+        self._log.keep(self.engine.tracker.groups)
+        return self._log.tuples()
 
     def _sample(self) -> None:
         """The sampler's next slice of live members; their rows change with their columns."""
@@ -460,9 +412,6 @@ class Session:
     def _publish(self) -> None:
         self._dirty = False
         now = self.monotonic()
-        recovered = self._banner_recovered
-        if recovered is not None and now - recovered >= RECOVERED_BANNER:
-            self._banner, self._banner_recovered = "", None  # old news once all is well
         events = self.engine.counters.events or self.engine.tracker.events
         mark_time, mark_events = self._rate_mark
         if now - mark_time >= 1.0:
@@ -479,8 +428,8 @@ class Session:
             events=events,
             rate=self._rate,
             lost=self.engine.counters.lost or self.engine.tracker.lost,
-            state=self._state,
-            banner=" · ".join(b for b in (self._banner, self.engine.banner) if b),
+            state=self._restarter.state,
+            banner=self._restarter.banners(),
             logs=self._logs(),
             mode=self.engine.mode,
         )

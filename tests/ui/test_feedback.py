@@ -11,7 +11,8 @@ from tractui.app import TractApp
 from tractui.replay import WALL, ReplayEngine, demo
 from tractui.screens.rename import RenameScreen
 from tractui.screens.signals import SignalScreen
-from tractui.session import RECOVERED_BANNER, Session
+from tractui.session import Session
+from tractui.upkeep import RECOVERED_BANNER
 
 SIZE = (120, 30)
 

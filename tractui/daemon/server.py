@@ -12,7 +12,6 @@ No Textual here.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import os
@@ -47,16 +46,13 @@ from tractui.daemon.protocol import (
 )
 from tractui.engine import Engine
 from tractui.errors import UserError
-from tractui.events import ConnectorError
 from tractui.model.tracker import Delta, Key
 from tractui.model.wire import event_to_wire, group_to_wire, key_from_wire
+from tractui.upkeep import EventRings, Restarter
 
 log = logging.getLogger(__name__)
 
 CLIENT_BUFFER = 16 << 20  # pending output a client may have before it is dropped
-EVENTS_KEPT = 1000  # per group, sent with a subscription's snapshot
-RESTART_BACKOFF = 2.0
-BANNER_KEPT = 10.0  # seconds a recovery stays announced
 SAVED_AT_ONCE = frozenset({"add", "attach", "rename", "remove"})
 ID_LIMIT = 1 << 63  # a request's id is a signed 64-bit integer
 
@@ -130,16 +126,14 @@ class Daemon:
         self.clients: dict[int, Client] = {}
         self.selector = selectors.DefaultSelector()
         self.listener: socket.socket | None = None
-        self.state = "running"
-        self.banner = ""
-        self.events: dict[str, collections.deque[JsonObject]] = {}
+        # restarts the collector when it dies; its state and banner are in the stats
+        self.restarter = Restarter(engine, logger=log)
+        self.events: EventRings[JsonObject] = EventRings()  # sent with a subscription's snapshot
         self._collector_fd: int | None = None
         self._list_cache: dict[str, tuple[int, Encoded]] = {}
         self._list_revision = -1
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
-        self._next_restart = 0.0
-        self._banner_until = 0.0
         self._notices: list[str] = []  # the engine's, as subscribers last heard them
         self._handlers: dict[str, Callable[[Client, JsonObject], Any]] = {
             "hello": self._hello,
@@ -296,32 +290,11 @@ class Daemon:
 
     def _watch_collector(self) -> None:
         """If the collector died, say so and start another (groups are kept, /proc rescanned)."""
-        if self.engine.collector.alive():
-            if self._collector_fd is None:
-                self._register_collector()
-            if self.state != "running":
-                self.state = "running"
-            return
-        now = time.monotonic()
-        if now < self._next_restart:
-            return
-        self._next_restart = now + RESTART_BACKOFF
-        log.error("the event collector died: restarting it")
-        try:
-            self.engine.restart_collector()
-        except ConnectorError as err:
-            self.state = "down"
-            self.banner = f"the event collector died and could not restart: {err.message}"
-            log.error("%s", self.banner)
-        else:
-            self.state = "running"
-            self.banner = (
-                f"the event collector died and was restarted ({self.engine.restarts}x); "
-                "groups kept, /proc rescanned"
-            )
-            self._banner_until = time.monotonic() + BANNER_KEPT
-        self._register_collector()
-        self._publish(self.engine.tracker.take_delta())
+        if self.restarter.check():
+            self._register_collector()
+            self._publish(self.engine.tracker.take_delta())
+        elif self._collector_fd is None and self.engine.collector.alive():
+            self._register_collector()
 
     # ---- clients -----------------------------------------------------------------------------
 
@@ -370,7 +343,7 @@ class Daemon:
             "pid": os.getpid(),
             "uid": self.uid,
             "own_pids": sorted(self.engine.tracker.own_pids),
-            "banner": self._banner(),
+            "banner": self.restarter.banners(),
         }
 
     def _read(self, client: Client) -> None:
@@ -500,13 +473,8 @@ class Daemon:
         wall = self.clock()
         events = [event_to_wire(ev, wall - (now_ns - ev.ts) / 1e9) for ev in delta.log]
         for ev in events:
-            kept = self.events.get(ev["group"])
-            if kept is None:
-                kept = self.events[ev["group"]] = collections.deque(maxlen=EVENTS_KEPT)
-            kept.append(ev)
-        for name in list(self.events):
-            if name not in tracker.groups:
-                del self.events[name]
+            self.events.add(ev["group"], ev)
+        self.events.keep(tracker.groups)
         subscribers = [c for c in self.clients.values() if c.subscribed]
         if not subscribers:
             return
@@ -530,7 +498,7 @@ class Daemon:
         groups = [
             g for g in tracker.groups.values() if client.group is None or g.name == client.group
         ]
-        events = [e for g in groups for e in self.events.get(g.name, ())]
+        events = [e for g in groups for e in self.events.get(g.name)]
         events.sort(key=lambda e: e["ts"])
         message = snapshot_message(tracker, groups, events, self._group_wire, self._stats(None, {}))
         data = encode(message)
@@ -556,27 +524,20 @@ class Daemon:
         return hello
 
     def _stats(self, client: Client | None, m: JsonObject) -> JsonObject:
-        if self.banner and self.state == "running" and time.monotonic() > self._banner_until:
-            self.banner = ""  # recovered a while ago: nothing left to say
         c = self.engine.counters
         state = self.engine.state
         restored = self.engine.restored
         return {
             "events": c.events or self.engine.tracker.events,
             "lost": c.lost or self.engine.tracker.lost,
-            "state": self.state,
-            "banner": self._banner(),
+            "state": self.restarter.state,
+            "banner": self.restarter.banners(),
             "not_saved": state.error if state is not None else "",
             "unseen": restored.unseen() if restored is not None else "",
             "clients": len(self.clients),
             "groups": len(self.engine.tracker.groups),
             "members": len(self.engine.tracker.live),
         }
-
-    def _banner(self) -> str:
-        """What clients should show about the daemon: its collector's troubles, then the
-        engine's notices about the saved groups (see :meth:`Engine.notices`)."""
-        return " · ".join(t for t in (self.banner, *self.engine.notices()) if t)
 
     def _groups(self, client: Client, m: JsonObject) -> list[JsonObject]:
         return [self._group_wire(g) for g in self.engine.tracker.groups.values()]
@@ -712,8 +673,7 @@ class Daemon:
         r = Request(m)
         old, new = r.group("old"), r.group("new")
         name = self.engine.rename_group(old, new).name
-        if old in self.events and name != old:
-            self.events[name] = self.events.pop(old)
+        self.events.rename(old, name)
         for other in self.clients.values():
             if other.group == old:
                 other.group = name  # a subscription follows its group
