@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tractui.control import LaunchSpec, LogChunk, SignalResult
-from tractui.engine import EngineLike
+from tractui.engine import EngineLike, log_path_for
 from tractui.errors import UserError
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample, Sampler
@@ -128,7 +128,7 @@ class Session:
         self.monotonic = monotonic  # for the event rate (a replay stands it still)
         self.read_cwd = read_cwd or _read_cwd
         self.users = procfs.UserNames()
-        self._rows = SnapshotRows(engine.tracker, self.users)
+        self._rows = SnapshotRows(engine.tracker, self.users, lambda g: str(engine.log_path(g)))
         self.snapshot = EMPTY
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._queue: queue.Queue[_Command] = queue.Queue()
@@ -300,8 +300,15 @@ class Session:
         return {p.group for p in map(procs.get, self._launched) if p is not None}
 
     def log_path(self, group: str) -> str:
-        """Where a group's launched programs write their output (the daemon's, if it runs)."""
-        return str(self.engine.log_path(group))
+        """Where a group's launched programs write their output (the daemon's, if it runs).
+
+        Called on the UI thread: read from the last snapshot, where the session thread put it,
+        never asked of the engine. A group that is in no snapshot any more (just renamed or
+        removed) gets the path an engine gives a group it does not know."""
+        for row in self.snapshot.groups:
+            if row.name == group:
+                return row.log_path
+        return str(log_path_for(group))
 
     def read_log(self, group: str, offset: int | None = None) -> Future[LogChunk]:
         """Part of a group's launch log: its tail, or what follows ``offset`` (through the

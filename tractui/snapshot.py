@@ -10,7 +10,7 @@ No Textual here, and no engine: :mod:`tractui.session` runs the engine and build
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -62,6 +62,7 @@ class GroupRow:
     exits: int
     failed: int
     launched: bool  # has programs this UI launched (quitting may end them)
+    log_path: str = ""  # where its launched programs write their output (the daemon's, if it runs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +162,15 @@ class SnapshotRows:
     columns changed (:meth:`touch`). The groups' CPU and RSS sums are kept the same way.
     """
 
-    def __init__(self, tracker: Tracker, users: procfs.UserNames) -> None:
+    def __init__(
+        self,
+        tracker: Tracker,
+        users: procfs.UserNames,
+        log_path: Callable[[str], str] = lambda _group: "",
+    ) -> None:
         self.tracker = tracker
         self.users = users
+        self.log_path = log_path  # a group's launch log, by its name
         self.journal = tracker.journal()
         self.rows: dict[Key, ProcRow] = {}
         self._branches: set[Key] = set()  # the rows with children
@@ -238,6 +245,7 @@ class SnapshotRows:
                 exits=group.exits,
                 failed=group.failed,
                 launched=group.name in launched,
+                log_path=self.log_path(group.name),
             )
             for group in tracker.groups.values()
         )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import cast
 
-from tractui.replay import demo_session
+import pytest
+
+from tractui.replay import ReplayEngine, demo_session
 from tractui.session import Session
 from tractui.snapshot import Snapshot
 
@@ -31,5 +36,31 @@ def test_a_renamed_groups_events_are_in_the_log_of_every_group_once() -> None:
         assert sorted(after.logs) == ["build", "www"]
         assert after.log("www") == before.log("web")
         assert after.log(None) == before.log(None)  # each event once, not the old name's too
+    finally:
+        session.stop()
+
+
+def test_a_groups_log_path_is_read_from_the_snapshot_never_from_the_engine_on_the_ui_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACTUI_STATE_DIR", str(tmp_path))
+    session = demo_session()
+    engine = cast(ReplayEngine, session.engine)
+    asked_on: set[str] = set()
+    log_path = engine.log_path
+
+    def recorded(group: str) -> Path:
+        asked_on.add(threading.current_thread().name)
+        return log_path(group)
+
+    engine.log_path = recorded  # type: ignore[method-assign]
+    engine.start()
+    session.start()
+    try:
+        _until(session, lambda s: [g.name for g in s.groups] == ["web", "build"])
+        assert session.log_path("web") == str(tmp_path / "logs" / "web.log")
+        assert session.snapshot.groups[0].log_path == str(tmp_path / "logs" / "web.log")
+        assert asked_on == {"tractui-session"}
+        assert session.log_path("gone") == str(tmp_path / "logs" / "gone.log")
     finally:
         session.stop()
