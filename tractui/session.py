@@ -22,7 +22,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -120,27 +120,20 @@ class Session:
         read_cwd: Callable[[int], str] | None = None,
     ) -> None:
         self.engine = engine
-        self.sampler = sampler or Sampler()
-        self.sampler.interval = sample_interval
-        self.clock = clock
         self.snapshot_interval = snapshot_interval
         self.watch_collector = watch_collector
-        self.monotonic = monotonic  # for the event rate (a replay stands it still)
-        self.read_cwd = read_cwd or _read_cwd
-        self.users = procfs.UserNames()
-        self._rows = SnapshotRows(engine.tracker, self.users, lambda g: str(engine.log_path(g)))
         self.snapshot = EMPTY
+        self._restarter = Restarter(engine, monotonic)  # a banner times by ``monotonic``
+        sampler = sampler or Sampler()
+        sampler.interval = sample_interval
+        self._snapshots = Snapshots(
+            engine, self._restarter, sampler, clock, monotonic, read_cwd or _read_cwd
+        )
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._queue: queue.Queue[_Command] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_sample: dict[Key, Sample] = {}  # kept past exit: TIME+ and RSS stay shown
-        self._log: EventRings[LogEntry] = EventRings()  # the event log's lines, per group
-        self._restarter = Restarter(engine, monotonic)
-        self._dirty = True
-        self._seq = 0
-        self._rate = 0.0
-        self._rate_mark = (monotonic(), 0)
+        self._dirty = True  # a snapshot is due
         # the programs this UI launched (a daemon's launches are the daemon's: not kept here)
         self._launched: dict[Key, None] = {}
 
@@ -193,7 +186,7 @@ class Session:
         def run() -> Resolved:
             info = self.engine.tracker.check_attachable(pid)
             below = len(procfs.descendants(pid))
-            return Resolved(info, self.users.name(info.uid), below)
+            return Resolved(info, self._snapshots.users.name(info.uid), below)
 
         return self.submit(run)
 
@@ -227,7 +220,7 @@ class Session:
     def rename(self, old: str, new: str) -> Future[str]:
         def run() -> str:
             name = self.engine.rename_group(old, new).name
-            self._log.rename(old, name)
+            self._snapshots.log.rename(old, name)
             self._dirty = True
             return name
 
@@ -248,7 +241,7 @@ class Session:
         return self.submit(lambda: renice(key, step))
 
     def details(self, key: Key) -> Future[Details]:
-        return self.submit(lambda: self._details(key))
+        return self.submit(lambda: self._snapshots.details(key))
 
     def quit_plan(self) -> Future[QuitPlan]:
         """What quitting with "end them" would end, and which live members it would leave."""
@@ -324,7 +317,8 @@ class Session:
                 self._watch_collector()
                 self._step(0.05)
                 self._run_commands()
-                self._sample()
+                if self._snapshots.sample():
+                    self._dirty = True
                 now = time.monotonic()
                 # at least once a second: the header's event rate and clock, a banner's expiry
                 if now - last_snapshot >= (self.snapshot_interval if self._dirty else HEARTBEAT):
@@ -337,8 +331,8 @@ class Session:
                 time.sleep(0.2)
 
     def _step(self, timeout: float) -> None:
-        delta = self.engine.poll(timeout)
-        self._note(delta)
+        if self._snapshots.note(self.engine.poll(timeout)):
+            self._dirty = True
 
     def _run_commands(self) -> None:
         while True:
@@ -353,7 +347,7 @@ class Session:
             except BaseException as err:  # handed to the UI, which shows UserErrors
                 command.future.set_exception(err)
             self._dirty = True
-            self._note(self.engine.tracker.take_delta())
+            self._snapshots.note(self.engine.tracker.take_delta())
 
     def _fail_pending(self) -> None:
         while True:
@@ -370,17 +364,55 @@ class Session:
         if self.watch_collector and self._restarter.check():
             self._dirty = True
 
-    def _note(self, delta: Delta) -> None:
-        """Turn a delta's member events into event-log lines; mark the snapshot stale."""
+    def _publish(self) -> None:
+        self._dirty = False
+        self.snapshot = self._snapshots.build(self._launched_groups())
+        for listener in self._listeners:
+            listener(self.snapshot)
+
+
+class Snapshots:
+    """What the session thread makes of its engine: the :class:`Snapshot` the UI reads.
+
+    It notes what each delta changed (the event log's lines, the samples to forget), samples
+    the htop columns of a slice of the live members at a time, and builds each snapshot, with
+    the header's counts, event rate and banner (the :class:`Restarter`'s, then the engine's).
+    Used in the session thread only; the :class:`Session` says when a snapshot is due."""
+
+    def __init__(
+        self,
+        engine: EngineLike,
+        restarter: Restarter,
+        sampler: Sampler,
+        clock: Callable[[], float],
+        monotonic: Callable[[], float],
+        read_cwd: Callable[[int], str],
+    ) -> None:
+        self.engine = engine
+        self.restarter = restarter
+        self.sampler = sampler
+        self.clock = clock
+        self.monotonic = monotonic  # for the event rate (a replay stands it still)
+        self.read_cwd = read_cwd
+        self.users = procfs.UserNames()
+        self.log: EventRings[LogEntry] = EventRings()  # the event log's lines, per group
+        self._rows = SnapshotRows(engine.tracker, self.users, lambda g: str(engine.log_path(g)))
+        self._last_sample: dict[Key, Sample] = {}  # kept past exit: TIME+ and RSS stay shown
+        self._seq = 0
+        self._rate = 0.0
+        self._rate_mark = (monotonic(), 0)
+
+    def note(self, delta: Delta) -> bool:
+        """Turn a delta's member events into event-log lines. True if anything changed."""
         if not delta and not delta.events:
-            return
-        self._dirty = True
+            return False
         if delta.log:
             self._add_log(delta.log, self.engine.tracker.now())
         self.sampler.forget(delta.exited)
         self.sampler.forget(delta.removed)
         for key in delta.removed:
             self._last_sample.pop(key, None)
+        return True
 
     def _add_log(self, events: list[MemberEvent], now_ns: int) -> None:
         """Keep the newest events of each group (:class:`EventRings`), at their kernel times."""
@@ -388,22 +420,18 @@ class Session:
         for ev in events:
             # escaped once here, not at each paint: another user's text, for a terminal
             text = escape(f"forked by {ev.detail}" if ev.kind == "fork" else ev.detail)
-            self._log.add(
+            self.log.add(
                 ev.group,
                 LogEntry(wall - (now_ns - ev.ts) / 1e9, ev.group, ev.kind, ev.key[0], text),
             )
 
-    def _logs(self) -> Mapping[str, tuple[LogEntry, ...]]:
-        """The per-group logs as tuples, rebuilt only for the groups that changed."""
-        self._log.keep(self.engine.tracker.groups)
-        return self._log.tuples()
-
-    def _sample(self) -> None:
-        """The sampler's next slice of live members; their rows change with their columns."""
+    def sample(self) -> bool:
+        """The sampler's next slice of live members; their rows change with their columns.
+        True if a row changed."""
         started = time.perf_counter() if BENCH_TIMINGS else 0.0
         live = self.engine.tracker.live
         if not self.sampler.step(lambda: [p.key for p in live.values()]):
-            return
+            return False
         changed = self.sampler.take_changed()
         samples = self.sampler.samples
         for key in changed:
@@ -412,40 +440,42 @@ class Session:
                 self._last_sample[key] = sample
         if changed:
             self._rows.touch(changed)
-            self._dirty = True
         if BENCH_TIMINGS:
             bench_note("sample", started)
+        return bool(changed)
 
-    def _publish(self) -> None:
-        self._dirty = False
+    def build(self, launched: set[str]) -> Snapshot:
+        """A snapshot now; ``launched``: the groups with programs this UI launched."""
+        engine = self.engine
         now = self.monotonic()
-        events = self.engine.counters.events or self.engine.tracker.events
+        events = engine.counters.events or engine.tracker.events
         mark_time, mark_events = self._rate_mark
         if now - mark_time >= 1.0:
             self._rate = (events - mark_events) / (now - mark_time)
             self._rate_mark = (now, events)
         self._seq += 1
         started = time.perf_counter() if BENCH_TIMINGS else 0.0
-        self.snapshot = self._rows.build(
+        self.log.keep(engine.tracker.groups)
+        snapshot = self._rows.build(
             self.sampler.samples,
             self._last_sample,
-            self._launched_groups(),
+            launched,
             seq=self._seq,
             wall=self.clock(),
             events=events,
             rate=self._rate,
-            lost=self.engine.counters.lost or self.engine.tracker.lost,
-            state=self._restarter.state,
-            banner=self._restarter.banners(),
-            logs=self._logs(),
-            mode=self.engine.mode,
+            lost=engine.counters.lost or engine.tracker.lost,
+            state=self.restarter.state,
+            banner=self.restarter.banners(),
+            logs=self.log.tuples(),  # made anew only for the groups that changed
+            mode=engine.mode,
         )
         if BENCH_TIMINGS:
             bench_note("snapshot", started)
-        for listener in self._listeners:
-            listener(self.snapshot)
+        return snapshot
 
-    def _details(self, key: Key) -> Details:
+    def details(self, key: Key) -> Details:
+        """The details view of a tracked process (UserError once it is pruned)."""
         tracker = self.engine.tracker
         proc = tracker.procs.get(key)
         if proc is None:
