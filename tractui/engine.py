@@ -54,7 +54,7 @@ class Started(Protocol):
 
     @property
     def key(self) -> Key | None:
-        """(pid, start); None when another process (a daemon) started it, which knows it."""
+        """(pid, start); None when another process started it (a daemon, whose it is)."""
 
 
 class Named(Protocol):
