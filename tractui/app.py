@@ -37,7 +37,8 @@ from tractui.screens.logview import LaunchLogScreen
 from tractui.screens.rename import RenameScreen
 from tractui.screens.signals import SignalScreen
 from tractui.screens.sort import SortScreen
-from tractui.session import BENCH_TIMINGS, Session, Snapshot, bench_note
+from tractui.session import BENCH_TIMINGS, Session, bench_note
+from tractui.snapshot import Snapshot
 from tractui.text import escape
 from tractui.widgets.eventlog import EventLog
 from tractui.widgets.findbar import FindBar

@@ -13,9 +13,10 @@ import os
 import select
 import subprocess
 import time
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tractui import control, paths
 from tractui.control import LaunchSpec, LogChunk, SignalResult
@@ -42,8 +43,80 @@ class Counters:
     started: float = field(default_factory=time.monotonic)
 
 
+class Started(Protocol):
+    """A process that a command launched or attached, as the command's caller learns of it."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def group(self) -> str: ...
+
+    @property
+    def key(self) -> Key | None:
+        """(pid, start); None when another process started it (a daemon, whose it is)."""
+
+
+class Named(Protocol):
+    """A group as a command that renamed it names it."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class EngineLike(Protocol):
+    """What a :class:`~tractui.session.Session` runs in its thread: this process's
+    :class:`Engine`, a daemon's groups mirrored (:class:`~tractui.daemon.link.DaemonEngine`),
+    or a replay (:class:`~tractui.replay.ReplayEngine`). Each implements all of it, and none
+    inherits another. Used from one thread, like the engine."""
+
+    mode: str  # "embedded" (this process tracks) or "daemon": the header says which
+    source: str  # what dies and is restarted: "event collector", "daemon connection"
+    tracker: Tracker  # the groups as they are now (a daemon's: its mirror)
+    counters: Counters
+    restarts: int  # how many times restart_collector ran
+
+    @property
+    def banner(self) -> str:
+        """What the UI should say about the engine ("" when nothing)."""
+
+    def start(self) -> dict[str, Any]: ...
+
+    def stop(self) -> None: ...
+
+    def alive(self) -> bool:
+        """Its source of events (the collector, the daemon connection) is up."""
+
+    def restart_collector(self) -> None:
+        """Start its source again after it died (ConnectorError if it cannot)."""
+
+    def poll(self, timeout: float) -> Delta:
+        """Wait up to ``timeout`` for events, apply them, return what changed."""
+
+    def launch(self, group: str, spec: LaunchSpec) -> Started: ...
+
+    def attach(self, group: str, pids: list[int]) -> Sequence[Started]: ...
+
+    def targets(self, group: str, pid: int | None = None, subtree: bool = False) -> list[Proc]: ...
+
+    def signal(self, procs: list[Proc], sig: int) -> list[SignalResult]: ...
+
+    def rename_group(self, old: str, new: str) -> Named: ...
+
+    def remove_group(self, name: str) -> Sized:
+        """Stop tracking a group; what was dropped, counted."""
+
+    def log_path(self, group: str) -> Path: ...
+
+    def read_log(
+        self, group: str, offset: int | None = None, lines: int | None = None
+    ) -> LogChunk: ...
+
+
 class Engine:
-    """Collector + tracker + control. Not thread-safe: use it from one thread."""
+    """Collector + tracker + control. Not thread-safe: use it from one thread.
+
+    The engine a TUI or a daemon runs in this process: an :class:`EngineLike`."""
 
     mode = "embedded"  # the TUI's header: this process runs the engine (or "daemon")
     source = "event collector"  # what the session restarts when it dies
@@ -69,17 +142,11 @@ class Engine:
         self.collector_error: str = ""
         self.restarts = 0
         self._last_upkeep = 0.0
-        self._banner = ""
 
     @property
     def banner(self) -> str:
-        """What the UI should say about the engine: its own troubles (a daemon's), then the
-        saved groups' (:meth:`notices`)."""
-        return " · ".join(t for t in (self._banner, *self.notices()) if t)
-
-    @banner.setter
-    def banner(self, text: str) -> None:
-        self._banner = text
+        """What the UI should say about the engine: the saved groups' :meth:`notices`."""
+        return " · ".join(t for t in self.notices() if t)
 
     def notices(self) -> list[str]:
         """What a user must know about the saved groups: what was wrong with them at start (a
@@ -122,6 +189,9 @@ class Engine:
         self.reap()
         if self.state is not None:
             self.state.close(self)
+
+    def alive(self) -> bool:
+        return self.collector.alive()
 
     def restart_collector(self) -> None:
         """After the collector died: start a new one and rescan what happened meanwhile."""
@@ -292,16 +362,7 @@ class Engine:
 
     def targets(self, group: str, pid: int | None = None, subtree: bool = False) -> list[Proc]:
         """Live processes a signal would reach: a group, one member, or a member's subtree."""
-        tracker = self.tracker
-        tracker.group(group)
-        if pid is None:
-            return tracker.members(group, alive_only=True)
-        proc = tracker.live.get(pid)
-        if proc is None or proc.group != group:
-            raise UserError(f"PID {pid} is not a live member of group {group!r}")
-        if not subtree:
-            return [proc]
-        return [p for p in tracker.subtree(proc.key) if p.alive]
+        return targets(self.tracker, group, pid, subtree)
 
     def signal(self, procs: list[Proc], sig: int) -> list[SignalResult]:
         own = self.tracker.own_pids
@@ -317,6 +378,20 @@ class Engine:
         """Part of the group's launch log (see :func:`control.read_log`): how a client of the
         daemon, which may not open the file itself, reads its programs' output."""
         return control.read_log(log_path_for(self.tracker.group(group).name), offset, lines)
+
+
+def targets(tracker: Tracker, group: str, pid: int | None, subtree: bool) -> list[Proc]:
+    """The live members of ``tracker`` a signal would reach: a group (``pid`` None), one
+    member, or a member's subtree."""
+    tracker.group(group)
+    if pid is None:
+        return tracker.members(group, alive_only=True)
+    proc = tracker.live.get(pid)
+    if proc is None or proc.group != group:
+        raise UserError(f"PID {pid} is not a live member of group {group!r}")
+    if not subtree:
+        return [proc]
+    return [p for p in tracker.subtree(proc.key) if p.alive]
 
 
 def _merge(into: Delta, other: Delta) -> None:

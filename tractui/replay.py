@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-from tractui.control import LaunchSpec, SignalResult
-from tractui.engine import Engine
+from tractui import control
+from tractui.control import LaunchSpec, LogChunk, SignalResult
+from tractui.engine import Counters, log_path_for, targets
 from tractui.errors import UserError
 from tractui.events import Event, Exec, Exit, Fork, ProcInfo
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample, Sampler
-from tractui.model.tracker import Delta, Key, Proc, Tracker
+from tractui.model.tracker import Delta, Group, Key, Proc, Tracker
 from tractui.session import Session
 
 NOW_NS = 3_600 * 10**9  # the replay's "now": one hour after boot
@@ -41,19 +43,28 @@ class FixedSampler(Sampler):
         return {key: self.by_pid[key[0]] for key in keys if key[0] in self.by_pid}
 
 
-class ReplayEngine(Engine):
-    """An engine without a collector: ``poll`` applies the queued events once, in order."""
+class ReplayEngine:
+    """An :class:`~tractui.engine.EngineLike` without a collector: ``poll`` applies the queued
+    events once, in order. Nothing can be launched or attached; signals reach nobody."""
+
+    mode = "embedded"
+    source = "event collector"
+    banner = ""
 
     def __init__(self, tracker: Tracker, events: Iterable[Event] = ()) -> None:
-        super().__init__(keep_exited=float("inf"))
         self.tracker = tracker
         self.pending = list(events)
+        self.counters = Counters()
+        self.restarts = 0
 
     def start(self) -> dict[str, Any]:
         return {"pid": 0, "filter": True}
 
     def stop(self) -> None:
         return None
+
+    def alive(self) -> bool:
+        return True
 
     def restart_collector(self) -> None:
         return None
@@ -72,8 +83,23 @@ class ReplayEngine(Engine):
     def attach(self, group: str, pids: list[int]) -> list[Proc]:
         raise UserError("this is a replay: nothing can be attached")
 
+    def targets(self, group: str, pid: int | None = None, subtree: bool = False) -> list[Proc]:
+        return targets(self.tracker, group, pid, subtree)
+
     def signal(self, procs: list[Proc], sig: int) -> list[SignalResult]:
         return [SignalResult(p.pid, True) for p in procs]
+
+    def rename_group(self, old: str, new: str) -> Group:
+        return self.tracker.rename_group(old, new)
+
+    def remove_group(self, name: str) -> list[Key]:
+        return self.tracker.remove_group(name)
+
+    def log_path(self, group: str) -> Path:
+        return log_path_for(group)
+
+    def read_log(self, group: str, offset: int | None = None, lines: int | None = None) -> LogChunk:
+        return control.read_log(log_path_for(self.tracker.group(group).name), offset, lines)
 
 
 class Script:

@@ -4,7 +4,8 @@ The engine is single-threaded (see :mod:`tractui.engine`): its tracker's dicts c
 poll. So one thread owns it: it polls, runs the commands the UI queued between two polls (so a
 launched program's first fork is applied with its group already known), samples the htop columns
 from /proc, and publishes an immutable :class:`Snapshot` at most ``snapshot_interval`` apart. The
-UI only ever reads snapshots, and acts through the methods here, which return futures.
+UI only ever reads snapshots, and acts through the methods here, which return futures. What a
+snapshot holds (and what the commands return) is the UI model, in :mod:`tractui.snapshot`.
 
 No Textual here: this is domain code, tested without a terminal.
 """
@@ -21,29 +22,36 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from tractui.control import LaunchSpec, LogChunk, SignalResult
-from tractui.engine import Engine
+from tractui.engine import EngineLike, log_path_for
 from tractui.errors import UserError
-from tractui.events import ConnectorError, ProcInfo
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample, Sampler
-from tractui.model.tracker import Delta, Key, MemberEvent, Proc, Tracker
+from tractui.model.tracker import Delta, Key, MemberEvent, Proc
+from tractui.snapshot import (
+    EMPTY,
+    Details,
+    Listed,
+    LogEntry,
+    QuitPlan,
+    Resolved,
+    Snapshot,
+    SnapshotRows,
+    proc_row,
+)
 from tractui.text import escape
+from tractui.upkeep import EventRings, Restarter
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-EVENT_LOG_SIZE = 1000  # per group
-RESTART_BACKOFF = 2.0
 HEARTBEAT = 1.0  # seconds between two snapshots at most, even when nothing changed
-RECOVERED_BANNER = 10.0  # seconds "... was restarted" stays up once all is well again
 END_GRACE = 2.0
 # bench/ui: when set, the session and the app append timing lines to this file (opt-in)
 BENCH_TIMINGS = os.environ.get("TRACTUI_BENCH_TIMINGS", "")
@@ -90,136 +98,6 @@ if BENCH_TIMINGS:
     gc.callbacks.append(_gc_note)
 
 
-@dataclass(frozen=True, slots=True)
-class ProcRow:
-    """One process of a snapshot, with its htop columns."""
-
-    key: Key
-    pid: int
-    group: str
-    parent: Key | None  # genealogical
-    ppid: int  # current
-    children: tuple[Key, ...]
-    depth: int
-    user: str
-    state: str  # "R", "S", ...; "-" once exited
-    cpu: float
-    rss_kb: int
-    ticks: int
-    threads: int
-    nice: int | None
-    command: str  # escaped (tractui.text): what the tree shows
-    alive: bool
-    reparented: bool
-    status: str  # "alive", "exit 3", "SIGKILL", "SIGABRT (core)", "gone"
-    failed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class GroupRow:
-    """One group of a snapshot, with its aggregates."""
-
-    name: str
-    roots: tuple[Key, ...]
-    live: int
-    total: int
-    cpu: float
-    rss_kb: int
-    forks: int
-    execs: int
-    exits: int
-    failed: int
-    launched: bool  # has programs this UI launched (quitting may end them)
-
-
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One line of the event log: a fork, exec or exit of a member."""
-
-    wall: float
-    group: str
-    kind: str  # "fork", "exec", "exit", "root"
-    pid: int
-    text: str  # escaped: shown as it is
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Everything the UI draws, at one instant. Never changes after it is published."""
-
-    seq: int
-    wall: float
-    groups: tuple[GroupRow, ...]
-    procs: Mapping[Key, ProcRow]
-    events: int
-    rate: float  # events/s over the last second or so
-    lost: int
-    state: str  # "running", "restarting", "down"
-    banner: str  # empty, or what went wrong with the collector
-    # per group, oldest first
-    logs: Mapping[str, tuple[LogEntry, ...]] = field(default_factory=dict)
-    branches: frozenset[Key] = frozenset()  # the processes with children
-    mode: str = "embedded"  # or "daemon": who runs the engine
-
-    def log(self, group: str | None) -> list[LogEntry]:
-        """The event log of one group, or of every group (by time) when ``group`` is None."""
-        if group is not None:
-            return list(self.logs.get(group, ()))
-        return sorted((e for entries in self.logs.values() for e in entries), key=lambda e: e.wall)
-
-
-EMPTY = Snapshot(0, 0.0, (), MappingProxyType({}), 0, 0.0, 0, "starting", "")
-
-
-@dataclass(frozen=True, slots=True)
-class Details:
-    """The details view of one process."""
-
-    row: ProcRow
-    argv: tuple[str, ...]
-    exe: str
-    cwd: str
-    uid: int
-    started: float  # wall clock
-    parent: str  # "1234 sh -c ..." or "" for a root
-    ppid_text: str
-    peak_threads: int
-    execs: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Listed:
-    """One live process named in the quit dialog."""
-
-    group: str
-    pid: int
-    command: str  # escaped: shown as it is
-
-
-@dataclass(frozen=True, slots=True)
-class QuitPlan:
-    """What "end them" at quit would end: the live programs this UI launched and everything
-    they forked; and the live members it leaves running (attached, or launched by an earlier
-    tractui or a daemon: not this UI's to end)."""
-
-    ending: tuple[Listed, ...]
-    left: tuple[Listed, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Resolved:
-    """What a PID typed in the attach prompt is, and how many descendants come with it."""
-
-    info: ProcInfo
-    user: str
-    descendants: int
-
-    def describe(self) -> str:
-        command = " ".join(self.info.argv) or f"[{self.info.comm}]"
-        more = f" + {self.descendants} descendants" if self.descendants else ""
-        return f"{self.info.pid} {self.user}: {escape(command)}{more}"
-
-
 @dataclass(slots=True)
 class _Command:
     run: Callable[[], Any]
@@ -227,11 +105,12 @@ class _Command:
 
 
 class Session:
-    """Owns an :class:`Engine` in a thread; publishes snapshots; runs queued commands."""
+    """Owns an engine (an :class:`~tractui.engine.EngineLike`: this process's, a daemon's
+    mirrored, a replay) in a thread; publishes snapshots; runs queued commands."""
 
     def __init__(
         self,
-        engine: Engine,
+        engine: EngineLike,
         sampler: Sampler | None = None,
         clock: Callable[[], float] = time.time,
         snapshot_interval: float = 0.2,
@@ -241,32 +120,20 @@ class Session:
         read_cwd: Callable[[int], str] | None = None,
     ) -> None:
         self.engine = engine
-        self.sampler = sampler or Sampler()
-        self.sampler.interval = sample_interval
-        self.clock = clock
         self.snapshot_interval = snapshot_interval
         self.watch_collector = watch_collector
-        self.monotonic = monotonic  # for the event rate (a replay stands it still)
-        self.read_cwd = read_cwd or _read_cwd
-        self.users = procfs.UserNames()
-        self._rows = SnapshotRows(engine.tracker, self.users)
         self.snapshot = EMPTY
+        self._restarter = Restarter(engine, monotonic)  # a banner times by ``monotonic``
+        sampler = sampler or Sampler()
+        sampler.interval = sample_interval
+        self._snapshots = Snapshots(
+            engine, self._restarter, sampler, clock, monotonic, read_cwd or _read_cwd
+        )
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._queue: queue.Queue[_Command] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_sample: dict[Key, Sample] = {}  # kept past exit: TIME+ and RSS stay shown
-        self._log: dict[str, collections.deque[LogEntry]] = {}
-        self._log_tuples: dict[str, tuple[LogEntry, ...]] = {}
-        self._log_changed: set[str] = set()
-        self._dirty = True
-        self._seq = 0
-        self._state = "running"
-        self._banner = ""
-        self._banner_recovered: float | None = None  # when a restart succeeded (self.monotonic)
-        self._rate = 0.0
-        self._rate_mark = (monotonic(), 0)
-        self._next_restart = 0.0
+        self._dirty = True  # a snapshot is due
         # the programs this UI launched (a daemon's launches are the daemon's: not kept here)
         self._launched: dict[Key, None] = {}
 
@@ -306,7 +173,7 @@ class Session:
 
         def run() -> int:
             proc = self.engine.launch(group, spec)
-            if self.engine.mode == "embedded":
+            if proc.key is not None:  # None: the daemon's program, not this UI's
                 self._launched[proc.key] = None
             self._dirty = True
             return proc.pid
@@ -319,7 +186,7 @@ class Session:
         def run() -> Resolved:
             info = self.engine.tracker.check_attachable(pid)
             below = len(procfs.descendants(pid))
-            return Resolved(info, self.users.name(info.uid), below)
+            return Resolved(info, self._snapshots.users.name(info.uid), below)
 
         return self.submit(run)
 
@@ -353,9 +220,7 @@ class Session:
     def rename(self, old: str, new: str) -> Future[str]:
         def run() -> str:
             name = self.engine.rename_group(old, new).name
-            if name != old and old in self._log:
-                self._log[name] = self._log.pop(old)
-                self._log_changed.add(name)
+            self._snapshots.log.rename(old, name)
             self._dirty = True
             return name
 
@@ -376,7 +241,7 @@ class Session:
         return self.submit(lambda: renice(key, step))
 
     def details(self, key: Key) -> Future[Details]:
-        return self.submit(lambda: self._details(key))
+        return self.submit(lambda: self._snapshots.details(key))
 
     def quit_plan(self) -> Future[QuitPlan]:
         """What quitting with "end them" would end, and which live members it would leave."""
@@ -428,8 +293,15 @@ class Session:
         return {p.group for p in map(procs.get, self._launched) if p is not None}
 
     def log_path(self, group: str) -> str:
-        """Where a group's launched programs write their output (the daemon's, if it runs)."""
-        return str(self.engine.log_path(group))
+        """Where a group's launched programs write their output (the daemon's, if it runs).
+
+        Called on the UI thread: read from the last snapshot, where the session thread put it,
+        never asked of the engine. A group that is in no snapshot any more (just renamed or
+        removed) gets the path an engine gives a group it does not know."""
+        for row in self.snapshot.groups:
+            if row.name == group:
+                return row.log_path
+        return str(log_path_for(group))
 
     def read_log(self, group: str, offset: int | None = None) -> Future[LogChunk]:
         """Part of a group's launch log: its tail, or what follows ``offset`` (through the
@@ -445,7 +317,8 @@ class Session:
                 self._watch_collector()
                 self._step(0.05)
                 self._run_commands()
-                self._sample()
+                if self._snapshots.sample():
+                    self._dirty = True
                 now = time.monotonic()
                 # at least once a second: the header's event rate and clock, a banner's expiry
                 if now - last_snapshot >= (self.snapshot_interval if self._dirty else HEARTBEAT):
@@ -453,14 +326,13 @@ class Session:
                     self._publish()
             except Exception:  # one bad batch must not leave the UI frozen
                 log.exception("session step failed")
-                self._banner = "internal error in the engine thread (see the log with -v)"
-                self._banner_recovered = None  # not old news: it stays
+                self._restarter.stick("internal error in the engine thread (see the log with -v)")
                 self._dirty = True
                 time.sleep(0.2)
 
     def _step(self, timeout: float) -> None:
-        delta = self.engine.poll(timeout)
-        self._note(delta)
+        if self._snapshots.note(self.engine.poll(timeout)):
+            self._dirty = True
 
     def _run_commands(self) -> None:
         while True:
@@ -475,7 +347,7 @@ class Session:
             except BaseException as err:  # handed to the UI, which shows UserErrors
                 command.future.set_exception(err)
             self._dirty = True
-            self._note(self.engine.tracker.take_delta())
+            self._snapshots.note(self.engine.tracker.take_delta())
 
     def _fail_pending(self) -> None:
         while True:
@@ -487,80 +359,79 @@ class Session:
                 command.future.set_exception(UserError("tractui is shutting down"))
 
     def _watch_collector(self) -> None:
-        """The collector is a separate process: if it dies, say so and start another."""
-        if not self.watch_collector or self.engine.collector.alive():
-            if self._state != "running" and self.engine.collector.alive():
-                self._state = "running"
-                self._dirty = True
-            return
-        now = time.monotonic()
-        if now < self._next_restart:
-            return
-        self._next_restart = now + RESTART_BACKOFF
-        self._state = "restarting"
-        try:
-            self.engine.restart_collector()
-        except ConnectorError as err:
-            self._state = "down"
-            self._banner = f"the {self.engine.source} died and could not restart: {err.message}"
-            self._banner_recovered = None  # stays up while down
-        else:
-            self._state = "running"
-            self._banner = (
-                f"the daemon connection was lost and made again ({self.engine.restarts}x); "
-                "groups reloaded from the daemon"
-                if self.engine.mode == "daemon"
-                else f"the {self.engine.source} died and was restarted "
-                f"({self.engine.restarts}x); groups kept, /proc rescanned"
-            )
-            self._banner_recovered = self.monotonic()
-        self._dirty = True
+        """The collector is a separate process (or the daemon connection): if it dies, say so
+        and start another (:class:`~tractui.upkeep.Restarter`)."""
+        if self.watch_collector and self._restarter.check():
+            self._dirty = True
 
-    def _note(self, delta: Delta) -> None:
-        """Turn a delta's member events into event-log lines; mark the snapshot stale."""
+    def _publish(self) -> None:
+        self._dirty = False
+        self.snapshot = self._snapshots.build(self._launched_groups())
+        for listener in self._listeners:
+            listener(self.snapshot)
+
+
+class Snapshots:
+    """What the session thread makes of its engine: the :class:`Snapshot` the UI reads.
+
+    It notes what each delta changed (the event log's lines, the samples to forget), samples
+    the htop columns of a slice of the live members at a time, and builds each snapshot, with
+    the header's counts, event rate and banner (the :class:`Restarter`'s, then the engine's).
+    Used in the session thread only; the :class:`Session` says when a snapshot is due."""
+
+    def __init__(
+        self,
+        engine: EngineLike,
+        restarter: Restarter,
+        sampler: Sampler,
+        clock: Callable[[], float],
+        monotonic: Callable[[], float],
+        read_cwd: Callable[[int], str],
+    ) -> None:
+        self.engine = engine
+        self.restarter = restarter
+        self.sampler = sampler
+        self.clock = clock
+        self.monotonic = monotonic  # for the event rate (a replay stands it still)
+        self.read_cwd = read_cwd
+        self.users = procfs.UserNames()
+        self.log: EventRings[LogEntry] = EventRings()  # the event log's lines, per group
+        self._rows = SnapshotRows(engine.tracker, self.users, lambda g: str(engine.log_path(g)))
+        self._last_sample: dict[Key, Sample] = {}  # kept past exit: TIME+ and RSS stay shown
+        self._seq = 0
+        self._rate = 0.0
+        self._rate_mark = (monotonic(), 0)
+
+    def note(self, delta: Delta) -> bool:
+        """Turn a delta's member events into event-log lines. True if anything changed."""
         if not delta and not delta.events:
-            return
-        self._dirty = True
+            return False
         if delta.log:
             self._add_log(delta.log, self.engine.tracker.now())
         self.sampler.forget(delta.exited)
         self.sampler.forget(delta.removed)
         for key in delta.removed:
             self._last_sample.pop(key, None)
+        return True
 
     def _add_log(self, events: list[MemberEvent], now_ns: int) -> None:
-        """Keep the newest ``EVENT_LOG_SIZE`` events of each group, at their kernel times."""
+        """Keep the newest events of each group (:class:`EventRings`), at their kernel times."""
         wall = self.clock()
         for ev in events:
-            entries = self._log.get(ev.group)
-            if entries is None:
-                entries = self._log[ev.group] = collections.deque(maxlen=EVENT_LOG_SIZE)
             # escaped once here, not at each paint: another user's text, for a terminal
             text = escape(f"forked by {ev.detail}" if ev.kind == "fork" else ev.detail)
-            entries.append(
-                LogEntry(wall - (now_ns - ev.ts) / 1e9, ev.group, ev.kind, ev.key[0], text)
+            self.log.add(
+                ev.group,
+                LogEntry(wall - (now_ns - ev.ts) / 1e9, ev.group, ev.kind, ev.key[0], text),
             )
-            self._log_changed.add(ev.group)
 
-    def _logs(self) -> Mapping[str, tuple[LogEntry, ...]]:
-        """The per-group logs as tuples, rebuilt only for the groups that changed."""
-        groups = self.engine.tracker.groups
-        for name in list(self._log):
-            if name not in groups:
-                del self._log[name]
-                self._log_tuples.pop(name, None)
-        for name in self._log_changed:
-            if name in self._log:
-                self._log_tuples[name] = tuple(self._log[name])
-        self._log_changed.clear()
-        return MappingProxyType(dict(self._log_tuples))
-
-    def _sample(self) -> None:
-        """The sampler's next slice of live members; their rows change with their columns."""
+    def sample(self) -> bool:
+        """The sampler's next slice of live members; their rows change with their columns.
+        True if a row changed."""
         started = time.perf_counter() if BENCH_TIMINGS else 0.0
         live = self.engine.tracker.live
         if not self.sampler.step(lambda: [p.key for p in live.values()]):
-            return
+            return False
         changed = self.sampler.take_changed()
         samples = self.sampler.samples
         for key in changed:
@@ -569,49 +440,48 @@ class Session:
                 self._last_sample[key] = sample
         if changed:
             self._rows.touch(changed)
-            self._dirty = True
         if BENCH_TIMINGS:
             bench_note("sample", started)
+        return bool(changed)
 
-    def _publish(self) -> None:
-        self._dirty = False
+    def build(self, launched: set[str]) -> Snapshot:
+        """A snapshot now; ``launched``: the groups with programs this UI launched."""
+        engine = self.engine
         now = self.monotonic()
-        recovered = self._banner_recovered
-        if recovered is not None and now - recovered >= RECOVERED_BANNER:
-            self._banner, self._banner_recovered = "", None  # old news once all is well
-        events = self.engine.counters.events or self.engine.tracker.events
+        events = engine.counters.events or engine.tracker.events
         mark_time, mark_events = self._rate_mark
         if now - mark_time >= 1.0:
             self._rate = (events - mark_events) / (now - mark_time)
             self._rate_mark = (now, events)
         self._seq += 1
         started = time.perf_counter() if BENCH_TIMINGS else 0.0
-        self.snapshot = self._rows.build(
+        self.log.keep(engine.tracker.groups)
+        snapshot = self._rows.build(
             self.sampler.samples,
             self._last_sample,
-            self._launched_groups(),
+            launched,
             seq=self._seq,
             wall=self.clock(),
             events=events,
             rate=self._rate,
-            lost=self.engine.counters.lost or self.engine.tracker.lost,
-            state=self._state,
-            banner=" · ".join(b for b in (self._banner, self.engine.banner) if b),
-            logs=self._logs(),
-            mode=self.engine.mode,
+            lost=engine.counters.lost or engine.tracker.lost,
+            state=self.restarter.state,
+            banner=self.restarter.banners(),
+            logs=self.log.tuples(),  # made anew only for the groups that changed
+            mode=engine.mode,
         )
         if BENCH_TIMINGS:
             bench_note("snapshot", started)
-        for listener in self._listeners:
-            listener(self.snapshot)
+        return snapshot
 
-    def _details(self, key: Key) -> Details:
+    def details(self, key: Key) -> Details:
+        """The details view of a tracked process (UserError once it is pruned)."""
         tracker = self.engine.tracker
         proc = tracker.procs.get(key)
         if proc is None:
             raise UserError("that process is no longer tracked (pruned after it exited)")
         sample = self.sampler.samples.get(key)
-        row = _proc_row(proc, 0, (), sample, self._last_sample.get(key), self.users)
+        row = proc_row(proc, 0, (), sample, self._last_sample.get(key), self.users)
         parent = tracker.procs.get(proc.parent) if proc.parent is not None else None
         if parent is not None:
             parent_text = f"{parent.pid} {parent.command()}"
@@ -661,173 +531,3 @@ def renice(key: Key, step: int) -> int:
     except ProcessLookupError:
         raise UserError(f"PID {pid} has exited: nothing to renice") from None
     return value
-
-
-class SnapshotRows:
-    """The :class:`ProcRow` of every member of one tracker, kept from one snapshot to the next.
-
-    Thousands of rows, a few snapshots a second, nearly all unchanged: a snapshot rebuilds only
-    the rows of the members the tracker's journal names (came, changed, exited, went; and the
-    parents of those that came or went, whose children changed) and those whose sampled
-    columns changed (:meth:`touch`). The groups' CPU and RSS sums are kept the same way.
-    """
-
-    def __init__(self, tracker: Tracker, users: procfs.UserNames) -> None:
-        self.tracker = tracker
-        self.users = users
-        self.journal = tracker.journal()
-        self.rows: dict[Key, ProcRow] = {}
-        self._branches: set[Key] = set()  # the rows with children
-        self._touched: set[Key] = set()
-        # per group, the sums over its live rows: CPU in millionths of a percent (integers, so
-        # that what a row adds is exactly what it takes away when it changes)
-        self._cpu: dict[str, int] = {}
-        self._rss: dict[str, int] = {}
-
-    def touch(self, keys: Iterable[Key]) -> None:
-        """These members' samples changed: rebuild their rows at the next snapshot."""
-        self._touched.update(keys)
-
-    def build(
-        self,
-        samples: Mapping[Key, Sample],
-        last_samples: Mapping[Key, Sample],
-        launched: set[str],
-        **fields: Any,
-    ) -> Snapshot:
-        """A :class:`Snapshot` of the tracker now, with the sampled columns."""
-        tracker, rows = self.tracker, self.rows
-        tracked = tracker.procs
-        keys, everything = self.journal.take()
-        if everything:
-            rows.clear()
-            self._branches.clear()
-            self._cpu.clear()
-            self._rss.clear()
-            dirty: set[Key] = set(tracked)
-        else:
-            dirty = keys | self._touched
-            for key in keys:  # one that came or went changes its parent's children
-                proc = tracked.get(key)
-                old = rows.get(key)
-                if proc is not None and old is None and proc.parent is not None:
-                    dirty.add(proc.parent)
-                elif proc is None and old is not None and old.parent is not None:
-                    dirty.add(old.parent)
-        self._touched = set()
-        for key in dirty:
-            old = rows.get(key)
-            if old is not None:
-                self._count(old, -1)
-            proc = tracked.get(key)
-            if proc is None:
-                rows.pop(key, None)
-                self._branches.discard(key)
-                continue
-            depth = old.depth if old is not None else self._depth(proc)
-            kids = proc.children  # always tracked members: the tracker keeps them so
-            children = tuple(kids) if kids else ()
-            if children:
-                self._branches.add(key)
-            else:
-                self._branches.discard(key)
-            row = _proc_row(
-                proc, depth, children, samples.get(key), last_samples.get(key), self.users
-            )
-            rows[key] = row
-            self._count(row, 1)
-        groups = tuple(
-            GroupRow(
-                name=group.name,
-                roots=tuple(k for k in group.roots if k in tracked),
-                live=group.live,
-                total=len(group.members),
-                cpu=max(0, self._cpu.get(group.name, 0)) / 1e6,
-                rss_kb=self._rss.get(group.name, 0),
-                forks=group.forks,
-                execs=group.execs,
-                exits=group.exits,
-                failed=group.failed,
-                launched=group.name in launched,
-            )
-            for group in tracker.groups.values()
-        )
-        return Snapshot(
-            groups=groups,
-            procs=MappingProxyType(dict(rows)),
-            branches=frozenset(self._branches),
-            **fields,
-        )
-
-    def _count(self, row: ProcRow, sign: int) -> None:
-        if row.alive:
-            group = row.group
-            self._cpu[group] = self._cpu.get(group, 0) + sign * int(row.cpu * 1e6)
-            self._rss[group] = self._rss.get(group, 0) + sign * row.rss_kb
-
-    def _depth(self, proc: Proc) -> int:
-        """How far below its group's root a new member is: one more than the nearest ancestor
-        that has a row (a row's depth never changes: parents are for life)."""
-        tracked, rows = self.tracker.procs, self.rows
-        depth = 0
-        parent = proc.parent
-        while parent is not None:
-            row = rows.get(parent)
-            if row is not None:
-                return depth + 1 + row.depth
-            above = tracked.get(parent)
-            if above is None:
-                break
-            depth += 1
-            parent = above.parent
-        return depth
-
-
-def _proc_row(
-    proc: Proc,
-    depth: int,
-    children: tuple[Key, ...],
-    sample: Sample | None,
-    last: Sample | None,
-    users: procfs.UserNames,
-) -> ProcRow:
-    alive = proc.alive
-    nice: int | None
-    if alive and sample is not None:
-        state, cpu, rss, ticks, threads = (
-            sample.state,
-            sample.cpu,
-            sample.rss_kb,
-            sample.ticks,
-            sample.threads,
-        )
-        nice = sample.nice
-    else:
-        # not sampled yet, or exited: what we last knew, and no CPU
-        state = "?" if alive else "Z" if proc.zombie else "-"
-        cpu = 0.0
-        rss = last.rss_kb if (last is not None and alive) else 0
-        ticks = last.ticks if last is not None else 0
-        threads = proc.threads if alive else 0
-        nice = last.nice if last is not None else None
-    return ProcRow(
-        key=proc.key,
-        pid=proc.pid,
-        group=proc.group,
-        parent=proc.parent,
-        ppid=proc.ppid,
-        children=children,
-        depth=depth,
-        user=users.name(proc.uid),
-        state=state,
-        cpu=cpu,
-        rss_kb=rss,
-        ticks=ticks,
-        threads=threads,
-        nice=nice,
-        command=escape(proc.command()),  # once per row built, not at each paint
-        alive=alive,
-        reparented=proc.reparented,
-        status=proc.status_text(),
-        failed=proc.exit is not None and proc.exit.failed,
-    )

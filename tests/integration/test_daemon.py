@@ -28,6 +28,7 @@ import pytest
 
 from bench.common.daemon import Daemon
 from tests.integration.support import UNREAPED, poll_until, running
+from tractui.daemon.client import Connection
 from tractui.daemon.protocol import MAX_MESSAGE
 from tractui.kernel import procfs
 
@@ -508,6 +509,36 @@ def test_the_daemon_loop_wakes_on_the_collectors_batches(tmp_path: Path) -> None
         fd = server.engine.collector.fileno()
         poll_until(lambda: server._collector_fd == fd, "the collector's pipe in the selector")
         assert server.selector.get_key(fd).data == "collector"
+    finally:
+        server.stop()
+        thread.join(timeout=10)
+        server.close()
+        server.engine.stop()
+
+
+def test_the_daemon_restarts_a_dead_collector_and_its_stats_say_so(tmp_path: Path) -> None:
+    from tractui.daemon.server import Daemon as Server
+    from tractui.engine import Engine
+
+    server = Server(Engine(keep_exited=60), tmp_path / "d.sock")
+    server.bind()
+    server.engine.start()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+
+    def stats() -> dict[str, Any]:
+        with Connection(server.path) as conn:
+            result: dict[str, Any] = conn.request("stats")
+            return result
+
+    try:
+        dead = server.engine.collector.pid
+        assert dead is not None and stats()["banner"] == ""
+        os.kill(dead, signal.SIGKILL)  # the collector is this process's child: killed by PID
+        said = "the event collector died and was restarted (1x); groups kept, /proc rescanned"
+        poll_until(lambda: stats()["banner"] == said, "the restart in the daemon's stats")
+        assert stats()["state"] == "running"
+        assert server.engine.collector.pid not in (None, dead)
     finally:
         server.stop()
         thread.join(timeout=10)

@@ -11,7 +11,8 @@ from tractui.app import TractApp
 from tractui.replay import WALL, ReplayEngine, demo
 from tractui.screens.rename import RenameScreen
 from tractui.screens.signals import SignalScreen
-from tractui.session import RECOVERED_BANNER, Session
+from tractui.session import Session
+from tractui.upkeep import RECOVERED_BANNER
 
 SIZE = (120, 30)
 
@@ -91,7 +92,7 @@ def restartable_app(mode: str, clock: Clock) -> tuple[TractApp, Collector]:
         engine.restarts += 1
         collector.up = True
 
-    engine.collector = collector  # type: ignore[assignment]
+    engine.alive = collector.alive  # type: ignore[method-assign]
     engine.restart_collector = restart  # type: ignore[method-assign]
     engine.mode = mode
     engine.source = "daemon connection" if mode == "daemon" else ReplayEngine.source

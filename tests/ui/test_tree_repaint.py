@@ -17,7 +17,7 @@ from textual.app import App, ComposeResult
 import tractui
 from tests.unit.histories import History
 from tractui.kernel.sample import Sample
-from tractui.session import SnapshotRows
+from tractui.snapshot import SnapshotRows
 from tractui.widgets.tree import ProcessTree
 
 from .test_tree_rows import FIELDS, USERS, grow

@@ -17,7 +17,7 @@ from tests.unit.histories import ROOT, SEC, History, info
 from tractui.events import Event, Exec, Exit, Fork
 from tractui.kernel import procfs
 from tractui.model.tracker import Key
-from tractui.session import ProcRow, Snapshot, SnapshotRows
+from tractui.snapshot import ProcRow, Snapshot, SnapshotRows
 from tractui.widgets.tree import _SORT_KEYS, SORTS, ProcessTree, RowId
 
 USERS = procfs.UserNames()

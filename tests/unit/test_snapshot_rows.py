@@ -18,7 +18,7 @@ from tractui.kernel import procfs
 from tractui.kernel.sample import Sample
 from tractui.model.tracker import Group, Tracker
 from tractui.model.wire import group_to_wire
-from tractui.session import Snapshot, SnapshotRows
+from tractui.snapshot import Snapshot, SnapshotRows
 
 from .histories import ROOT, History, info, op
 

@@ -1,6 +1,6 @@
 """The TUI's engine when a daemon runs: a mirror of the daemon's groups, fed by a subscription.
 
-:class:`DaemonEngine` has the :class:`~tractui.engine.Engine` interface the session uses, so
+:class:`DaemonEngine` is an :class:`~tractui.engine.EngineLike`, as the TUI's own engine is, so
 the TUI draws a daemon's groups exactly as its own. Its tracker is a mirror, kept equal to the
 daemon's by its snapshot and deltas; commands (launch, attach, signal, rename, remove) are
 requests to the daemon, which owns the processes, the launch logs and the saved state.
@@ -12,48 +12,53 @@ from __future__ import annotations
 import math
 import select
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.daemon.client import Connection, add_request
 from tractui.daemon.protocol import JsonObject, Mirror
-from tractui.engine import Engine
+from tractui.engine import Counters, log_path_for, targets
 from tractui.errors import UserError
 from tractui.events import ConnectorError
-from tractui.model.tracker import Delta, Group, Proc, Tracker
+from tractui.model.tracker import Delta, Proc, Tracker
 from tractui.model.wire import event_from_wire, key_to_wire
 
 
-class _Link:
-    """Stands where the engine keeps its collector: alive while the daemon connection is."""
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A process the daemon launched or attached, as its reply names it. Its start time is the
+    daemon's to know (``key`` None): the program is the daemon's, not this UI's."""
 
-    def __init__(self, engine: DaemonEngine) -> None:
-        self.engine = engine
-
-    def alive(self) -> bool:
-        return self.engine.conn is not None
-
-    @property
-    def pid(self) -> int | None:
-        return None
+    pid: int
+    group: str
+    key: None = None
 
 
-class DaemonEngine(Engine):
-    """An engine whose tracker mirrors a daemon's; its commands are the daemon's requests."""
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    """A group the daemon renamed, by its new name."""
+
+    name: str
+
+
+class DaemonEngine:
+    """An :class:`~tractui.engine.EngineLike` whose tracker mirrors a daemon's; its commands
+    are the daemon's requests. Its source of events is the daemon connection."""
 
     mode = "daemon"
     source = "daemon connection"
 
     def __init__(self, path: Path | None = None) -> None:
-        super().__init__(keep_exited=math.inf)
         self.path = path
         self.conn: Connection | None = None
         self.tracker = Tracker(keep_exited=math.inf)
         self.mirror = Mirror(self.tracker)
-        self.collector = _Link(self)  # type: ignore[assignment]
+        self.counters = Counters()  # the daemon's events and losses, from its stats
+        self.restarts = 0
         self.daemon_pid = 0
-        self.banner = ""
+        self.banner = ""  # the daemon's, from its stats
         self._pending = Delta()  # what start() loaded, handed out by the first poll
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -81,6 +86,9 @@ class DaemonEngine(Engine):
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+    def alive(self) -> bool:
+        return self.conn is not None
 
     def restart_collector(self) -> None:
         """The daemon went away: connect again (to it, or to the one that replaced it)."""
@@ -141,9 +149,6 @@ class DaemonEngine(Engine):
         self.tracker.lost = self.counters.lost
         self.banner = str(stats.get("banner", ""))
 
-    def drain(self, quiet: float = 0.15, limit: float = 5.0) -> Delta:
-        return self.poll(quiet)
-
     # ---- commands ----------------------------------------------------------------------------
 
     def _request(self, op: str, **fields: Any) -> Any:
@@ -151,16 +156,17 @@ class DaemonEngine(Engine):
             raise UserError("not connected to the daemon (reconnecting): try again in a moment")
         return self.conn.request(op, **fields)
 
-    def launch(self, group: str, spec: LaunchSpec) -> Proc:
+    def launch(self, group: str, spec: LaunchSpec) -> Started:
         result = self._request("add", **add_request(group, spec))
-        return Proc(pid=result["pid"], start=0, group=result["group"], parent=None, ppid=0)
+        return Started(result["pid"], result["group"])
 
-    def attach(self, group: str, pids: list[int]) -> list[Proc]:
+    def attach(self, group: str, pids: list[int]) -> list[Started]:
         result = self._request("attach", group=group, pids=pids)
-        return [
-            Proc(pid=p, start=0, group=result["group"], parent=None, ppid=0)
-            for p in result["roots"]
-        ]
+        return [Started(p, result["group"]) for p in result["roots"]]
+
+    def targets(self, group: str, pid: int | None = None, subtree: bool = False) -> list[Proc]:
+        """The live members of the mirror a signal would reach (the daemon checks each key)."""
+        return targets(self.tracker, group, pid, subtree)
 
     def signal(self, procs: list[Proc], sig: int) -> list[SignalResult]:
         if not procs:
@@ -168,16 +174,16 @@ class DaemonEngine(Engine):
         result = self._request("signal", keys=[key_to_wire(p.key) for p in procs], signal=sig)
         return [SignalResult(r["pid"], r["ok"], r["error"]) for r in result["results"]]
 
-    def rename_group(self, old: str, new: str) -> Group:
-        result = self._request("rename", old=old, new=new)
-        return self.tracker.groups.get(result["group"]) or Group(result["group"])
+    def rename_group(self, old: str, new: str) -> Renamed:
+        return Renamed(self._request("rename", old=old, new=new)["group"])
 
-    def remove_group(self, name: str) -> list[Any]:
-        result = self._request("remove", group=name)
-        return [None] * int(result["dropped"])
+    def remove_group(self, name: str) -> range:
+        """As many as the daemon dropped (its reply counts them)."""
+        return range(int(self._request("remove", group=name)["dropped"]))
 
     def log_path(self, group: str) -> Path:
-        return Path(self.mirror.logs.get(group) or super().log_path(group))
+        """The daemon's log of the group, as its groups say (else where ours would be)."""
+        return Path(self.mirror.logs.get(group) or log_path_for(group))
 
     def read_log(self, group: str, offset: int | None = None, lines: int | None = None) -> LogChunk:
         """Through the daemon: its log files are its own (0600, maybe in a directory or a

@@ -19,7 +19,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from tractui.errors import UserError
 from tractui.model.tracker import validate_group_name
-from tractui.session import Resolved
+from tractui.snapshot import Resolved
 from tractui.text import escape
 
 PREVIEW_LINES = 2  # PIDs described; the dialog must fit 80x24 however many are typed

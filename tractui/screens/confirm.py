@@ -12,7 +12,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from tractui.session import END_GRACE, Listed
+from tractui.session import END_GRACE
+from tractui.snapshot import Listed
 from tractui.widgets.header import count_text
 
 

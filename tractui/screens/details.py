@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from tractui.session import Details
+from tractui.snapshot import Details
 from tractui.text import escape, shell_join
 
 

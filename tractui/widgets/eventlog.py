@@ -6,7 +6,7 @@ import time
 
 from textual.widgets import Log
 
-from tractui.session import LogEntry
+from tractui.snapshot import LogEntry
 
 
 def entry_line(entry: LogEntry) -> str:

@@ -7,7 +7,7 @@ import time
 from textual.content import Content
 from textual.widgets import Static
 
-from tractui.session import Snapshot
+from tractui.snapshot import Snapshot
 
 
 def rate_text(rate: float) -> str:

@@ -27,7 +27,7 @@ from textual.strip import Strip
 
 from tractui.guides import NARROW, Guides, walk
 from tractui.model.tracker import Key
-from tractui.session import EMPTY, GroupRow, ProcRow, Snapshot
+from tractui.snapshot import EMPTY, GroupRow, ProcRow, Snapshot
 
 RowId = str | Key  # a group's name, or a process's (pid, start)
 

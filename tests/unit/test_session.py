@@ -1,0 +1,66 @@
+"""The session thread over a replay: what its snapshots say after the commands the UI sends."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from tractui.replay import ReplayEngine, demo_session
+from tractui.session import Session
+from tractui.snapshot import Snapshot
+
+
+def _until(session: Session, ok: Callable[[Snapshot], object], timeout: float = 5.0) -> Snapshot:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        snapshot = session.snapshot
+        if ok(snapshot):
+            return snapshot
+        time.sleep(0.02)
+    raise AssertionError(f"no such snapshot in {timeout} s; the last: {session.snapshot}")
+
+
+def test_a_renamed_groups_events_are_in_the_log_of_every_group_once() -> None:
+    session = demo_session()
+    session.engine.start()
+    session.start()
+    try:
+        before = _until(session, lambda s: s.log("web") and s.log("build"))
+        assert session.rename("web", "www").result(5) == "www"
+        after = _until(session, lambda s: [g.name for g in s.groups] == ["www", "build"])
+        assert sorted(after.logs) == ["build", "www"]
+        assert after.log("www") == before.log("web")
+        assert after.log(None) == before.log(None)  # each event once, not the old name's too
+    finally:
+        session.stop()
+
+
+def test_a_groups_log_path_is_read_from_the_snapshot_never_from_the_engine_on_the_ui_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACTUI_STATE_DIR", str(tmp_path))
+    session = demo_session()
+    engine = cast(ReplayEngine, session.engine)
+    asked_on: set[str] = set()
+    log_path = engine.log_path
+
+    def recorded(group: str) -> Path:
+        asked_on.add(threading.current_thread().name)
+        return log_path(group)
+
+    engine.log_path = recorded  # type: ignore[method-assign]
+    engine.start()
+    session.start()
+    try:
+        _until(session, lambda s: [g.name for g in s.groups] == ["web", "build"])
+        assert session.log_path("web") == str(tmp_path / "logs" / "web.log")
+        assert session.snapshot.groups[0].log_path == str(tmp_path / "logs" / "web.log")
+        assert asked_on == {"tractui-session"}
+        assert session.log_path("gone") == str(tmp_path / "logs" / "gone.log")
+    finally:
+        session.stop()

@@ -1,0 +1,362 @@
+"""The daemon's requests: one method per op, what each does to the engine and what it replies.
+
+:class:`Requests` runs a request that a client sent (:meth:`Requests.run`): it checks the
+request's id and op, calls the op's method, saves the groups at once after a command that
+changed them, and sends the reply (or the error that is the reply) through the server's
+``send``. The server (:mod:`tractui.daemon.server`) keeps the sockets, the select loop and the
+client buffers; nothing here touches a socket.
+
+No Textual here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tractui import __version__, control
+from tractui.control import Identity, LaunchSpec
+from tractui.daemon.protocol import (
+    ID_MAX,
+    PID_MAX,
+    PROTOCOL,
+    BadRequest,
+    JsonObject,
+    Request,
+    encode,
+    procs_in_tree_order,
+)
+from tractui.engine import Engine
+from tractui.errors import UserError
+from tractui.model.tracker import Group, Key, Tracker
+from tractui.model.wire import group_to_wire, key_from_wire
+from tractui.upkeep import EventRings, Restarter
+
+if TYPE_CHECKING:
+    from tractui.daemon.server import Client
+
+log = logging.getLogger(__name__)
+
+SAVED_AT_ONCE = frozenset({"add", "attach", "rename", "remove"})
+ID_LIMIT = 1 << 63  # a request's id is a signed 64-bit integer
+
+
+class Encoded(bytes):
+    """A request's result already encoded as JSON (spliced into the reply as it is)."""
+
+
+class Requests:
+    """The daemon's ops, run against its engine between two batches (as the TUI's commands
+    are): ``send`` queues bytes for a client, ``send_snapshot`` starts a subscription's
+    stream. ``clients``, ``events`` and ``restarter`` are the server's, shared."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        uid: int,
+        clients: dict[int, Client],
+        events: EventRings[JsonObject],
+        restarter: Restarter,
+        send: Callable[[Client, bytes], None],
+        send_snapshot: Callable[[Client], None],
+    ) -> None:
+        self.engine = engine
+        self.clients = clients
+        self.events = events
+        self.restarter = restarter
+        self.send = send
+        self.send_snapshot = send_snapshot
+        self.uid = uid  # the daemon's
+        self._list_cache: dict[str, tuple[int, Encoded]] = {}
+        self._list_revision = -1
+        self._handlers: dict[str, Callable[[Client, JsonObject], Any]] = {
+            "hello": self._hello,
+            "groups": self._groups,
+            "list": self._list,
+            "add": self._add,
+            "attach": self._attach,
+            "signal": self._signal,
+            "rename": self._rename,
+            "remove": self._remove,
+            "subscribe": self._subscribe,
+            "stats": self.stats,
+            "log": self._read_log,
+        }
+
+    def run(self, client: Client, message: JsonObject) -> None:
+        """Run one request; whatever fails in it is its error reply (and the daemon goes on)."""
+        rid = message.get("id")
+        if rid is not None and not (type(rid) is int and -ID_LIMIT <= rid < ID_LIMIT):
+            # it is echoed in the reply: nothing but a number a client can have sent
+            err = Request(message).bad("id", "an integer of at most 64 bits (or absent)")
+            self._reply_error(client, None, str(err))
+            return
+        op = message.get("op")
+        handler = self._handlers.get(op) if isinstance(op, str) else None
+        if handler is None:
+            known = ", ".join(sorted(self._handlers))
+            self._reply_error(client, rid, f"unknown request {op!r}: use one of {known}")
+            return
+        try:
+            result = handler(client, message)
+            if op in SAVED_AT_ONCE:
+                problem = self._save_now()
+                if problem and isinstance(result, dict):
+                    # done, but only in memory: the client must not take it for saved
+                    result = {**result, "not_saved": f"state not saved: {problem}"}
+            if isinstance(result, Encoded):
+                head = encode({"t": "reply", "id": rid, "ok": True})[:-2]
+                reply = head + b',"result":' + result + b"}\n"
+            else:
+                reply = encode({"t": "reply", "id": rid, "ok": True, "result": result})
+        except UserError as err:
+            self._reply_error(client, rid, str(err))
+        except (KeyError, TypeError, ValueError) as err:
+            self._reply_error(client, rid, f"bad {op} request: {_describe(err)}")
+        except Exception as err:  # never let one request end the daemon
+            log.exception("request %r failed", op)
+            self._reply_error(client, rid, f"internal error in {op}: {err} (see the daemon's log)")
+        else:
+            self.send(client, reply)
+            if op == "subscribe":
+                self.send_snapshot(client)
+
+    def _save_now(self) -> str:
+        """A command changed the groups: on disk before the client hears it is done (what
+        members fork later is saved within the persister's interval, by the engine's poll).
+        "" if it is saved, else why not (the change stays in memory and is saved again)."""
+        state = self.engine.state
+        if state is None:
+            return ""
+        problem = state.save_now(self.engine)
+        if problem:
+            log.warning("the groups could not be saved: %s", problem)
+        return problem
+
+    def _reply_error(self, client: Client, rid: Any, error: str) -> None:
+        self.send(client, encode({"t": "reply", "id": rid, "ok": False, "error": error}))
+
+    def hello_message(self) -> JsonObject:
+        """What the daemon says first to each client, and replies to 'hello'."""
+        return {
+            "t": "hello",
+            "protocol": PROTOCOL,
+            "version": __version__,
+            "pid": os.getpid(),
+            "uid": self.uid,
+            "own_pids": sorted(self.engine.tracker.own_pids),
+            "banner": self.restarter.banners(),
+        }
+
+    def group_wire(self, group: Group) -> JsonObject:
+        """A group as the protocol sends it, with its launch log and whether it has launches."""
+        launched = bool(self.engine.launches.get(group.name))
+        return group_to_wire(group, launched, str(self.engine.log_path(group.name)))
+
+    def _hello(self, client: Client, m: JsonObject) -> JsonObject:
+        version = Request(m).integer(
+            "protocol", 0, 1 << 31, f"an integer (this daemon speaks {PROTOCOL})"
+        )
+        if version is not None and version != PROTOCOL:
+            raise UserError(
+                f"protocol {version} is not spoken here (daemon {__version__} speaks {PROTOCOL}): "
+                "use the same tractui for the daemon and its clients"
+            )
+        hello = self.hello_message()
+        del hello["t"]
+        return hello
+
+    def stats(self, client: Client | None = None, m: JsonObject | None = None) -> JsonObject:
+        """The daemon's counts, state and banner: the reply to 'stats', and in every delta."""
+        c = self.engine.counters
+        state = self.engine.state
+        restored = self.engine.restored
+        return {
+            "events": c.events or self.engine.tracker.events,
+            "lost": c.lost or self.engine.tracker.lost,
+            "state": self.restarter.state,
+            "banner": self.restarter.banners(),
+            "not_saved": state.error if state is not None else "",
+            "unseen": restored.unseen() if restored is not None else "",
+            "clients": len(self.clients),
+            "groups": len(self.engine.tracker.groups),
+            "members": len(self.engine.tracker.live),
+        }
+
+    def _groups(self, client: Client, m: JsonObject) -> list[JsonObject]:
+        return [self.group_wire(g) for g in self.engine.tracker.groups.values()]
+
+    def _list(self, client: Client, m: JsonObject) -> Encoded:
+        """A group's members in tree order, encoded once per change of the tracker: ten
+        clients listing 5,000 members cost one walk and one JSON encoding, not ten."""
+        tracker = self.engine.tracker
+        group = tracker.group(Request(m).group())
+        cached = self._list_cache.get(group.name)
+        if cached is not None and cached[0] == tracker.revision:
+            return cached[1]
+        members = members_wire(tracker, group)
+        result = Encoded(encode({"group": self.group_wire(group), "members": members})[:-1])
+        if len(self._list_cache) > 64 or tracker.revision != self._list_revision:
+            self._list_cache.clear()
+            self._list_revision = tracker.revision
+        self._list_cache[group.name] = (tracker.revision, result)
+        return result
+
+    def _add(self, client: Client, m: JsonObject) -> JsonObject:
+        """Launch a program with its client's context (environment, umask, working directory),
+        never the daemon's; a client that sends none (an older one) gets a minimal one."""
+        r = Request(m)
+        name = r.group()
+        argv = r.texts("argv")
+        if argv is None:
+            raise UserError("add needs 'argv': the program and its arguments, as strings")
+        cwd = r.text("cwd")
+        if cwd is not None and not cwd.startswith("/"):
+            raise BadRequest("'cwd' must be an absolute path: the daemon's directory is not yours")
+        env = r.text_map("env") or {}
+        umask = r.integer("umask", 0, 0o777, "an integer from 0 to 511 (0o777): a umask")
+        if umask is None:
+            umask = control.DEFAULT_UMASK
+        as_root = r.flag("as_root")
+        who = launch_user(self.uid, client.uid, r, as_root)
+        spec = LaunchSpec(argv, cwd or "/", env, as_root, who, umask, client.uid)
+        proc = self.engine.launch(name, spec)
+        return {"pid": proc.pid, "group": proc.group, "log": str(self.engine.log_path(proc.group))}
+
+    def _attach(self, client: Client, m: JsonObject) -> JsonObject:
+        r = Request(m)
+        name = r.group()
+        pids = r.integers("pids", 1, PID_MAX, "process IDs")
+        if pids is None:
+            raise UserError("attach needs 'pids': a list of process IDs")
+        roots = self.engine.attach(name, pids)
+        group = self.engine.tracker.groups[roots[0].group]
+        return {"group": group.name, "roots": [p.pid for p in roots], "live": group.live}
+
+    def _signal(self, client: Client, m: JsonObject) -> JsonObject:
+        r = Request(m)
+        name_or_number = r.signal()
+        sig = control.parse_signal("TERM" if name_or_number is None else name_or_number)
+        pid = r.integer("pid", 1, PID_MAX, f"a process ID (an integer from 1 to {PID_MAX})")
+        subtree = r.flag("subtree")
+        tracker = self.engine.tracker
+        keys = m.get("keys")
+        if keys is not None:
+            if not isinstance(keys, list):
+                raise r.bad("keys", "a list of [pid, start] pairs of integers")
+            procs = []
+            for i, raw in enumerate(keys):
+                try:
+                    key = key_from_wire(raw)
+                except ValueError:
+                    raise BadRequest(
+                        f"'keys' must be a list of [pid, start] pairs of integers: item {i} is not"
+                    ) from None
+                proc = tracker.procs.get(key)
+                if proc is None or not proc.alive:
+                    raise UserError(f"PID {key[0]} is not a live tracked process")
+                procs.append(proc)
+        else:
+            name = r.group()
+            procs = self.engine.targets(name, pid, subtree)
+            if not procs:
+                raise UserError(f"group {name!r} has no live process to signal")
+        results = self.engine.signal(procs, sig)
+        return {
+            "signal": sig.name,
+            "results": [{"pid": r.pid, "ok": r.ok, "error": r.error} for r in results],
+        }
+
+    def _rename(self, client: Client, m: JsonObject) -> JsonObject:
+        r = Request(m)
+        old, new = r.group("old"), r.group("new")
+        name = self.engine.rename_group(old, new).name
+        self.events.rename(old, name)
+        for other in self.clients.values():
+            if other.group == old:
+                other.group = name  # a subscription follows its group
+        return {"group": name}
+
+    def _remove(self, client: Client, m: JsonObject) -> JsonObject:
+        name = Request(m).group()
+        live = self.engine.tracker.group(name).live
+        keys = self.engine.remove_group(name)
+        return {"group": name, "dropped": len(keys), "live": live}
+
+    def _read_log(self, client: Client, m: JsonObject) -> JsonObject:
+        """Part of a group's launch log: its tail (``lines``, optional), or what follows
+        ``offset``. The log is the daemon's file (0600): its clients read it through here."""
+        r = Request(m)
+        name = r.group()
+        offset = r.integer("offset", 0, 1 << 62, "an integer, 0 or more: where to read on")
+        lines = r.integer("lines", 0, 1 << 31, "an integer, 0 or more: how many last lines")
+        return self.engine.read_log(name, offset, lines).to_wire()
+
+    def _subscribe(self, client: Client, m: JsonObject) -> JsonObject:
+        group = m.get("group")
+        if group is not None:
+            self.engine.tracker.group(Request(m).group())
+        client.subscribed = True
+        client.group = group
+        return {"group": group}
+
+
+def _describe(err: Exception) -> str:
+    if isinstance(err, KeyError):
+        return f"missing field {err.args[0]!r}"
+    return str(err)
+
+
+def launch_user(daemon_uid: int, client_uid: int, r: Request, as_root: bool) -> Identity:
+    """Who a client's program runs as: a root client chooses (its sudo user, sent by the
+    CLI); any other client runs its programs as itself; a daemon that is not root can
+    only run them as its own user."""
+    user = r.record("user")
+    uid = gid = groups = None
+    if user is not None:  # checked whoever sends it: a wrong one is an error, never ignored
+        uid = user.integer("uid", 0, ID_MAX)
+        if uid is None:
+            raise user.bad("uid", "an integer: the user's uid")
+        gid = user.integer("gid", 0, ID_MAX)
+        groups = user.integers("groups", 0, ID_MAX, "group IDs", empty=True)
+    if daemon_uid != 0:
+        return Identity.of_uid(daemon_uid)
+    if client_uid != 0:
+        if as_root:
+            raise UserError("only root may launch as root: run the command with sudo")
+        return Identity.of_uid(client_uid)
+    if uid is None or as_root:
+        return Identity.of_uid(0)
+    who = Identity.of_uid(uid)
+    if gid is not None:
+        who.gid = gid
+    if groups is not None:
+        who.groups = groups
+    return who
+
+
+def members_wire(tracker: Tracker, group: Group) -> list[JsonObject]:
+    """A group's members in tree order, as 'list' replies them (each with its depth)."""
+    members = []
+    depth: dict[Key, int] = {}
+    for proc in procs_in_tree_order(tracker, [group]):
+        d = depth.get(proc.parent, -1) + 1 if proc.parent is not None else 0
+        depth[proc.key] = d
+        members.append(
+            {
+                "pid": proc.pid,
+                "start": proc.start,
+                "parent": proc.parent[0] if proc.parent is not None else None,
+                "ppid": proc.ppid,
+                "depth": d,
+                "uid": proc.uid,
+                "command": proc.command(),
+                "argv": list(proc.argv),
+                "alive": proc.alive,
+                "status": proc.status_text(),
+                "reparented": proc.reparented,
+            }
+        )
+    return members

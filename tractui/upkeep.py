@@ -1,0 +1,144 @@
+"""What every owner of an engine does besides polling it: the TUI's session and the daemon alike.
+
+:class:`Restarter` starts the engine's source of events again when it dies (the collector, or the
+daemon connection), at most once per :data:`RESTART_BACKOFF`, and words the banner: it stays while
+the source is down, and goes :data:`RECOVERED_BANNER` seconds after a restart that worked.
+:class:`EventRings` keeps the newest :data:`EVENTS_KEPT` events of each group (the session's
+event-log lines, the daemon's wire events sent with a subscription's snapshot).
+
+Both run in the engine's thread. No Textual here.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Callable, Container, Iterable, Mapping
+from types import MappingProxyType
+from typing import Generic, TypeVar
+
+from tractui.engine import EngineLike
+from tractui.events import ConnectorError
+
+E = TypeVar("E")
+
+EVENTS_KEPT = 1000  # per group
+RESTART_BACKOFF = 2.0  # seconds between two restarts of a source that keeps dying
+RECOVERED_BANNER = 10.0  # seconds "... was restarted" stays up once all is well again
+
+
+class Restarter:
+    """Restarts an engine's source of events when it dies; says so in :attr:`banner`.
+
+    ``monotonic`` times the banner (a test or a replay stands it still); the backoff is always
+    timed by the real clock. ``logger``, if given, hears each restart and each failure."""
+
+    def __init__(
+        self,
+        engine: EngineLike,
+        monotonic: Callable[[], float] = time.monotonic,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.engine = engine
+        self.monotonic = monotonic
+        self.logger = logger
+        self.state = "running"  # or "restarting", "down"
+        self._banner = ""
+        self._recovered: float | None = None  # when a restart worked (self.monotonic)
+        self._next_restart = 0.0
+
+    def check(self) -> bool:
+        """Restart the source if it died and the backoff has passed. True when the state or
+        the banner changed: the owner publishes (what a restart rescanned, the new stats)."""
+        engine = self.engine
+        if engine.alive():
+            if self.state == "running":
+                return False
+            self.state = "running"
+            return True
+        now = time.monotonic()
+        if now < self._next_restart:
+            return False
+        self._next_restart = now + RESTART_BACKOFF
+        self.state = "restarting"
+        if self.logger is not None:
+            self.logger.error("the %s died: restarting it", engine.source)
+        try:
+            engine.restart_collector()
+        except ConnectorError as err:
+            self.state = "down"
+            self.stick(f"the {engine.source} died and could not restart: {err.message}")
+            if self.logger is not None:
+                self.logger.error("%s", self._banner)
+        else:
+            self.state = "running"
+            self._banner = (
+                f"the daemon connection was lost and made again ({engine.restarts}x); "
+                "groups reloaded from the daemon"
+                if engine.mode == "daemon"
+                else f"the {engine.source} died and was restarted "
+                f"({engine.restarts}x); groups kept, /proc rescanned"
+            )
+            self._recovered = self.monotonic()
+        return True
+
+    def stick(self, text: str) -> None:
+        """Show ``text`` until a restart replaces it (not old news after some seconds)."""
+        self._banner = text
+        self._recovered = None
+
+    @property
+    def banner(self) -> str:
+        """What went wrong with the source: "" once a restart is old news."""
+        recovered = self._recovered
+        if recovered is not None and self.monotonic() - recovered >= RECOVERED_BANNER:
+            self._banner, self._recovered = "", None
+        return self._banner
+
+    def banners(self) -> str:
+        """The source's troubles, then the engine's own (see ``EngineLike.banner``)."""
+        return " · ".join(b for b in (self.banner, self.engine.banner) if b)
+
+
+class EventRings(Generic[E]):
+    """The newest ``size`` events of each group, oldest first, by group name."""
+
+    def __init__(self, size: int = EVENTS_KEPT) -> None:
+        self.size = size
+        self._rings: dict[str, collections.deque[E]] = {}
+        self._tuples: dict[str, tuple[E, ...]] = {}  # what tuples() handed out, per group
+        self._changed: set[str] = set()
+
+    def add(self, group: str, event: E) -> None:
+        ring = self._rings.get(group)
+        if ring is None:
+            ring = self._rings[group] = collections.deque(maxlen=self.size)
+        ring.append(event)
+        self._changed.add(group)
+
+    def get(self, group: str) -> Iterable[E]:
+        return self._rings.get(group, ())
+
+    def rename(self, old: str, new: str) -> None:
+        """The group's events follow it to its new name."""
+        if new != old and old in self._rings:
+            self._rings[new] = self._rings.pop(old)
+            self._tuples.pop(old, None)
+            self._changed.add(new)
+
+    def keep(self, groups: Container[str]) -> None:
+        """Forget the events of the groups not in ``groups`` (removed ones)."""
+        for name in list(self._rings):
+            if name not in groups:
+                del self._rings[name]
+                self._tuples.pop(name, None)
+
+    def tuples(self) -> Mapping[str, tuple[E, ...]]:
+        """Every group's events as tuples, made anew only for the groups that changed."""
+        for name in self._changed:
+            ring = self._rings.get(name)
+            if ring is not None:
+                self._tuples[name] = tuple(ring)
+        self._changed.clear()
+        return MappingProxyType(dict(self._tuples))
