@@ -118,14 +118,17 @@ class Tmux:
             raise TmuxError(f"tmux {shlex.join(args)}: {out.strip()}")
         return out
 
-    def start(self, label: str, argv: list[str], env: dict[str, str]) -> tuple[str, int]:
-        """A new session running ``argv`` (through env(1), so that the pane's PID becomes it);
-        its name and that PID."""
+    def start(
+        self, label: str, argv: list[str], env: dict[str, str], cwd: Path | None = None
+    ) -> tuple[str, int]:
+        """A new session running ``argv`` (through env(1), so that the pane's PID becomes it),
+        in ``cwd`` if given, else in tmux's default directory; its name and that PID."""
         name = f"{label}-{uuid.uuid4().hex[:8]}"
         assigns = [f"{k}={v}" for k, v in env.items()]
         # Textual prefers COLUMNS/LINES to the terminal's size: drop them
         command = shlex.join(["env", "-u", "COLUMNS", "-u", "LINES", *assigns, *argv])
-        self.run("new-session", "-d", "-s", name, "-x", str(COLS), "-y", str(ROWS), command)
+        where = ["-c", str(cwd)] if cwd is not None else []
+        self.run("new-session", "-d", "-s", name, *where, "-x", str(COLS), "-y", str(ROWS), command)
         self.sessions.append(name)
         pid = int(self.run("display-message", "-p", "-t", name, "#{pane_pid}").strip())
         return name, pid

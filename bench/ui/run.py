@@ -341,7 +341,9 @@ def run_size(args: argparse.Namespace, size: int, htop: str | None) -> Result:
             ui_argv = tractui_command()
             if args.profile:  # the UI thread under cProfile, written when tractui quits
                 ui_argv = [sys.executable, "-m", "cProfile", "-o", str(profile), *ui_argv]
-            ui, ui_pid = tmux.start("tractui-ui", ui_argv, env)
+            # in its temp directory: `python -m` puts the working directory first on sys.path,
+            # so the collector of a checkout's own tractui would shadow --pythonpath's
+            ui, ui_pid = tmux.start("tractui-ui", ui_argv, env, cwd=tmp)
             tmux.wait_for(ui, lambda s: " running " in s and " groups " in s, "tractui to start")
             collectors = collectors_of(ui_pid)
             if len(collectors) != 1:
