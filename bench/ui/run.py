@@ -52,6 +52,8 @@ TARGET_KEY_P95_MS = 100.0
 TARGET_SIZE = 10_000  # where the refresh and CPU targets apply
 MAX_LIVE = 20_000  # churn.c refuses more
 GROUP = "uibench"
+# the collector's module: before the layout of issue 11, tractui.collector (for --pythonpath)
+COLLECTOR = re.compile(r"\btractui(\.kernel)?\.collector\b")
 KEY_TIMEOUT = 5.0  # a key whose effect is not on screen by then counts as missed
 NOISY_OTHERS = 100.0  # CPU% of other work (the churn's children: ~0.5-0.7 CPU here) to warn at
 POLL = 0.005  # between two captures of the screen while waiting for a key's effect
@@ -97,7 +99,7 @@ def collectors_of(pid: int) -> list[int]:
     return [
         child
         for child, stat in procfs.scan().items()
-        if stat.ppid == pid and "tractui.kernel.collector" in " ".join(procfs.read_argv(child))
+        if stat.ppid == pid and COLLECTOR.search(" ".join(procfs.read_argv(child)))
     ]
 
 
