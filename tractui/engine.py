@@ -23,8 +23,10 @@ from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.errors import UserError
 from tractui.events import Event
 from tractui.kernel.collector import CollectorProcess
+from tractui.model.changes import Delta, Key
 from tractui.model.state import LaunchRecord, Persister, Restored
-from tractui.model.tracker import KEEP_EXITED, Delta, Group, Key, Proc, Tracker, validate_group_name
+from tractui.model.store import Group, Proc, validate_group_name
+from tractui.model.tracker import KEEP_EXITED, Tracker
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,9 @@ from tractui.errors import UserError
 from tractui.events import Event, Exec, Exit, Fork, ProcInfo
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample, Sampler
-from tractui.model.tracker import Delta, Group, Key, Proc, Tracker
+from tractui.model.changes import Delta, Key
+from tractui.model.store import Group, Proc
+from tractui.model.tracker import Tracker
 from tractui.session import Session
 
 NOW_NS = 3_600 * 10**9  # the replay's "now": one hour after boot

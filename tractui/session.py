@@ -32,7 +32,8 @@ from tractui.engine import EngineLike, log_path_for
 from tractui.errors import UserError
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample, Sampler
-from tractui.model.tracker import Delta, Key, MemberEvent, Proc
+from tractui.model.changes import Delta, Key, MemberEvent
+from tractui.model.store import Proc
 from tractui.snapshot import (
     EMPTY,
     Details,
@@ -44,8 +45,8 @@ from tractui.snapshot import (
     SnapshotRows,
     proc_row,
 )
+from tractui.supervise import EventRings, Restarter
 from tractui.text import escape
-from tractui.upkeep import EventRings, Restarter
 
 log = logging.getLogger(__name__)
 
@@ -360,7 +361,7 @@ class Session:
 
     def _watch_collector(self) -> None:
         """The collector is a separate process (or the daemon connection): if it dies, say so
-        and start another (:class:`~tractui.upkeep.Restarter`)."""
+        and start another (:class:`~tractui.supervise.Restarter`)."""
         if self.watch_collector and self._restarter.check():
             self._dirty = True
 

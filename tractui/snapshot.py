@@ -18,7 +18,9 @@ from typing import Any
 from tractui.events import ProcInfo
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample
-from tractui.model.tracker import Key, Proc, Tracker
+from tractui.model.changes import Key
+from tractui.model.store import Proc
+from tractui.model.tracker import Tracker
 from tractui.text import escape
 
 

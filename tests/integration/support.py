@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from tractui.engine import Engine
 from tractui.kernel import procfs
-from tractui.model.tracker import Proc
+from tractui.model.store import Proc
 
 TIMEOUT = 5.0
 

@@ -18,7 +18,7 @@ from tractui.control import LaunchSpec
 from tractui.engine import Engine
 from tractui.events import Event, Exec, Exit, ExitStatus, Fork, Loss, ProcConnector
 from tractui.kernel.collector import CollectorProcess
-from tractui.model.tracker import Proc
+from tractui.model.store import Proc
 
 from .support import alive_with_argv, poll_until, running, wait_until
 

@@ -18,7 +18,7 @@ from tractui.engine import Engine, log_path_for
 from tractui.errors import UserError
 from tractui.events import ExitStatus
 from tractui.kernel import procfs
-from tractui.model.tracker import Proc
+from tractui.model.store import Proc
 
 from .support import daemon_of, poll_until, real_ids, running, wait_until
 

@@ -22,8 +22,8 @@ from tractui.control import LaunchSpec
 from tractui.engine import Engine
 from tractui.events import ExitStatus
 from tractui.kernel import procfs
+from tractui.model.changes import Key
 from tractui.model.state import Persister, StateLocked
-from tractui.model.tracker import Key
 
 from .support import daemon_of, poll_until, running, wait_until
 

@@ -17,7 +17,7 @@ from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ExitStatus
 from tractui.kernel import procfs
-from tractui.model.tracker import Proc
+from tractui.model.store import Proc
 from tractui.session import Session
 
 from .support import (

@@ -12,7 +12,7 @@ from tractui.replay import WALL, ReplayEngine, demo
 from tractui.screens.rename import RenameScreen
 from tractui.screens.signals import SignalScreen
 from tractui.session import Session
-from tractui.upkeep import RECOVERED_BANNER
+from tractui.supervise import RECOVERED_BANNER
 
 SIZE = (120, 30)
 

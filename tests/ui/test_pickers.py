@@ -12,7 +12,7 @@ from tests.ui.conftest import wait_for
 from tests.ui.test_snapshots import loaded, replay_app
 from tractui.app import TractApp
 from tractui.control import SignalResult
-from tractui.model.tracker import Proc
+from tractui.model.store import Proc
 from tractui.screens import signals
 from tractui.screens.help import HelpScreen
 from tractui.screens.signals import SignalScreen

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.unit.histories import ROOT, SEC, History, info
 from tractui.events import Event, Exec, Exit, Fork
 from tractui.kernel import procfs
-from tractui.model.tracker import Key
+from tractui.model.changes import Key
 from tractui.snapshot import ProcRow, Snapshot, SnapshotRows
 from tractui.widgets.tree import _SORT_KEYS, SORTS, ProcessTree, RowId
 

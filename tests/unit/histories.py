@@ -12,7 +12,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from tractui.events import Event, Exec, Exit, Fork, ProcInfo
-from tractui.model.tracker import Delta, Tracker
+from tractui.model.changes import Delta
+from tractui.model.tracker import Tracker
 
 from .fakeproc import FakeProc
 

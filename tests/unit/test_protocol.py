@@ -35,7 +35,8 @@ from tractui.daemon.protocol import (
     too_deep,
 )
 from tractui.errors import UserError
-from tractui.model.tracker import Group, Tracker
+from tractui.model.store import Group
+from tractui.model.tracker import Tracker
 from tractui.model.wire import event_to_wire, group_to_wire
 
 from .histories import SEC, History, op

@@ -10,6 +10,8 @@ from typing import cast
 
 import pytest
 
+from tractui.daemon.link import Renamed
+from tractui.model.changes import Delta
 from tractui.replay import ReplayEngine, demo_session
 from tractui.session import Session
 from tractui.snapshot import Snapshot
@@ -36,6 +38,41 @@ def test_a_renamed_groups_events_are_in_the_log_of_every_group_once() -> None:
         assert sorted(after.logs) == ["build", "www"]
         assert after.log("www") == before.log("web")
         assert after.log(None) == before.log(None)  # each event once, not the old name's too
+    finally:
+        session.stop()
+
+
+class _LateRename(ReplayEngine):
+    """A rename that the engine's tracker learns of only at its next poll, as a daemon's
+    mirror does: the daemon says yes at once, its delta comes later."""
+
+    later: tuple[str, str] | None = None
+
+    def rename_group(self, old: str, new: str) -> Renamed:
+        self.later = (old, new)
+        return Renamed(new)
+
+    def poll(self, timeout: float) -> Delta:
+        if self.later is not None:
+            self.tracker.rename_group(*self.later)
+            self.later = None
+        return super().poll(timeout)
+
+
+def test_a_group_renamed_through_a_daemon_keeps_its_events() -> None:
+    session = demo_session()
+    session.engine.__class__ = _LateRename
+    session.engine.start()
+    session.start()
+    try:
+        before = _until(session, lambda s: s.log("web") and s.log("build"))
+        time.sleep(0.3)  # the replay is played: the session thread waits for the next command
+        assert session.rename("web", "www").result(5) == "www"
+        _until(session, lambda s: [g.name for g in s.groups] == ["www", "build"])
+        time.sleep(0.3)  # snapshots made after the rename, before and after the tracker knew
+        after = session.snapshot
+        assert after.log("www") == before.log("web")
+        assert after.log(None) == before.log(None)
     finally:
         session.stop()
 

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from tractui.daemon.protocol import Mirror, delta_message, encode, snapshot_message
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample
-from tractui.model.tracker import Group, Tracker
+from tractui.model.store import Group
+from tractui.model.tracker import Tracker
 from tractui.model.wire import group_to_wire
 from tractui.snapshot import Snapshot, SnapshotRows
 

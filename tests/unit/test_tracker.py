@@ -14,7 +14,8 @@ from tractui.errors import UserError
 from tractui.events import Comm, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
 from tractui.kernel import procfs
 from tractui.model.adopt import stat_if_present
-from tractui.model.tracker import UNREAD_EXEC, Tracker
+from tractui.model.store import UNREAD_EXEC
+from tractui.model.tracker import Tracker
 
 from .fakeproc import FakeProc, stat_line
 from .histories import History, ops

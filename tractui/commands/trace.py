@@ -18,7 +18,9 @@ from tractui.engine import Counters, Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ExitStatus
 from tractui.kernel import procfs
-from tractui.model.tracker import Key, Proc, Tracker
+from tractui.model.changes import Key
+from tractui.model.store import Proc
+from tractui.model.tracker import Tracker
 from tractui.text import escape, shell_join
 
 GROUP = "trace"

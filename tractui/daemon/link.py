@@ -22,7 +22,9 @@ from tractui.daemon.protocol import JsonObject, Mirror
 from tractui.engine import Counters, log_path_for, targets
 from tractui.errors import UserError
 from tractui.events import ConnectorError
-from tractui.model.tracker import Delta, Proc, Tracker
+from tractui.model.changes import Delta
+from tractui.model.store import Proc
+from tractui.model.tracker import Tracker
 from tractui.model.wire import event_from_wire, key_to_wire
 
 

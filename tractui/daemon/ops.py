@@ -30,9 +30,11 @@ from tractui.daemon.protocol import (
 )
 from tractui.engine import Engine
 from tractui.errors import UserError
-from tractui.model.tracker import Group, Key, Tracker
+from tractui.model.changes import Key
+from tractui.model.store import Group
+from tractui.model.tracker import Tracker
 from tractui.model.wire import group_to_wire, key_from_wire
-from tractui.upkeep import EventRings, Restarter
+from tractui.supervise import EventRings, Restarter
 
 if TYPE_CHECKING:
     from tractui.daemon.server import Client

@@ -1,4 +1,4 @@
-"""The daemon's protocol: JSON lines over a UNIX socket, and the wire form of the model.
+"""The daemon's protocol: JSON lines over a UNIX socket, and a client's mirror of the model.
 
 On connect the daemon sends ``{"t": "hello", "protocol": 1, ...}``. A client sends requests,
 one JSON object per line, ``{"id": 7, "op": "list", "group": "web"}``; each gets one reply,
@@ -25,6 +25,9 @@ from typing import Any
 from tractui.errors import UserError
 from tractui.model.changes import Delta
 from tractui.model.store import NO_GROUP_NAME, Group, Proc, Store
+
+# the protocol speaks JSON objects: importers take the type from here
+from tractui.model.wire import JsonObject as JsonObject
 from tractui.model.wire import (
     key_from_wire,
     key_to_wire,
@@ -36,8 +39,6 @@ PROTOCOL = 1
 MAX_MESSAGE = 1 << 20  # a request line, newline excluded
 MAX_REPLY = 256 << 20  # what a client accepts from the daemon (a snapshot can be large)
 MAX_DEPTH = 32  # how deep arrays and objects may nest in a line (requests need 3)
-
-JsonObject = dict[str, Any]  # one line's JSON object
 
 
 class ProtocolError(Exception):

@@ -40,9 +40,9 @@ from tractui.daemon.protocol import (
 )
 from tractui.engine import Engine
 from tractui.errors import UserError
-from tractui.model.tracker import Delta
+from tractui.model.changes import Delta
 from tractui.model.wire import event_to_wire
-from tractui.upkeep import EventRings, Restarter
+from tractui.supervise import EventRings, Restarter
 
 log = logging.getLogger(__name__)
 

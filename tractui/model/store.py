@@ -98,7 +98,7 @@ class Group:
     name: str
     roots: list[Key] = field(default_factory=list)
     members: set[Key] = field(default_factory=set)  # written by the store only
-    live: int = 0  # kept by the store's primitives
+    live: int = 0  # kept by the store's primitives; a mirror takes the daemon's count instead
     forks: int = 0
     execs: int = 0
     exits: int = 0

@@ -17,30 +17,8 @@ from collections.abc import Callable, Iterable
 from tractui.events import Comm, Event, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
 from tractui.kernel import procfs
 from tractui.model.adopt import Adopter, ProcFS, ProcReader, Zombies
-from tractui.model.changes import Delta, Journal, Key, MemberEvent
-from tractui.model.store import (
-    NO_GROUP_NAME,
-    UNREAD_EXEC,
-    Group,
-    Proc,
-    Store,
-    validate_group_name,
-)
-
-__all__ = [
-    "EXEC_AFTER_EXIT_NS",
-    "KEEP_EXITED",
-    "NO_GROUP_NAME",
-    "UNREAD_EXEC",
-    "Delta",
-    "Group",
-    "Journal",
-    "Key",
-    "MemberEvent",
-    "Proc",
-    "Tracker",
-    "validate_group_name",
-]
+from tractui.model.changes import Delta, Key, MemberEvent
+from tractui.model.store import Group, Proc, Store
 
 # An exit followed this soon by an exec of the same pid is execve from a non-leader thread.
 EXEC_AFTER_EXIT_NS = 1_000_000_000

@@ -18,7 +18,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Footer, Input, Label, Static
 
 from tractui.errors import UserError
-from tractui.model.tracker import validate_group_name
+from tractui.model.store import validate_group_name
 from tractui.snapshot import Resolved
 from tractui.text import escape
 

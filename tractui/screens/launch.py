@@ -20,7 +20,7 @@ from textual.widgets import Checkbox, Footer, Input, Label, Static
 
 from tractui.control import LaunchSpec, invoking_identity
 from tractui.errors import UserError
-from tractui.model.tracker import validate_group_name
+from tractui.model.store import validate_group_name
 from tractui.screens.attach import group_name_error
 from tractui.text import escape
 

@@ -26,7 +26,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tractui.guides import NARROW, Guides, walk
-from tractui.model.tracker import Key
+from tractui.model.changes import Key
 from tractui.snapshot import EMPTY, GroupRow, ProcRow, Snapshot
 
 RowId = str | Key  # a group's name, or a process's (pid, start)
@@ -136,7 +136,14 @@ def header_text(sort: str, descending: bool = True) -> str:
 
 
 class ProcessTree(ScrollView, can_focus=True):
-    """Groups and their processes, one row each; the cursor stays on the same process."""
+    """Groups and their processes, one row each; the cursor stays on the same process.
+
+    Why one class of ~500 lines: Textual's Line API makes one ``ScrollView`` own its rows, its
+    cursor and scrolling, its folding, its keys and mouse, and ``render_line``; every part reads
+    the one flattened row list and the cursor, and each method is short. What needs no widget is
+    already outside: the guides (:mod:`tractui.guides`), the rows a snapshot holds
+    (:class:`tractui.snapshot.SnapshotRows`), the header, and the row formatting helpers here.
+    Splitting the rest would put the row list behind an object that both halves reach into."""
 
     COMPONENT_CLASSES = {
         "tree--cursor",

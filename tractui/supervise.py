@@ -1,4 +1,4 @@
-"""What every owner of an engine does besides polling it: the TUI's session and the daemon alike.
+"""Supervising an engine, as its owners do (the TUI's session and the daemon) besides polling it.
 
 :class:`Restarter` starts the engine's source of events again when it dies (the collector, or the
 daemon connection), at most once per :data:`RESTART_BACKOFF`, and words the banner: it stays while
@@ -109,6 +109,9 @@ class EventRings(Generic[E]):
         self._rings: dict[str, collections.deque[E]] = {}
         self._tuples: dict[str, tuple[E, ...]] = {}  # what tuples() handed out, per group
         self._changed: set[str] = set()
+        # new name -> old, until the tracker knows the new name: a daemon's mirror learns of a
+        # rename at its next poll, and a snapshot made before then must not drop the events
+        self._renamed: dict[str, str] = {}
 
     def add(self, group: str, event: E) -> None:
         ring = self._rings.get(group)
@@ -126,13 +129,19 @@ class EventRings(Generic[E]):
             self._rings[new] = self._rings.pop(old)
             self._tuples.pop(old, None)
             self._changed.add(new)
+            self._renamed[new] = old
 
     def keep(self, groups: Container[str]) -> None:
-        """Forget the events of the groups not in ``groups`` (removed ones)."""
+        """Forget the events of the groups not in ``groups`` (removed ones), but not those of a
+        group renamed here whose tracker still has the old name (it has not heard yet)."""
+        for new, old in list(self._renamed.items()):
+            if new in groups or old not in groups:
+                del self._renamed[new]
         for name in list(self._rings):
-            if name not in groups:
+            if name not in groups and name not in self._renamed:
                 del self._rings[name]
                 self._tuples.pop(name, None)
+                self._changed.discard(name)
 
     def tuples(self) -> Mapping[str, tuple[E, ...]]:
         """Every group's events as tuples, made anew only for the groups that changed."""

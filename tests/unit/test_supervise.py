@@ -1,5 +1,5 @@
 """The restart of a dead source of events and the per-group event rings, which the TUI's session
-and the daemon share (tractui.upkeep)."""
+and the daemon share (tractui.supervise)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from tractui.events import ConnectorError
 from tractui.model.tracker import Tracker
 from tractui.replay import ReplayEngine
-from tractui.upkeep import RECOVERED_BANNER, RESTART_BACKOFF, EventRings, Restarter
+from tractui.supervise import RECOVERED_BANNER, RESTART_BACKOFF, EventRings, Restarter
 
 
 class Clock:
@@ -45,7 +45,7 @@ def test_a_dead_source_is_restarted_once_per_backoff_and_said_so_for_a_while(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real = Clock()
-    monkeypatch.setattr("tractui.upkeep.time.monotonic", real)
+    monkeypatch.setattr("tractui.supervise.time.monotonic", real)
     banner_clock = Clock()
     engine = Dying()
     restarter = Restarter(engine, banner_clock)
