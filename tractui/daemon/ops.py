@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tractui import __version__, control
 from tractui.control import Identity, LaunchSpec
+from tractui.daemon.peer import Client
 from tractui.daemon.protocol import (
     ID_MAX,
     PID_MAX,
@@ -35,9 +36,6 @@ from tractui.model.store import Group
 from tractui.model.tracker import Tracker
 from tractui.model.wire import group_to_wire, key_from_wire
 from tractui.supervise import EventRings, Restarter
-
-if TYPE_CHECKING:
-    from tractui.daemon.server import Client
 
 log = logging.getLogger(__name__)
 

@@ -23,16 +23,15 @@ import socket
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tractui import paths
 from tractui.daemon.client import check_server, peer_credentials
 from tractui.daemon.ops import Requests
+from tractui.daemon.peer import CLIENT_BUFFER, Client
 from tractui.daemon.protocol import (
     JsonObject,
-    LineReader,
     ProtocolError,
     delta_message,
     encode,
@@ -46,25 +45,9 @@ from tractui.supervise import EventRings, Restarter
 
 log = logging.getLogger(__name__)
 
-CLIENT_BUFFER = 16 << 20  # pending output a client may have before it is dropped
-
 
 class DaemonRunning(UserError):
     """Another daemon answers on the socket."""
-
-
-@dataclass(slots=True, eq=False)
-class Client:
-    sock: socket.socket
-    pid: int
-    uid: int
-    reader: LineReader = field(default_factory=LineReader)
-    out: bytearray = field(default_factory=bytearray)
-    limit: int = CLIENT_BUFFER
-    subscribed: bool = False
-    group: str | None = None  # a subscription to one group only
-    writing: bool = False  # registered for EVENT_WRITE
-    closed: bool = False
 
 
 def probe(path: Path, timeout: float = 1.0) -> dict[str, Any] | None:

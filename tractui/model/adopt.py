@@ -16,16 +16,13 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from tractui.errors import UserError
 from tractui.events import ProcInfo
 from tractui.kernel import procfs
 from tractui.model.changes import Key
-from tractui.model.store import Proc, Store
-
-if TYPE_CHECKING:
-    from tractui.model.tracker import Tracker
+from tractui.model.store import Group, Proc, Store
 
 # an exit is looked at in /proc once, this long after it: a zombie by then is one its parent
 # has not reaped (most are reaped within microseconds), shown Z until it is
@@ -83,10 +80,30 @@ class ProcFS:
         return procfs.scan()
 
 
+class Members(Protocol):
+    """What reconciliation needs of the tracker (:class:`tractui.model.tracker.Tracker`): its
+    store, and the tracker's own ways for a member to join or end. A protocol, so that this
+    module does not import the tracker that imports it."""
+
+    procs: dict[Key, Proc]
+    live: dict[int, Proc]
+    groups: dict[str, Group]
+    own_pids: set[int]
+    offset: int
+
+    def insert(self, proc: Proc, parent: Proc | None = None) -> None: ...
+    def order_exited(self) -> None: ...
+    def add_root(self, group_name: str, info: ProcInfo, ts: int | None = None) -> Proc: ...
+    def adopt(self, group: Group, info: ProcInfo, parent: Proc | None) -> Proc: ...
+    def gone(self, proc: Proc) -> None: ...
+    def log_event(self, ts: int, kind: str, proc: Proc, detail: str) -> None: ...
+    def now(self) -> int: ...
+
+
 class Adopter:
     """Reconciles a tracker's members with the processes /proc shows."""
 
-    def __init__(self, tracker: Tracker, reader: ProcReader) -> None:
+    def __init__(self, tracker: Members, reader: ProcReader) -> None:
         self.tracker = tracker
         self.reader = reader
         self.rescanned_at = 0  # /proc time of the last rescan (see Tracker._fork)
