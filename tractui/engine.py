@@ -309,7 +309,7 @@ class Engine:
         self.launches.setdefault(name, []).append(
             LaunchRecord.of(spec.argv, spec.cwd, spec.as_root, proc, log_path)
         )
-        tracker.mark(groups=[name])  # its launch records: saved with the group
+        tracker.note_group(name)  # its launch records: saved with the group
         return proc
 
     def adopt_child(self, group: str, pid: int) -> Proc:

@@ -505,7 +505,7 @@ def _changes_after_the_save(owner: Owner) -> None:
     t.rename_group("web", "www")
     t.add_root("db", info(ROOT + 20, 12 * SEC, ("postgres",)))
     owner.launches["db"] = [record(ROOT + 20, 12 * SEC, "/tmp/db.log")]
-    t.mark(groups=["db"])
+    t.note_group("db")
     t.remove_group("empty")
 
 
@@ -664,7 +664,7 @@ def test_the_revision_is_the_stores_alone() -> None:
     before = t.revision
     delta = t.apply([Fork(2 * SEC, ROOT, ROOT, ROOT + 9, ROOT)])  # a thread
     assert delta.changed == {(ROOT, 1 * SEC)} and t.revision == before
-    t.mark(groups=["web"])  # what the engine says of a launch record
+    t.note_group("web")  # what the engine says of a launch record
     assert t.revision > before
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from tractui.errors import UserError
@@ -140,18 +140,10 @@ class Store:
         """A new journal of this store's changes (its first take says "all")."""
         return self.changes.journal()
 
-    def mark(
-        self,
-        added: Iterable[Key] = (),
-        changed: Iterable[Key] = (),
-        exited: Iterable[Key] = (),
-        removed: Iterable[Key] = (),
-        groups: Iterable[str] = (),
-        reset: bool = False,
-    ) -> None:
-        """Note changes made outside the primitives (a group's launch records): the next delta
-        and every journal see them, and the revision moves."""
-        self.changes.mark(added, changed, exited, removed, groups, reset)
+    def note_group(self, name: str) -> None:
+        """A group changed outside the primitives (its launch records): the next delta and
+        every journal see it, and the revision moves."""
+        self.changes.note_group(name)
 
     def take_delta(self, events: int = 0, lost: int = 0) -> Delta:
         return self.changes.take(events, lost)
