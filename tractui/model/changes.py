@@ -8,7 +8,7 @@ so no caller has to remember to: the revision cannot be forgotten, nor set by ha
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Sized
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -101,23 +101,9 @@ class Changes:
     def note_event(self, event: MemberEvent) -> None:
         self.delta.log.append(event)
 
-    def mark(
-        self,
-        added: Iterable[Key] = (),
-        changed: Iterable[Key] = (),
-        exited: Iterable[Key] = (),
-        removed: Iterable[Key] = (),
-        groups: Iterable[str] = (),
-        reset: bool = False,
-    ) -> None:
-        """Note changes made from outside the store's primitives (a launch record, say)."""
-        delta = self.delta
-        delta.added.extend(added)
-        delta.changed.update(changed)
-        delta.exited.extend(exited)
-        delta.removed.extend(removed)
-        delta.groups.update(groups)
-        delta.reset |= reset
+    def note_reset(self) -> None:
+        """Every member may have changed (a mirror loaded anew)."""
+        self.delta.reset = True
         self._revision += 1
 
     def take(self, events: int = 0, lost: int = 0) -> Delta:

@@ -299,7 +299,7 @@ class Store:
         self.exited.clear()
         self.recent_exit.clear()
         self.groups.clear()
-        self.changes.mark(reset=True)
+        self.changes.note_reset()
 
     # ---- queries -----------------------------------------------------------------------------
 
