@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a command and report every process it started, and which survive it",
         description="Run CMD (on this terminal, like strace -f) as a group and follow every "
         "descendant. When CMD exits, report the genealogy and the survivors.",
+        epilog="Exit status: CMD's own (128+N if a signal N ended it); 193 with --fail-on-leak "
+        "when survivors remained (even if --kill-leftovers then ended them); 126/127 CMD not "
+        "executable / not found; 2 usage; 68, 69, 70, 77 the proc connector cannot be used.",
     )
     trace.add_argument("--json", action="store_true", help="write the report as one JSON document")
     trace.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
@@ -39,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--kill-leftovers",
         action="store_true",
         help="when CMD exits, SIGTERM the survivors, then SIGKILL them after --grace seconds",
+    )
+    trace.add_argument(
+        "--fail-on-leak",
+        action="store_true",
+        help="exit 193 if any process CMD started still runs when it ends, and list them "
+        "(for CI: tests that leak daemons fail)",
     )
     trace.add_argument("--grace", type=float, default=3.0, metavar="SECS", help="default: 3")
     trace.add_argument(
@@ -219,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         if not cmd:
             parser.error("trace needs a command: tractui trace -- CMD [ARGS...]")
+        if args.fail_on_leak and args.wait_all:
+            parser.error("--fail-on-leak with --wait-all: nothing survives, trace waits for all")
         return trace.run(args, cmd)
     if args.command == "events":
         if args.duration is not None and args.duration <= 0:

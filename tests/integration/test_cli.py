@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tractui import control
+from tractui.commands import trace
 from tractui.kernel import procfs
 
 from .support import poll_until, running
@@ -59,6 +60,21 @@ def survivors() -> Any:
     yield pids
     for pid in pids:
         _kill(pid, ("sleep", "30"))
+
+
+@pytest.fixture
+def leaked() -> Any:
+    """Note a leaked PID (with its start time, read now) to SIGKILL at teardown, by PID."""
+    noted: list[tuple[int, int]] = []
+
+    def note(pid: int) -> None:
+        start = procfs.read_start(pid)
+        if start is not None:
+            noted.append((pid, start))
+
+    yield note
+    for pid, start in noted:
+        control.send_signal(pid, start, signal.SIGKILL)
 
 
 def _by_pid(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -121,6 +137,134 @@ def test_trace_kill_leftovers_leaves_no_survivor(
     assert daemon["exit"] == {"signal": signal.SIGTERM, "core": False}
     assert not daemon["alive"]
     poll_until(lambda: not running(daemon["pid"]), "the leftover to be gone")
+
+
+def _sleep_30(report: dict[str, Any]) -> dict[str, Any]:
+    """The one leaked ``setsid sleep 30`` of the report (``setsid`` execs it: one process)."""
+    sleeps = [p for p in report["processes"] if p["argv"] == ["sleep", "30"]]
+    assert len(sleeps) == 1, report["processes"]
+    return sleeps[0]
+
+
+LEAKER = "setsid sleep 30 & sleep 0.2"
+
+
+def test_trace_fail_on_leak_exits_193_and_lists_the_survivor(
+    spawn: Spawn, tmp_path: Path, survivors: list[int]
+) -> None:
+    run = _tractui(spawn, tmp_path, "trace", "--fail-on-leak", "--", "sh", "-c", LEAKER)
+    lines = run.stderr.splitlines()
+    assert "survivors:" in lines, run.stderr
+    listed = lines[lines.index("survivors:") + 1 :]
+    pid = int(listed[0].split()[0])
+    survivors.append(pid)
+    assert run.code == 193 == trace.EXIT_LEAKED, run.stderr
+    assert "ended with exit 0; 3 processes, 1 survivor," in lines[0]
+    assert listed == [
+        f"{pid:>7}  sleep 30  (still running)",
+        "--fail-on-leak: 1 survivor leaked: exit status 193 (the command's own: exit 0)",
+    ]
+    assert running(pid), "--fail-on-leak alone must leave the survivor running"
+
+
+def test_trace_fail_on_leak_escapes_the_listing_and_says_which_in_json(
+    spawn: Spawn, tmp_path: Path, leaked: Callable[[int], None]
+) -> None:
+    # the leaked process names itself with control characters: listed escaped, on one line
+    renamer = tmp_path / "renamer"
+    renamer.write_text("#!/bin/bash\nexec -a \"$(printf 'sl\\033[2Jeep')\" sleep 30\n")
+    renamer.chmod(0o755)
+    leaker = f"setsid {renamer} & sleep 0.2; exit 5"
+    out = tmp_path / "report.json"
+    args = ["trace", "--fail-on-leak", "--json", "-o", str(out)]
+    run = _tractui(spawn, tmp_path, *args, "--", "sh", "-c", leaker)
+    report = json.loads(out.read_text())
+    for pid in report["survivors"]:
+        leaked(pid)
+    assert run.code == trace.EXIT_LEAKED, run.stderr
+    assert report["exit"] == {"code": 5}
+    assert report["status"] == trace.EXIT_LEAKED
+    assert len(report["survivors"]) == 1, report["processes"]
+    assert report["leaked"] == report["survivors"] and report["killed"] == []
+    daemon = _by_pid(report)[report["survivors"][0]]
+    assert daemon["argv"] == ["sl\x1b[2Jeep", "30"] and daemon["alive"]
+    # with -o the report is in the file, and stderr says why the status is 193
+    assert run.stderr.splitlines()[-1] == (
+        f"tractui trace: 1 survivor leaked (--fail-on-leak): exit status 193; "
+        f"the report is in {out}"
+    )
+    text = _tractui(spawn, tmp_path, "trace", "--fail-on-leak", "--", "sh", "-c", leaker)
+    lines = text.stderr.splitlines()
+    pid = int(lines[lines.index("survivors:") + 1].split()[0])
+    leaked(pid)
+    assert text.code == trace.EXIT_LEAKED, text.stderr
+    assert lines[lines.index("survivors:") + 1 :] == [
+        f"{pid:>7}  $'sl\\e[2Jeep' 30  (still running)",
+        "--fail-on-leak: 1 survivor leaked: exit status 193 (the command's own: exit 5)",
+    ]
+
+
+def test_trace_fail_on_leak_without_a_leak_passes_the_status_through(
+    spawn: Spawn, tmp_path: Path
+) -> None:
+    out = tmp_path / "report.json"
+    args = ["trace", "--fail-on-leak", "--json", "-o", str(out)]
+    run = _tractui(spawn, tmp_path, *args, "--", "sh", "-c", "sleep 0.1 & wait; exit 3")
+    report = json.loads(out.read_text())
+    assert run.code == 3, run.stderr
+    assert report["survivors"] == [] and report["leaked"] == [] and report["status"] == 3
+    assert run.stderr == ""
+    run = _tractui(spawn, tmp_path, "trace", "--fail-on-leak", "--", "true")
+    assert run.code == 0, run.stderr
+    assert run.stderr.splitlines()[-1] == "survivors: none"
+
+
+def test_trace_fail_on_leak_fails_even_when_kill_leftovers_ended_them(
+    spawn: Spawn, tmp_path: Path, survivors: list[int]
+) -> None:
+    out = tmp_path / "report.json"
+    args = ["trace", "--fail-on-leak", "--kill-leftovers", "--grace", "1", "--json", "-o", str(out)]
+    run = _tractui(spawn, tmp_path, *args, "--", "sh", "-c", LEAKER)
+    report = json.loads(out.read_text())
+    survivors.extend(report["survivors"])
+    assert run.code == trace.EXIT_LEAKED, run.stderr
+    daemon = _sleep_30(report)
+    assert report["survivors"] == report["killed"] == report["leaked"] == [daemon["pid"]]
+    assert daemon["exit"] == {"signal": signal.SIGTERM, "core": False} and not daemon["alive"]
+    poll_until(lambda: not running(daemon["pid"]), "the leftover to be gone")
+    text = _tractui(
+        spawn,
+        tmp_path,
+        "trace",
+        "--fail-on-leak",
+        "--kill-leftovers",
+        "--grace",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        LEAKER,
+    )
+    lines = text.stderr.splitlines()
+    pid = int(lines[lines.index("survivors:") + 1].split()[0])
+    survivors.append(pid)
+    assert text.code == trace.EXIT_LEAKED
+    assert lines[lines.index("survivors:") + 1 :] == [
+        f"{pid:>7}  sleep 30  (ended by tractui)",
+        "--fail-on-leak: 1 survivor leaked: exit status 193 (the command's own: exit 0)",
+    ]
+
+
+def test_trace_without_fail_on_leak_passes_the_status_through_despite_a_leak(
+    spawn: Spawn, tmp_path: Path, survivors: list[int]
+) -> None:
+    out = tmp_path / "report.json"
+    run = _tractui(spawn, tmp_path, "trace", "--json", "-o", str(out), "--", "sh", "-c", LEAKER)
+    report = json.loads(out.read_text())
+    survivors.extend(report["survivors"])
+    assert run.code == 0, run.stderr
+    assert report["leaked"] is None and report["status"] == 0
+    assert report["survivors"] == [_sleep_30(report)["pid"]]
 
 
 def test_trace_wait_all_waits_for_the_daemon(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pkgutil
+import re
 import subprocess
 import sys
 from typing import Any
@@ -38,6 +39,29 @@ def test_trace_without_a_command_is_a_usage_error(capsys: pytest.CaptureFixture[
         main(["trace"])
     assert exit_info.value.code == 2
     assert "trace needs a command" in capsys.readouterr().err
+
+
+def test_trace_help_documents_the_leak_status(capsys: pytest.CaptureFixture[str]) -> None:
+    from tractui.commands import trace
+
+    with pytest.raises(SystemExit):
+        main(["trace", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"--fail-on-leak exit {trace.EXIT_LEAKED} if any process" in text
+    assert f"{trace.EXIT_LEAKED} with --fail-on-leak when survivors remained" in text
+    # distinct from every status CMD's signals or tractui's own errors produce
+    assert trace.EXIT_LEAKED > 128 + 64
+    documented = set(re.findall(r"\b\d+\b", text.split("Exit status:")[1]))
+    assert {"2", "68", "69", "70", "77", "126", "127", "193"} <= documented
+
+
+def test_trace_fail_on_leak_with_wait_all_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["trace", "--fail-on-leak", "--wait-all", "--", "true"])
+    assert exit_info.value.code == 2
+    assert "--fail-on-leak with --wait-all" in capsys.readouterr().err
 
 
 def test_events_rejects_a_non_positive_duration(capsys: pytest.CaptureFixture[str]) -> None:

@@ -25,6 +25,12 @@ from tractui.text import escape, shell_join
 
 GROUP = "trace"
 
+# What ``--fail-on-leak`` exits with when survivors remain. A shell reports CMD's own end as
+# 0-255, signals as 128+N with N <= 64 (SIGRTMAX), so up to 192; tractui's own statuses are 2, 3,
+# 68-70, 77, 126 and 127. 193 is the first status above all of them that no signal can produce;
+# a CMD may still exit 193 itself, so the report's last line says which it was.
+EXIT_LEAKED = 193
+
 
 def run(args: argparse.Namespace, cmd: list[str]) -> int:
     engine = Engine(keep_exited=math.inf, verbose=args.verbose)
@@ -82,9 +88,25 @@ def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
     killed: list[Proc] = []
     if args.kill_leftovers and survivors:
         killed = _kill(engine, survivors, args.grace)
-    report = Report(tracker, root, cmd, status, started, engine.counters, survivors, killed)
-    _write(report, args)
-    return status.shell_code()
+    report = Report(
+        tracker,
+        root,
+        cmd,
+        status,
+        started,
+        engine.counters,
+        survivors,
+        killed,
+        fail_on_leak=args.fail_on_leak,
+    )
+    to_file = _write(report, args)
+    if report.leaked and to_file:
+        print(
+            f"tractui trace: {_count(len(survivors), 'survivor')} leaked (--fail-on-leak): "
+            f"exit status {EXIT_LEAKED}; the report is in {escape(args.output)}",
+            file=sys.stderr,
+        )
+    return report.exit_status
 
 
 def _forward_to(popen: subprocess.Popen[bytes]) -> Any:
@@ -126,6 +148,8 @@ class Report:
         counters: Counters,
         survivors: list[Proc],
         killed: list[Proc],
+        *,
+        fail_on_leak: bool = False,
     ) -> None:
         self.tracker = tracker
         self.root = root
@@ -136,6 +160,10 @@ class Report:
         self.lost = counters.lost
         self.survivors = survivors
         self.killed = killed
+        self.fail_on_leak = fail_on_leak
+        # survivors leaked even if tractui then ended them (--kill-leftovers): CMD left them
+        self.leaked = fail_on_leak and bool(survivors)
+        self.exit_status = EXIT_LEAKED if self.leaked else status.shell_code()
         self.procs = tracker.members(GROUP)
         # by (pid, start): a PID the storm reused is another process
         self._still_alive = {p.key for p in survivors} - {p.key for p in killed}
@@ -153,6 +181,9 @@ class Report:
             "lost_events": self.lost,
             "survivors": [p.pid for p in self.survivors],
             "killed": [p.pid for p in self.killed],
+            # null: not checked (no --fail-on-leak); else the survivors that made it fail
+            "leaked": [p.pid for p in self.survivors] if self.fail_on_leak else None,
+            "status": self.exit_status,
             "processes": [self._proc_json(p) for p in self.procs],
             "engine": self._engine_json(),
         }
@@ -211,6 +242,15 @@ class Report:
                 yield f"{p.pid:>7}  {_shown(p)}  ({state})"
         else:
             yield "survivors: none"
+        if self.leaked:
+            yield (
+                f"--fail-on-leak: {_count(len(self.survivors), 'survivor')} leaked: "
+                f"exit status {EXIT_LEAKED} (the command's own: {self.status.describe()})"
+            )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 def _shown(p: Proc) -> str:
@@ -242,7 +282,9 @@ def _write_json(document: dict[str, Any], out: TextIO) -> None:
     out.write("\n  ]\n}\n")
 
 
-def _write(report: Report, args: argparse.Namespace) -> None:
+def _write(report: Report, args: argparse.Namespace) -> bool:
+    """Write the report to ``-o FILE``, else (or if FILE cannot be written) to stderr; whether
+    it went to FILE."""
     out: TextIO
     if args.output:
         try:
@@ -265,3 +307,4 @@ def _write(report: Report, args: argparse.Namespace) -> None:
     finally:
         if out is not sys.stderr:
             out.close()
+    return out is not sys.stderr
