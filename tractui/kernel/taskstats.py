@@ -62,6 +62,9 @@ _NLA = struct.Struct("=HH")
 _U16 = struct.Struct("=H")
 _U32 = struct.Struct("=I")
 _I32 = struct.Struct("=i")
+# the first 36 bytes of an exit message as the kernel builds it: nlmsghdr, genlmsghdr, the
+# aggregate's header, its PID/TGID attribute (header and u32), the STATS attribute's header
+_FAST = struct.Struct("=IHHIIBBHHHHHIHH")
 
 # struct taskstats, the fields we read; "x" skips the rest. Shared head: version, pad, exitcode,
 # flag, nice, pad to 16.
@@ -174,7 +177,34 @@ def decode(
     Malformed input is counted in ``stats`` and skipped, never raised.
     """
     try:
-        return _decode(buf, min(n, len(buf)), family, out, stats)
+        n = min(n, len(buf))
+        if n >= _FAST.size:
+            # the kernel's own shape: one message whose first attribute is an aggregate that
+            # starts with its id, then its stats; read with one unpack, the rest walked
+            (nl_len, nl_type, _f, _s, _p, cmd, _v, _r, a_len, a_type, i_len, i_type, task, s_len,
+             s_type) = _FAST.unpack_from(buf)  # fmt: skip
+            a_end = 20 + a_len
+            if (
+                nl_type == family
+                and cmd == TASKSTATS_CMD_NEW
+                and nl_len == n
+                and a_end <= n
+                and i_len == 8
+                and s_type == TASKSTATS_TYPE_STATS
+                and 32 + s_len <= a_end
+                and (
+                    (a_type == TASKSTATS_TYPE_AGGR_PID and i_type == TASKSTATS_TYPE_PID)
+                    or (a_type == TASKSTATS_TYPE_AGGR_TGID and i_type == TASKSTATS_TYPE_TGID)
+                )
+                and (32 + ((s_len + 3) & ~3)) >= a_end
+            ):
+                record = _stats_record(buf, 36, s_len - 4, task, a_type == TASKSTATS_TYPE_AGGR_TGID)
+                if record is None:
+                    _count_bad_stats(buf, 36, s_len - 4, stats)
+                    return _decode_attrs(buf, 20 + ((a_len + 3) & ~3), n, out, stats)
+                out.append(record)
+                return 1 + _decode_attrs(buf, 20 + ((a_len + 3) & ~3), n, out, stats)
+        return _decode(buf, n, family, out, stats)
     except (struct.error, IndexError, ValueError):  # pragma: no cover - the checks should hold
         stats.malformed += 1
         return 0
@@ -258,11 +288,17 @@ def _decode_aggr(
         return None
     record = _stats_record(buf, stats_pos, stats_size, task, atype == TASKSTATS_TYPE_AGGR_TGID)
     if record is None:
-        if stats_size >= 2 and _U16.unpack_from(buf, stats_pos)[0] < MIN_VERSION:
-            stats.unsupported += 1
-        else:
-            stats.malformed += 1
+        _count_bad_stats(buf, stats_pos, stats_size, stats)
     return record
+
+
+def _count_bad_stats(
+    buf: bytes | bytearray | memoryview, pos: int, size: int, stats: DecodeStats
+) -> None:
+    if size >= 2 and _U16.unpack_from(buf, pos)[0] < MIN_VERSION:
+        stats.unsupported += 1
+    else:
+        stats.malformed += 1
 
 
 # ---- the socket ------------------------------------------------------------------------------
