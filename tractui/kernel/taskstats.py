@@ -6,11 +6,12 @@ nlmsghdr (16), a genlmsghdr (4), then a ``TASKSTATS_TYPE_AGGR_PID`` attribute ho
 thread of a multi-threaded process exits, a ``TASKSTATS_TYPE_AGGR_TGID`` with the whole thread
 group's sums. We walk those attributes by hand and read each ``struct taskstats`` with one
 precompiled ``struct.Struct`` per layout; pyroute2's marshal is the reference the tests check us
-against (and ~10x slower, bench/accounting/decode.py).
+against (and ~14x slower, bench/accounting/decode.py).
 
 Layouts (include/uapi/linux/taskstats.h). The kernel only appends to the struct, except version
-15 (Linux 6.16 and 6.17), which inserted ``*_delay_max``/``*_delay_min`` after each delay pair and
-so moved every later field by 48 bytes; version 16 put them back at the end. So versions 10-14
+15, which inserted ``*_delay_max``/``*_delay_min`` after each delay pair and so moved every later
+field by 48 bytes (pyroute2 describes it so); version 16 put them back at the end (Linux 6.18
+sends 16: a real record's ac_comm sits at offset 80, as in 14). So versions 10-14
 and 16 and later share one layout for the fields we read; 15 has its own.
 """
 
