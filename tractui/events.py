@@ -292,6 +292,17 @@ def _errors_for(err: OSError, step: str) -> ConnectorError:
     return ConnectorError(f"cannot {step} the proc connector: {err.strerror or err}")
 
 
+def socket_drops(sock: socket.socket) -> int:
+    """A netlink socket's drop counter (SO_MEMINFO); -1 if the kernel does not tell."""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 64)
+    except OSError:
+        return -1
+    if len(raw) < 4 * (SK_MEMINFO_DROPS + 1):
+        return -1
+    return int(struct.unpack_from("=I", raw, 4 * SK_MEMINFO_DROPS)[0])
+
+
 class ProcConnector:
     """A subscribed proc-connector socket. Use :meth:`read_into` to drain it."""
 
@@ -436,13 +447,7 @@ class ProcConnector:
     def kernel_drops(self) -> int:
         """The socket's drop counter (SO_MEMINFO); -1 if the kernel does not tell."""
         assert self.sock is not None
-        try:
-            raw = self.sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 64)
-        except OSError:
-            return -1
-        if len(raw) < 4 * (SK_MEMINFO_DROPS + 1):
-            return -1
-        return int(struct.unpack_from("=I", raw, 4 * SK_MEMINFO_DROPS)[0])
+        return socket_drops(self.sock)
 
     def check_drops(self, out: list[Event]) -> None:
         """Append a Loss if the drop counter moved since the last look."""

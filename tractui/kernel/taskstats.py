@@ -25,6 +25,8 @@ import struct
 import time
 from typing import NamedTuple
 
+from tractui.events import socket_drops
+
 # The kernel's values (linux/netlink.h, linux/genetlink.h, linux/taskstats.h). pyroute2 has them
 # too, but importing it costs the collector 22 MiB and 0.1 s; the unit tests check these against
 # pyroute2's, and the family id we look up against the one pyroute2 looks up.
@@ -51,8 +53,6 @@ TASKSTATS_CMD_ATTR_DEREGISTER_CPUMASK = 4
 NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 
 SO_RCVBUFFORCE = 33
-SO_MEMINFO = 55
-SK_MEMINFO_DROPS = 8
 
 DEFAULT_RCVBUF = 16 << 20
 RECV_SIZE = 16 << 10  # one datagram: ~600 bytes per record today, two records at most
@@ -479,13 +479,7 @@ class TaskstatsSocket:
     def kernel_drops(self) -> int:
         """The socket's drop counter (SO_MEMINFO); -1 if the kernel does not tell."""
         assert self.sock is not None
-        try:
-            raw = self.sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 64)
-        except OSError:
-            return -1
-        if len(raw) < 4 * (SK_MEMINFO_DROPS + 1):
-            return -1
-        return int(_U32.unpack_from(raw, 4 * SK_MEMINFO_DROPS)[0])
+        return socket_drops(self.sock)
 
     def check_drops(self) -> int:
         """Count drops since the last look into ``lost``; return how many were new."""
