@@ -167,10 +167,10 @@ def count(
     return examples
 
 
-def run_once(index: int, n: int, hogs: int, hog_s: float, keep: bool) -> Run:
+def run_once(index: int, n: int, hogs: int, hog_s: float, keep: bool, out: Path) -> Run:
     run = Run(index, n, hogs)
-    report_path = OUT / f"execid-{index}.json"
-    truth_path = OUT / f"execid-{index}.truth"
+    report_path = out / f"execid-{index}.json"
+    truth_path = out / f"execid-{index}.truth"
     for stale in (report_path, truth_path):
         stale.unlink(missing_ok=True)
     cmd = [*tractui_command(), "trace", "--json", "-o", str(report_path), "--as-root", "--"]
@@ -283,7 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hog-s", type=float, default=60.0, help="each hog's life, s (60)")
     parser.add_argument("--runs", type=int, default=1, help="runs (1)")
     parser.add_argument("--quick", action="store_true", help="200 execs, hogs of 20 s, one run")
-    parser.add_argument("--keep", action="store_true", help="keep the reports in bench/out")
+    parser.add_argument("--keep", action="store_true", help="keep the reports (in --out)")
+    parser.add_argument(
+        "--out", type=Path, default=OUT, help="where reports go while read (bench/out)"
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -303,7 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         say("note: not root: tractui needs root (or Linux >= 6.6) for the proc connector")
     compile_c(SOURCE, STORM)
     say(f"execid: {args.runs} run(s) of {args.n:,} execs of {PROGRAM} under {args.hogs} hog(s)")
-    runs = [run_once(i, args.n, args.hogs, args.hog_s, args.keep) for i in range(1, args.runs + 1)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs = [
+        run_once(i, args.n, args.hogs, args.hog_s, args.keep, args.out)
+        for i in range(1, args.runs + 1)
+    ]
     print_summary(runs)
     if args.json is not None:
         args.json.write_text(json.dumps({"runs": [asdict(r) for r in runs]}, indent=2) + "\n")

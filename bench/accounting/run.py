@@ -198,10 +198,10 @@ def read_report(path: Path, run: Run) -> None:
         run.tractui_processes = totals.get("processes")
 
 
-def run_once(index: int, n: int, burn_ms: float, jobs: int, keep: bool) -> Run:
+def run_once(index: int, n: int, burn_ms: float, jobs: int, keep: bool, out: Path) -> Run:
     run = Run(index, n, burn_ms, jobs)
-    report = OUT / f"accounting-{index}.json"
-    truth = OUT / f"accounting-{index}.truth"
+    report = out / f"accounting-{index}.json"
+    truth = out / f"accounting-{index}.truth"
     for stale in (report, truth):
         stale.unlink(missing_ok=True)
     load = [str(LOAD), str(n), str(round(burn_ms * 1000)), str(jobs), str(truth)]
@@ -339,7 +339,7 @@ def print_summary(runs: list[Run]) -> None:
     errors = [r.error_pct(r.tractui_s) for r in runs]
     known = [e for e in errors if e is not None]
     if not known:
-        say(f"  tractui error:            {NO_TOTALS}")
+        say(f"  tractui: {NO_TOTALS}")
     else:
         worst = max(abs(e) for e in known)
         say(
@@ -369,7 +369,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="running at once (2)")
     parser.add_argument("--runs", type=int, default=3, help="runs (3)")
     parser.add_argument("--quick", action="store_true", help="60 processes, one run")
-    parser.add_argument("--keep", action="store_true", help="keep the reports in bench/out")
+    parser.add_argument("--keep", action="store_true", help="keep the reports (in --out)")
+    parser.add_argument(
+        "--out", type=Path, default=OUT, help="where reports go while read (bench/out)"
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -389,9 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         f"accounting: {args.runs} run(s) of {args.n:,} processes, {args.burn_ms:g} ms CPU each, "
         f"{args.jobs} at a time"
     )
+    args.out.mkdir(parents=True, exist_ok=True)
     runs: list[Run] = []
     for i in range(1, args.runs + 1):
-        run = run_once(i, args.n, args.burn_ms, args.jobs, args.keep)
+        run = run_once(i, args.n, args.burn_ms, args.jobs, args.keep, args.out)
         print_run(run, args.runs)
         runs.append(run)
     print_summary(runs)
