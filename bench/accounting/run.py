@@ -28,6 +28,14 @@ Measured in the same run, on the same workload:
   that starts and ends between two samples is never seen; one that is seen is counted only up
   to its last sample.
 
+- **what exit records can give at best**: the bench's own taskstats socket hears the same exit
+  records tractui's collector does (per task, sent from do_exit); summed over the runner's tree
+  (ac_pid or ac_ppid is the runner): ``ac_utime + ac_stime``, and ``cpu_run_virtual_total``
+  (the scheduler's se.sum_exec_runtime). Both are taken when the record is sent, before the
+  rest of the exit runs; and ac_utime/ac_stime are tick samples where the kernel accounts CPU
+  by ticks (CONFIG_TICK_CPU_ACCOUNTING), where getrusage scales them to sum_exec_runtime.
+  These rows say how close any reader of the records can come to the truth on this kernel.
+
 Error = (figure - ground truth) / ground truth. Targets (issue 12): tractui within 1 %, and
 every process named. Run it as root (taskstats and, on Linux < 6.6, the proc connector).
 """
@@ -35,8 +43,10 @@ every process named. Run it as root (taskstats and, on Linux < 6.6, the proc con
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import select
 import statistics
 import subprocess
 import sys
@@ -49,6 +59,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common.report import ratio, table
 from bench.common.tools import compile_c, say, tractui_command
+from tractui.kernel.taskstats import AccountingUnavailable, TaskstatsSocket
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -132,6 +143,79 @@ class Sampler(threading.Thread):
         return sum(self.last.values()) / CLK_TCK
 
 
+# ---- what the kernel's exit records can give at best ---------------------------------------
+
+
+class ExitRecords(threading.Thread):
+    """The taskstats exit records of the run, heard on a socket of our own (as tractui's
+    collector hears them) and decoded afterwards with pyroute2: the best any reader of exit
+    records can do. Per process of the runner's tree (the runner and its children, by ac_pid
+    and ac_ppid), two sums: ``ac_utime + ac_stime`` (what the record calls the task's CPU time)
+    and ``cpu_run_virtual_total`` (the scheduler's own ns, se.sum_exec_runtime)."""
+
+    MAX_DATAGRAMS = 500_000  # bound: a machine busy with storms sends one per exiting task
+
+    def __init__(self) -> None:
+        super().__init__(name="taskstats", daemon=True)
+        self.problem = ""
+        self.datagrams: list[bytes] = []
+        self.lost = 0
+        self._stop_event = threading.Event()
+        self.socket: TaskstatsSocket | None = None
+        try:
+            self.socket = TaskstatsSocket(rcvbuf=16 << 20).open()
+        except AccountingUnavailable as err:
+            self.problem = str(err)
+
+    def run(self) -> None:
+        sock = self.socket.sock if self.socket is not None else None
+        if sock is None:
+            return
+        while not self._stop_event.is_set() or select.select([sock], [], [], 0)[0]:
+            if not select.select([sock], [], [], 0.05)[0]:
+                continue
+            try:
+                data = sock.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:  # ENOBUFS: the kernel dropped some
+                self.lost += 1
+                continue
+            if len(self.datagrams) < self.MAX_DATAGRAMS:
+                self.datagrams.append(data)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        if self.is_alive():
+            self.join()
+        if self.socket is not None:
+            with contextlib.suppress(OSError):
+                self.socket.close()
+
+    def sums(self, runner: int) -> tuple[int, float, float]:
+        """(records, ac_utime + ac_stime s, cpu_run_virtual_total s) of ``runner``'s tree."""
+        from pyroute2.netlink.taskstats import taskstatsmsg
+
+        seen: dict[int, tuple[int, int]] = {}
+        for data in self.datagrams:
+            msg = taskstatsmsg(data)
+            with contextlib.suppress(Exception):
+                msg.decode()
+            for name, value in msg.get("attrs", []):
+                if name != "TASKSTATS_TYPE_AGGR_PID":
+                    continue
+                stats = value.get_attr("TASKSTATS_TYPE_STATS")
+                if stats and runner in (stats["ac_pid"], stats["ac_ppid"]):
+                    tid = value.get_attr("TASKSTATS_TYPE_PID")
+                    seen[tid] = (
+                        stats["ac_utime"] + stats["ac_stime"],
+                        stats["cpu_run_virtual_total"],
+                    )
+        tick_us = sum(t for t, _v in seen.values())
+        virtual_ns = sum(v for _t, v in seen.values())
+        return len(seen), tick_us / 1e6, virtual_ns / 1e9
+
+
 # ---- one run ---------------------------------------------------------------------------------
 
 
@@ -157,6 +241,11 @@ class Run:
     named: int = 0  # with a comm or an argv
     lost_events: int = 0
     unnamed: list[dict[str, Any]] = field(default_factory=list)  # a few, for the note
+    records: int = 0  # exit records of the runner's tree, heard on our own taskstats socket
+    records_ticks_s: float = 0.0  # their ac_utime + ac_stime
+    records_virtual_s: float = 0.0  # their cpu_run_virtual_total
+    records_lost: int = 0
+    records_problem: str = ""  # why there are none: no taskstats here
 
     @property
     def truth_s(self) -> float:
@@ -178,7 +267,8 @@ def read_truth(path: Path, run: Run) -> None:
     ) / 1e6
 
 
-def read_report(path: Path, run: Run) -> None:
+def read_report(path: Path, run: Run) -> int:
+    """Fill in tractui's figures; the report's root (the runner's PID)."""
     data = json.loads(path.read_text())
     procs = data["processes"]
     run.processes = len(procs)
@@ -196,6 +286,7 @@ def read_report(path: Path, run: Run) -> None:
     if isinstance(totals, dict):
         run.tractui_s = float(totals["cpu_user_s"]) + float(totals["cpu_system_s"])
         run.tractui_processes = totals.get("processes")
+    return int(data["root"])
 
 
 def run_once(index: int, n: int, burn_ms: float, jobs: int, keep: bool, out: Path) -> Run:
@@ -206,6 +297,8 @@ def run_once(index: int, n: int, burn_ms: float, jobs: int, keep: bool, out: Pat
         stale.unlink(missing_ok=True)
     load = [str(LOAD), str(n), str(round(burn_ms * 1000)), str(jobs), str(truth)]
     cmd = [*tractui_command(), "trace", "--json", "-o", str(report), "--as-root", "--", *load]
+    records = ExitRecords()
+    records.start()
     t0 = time.monotonic()
     # in our own process group: whoever stops us (a test's fixture) stops all of it
     trace = subprocess.Popen(
@@ -224,6 +317,8 @@ def run_once(index: int, n: int, burn_ms: float, jobs: int, keep: bool, out: Pat
     finally:
         sampler.stop()
         run.elapsed_s = time.monotonic() - t0
+        time.sleep(0.1)  # the runner's own record is queued before its exit is reported
+        records.stop()
     run.sampler_s = sampler.total_s
     run.sampler_seen = len(sampler.last)
     run.sampler_samples = sampler.samples
@@ -231,7 +326,11 @@ def run_once(index: int, n: int, burn_ms: float, jobs: int, keep: bool, out: Pat
         said = err.decode(errors="replace").strip()
         raise SystemExit(f"run.py: tractui trace -- acctload exited {trace.returncode}: {said}")
     read_truth(truth, run)
-    read_report(report, run)
+    root = read_report(report, run)
+    run.records_problem = records.problem
+    run.records_lost = records.lost
+    if not records.problem:
+        run.records, run.records_ticks_s, run.records_virtual_s = records.sums(root)
     if not keep:
         report.unlink(missing_ok=True)
         truth.unlink(missing_ok=True)
@@ -295,6 +394,22 @@ def print_run(run: Run, total: int) -> None:
             "",
         )
     )
+    if run.records_problem:
+        rows.append(("exit records, our own socket", f"n/a ({run.records_problem})", "", "", ""))
+    else:
+        for label, figure in (
+            ("ac_utime + ac_stime", run.records_ticks_s),
+            ("cpu_run_virtual_total", run.records_virtual_s),
+        ):
+            rows.append(
+                (
+                    f"exit records' {label} ({run.records:,} records, our own socket)",
+                    f"{figure:.3f}",
+                    ratio(figure, run.truth_s),
+                    pct(run.error_pct(figure)),
+                    "",
+                )
+            )
     expected = run.children + 1  # and the runner
     rows.append(
         (
@@ -316,6 +431,8 @@ def print_run(run: Run, total: int) -> None:
             )
         )
     table(rows)
+    if run.records_lost:
+        say(f"  our taskstats socket overflowed {run.records_lost} time(s): its sums are low")
     if run.lost_events:
         say(f"  tractui lost {run.lost_events:,} events (system-wide)")
     for p in run.unnamed:
@@ -346,6 +463,11 @@ def print_summary(runs: list[Run]) -> None:
             f"  tractui error:            {spread(known, '+.2f')} %  "
             f"target ≤ {TARGET_ERROR_PCT:g}%: {verdict(worst <= TARGET_ERROR_PCT)}"
         )
+    if not runs[0].records_problem:
+        ticks = [r.error_pct(r.records_ticks_s) or 0.0 for r in runs]
+        virtual = [r.error_pct(r.records_virtual_s) or 0.0 for r in runs]
+        say(f"  exit records, ac_u+stime: {spread(ticks, '+.2f')} %")
+        say(f"  exit records, virtual:    {spread(virtual, '+.2f')} %")
     sampled = [r.error_pct(r.sampler_s) for r in runs]
     say(f"  1 Hz sampler error:       {spread([e for e in sampled if e is not None], '+.2f')} %")
     named = sum(r.named for r in runs)

@@ -61,6 +61,10 @@ def test_accounting_quick(spawn: Spawn, tmp_path: Path) -> None:
     assert re.search(rf"\| ground truth .*\|\s+{run['truth_s']:.3f} \|", text), text
     assert re.search(rf"\| 1 Hz /proc sampler .*\|\s+{run['sampler_s']:.3f} \|", text), text
     assert f"{run['named']:,}/{run['processes']:,}" in text
+    if not run["records_problem"]:  # the bench's own taskstats socket heard the run
+        assert run["records"] >= 1
+        row = rf"\| exit records' cpu_run_virtual_total .*\|\s+{run['records_virtual_s']:.3f} \|"
+        assert re.search(row, text), text
     if run["tractui_s"] is None:
         assert "tractui: n/a (this tractui's trace report has no totals)" in text
         assert re.search(r"\| tractui totals\s+\| n/a \(", text), text
