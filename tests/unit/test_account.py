@@ -74,8 +74,15 @@ def test_json_round_trip() -> None:
 
 @pytest.mark.parametrize(
     "doc",
-    [None, [], {"cpu_user_s": "1"}, {"cpu_user_s": -1}, {"peak_rss_kib": 1.5},
-     {"processes": True}, {"read_bytes": -3}],  # fmt: skip
+    [
+        None,
+        [],
+        {"cpu_user_s": "1"},
+        {"cpu_user_s": -1},
+        {"peak_rss_kib": 1.5},
+        {"processes": True},
+        {"read_bytes": -3},
+    ],
 )
 def test_bad_json_is_a_value_error(doc: object) -> None:
     with pytest.raises(ValueError, match="account"):

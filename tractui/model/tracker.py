@@ -16,12 +16,17 @@ from collections.abc import Callable, Iterable
 
 from tractui.events import Comm, Event, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
 from tractui.kernel import procfs
+from tractui.kernel.taskstats import TaskRecord
+from tractui.model.account import Account
 from tractui.model.adopt import Adopter, ProcFS, ProcReader, Zombies
 from tractui.model.changes import Delta, Key, MemberEvent
 from tractui.model.store import Group, Proc, Store
 
 # An exit followed this soon by an exec of the same pid is execve from a non-leader thread.
 EXEC_AFTER_EXIT_NS = 1_000_000_000
+# A thread's exit record tells its start only in whole seconds (ac_btime): it belongs to a
+# member that ran in the same seconds, within this slack (the clock's truncation and steps).
+BTIME_SLACK_S = 2
 # how long an exited member stays (s), unless told: with thousands of short-lived processes,
 # ten seconds of them (the daemon keeps them longer: see its --keep-exited)
 KEEP_EXITED = 10.0
@@ -50,6 +55,10 @@ class Tracker(Store):
         self.lost = 0
         self.unrecovered = 0  # members that ended while events were lost
         self._launched_argv: dict[Key, tuple[str, ...]] = {}  # see expect_exec
+        # a live member's own exit record (pid -> record), kept until its exit event checks
+        # that the record's start is the member's: see _record
+        self._early_records: dict[int, TaskRecord] = {}
+        self.wall_of_boot = time.time_ns() - self.now()  # boot-clock ns -> epoch ns
 
     # ---- reconciliation with /proc (tractui.model.adopt) -------------------------------------
 
@@ -112,9 +121,11 @@ class Tracker(Store):
 
     # ---- events ------------------------------------------------------------------------------
 
-    def apply(self, events: Iterable[Event]) -> Delta:
-        """Apply a batch of events in kernel order; return what changed since the last call."""
+    def apply(self, events: Iterable[Event | TaskRecord]) -> Delta:
+        """Apply a batch of events in kernel order, and the kernel's exit records (taskstats)
+        among them; return what changed since the last call."""
         self.offset = self.clock_offset()
+        self.wall_of_boot = time.time_ns() - self.now()
         lost_before = self.lost
         n = 0
         for event in events:
@@ -126,6 +137,8 @@ class Tracker(Store):
                 self._exit(event)  # type: ignore[arg-type]
             elif kind is Exec:
                 self._exec(event)  # type: ignore[arg-type]
+            elif kind is TaskRecord:
+                self._record(event)  # type: ignore[arg-type]
             elif kind is Comm:
                 self._comm(event)  # type: ignore[arg-type]
             elif kind is Loss:
@@ -224,6 +237,8 @@ class Tracker(Store):
         assert proc.exit is not None
         group.exits -= 1
         group.failed -= proc.exit.failed
+        if proc.account is not None:  # counted in as ended: it lives on (its peak stays)
+            _uncount(group.ended, proc.account)
         proc.exit = None
         proc.ended = None
         self.revive(proc)
@@ -257,10 +272,93 @@ class Tracker(Store):
             proc.lost_exit = True
         elif status.failed:
             group.failed += 1
+        if self._early_records:
+            record = self._early_records.pop(proc.pid, None)
+            # its start (exit time less its elapsed time) must be the member's: else it was a
+            # previous owner's of the pid (the exit of a member gone unseen has no time to check)
+            if record is not None and (
+                status is None or procfs.same_start(ended - record.etime_us * 1000, proc.start)
+            ):
+                self._add_leader(proc, record)
+        if proc.account is not None:
+            group.ended.merge(proc.account)
         self.end(proc)
         self.zombies.exited(proc)
         self.log_event(ended, "exit", proc, proc.status_text())
         self._reparented(proc)
+
+    # ---- exit records (taskstats) -------------------------------------------------------------
+
+    def _record(self, rec: TaskRecord) -> None:
+        """A task's exit record: into its member's account, else dropped at once (every exit
+        on the host sends one). A thread's record folds into its process; the thread group's
+        aggregate holds no CPU or memory in the exit path and is skipped.
+
+        The record may come before or after the exit event (two sockets). Before: the member
+        is live, and its own record waits for the exit event to check its start; a thread's is
+        checked by its start second. After: the member has just ended with that pid, and its
+        start must match (its own record: to the tick; a thread's: to the second)."""
+        if rec.aggregate:
+            return
+        tgid = rec.tgid or rec.pid  # ac_tgid is 0 before version 13: a leader's, or unknown
+        proc = self.live.get(tgid)
+        if proc is not None:
+            if rec.pid == tgid:
+                self._early_records[tgid] = rec
+            elif self._thread_of(proc, rec):
+                self._credit(proc, rec)
+            return
+        proc = self.recent_exit.get(tgid)
+        if proc is None or proc.ended is None:
+            return
+        if rec.pid == tgid:
+            if proc.lost_exit or not procfs.same_start(
+                proc.ended - rec.etime_us * 1000, proc.start
+            ):
+                return
+            if not proc.comm and rec.comm:
+                proc.comm = rec.comm  # its exec ended unread: the kernel's name for it
+        elif not self._thread_of(proc, rec):
+            return
+        self._credit(proc, rec)
+
+    def _thread_of(self, proc: Proc, rec: TaskRecord) -> bool:
+        """The thread ``rec`` started while ``proc`` ran (to the second)."""
+        wall = self.wall_of_boot
+        first = (proc.start + wall) // 1_000_000_000 - BTIME_SLACK_S
+        if proc.ended is None:
+            return rec.btime >= first
+        return first <= rec.btime <= (proc.ended + wall) // 1_000_000_000 + BTIME_SLACK_S
+
+    def _add_leader(self, proc: Proc, rec: TaskRecord) -> None:
+        """``proc``'s own record (not yet in any group total): its account, and its name if
+        its exec ended before /proc could be read."""
+        if proc.account is None:
+            proc.account = Account(processes=1)
+        proc.account.add_record(rec)
+        if not proc.comm and rec.comm:
+            proc.comm = rec.comm
+        self.changes.note_changed(proc.key)
+
+    def _credit(self, proc: Proc, rec: TaskRecord) -> None:
+        """A record of ``proc``'s (a thread's, or its own late one): into its account, and
+        into its group's total if it has ended (the first one counts the process in)."""
+        account = proc.account
+        first = account is None
+        if account is None:
+            account = proc.account = Account(processes=1)
+        account.add_record(rec)
+        self.changes.note_changed(proc.key)
+        if proc.ended is None:
+            return
+        group = self.groups.get(proc.group)
+        if group is None:
+            return
+        if first:
+            group.ended.merge(account)
+        else:
+            group.ended.add_record(rec)
+        self.changes.note_group(group.name)
 
     def log_event(self, ts: int, kind: str, proc: Proc, detail: str) -> None:
         """A member's event, for the event log of the next delta."""
@@ -320,3 +418,14 @@ class Tracker(Store):
 
     def now(self) -> int:
         return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+
+def _uncount(total: Account, account: Account) -> None:
+    """Take back what :meth:`Account.merge` added (all but the peak, a maximum)."""
+    total.utime_us -= account.utime_us
+    total.stime_us -= account.stime_us
+    total.read_bytes -= account.read_bytes
+    total.write_bytes -= account.write_bytes
+    total.nvcsw -= account.nvcsw
+    total.nivcsw -= account.nivcsw
+    total.processes -= account.processes
