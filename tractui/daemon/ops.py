@@ -183,6 +183,10 @@ class Requests:
             "clients": len(self.clients),
             "groups": len(self.engine.tracker.groups),
             "members": len(self.engine.tracker.live),
+            # the kernel's exit records: "" when they come, else why not
+            "accounting": c.accounting,
+            "acct_records": c.acct_records,
+            "acct_lost": c.acct_lost,
         }
 
     def _groups(self, client: Client, m: JsonObject) -> list[JsonObject]:

@@ -316,8 +316,7 @@ class AccountingUnavailable(Exception):
 def _unavailable(err: OSError, step: str) -> AccountingUnavailable:
     if err.errno in (errno.EPERM, errno.EACCES):
         return AccountingUnavailable(
-            f"no permission to {step} kernel accounting (taskstats needs CAP_NET_ADMIN): "
-            "run tractui as root for the CPU and memory of ended processes"
+            f"no permission to {step} kernel accounting: it needs CAP_NET_ADMIN; run as root"
         )
     if err.errno in (errno.ENOENT, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT, errno.EINVAL):
         return AccountingUnavailable(
