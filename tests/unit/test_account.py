@@ -87,3 +87,16 @@ def test_json_round_trip() -> None:
 def test_bad_json_is_a_value_error(doc: object) -> None:
     with pytest.raises(ValueError, match="account"):
         Account.from_json(doc)
+
+
+def test_cpu_is_the_exact_runtime_split_as_the_ticks_split_it() -> None:
+    """As getrusage() reports it: run time scaled by the user/system tick samples."""
+    a = Account()
+    a.add_record(record(utime_us=12_000, stime_us=4_000, run_ns=20_000_000))
+    assert (a.utime_us, a.stime_us) == (15_000, 5_000)
+    b = Account()  # ran between two ticks: no sample, all of it user time (as the kernel)
+    b.add_record(record(utime_us=0, stime_us=0, run_ns=765_675))
+    assert (b.utime_us, b.stime_us) == (765, 0)
+    c = Account()  # system samples only
+    c.add_record(record(utime_us=0, stime_us=4_000, run_ns=3_000_000))
+    assert (c.utime_us, c.stime_us) == (0, 3_000)

@@ -39,9 +39,27 @@ class Account:
     processes: int = 0  # for group totals: ended processes counted in
 
     def add_record(self, rec: TaskRecord) -> None:
-        """One task's record: its times, I/O and switches summed, its peak RSS maxed."""
-        self.utime_us += rec.utime_us
-        self.stime_us += rec.stime_us
+        """One task's record: its times, I/O and switches summed, its peak RSS maxed.
+
+        The CPU time is the task's exact one (``run_ns``, its sum_exec_runtime), split into
+        user and system in the ratio of the tick samples ``utime``/``stime``: what getrusage()
+        and wait4() report (the kernel's cputime_adjust). The samples alone miss a process
+        that ran between two ticks (a 1 ms ``sh`` shows 0); a record without ``run_ns`` (an
+        older kernel) counts them as they are."""
+        run_ns = rec.run_ns
+        if run_ns <= 0:
+            self.utime_us += rec.utime_us
+            self.stime_us += rec.stime_us
+        else:
+            utime, stime = rec.utime_us, rec.stime_us
+            if stime == 0:
+                system = 0
+            elif utime == 0:
+                system = run_ns
+            else:
+                system = run_ns * stime // (utime + stime)
+            self.utime_us += (run_ns - system) // 1000
+            self.stime_us += system // 1000
         if rec.hiwater_rss_kib > self.peak_rss_kib:
             self.peak_rss_kib = rec.hiwater_rss_kib
         self.read_bytes += rec.read_bytes
