@@ -69,7 +69,7 @@ def test_a_bad_account_in_the_file_is_corrupt_and_says_where(directory: Path) ->
     doc = json.loads(path.read_bytes())
     doc["groups"][0]["ended"] = {"cpu_user_s": "lots"}
     path.write_text(json.dumps(doc))
-    after, restored = restore(directory)
+    _, restored = restore(directory)
     assert "group 'web'" in restored.warning and "cpu_user_s" in restored.warning
 
 

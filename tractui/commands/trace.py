@@ -278,7 +278,7 @@ class Report:
     def _account_lines(self) -> Iterator[str]:
         """The totals line and the top processes by CPU (none without accounting)."""
         t = self.totals
-        if self.accounting and not t.processes:
+        if not t.processes:  # no process has ended, or accounting is off (said above)
             return
         yield (
             f"total of {t.processes} ended process{'es' if t.processes != 1 else ''} "
