@@ -117,8 +117,33 @@ def test_records_of_non_members_are_dropped(tracker: Tracker) -> None:
     delta_before = tracker.revision
     tracker.apply([rec, exit_ev(3 * SEC, 42)])
     assert tracker.groups["web"].ended == Account()
-    assert not tracker._early_records  # nothing kept for a non-member
+    assert not tracker._early_records
     assert tracker.revision == delta_before
+    tracker.apply([])
+    tracker.apply([])  # kept for one more apply at most, in case its fork was still to come
+    assert not tracker._orphans and not tracker._orphans_before
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_a_record_read_before_its_processs_fork_event_is_matched(
+    tracker: Tracker, split: bool
+) -> None:
+    """A process that lived and died between two reads: its record may be read before its
+    fork event (in the same batch, or the one before)."""
+    pid, start, end = ROOT + 1, 2 * SEC, 2 * SEC + 2 * MS
+    thread = record(tracker, pid + 1, start + MS, end, tgid=pid, utime_us=5)
+    own = record(tracker, pid, start, end, utime_us=100, comm="true")
+    events = [Fork(start, ROOT, ROOT, pid, pid), Exec(start + 1000, pid, pid, None)]
+    events.append(exit_ev(end, pid))
+    if split:
+        tracker.apply([thread, own])
+        tracker.apply(events)
+    else:
+        tracker.apply([thread, own, *events])
+    proc = tracker.procs[(pid, start)]
+    assert proc.account == Account(105, processes=1)
+    assert proc.command() == f"true {ARGV_UNREAD}"
+    assert tracker.groups["web"].ended == Account(105, processes=1)
 
 
 def test_a_reused_pid_takes_no_account_of_its_previous_owner(tracker: Tracker) -> None:

@@ -1,7 +1,7 @@
 """The collector: reads the proc connector in a process of its own and sends batches on.
 
 Beside it, it reads the kernel's exit records (taskstats: each ended task's exact CPU, memory and
-I/O) from a second socket in the same loop, drained first at each wake-up, and sends them in the
+I/O) from a second socket in the same loop, after each chunk of events, and sends them in the
 same batches. Without the privilege they need it says why in its "ready" and works on.
 
 A reader thread that shares the GIL with a busy UI lost 84% of a storm; a reader in its own
@@ -181,14 +181,16 @@ class Collector:
                         batch_started = time.monotonic()
                     drained = 0
                     while True:
+                        n = read_into(batch, READ_CHUNK, read_info)
                         if acct_read is not None:
-                            # the exit records first: each one's task ended before the events
-                            # read next (an exit record may still come after its exit event)
+                            # the exit records after the events: a record read before them
+                            # would come before its own process's fork (a process that lived
+                            # and died since the last read); after, it may still precede
+                            # its exit event, or follow it
                             before = len(batch)
                             while acct_read(batch, READ_CHUNK) == READ_CHUNK:
                                 pass
                             self.acct_records += len(batch) - before
-                        n = read_into(batch, READ_CHUNK, read_info)
                         if n == 0:
                             break
                         drained += n

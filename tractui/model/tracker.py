@@ -58,6 +58,12 @@ class Tracker(Store):
         # a live member's own exit record (pid -> record), kept until its exit event checks
         # that the record's start is the member's: see _record
         self._early_records: dict[int, TaskRecord] = {}
+        # records that came before their process's fork event (it lived and died between two
+        # reads of the sockets): kept for this apply and the next, for the exit event to take
+        self._orphans: dict[int, TaskRecord] = {}  # pid -> its own record
+        self._orphans_before: dict[int, TaskRecord] = {}
+        self._orphan_threads: dict[int, list[TaskRecord]] = {}  # tgid -> its threads' records
+        self._orphan_threads_before: dict[int, list[TaskRecord]] = {}
         self.wall_of_boot = time.time_ns() - self.now()  # boot-clock ns -> epoch ns
 
     # ---- reconciliation with /proc (tractui.model.adopt) -------------------------------------
@@ -126,6 +132,9 @@ class Tracker(Store):
         among them; return what changed since the last call."""
         self.offset = self.clock_offset()
         self.wall_of_boot = time.time_ns() - self.now()
+        self._orphans_before, self._orphans = self._orphans, {}
+        if self._orphan_threads or self._orphan_threads_before:
+            self._orphan_threads_before, self._orphan_threads = self._orphan_threads, {}
         lost_before = self.lost
         n = 0
         for event in events:
@@ -272,14 +281,27 @@ class Tracker(Store):
             proc.lost_exit = True
         elif status.failed:
             group.failed += 1
-        if self._early_records:
-            record = self._early_records.pop(proc.pid, None)
+        if self._early_records or self._orphans or self._orphans_before:
+            pid = proc.pid
+            record = self._early_records.pop(pid, None)
+            if record is None:
+                record = self._orphans.pop(pid, None) or self._orphans_before.pop(pid, None)
             # its start (exit time less its elapsed time) must be the member's: else it was a
             # previous owner's of the pid (the exit of a member gone unseen has no time to check)
             if record is not None and (
                 status is None or procfs.same_start(ended - record.etime_us * 1000, proc.start)
             ):
                 self._add_leader(proc, record)
+        if self._orphan_threads or self._orphan_threads_before:
+            for records in (
+                self._orphan_threads.pop(proc.pid, ()),
+                self._orphan_threads_before.pop(proc.pid, ()),
+            ):
+                for record in records:
+                    if self._thread_of(proc, record):  # its group's total: just below
+                        if proc.account is None:
+                            proc.account = Account(processes=1)
+                        proc.account.add_record(record)
         if proc.account is not None:
             group.ended.merge(proc.account)
         self.end(proc)
@@ -297,7 +319,9 @@ class Tracker(Store):
         The record may come before or after the exit event (two sockets). Before: the member
         is live, and its own record waits for the exit event to check its start; a thread's is
         checked by its start second. After: the member has just ended with that pid, and its
-        start must match (its own record: to the tick; a thread's: to the second)."""
+        start must match (its own record: to the tick; a thread's: to the second). A process
+        that lived and died between two reads may even have its record read before its fork
+        event: a record of no member is kept until the next apply, for an exit event to take."""
         if rec.aggregate:
             return
         tgid = rec.tgid or rec.pid  # ac_tgid is 0 before version 13: a leader's, or unknown
@@ -309,18 +333,23 @@ class Tracker(Store):
                 self._credit(proc, rec)
             return
         proc = self.recent_exit.get(tgid)
-        if proc is None or proc.ended is None:
-            return
-        if rec.pid == tgid:
-            if proc.lost_exit or not procfs.same_start(
-                proc.ended - rec.etime_us * 1000, proc.start
-            ):
+        if proc is not None and proc.ended is not None:
+            if rec.pid == tgid:
+                if not proc.lost_exit and procfs.same_start(
+                    proc.ended - rec.etime_us * 1000, proc.start
+                ):
+                    if not proc.comm and rec.comm:
+                        proc.comm = rec.comm  # its exec ended unread: the kernel's name
+                    self._credit(proc, rec)
+                    return
+            elif self._thread_of(proc, rec):
+                self._credit(proc, rec)
                 return
-            if not proc.comm and rec.comm:
-                proc.comm = rec.comm  # its exec ended unread: the kernel's name for it
-        elif not self._thread_of(proc, rec):
-            return
-        self._credit(proc, rec)
+        # not a member's, or a member's whose fork event is still to come
+        if rec.pid == tgid:
+            self._orphans[tgid] = rec
+        else:
+            self._orphan_threads.setdefault(tgid, []).append(rec)
 
     def _thread_of(self, proc: Proc, rec: TaskRecord) -> bool:
         """The thread ``rec`` started while ``proc`` ran (to the second)."""
