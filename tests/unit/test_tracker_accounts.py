@@ -11,7 +11,7 @@ from tractui.events import Exec, Exit, Fork
 from tractui.kernel.taskstats import TaskRecord
 from tractui.model.account import Account
 from tractui.model.store import ARGV_UNREAD, UNREAD_EXEC
-from tractui.model.tracker import Tracker
+from tractui.model.tracker import ORPHANS_KEPT_NS, Tracker
 
 from .fakeproc import FakeProc
 from .test_tracker import ROOT, SEC, info
@@ -119,8 +119,11 @@ def test_records_of_non_members_are_dropped(tracker: Tracker) -> None:
     assert tracker.groups["web"].ended == Account()
     assert not tracker._early_records
     assert tracker.revision == delta_before
-    tracker.apply([])
-    tracker.apply([])  # kept for one more apply at most, in case its fork was still to come
+    assert tracker._orphans  # kept a while, in case its fork event is still to come
+    now = tracker.now()
+    for later in (1, 2):
+        tracker.now = lambda later=later: now + later * ORPHANS_KEPT_NS  # type: ignore[method-assign]
+        tracker.apply([])
     assert not tracker._orphans and not tracker._orphans_before
 
 
@@ -211,3 +214,23 @@ def test_a_member_ended_unseen_takes_its_early_record(tracker: Tracker) -> None:
     tracker.gone(tracker.live[pid])
     assert tracker.procs[(pid, 2 * SEC)].account == Account(42, processes=1)
     assert not tracker._early_records
+
+
+@pytest.mark.parametrize("record_first", [True, False])
+def test_an_exit_event_late_after_its_record_still_matches(
+    tracker: Tracker, record_first: bool
+) -> None:
+    """The exiting task was preempted between its record and its exit event (40 ms, as seen
+    in a loaded build): the record's start (exit event less elapsed time) comes out late."""
+    pid, start, end = ROOT + 1, 2 * SEC, 2 * SEC + 150 * MS
+    child_runs(tracker, pid, start)
+    rec = record(tracker, pid, start, end - 40 * MS, utime_us=7)
+    ev = exit_ev(end, pid)
+    tracker.apply([rec, ev] if record_first else [ev, rec])
+    assert tracker.procs[(pid, start)].account == Account(7, processes=1)
+    # but never one whose start second is another's (a pid's previous owner)
+    other = ROOT + 2
+    child_runs(tracker, other, 5 * SEC)
+    stale = record(tracker, other, 5 * SEC, 5 * SEC + 100 * MS)._replace(btime=0)
+    tracker.apply([stale, exit_ev(5 * SEC + 100 * MS, other)])
+    assert tracker.procs[(other, 5 * SEC)].account is None

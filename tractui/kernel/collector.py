@@ -1,7 +1,7 @@
 """The collector: reads the proc connector in a process of its own and sends batches on.
 
 Beside it, it reads the kernel's exit records (taskstats: each ended task's exact CPU, memory and
-I/O) from a second socket in the same loop, after each chunk of events, and sends them in the
+I/O) from a second socket in the same loop, once the events are read, and sends them in the
 same batches. Without the privilege they need it says why in its "ready" and works on.
 
 A reader thread that shares the GIL with a busy UI lost 84% of a storm; a reader in its own
@@ -182,16 +182,16 @@ class Collector:
                     drained = 0
                     while True:
                         n = read_into(batch, READ_CHUNK, read_info)
-                        if acct_read is not None:
-                            # the exit records after the events: a record read before them
-                            # would come before its own process's fork (a process that lived
-                            # and died since the last read); after, it may still precede
-                            # its exit event, or follow it
-                            before = len(batch)
-                            while acct_read(batch, READ_CHUNK) == READ_CHUNK:
-                                pass
-                            self.acct_records += len(batch) - before
                         if n == 0:
+                            if acct_read is not None:
+                                # the exit records once the events are read: read before, or
+                                # while events queue, a record comes before its process's
+                                # fork event (it lived and died since); after, it may still
+                                # precede its exit event, or follow it
+                                before = len(batch)
+                                while acct_read(batch, READ_CHUNK) == READ_CHUNK:
+                                    pass
+                                self.acct_records += len(batch) - before
                             break
                         drained += n
                         self.datagrams += n

@@ -27,6 +27,14 @@ EXEC_AFTER_EXIT_NS = 1_000_000_000
 # A thread's exit record tells its start only in whole seconds (ac_btime): it belongs to a
 # member that ran in the same seconds, within this slack (the clock's truncation and steps).
 BTIME_SLACK_S = 2
+# How long after its exit record a task's exit event may come: the kernel sends the record, then
+# frees the memory, then sends the event; a task preempted in between (a loaded machine) took
+# up to ~40 ms in a loaded make -j2 here. A second, with the start second checked too.
+EXIT_EVENT_LAG_NS = 1_000_000_000
+# How long a record of no member is kept for its fork event to come (a collector that fell
+# behind reads the records of processes whose fork events are still in the queue): between
+# this and half of it. Every exit on the host sends one: ~25k records a second in a storm.
+ORPHANS_KEPT_NS = 1_000_000_000
 # how long an exited member stays (s), unless told: with thousands of short-lived processes,
 # ten seconds of them (the daemon keeps them longer: see its --keep-exited)
 KEEP_EXITED = 10.0
@@ -59,11 +67,13 @@ class Tracker(Store):
         # that the record's start is the member's: see _record
         self._early_records: dict[int, TaskRecord] = {}
         # records that came before their process's fork event (it lived and died between two
-        # reads of the sockets): kept for this apply and the next, for the exit event to take
+        # reads of the sockets, or the collector fell behind): kept ORPHANS_KEPT_NS at least,
+        # for the exit event to take
         self._orphans: dict[int, TaskRecord] = {}  # pid -> its own record
         self._orphans_before: dict[int, TaskRecord] = {}
         self._orphan_threads: dict[int, list[TaskRecord]] = {}  # tgid -> its threads' records
         self._orphan_threads_before: dict[int, list[TaskRecord]] = {}
+        self._orphans_since = 0  # when the newer generation started (boot-clock ns)
         self.wall_of_boot = time.time_ns() - self.now()  # boot-clock ns -> epoch ns
 
     # ---- reconciliation with /proc (tractui.model.adopt) -------------------------------------
@@ -131,9 +141,11 @@ class Tracker(Store):
         """Apply a batch of events in kernel order, and the kernel's exit records (taskstats)
         among them; return what changed since the last call."""
         self.offset = self.clock_offset()
-        self.wall_of_boot = time.time_ns() - self.now()
-        self._orphans_before, self._orphans = self._orphans, {}
-        if self._orphan_threads or self._orphan_threads_before:
+        now = self.now()
+        self.wall_of_boot = time.time_ns() - now
+        if now - self._orphans_since >= ORPHANS_KEPT_NS // 2:
+            self._orphans_since = now
+            self._orphans_before, self._orphans = self._orphans, {}
             self._orphan_threads_before, self._orphan_threads = self._orphan_threads, {}
         lost_before = self.lost
         n = 0
@@ -288,9 +300,7 @@ class Tracker(Store):
                 record = self._orphans.pop(pid, None) or self._orphans_before.pop(pid, None)
             # its start (exit time less its elapsed time) must be the member's: else it was a
             # previous owner's of the pid (the exit of a member gone unseen has no time to check)
-            if record is not None and (
-                status is None or procfs.same_start(ended - record.etime_us * 1000, proc.start)
-            ):
+            if record is not None and (status is None or self._own_record(proc, record, ended)):
                 self._add_leader(proc, record)
         if self._orphan_threads or self._orphan_threads_before:
             for records in (
@@ -321,7 +331,7 @@ class Tracker(Store):
         checked by its start second. After: the member has just ended with that pid, and its
         start must match (its own record: to the tick; a thread's: to the second). A process
         that lived and died between two reads may even have its record read before its fork
-        event: a record of no member is kept until the next apply, for an exit event to take."""
+        event: a record of no member is kept a while (ORPHANS_KEPT_NS) for an exit event."""
         if rec.aggregate:
             return
         tgid = rec.tgid or rec.pid  # ac_tgid is 0 before version 13: a leader's, or unknown
@@ -335,9 +345,7 @@ class Tracker(Store):
         proc = self.recent_exit.get(tgid)
         if proc is not None and proc.ended is not None:
             if rec.pid == tgid:
-                if not proc.lost_exit and procfs.same_start(
-                    proc.ended - rec.etime_us * 1000, proc.start
-                ):
+                if not proc.lost_exit and self._own_record(proc, rec, proc.ended):
                     if not proc.comm and rec.comm:
                         proc.comm = rec.comm  # its exec ended unread: the kernel's name
                     self._credit(proc, rec)
@@ -350,6 +358,18 @@ class Tracker(Store):
             self._orphans[tgid] = rec
         else:
             self._orphan_threads.setdefault(tgid, []).append(rec)
+
+    def _own_record(self, proc: Proc, rec: TaskRecord, ended: int) -> bool:
+        """``rec`` is the ended ``proc``'s own: the task started when it did. The record's
+        elapsed time is taken in the exit path before the exit event's time, a few µs before
+        on an idle machine, tens of ms when the exiting task is preempted in between: so the
+        start it gives (exit event less elapsed time) may be late by that much, never early
+        (but for a /proc start's tick). Its start second (ac_btime) must be the member's too."""
+        late = ended - rec.etime_us * 1000 - proc.start
+        if not -procfs.START_TOLERANCE_NS <= late <= EXIT_EVENT_LAG_NS:
+            return False
+        second = (proc.start + self.wall_of_boot) // 1_000_000_000
+        return second - BTIME_SLACK_S <= rec.btime <= second + BTIME_SLACK_S
 
     def _thread_of(self, proc: Proc, rec: TaskRecord) -> bool:
         """The thread ``rec`` started while ``proc`` ran (to the second)."""
