@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import signal
 import subprocess
@@ -79,8 +80,10 @@ def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
     started = time.time()
     root = engine.adopt_child(GROUP, popen.pid)
     tracker = engine.tracker
-    while popen.poll() is None:
+    waited = _reap(popen)
+    while popen.returncode is None:
         engine.poll(0.05)
+        waited = _reap(popen)
     # its exit event is at most a batch behind; don't hang if the collector died meanwhile
     deadline = time.monotonic() + 2.0
     while root.alive and time.monotonic() < deadline:
@@ -104,6 +107,7 @@ def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
         survivors,
         killed,
         fail_on_leak=args.fail_on_leak,
+        waited=waited,
     )
     to_file = _write(report, args)
     if report.leaked and to_file:
@@ -121,6 +125,22 @@ def _forward_to(popen: subprocess.Popen[bytes]) -> Any:
             popen.send_signal(signum)
 
     return forward
+
+
+def _reap(popen: subprocess.Popen[bytes]) -> resource.struct_rusage | None:
+    """If CMD has ended, reap it (its status into ``popen``) and return what wait4 says it
+    and the descendants it waited for used: what ``/usr/bin/time`` reports."""
+    if popen.returncode is not None:
+        return None
+    try:
+        pid, status, usage = os.wait4(popen.pid, os.WNOHANG)
+    except ChildProcessError:  # reaped elsewhere: its status is Popen's
+        popen.poll()
+        return None
+    if pid == 0:
+        return None
+    popen.returncode = os.waitstatus_to_exitcode(status)
+    return usage
 
 
 def _wait_status(returncode: int) -> int:
@@ -156,6 +176,7 @@ class Report:
         killed: list[Proc],
         *,
         fail_on_leak: bool = False,
+        waited: resource.struct_rusage | None = None,
     ) -> None:
         self.tracker = tracker
         self.root = root
@@ -174,6 +195,7 @@ class Report:
         # the kernel's exact account of every ended member (taskstats); "" or why there is none
         self.accounting = counters.accounting
         self.totals = tracker.groups[GROUP].ended
+        self.waited = waited  # wait4's count of CMD and what it reaped (None: not known)
         # by (pid, start): a PID the storm reused is another process
         self._still_alive = {p.key for p in survivors} - {p.key for p in killed}
         # boot-clock ns -> epoch seconds
@@ -195,6 +217,7 @@ class Report:
             "status": self.exit_status,
             "accounting": self.accounting,
             "totals": _totals_json(self.totals),
+            "cmd_rusage": _rusage_json(self.waited),
             "processes": [self._proc_json(p) for p in self.procs],
             "engine": self._engine_json(),
         }
@@ -287,6 +310,13 @@ class Report:
             f"largest peak RSS {_kib(t.peak_rss_kib)}, storage read {_bytes(t.read_bytes)}, "
             f"written {_bytes(t.write_bytes)}"
         )
+        if self.waited is not None:
+            w = self.waited
+            yield (
+                f"wait4 of CMD (what /usr/bin/time shows, each exit's teardown included): CPU "
+                f"{w.ru_utime + w.ru_stime:.3f}s (user {w.ru_utime:.3f}s, system "
+                f"{w.ru_stime:.3f}s)"
+            )
         ranked = [(a.cpu_s, p) for p in self.procs if (a := self.account(p)) is not None]
         ranked.sort(key=lambda item: (-item[0], item[1].start))
         if ranked:
@@ -316,6 +346,16 @@ def _totals_json(t: Account) -> dict[str, Any]:
         "write_bytes": t.write_bytes,
         "peak_rss_kib": t.peak_rss_kib,
         "processes": t.processes,
+    }
+
+
+def _rusage_json(usage: resource.struct_rusage | None) -> dict[str, Any] | None:
+    if usage is None:
+        return None
+    return {
+        "cpu_user_s": round(usage.ru_utime, 6),
+        "cpu_system_s": round(usage.ru_stime, 6),
+        "maxrss_kib": usage.ru_maxrss,
     }
 
 
