@@ -153,10 +153,10 @@ class Collector:
         batch: list[Any] = []  # Event | TaskRecord: both readers append to it
         batch_started = time.monotonic()
         read_into = self.connector.read_into
-        acct = self.acct
-        acct_read = acct.read_into if acct is not None else None
-        if acct is not None:
-            fds.append(acct.fileno())
+        # The exit records are read at each wake-up for events, never woken for: each task's
+        # record is queued before its exit event, so the event that wakes us finds it there
+        # (a wake-up of its own per record cost the storm bench 30% more collector CPU).
+        acct_read = self.acct.read_into if self.acct is not None else None
         saw_exec = False
 
         def read_info(pid: int) -> ProcInfo | None:
@@ -176,6 +176,8 @@ class Collector:
                     readable, writable, _ = select.select(fds, want_write, [], wait)
                 except InterruptedError:
                     continue
+                if not readable and acct_read is not None:
+                    self._read_records(batch)  # a quiet moment: in case one is left
                 if readable:
                     if not batch:
                         batch_started = time.monotonic()
@@ -188,10 +190,7 @@ class Collector:
                                 # while events queue, a record comes before its process's
                                 # fork event (it lived and died since); after, it may still
                                 # precede its exit event, or follow it
-                                before = len(batch)
-                                while acct_read(batch, READ_CHUNK) == READ_CHUNK:
-                                    pass
-                                self.acct_records += len(batch) - before
+                                self._read_records(batch)
                             break
                         drained += n
                         self.datagrams += n
@@ -222,6 +221,15 @@ class Collector:
             if self.acct is not None:
                 self.acct.close()
         return 0
+
+    def _read_records(self, batch: list[Any]) -> None:
+        """Every exit record queued now, into ``batch``."""
+        assert self.acct is not None
+        before = len(batch)
+        read_into = self.acct.read_into
+        while read_into(batch, READ_CHUNK) == READ_CHUNK:
+            pass
+        self.acct_records += len(batch) - before
 
     def _send(self, batch: list[Any]) -> None:
         self.connector.check_drops(batch)  # a Loss, if any, goes after what did arrive
