@@ -40,6 +40,10 @@ class Counters:
     malformed: int = 0
     collector_cpu_ns: int = 0  # since it subscribed
     collector_maxrss_kb: int = 0
+    # the kernel's exit records (taskstats): "" when they come, else the one line saying why not
+    accounting: str = ""
+    acct_records: int = 0
+    acct_lost: int = 0
     events: int = 0
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -162,6 +166,8 @@ class Engine:
             out.append(f"state not saved: {self.state.error}")
         if restored is not None and (unseen := restored.unseen()):
             out.append(unseen)
+        if self.counters.accounting:
+            out.append(accounting_notice(self.counters.accounting))
         return out
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -169,6 +175,8 @@ class Engine:
     def start(self) -> dict[str, Any]:
         info = self.collector.start()
         self.tracker.own_pids.add(info["pid"])
+        # an older collector's ready has no word on it: then it sends no records either
+        self.counters.accounting = info.get("accounting", "kernel accounting not supported")
         log.debug(
             "collector %d subscribed: kernel filter %s, receive buffer %d KiB",
             info["pid"],
@@ -261,6 +269,8 @@ class Engine:
         c.malformed = stats["malformed"]
         c.collector_cpu_ns = stats["cpu_ns"]
         c.collector_maxrss_kb = stats["maxrss_kb"]
+        c.acct_records = stats.get("acct_records", 0)
+        c.acct_lost = stats.get("acct_lost", 0)
         c.events += n
         c.batches += 1
 
@@ -406,6 +416,12 @@ def _merge(into: Delta, other: Delta) -> None:
     into.lost += other.lost
     into.log.extend(other.log)
     into.reset |= other.reset
+
+
+def accounting_notice(reason: str) -> str:
+    """The one line a user sees while the kernel's accounting is off: what is missing, and the
+    reason (which says what to do)."""
+    return f"ended processes' CPU and memory: unavailable ({reason})"
 
 
 def log_path_for(group: str) -> Path:

@@ -173,5 +173,12 @@ def test_trace_report_escapes_the_command_lines(spawn: Spawn, tmp_path: Path) ->
     lines = report.splitlines()
     quoted = QUOTED.replace("sleep 60", "sleep 0.1")
     assert lines[0].startswith(f"tractui trace: {quoted} ended with exit 0"), lines[0]
-    # the header, the column titles, the shell, its sleep, "survivors: none": one line each
-    assert len(lines) == 5 and lines[2].endswith(quoted) and lines[3].endswith("sleep 0.1"), lines
+    # the header, the column titles, the shell, its sleep, one line each; then the totals
+    # (with kernel accounting), wait4's line, and the top 2 by CPU, each with its command line;
+    # "survivors: none"
+    assert lines[2].endswith(quoted) and lines[3].endswith("sleep 0.1"), lines
+    assert lines[-1] == "survivors: none", lines
+    if not lines[4].startswith("wait4"):
+        assert lines[4].startswith("total of 2 ended processes") and len(lines) == 10, lines
+        assert lines[5].startswith("wait4 of CMD") and lines[6] == "top 2 by CPU:", lines
+        assert {lines[7].split("s  ", 1)[1], lines[8].split("s  ", 1)[1]} == {quoted, "sleep 0.1"}

@@ -175,6 +175,7 @@ def reference(data: bytes, family: int) -> list[TaskRecord]:
                 stats["nvcsw"],
                 stats["nivcsw"],
                 version,
+                stats["cpu_run_virtual_total"],
             )
         )
     return records

@@ -141,7 +141,7 @@ class Printer:
 
 
 def run(args: argparse.Namespace) -> int:
-    collector = CollectorProcess(verbose=args.verbose)
+    collector = CollectorProcess(["--no-accounting"], verbose=args.verbose)
     try:
         collector.start()
     except ConnectorError as err:

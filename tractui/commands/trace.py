@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import signal
 import subprocess
@@ -14,12 +15,13 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from tractui import control, guides
-from tractui.engine import Counters, Engine
+from tractui.engine import Counters, Engine, accounting_notice
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ExitStatus
 from tractui.kernel import procfs
+from tractui.model.account import Account
 from tractui.model.changes import Key
-from tractui.model.store import Proc
+from tractui.model.store import ARGV_UNREAD, UNREAD_EXEC, Proc
 from tractui.model.tracker import Tracker
 from tractui.text import escape, shell_join
 
@@ -30,6 +32,11 @@ GROUP = "trace"
 # 68-70, 77, 126 and 127. 193 is the first status above all of them that no signal can produce;
 # a CMD may still exit 193 itself, so the report's last line says which it was.
 EXIT_LEAKED = 193
+TOP = 5  # the processes by CPU the text report lists
+# a process's accounting fields in the JSON report, null without a record
+_NO_ACCOUNT = dict.fromkeys(
+    ("cpu_user_s", "cpu_system_s", "peak_rss_kib", "read_bytes", "write_bytes", "ctx_switches")
+)
 
 
 def run(args: argparse.Namespace, cmd: list[str]) -> int:
@@ -73,8 +80,10 @@ def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
     started = time.time()
     root = engine.adopt_child(GROUP, popen.pid)
     tracker = engine.tracker
-    while popen.poll() is None:
+    waited = _reap(popen)
+    while popen.returncode is None:
         engine.poll(0.05)
+        waited = _reap(popen)
     # its exit event is at most a batch behind; don't hang if the collector died meanwhile
     deadline = time.monotonic() + 2.0
     while root.alive and time.monotonic() < deadline:
@@ -98,6 +107,7 @@ def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
         survivors,
         killed,
         fail_on_leak=args.fail_on_leak,
+        waited=waited,
     )
     to_file = _write(report, args)
     if report.leaked and to_file:
@@ -115,6 +125,22 @@ def _forward_to(popen: subprocess.Popen[bytes]) -> Any:
             popen.send_signal(signum)
 
     return forward
+
+
+def _reap(popen: subprocess.Popen[bytes]) -> resource.struct_rusage | None:
+    """If CMD has ended, reap it (its status into ``popen``) and return what wait4 says it
+    and the descendants it waited for used: what ``/usr/bin/time`` reports."""
+    if popen.returncode is not None:
+        return None
+    try:
+        pid, status, usage = os.wait4(popen.pid, os.WNOHANG)
+    except ChildProcessError:  # reaped elsewhere: its status is Popen's
+        popen.poll()
+        return None
+    if pid == 0:
+        return None
+    popen.returncode = os.waitstatus_to_exitcode(status)
+    return usage
 
 
 def _wait_status(returncode: int) -> int:
@@ -150,6 +176,7 @@ class Report:
         killed: list[Proc],
         *,
         fail_on_leak: bool = False,
+        waited: resource.struct_rusage | None = None,
     ) -> None:
         self.tracker = tracker
         self.root = root
@@ -165,6 +192,10 @@ class Report:
         self.leaked = fail_on_leak and bool(survivors)
         self.exit_status = EXIT_LEAKED if self.leaked else status.shell_code()
         self.procs = tracker.members(GROUP)
+        # the kernel's exact account of every ended member (taskstats); "" or why there is none
+        self.accounting = counters.accounting
+        self.totals = tracker.groups[GROUP].ended
+        self.waited = waited  # wait4's count of CMD and what it reaped (None: not known)
         # by (pid, start): a PID the storm reused is another process
         self._still_alive = {p.key for p in survivors} - {p.key for p in killed}
         # boot-clock ns -> epoch seconds
@@ -184,6 +215,9 @@ class Report:
             # null: not checked (no --fail-on-leak); else the survivors that made it fail
             "leaked": [p.pid for p in self.survivors] if self.fail_on_leak else None,
             "status": self.exit_status,
+            "accounting": self.accounting,
+            "totals": _totals_json(self.totals),
+            "cmd_rusage": _rusage_json(self.waited),
             "processes": [self._proc_json(p) for p in self.procs],
             "engine": self._engine_json(),
         }
@@ -198,7 +232,13 @@ class Report:
             "collector_maxrss_kb": c.collector_maxrss_kb,
             "tractui_cpu_s": round(usage.ru_utime + usage.ru_stime, 6),
             "tractui_maxrss_kb": procfs.peak_rss_kb(),
+            "acct_records": c.acct_records,
+            "acct_lost": c.acct_lost,
         }
+
+    def account(self, p: Proc) -> Account | None:
+        """An ended process's account (a survivor's would miss its running threads)."""
+        return p.account if p.ended is not None else None
 
     def _proc_json(self, p: Proc) -> dict[str, Any]:
         return {
@@ -215,6 +255,7 @@ class Report:
             "threads": p.peak_threads,
             "exit": p.exit.to_json() if p.exit is not None else None,
             "alive": p.key in self._still_alive,
+            **_account_json(self.account(p)),
         }
 
     def lines(self) -> Iterator[str]:
@@ -224,17 +265,26 @@ class Report:
             f"{n} process{'es' if n != 1 else ''}, {len(self.survivors)} survivor"
             f"{'s' if len(self.survivors) != 1 else ''}, {self.lost} events lost"
         )
-        yield f"{'PID':>7}  {'START':>8}  {'LIFETIME':>8}  {'THR':>3}  {'STATUS':<13} COMMAND"
+        if self.accounting:
+            yield accounting_notice(self.accounting)
+        yield (
+            f"{'PID':>7}  {'START':>8}  {'LIFETIME':>8}  {'CPU':>8}  {'PEAK RSS':>8}  {'THR':>3}  "
+            f"{'STATUS':<13} COMMAND"
+        )
         t0 = self.root.start
         for p, guide in _with_guides(self.tracker, self.procs):
             life = f"{(p.ended - p.start) / 1e9:.3f}s" if p.ended is not None else "-"
+            account = self.account(p)
+            cpu = f"{account.cpu_s:.3f}s" if account is not None else "-"
+            rss = _kib(account.peak_rss_kib) if account is not None else "-"
             note = ""
             if p.reparented:
                 note = f"  [reparented to {p.ppid}]"
             yield (
-                f"{p.pid:>7}  {'+%.3fs' % ((p.start - t0) / 1e9):>8}  {life:>8}  "
-                f"{p.peak_threads:>3}  {p.status_text():<13} {guide}{_shown(p)}{note}"
+                f"{p.pid:>7}  {'+%.3fs' % ((p.start - t0) / 1e9):>8}  {life:>8}  {cpu:>8}  "
+                f"{rss:>8}  {p.peak_threads:>3}  {p.status_text():<13} {guide}{_shown(p)}{note}"
             )
+        yield from self._account_lines()
         if self.survivors:
             yield "survivors:"
             for p in self.survivors:
@@ -248,6 +298,79 @@ class Report:
                 f"exit status {EXIT_LEAKED} (the command's own: {self.status.describe()})"
             )
 
+    def _account_lines(self) -> Iterator[str]:
+        """The totals line and the top processes by CPU (none without accounting)."""
+        t = self.totals
+        if not t.processes:  # no process has ended, or accounting is off (said above)
+            return
+        yield (
+            f"total of {t.processes} ended process{'es' if t.processes != 1 else ''} "
+            f"(kernel accounting): CPU "
+            f"{t.cpu_s:.3f}s (user {t.cpu_user_s:.3f}s, system {t.cpu_system_s:.3f}s), "
+            f"largest peak RSS {_kib(t.peak_rss_kib)}, storage read {_bytes(t.read_bytes)}, "
+            f"written {_bytes(t.write_bytes)}"
+        )
+        if self.waited is not None:
+            w = self.waited
+            yield (
+                f"wait4 of CMD (what /usr/bin/time shows, each exit's teardown included): CPU "
+                f"{w.ru_utime + w.ru_stime:.3f}s (user {w.ru_utime:.3f}s, system "
+                f"{w.ru_stime:.3f}s)"
+            )
+        ranked = [(a.cpu_s, p) for p in self.procs if (a := self.account(p)) is not None]
+        ranked.sort(key=lambda item: (-item[0], item[1].start))
+        if ranked:
+            yield f"top {min(TOP, len(ranked))} by CPU:"
+        for cpu, p in ranked[:TOP]:
+            yield f"{p.pid:>7}  {cpu:>8.3f}s  {_shown(p)}"
+
+
+def _account_json(account: Account | None) -> dict[str, Any]:
+    if account is None:
+        return _NO_ACCOUNT
+    return {
+        "cpu_user_s": round(account.cpu_user_s, 6),
+        "cpu_system_s": round(account.cpu_system_s, 6),
+        "peak_rss_kib": account.peak_rss_kib,
+        "read_bytes": account.read_bytes,
+        "write_bytes": account.write_bytes,
+        "ctx_switches": account.ctx_switches,
+    }
+
+
+def _totals_json(t: Account) -> dict[str, Any]:
+    return {
+        "cpu_user_s": round(t.cpu_user_s, 6),
+        "cpu_system_s": round(t.cpu_system_s, 6),
+        "read_bytes": t.read_bytes,
+        "write_bytes": t.write_bytes,
+        "peak_rss_kib": t.peak_rss_kib,
+        "processes": t.processes,
+    }
+
+
+def _rusage_json(usage: resource.struct_rusage | None) -> dict[str, Any] | None:
+    if usage is None:
+        return None
+    return {
+        "cpu_user_s": round(usage.ru_utime, 6),
+        "cpu_system_s": round(usage.ru_stime, 6),
+        "maxrss_kib": usage.ru_maxrss,
+    }
+
+
+def _kib(kib: int) -> str:
+    """A size in KiB, short: 900K, 12.3M, 1.5G."""
+    if kib < 1024:
+        return f"{kib}K"
+    if kib < 1024 * 1024:
+        return f"{kib / 1024:.1f}M"
+    return f"{kib / 1024 / 1024:.1f}G"
+
+
+def _bytes(n: int) -> str:
+    return f"{n}B" if n < 1024 else _kib(n // 1024)
+
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' if n != 1 else ''}"
@@ -256,7 +379,13 @@ def _count(n: int, noun: str) -> str:
 def _shown(p: Proc) -> str:
     """The command line quoted on one line, its controls escaped: a descendant may have
     changed it (or its comm) to anything."""
-    return shell_join(p.argv) if p.argv else f"[{escape(p.comm)}]"
+    if p.argv:
+        return shell_join(p.argv)
+    if not p.comm:
+        return UNREAD_EXEC
+    if p.argv_unread:  # named by the kernel's exit record; what it ran with is unknown
+        return f"{escape(p.comm)} {ARGV_UNREAD}"
+    return f"[{escape(p.comm)}]"
 
 
 def _with_guides(tracker: Tracker, procs: list[Proc]) -> Iterator[tuple[Proc, str]]:

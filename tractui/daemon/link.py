@@ -149,6 +149,9 @@ class DaemonEngine:
         self.counters.events = int(stats.get("events", self.counters.events))
         self.counters.lost = int(stats.get("lost", self.counters.lost))
         self.tracker.lost = self.counters.lost
+        self.counters.accounting = str(stats.get("accounting", ""))
+        self.counters.acct_records = int(stats.get("acct_records", 0))
+        self.counters.acct_lost = int(stats.get("acct_lost", 0))
         self.banner = str(stats.get("banner", ""))
 
     # ---- commands ----------------------------------------------------------------------------

@@ -183,6 +183,10 @@ class Requests:
             "clients": len(self.clients),
             "groups": len(self.engine.tracker.groups),
             "members": len(self.engine.tracker.live),
+            # the kernel's exit records: "" when they come, else why not
+            "accounting": c.accounting,
+            "acct_records": c.acct_records,
+            "acct_lost": c.acct_lost,
         }
 
     def _groups(self, client: Client, m: JsonObject) -> list[JsonObject]:
@@ -357,6 +361,11 @@ def members_wire(tracker: Tracker, group: Group) -> list[JsonObject]:
                 "alive": proc.alive,
                 "status": proc.status_text(),
                 "reparented": proc.reparented,
+                "ended": proc.ended,  # boot-clock ns, as "start"; null while alive
+                "exit": proc.exit.to_json() if proc.exit is not None else None,
+                "comm": proc.comm,
+                "execs": [list(a) for a in proc.execs],
+                "account": proc.account.to_json() if proc.account is not None else None,
             }
         )
     return members

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tractui.errors import UserError
+from tractui.model.account import Account
 from tractui.model.changes import Delta
 from tractui.model.store import NO_GROUP_NAME, Group, Proc, Store
 
@@ -429,6 +430,8 @@ class Mirror:
         group.execs = g["execs"]
         group.exits = g["exits"]
         group.failed = g["failed"]
+        ended = g.get("ended")  # a daemon of an older tractui sends none
+        group.ended = Account.from_json(ended) if ended is not None else Account()
         self.logs[group.name] = str(g.get("log", ""))
 
     def _procs(self, wire: Iterable[JsonObject]) -> None:

@@ -5,10 +5,13 @@ The daemon's clients speak JSON lines instead (see the daemon); this link never 
 
 Frames, each a tuple whose first item is its kind:
 
-- ``("ready", info)``: subscribed; ``info`` holds ``filter``, ``rcvbuf``, ``pid``.
+- ``("ready", info)``: subscribed; ``info`` holds ``filter``, ``rcvbuf``, ``pid``, and
+  ``accounting``: "" when the kernel's exit records come too, else why they do not.
 - ``("error", exit_code, message)``: the collector could not start or had to stop.
-- ``("batch", events, stats)``: up to ~512 events or ~50 ms of them, in kernel order;
-  ``stats`` holds running totals: ``datagrams``, ``lost``, ``malformed``, ``cpu_ns``.
+- ``("batch", events, stats)``: up to ~512 events or ~50 ms of them, in kernel order, with
+  the exit records (:class:`~tractui.kernel.taskstats.TaskRecord`) among them as read;
+  ``stats`` holds running totals: ``datagrams``, ``lost``, ``malformed``, ``cpu_ns``,
+  ``maxrss_kb``, ``acct_records`` and ``acct_lost``.
 """
 
 from __future__ import annotations

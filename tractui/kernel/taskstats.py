@@ -74,13 +74,15 @@ _HEAD = "=H2xIBB6x"
 # utime, stime, minflt..virtmem (4), hiwater_rss, hiwater_vm, read_char..write_syscalls (4),
 # read_bytes, write_bytes, cancelled_write_bytes, nvcsw, nivcsw.
 _MIDDLE = "32s8x8xIII4xQQQ32xQ8x32xQQ8xQQ"
-# Versions 10-12: 8 delay u64s, then the middle (288 bytes).
-LAYOUT_V10 = struct.Struct(_HEAD + "64x" + _MIDDLE)
+# Versions 10-12: 6 delay u64s, cpu_run_real_total, cpu_run_virtual_total (read: the task's
+# sum_exec_runtime, its exact CPU time in ns; utime/stime are samples at each tick), then the
+# middle (288 bytes).
+LAYOUT_V10 = struct.Struct(_HEAD + "56xQ" + _MIDDLE)
 # Versions 13, 14, 16+: as 10-12, then the scaled times (3), freepages and thrashing pairs,
 # ac_btime64, the compact pair, ac_tgid.
-LAYOUT_V13 = struct.Struct(_HEAD + "64x" + _MIDDLE + "24x32x8x16xI")
+LAYOUT_V13 = struct.Struct(_HEAD + "56xQ" + _MIDDLE + "24x32x8x16xI")
 # Version 15: 12 delay u64s plus 2 run totals before ac_comm, and max/min after each later pair.
-LAYOUT_V15 = struct.Struct(_HEAD + "112x" + _MIDDLE + "24x64x8x32xI")
+LAYOUT_V15 = struct.Struct(_HEAD + "104xQ" + _MIDDLE + "24x64x8x32xI")
 MIN_VERSION = 10
 
 
@@ -109,6 +111,9 @@ class TaskRecord(NamedTuple):
     nvcsw: int
     nivcsw: int
     version: int
+    # cpu_run_virtual_total: the task's exact CPU time (sum_exec_runtime, ns), of which
+    # utime/stime (tick samples) give the user/system split, as getrusage() does
+    run_ns: int = 0
 
 
 class DecodeStats:
@@ -140,28 +145,29 @@ def _stats_record(
     if size < layout.size:
         return None
     fields = layout.unpack_from(buf, pos)
-    raw_comm = fields[4]
+    raw_comm = fields[5]
     comm = raw_comm.split(b"\0", 1)[0].decode("utf-8", "replace")
-    tgid = fields[16] if len(fields) > 16 else 0
+    tgid = fields[17] if len(fields) > 17 else 0
     if aggregate:
         tgid = task
     return TaskRecord(
         task,
         aggregate,
         tgid,
-        fields[6],  # ppid
+        fields[7],  # ppid
         comm,
         fields[1],  # exitcode
-        fields[7],  # btime
-        fields[8],  # etime
-        fields[9],  # utime
-        fields[10],  # stime
-        fields[11],  # hiwater_rss
-        fields[12],  # read_bytes
-        fields[13],  # write_bytes
-        fields[14],  # nvcsw
-        fields[15],  # nivcsw
+        fields[8],  # btime
+        fields[9],  # etime
+        fields[10],  # utime
+        fields[11],  # stime
+        fields[12],  # hiwater_rss
+        fields[13],  # read_bytes
+        fields[14],  # write_bytes
+        fields[15],  # nvcsw
+        fields[16],  # nivcsw
         version,
+        fields[4],  # cpu_run_virtual_total
     )
 
 
@@ -316,8 +322,7 @@ class AccountingUnavailable(Exception):
 def _unavailable(err: OSError, step: str) -> AccountingUnavailable:
     if err.errno in (errno.EPERM, errno.EACCES):
         return AccountingUnavailable(
-            f"no permission to {step} kernel accounting (taskstats needs CAP_NET_ADMIN): "
-            "run tractui as root for the CPU and memory of ended processes"
+            f"no permission to {step} kernel accounting: it needs CAP_NET_ADMIN; run as root"
         )
     if err.errno in (errno.ENOENT, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT, errno.EINVAL):
         return AccountingUnavailable(

@@ -46,6 +46,7 @@ from typing import Any, Protocol
 from tractui import paths
 from tractui.errors import UserError
 from tractui.events import ExitStatus
+from tractui.model.account import Account
 from tractui.model.changes import Journal, Key
 from tractui.model.store import Group, Proc, validate_group_name
 from tractui.model.tracker import Tracker
@@ -335,6 +336,7 @@ class Persister:
             group = tracker.create_group(entry.name)
             group.created = entry.created
             group.forks, group.execs, group.exits, group.failed = entry.counters
+            group.ended = entry.ended
             group.roots = list(entry.roots)
             procs.extend(entry.members)
             if entry.launches:
@@ -551,6 +553,7 @@ class SavedGroup:
     roots: list[Key]
     members: list[Proc]  # parents before children
     launches: list[LaunchRecord] = field(default_factory=list)
+    ended: Account = field(default_factory=Account)  # its ended members' accounts, summed
 
 
 @dataclass(slots=True)
@@ -723,6 +726,7 @@ def _group_head(group: Group, launches: Mapping[str, Sequence[LaunchRecord]]) ->
         "execs": group.execs,
         "exits": group.exits,
         "failed": group.failed,
+        "ended": group.ended.to_json(),
         "roots": [list(key) for key in group.roots],
         "launches": [_encode_launch(r) for r in launches.get(group.name, ())],
     }
@@ -930,7 +934,19 @@ def _decode_group_head(doc: _Fields) -> SavedGroup:
         roots=roots,
         members=[],
         launches=launches,
+        ended=_account(doc, "ended") or Account(),  # a file of an older tractui has none
     )
+
+
+def _account(doc: _Fields, name: str) -> Account | None:
+    """An optional account field (absent or null: None)."""
+    value = doc.data.get(name)
+    if value is None:
+        return None
+    try:
+        return Account.from_json(value)
+    except ValueError as err:
+        raise Corrupt(f"{doc.where}: {err}") from None
 
 
 def _decode_proc(doc: _Fields, group: str) -> Proc:
@@ -951,6 +967,7 @@ def _decode_proc(doc: _Fields, group: str) -> Proc:
         execs=[_strings(a, f"{doc.where}, execs") for a in doc.items("execs")],
         ended=None if ended is None else doc.integer("ended"),
         lost_exit=doc.flag("lost_exit"),
+        account=_account(doc, "account"),
     )
     if status is not None:
         try:

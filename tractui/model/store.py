@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from tractui.errors import UserError
 from tractui.events import ExitStatus, ProcInfo
+from tractui.model.account import Account
 from tractui.model.changes import Changes, Delta, Journal, Key
 
 GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,63}")
@@ -31,6 +32,8 @@ NO_GROUP_NAME = "no group name given: type one (1-64 letters, digits or - _ . @ 
 # the command of a process whose exec we saw but that ended (or whose pid was reused) before
 # /proc could be read: what it ran is unknown, and no longer its forker's program
 UNREAD_EXEC = "[exec'd; ended before it was read]"
+# after the name the kernel's exit record gave such a process: its argv stays unknown
+ARGV_UNREAD = "[argv unread]"
 
 
 @dataclass(slots=True, eq=False)
@@ -56,6 +59,9 @@ class Proc:
     # exited, and still in /proc in state Z: its parent has not reaped it (looked at a second
     # after the exit, then at each upkeep while it is one: see tractui.model.adopt.Zombies)
     zombie: bool = False
+    # its exact kernel account (taskstats): its ended threads' records, then its own at exit;
+    # None while no record came (alive, the record lost, or accounting off)
+    account: Account | None = None
     # (pid, start): made once, the one tuple every index of the tracker and the UI shares
     key: Key = field(init=False, repr=False, compare=False)
 
@@ -74,8 +80,16 @@ class Proc:
     def command(self) -> str:
         if self.argv:
             return " ".join(self.argv)
-        # a kernel thread or a zombie has no cmdline; an exec that ended unread, not even a comm
-        return f"[{self.comm}]" if self.comm else UNREAD_EXEC
+        if not self.comm:  # an exec that ended unread, and no exit record named it
+            return UNREAD_EXEC
+        if self.argv_unread:  # named by its exit record: the program, not its arguments
+            return f"{self.comm} {ARGV_UNREAD}"
+        return f"[{self.comm}]"  # a kernel thread or a zombie has no cmdline
+
+    @property
+    def argv_unread(self) -> bool:
+        """Its last exec was seen, but what it ran could not be read."""
+        return not self.argv and bool(self.execs) and not self.execs[-1]
 
     def status_text(self) -> str:
         if self.alive:
@@ -103,6 +117,8 @@ class Group:
     execs: int = 0
     exits: int = 0
     failed: int = 0  # non-zero exits and deaths by signal
+    # the accounts of every member that ended with one, those pruned since included
+    ended: Account = field(default_factory=Account)
     created: float = field(default_factory=time.time)
 
 

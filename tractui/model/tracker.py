@@ -16,12 +16,25 @@ from collections.abc import Callable, Iterable
 
 from tractui.events import Comm, Event, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
 from tractui.kernel import procfs
+from tractui.kernel.taskstats import TaskRecord
+from tractui.model.account import Account
 from tractui.model.adopt import Adopter, ProcFS, ProcReader, Zombies
 from tractui.model.changes import Delta, Key, MemberEvent
 from tractui.model.store import Group, Proc, Store
 
 # An exit followed this soon by an exec of the same pid is execve from a non-leader thread.
 EXEC_AFTER_EXIT_NS = 1_000_000_000
+# A thread's exit record tells its start only in whole seconds (ac_btime): it belongs to a
+# member that ran in the same seconds, within this slack (the clock's truncation and steps).
+BTIME_SLACK_S = 2
+# How long after its exit record a task's exit event may come: the kernel sends the record, then
+# frees the memory, then sends the event; a task preempted in between (a loaded machine) took
+# up to ~40 ms in a loaded make -j2 here. A second, with the start second checked too.
+EXIT_EVENT_LAG_NS = 1_000_000_000
+# How long a record of no member is kept for its fork event to come (a collector that fell
+# behind reads the records of processes whose fork events are still in the queue): between
+# this and half of it. Every exit on the host sends one: ~25k records a second in a storm.
+ORPHANS_KEPT_NS = 1_000_000_000
 # how long an exited member stays (s), unless told: with thousands of short-lived processes,
 # ten seconds of them (the daemon keeps them longer: see its --keep-exited)
 KEEP_EXITED = 10.0
@@ -50,6 +63,18 @@ class Tracker(Store):
         self.lost = 0
         self.unrecovered = 0  # members that ended while events were lost
         self._launched_argv: dict[Key, tuple[str, ...]] = {}  # see expect_exec
+        # a live member's own exit record (pid -> record), kept until its exit event checks
+        # that the record's start is the member's: see _record
+        self._early_records: dict[int, TaskRecord] = {}
+        # records that came before their process's fork event (it lived and died between two
+        # reads of the sockets, or the collector fell behind): kept ORPHANS_KEPT_NS at least,
+        # for the exit event to take
+        self._orphans: dict[int, TaskRecord] = {}  # pid -> its own record
+        self._orphans_before: dict[int, TaskRecord] = {}
+        self._orphan_threads: dict[int, list[TaskRecord]] = {}  # tgid -> its threads' records
+        self._orphan_threads_before: dict[int, list[TaskRecord]] = {}
+        self._orphans_since = 0  # when the newer generation started (boot-clock ns)
+        self.wall_of_boot = time.time_ns() - self.now()  # boot-clock ns -> epoch ns
 
     # ---- reconciliation with /proc (tractui.model.adopt) -------------------------------------
 
@@ -112,9 +137,16 @@ class Tracker(Store):
 
     # ---- events ------------------------------------------------------------------------------
 
-    def apply(self, events: Iterable[Event]) -> Delta:
-        """Apply a batch of events in kernel order; return what changed since the last call."""
+    def apply(self, events: Iterable[Event | TaskRecord]) -> Delta:
+        """Apply a batch of events in kernel order, and the kernel's exit records (taskstats)
+        among them; return what changed since the last call."""
         self.offset = self.clock_offset()
+        now = self.now()
+        self.wall_of_boot = time.time_ns() - now
+        if now - self._orphans_since >= ORPHANS_KEPT_NS // 2:
+            self._orphans_since = now
+            self._orphans_before, self._orphans = self._orphans, {}
+            self._orphan_threads_before, self._orphan_threads = self._orphan_threads, {}
         lost_before = self.lost
         n = 0
         for event in events:
@@ -126,6 +158,8 @@ class Tracker(Store):
                 self._exit(event)  # type: ignore[arg-type]
             elif kind is Exec:
                 self._exec(event)  # type: ignore[arg-type]
+            elif kind is TaskRecord:
+                self._record(event)  # type: ignore[arg-type]
             elif kind is Comm:
                 self._comm(event)  # type: ignore[arg-type]
             elif kind is Loss:
@@ -224,6 +258,8 @@ class Tracker(Store):
         assert proc.exit is not None
         group.exits -= 1
         group.failed -= proc.exit.failed
+        if proc.account is not None:  # counted in as ended: it lives on (its peak stays)
+            _uncount(group.ended, proc.account)
         proc.exit = None
         proc.ended = None
         self.revive(proc)
@@ -257,10 +293,121 @@ class Tracker(Store):
             proc.lost_exit = True
         elif status.failed:
             group.failed += 1
+        if self._early_records or self._orphans or self._orphans_before:
+            pid = proc.pid
+            record = self._early_records.pop(pid, None)
+            if record is None:
+                record = self._orphans.pop(pid, None) or self._orphans_before.pop(pid, None)
+            # its start (exit time less its elapsed time) must be the member's: else it was a
+            # previous owner's of the pid (the exit of a member gone unseen has no time to check)
+            if record is not None and (status is None or self._own_record(proc, record, ended)):
+                self._add_leader(proc, record)
+        if self._orphan_threads or self._orphan_threads_before:
+            for records in (
+                self._orphan_threads.pop(proc.pid, ()),
+                self._orphan_threads_before.pop(proc.pid, ()),
+            ):
+                for record in records:
+                    if self._thread_of(proc, record):  # its group's total: just below
+                        if proc.account is None:
+                            proc.account = Account(processes=1)
+                        proc.account.add_record(record)
+        if proc.account is not None:
+            group.ended.merge(proc.account)
         self.end(proc)
         self.zombies.exited(proc)
         self.log_event(ended, "exit", proc, proc.status_text())
         self._reparented(proc)
+
+    # ---- exit records (taskstats) -------------------------------------------------------------
+
+    def _record(self, rec: TaskRecord) -> None:
+        """A task's exit record: into its member's account, else dropped at once (every exit
+        on the host sends one). A thread's record folds into its process; the thread group's
+        aggregate holds no CPU or memory in the exit path and is skipped.
+
+        The record may come before or after the exit event (two sockets). Before: the member
+        is live, and its own record waits for the exit event to check its start; a thread's is
+        checked by its start second. After: the member has just ended with that pid, and its
+        start must match (its own record: to the tick; a thread's: to the second). A process
+        that lived and died between two reads may even have its record read before its fork
+        event: a record of no member is kept a while (ORPHANS_KEPT_NS) for an exit event."""
+        if rec.aggregate:
+            return
+        tgid = rec.tgid or rec.pid  # ac_tgid is 0 before version 13: a leader's, or unknown
+        proc = self.live.get(tgid)
+        if proc is not None:
+            if rec.pid == tgid:
+                self._early_records[tgid] = rec
+            elif self._thread_of(proc, rec):
+                self._credit(proc, rec)
+            return
+        proc = self.recent_exit.get(tgid)
+        if proc is not None and proc.ended is not None:
+            if rec.pid == tgid:
+                if not proc.lost_exit and self._own_record(proc, rec, proc.ended):
+                    if not proc.comm and rec.comm:
+                        proc.comm = rec.comm  # its exec ended unread: the kernel's name
+                    self._credit(proc, rec)
+                    return
+            elif self._thread_of(proc, rec):
+                self._credit(proc, rec)
+                return
+        # not a member's, or a member's whose fork event is still to come
+        if rec.pid == tgid:
+            self._orphans[tgid] = rec
+        else:
+            self._orphan_threads.setdefault(tgid, []).append(rec)
+
+    def _own_record(self, proc: Proc, rec: TaskRecord, ended: int) -> bool:
+        """``rec`` is the ended ``proc``'s own: the task started when it did. The record's
+        elapsed time is taken in the exit path before the exit event's time, a few µs before
+        on an idle machine, tens of ms when the exiting task is preempted in between: so the
+        start it gives (exit event less elapsed time) may be late by that much, never early
+        (but for a /proc start's tick). Its start second (ac_btime) must be the member's too."""
+        late = ended - rec.etime_us * 1000 - proc.start
+        if not -procfs.START_TOLERANCE_NS <= late <= EXIT_EVENT_LAG_NS:
+            return False
+        second = (proc.start + self.wall_of_boot) // 1_000_000_000
+        return second - BTIME_SLACK_S <= rec.btime <= second + BTIME_SLACK_S
+
+    def _thread_of(self, proc: Proc, rec: TaskRecord) -> bool:
+        """The thread ``rec`` started while ``proc`` ran (to the second)."""
+        wall = self.wall_of_boot
+        first = (proc.start + wall) // 1_000_000_000 - BTIME_SLACK_S
+        if proc.ended is None:
+            return rec.btime >= first
+        return first <= rec.btime <= (proc.ended + wall) // 1_000_000_000 + BTIME_SLACK_S
+
+    def _add_leader(self, proc: Proc, rec: TaskRecord) -> None:
+        """``proc``'s own record (not yet in any group total): its account, and its name if
+        its exec ended before /proc could be read."""
+        if proc.account is None:
+            proc.account = Account(processes=1)
+        proc.account.add_record(rec)
+        if not proc.comm and rec.comm:
+            proc.comm = rec.comm
+        self.changes.note_changed(proc.key)
+
+    def _credit(self, proc: Proc, rec: TaskRecord) -> None:
+        """A record of ``proc``'s (a thread's, or its own late one): into its account, and
+        into its group's total if it has ended (the first one counts the process in)."""
+        account = proc.account
+        first = account is None
+        if account is None:
+            account = proc.account = Account(processes=1)
+        account.add_record(rec)
+        self.changes.note_changed(proc.key)
+        if proc.ended is None:
+            return
+        group = self.groups.get(proc.group)
+        if group is None:
+            return
+        if first:
+            group.ended.merge(account)
+        else:
+            group.ended.add_record(rec)
+        self.changes.note_group(group.name)
 
     def log_event(self, ts: int, kind: str, proc: Proc, detail: str) -> None:
         """A member's event, for the event log of the next delta."""
@@ -320,3 +467,14 @@ class Tracker(Store):
 
     def now(self) -> int:
         return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+
+def _uncount(total: Account, account: Account) -> None:
+    """Take back what :meth:`Account.merge` added (all but the peak, a maximum)."""
+    total.utime_us -= account.utime_us
+    total.stime_us -= account.stime_us
+    total.read_bytes -= account.read_bytes
+    total.write_bytes -= account.write_bytes
+    total.nvcsw -= account.nvcsw
+    total.nivcsw -= account.nivcsw
+    total.processes -= account.processes

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from tractui.events import ExitStatus
+from tractui.model.account import Account
 from tractui.model.changes import Key, MemberEvent
 from tractui.model.store import Group, Proc
 
@@ -48,12 +49,14 @@ def proc_to_wire(proc: Proc) -> JsonObject:
         "exit": proc.exit.to_json() if proc.exit is not None else None,
         "lost_exit": proc.lost_exit,
         "zombie": proc.zombie,
+        "account": proc.account.to_json() if proc.account is not None else None,
     }
 
 
 def proc_from_wire(m: JsonObject) -> Proc:
     parent = m["parent"]
     exit_ = m["exit"]
+    account = m.get("account")  # a daemon of an older tractui has none
     return Proc(
         pid=m["pid"],
         start=m["start"],
@@ -71,6 +74,7 @@ def proc_from_wire(m: JsonObject) -> Proc:
         exit=ExitStatus.from_json(exit_) if exit_ is not None else None,
         lost_exit=m["lost_exit"],
         zombie=bool(m.get("zombie", False)),  # a daemon of an older tractui has no such field
+        account=Account.from_json(account) if account is not None else None,
     )
 
 
@@ -84,6 +88,7 @@ def group_to_wire(group: Group, launched: bool = False, log: str = "") -> JsonOb
         "execs": group.execs,
         "exits": group.exits,
         "failed": group.failed,
+        "ended": group.ended.to_json(),
         "created": group.created,
         "launched": launched,
         "log": log,
@@ -112,7 +117,7 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _PROC_JSON = (
     '{"pid":%d,"start":%d,"group":%s,"parent":%s,"ppid":%d,"comm":%s,"argv":%s,'
     '"exe":%s,"uid":%d,"threads":%d,"peak_threads":%d,"execs":%s,"ended":%s,"exit":%s,'
-    '"lost_exit":%s,"zombie":%s}'
+    '"lost_exit":%s,"zombie":%s,"account":%s}'
 )
 
 
@@ -152,4 +157,5 @@ def proc_json(proc: Proc, texts: dict[object, str] | None = None) -> str:
         exit_,
         "true" if proc.lost_exit else "false",
         "true" if proc.zombie else "false",
+        "null" if proc.account is None else _ENCODE(proc.account.to_json()),
     )

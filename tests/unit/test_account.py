@@ -1,0 +1,102 @@
+"""Account: a process's taskstats records summed (peak RSS maxed), and its JSON form."""
+
+from __future__ import annotations
+
+import pytest
+
+from tractui.kernel.taskstats import TaskRecord
+from tractui.model.account import Account
+
+
+def record(pid: int = 10, tgid: int = 10, **kw: int) -> TaskRecord:
+    fields = dict(
+        pid=pid,
+        aggregate=False,
+        tgid=tgid,
+        ppid=1,
+        comm="x",
+        status=0,
+        btime=0,
+        etime_us=1000,
+        utime_us=0,
+        stime_us=0,
+        hiwater_rss_kib=0,
+        read_bytes=0,
+        write_bytes=0,
+        nvcsw=0,
+        nivcsw=0,
+        version=14,
+    )
+    fields.update(kw)
+    return TaskRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_records_sum_and_peak_is_the_largest() -> None:
+    a = Account()
+    a.add_record(record(utime_us=1500, stime_us=250, hiwater_rss_kib=900, read_bytes=4096,
+                        write_bytes=8192, nvcsw=3, nivcsw=4))  # fmt: skip
+    a.add_record(record(pid=11, utime_us=500, stime_us=750, hiwater_rss_kib=700, read_bytes=1,
+                        write_bytes=2, nvcsw=10, nivcsw=20))  # fmt: skip
+    assert (a.utime_us, a.stime_us, a.peak_rss_kib) == (2000, 1000, 900)
+    assert (a.read_bytes, a.write_bytes, a.nvcsw, a.nivcsw) == (4097, 8194, 13, 24)
+    assert a.cpu_user_s == pytest.approx(0.002)
+    assert a.cpu_system_s == pytest.approx(0.001)
+    assert a.cpu_s == pytest.approx(0.003)
+    assert a.ctx_switches == 37
+    assert a.processes == 0  # a record is a task, not a process counted in
+
+
+def test_merge_sums_processes_and_maxes_peak() -> None:
+    total = Account(processes=1, utime_us=5, peak_rss_kib=100)
+    total.merge(Account(utime_us=7, stime_us=3, peak_rss_kib=50, nvcsw=2, processes=1))
+    total.merge(Account(peak_rss_kib=300, write_bytes=9, processes=1))
+    assert total == Account(12, 3, 300, 0, 9, 2, 0, 3)
+
+
+def test_json_round_trip() -> None:
+    a = Account(1_234_567, 89, 4321, 10, 20, 30, 40, 5)
+    doc = a.to_json()
+    assert doc == {
+        "cpu_user_s": 1.234567,
+        "cpu_system_s": 0.000089,
+        "peak_rss_kib": 4321,
+        "read_bytes": 10,
+        "write_bytes": 20,
+        "ctx_switches": 70,
+        "voluntary_ctx_switches": 30,
+        "involuntary_ctx_switches": 40,
+        "processes": 5,
+    }
+    assert Account.from_json(doc) == a
+    assert Account.from_json({}) == Account()  # every field optional
+    assert a.copy() == a and a.copy() is not a
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        None,
+        [],
+        {"cpu_user_s": "1"},
+        {"cpu_user_s": -1},
+        {"peak_rss_kib": 1.5},
+        {"processes": True},
+        {"read_bytes": -3},
+    ],
+)
+def test_bad_json_is_a_value_error(doc: object) -> None:
+    with pytest.raises(ValueError, match="account"):
+        Account.from_json(doc)
+
+
+def test_cpu_is_the_exact_runtime_split_as_the_ticks_split_it() -> None:
+    """As getrusage() reports it: run time scaled by the user/system tick samples."""
+    a = Account()
+    a.add_record(record(utime_us=12_000, stime_us=4_000, run_ns=20_000_000))
+    assert (a.utime_us, a.stime_us) == (15_000, 5_000)
+    b = Account()  # ran between two ticks: no sample, all of it user time (as the kernel)
+    b.add_record(record(utime_us=0, stime_us=0, run_ns=765_675))
+    assert (b.utime_us, b.stime_us) == (765, 0)
+    c = Account()  # system samples only
+    c.add_record(record(utime_us=0, stime_us=4_000, run_ns=3_000_000))
+    assert (c.utime_us, c.stime_us) == (0, 3_000)

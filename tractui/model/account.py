@@ -1,0 +1,138 @@
+"""A process's (or a group's) exact kernel account: the sums of its tasks' taskstats records.
+
+The kernel sends one record per exiting task (thread or process). A process's CPU time, storage
+I/O and context switches are the sums of its tasks' records; its peak RSS is their maximum (the
+threads share one mm, so each record's ``hiwater_rss`` is the process's). A group's account of
+its ended members merges theirs the same way, and counts them in ``processes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tractui.kernel.taskstats import TaskRecord
+
+_FIELDS = (
+    "utime_us",
+    "stime_us",
+    "peak_rss_kib",
+    "read_bytes",
+    "write_bytes",
+    "nvcsw",
+    "nivcsw",
+    "processes",
+)
+
+
+@dataclass(slots=True)
+class Account:
+    """A process's (or a group's) exact kernel account: sums of taskstats records."""
+
+    utime_us: int = 0
+    stime_us: int = 0
+    peak_rss_kib: int = 0  # max, not sum
+    read_bytes: int = 0  # storage I/O (read_bytes/write_bytes of taskstats)
+    write_bytes: int = 0
+    nvcsw: int = 0
+    nivcsw: int = 0
+    processes: int = 0  # for group totals: ended processes counted in
+
+    def add_record(self, rec: TaskRecord) -> None:
+        """One task's record: its times, I/O and switches summed, its peak RSS maxed.
+
+        The CPU time is the task's exact one (``run_ns``, its sum_exec_runtime), split into
+        user and system in the ratio of the tick samples ``utime``/``stime``: what getrusage()
+        and wait4() report (the kernel's cputime_adjust). The samples alone miss a process
+        that ran between two ticks (a 1 ms ``sh`` shows 0); a record without ``run_ns`` (an
+        older kernel) counts them as they are."""
+        run_ns = rec.run_ns
+        if run_ns <= 0:
+            self.utime_us += rec.utime_us
+            self.stime_us += rec.stime_us
+        else:
+            utime, stime = rec.utime_us, rec.stime_us
+            if stime == 0:
+                system = 0
+            elif utime == 0:
+                system = run_ns
+            else:
+                system = run_ns * stime // (utime + stime)
+            self.utime_us += (run_ns - system) // 1000
+            self.stime_us += system // 1000
+        if rec.hiwater_rss_kib > self.peak_rss_kib:
+            self.peak_rss_kib = rec.hiwater_rss_kib
+        self.read_bytes += rec.read_bytes
+        self.write_bytes += rec.write_bytes
+        self.nvcsw += rec.nvcsw
+        self.nivcsw += rec.nivcsw
+
+    def merge(self, other: Account) -> None:
+        """Another account summed in (peak RSS maxed, ``processes`` summed)."""
+        self.utime_us += other.utime_us
+        self.stime_us += other.stime_us
+        if other.peak_rss_kib > self.peak_rss_kib:
+            self.peak_rss_kib = other.peak_rss_kib
+        self.read_bytes += other.read_bytes
+        self.write_bytes += other.write_bytes
+        self.nvcsw += other.nvcsw
+        self.nivcsw += other.nivcsw
+        self.processes += other.processes
+
+    @property
+    def cpu_user_s(self) -> float:
+        return self.utime_us / 1e6
+
+    @property
+    def cpu_system_s(self) -> float:
+        return self.stime_us / 1e6
+
+    @property
+    def cpu_s(self) -> float:
+        return (self.utime_us + self.stime_us) / 1e6
+
+    @property
+    def ctx_switches(self) -> int:
+        return self.nvcsw + self.nivcsw
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cpu_user_s": round(self.utime_us / 1e6, 6),
+            "cpu_system_s": round(self.stime_us / 1e6, 6),
+            "peak_rss_kib": self.peak_rss_kib,
+            "read_bytes": self.read_bytes,
+            "write_bytes": self.write_bytes,
+            "ctx_switches": self.nvcsw + self.nivcsw,
+            "voluntary_ctx_switches": self.nvcsw,
+            "involuntary_ctx_switches": self.nivcsw,
+            "processes": self.processes,
+        }
+
+    @classmethod
+    def from_json(cls, m: Any) -> Account:
+        """The inverse of :meth:`to_json`; ValueError (saying what) for anything else."""
+        if not isinstance(m, dict):
+            raise ValueError(f"bad account {m!r}: expected an object")
+        values = []
+        for name in ("cpu_user_s", "cpu_system_s"):
+            v = m.get(name, 0)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < 1e12:
+                raise ValueError(f"bad account field {name!r}: {v!r}")
+            values.append(round(v * 1e6))
+        for name in (
+            "peak_rss_kib",
+            "read_bytes",
+            "write_bytes",
+            "voluntary_ctx_switches",
+            "involuntary_ctx_switches",
+            "processes",
+        ):
+            v = m.get(name, 0)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"bad account field {name!r}: {v!r}")
+            values.append(v)
+        utime, stime, rss, rd, wr, nv, niv, processes = values
+        return cls(utime, stime, rss, rd, wr, nv, niv, processes)
+
+    def copy(self) -> Account:
+        return Account(*(getattr(self, name) for name in _FIELDS))
