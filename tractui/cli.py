@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--json", action="store_true", help="write the report as one JSON document")
     trace.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     trace.add_argument(
+        "--perfetto",
+        metavar="FILE",
+        help="also write the processes to FILE as Chrome Trace Event Format JSON, for "
+        "ui.perfetto.dev and chrome://tracing",
+    )
+    trace.add_argument(
         "--wait-all", action="store_true", help="wait until every process of the group has exited"
     )
     trace.add_argument(
