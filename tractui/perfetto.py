@@ -126,11 +126,14 @@ def _events(proc: Mapping[str, Any], index: int, end_us: int, seen: set[int]) ->
     if pid not in seen:
         seen.add(pid)
         label = f"parent {parent}" if parent is not None else "root"
+        # by hand: four encodings per process saved (the strings are encoded once each)
+        head = f'{{"ph":"M","pid":{pid},"tid":{pid},"name":'
+        named = _encode(name)
         events += [
-            _meta("process_name", pid, {"name": name}),
-            _meta("thread_name", pid, {"name": name}),
-            _meta("process_sort_index", pid, {"sort_index": index}),
-            _meta("process_labels", pid, {"labels": label}),
+            f'{head}"process_name","args":{{"name":{named}}}}}',
+            f'{head}"thread_name","args":{{"name":{named}}}}}',
+            f'{head}"process_sort_index","args":{{"sort_index":{index}}}}}',
+            f'{head}"process_labels","args":{{"labels":{_encode(label)}}}}}',
         ]
     ts = us(proc["start"])
     ended = proc.get("end")
@@ -186,7 +189,3 @@ def _events(proc: Mapping[str, Any], index: int, end_us: int, seen: set[int]) ->
             )
         )
     return events
-
-
-def _meta(name: str, pid: int, args: dict[str, Any]) -> str:
-    return _encode({"ph": "M", "name": name, "pid": pid, "tid": pid, "args": args})

@@ -14,9 +14,12 @@ from typing import Any
 
 import pytest
 
+from bench.common.daemon import Daemon
 from tractui import control
 from tractui.events import ExitStatus
 from tractui.kernel import procfs
+
+from .support import poll_until
 
 pytestmark = pytest.mark.kernel
 
@@ -142,3 +145,69 @@ def test_trace_perfetto_to_a_bad_file_says_so_and_keeps_the_report(
     assert code == 0
     assert "tractui trace: true ended with exit 0" in err, "the report is printed"
     assert err.splitlines()[-1].startswith("tractui trace: cannot write the Perfetto export")
+
+
+# the root execs a sleep once its children are done: ended members and a live one
+JOB = 'sleep 0.2 & (exec sleep 0.1); sh -c "exit 3"; wait; exec sleep 30'
+
+
+def test_export_writes_a_daemons_group_live_and_ended(daemon: Daemon, tmp_path: Path) -> None:
+    wall, boot_ns = time.time(), time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    daemon.cli("add", "job", "--", "sh", "-c", JOB)
+    with daemon.connect() as conn:
+
+        def members() -> list[dict[str, Any]]:
+            return list(conn.request("list", group="job")["members"])
+
+        poll_until(
+            lambda: (
+                (m := members())[0]["argv"] == ["sleep", "30"]
+                and len(m) >= 4
+                and not any(x["alive"] for x in m[1:])
+            ),
+            "the children to end and the root to exec sleep 30",
+        )
+        listed = members()
+    before = time.time()
+    path = tmp_path / "job.json"
+    done = daemon.cli("export", "job", "--perfetto", str(path))
+    after = time.time()
+    assert done.stdout.startswith(f"exported {len(listed)} processes of group 'job' (1 live")
+    trace = json.loads(path.read_text())
+    assert trace["otherData"]["group"] == "job"
+    slices = _slices(trace)
+    assert [s["pid"] for s in slices] == [m["pid"] for m in listed]
+    for member, s in zip(listed, slices, strict=True):
+        start = wall + (member["start"] - boot_ns) / 1e9
+        assert abs(s["ts"] - start * 1e6) <= TOLERANCE_US, (member, s)
+        assert s["args"]["parent"] == member["parent"]
+        if member["alive"]:
+            assert s["args"]["status"] == "alive" and s["args"]["alive"] is True
+            assert before * 1e6 <= s["ts"] + s["dur"] <= after * 1e6
+        else:
+            end = wall + (member["ended"] - boot_ns) / 1e9
+            assert abs(s["ts"] + s["dur"] - end * 1e6) <= TOLERANCE_US, (member, s)
+            assert s["args"]["status"] == member["status"]
+    assert [m["alive"] for m in listed].count(True) == 1
+    assert "exit 3" in [s["args"]["status"] for s in slices]
+    meta = [e for e in trace["traceEvents"] if e["ph"] == "M"]
+    sort = [(e["pid"], e["args"]["sort_index"]) for e in meta if e["name"] == "process_sort_index"]
+    assert sort == [(m["pid"], i) for i, m in enumerate(listed)]
+    labels = {e["pid"]: e["args"]["labels"] for e in meta if e["name"] == "process_labels"}
+    assert labels[listed[0]["pid"]] == "root"
+    assert all(labels[m["pid"]] == f"parent {m['parent']}" for m in listed[1:])
+
+
+def test_export_errors_are_one_line(daemon: Daemon, tmp_path: Path) -> None:
+    daemon.cli("add", "job", "--", "sleep", "30")
+    bad = tmp_path / "no-such-dir" / "job.json"
+    done = daemon.cli("export", "job", "--perfetto", str(bad), check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"tractui export: cannot write {bad}: No such file")
+    assert "--perfetto" in done.stderr
+    done = daemon.cli("export", "nosuch", "--perfetto", str(tmp_path / "x.json"), check=False)
+    assert done.returncode == 1 and done.stderr == "tractui export: no group named 'nosuch'\n"
+    assert not (tmp_path / "x.json").exists()
+    done = daemon.cli("export", "job", check=False)
+    assert done.returncode == 2 and "--perfetto" in done.stderr

@@ -357,6 +357,8 @@ def members_wire(tracker: Tracker, group: Group) -> list[JsonObject]:
                 "alive": proc.alive,
                 "status": proc.status_text(),
                 "reparented": proc.reparented,
+                "ended": proc.ended,
+                "exit": proc.exit.to_json() if proc.exit is not None else None,
             }
         )
     return members
