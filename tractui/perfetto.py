@@ -8,9 +8,9 @@ exit, the accounting fields) and writes, event by event, one JSON object::
 
 Per process (``pid`` = ``tid`` = its PID, so one track each):
 
-- metadata (``ph`` ``M``, written once per PID): ``process_name`` and ``thread_name`` (its
-  name: comm, else argv[0]'s basename; both viewers show the PID beside it),
-  ``process_sort_index`` (its place in tree order) and ``process_labels`` (its parent);
+- metadata (``ph`` ``M``, written once per PID, at its start): ``process_name`` and
+  ``thread_name`` (its name: comm, else argv[0]'s basename; both viewers show the PID beside
+  it), ``process_sort_index`` (its place in tree order) and ``process_labels`` (its parent);
 - one complete event (``ph`` ``X``) for its lifetime: ``ts`` its start, ``dur`` to its end, or
   to ``end`` (the report's end) while it is alive; ``args`` hold its PID, parent, argv, status
   and, when known, CPU user/system seconds, peak RSS, storage I/O and context switches;
@@ -25,9 +25,12 @@ allows it: the viewers sort).
 Checked against: the Trace Event Format document (JSON Object Format: ``traceEvents``,
 ``displayTimeUnit``, ``otherData``; ``X`` needs ``dur``; instant scope ``s`` g/p/t; the
 metadata names and their ``args`` keys ``name``, ``sort_index``, ``labels``), and Perfetto's
-JSON importer (trace_processor's json_trace_parser: ``X`` without ``dur`` is dropped; ``i`` with
-``s`` ``t`` becomes a zero-length slice on the thread's track, which must nest in the
-lifetime slice, as overlapping slices on one track are not shown; of the metadata it reads
+JSON importer (trace_processor's json_trace_tokenizer: ``displayTimeUnit`` counts when in the
+first chunk read, so it comes first; an unknown top-level key ends the reading (``otherData`` is
+known); an event without ``ts`` is dropped unless it is metadata, which then sorts at ts 0, so
+every event here has one. Its json_trace_parser: ``X`` without ``dur`` is dropped; ``i`` with
+``s`` ``t`` becomes a zero-length slice on the thread's track, which must nest in the lifetime
+slice, as overlapping slices on one track are not shown; of the metadata it reads
 ``process_name`` and ``thread_name`` only). Perfetto orders process tracks by its own rule
 (google/perfetto issues 378 and 764: ``process_sort_index`` is not read), chrome://tracing by
 ``process_sort_index``: so the parent is in each slice's args too, where both show it.
@@ -123,11 +126,13 @@ def _events(proc: Mapping[str, Any], index: int, end_us: int, seen: set[int]) ->
     name = name_of(proc)
     parent = proc.get("parent")
     events = []
+    ts = us(proc["start"])
     if pid not in seen:
         seen.add(pid)
         label = f"parent {parent}" if parent is not None else "root"
-        # by hand: four encodings per process saved (the strings are encoded once each)
-        head = f'{{"ph":"M","pid":{pid},"tid":{pid},"name":'
+        # by hand: four encodings per process saved (the strings are encoded once each). A
+        # metadata event may omit ts, but Perfetto then takes it as 0: the Unix epoch here
+        head = f'{{"ph":"M","pid":{pid},"tid":{pid},"ts":{ts},"name":'
         named = _encode(name)
         events += [
             f'{head}"process_name","args":{{"name":{named}}}}}',
@@ -135,7 +140,6 @@ def _events(proc: Mapping[str, Any], index: int, end_us: int, seen: set[int]) ->
             f'{head}"process_sort_index","args":{{"sort_index":{index}}}}}',
             f'{head}"process_labels","args":{{"labels":{_encode(label)}}}}}',
         ]
-    ts = us(proc["start"])
     ended = proc.get("end")
     alive = ended is None
     dur = max(0, (end_us if ended is None else us(ended)) - ts)
