@@ -1,13 +1,14 @@
 """``tractui export NAME --perfetto FILE``: a daemon's group as a Perfetto trace.
 
-One ``list`` request gives the group's members in tree order, live and ended (the ended ones
-the daemon still keeps); each is turned into the ``trace`` report's form of a process
-(:func:`member_as_report`) and written by :mod:`tractui.perfetto` as it is converted. The
-members' times are on the boot clock (ns): the daemon runs on this host, so this client's own
-boot clock gives their epoch.
+One ``list`` request (with ``all``) gives the group's members, live and ended (those the daemon
+still keeps in memory and, from a daemon that keeps them on disk, its history first); each is
+turned into the ``trace`` report's form of a process (:func:`member_as_report`) and written by
+:mod:`tractui.perfetto` as it is converted. The members' times are on the boot clock (ns): the
+daemon runs on this host, so this client's own boot clock gives their epoch.
 
 Fields a daemon of another tractui may lack (``ended``, ``exit``, ``exec_times``, ``execs``,
-``account``) are read with ``.get``: without them a slice says less, never something wrong.
+``comm``, ``account``, ``start_wall``/``ended_wall``) are read with ``.get``: without them a
+slice says less, never something wrong.
 """
 
 from __future__ import annotations
@@ -34,17 +35,23 @@ def boot_epoch() -> float:
 
 def member_as_report(member: dict[str, Any], boot: float) -> dict[str, Any]:
     """A member as ``list`` gives it, in the ``trace`` report's form of a process (epoch
-    seconds; the accounting fields at the top level)."""
+    seconds; the accounting fields at the top level). ``boot``: :func:`boot_epoch`."""
+    start_ns = member["start"]
+    # a member of the group's history on disk has its epoch times too: the ones to use for a
+    # process of an earlier boot (its boot-clock times are rebased onto this boot's, all alike)
+    start_wall = member.get("start_wall")
+    start = round(start_wall if start_wall is not None else boot + start_ns / 1e9, 6)
 
-    def epoch(ns: int) -> float:
-        return round(boot + ns / 1e9, 6)
+    def epoch(ns: int | None) -> float | None:
+        return None if ns is None else round(start + (ns - start_ns) / 1e9, 6)
 
+    ended_wall = member.get("ended_wall")
     ended = member.get("ended")
     proc: dict[str, Any] = {
         "pid": member["pid"],
         "parent": member.get("parent"),
-        "start": epoch(member["start"]),
-        "end": epoch(ended) if ended is not None else None,
+        "start": start,
+        "end": round(ended_wall, 6) if ended_wall is not None else epoch(ended),
         "argv": member.get("argv") or [],
         "execs": member.get("execs") or [],
         "comm": member.get("comm") or _comm_of(member.get("command")),
@@ -54,7 +61,7 @@ def member_as_report(member: dict[str, Any], boot: float) -> dict[str, Any]:
     }
     times = member.get("exec_times")
     if times is not None:
-        proc["exec_times"] = [epoch(t) if t is not None else None for t in times]
+        proc["exec_times"] = [epoch(t) for t in times]
     account = member.get("account")
     if isinstance(account, dict):
         for key in perfetto.ACCOUNT_FIELDS:
@@ -70,7 +77,8 @@ def _comm_of(command: object) -> str:
 
 
 def run(conn: Connection, args: argparse.Namespace, write: Out) -> int:
-    result = conn.request("list", group=args.name)
+    # all: the ended members a daemon keeps on disk too (one that keeps none ignores it)
+    result = conn.request("list", group=args.name, all=True)
     name = result["group"]["name"]
     members: list[dict[str, Any]] = result["members"]
     now = time.time()
