@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--json", action="store_true", help="write the report as one JSON document")
     trace.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     trace.add_argument(
+        "--perfetto",
+        metavar="FILE",
+        help="also write the processes to FILE as Chrome Trace Event Format JSON, for "
+        "ui.perfetto.dev and chrome://tracing",
+    )
+    trace.add_argument(
         "--wait-all", action="store_true", help="wait until every process of the group has exited"
     )
     trace.add_argument(
@@ -176,6 +182,17 @@ def _daemon_commands(sub: Any) -> None:
         "-n", "--lines", type=_count, metavar="N", help="the last N lines (default: 256 KiB)"
     )
 
+    exporting = sub.add_parser(
+        "export",
+        help="write a group's processes, live and ended, as a Perfetto trace",
+        description="Write the members of group NAME that the daemon knows, live and ended, to "
+        "FILE as Chrome Trace Event Format JSON (opens in ui.perfetto.dev and chrome://tracing).",
+    )
+    exporting.add_argument("name", metavar="NAME")
+    exporting.add_argument(
+        "--perfetto", metavar="FILE", required=True, help="the file to write the trace to"
+    )
+
     remove = sub.add_parser("remove", help="stop tracking a group (its processes are left running)")
     remove.add_argument("name", metavar="NAME")
     rename = sub.add_parser("rename", help="rename a group")
@@ -247,7 +264,17 @@ def main(argv: list[str] | None = None) -> int:
         from tractui.commands import daemon
 
         return daemon.run(args)
-    if args.command in ("add", "attach", "list", "groups", "signal", "remove", "rename", "log"):
+    if args.command in (
+        "add",
+        "attach",
+        "list",
+        "groups",
+        "signal",
+        "remove",
+        "rename",
+        "log",
+        "export",
+    ):
         from tractui.commands import remote
 
         if args.command == "add":

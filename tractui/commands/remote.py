@@ -1,4 +1,5 @@
-"""The scripting CLI: ``tractui add/attach/list/groups/signal/remove/rename/log/events --group``.
+"""The scripting CLI: ``tractui add/attach/list/groups/signal/remove/rename/log/export/events
+--group``.
 
 Each command is one request to the daemon (``events --group`` a subscription). Without a daemon
 they say how to start one and exit with status 3; a refused request prints the daemon's one-line
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from tractui import control, guides
+from tractui.commands import export
 from tractui.daemon.client import Connection, add_request
 from tractui.errors import UserError
 from tractui.text import escape, escape_output, shell_join
@@ -284,4 +286,5 @@ COMMANDS: dict[str, Callable[[Connection, argparse.Namespace, Out], int]] = {
     "rename": _rename,
     "events": _events,
     "log": _log,
+    "export": export.run,
 }

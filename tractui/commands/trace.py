@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -14,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from tractui import control, guides
+from tractui import control, guides, perfetto
 from tractui.engine import Counters, Engine, accounting_notice
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ExitStatus
@@ -110,6 +111,8 @@ def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
         waited=waited,
     )
     to_file = _write(report, args)
+    if args.perfetto:
+        export_perfetto(report, args.perfetto)
     if report.leaked and to_file:
         print(
             f"tractui trace: {_count(len(survivors), 'survivor')} leaked (--fail-on-leak): "
@@ -257,6 +260,10 @@ class Report:
             "alive": p.key in self._still_alive,
             **_account_json(self.account(p)),
         }
+
+    def processes_json(self) -> Iterator[dict[str, Any]]:
+        """Each process as in :meth:`to_json`, in tree order, one at a time."""
+        return (self._proc_json(p) for p in self.procs)
 
     def lines(self) -> Iterator[str]:
         n = len(self.procs)
@@ -437,3 +444,31 @@ def _write(report: Report, args: argparse.Namespace) -> bool:
         if out is not sys.stderr:
             out.close()
     return out is not sys.stderr
+
+
+def export_perfetto(report: Report, path: str) -> bool:
+    """Write the processes to ``path`` for ui.perfetto.dev (:mod:`tractui.perfetto`); the live
+    ones end at the time of writing. A failure is one line on stderr, and a half-written file is
+    removed: the report is written anyway. Whether it was written."""
+    created = False
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            created = True
+            perfetto.write(
+                report.processes_json(),
+                out,
+                end=time.time(),
+                meta={"command": report.cmd, "root": report.root.pid},
+            )
+        return True
+    except OSError as err:
+        if created:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        print(
+            f"tractui trace: cannot write the Perfetto export to {escape(path)}: "
+            f"{err.strerror or err}; give --perfetto a file in a writable directory "
+            "(the report is complete)",
+            file=sys.stderr,
+        )
+        return False
