@@ -117,7 +117,12 @@ Event = Fork | Exec | Exit | Comm | Loss
 
 
 class ProcInfo(NamedTuple):
-    """A process as /proc shows it at one instant (read by :mod:`tractui.kernel.procfs`)."""
+    """A process as /proc shows it at one instant (read by :mod:`tractui.kernel.procfs`).
+
+    ``read_ns`` is when that read ended, on the clock of the events' ``ts`` (CLOCK_MONOTONIC,
+    the proc connector's ktime_get_ns); 0 if not known. An exec of the same pid stamped at or
+    before it means the read may show that later program, not the one it was made for.
+    """
 
     pid: int
     start: int  # ns since boot (CLOCK_BOOTTIME), from /proc/PID/stat starttime
@@ -129,6 +134,7 @@ class ProcInfo(NamedTuple):
     threads: int
     state: str
     kthread: bool
+    read_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -354,6 +354,8 @@ def members_wire(tracker: Tracker, group: Group) -> list[JsonObject]:
                 "uid": proc.uid,
                 "command": proc.command(),
                 "argv": list(proc.argv),
+                "execs": [list(a) for a in proc.execs],
+                "exec_times": list(proc.exec_times),  # ns since boot, like start
                 "alive": proc.alive,
                 "status": proc.status_text(),
                 "reparented": proc.reparented,

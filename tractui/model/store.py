@@ -31,6 +31,9 @@ NO_GROUP_NAME = "no group name given: type one (1-64 letters, digits or - _ . @ 
 # the command of a process whose exec we saw but that ended (or whose pid was reused) before
 # /proc could be read: what it ran is unknown, and no longer its forker's program
 UNREAD_EXEC = "[exec'd; ended before it was read]"
+# the command of an exec whose /proc read came after the same process had exec'd again: what
+# the read showed was the later program's, so what this one ran is unknown
+SUPERSEDED_EXEC = "[exec'd; exec'd again before it was read]"
 
 
 @dataclass(slots=True, eq=False)
@@ -49,6 +52,7 @@ class Proc:
     threads: int = 1
     peak_threads: int = 1
     execs: list[tuple[str, ...]] = field(default_factory=list)  # one per exec event seen
+    exec_times: list[int] = field(default_factory=list)  # ns since boot, one per entry of execs
     children: dict[Key, None] = field(default_factory=dict)  # ordered, O(1) removal
     exit: ExitStatus | None = None
     ended: int | None = None  # ns since boot

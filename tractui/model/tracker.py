@@ -18,10 +18,15 @@ from tractui.events import Comm, Event, Exec, Exit, ExitStatus, Fork, Loss, Proc
 from tractui.kernel import procfs
 from tractui.model.adopt import Adopter, ProcFS, ProcReader, Zombies
 from tractui.model.changes import Delta, Key, MemberEvent
-from tractui.model.store import Group, Proc, Store
+from tractui.model.store import SUPERSEDED_EXEC, Group, Proc, Store
 
 # An exit followed this soon by an exec of the same pid is execve from a non-leader thread.
 EXEC_AFTER_EXIT_NS = 1_000_000_000
+# The kernel stamps an exec event after the new program is in place (fs/exec.c: the mm, comm
+# and exe switch in begin_new_exec; proc_exec_connector runs once the binary is loaded): a
+# /proc read that ended this little before a later exec's stamp may already show that program's
+# comm and exe (measured: 20-50 us before the stamp, static binaries; the argv under 1 us).
+EXEC_SETUP_NS = 100_000
 # how long an exited member stays (s), unless told: with thousands of short-lived processes,
 # ten seconds of them (the daemon keeps them longer: see its --keep-exited)
 KEEP_EXITED = 10.0
@@ -50,6 +55,9 @@ class Tracker(Store):
         self.lost = 0
         self.unrecovered = 0  # members that ended while events were lost
         self._launched_argv: dict[Key, tuple[str, ...]] = {}  # see expect_exec
+        # a live member's last exec: when /proc was read for it (0: not read) and the argv we
+        # launched it with, if so (see _exec)
+        self._last_exec: dict[Key, tuple[int, tuple[str, ...] | None]] = {}
 
     # ---- reconciliation with /proc (tractui.model.adopt) -------------------------------------
 
@@ -189,21 +197,55 @@ class Tracker(Store):
             proc = self._revive(ev)
             if proc is None:
                 return
+        last = self._last_exec.get(proc.key)
+        if last is not None and ev.ts <= last[0] + EXEC_SETUP_NS:
+            self._superseded(proc, last[1])
         info = ev.info
+        read_ns = 0
         if info is not None and procfs.same_start(info.start, proc.start):
             proc._absorb(info)
+            read_ns = info.read_ns
         else:  # gone (or its pid reused) before /proc was read: it runs its forker's no more
             proc.argv, proc.comm, proc.exe = (), "", ""
+        launched = None
         if self._launched_argv:
             launched = self._launched_argv.pop(proc.key, None)
             if launched is not None and not proc.argv:
                 proc.argv = launched  # we started it: what it exec'd is no guess
+        last_exec = self._last_exec
+        last_exec[proc.key] = (read_ns, launched)
+        if len(last_exec) > 2 * len(self.live) + 64:  # members removed alive (a group removed)
+            self._last_exec = {k: v for k, v in last_exec.items() if k in self.procs}
         proc.execs.append(proc.argv)  # () : gone before we looked
+        proc.exec_times.append(ev.ts + self.offset)
         self.groups[proc.group].execs += 1
         self.changes.note_changed(proc.key)
         self.changes.note_group(proc.group)  # its counters changed
         detail = proc.command()
         self.log_event(ev.ts + self.offset, "exec", proc, detail)
+
+    def _superseded(self, proc: Proc, launched: tuple[str, ...] | None) -> None:
+        """``proc`` exec's again, stamped before the /proc read for its last exec ended (or
+        just after: see EXEC_SETUP_NS): that read may show this later program, so what the last
+        one ran is unknown (but for the argv we launched it with), never the later one's."""
+        argv = launched or ()
+        if proc.execs:
+            proc.execs[-1] = argv
+        proc.argv, proc.comm, proc.exe = argv, "", ""
+        if not proc.exec_times:
+            return
+        # its exec in the event log still to be sent says so too (one already sent, from an
+        # earlier batch, stays as it was)
+        when = proc.exec_times[-1]
+        log = self.changes.delta.log
+        for i in range(len(log) - 1, -1, -1):
+            entry = log[i]
+            if entry.key == proc.key and entry.kind == "exec" and entry.ts == when:
+                detail = " ".join(argv) if argv else SUPERSEDED_EXEC
+                log[i] = entry._replace(detail=detail)
+                break
+            if entry.ts < when:
+                break
 
     def expect_exec(self, proc: Proc, argv: tuple[str, ...]) -> None:
         """``proc`` is a program we started with ``argv``, its exec event still to come: if
@@ -248,6 +290,7 @@ class Tracker(Store):
     def _end(self, proc: Proc, ended: int, status: ExitStatus | None) -> None:
         if self._launched_argv:  # its exec event was lost
             self._launched_argv.pop(proc.key, None)
+        self._last_exec.pop(proc.key, None)
         proc.ended = ended
         proc.exit = status
         proc.threads = 0

@@ -1,0 +1,141 @@
+"""Never a wrong fact, on synthetic events: a /proc read made after the process exec'd again
+leaves that exec unknown, and each exec keeps its time. (The same shapes against the real
+kernel: the integration tests.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tractui.events import Exec, Exit, Fork, ProcInfo
+from tractui.model import state
+from tractui.model.state import Corrupt
+from tractui.model.store import SUPERSEDED_EXEC, Proc
+from tractui.model.tracker import EXEC_SETUP_NS, Tracker
+from tractui.model.wire import proc_from_wire, proc_json, proc_to_wire
+
+from .fakeproc import FakeProc
+
+SEC = 1_000_000_000
+MS = 1_000_000
+ROOT = 5_000_000  # read from a FakeProc: no process need run at these PIDs
+CHILD = ROOT + 1
+
+
+def info(pid: int, start: int, argv: tuple[str, ...], read_ns: int = 0) -> ProcInfo:
+    name = argv[0] if argv else "x"
+    return ProcInfo(pid, start, 1, name, argv, "/bin/" + name, 0, 1, "S", False, read_ns)
+
+
+@pytest.fixture
+def tracker() -> Tracker:
+    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0, reader=FakeProc())
+    t.add_root("web", info(ROOT, 1 * SEC, ("sh", "-c", "serve")))
+    t.apply([Fork(2 * SEC, ROOT, ROOT, CHILD, CHILD)])
+    t.take_delta()
+    return t
+
+
+def exec_(ts: int, argv: tuple[str, ...], read_ns: int) -> Exec:
+    return Exec(ts, CHILD, CHILD, info(CHILD, 2 * SEC, argv, read_ns))
+
+
+A = ("sh", "-c", 'exec sh -c "exit 4"')
+B = ("sh", "-c", "exit 4")
+
+
+def test_a_read_that_ended_after_the_next_exec_leaves_its_exec_unknown(tracker: Tracker) -> None:
+    # the read for the first exec ended at 3.002 s; the second exec is stamped 3.001 s: the
+    # read may have shown B (here it did), so what the first ran is not known
+    delta = tracker.apply([exec_(3 * SEC, B, 3 * SEC + 2 * MS), exec_(3 * SEC + MS, B, 4 * SEC)])
+    child = tracker.live[CHILD]
+    assert child.execs == [(), B]
+    assert child.argv == B and child.comm == "sh"
+    assert child.exec_times == [3 * SEC, 3 * SEC + MS]
+    details = [e.detail for e in delta.log if e.kind == "exec"]
+    assert details == [SUPERSEDED_EXEC, " ".join(B)]  # the log says so too
+    assert tracker.groups["web"].execs == 2
+
+
+def test_a_read_that_ended_before_the_next_exec_is_kept(tracker: Tracker) -> None:
+    later = 3 * SEC + 2 * MS + EXEC_SETUP_NS + 1
+    tracker.apply([exec_(3 * SEC, A, 3 * SEC + 2 * MS), exec_(later, B, 4 * SEC)])
+    assert tracker.live[CHILD].execs == [A, B]
+
+
+def test_a_read_just_before_the_next_exec_is_suspect_too(tracker: Tracker) -> None:
+    # the kernel stamps an exec once the new program is in place: a read this close before
+    # the stamp may show the new program's comm and exe
+    read = 3 * SEC + 2 * MS
+    tracker.apply([exec_(3 * SEC, A, read), exec_(read + EXEC_SETUP_NS, B, 4 * SEC)])
+    assert tracker.live[CHILD].execs == [(), B]
+
+
+def test_each_exec_is_judged_by_its_own_read(tracker: Tracker) -> None:
+    c = ("true",)
+    tracker.apply(
+        [
+            exec_(3 * SEC, A, 3 * SEC + MS),  # fine: read long before the next
+            exec_(4 * SEC, B, 5 * SEC),  # read after the third exec: unknown
+            exec_(4 * SEC + MS, c, 4 * SEC + 2 * MS),
+        ]
+    )
+    assert tracker.live[CHILD].execs == [A, (), c]
+
+
+def test_a_later_batch_still_unsets_the_exec_but_leaves_its_sent_log(tracker: Tracker) -> None:
+    first = tracker.apply([exec_(3 * SEC, B, 3 * SEC + 2 * MS)])
+    assert [e.detail for e in first.log] == [" ".join(B)]
+    second = tracker.apply([exec_(3 * SEC + MS, B, 4 * SEC)])
+    assert tracker.live[CHILD].execs == [(), B]
+    assert [e.detail for e in second.log] == [" ".join(B)]
+    assert CHILD in {key[0] for key in second.changed}
+
+
+def test_an_unread_exec_time_is_trusted_as_before(tracker: Tracker) -> None:
+    tracker.apply([exec_(3 * SEC, A, 0), exec_(3 * SEC + MS, B, 4 * SEC)])
+    assert tracker.live[CHILD].execs == [A, B]
+
+
+def test_a_launched_program_keeps_the_argv_it_was_launched_with(tracker: Tracker) -> None:
+    tracker.expect_exec(tracker.live[CHILD], A)
+    tracker.apply([exec_(3 * SEC, B, 3 * SEC + 2 * MS), exec_(3 * SEC + MS, B, 4 * SEC)])
+    assert tracker.live[CHILD].execs == [A, B]
+
+
+def test_an_exit_forgets_the_last_read(tracker: Tracker) -> None:
+    tracker.apply([exec_(3 * SEC, A, 5 * SEC), Exit(4 * SEC, CHILD, CHILD, 0, ROOT, ROOT)])
+    assert tracker.procs[(CHILD, 2 * SEC)].execs == [A]
+    assert not tracker._last_exec
+
+
+def test_exec_times_travel_on_the_wire_and_in_the_state_file(tracker: Tracker) -> None:
+    tracker.apply([exec_(3 * SEC, A, 3 * SEC + MS), exec_(4 * SEC, B, 4 * SEC + MS)])
+    child = tracker.live[CHILD]
+    wire = proc_to_wire(child)
+    assert wire["exec_times"] == [3 * SEC, 4 * SEC]
+    assert json.loads(proc_json(child)) == wire
+    assert proc_from_wire(wire).exec_times == [3 * SEC, 4 * SEC]
+    del wire["exec_times"]  # a daemon of an older tractui
+    assert proc_from_wire(wire).exec_times == []
+
+
+def _decoded(member: dict[str, object]) -> Proc:
+    return state._decode_proc(state._Fields(member, "member 0"), "web")
+
+
+def test_the_state_file_keeps_exec_times_and_loads_files_without_them(
+    tracker: Tracker, tmp_path: Path
+) -> None:
+    tracker.apply([exec_(3 * SEC, A, 3 * SEC + MS)])
+    member = json.loads(proc_json(tracker.live[CHILD]))
+    assert _decoded(member).exec_times == [3 * SEC]
+    del member["exec_times"]
+    old = _decoded(member)
+    assert old.execs == [A] and old.exec_times == []
+    for bad in ([], [3 * SEC, 4 * SEC], ["3"], [-1], None):
+        member["exec_times"] = bad
+        with pytest.raises(Corrupt, match="exec_times"):
+            _decoded(member)
