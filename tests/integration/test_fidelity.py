@@ -5,6 +5,7 @@ agree with it or say it does not know.
 - An exec chain: one PID that exec's itself again and again, each program writing its argv.
   A /proc read for one exec that comes after the next exec shows the next program: before
   the fix 14 of 20 traces of a 31-exec chain had a wrong argv (119 of 620 execs).
+- A thread renamed with prctl(PR_SET_NAME) that forks: the child has the thread's name.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -124,3 +126,48 @@ def test_exec_of_exec_records_no_argv_of_the_other(spawn: Spawn, tmp_path: Path)
         _check_times(p)
         assert p["execs"][0] in ([], first), p["execs"]  # launched by us: known, or unknown
         assert p["execs"][1] in ([], second), p["execs"]
+
+
+THREAD_FORK = textwrap.dedent(
+    """
+    import ctypes, os, sys, threading, time
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_NAME = 15
+    def fork_child(truth):
+        pid = os.fork()
+        if pid == 0:
+            with open(truth, "w") as f:
+                f.write(open("/proc/self/comm").read().strip())
+            time.sleep(0.2)
+            os._exit(0)
+        os.waitpid(pid, 0)
+    def work():
+        if libc.prctl(PR_SET_NAME, b"worker-a", 0, 0, 0) != 0:
+            sys.exit("prctl failed: %d" % ctypes.get_errno())
+        fork_child(sys.argv[1] + ".1")
+        # a thread it makes starts with its name: no COMM event says so
+        sub = threading.Thread(target=fork_child, args=(sys.argv[1] + ".2",))
+        sub.start()
+        sub.join()
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    """
+)
+
+
+def test_a_child_forked_by_a_renamed_thread_has_the_threads_name(
+    spawn: Spawn, tmp_path: Path
+) -> None:
+    truth = tmp_path / "comm"
+    report = _trace(spawn, tmp_path, sys.executable, "-c", THREAD_FORK, str(truth))
+    assert report["exit"] == {"code": 0}
+    root = report["root"]
+    children = [p for p in report["processes"] if p["parent"] == root]
+    assert len(children) == 2, report["processes"]
+    for n in (1, 2):  # what each child itself saw
+        assert (tmp_path / f"comm.{n}").read_text() == "worker-a"
+    assert [c["comm"] for c in children] == ["worker-a", "worker-a"]
+    assert all(c["exit"] == {"code": 0} for c in children)
+    main = next(p for p in report["processes"] if p["pid"] == root)
+    assert main["comm"] != "worker-a"  # the thread's name is not its process's

@@ -1,6 +1,6 @@
 """Never a wrong fact, on synthetic events: a /proc read made after the process exec'd again
-leaves that exec unknown, and each exec keeps its time. (The same shapes against the real
-kernel: the integration tests.)"""
+leaves that exec unknown, each exec keeps its time, and a child forked by a renamed thread
+takes the thread's name. (The same shapes against the real kernel: the integration tests.)"""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tractui.events import Exec, Exit, Fork, ProcInfo
+from tractui.events import Comm, Exec, Exit, Fork, ProcInfo
 from tractui.model import state
+from tractui.model import tracker as tracker_module
 from tractui.model.state import Corrupt
 from tractui.model.store import SUPERSEDED_EXEC, Proc
 from tractui.model.tracker import EXEC_SETUP_NS, Tracker
 from tractui.model.wire import proc_from_wire, proc_json, proc_to_wire
 
-from .fakeproc import FakeProc
+from .fakeproc import FakeProc, stat_line
 
 SEC = 1_000_000_000
 MS = 1_000_000
@@ -139,3 +140,102 @@ def test_the_state_file_keeps_exec_times_and_loads_files_without_them(
         member["exec_times"] = bad
         with pytest.raises(Corrupt, match="exec_times"):
             _decoded(member)
+
+
+# ---- the names of the children of renamed threads ----------------------------------------------
+
+THREAD = ROOT + 7
+
+
+def test_a_child_forked_by_a_renamed_thread_takes_the_threads_name(tracker: Tracker) -> None:
+    tracker.apply(
+        [
+            Fork(3 * SEC, ROOT, ROOT, THREAD, ROOT),  # a thread of the root
+            Comm(3 * SEC + 1, THREAD, ROOT, "worker-a"),
+            Fork(4 * SEC, THREAD, ROOT, ROOT + 20, ROOT + 20),  # that thread forks
+            Fork(4 * SEC + 1, ROOT, ROOT, ROOT + 21, ROOT + 21),  # the main thread forks
+        ]
+    )
+    assert tracker.live[ROOT + 20].comm == "worker-a"
+    assert tracker.live[ROOT + 21].comm == "sh"
+    assert tracker.live[ROOT].comm == "sh"  # a thread's name is not its process's
+
+
+def test_a_thread_name_is_dropped_at_the_threads_exit(tracker: Tracker) -> None:
+    tracker.apply(
+        [
+            Fork(3 * SEC, ROOT, ROOT, THREAD, ROOT),
+            Comm(3 * SEC + 1, THREAD, ROOT, "worker-a"),
+            Exit(3 * SEC + 2, THREAD, ROOT, 0, ROOT, ROOT),
+        ]
+    )
+    assert tracker.thread_comms == {}
+    # the tid reused by a new thread that was never renamed: named as its process
+    tracker.apply(
+        [
+            Fork(4 * SEC, ROOT, ROOT, THREAD, ROOT),
+            Fork(4 * SEC + 1, THREAD, ROOT, ROOT + 20, ROOT + 20),
+        ]
+    )
+    assert tracker.live[ROOT + 20].comm == "sh"
+
+
+def test_a_thread_made_by_a_renamed_thread_is_read_from_its_childs_proc(
+    tracker: Tracker,
+) -> None:
+    # a thread starts with its maker's name, and its fork event names the process's parent,
+    # not the maker: the child of such a thread is named from /proc
+    reader = tracker.reader
+    assert isinstance(reader, FakeProc)
+    child = stat_line(ROOT + 20, 4 * SEC, "S")
+    child.comm = "worker-a"
+    reader.stats[ROOT + 20] = child
+    tracker.apply(
+        [
+            Fork(3 * SEC, ROOT, ROOT, THREAD, ROOT),
+            Comm(3 * SEC + 1, THREAD, ROOT, "worker-a"),
+            Fork(3 * SEC + 2, 1, 1, THREAD + 1, ROOT),  # made by THREAD, as the kernel says it
+            Fork(4 * SEC, THREAD + 1, ROOT, ROOT + 20, ROOT + 20),
+            Fork(4 * SEC + 1, THREAD + 1, ROOT, ROOT + 21, ROOT + 21),  # gone: not read
+        ]
+    )
+    assert tracker.live[ROOT + 20].comm == "worker-a"
+    assert tracker.live[ROOT + 21].comm == "sh"
+
+
+def test_the_children_of_threads_of_processes_with_none_renamed_are_not_read(
+    tracker: Tracker,
+) -> None:
+    reader = tracker.reader
+    assert isinstance(reader, FakeProc)
+    child = stat_line(ROOT + 20, 4 * SEC, "S")
+    child.comm = "what /proc says"
+    reader.stats[ROOT + 20] = child
+    tracker.apply(
+        [
+            Fork(3 * SEC, ROOT, ROOT, THREAD, ROOT),
+            Fork(4 * SEC, THREAD, ROOT, ROOT + 20, ROOT + 20),
+        ]
+    )
+    assert tracker.live[ROOT + 20].comm == "sh"
+
+
+def test_an_ended_process_is_no_longer_one_with_renamed_threads(tracker: Tracker) -> None:
+    tracker.apply([Comm(3 * SEC, THREAD, ROOT, "worker-a")])
+    assert tracker.renamed_threads == {ROOT}
+    tracker.apply([Exit(4 * SEC, ROOT, ROOT, 0, 1, 1)])
+    assert tracker.renamed_threads == set()
+
+
+def test_thread_names_of_non_members_are_not_kept(tracker: Tracker) -> None:
+    tracker.apply([Comm(3 * SEC, 43, 42, "other")])
+    assert tracker.thread_comms == {}
+
+
+def test_thread_names_are_bounded_oldest_first(
+    tracker: Tracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tracker_module, "THREAD_COMMS_MAX", 3)
+    tracker.apply([Comm(3 * SEC + i, ROOT + 100 + i, ROOT, f"w{i}") for i in range(5)])
+    tracker.apply([Comm(4 * SEC, ROOT + 102, ROOT, "w2b")])  # renamed: now the newest
+    assert tracker.thread_comms == {ROOT + 103: "w3", ROOT + 104: "w4", ROOT + 102: "w2b"}

@@ -27,6 +27,8 @@ EXEC_AFTER_EXIT_NS = 1_000_000_000
 # /proc read that ended this little before a later exec's stamp may already show that program's
 # comm and exe (measured: 20-50 us before the stamp, static binaries; the argv under 1 us).
 EXEC_SETUP_NS = 100_000
+# thread names kept for the forks of renamed threads (a thread's Comm event to its Exit)
+THREAD_COMMS_MAX = 4096
 # how long an exited member stays (s), unless told: with thousands of short-lived processes,
 # ten seconds of them (the daemon keeps them longer: see its --keep-exited)
 KEEP_EXITED = 10.0
@@ -58,6 +60,8 @@ class Tracker(Store):
         # a live member's last exec: when /proc was read for it (0: not read) and the argv we
         # launched it with, if so (see _exec)
         self._last_exec: dict[Key, tuple[int, tuple[str, ...] | None]] = {}
+        self.thread_comms: dict[int, str] = {}  # tid -> name, of member threads renamed
+        self.renamed_threads: set[int] = set()  # live members with a thread renamed
 
     # ---- reconciliation with /proc (tractui.model.adopt) -------------------------------------
 
@@ -176,13 +180,16 @@ class Tracker(Store):
             if stat is None or stat.ended or not procfs.same_start(stat.start, start):
                 return
         group = self.groups[parent.group]
+        comm = parent.comm
+        if ev.parent_pid != ev.parent_tgid and ev.parent_tgid in self.renamed_threads:
+            comm = self._thread_name(ev.parent_pid, ev.child_pid, start, comm)
         proc = Proc(
             pid=ev.child_pid,
             start=start,
             group=group.name,
             parent=parent.key,
             ppid=ev.parent_tgid,
-            comm=parent.comm,
+            comm=comm,
             argv=parent.argv,
             exe=parent.exe,
             uid=parent.uid,
@@ -273,6 +280,8 @@ class Tracker(Store):
 
     def _exit(self, ev: Exit) -> None:
         if ev.pid != ev.tgid:
+            if self.thread_comms:
+                self.thread_comms.pop(ev.pid, None)
             proc = self.live.get(ev.tgid)
             if proc is not None and proc.threads > 1:
                 proc.threads -= 1
@@ -291,6 +300,7 @@ class Tracker(Store):
         if self._launched_argv:  # its exec event was lost
             self._launched_argv.pop(proc.key, None)
         self._last_exec.pop(proc.key, None)
+        self.renamed_threads.discard(proc.pid)
         proc.ended = ended
         proc.exit = status
         proc.threads = 0
@@ -327,11 +337,36 @@ class Tracker(Store):
 
     def _comm(self, ev: Comm) -> None:
         if ev.pid != ev.tgid:
+            if ev.tgid in self.live:
+                self._name_thread(ev.pid, ev.comm)
+                self.renamed_threads.add(ev.tgid)
             return
         proc = self.live.get(ev.pid)
         if proc is not None:
             proc.comm = ev.comm
             self.changes.note_changed(proc.key)
+
+    def _thread_name(self, tid: int, child: int, start: int, comm: str) -> str:
+        """The name of a process forked (at ``start``) by thread ``tid`` of a process some of
+        whose threads were renamed: the kernel copies the forking thread's. A thread named by
+        no event of ours (made by a renamed thread, whose fork event names the process's
+        parent, not it) is read from the child's /proc entry, if it is still there."""
+        known = self.thread_comms.get(tid)
+        if known is not None:
+            return known
+        stat = self.reader.stat_if_present(child)
+        if stat is not None and procfs.same_start(stat.start, start):
+            return stat.comm  # (if it exec'd or renamed itself since, that event follows)
+        return comm
+
+    def _name_thread(self, tid: int, comm: str) -> None:
+        """A member's thread ``tid`` is named ``comm``: what a process it forks is named (kept
+        to the thread's exit; the oldest name is dropped past THREAD_COMMS_MAX)."""
+        comms = self.thread_comms
+        comms.pop(tid, None)  # renamed again: now the newest
+        if len(comms) >= THREAD_COMMS_MAX:
+            del comms[next(iter(comms))]  # its exit was lost, or it lives long
+        comms[tid] = comm
 
     # ---- upkeep ------------------------------------------------------------------------------
 
