@@ -28,27 +28,7 @@ TRACTUI = [sys.executable, "-m", "tractui"]
 RUNS = 8  # traces of the chain: the race that gave a wrong argv hit 14 runs in 20
 CHAIN = 30  # execs after the first
 
-CHAIN_C = r"""
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-/* chain K FILE: append "argv[0] argv[1] argv[2]" to FILE, then exec itself as chain K-1 FILE
-   (through /proc/self/exe: no path lookup), down to 0. */
-int main(int argc, char **argv) {
-    if (argc != 3) return 2;
-    int k = atoi(argv[1]);
-    FILE *f = fopen(argv[2], "a");
-    if (!f) return 3;
-    fprintf(f, "%s\t%s\t%s\n", argv[0], argv[1], argv[2]);
-    fclose(f);
-    if (k <= 0) return 0;
-    char next[16];
-    snprintf(next, sizeof next, "%d", k - 1);
-    char *nargv[] = {argv[0], next, argv[2], NULL};
-    execv("/proc/self/exe", nargv);
-    return 5;
-}
-"""
+CHAIN_C = Path(__file__).resolve().parents[2] / "bench" / "fidelity" / "chain.c"
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +38,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if cc is None:
         pytest.skip("needs a C compiler (cc) to build the exec-chain helper")
     where = tmp_path_factory.mktemp("chain")
-    source, binary = where / "chain.c", where / "chain"
-    source.write_text(CHAIN_C)
+    source, binary = CHAIN_C, where / "chain"
     for static in (["-static"], []):
         done = subprocess.run(
             [cc, "-O2", *static, "-o", str(binary), str(source)], capture_output=True, timeout=60
