@@ -137,6 +137,19 @@ class ProcInfo(NamedTuple):
     read_ns: int = 0
 
 
+# The kernel stamps an exec event after the new program is in place (fs/exec.c: the mm, comm
+# and exe switch in begin_new_exec; proc_exec_connector runs once the binary is loaded): a
+# /proc read that ended this little before a later exec's stamp may already show that program's
+# comm and exe (measured: 20-50 us before the stamp, static binaries; the argv under 1 us).
+EXEC_SETUP_NS = 100_000
+
+
+def read_superseded(read_ns: int, later_exec_ts: int) -> bool:
+    """Whether a /proc read that ended at ``read_ns`` (0: not known) may show the program of an
+    exec of the same process stamped ``later_exec_ts``, not the one it was read for."""
+    return read_ns > 0 and later_exec_ts <= read_ns + EXEC_SETUP_NS
+
+
 @dataclass(frozen=True, slots=True)
 class ExitStatus:
     """A decoded wait status: an exit code, or the signal that ended the process."""

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tractui.events import Comm, Exec, Exit, Fork, ProcInfo
+from tractui.commands.events import SUPERSEDED, Printer
+from tractui.events import EXEC_SETUP_NS, Comm, Exec, Exit, Fork, ProcInfo
 from tractui.model import state
 from tractui.model import tracker as tracker_module
 from tractui.model.state import Corrupt
 from tractui.model.store import SUPERSEDED_EXEC, Proc
-from tractui.model.tracker import EXEC_SETUP_NS, Tracker
+from tractui.model.tracker import Tracker
 from tractui.model.wire import proc_from_wire, proc_json, proc_to_wire
 
 from .fakeproc import FakeProc, stat_line
@@ -239,3 +240,31 @@ def test_thread_names_are_bounded_oldest_first(
     tracker.apply([Comm(3 * SEC + i, ROOT + 100 + i, ROOT, f"w{i}") for i in range(5)])
     tracker.apply([Comm(4 * SEC, ROOT + 102, ROOT, "w2b")])  # renamed: now the newest
     assert tracker.thread_comms == {ROOT + 103: "w3", ROOT + 104: "w4", ROOT + 102: "w2b"}
+
+
+# ---- tractui events ----------------------------------------------------------------------------
+
+
+def test_events_prints_an_exec_read_after_the_next_one_as_unknown() -> None:
+    lines: list[str] = []
+    printer = Printer(as_json=True, show_all=False, write=lines.append)
+    printer.batch(
+        [
+            exec_(3 * SEC, B, 3 * SEC + 2 * MS),  # read after the next exec: shows B
+            Exec(3 * SEC + MS, ROOT + 9, ROOT + 9, info(ROOT + 9, SEC, ("x",), 3 * SEC + MS)),
+            exec_(3 * SEC + MS, B, 4 * SEC),
+            exec_(5 * SEC, A, 5 * SEC + MS),
+        ]
+    )
+    records = [json.loads(line) for line in lines]
+    assert [(r["pid"], r["comm"], r["argv"]) for r in records] == [
+        (CHILD, SUPERSEDED, []),
+        (ROOT + 9, "x", ["x"]),
+        (CHILD, "sh", list(B)),
+        (CHILD, "sh", list(A)),
+    ]
+    text: list[str] = []
+    Printer(as_json=False, show_all=False, write=text.append).batch(
+        [exec_(3 * SEC, B, 3 * SEC + 2 * MS), exec_(3 * SEC + MS, B, 4 * SEC)]
+    )
+    assert text[0].endswith(f" ?          {SUPERSEDED}\n")

@@ -14,7 +14,17 @@ import os
 import time
 from collections.abc import Callable, Iterable
 
-from tractui.events import Comm, Event, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
+from tractui.events import (
+    Comm,
+    Event,
+    Exec,
+    Exit,
+    ExitStatus,
+    Fork,
+    Loss,
+    ProcInfo,
+    read_superseded,
+)
 from tractui.kernel import procfs
 from tractui.model.adopt import Adopter, ProcFS, ProcReader, Zombies
 from tractui.model.changes import Delta, Key, MemberEvent
@@ -22,11 +32,6 @@ from tractui.model.store import SUPERSEDED_EXEC, Group, Proc, Store
 
 # An exit followed this soon by an exec of the same pid is execve from a non-leader thread.
 EXEC_AFTER_EXIT_NS = 1_000_000_000
-# The kernel stamps an exec event after the new program is in place (fs/exec.c: the mm, comm
-# and exe switch in begin_new_exec; proc_exec_connector runs once the binary is loaded): a
-# /proc read that ended this little before a later exec's stamp may already show that program's
-# comm and exe (measured: 20-50 us before the stamp, static binaries; the argv under 1 us).
-EXEC_SETUP_NS = 100_000
 # thread names kept for the forks of renamed threads (a thread's Comm event to its Exit)
 THREAD_COMMS_MAX = 4096
 # how long an exited member stays (s), unless told: with thousands of short-lived processes,
@@ -205,7 +210,7 @@ class Tracker(Store):
             if proc is None:
                 return
         last = self._last_exec.get(proc.key)
-        if last is not None and ev.ts <= last[0] + EXEC_SETUP_NS:
+        if last is not None and read_superseded(last[0], ev.ts):
             self._superseded(proc, last[1])
         info = ev.info
         read_ns = 0
@@ -233,8 +238,9 @@ class Tracker(Store):
 
     def _superseded(self, proc: Proc, launched: tuple[str, ...] | None) -> None:
         """``proc`` exec's again, stamped before the /proc read for its last exec ended (or
-        just after: see EXEC_SETUP_NS): that read may show this later program, so what the last
-        one ran is unknown (but for the argv we launched it with), never the later one's."""
+        just after: see tractui.events.EXEC_SETUP_NS): that read may show this later program,
+        so what the last one ran is unknown (but for the argv we launched it with), never the
+        later one's."""
         argv = launched or ()
         if proc.execs:
             proc.execs[-1] = argv
