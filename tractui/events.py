@@ -117,7 +117,12 @@ Event = Fork | Exec | Exit | Comm | Loss
 
 
 class ProcInfo(NamedTuple):
-    """A process as /proc shows it at one instant (read by :mod:`tractui.kernel.procfs`)."""
+    """A process as /proc shows it at one instant (read by :mod:`tractui.kernel.procfs`).
+
+    ``read_ns`` is when that read ended, on the clock of the events' ``ts`` (CLOCK_MONOTONIC,
+    the proc connector's ktime_get_ns); 0 if not known. An exec of the same pid stamped at or
+    before it means the read may show that later program, not the one it was made for.
+    """
 
     pid: int
     start: int  # ns since boot (CLOCK_BOOTTIME), from /proc/PID/stat starttime
@@ -129,6 +134,20 @@ class ProcInfo(NamedTuple):
     threads: int
     state: str
     kthread: bool
+    read_ns: int = 0
+
+
+# The kernel stamps an exec event after the new program is in place (fs/exec.c: the mm, comm
+# and exe switch in begin_new_exec; proc_exec_connector runs once the binary is loaded): a
+# /proc read that ended this little before a later exec's stamp may already show that program's
+# comm and exe (measured: 20-50 us before the stamp, static binaries; the argv under 1 us).
+EXEC_SETUP_NS = 100_000
+
+
+def read_superseded(read_ns: int, later_exec_ts: int) -> bool:
+    """Whether a /proc read that ended at ``read_ns`` (0: not known) may show the program of an
+    exec of the same process stamped ``later_exec_ts``, not the one it was read for."""
+    return read_ns > 0 and later_exec_ts <= read_ns + EXEC_SETUP_NS
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tractui.events import ConnectorError, Event, Exec, Exit, Fork
+from tractui.events import ConnectorError, Event, Exec, Exit, Fork, read_superseded
 from tractui.kernel import procfs
 from tractui.kernel.collector import CollectorProcess
 from tractui.text import escape, shell_join
 
 GONE = "(ended before it could be read)"
+SUPERSEDED = "(exec'd again before it could be read)"
 
 
 class Names:
@@ -55,6 +56,15 @@ class Printer:
         wall = self.wall_offset + ts / 1e9
         return wall, datetime.fromtimestamp(wall).strftime("%H:%M:%S.%f")[:-3]
 
+    def batch(self, events: list[Event]) -> None:
+        """Print a batch of events, in order."""
+        superseded = superseded_execs(events)
+        for i, ev in enumerate(events):
+            if superseded and i in superseded:
+                self._exec(ev, superseded=True)  # type: ignore[arg-type]
+            else:
+                self.event(ev)
+
     def event(self, ev: Event) -> None:
         kind = type(ev)
         if kind is Exec:
@@ -64,9 +74,12 @@ class Printer:
         elif kind is Exit:
             self._exit(ev)  # type: ignore[arg-type]
 
-    def _exec(self, ev: Exec) -> None:
+    def _exec(self, ev: Exec, superseded: bool = False) -> None:
         info = ev.info
-        if info is not None:
+        argv: tuple[str, ...]
+        if info is not None and superseded:  # what it showed may be a later program's
+            comm, argv, ppid, user = SUPERSEDED, (), info.ppid, "?"
+        elif info is not None:
             self.names.known[ev.pid] = (info.comm, info.argv)
             comm, argv, ppid, user = info.comm, info.argv, info.ppid, self.names.user(info.uid)
         else:  # it ended before its /proc entry could be read
@@ -126,7 +139,8 @@ class Printer:
             self.write(json.dumps(record) + "\n")
             return
         # any user's text, on root's terminal: quoted on one line, its controls escaped
-        command = shell_join(argv) if argv else comm if comm == GONE else f"[{escape(comm)}]"
+        unread = comm in (GONE, SUPERSEDED)
+        command = shell_join(argv) if argv else comm if unread else f"[{escape(comm)}]"
         if kind == "exec":
             self.write(f"{clock} {pid:>7} {ppid:>7} {extra['user']:<10} {command}\n")
         elif kind == "fork":
@@ -138,6 +152,22 @@ class Printer:
         if not self.as_json:
             what = "USER/EVENT" if self.show_all else "USER"
             self.write(f"{'TIME':<12} {'PID':>7} {'PPID':>7} {what:<10} COMMAND\n")
+
+
+def superseded_execs(events: list[Event]) -> set[int]:
+    """The indexes of the execs in ``events`` whose /proc read ended after (or just before) a
+    later exec of the same process in ``events``: that read may show the later program. (One
+    in a later batch comes too late: the exec is printed by then.)"""
+    out: set[int] = set()
+    later: dict[int, int] = {}  # pid -> the stamp of its next exec in the batch
+    for i in range(len(events) - 1, -1, -1):
+        ev = events[i]
+        if type(ev) is Exec:
+            ts = later.get(ev.pid)
+            if ts is not None and ev.info is not None and read_superseded(ev.info.read_ns, ts):
+                out.add(i)
+            later[ev.pid] = ev.ts
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -177,8 +207,7 @@ def run(args: argparse.Namespace) -> int:
                 if message[0] == "batch":
                     seen = message[2]["datagrams"]
                     lost = message[2]["lost"]
-                    for ev in message[1]:
-                        printer.event(ev)
+                    printer.batch(message[1])
                 elif message[0] == "error":
                     print(f"tractui: {message[2]}", file=sys.stderr)
                     return 70

@@ -252,6 +252,7 @@ class Report:
             "end": self.epoch(p.ended) if p.ended is not None else None,
             "argv": list(p.argv),
             "execs": [list(argv) for argv in p.execs],
+            "exec_times": [self.epoch(t) for t in p.exec_times],
             "comm": p.comm,
             "exe": p.exe,
             "uid": p.uid,

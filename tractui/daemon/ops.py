@@ -358,13 +358,14 @@ def members_wire(tracker: Tracker, group: Group) -> list[JsonObject]:
                 "uid": proc.uid,
                 "command": proc.command(),
                 "argv": list(proc.argv),
+                "execs": [list(a) for a in proc.execs],
+                "exec_times": list(proc.exec_times),  # ns since boot, like start
                 "alive": proc.alive,
                 "status": proc.status_text(),
                 "reparented": proc.reparented,
                 "ended": proc.ended,  # boot-clock ns, as "start"; null while alive
                 "exit": proc.exit.to_json() if proc.exit is not None else None,
                 "comm": proc.comm,
-                "execs": [list(a) for a in proc.execs],
                 "account": proc.account.to_json() if proc.account is not None else None,
             }
         )

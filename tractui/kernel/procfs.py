@@ -159,17 +159,22 @@ def read_info(pid: int) -> ProcInfo | None:
     if stat is None:
         return None
     kthread = bool(stat.flags & PF_KTHREAD)
+    argv = () if kthread else read_argv(pid)
+    exe = "" if kthread else read_exe(pid)
+    uid = read_uid(pid)
     return ProcInfo(
         pid=pid,
         start=stat.start,
         ppid=stat.ppid,
         comm=stat.comm,
-        argv=() if kthread else read_argv(pid),
-        exe="" if kthread else read_exe(pid),
-        uid=read_uid(pid),
+        argv=argv,
+        exe=exe,
+        uid=uid,
         threads=stat.threads,
         state=stat.state,
         kthread=kthread,
+        # after the last read: an exec stamped before this may show in any of them
+        read_ns=time.monotonic_ns(),
     )
 
 

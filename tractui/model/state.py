@@ -969,6 +969,11 @@ def _decode_proc(doc: _Fields, group: str) -> Proc:
         lost_exit=doc.flag("lost_exit"),
         account=_account(doc, "account"),
     )
+    if "exec_times" in doc.data:  # not in the file of an older tractui
+        times = doc.items("exec_times")
+        if len(times) != len(proc.execs) or not all(type(t) is int and t >= 0 for t in times):
+            raise Corrupt(f"{doc.where}: 'exec_times' should be one integer >= 0 per exec")
+        proc.exec_times = times
     if status is not None:
         try:
             proc.exit = ExitStatus.from_json(status)

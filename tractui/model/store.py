@@ -34,6 +34,9 @@ NO_GROUP_NAME = "no group name given: type one (1-64 letters, digits or - _ . @ 
 UNREAD_EXEC = "[exec'd; ended before it was read]"
 # after the name the kernel's exit record gave such a process: its argv stays unknown
 ARGV_UNREAD = "[argv unread]"
+# the command of an exec whose /proc read came after the same process had exec'd again: what
+# the read showed was the later program's, so what this one ran is unknown
+SUPERSEDED_EXEC = "[exec'd; exec'd again before it was read]"
 
 
 @dataclass(slots=True, eq=False)
@@ -52,6 +55,7 @@ class Proc:
     threads: int = 1
     peak_threads: int = 1
     execs: list[tuple[str, ...]] = field(default_factory=list)  # one per exec event seen
+    exec_times: list[int] = field(default_factory=list)  # ns since boot, one per entry of execs
     children: dict[Key, None] = field(default_factory=dict)  # ordered, O(1) removal
     exit: ExitStatus | None = None
     ended: int | None = None  # ns since boot

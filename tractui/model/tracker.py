@@ -14,13 +14,23 @@ import os
 import time
 from collections.abc import Callable, Iterable
 
-from tractui.events import Comm, Event, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
+from tractui.events import (
+    Comm,
+    Event,
+    Exec,
+    Exit,
+    ExitStatus,
+    Fork,
+    Loss,
+    ProcInfo,
+    read_superseded,
+)
 from tractui.kernel import procfs
 from tractui.kernel.taskstats import TaskRecord
 from tractui.model.account import Account
 from tractui.model.adopt import Adopter, ProcFS, ProcReader, Zombies
 from tractui.model.changes import Delta, Key, MemberEvent
-from tractui.model.store import Group, Proc, Store
+from tractui.model.store import SUPERSEDED_EXEC, Group, Proc, Store
 
 # An exit followed this soon by an exec of the same pid is execve from a non-leader thread.
 EXEC_AFTER_EXIT_NS = 1_000_000_000
@@ -35,6 +45,8 @@ EXIT_EVENT_LAG_NS = 1_000_000_000
 # behind reads the records of processes whose fork events are still in the queue): between
 # this and half of it. Every exit on the host sends one: ~25k records a second in a storm.
 ORPHANS_KEPT_NS = 1_000_000_000
+# thread names kept for the forks of renamed threads (a thread's Comm event to its Exit)
+THREAD_COMMS_MAX = 4096
 # how long an exited member stays (s), unless told: with thousands of short-lived processes,
 # ten seconds of them (the daemon keeps them longer: see its --keep-exited)
 KEEP_EXITED = 10.0
@@ -75,6 +87,11 @@ class Tracker(Store):
         self._orphan_threads_before: dict[int, list[TaskRecord]] = {}
         self._orphans_since = 0  # when the newer generation started (boot-clock ns)
         self.wall_of_boot = time.time_ns() - self.now()  # boot-clock ns -> epoch ns
+        # a live member's last exec: when /proc was read for it (0: not read) and the argv we
+        # launched it with, if so (see _exec)
+        self._last_exec: dict[Key, tuple[int, tuple[str, ...] | None]] = {}
+        self.thread_comms: dict[int, str] = {}  # tid -> name, of member threads renamed
+        self.renamed_threads: set[int] = set()  # live members with a thread renamed
 
     # ---- reconciliation with /proc (tractui.model.adopt) -------------------------------------
 
@@ -202,13 +219,16 @@ class Tracker(Store):
             if stat is None or stat.ended or not procfs.same_start(stat.start, start):
                 return
         group = self.groups[parent.group]
+        comm = parent.comm
+        if ev.parent_pid != ev.parent_tgid and ev.parent_tgid in self.renamed_threads:
+            comm = self._thread_name(ev.parent_pid, ev.child_pid, start, comm)
         proc = Proc(
             pid=ev.child_pid,
             start=start,
             group=group.name,
             parent=parent.key,
             ppid=ev.parent_tgid,
-            comm=parent.comm,
+            comm=comm,
             argv=parent.argv,
             exe=parent.exe,
             uid=parent.uid,
@@ -223,21 +243,56 @@ class Tracker(Store):
             proc = self._revive(ev)
             if proc is None:
                 return
+        last = self._last_exec.get(proc.key)
+        if last is not None and read_superseded(last[0], ev.ts):
+            self._superseded(proc, last[1])
         info = ev.info
+        read_ns = 0
         if info is not None and procfs.same_start(info.start, proc.start):
             proc._absorb(info)
+            read_ns = info.read_ns
         else:  # gone (or its pid reused) before /proc was read: it runs its forker's no more
             proc.argv, proc.comm, proc.exe = (), "", ""
+        launched = None
         if self._launched_argv:
             launched = self._launched_argv.pop(proc.key, None)
             if launched is not None and not proc.argv:
                 proc.argv = launched  # we started it: what it exec'd is no guess
+        last_exec = self._last_exec
+        last_exec[proc.key] = (read_ns, launched)
+        if len(last_exec) > 2 * len(self.live) + 64:  # members removed alive (a group removed)
+            self._last_exec = {k: v for k, v in last_exec.items() if k in self.procs}
         proc.execs.append(proc.argv)  # () : gone before we looked
+        proc.exec_times.append(ev.ts + self.offset)
         self.groups[proc.group].execs += 1
         self.changes.note_changed(proc.key)
         self.changes.note_group(proc.group)  # its counters changed
         detail = proc.command()
         self.log_event(ev.ts + self.offset, "exec", proc, detail)
+
+    def _superseded(self, proc: Proc, launched: tuple[str, ...] | None) -> None:
+        """``proc`` exec's again, stamped before the /proc read for its last exec ended (or
+        just after: see tractui.events.EXEC_SETUP_NS): that read may show this later program,
+        so what the last one ran is unknown (but for the argv we launched it with), never the
+        later one's."""
+        argv = launched or ()
+        if proc.execs:
+            proc.execs[-1] = argv
+        proc.argv, proc.comm, proc.exe = argv, "", ""
+        if not proc.exec_times:
+            return
+        # its exec in the event log still to be sent says so too (one already sent, from an
+        # earlier batch, stays as it was)
+        when = proc.exec_times[-1]
+        log = self.changes.delta.log
+        for i in range(len(log) - 1, -1, -1):
+            entry = log[i]
+            if entry.key == proc.key and entry.kind == "exec" and entry.ts == when:
+                detail = " ".join(argv) if argv else SUPERSEDED_EXEC
+                log[i] = entry._replace(detail=detail)
+                break
+            if entry.ts < when:
+                break
 
     def expect_exec(self, proc: Proc, argv: tuple[str, ...]) -> None:
         """``proc`` is a program we started with ``argv``, its exec event still to come: if
@@ -267,6 +322,8 @@ class Tracker(Store):
 
     def _exit(self, ev: Exit) -> None:
         if ev.pid != ev.tgid:
+            if self.thread_comms:
+                self.thread_comms.pop(ev.pid, None)
             proc = self.live.get(ev.tgid)
             if proc is not None and proc.threads > 1:
                 proc.threads -= 1
@@ -284,6 +341,8 @@ class Tracker(Store):
     def _end(self, proc: Proc, ended: int, status: ExitStatus | None) -> None:
         if self._launched_argv:  # its exec event was lost
             self._launched_argv.pop(proc.key, None)
+        self._last_exec.pop(proc.key, None)
+        self.renamed_threads.discard(proc.pid)
         proc.ended = ended
         proc.exit = status
         proc.threads = 0
@@ -431,11 +490,36 @@ class Tracker(Store):
 
     def _comm(self, ev: Comm) -> None:
         if ev.pid != ev.tgid:
+            if ev.tgid in self.live:
+                self._name_thread(ev.pid, ev.comm)
+                self.renamed_threads.add(ev.tgid)
             return
         proc = self.live.get(ev.pid)
         if proc is not None:
             proc.comm = ev.comm
             self.changes.note_changed(proc.key)
+
+    def _thread_name(self, tid: int, child: int, start: int, comm: str) -> str:
+        """The name of a process forked (at ``start``) by thread ``tid`` of a process some of
+        whose threads were renamed: the kernel copies the forking thread's. A thread named by
+        no event of ours (made by a renamed thread, whose fork event names the process's
+        parent, not it) is read from the child's /proc entry, if it is still there."""
+        known = self.thread_comms.get(tid)
+        if known is not None:
+            return known
+        stat = self.reader.stat_if_present(child)
+        if stat is not None and procfs.same_start(stat.start, start):
+            return stat.comm  # (if it exec'd or renamed itself since, that event follows)
+        return comm
+
+    def _name_thread(self, tid: int, comm: str) -> None:
+        """A member's thread ``tid`` is named ``comm``: what a process it forks is named (kept
+        to the thread's exit; the oldest name is dropped past THREAD_COMMS_MAX)."""
+        comms = self.thread_comms
+        comms.pop(tid, None)  # renamed again: now the newest
+        if len(comms) >= THREAD_COMMS_MAX:
+            del comms[next(iter(comms))]  # its exit was lost, or it lives long
+        comms[tid] = comm
 
     # ---- upkeep ------------------------------------------------------------------------------
 

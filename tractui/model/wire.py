@@ -45,6 +45,7 @@ def proc_to_wire(proc: Proc) -> JsonObject:
         "threads": proc.threads,
         "peak_threads": proc.peak_threads,
         "execs": [list(a) for a in proc.execs],
+        "exec_times": list(proc.exec_times),
         "ended": proc.ended,
         "exit": proc.exit.to_json() if proc.exit is not None else None,
         "lost_exit": proc.lost_exit,
@@ -70,6 +71,7 @@ def proc_from_wire(m: JsonObject) -> Proc:
         threads=m["threads"],
         peak_threads=m["peak_threads"],
         execs=[tuple(a) for a in m["execs"]],
+        exec_times=list(m.get("exec_times", ())),  # not from a daemon of an older tractui
         ended=m["ended"],
         exit=ExitStatus.from_json(exit_) if exit_ is not None else None,
         lost_exit=m["lost_exit"],
@@ -116,8 +118,8 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 _PROC_JSON = (
     '{"pid":%d,"start":%d,"group":%s,"parent":%s,"ppid":%d,"comm":%s,"argv":%s,'
-    '"exe":%s,"uid":%d,"threads":%d,"peak_threads":%d,"execs":%s,"ended":%s,"exit":%s,'
-    '"lost_exit":%s,"zombie":%s,"account":%s}'
+    '"exe":%s,"uid":%d,"threads":%d,"peak_threads":%d,"execs":%s,"exec_times":%s,"ended":%s,'
+    '"exit":%s,"lost_exit":%s,"zombie":%s,"account":%s}'
 )
 
 
@@ -153,6 +155,7 @@ def proc_json(proc: Proc, texts: dict[object, str] | None = None) -> str:
         proc.threads,
         proc.peak_threads,
         _ENCODE([list(a) for a in proc.execs]) if proc.execs else "[]",
+        f"[{','.join(map(str, proc.exec_times))}]",
         "null" if proc.ended is None else str(proc.ended),
         exit_,
         "true" if proc.lost_exit else "false",

@@ -41,7 +41,7 @@ def details_content(d: Details) -> Content:
         lines.append(Content("             (none seen since tracked)"))
     for argv in d.execs:
         lines.append(
-            Content("             " + (shell_join(argv) if argv else "(gone before read)"))
+            Content("             " + (shell_join(argv) if argv else "(unknown: not read in time)"))
         )
     return Content("\n").join(lines)
 
