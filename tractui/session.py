@@ -506,6 +506,8 @@ class Snapshots:
             ppid_text=ppid_text,
             peak_threads=proc.peak_threads,
             execs=tuple(proc.execs),
+            account=proc.account.copy() if proc.account is not None else None,
+            accounting=self.engine.counters.accounting,
         )
 
 

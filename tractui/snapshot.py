@@ -18,6 +18,7 @@ from typing import Any
 from tractui.events import ProcInfo
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample
+from tractui.model.account import Account
 from tractui.model.changes import Key
 from tractui.model.store import Proc
 from tractui.model.tracker import Tracker
@@ -59,6 +60,9 @@ class GroupRow:
     total: int
     cpu: float
     rss_kb: int
+    # CPU seconds of every member that ever ran: the live ones' TIME+ (/proc) plus the ended
+    # ones' exact accounts (the kernel's exit records), pruned members included
+    cpu_time_s: float
     forks: int
     execs: int
     exits: int
@@ -120,6 +124,8 @@ class Details:
     ppid_text: str
     peak_threads: int
     execs: tuple[tuple[str, ...], ...]
+    account: Account | None = None  # the kernel's account of an ended process, if it came
+    accounting: str = ""  # why there are no accounts of ended processes; "" when there are
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +187,7 @@ class SnapshotRows:
         # that what a row adds is exactly what it takes away when it changes)
         self._cpu: dict[str, int] = {}
         self._rss: dict[str, int] = {}
+        self._ticks: dict[str, int] = {}  # TIME+ of the live rows
 
     def touch(self, keys: Iterable[Key]) -> None:
         """These members' samples changed: rebuild their rows at the next snapshot."""
@@ -202,6 +209,7 @@ class SnapshotRows:
             self._branches.clear()
             self._cpu.clear()
             self._rss.clear()
+            self._ticks.clear()
             dirty: set[Key] = set(tracked)
         else:
             dirty = keys | self._touched
@@ -242,6 +250,7 @@ class SnapshotRows:
                 total=len(group.members),
                 cpu=max(0, self._cpu.get(group.name, 0)) / 1e6,
                 rss_kb=self._rss.get(group.name, 0),
+                cpu_time_s=self._ticks.get(group.name, 0) / procfs.CLK_TCK + group.ended.cpu_s,
                 forks=group.forks,
                 execs=group.execs,
                 exits=group.exits,
@@ -263,6 +272,7 @@ class SnapshotRows:
             group = row.group
             self._cpu[group] = self._cpu.get(group, 0) + sign * int(row.cpu * 1e6)
             self._rss[group] = self._rss.get(group, 0) + sign * row.rss_kb
+            self._ticks[group] = self._ticks.get(group, 0) + sign * row.ticks
 
     def _depth(self, proc: Proc) -> int:
         """How far below its group's root a new member is: one more than the nearest ancestor
@@ -306,7 +316,11 @@ def proc_row(
         state = "?" if alive else "Z" if proc.zombie else "-"
         cpu = 0.0
         rss = last.rss_kb if (last is not None and alive) else 0
-        ticks = last.ticks if last is not None else 0
+        account = proc.account
+        if account is not None and not alive:  # the kernel's exact count, not the last sample
+            ticks = (account.utime_us + account.stime_us) * procfs.CLK_TCK // 1_000_000
+        else:
+            ticks = last.ticks if last is not None else 0
         threads = proc.threads if alive else 0
         nice = last.nice if last is not None else None
     return ProcRow(

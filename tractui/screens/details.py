@@ -12,8 +12,10 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from tractui.kernel import procfs
 from tractui.snapshot import Details
 from tractui.text import escape, shell_join
+from tractui.widgets.tree import human_kb
 
 
 def details_content(d: Details) -> Content:
@@ -32,6 +34,7 @@ def details_content(d: Details) -> Content:
         ("forked by", escape(d.parent) or "- (a root of the group)"),
         ("current ppid", d.ppid_text),
         ("threads", f"{row.threads} now, {d.peak_threads} at most"),
+        *account_pairs(d),
     ]
     lines = [
         Content.from_markup("[b]$label[/b] $value", label=f"{k:>12}", value=v) for k, v in pairs
@@ -44,6 +47,36 @@ def details_content(d: Details) -> Content:
             Content("             " + (shell_join(argv) if argv else "(unknown: not read in time)"))
         )
     return Content("\n").join(lines)
+
+
+def account_pairs(d: Details) -> list[tuple[str, str]]:
+    """The kernel's account of an ended process (its exit record): exact CPU, peak memory,
+    storage I/O; for a live one, what /proc shows so far."""
+    a = d.account
+    if a is None:
+        if d.row.alive:
+            return [("CPU time", f"{d.row.ticks / procfs.CLK_TCK:.2f} s so far (from /proc)")]
+        if d.accounting:
+            return [("accounting", f"unavailable ({d.accounting})")]
+        return [("accounting", "no record from the kernel (it ended unseen, or it was lost)")]
+    return [
+        ("CPU time", f"{a.cpu_s:.3f} s: {a.cpu_user_s:.3f} user, {a.cpu_system_s:.3f} system"),
+        ("peak RSS", human_kb(a.peak_rss_kib)),
+        ("storage I/O", f"{_bytes(a.read_bytes)} read, {_bytes(a.write_bytes)} written"),
+        ("ctx switches", f"{a.nvcsw} voluntary, {a.nivcsw} involuntary"),
+    ]
+
+
+def _bytes(n: int) -> str:
+    """Bytes in B, KiB, MiB or GiB, one decimal past B."""
+    if n < 1024:
+        return f"{n} B"
+    size = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            break
+    return f"{size:.1f} {unit}"
 
 
 class DetailsScreen(ModalScreen[None]):

@@ -1,0 +1,72 @@
+"""The UI's view of the kernel's accounts: a group's CPU time counts its ended members' exact
+accounts beside its live members' TIME+, an ended row's TIME+ is its account, and the details
+say what the account holds (or why there is none)."""
+
+from __future__ import annotations
+
+from tractui.kernel import procfs
+from tractui.kernel.sample import Sample
+from tractui.model.tracker import Tracker
+from tractui.screens.details import account_pairs
+from tractui.snapshot import Details, proc_row
+
+from .fakeproc import FakeProc
+from .test_snapshot_rows import USERS, fresh
+from .test_tracker import ROOT, SEC, info
+from .test_tracker_accounts import child_runs, exit_ev, record
+
+
+def _tracker() -> Tracker:
+    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0, reader=FakeProc())
+    t.add_root("web", info(ROOT, 1 * SEC, ("sh", "-c", "serve")))
+    t.take_delta()
+    return t
+
+
+def _ended_child(t: Tracker) -> int:
+    pid, start, end = ROOT + 1, 2 * SEC, 3 * SEC
+    child_runs(t, pid, start)
+    rec = record(t, pid, start, end, utime_us=250_000, stime_us=40_000, rss=5000)
+    t.apply([rec, exit_ev(end, pid)])
+    return pid
+
+
+def test_group_cpu_time_is_live_time_plus_ended_accounts_even_once_pruned() -> None:
+    t = _tracker()
+    pid = _ended_child(t)
+    root = t.live[ROOT]
+    samples = {root.key: Sample("S", 0.0, 1000, 2 * procfs.CLK_TCK, 1, 0)}  # 2 s of TIME+
+    snap = fresh(t, samples)
+    (group,) = snap.groups
+    assert group.cpu_time_s == 2.29
+    child = next(r for r in snap.procs.values() if r.pid == pid)
+    assert child.ticks == 29 * procfs.CLK_TCK // 100  # its exact account, as TIME+
+    t.prune(now=100 * SEC)  # the child is forgotten; its CPU time is not
+    assert all(r.pid != pid for r in fresh(t, samples).procs.values())
+    assert fresh(t, samples).groups[0].cpu_time_s == 2.29
+
+
+def _details(t: Tracker, pid: int, accounting: str = "") -> Details:
+    proc = next(p for p in t.procs.values() if p.pid == pid)
+    row = proc_row(proc, 0, (), None, None, USERS)
+    return Details(
+        row, proc.argv, "", "", 0, 0.0, "", "", 1, (), account=proc.account, accounting=accounting
+    )
+
+
+def test_details_show_an_ended_process_s_account() -> None:
+    t = _tracker()
+    pid = _ended_child(t)
+    shown = dict(account_pairs(_details(t, pid)))
+    assert shown["CPU time"] == "0.290 s: 0.250 user, 0.040 system"
+    assert shown["peak RSS"] == "5000K"
+
+
+def test_details_say_why_an_ended_process_has_no_account() -> None:
+    t = _tracker()
+    pid, start, end = ROOT + 1, 2 * SEC, 3 * SEC
+    child_runs(t, pid, start)
+    t.apply([exit_ev(end, pid)])
+    shown = dict(account_pairs(_details(t, pid, accounting="needs CAP_NET_ADMIN")))
+    assert shown["accounting"] == "unavailable (needs CAP_NET_ADMIN)"
+    assert "no record" in dict(account_pairs(_details(t, pid)))["accounting"]
