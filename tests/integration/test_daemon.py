@@ -31,6 +31,7 @@ from tests.integration.support import UNREAPED, poll_until, running
 from tractui.daemon.client import Connection
 from tractui.daemon.protocol import MAX_MESSAGE
 from tractui.kernel import procfs
+from tractui.kernel.taskstats import AccountingUnavailable, TaskstatsSocket
 
 pytestmark = pytest.mark.kernel
 
@@ -605,3 +606,45 @@ def test_detached_daemons_with_sockets_side_by_side_keep_a_pidfile_each(
                 os.kill(pid, signal.SIGTERM)
         for pid in pids:
             poll_until(lambda pid=pid: not running(pid), "the detached daemon to stop")
+
+
+BURNER = """
+import os, resource, sys, time
+def burn(s):
+    end = time.process_time() + s
+    while time.process_time() < end:
+        pass
+out = sys.argv[1]
+pid = os.fork()
+if pid == 0:
+    burn(0.3)
+    os._exit(0)
+os.waitpid(pid, 0)
+burn(0.2)
+with open(out + ".tmp", "w") as f:
+    f.write(repr(time.process_time()))
+os.rename(out + ".tmp", out)
+time.sleep(100)
+"""
+
+
+def test_groups_count_the_cpu_of_live_and_ended_members(daemon: Daemon, tmp_path: Path) -> None:
+    """`groups` gives each group's CPU seconds: the live members' from /proc, the ended ones'
+    from the kernel's exit records (a child that burned 0.3 s and ended still counts)."""
+    try:
+        TaskstatsSocket().open().close()
+    except AccountingUnavailable as err:
+        pytest.skip(f"no kernel accounting here: {err.message}")
+    script, out = tmp_path / "burner.py", tmp_path / "self"
+    script.write_text(BURNER)
+    daemon.cli("add", "burn", "--", sys.executable, str(script), str(out))
+    poll_until(out.exists, "the burner to finish burning")
+    own = float(out.read_text())  # the live process's own CPU: its 0.2 s and its start-up
+    (group,) = json.loads(daemon.cli("groups", "--json").stdout)
+    assert group["ended"]["processes"] == 1
+    assert 0.29 <= group["ended"]["cpu_user_s"] + group["ended"]["cpu_system_s"] <= 0.4
+    assert abs(group["live_cpu_s"] - own) <= 0.05  # ticks: 10 ms each, read a moment later
+    assert group["cpu_s"] == pytest.approx(group["live_cpu_s"] + 0.3, abs=0.1)
+    table = daemon.cli("groups").stdout.splitlines()
+    assert table[0].split()[-2:] == ["CPU_S", "LAUNCHED"]
+    assert float(table[1].split()[-2]) == pytest.approx(group["cpu_s"], abs=0.01)

@@ -31,6 +31,7 @@ from tractui.daemon.protocol import (
 )
 from tractui.engine import Engine
 from tractui.errors import UserError
+from tractui.kernel import procfs
 from tractui.model.changes import Key
 from tractui.model.store import Group
 from tractui.model.tracker import Tracker
@@ -190,7 +191,22 @@ class Requests:
         }
 
     def _groups(self, client: Client, m: JsonObject) -> list[JsonObject]:
-        return [self.group_wire(g) for g in self.engine.tracker.groups.values()]
+        """Every group, with its CPU seconds: the live members' from /proc now (one stat read
+        each), the ended ones' from the kernel's exit records."""
+        tracker = self.engine.tracker
+        live_ticks: dict[str, int] = {}
+        for proc in tracker.live.values():
+            stat = procfs.read_stat(proc.pid)
+            if stat is not None and procfs.same_start(stat.start, proc.start):
+                live_ticks[proc.group] = live_ticks.get(proc.group, 0) + stat.utime_stime
+        out = []
+        for group in tracker.groups.values():
+            wire = self.group_wire(group)
+            live = live_ticks.get(group.name, 0) / procfs.CLK_TCK
+            wire["live_cpu_s"] = round(live, 2)
+            wire["cpu_s"] = round(live + group.ended.cpu_s, 6)
+            out.append(wire)
+        return out
 
     def _list(self, client: Client, m: JsonObject) -> Encoded:
         """A group's members in tree order, encoded once per change of the tracker: ten
