@@ -506,6 +506,7 @@ class Snapshots:
             ppid_text=ppid_text,
             peak_threads=proc.peak_threads,
             execs=tuple(proc.execs),
+            exec_after=tuple((t - proc.start) / 1e9 for t in proc.exec_times),
             account=proc.account.copy() if proc.account is not None else None,
             accounting=self.engine.counters.accounting,
         )

@@ -4,10 +4,12 @@ say what the account holds (or why there is none)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample
 from tractui.model.tracker import Tracker
-from tractui.screens.details import account_pairs
+from tractui.screens.details import account_pairs, details_content
 from tractui.snapshot import Details, proc_row
 
 from .fakeproc import FakeProc
@@ -70,3 +72,13 @@ def test_details_say_why_an_ended_process_has_no_account() -> None:
     shown = dict(account_pairs(_details(t, pid, accounting="needs CAP_NET_ADMIN")))
     assert shown["accounting"] == "unavailable (needs CAP_NET_ADMIN)"
     assert "no record" in dict(account_pairs(_details(t, pid)))["accounting"]
+
+
+def test_details_place_each_exec_after_the_start() -> None:
+    t = _tracker()
+    pid = _ended_child(t)
+    d = _details(t, pid)
+    d = dataclasses.replace(d, execs=(("make", "-j2"), ()), exec_after=(0.0042, 0.5))
+    text = details_content(d).plain
+    assert "+0.004s make -j2" in text
+    assert "+0.500s (unknown: not read in time)" in text

@@ -42,10 +42,11 @@ def details_content(d: Details) -> Content:
     lines.append(Content.from_markup("[b]$label[/b]", label=f"{'execs':>12}"))
     if not d.execs:
         lines.append(Content("             (none seen since tracked)"))
-    for argv in d.execs:
-        lines.append(
-            Content("             " + (shell_join(argv) if argv else "(unknown: not read in time)"))
-        )
+    after = d.exec_after if len(d.exec_after) == len(d.execs) else (None,) * len(d.execs)
+    for argv, at in zip(d.execs, after, strict=True):
+        when = f"+{at:.3f}s " if at is not None else ""
+        shown = shell_join(argv) if argv else "(unknown: not read in time)"
+        lines.append(Content(f"             {when}{shown}"))
     return Content("\n").join(lines)
 
 
