@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,7 @@ from tractui.daemon.protocol import (
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.model.changes import Key
+from tractui.model.history import GroupHistory, entry_wire
 from tractui.model.store import Group
 from tractui.model.tracker import Tracker
 from tractui.model.wire import group_to_wire, key_from_wire
@@ -183,6 +185,7 @@ class Requests:
             "clients": len(self.clients),
             "groups": len(self.engine.tracker.groups),
             "members": len(self.engine.tracker.live),
+            **(history.stats() if (history := self.engine.history) is not None else {}),
         }
 
     def _groups(self, client: Client, m: JsonObject) -> list[JsonObject]:
@@ -192,7 +195,12 @@ class Requests:
         """A group's members in tree order, encoded once per change of the tracker: ten
         clients listing 5,000 members cost one walk and one JSON encoding, not ten."""
         tracker = self.engine.tracker
-        group = tracker.group(Request(m).group())
+        r = Request(m)
+        group = tracker.group(r.group())
+        if r.flag("all"):
+            result = self._list_all(group)
+            client.limit = max(client.limit, 2 * len(result))  # a long history: still sent
+            return result
         cached = self._list_cache.get(group.name)
         if cached is not None and cached[0] == tracker.revision:
             return cached[1]
@@ -203,6 +211,29 @@ class Requests:
             self._list_revision = tracker.revision
         self._list_cache[group.name] = (tracker.revision, result)
         return result
+
+    def _list_all(self, group: Group) -> Encoded:
+        """'list' with ``all``: the group's ended members kept on disk (see
+        tractui.model.history), oldest first, then its members in memory, as 'list' gives them.
+        Read from the files at each request: not cached."""
+        tracker = self.engine.tracker
+        history = self.engine.history
+        found = GroupHistory()
+        if history is not None and history.on:
+            found = history.read(group.name, group.created, tracker.procs)
+        off = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        boot = history.boot if history is not None else ""
+        members = [entry_wire(e, group.name, boot, off) for e in found.entries]
+        members.extend(members_wire(tracker, group))
+        info = {
+            "entries": len(found.entries),
+            "cut": found.cut,
+            "damaged": found.damaged,
+            "error": history.error if history is not None else "history is not kept",
+        }
+        return Encoded(
+            encode({"group": self.group_wire(group), "members": members, "history": info})[:-1]
+        )
 
     def _add(self, client: Client, m: JsonObject) -> JsonObject:
         """Launch a program with its client's context (environment, umask, working directory),
