@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tractui.cli import build_parser
 from tractui.events import Exit, ProcInfo
 from tractui.model.history import History, entry_wire, group_history
 from tractui.model.tracker import Tracker
@@ -201,3 +202,25 @@ def test_a_link_among_the_history_files_turns_history_off_with_one_line(tmp_path
     history.collect(tracker)
     history.flush()
     assert victim.read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("64M", 64 << 20), ("16k", 16 << 10), ("1G", 1 << 30), ("20000", 20000), ("0", 0)],
+)
+def test_the_cap_option_takes_a_size(text: str, size: int) -> None:
+    assert build_parser().parse_args(["daemon", "--history-cap", text]).history_cap == size
+
+
+@pytest.mark.parametrize("text", ["", "1.5G", "12T", "-1", "4K", "M"])
+def test_a_bad_cap_is_refused_in_one_line(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["daemon", "--history-cap", text])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--history-cap" in err and ("give a size" in err or "at least 16K" in err)
+
+
+def test_a_temp_file_of_a_killed_writer_is_removed(tmp_path: Path) -> None:
+    (tmp_path / ".history.groups.abc.tmp").write_text("{")
+    Box(tmp_path)
+    assert not (tmp_path / ".history.groups.abc.tmp").exists()

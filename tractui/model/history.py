@@ -239,6 +239,10 @@ class History:
         with os.scandir(self.directory) as entries:
             names = [e.name for e in entries]
         for name in sorted(names):
+            if name.startswith(f".{MAP_NAME}.") and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):  # of a writer killed before its rename
+                    os.unlink(self.directory / name)
+                continue
             match = SEGMENT_NAME.fullmatch(name)
             if match is None:
                 continue
