@@ -24,7 +24,7 @@ from tractui.errors import UserError
 from tractui.events import Event
 from tractui.kernel.collector import CollectorProcess
 from tractui.model.changes import Delta, Key
-from tractui.model.history import History
+from tractui.model.history import GroupHistory, History, entry_wire
 from tractui.model.state import LaunchRecord, Persister, Restored
 from tractui.model.store import Group, Proc, validate_group_name
 from tractui.model.tracker import KEEP_EXITED, Tracker
@@ -256,6 +256,22 @@ class Engine:
             if self.state is not None:
                 self.state.tick(self)  # cheap unless the groups changed
         return delta
+
+    def history_of(self, name: str) -> GroupHistory:
+        """The ended members of group ``name`` kept on disk, as ``list --all`` gives them
+        (:func:`tractui.model.history.entry_wire`: oldest first, without those still in
+        memory), what the cap cut of them, and why there are none if history is off: for the
+        daemon's ``list``, and for a UI or session to show. Reads the files: not for each frame."""
+        group = self.tracker.group(name)
+        history = self.history
+        if history is None:
+            return GroupHistory(error="history is not kept (tractui daemon --history-cap 0)")
+        if not history.on:
+            return GroupHistory(error=history.error)
+        found = history.read(group.name, group.created, self.tracker.procs)
+        off = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        found.entries = [entry_wire(e, group.name, history.boot, off) for e in found.entries]
+        return found
 
     def keep_history(self) -> None:
         """Write the members that ended (or changed since) to the history journal, if kept:

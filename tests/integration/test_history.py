@@ -103,6 +103,17 @@ def test_ended_members_survive_a_restart_and_a_kill9_and_follow_a_rename(
     assert ended(daemon, "api") == []  # a new group of that name: no history yet
 
 
+def test_a_member_still_in_memory_is_listed_once_from_there(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon()  # keeps exited members 60 s in memory
+    daemon.cli("add", "web", "--", "sh", "-c", "sleep 0.2; exec sleep 100")
+    poll_until(lambda: len(group_history(daemon.state, "web")) == 1, "the line on disk", TIMEOUT)
+    gone = ended(daemon, "web")  # (which fails on a member listed twice)
+    assert len(gone) == 1 and not gone[0].get("history")
+    assert gone[0]["pid"] == group_history(daemon.state, "web")[0]["pid"]
+
+
 def test_the_cap_drops_the_oldest_clean_exits_first_and_failures_outlive_them(
     make_daemon: Callable[..., Daemon],
 ) -> None:
@@ -194,3 +205,13 @@ def test_a_planted_history_file_is_refused_in_one_line(
     assert f"tractui list: {error}\n" in done.stderr and "sleep 0.2" in done.stdout
     assert victim.read_text() == "root's file\n"
     assert os.lstat(path).st_uid == (65534 if plant == "owner" else 0)
+
+
+def test_a_cap_of_0_keeps_no_history_and_list_says_so(make_daemon: Callable[..., Daemon]) -> None:
+    daemon = make_daemon("--keep-exited", "0", "--history-cap", "0")
+    daemon.cli("add", "web", "--", "sh", "-c", "sleep 0.2; exec sleep 100")
+    poll_until(lambda: [m["argv"] for m in listing(daemon, "web")[0]] == [["sleep", "100"]], "")
+    _, err = listing(daemon, "web")
+    assert err == "tractui list: history is not kept (tractui daemon --history-cap 0)\n"
+    assert not [p for p in daemon.state.iterdir() if p.name.startswith("history")]
+    assert "history_bytes" not in stats(daemon)

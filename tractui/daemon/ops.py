@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +32,6 @@ from tractui.daemon.protocol import (
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.model.changes import Key
-from tractui.model.history import GroupHistory, entry_wire
 from tractui.model.store import Group
 from tractui.model.tracker import Tracker
 from tractui.model.wire import group_to_wire, key_from_wire
@@ -213,27 +211,13 @@ class Requests:
         return result
 
     def _list_all(self, group: Group) -> Encoded:
-        """'list' with ``all``: the group's ended members kept on disk (see
-        tractui.model.history), oldest first, then its members in memory, as 'list' gives them.
-        Read from the files at each request: not cached."""
-        tracker = self.engine.tracker
-        history = self.engine.history
-        found = GroupHistory()
-        if history is not None and history.on:
-            found = history.read(group.name, group.created, tracker.procs)
-        off = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        boot = history.boot if history is not None else ""
-        members = [entry_wire(e, group.name, boot, off) for e in found.entries]
-        members.extend(members_wire(tracker, group))
-        info = {
-            "entries": len(found.entries),
-            "cut": found.cut,
-            "damaged": found.damaged,
-            "error": history.error if history is not None else "history is not kept",
-        }
-        return Encoded(
-            encode({"group": self.group_wire(group), "members": members, "history": info})[:-1]
-        )
+        """'list' with ``all``: the group's ended members kept on disk (Engine.history_of),
+        oldest first, then its members in memory, as 'list' gives them. Read from the files
+        at each request: not cached."""
+        found = self.engine.history_of(group.name)
+        members = found.entries + members_wire(self.engine.tracker, group)
+        result = {"group": self.group_wire(group), "members": members, "history": found.info()}
+        return Encoded(encode(result)[:-1])
 
     def _add(self, client: Client, m: JsonObject) -> JsonObject:
         """Launch a program with its client's context (environment, umask, working directory),

@@ -187,6 +187,16 @@ class GroupHistory:
     entries: list[dict[str, Any]] = field(default_factory=list)
     cut: str = ""  # one line saying the group's history was cut, or ""
     damaged: int = 0  # lines skipped: torn by a kill, or not ours
+    error: str = ""  # why there is no history to read ("" when it is kept)
+
+    def info(self) -> dict[str, Any]:
+        """What 'list' replies about it, besides the entries."""
+        return {
+            "entries": len(self.entries),
+            "cut": self.cut,
+            "damaged": self.damaged,
+            "error": self.error,
+        }
 
 
 class History:
@@ -474,7 +484,7 @@ class History:
         was created (epoch s): a cut before then is not this group's."""
         self.flush()
         hid = self.ids.get(name)
-        out = GroupHistory(cut=self.cut(name, created))
+        out = GroupHistory(cut=self.cut(name, created), error=self.error)
         if hid is None or not self.sets:
             return out
         files = [s.path(seg.number) for s in self.sets.values() for seg in s.segments]
