@@ -484,7 +484,7 @@ class History:
         was created (epoch s): a cut before then is not this group's."""
         self.flush()
         hid = self.ids.get(name)
-        out = GroupHistory(cut=self.cut(name, created), error=self.error)
+        out = GroupHistory(cut=cut_line(name, created, self.dropped, self.cap), error=self.error)
         if hid is None or not self.sets:
             return out
         files = [s.path(seg.number) for s in self.sets.values() for seg in s.segments]
@@ -497,21 +497,22 @@ class History:
             )
         return out
 
-    def cut(self, name: str, created: float) -> str:
-        """One line saying what the cap dropped that group ``name`` may have lost, or ""."""
-        parts = []
-        for kind in KINDS:
-            d = self.dropped[kind]
-            if d.entries and d.until >= created:
-                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.until))
-                parts.append(f"{kind} exits that ended until {when}")
-        if not parts:
-            return ""
-        return (
-            f"the history of {name!r} was cut: {' and '.join(parts)} were dropped, oldest first, "
-            f"to stay under the history cap of {format_size(self.cap)} (tractui daemon "
-            "--history-cap)"
-        )
+
+def cut_line(name: str, created: float, dropped: dict[str, Dropped], cap: int) -> str:
+    """One line saying what the cap dropped that group ``name`` (created at ``created``, epoch
+    s) may have lost, or "": a cut before the group was created is not its."""
+    parts = []
+    for kind in KINDS:
+        d = dropped[kind]
+        if d.entries and d.until >= created:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.until))
+            parts.append(f"{kind} exits that ended until {when}")
+    if not parts:
+        return ""
+    return (
+        f"the history of {name!r} was cut: {' and '.join(parts)} were dropped, oldest first, "
+        f"to stay under the history cap of {format_size(cap)} (tractui daemon --history-cap)"
+    )
 
 
 def read_lines(
