@@ -119,6 +119,15 @@ def test_the_cap_drops_the_oldest_clean_exits_first_and_says_so(
     assert again.stats()["history_dropped"] == stats["history_dropped"]
 
 
+def test_a_batch_bigger_than_the_cap_keeps_its_newest(tmp_path: Path) -> None:
+    cap = 16 << 10
+    box = Box(tmp_path, cap=cap)
+    keys = box.end("web", n=200)  # ~80 KB in one batch: a storm's
+    assert box.history.stats()["history_bytes"] <= cap
+    pids = box.pids("web")
+    assert len(pids) > 20 and pids == [k[0] for k in keys[-len(pids) :]]
+
+
 def test_failures_are_dropped_once_they_fill_three_quarters_of_the_cap(tmp_path: Path) -> None:
     cap = 16 << 10
     box = Box(tmp_path, cap=cap)

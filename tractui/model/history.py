@@ -127,23 +127,34 @@ class SegmentSet:
     def closed(self) -> int:
         return len(self.segments) - 1
 
-    def write(self, data: bytes, limit: int) -> None:
-        """Append ``data`` (whole lines) to the current segment; close it once ``limit`` big."""
+    def write(self, lines: list[bytes], limit: int) -> None:
+        """Append ``lines`` to the current segment, a new one each time it is ``limit`` big: a
+        batch bigger than the cap still leaves its newest lines in the newest segments."""
+        start = 0
+        while start < len(lines):
+            room = limit - self.segments[-1].size
+            end = start
+            size = 0
+            while end < len(lines) and (end == start or size < room):
+                size += len(lines[end])
+                end += 1
+            self._append(b"".join(lines[start:end]))
+            if self.segments[-1].size >= limit:
+                self.rotate()
+            start = end
+
+    def _append(self, data: bytes) -> None:
         current = self.segments[-1]
         if self._fd is None:
             self._fd = paths.open_private(
                 self.path(current.number), os.O_WRONLY | os.O_APPEND | os.O_CREAT
             )
         view = memoryview(data)
-        try:
-            while view:
-                n = os.write(self._fd, view)
-                view = view[n:]
-                current.size += n
-                self.bytes += n
-        finally:
-            if current.size >= limit:
-                self.rotate()
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+            current.size += n
+            self.bytes += n
 
     def rotate(self) -> None:
         """Close the current segment; the next write starts a new one."""
@@ -388,9 +399,9 @@ class History:
                 self._save_map()  # before the lines: their group ids are in it
             for kind in KINDS:
                 if pending[kind]:
-                    data = b"".join(pending[kind])
+                    lines = pending[kind][:]
                     pending[kind].clear()
-                    self.sets[kind].write(data, self.segment_size)
+                    self.sets[kind].write(lines, self.segment_size)
             self._bound()
         except (OSError, paths.UnsafePath) as err:
             for lines in pending.values():
