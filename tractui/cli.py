@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from tractui import __version__
+from tractui.model.history import HISTORY_CAP, MIN_CAP
 from tractui.model.tracker import KEEP_EXITED
 
 EXIT_USAGE = 2
@@ -120,6 +121,14 @@ def _daemon_commands(sub: Any) -> None:
         metavar="SECS",
         help="how long exited members stay listed (default: 60)",
     )
+    daemon.add_argument(
+        "--history-cap",
+        type=_size,
+        default=HISTORY_CAP,
+        metavar="SIZE",
+        help="disk space for the ended members kept on disk, e.g. 64M, 1G (default: "
+        f"{HISTORY_CAP >> 20}M; at least 16K; 0: keep none)",
+    )
 
     add = sub.add_parser(
         "add",
@@ -153,7 +162,11 @@ def _daemon_commands(sub: Any) -> None:
         default="lines",
         help="default: lines",
     )
-    listing.add_argument("--all", action="store_true", help="exited members too")
+    listing.add_argument(
+        "--all",
+        action="store_true",
+        help="exited members too, and those the daemon keeps on disk (oldest first)",
+    )
 
     groups = sub.add_parser("groups", help="every group with live/total counts")
     groups.add_argument("--json", action="store_true", help="as JSON")
@@ -207,6 +220,18 @@ def _seconds(text: str) -> float:
         value = -1.0
     if not value >= 0:  # negative, or nan
         raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds, 0 or more")
+    return value
+
+
+def _size(text: str) -> int:
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    digits = text.rstrip("KMGkmg").rstrip() if text[-1:].isalpha() else text
+    unit = text[len(digits) :].strip().upper()
+    if not digits.isdigit() or unit not in units:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a size in bytes, or with K, M or G")
+    value = int(digits) * units[unit]
+    if 0 < value < MIN_CAP:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least {MIN_CAP >> 10}K, or 0 for none")
     return value
 
 

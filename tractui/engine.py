@@ -24,6 +24,7 @@ from tractui.errors import UserError
 from tractui.events import Event
 from tractui.kernel.collector import CollectorProcess
 from tractui.model.changes import Delta, Key
+from tractui.model.history import GroupHistory, History, entry_wire
 from tractui.model.state import LaunchRecord, Persister, Restored
 from tractui.model.store import Group, Proc, validate_group_name
 from tractui.model.tracker import KEEP_EXITED, Tracker
@@ -137,6 +138,7 @@ class Engine:
         verbose: bool = False,
         collector_stderr: Path | None = None,
         state: Persister | None = None,
+        history: History | None = None,
     ) -> None:
         self.collector = CollectorProcess(collector_args, verbose, collector_stderr)
         self.tracker = Tracker(keep_exited=keep_exited)
@@ -144,6 +146,8 @@ class Engine:
         self.launched: dict[int, subprocess.Popen[bytes]] = {}
         self.launches: dict[str, list[LaunchRecord]] = {}  # by group: what was launched into it
         self.state = state  # saves the groups; None: they die with us
+        # keeps the ended members on disk (in the state's directory, under its lock): None, not
+        self.history = history
         self.restored: Restored | None = None  # what the state held when we started
         self.collector_error: str = ""
         self.restarts = 0
@@ -164,6 +168,8 @@ class Engine:
         out = [found] if found else []
         if self.state is not None and self.state.error and self.state.error != found:
             out.append(f"state not saved: {self.state.error}")
+        if self.history is not None and self.history.error:
+            out.append(self.history.error)
         if restored is not None and (unseen := restored.unseen()):
             out.append(unseen)
         if self.counters.accounting:
@@ -192,11 +198,16 @@ class Engine:
                 self.state.release()
                 self.collector.stop()
                 raise
+            if self.history is not None:
+                self.history.open(self.tracker)  # under the state's lock, after its restore
         return info
 
     def stop(self) -> None:
         self.collector.stop()
         self.reap()
+        if self.history is not None:
+            self.keep_history()
+            self.history.close()
         if self.state is not None:
             self.state.close(self)
 
@@ -242,13 +253,41 @@ class Engine:
         now = time.monotonic()
         if now - self._last_upkeep >= 0.5:
             self._last_upkeep = now
+            if self.history is not None:
+                self.history.collect(self.tracker)  # what prune forgets is encoded first
             self.tracker.prune()
             self.reap()
             extra = self.tracker.take_delta()
             _merge(delta, extra)
-        if self.state is not None and self.save_in_poll:
-            self.state.tick(self)  # cheap unless the groups changed
+        if self.save_in_poll:
+            self.keep_history()
+            if self.state is not None:
+                self.state.tick(self)  # cheap unless the groups changed
         return delta
+
+    def history_of(self, name: str) -> GroupHistory:
+        """The ended members of group ``name`` kept on disk, as ``list --all`` gives them
+        (:func:`tractui.model.history.entry_wire`: oldest first, without those still in
+        memory), what the cap cut of them, and why there are none if history is off: for the
+        daemon's ``list``, and for a UI or session to show. Reads the files: not for each frame."""
+        group = self.tracker.group(name)
+        history = self.history
+        if history is None:
+            return GroupHistory(error="history is not kept (tractui daemon --history-cap 0)")
+        if not history.on:
+            return GroupHistory(error=history.error)
+        found = history.read(group.name, group.created, self.tracker.procs)
+        off = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        found.entries = [entry_wire(e, group.name, history.boot, off) for e in found.entries]
+        return found
+
+    def keep_history(self) -> None:
+        """Write the members that ended (or changed since) to the history journal, if kept:
+        cheap when none did. The daemon calls it after it published the batch."""
+        history = self.history
+        if history is not None:
+            history.collect(self.tracker)
+            history.flush()
 
     def _read_batches(self) -> list[Event]:
         assert self.collector.reader is not None
@@ -353,6 +392,8 @@ class Engine:
         group = self.tracker.rename_group(old, new)
         if group.name == old:
             return group
+        if self.history is not None:
+            self.history.rename(old, group.name)
         records = self.launches.pop(old, None)
         old_log, new_log = log_path_for(old), log_path_for(group.name)
         try:
@@ -370,6 +411,8 @@ class Engine:
         """Stop tracking a group (its processes are left alone; so is its log)."""
         keys = self.tracker.remove_group(name)
         self.launches.pop(name, None)
+        if self.history is not None:
+            self.history.forget(name)
         return keys
 
     def targets(self, group: str, pid: int | None = None, subtree: bool = False) -> list[Proc]:

@@ -16,6 +16,7 @@ from tractui.daemon.server import Daemon, probe
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError
+from tractui.model.history import History
 from tractui.model.state import Persister
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,10 @@ def serve(args: argparse.Namespace, socket_path: Path, ready: int | None) -> int
     if not args.verbose:
         logging.getLogger().setLevel(logging.INFO)
     state = Persister()
-    engine = Engine(keep_exited=args.keep_exited, verbose=args.verbose, state=state)
+    history = History(state.directory, args.history_cap) if args.history_cap else None
+    engine = Engine(
+        keep_exited=args.keep_exited, verbose=args.verbose, state=state, history=history
+    )
     daemon = Daemon(engine, socket_path, client_buffer=args.client_buffer)
     try:
         _check_dirs()

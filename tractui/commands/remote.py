@@ -102,8 +102,18 @@ def _groups(conn: Connection, args: argparse.Namespace, write: Out) -> int:
 
 
 def _list(conn: Connection, args: argparse.Namespace, write: Out) -> int:
-    result = conn.request("list", group=args.name)
+    result = conn.request("list", group=args.name, **({"all": True} if args.all else {}))
     members = result["members"]
+    history = result.get("history") or {}
+    for problem in (history.get("cut"), history.get("error")):
+        if problem:  # the history shown is not all of it: said, apart from the list
+            print(f"tractui list: {escape(str(problem))}", file=sys.stderr)
+    if history.get("damaged"):
+        print(
+            f"tractui list: {history['damaged']} damaged line(s) of the history were skipped "
+            "(cut by a kill?)",
+            file=sys.stderr,
+        )
     shown = (
         members
         if args.all or args.format in ("tree", "json")
@@ -118,9 +128,17 @@ def _list(conn: Connection, args: argparse.Namespace, write: Out) -> int:
             write(line + "\n")
     else:
         for m in shown:
-            status = "" if m["alive"] else f"  [{m['status']}]"
+            status = "" if m["alive"] else f"  [{_ended(m)}]"
             write(f"{m['pid']}: {shell_command(m)}{status}\n")
     return 0
+
+
+def _ended(member: dict[str, Any]) -> str:
+    """An ended member's status; from the history, with when it ended."""
+    if not member.get("history"):
+        return str(member["status"])
+    when = datetime.fromtimestamp(member["ended_wall"]).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{member['status']}, ended {when}"
 
 
 def tree_lines(members: list[dict[str, Any]]) -> list[str]:
@@ -132,6 +150,8 @@ def tree_lines(members: list[dict[str, Any]]) -> list[str]:
         note = ""
         if m["reparented"]:
             note = f"  [reparented to {m['ppid']}]"
+        elif m.get("history"):
+            note = f"  [{_ended(m)}]"
         lines.append(f"{m['pid']:>7}  {m['status']:<16} {row.guide}{shell_command(m)}{note}")
     return lines
 

@@ -18,6 +18,7 @@ from tractui.daemon.link import DaemonEngine
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.events import ConnectorError, kernel_version
+from tractui.model.history import History
 from tractui.model.state import Persister, StateError
 from tractui.model.tracker import KEEP_EXITED
 from tractui.session import Session
@@ -95,6 +96,7 @@ def run(verbose: bool = False, embedded: bool = False, keep_exited: float = KEEP
         verbose=False,
         collector_stderr=paths.log_dir() / "_collector.log",
         state=state,
+        history=History(state.directory) if state is not None else None,
     )
     try:
         engine.start()

@@ -188,6 +188,7 @@ class Requests:
             "accounting": c.accounting,
             "acct_records": c.acct_records,
             "acct_lost": c.acct_lost,
+            **(history.stats() if (history := self.engine.history) is not None else {}),
         }
 
     def _groups(self, client: Client, m: JsonObject) -> list[JsonObject]:
@@ -212,7 +213,12 @@ class Requests:
         """A group's members in tree order, encoded once per change of the tracker: ten
         clients listing 5,000 members cost one walk and one JSON encoding, not ten."""
         tracker = self.engine.tracker
-        group = tracker.group(Request(m).group())
+        r = Request(m)
+        group = tracker.group(r.group())
+        if r.flag("all"):
+            result = self._list_all(group)
+            client.limit = max(client.limit, 2 * len(result))  # a long history: still sent
+            return result
         cached = self._list_cache.get(group.name)
         if cached is not None and cached[0] == tracker.revision:
             return cached[1]
@@ -223,6 +229,15 @@ class Requests:
             self._list_revision = tracker.revision
         self._list_cache[group.name] = (tracker.revision, result)
         return result
+
+    def _list_all(self, group: Group) -> Encoded:
+        """'list' with ``all``: the group's ended members kept on disk (Engine.history_of),
+        oldest first, then its members in memory, as 'list' gives them. Read from the files
+        at each request: not cached."""
+        found = self.engine.history_of(group.name)
+        members = found.entries + members_wire(self.engine.tracker, group)
+        result = {"group": self.group_wire(group), "members": members, "history": found.info()}
+        return Encoded(encode(result)[:-1])
 
     def _add(self, client: Client, m: JsonObject) -> JsonObject:
         """Launch a program with its client's context (environment, umask, working directory),

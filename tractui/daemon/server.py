@@ -235,6 +235,10 @@ class Daemon:
     def _tick_state(self) -> None:
         """Save (or journal) what the batch changed, after its delta left: no subscriber waits
         for the disk. A save that starts or stops failing is news for the subscribers."""
+        try:
+            self.engine.keep_history()  # before the save: what it saves as ended is in history
+        except Exception:  # a bug in it must not end the daemon (it reports OSErrors)
+            log.exception("writing the history failed")
         state = self.engine.state
         if state is None:
             return

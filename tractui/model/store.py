@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tractui.errors import UserError
@@ -37,6 +37,17 @@ ARGV_UNREAD = "[argv unread]"
 # the command of an exec whose /proc read came after the same process had exec'd again: what
 # the read showed was the later program's, so what this one ran is unknown
 SUPERSEDED_EXEC = "[exec'd; exec'd again before it was read]"
+
+
+def command_text(argv: Sequence[str], comm: str, execs: Sequence[Sequence[str]]) -> str:
+    """What a process runs, as tractui shows it, from its argv, comm and execs."""
+    if argv:
+        return " ".join(argv)
+    if not comm:  # an exec that ended unread, and no exit record named it
+        return UNREAD_EXEC
+    if execs and not execs[-1]:  # named by its exit record: the program, not its arguments
+        return f"{comm} {ARGV_UNREAD}"
+    return f"[{comm}]"  # a kernel thread or a zombie has no cmdline
 
 
 @dataclass(slots=True, eq=False)
@@ -82,13 +93,7 @@ class Proc:
         return self.alive and self.parent is not None and self.ppid != self.parent[0]
 
     def command(self) -> str:
-        if self.argv:
-            return " ".join(self.argv)
-        if not self.comm:  # an exec that ended unread, and no exit record named it
-            return UNREAD_EXEC
-        if self.argv_unread:  # named by its exit record: the program, not its arguments
-            return f"{self.comm} {ARGV_UNREAD}"
-        return f"[{self.comm}]"  # a kernel thread or a zombie has no cmdline
+        return command_text(self.argv, self.comm, self.execs)
 
     @property
     def argv_unread(self) -> bool:
