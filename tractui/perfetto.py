@@ -15,7 +15,9 @@ Per process (``pid`` = ``tid`` = its PID, so one track each):
   to ``end`` (the report's end) while it is alive; ``args`` hold its PID, parent, argv, status
   and, when known, CPU user/system seconds, peak RSS, storage I/O and context switches;
 - one thread-scoped instant event (``ph`` ``i``, ``s`` ``t``) per exec at its time
-  (``exec_times``), inside the lifetime slice, with the exec's argv.
+  (``exec_times``), inside the lifetime slice, with the exec's argv. An exec whose time is not
+  known (``null``: recorded by a tractui that kept no exec times; or a report without
+  ``exec_times``) is not placed: the slice's args list such execs, in order, as ``execs``.
 
 ``ts`` is microseconds since the Unix epoch (an integer; the report's ``start`` x 1e6): both
 viewers show time from the trace's first event anyway, and an absolute clock lets a reader line
@@ -154,9 +156,14 @@ def _events(proc: Mapping[str, Any], index: int, end_us: int, seen: set[int]) ->
         if value is not None:
             args[key] = value
     execs = proc.get("execs") or ()
-    times = proc.get("exec_times")
-    if execs and times is None:  # a report without exec times: the execs, unplaced
-        args["execs"] = [list(a) for a in execs]
+    times = proc.get("exec_times") or ()
+    # one time per exec (null: not known); a report without them (or with the wrong number)
+    # places none
+    if len(times) != len(execs):
+        times = (None,) * len(execs)
+    unplaced = [list(argv) for argv, when in zip(execs, times, strict=True) if when is None]
+    if unplaced:  # the execs of unknown time, in order, in the slice's args
+        args["execs"] = unplaced
     events.append(
         _encode(
             {
@@ -171,10 +178,10 @@ def _events(proc: Mapping[str, Any], index: int, end_us: int, seen: set[int]) ->
             }
         )
     )
-    for i, when in enumerate(times or ()):
+    for argv_, when in zip(execs, times, strict=True):
         if when is None:
             continue
-        argv = list(execs[i]) if i < len(execs) else []
+        argv = list(argv_)
         exec_name = os.path.basename(argv[0]) if argv and argv[0] else "?"
         # inside the lifetime slice, which Perfetto needs to nest it
         at = min(max(us(when), ts), ts + dur)

@@ -33,7 +33,7 @@ from tractui.errors import UserError
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample, Sampler
 from tractui.model.changes import Delta, Key, MemberEvent
-from tractui.model.store import Proc
+from tractui.model.store import Proc, aligned_exec_times
 from tractui.snapshot import (
     EMPTY,
     Details,
@@ -506,7 +506,10 @@ class Snapshots:
             ppid_text=ppid_text,
             peak_threads=proc.peak_threads,
             execs=tuple(proc.execs),
-            exec_after=tuple((t - proc.start) / 1e9 for t in proc.exec_times),
+            exec_after=tuple(
+                (t - proc.start) / 1e9 if t is not None else None
+                for t in aligned_exec_times(proc.exec_times, len(proc.execs))
+            ),
             account=proc.account.copy() if proc.account is not None else None,
             accounting=self.engine.counters.accounting,
         )

@@ -124,7 +124,8 @@ class Details:
     ppid_text: str
     peak_threads: int
     execs: tuple[tuple[str, ...], ...]
-    exec_after: tuple[float, ...] = ()  # each exec's time, seconds after the process started
+    # each exec's time, seconds after the process started (None: not known)
+    exec_after: tuple[float | None, ...] = ()
     account: Account | None = None  # the kernel's account of an ended process, if it came
     accounting: str = ""  # why there are no accounts of ended processes; "" when there are
 

@@ -68,6 +68,7 @@ def test_a_history_member_of_an_earlier_boot_keeps_its_wall_times() -> None:
         ended=-4999 * S,
         start_wall=1_600_000_000.5,
         ended_wall=1_600_000_001.5,
+        execs=[["sleep", "1"]],
         exec_times=[-5000 * S + 500_000_000],
         history=True,
     )

@@ -4,17 +4,22 @@ takes the thread's name. (The same shapes against the real kernel: the integrati
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 
+from tractui import perfetto
 from tractui.commands.events import SUPERSEDED, Printer
+from tractui.commands.export import member_as_report
+from tractui.daemon.ops import members_wire
 from tractui.events import EXEC_SETUP_NS, Comm, Exec, Exit, Fork, ProcInfo
 from tractui.model import state
 from tractui.model import tracker as tracker_module
+from tractui.model.history import entry_wire
 from tractui.model.state import Corrupt
-from tractui.model.store import SUPERSEDED_EXEC, Proc
+from tractui.model.store import SUPERSEDED_EXEC, UNKNOWN_EXEC_TIME, Proc
 from tractui.model.tracker import Tracker
 from tractui.model.wire import proc_from_wire, proc_json, proc_to_wire
 
@@ -120,8 +125,12 @@ def test_exec_times_travel_on_the_wire_and_in_the_state_file(tracker: Tracker) -
     assert wire["exec_times"] == [3 * SEC, 4 * SEC]
     assert json.loads(proc_json(child)) == wire
     assert proc_from_wire(wire).exec_times == [3 * SEC, 4 * SEC]
-    del wire["exec_times"]  # a daemon of an older tractui
-    assert proc_from_wire(wire).exec_times == []
+    del wire["exec_times"]  # a daemon of an older tractui: each time unknown, one per exec
+    assert proc_from_wire(wire).exec_times == [UNKNOWN_EXEC_TIME, UNKNOWN_EXEC_TIME]
+    for bad in ([], [3 * SEC], ["3", 4], [-1, 4], [True, 4], "34", 3):
+        wire["exec_times"] = bad
+        with pytest.raises(ValueError, match="exec_times"):
+            proc_from_wire(wire)
 
 
 def _decoded(member: dict[str, object]) -> Proc:
@@ -136,11 +145,49 @@ def test_the_state_file_keeps_exec_times_and_loads_files_without_them(
     assert _decoded(member).exec_times == [3 * SEC]
     del member["exec_times"]
     old = _decoded(member)
-    assert old.execs == [A] and old.exec_times == []
+    assert old.execs == [A] and old.exec_times == [UNKNOWN_EXEC_TIME]
     for bad in ([], [3 * SEC, 4 * SEC], ["3"], [-1], None):
         member["exec_times"] = bad
         with pytest.raises(Corrupt, match="exec_times"):
             _decoded(member)
+
+
+def test_an_exec_after_loading_an_older_file_keeps_each_time_with_its_exec(
+    tracker: Tracker,
+) -> None:
+    # the file of an older tractui: A with no time; B exec'd since: its time is B's, never A's
+    tracker.apply([exec_(3 * SEC, A, 3 * SEC + MS)])
+    member = json.loads(proc_json(tracker.live[CHILD]))
+    del member["exec_times"]
+    old = _decoded(member)
+    child = tracker.live[CHILD]
+    child.execs, child.exec_times = old.execs, old.exec_times  # as restored
+    tracker.apply([exec_(9 * SEC, B, 9 * SEC + MS)])
+    assert child.execs == [A, B] and child.exec_times == [UNKNOWN_EXEC_TIME, 9 * SEC]
+    assert proc_from_wire(proc_to_wire(child)).exec_times == child.exec_times
+    assert _decoded(json.loads(proc_json(child))).exec_times == child.exec_times
+    (listed,) = [m for m in members_wire(tracker, tracker.groups["web"]) if m["pid"] == CHILD]
+    assert listed["exec_times"] == [None, 9 * SEC], "list: null, not known"
+    report = member_as_report(listed, 0.0)
+    assert report["exec_times"] == [None, 9.0]
+    out = io.StringIO()
+    perfetto.write([report], out, end=100.0)
+    events = json.loads(out.getvalue())["traceEvents"]
+    instants = [(e["ts"], e["args"]["argv"]) for e in events if e["ph"] == "i"]
+    assert instants == [(9_000_000, list(B))], "B at its time; A at none"
+    (slice_,) = [e for e in events if e["ph"] == "X"]
+    assert slice_["args"]["execs"] == [list(A)], "A unplaced, in the slice's args"
+
+
+def test_a_history_line_with_fewer_times_than_execs_has_the_first_ones_unknown() -> None:
+    # written by a daemon that had loaded an older file: [B's time] for [A, B]
+    proc = {"pid": CHILD, "start": 2 * SEC, "ended": 10 * SEC, "parent": None}
+    proc |= {"execs": [list(A), list(B)], "exec_times": [9 * SEC]}
+    entry = {"proc": proc, "boot": "b", "off": 0}
+    assert entry_wire(entry, "web", "b", 0)["exec_times"] == [None, 9 * SEC]
+    proc["exec_times"] = [0, 9 * SEC]
+    assert entry_wire(entry, "web", "b", 0)["exec_times"] == [None, 9 * SEC]
+    assert entry_wire(entry, "web", "c", -SEC)["exec_times"] == [None, 10 * SEC]
 
 
 # ---- the names of the children of renamed threads ----------------------------------------------

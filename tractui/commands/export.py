@@ -23,6 +23,7 @@ from typing import Any
 from tractui import perfetto
 from tractui.daemon.client import Connection
 from tractui.errors import UserError
+from tractui.model.store import aligned_exec_times
 from tractui.text import escape
 
 Out = Callable[[str], Any]
@@ -60,8 +61,8 @@ def member_as_report(member: dict[str, Any], boot: float) -> dict[str, Any]:
         "status": member.get("status"),
     }
     times = member.get("exec_times")
-    if times is not None:
-        proc["exec_times"] = [epoch(t) for t in times]
+    if isinstance(times, list):  # null: not known; aligned, one per exec (as list gives them)
+        proc["exec_times"] = [epoch(t) for t in aligned_exec_times(times, len(proc["execs"]))]
     account = member.get("account")
     if isinstance(account, dict):
         for key in perfetto.ACCOUNT_FIELDS:

@@ -22,7 +22,7 @@ from tractui.events import ConnectorError, ExitStatus
 from tractui.kernel import procfs
 from tractui.model.account import Account
 from tractui.model.changes import Key
-from tractui.model.store import ARGV_UNREAD, UNREAD_EXEC, Proc
+from tractui.model.store import ARGV_UNREAD, UNREAD_EXEC, Proc, aligned_exec_times
 from tractui.model.tracker import Tracker
 from tractui.text import escape, shell_join
 
@@ -252,7 +252,10 @@ class Report:
             "end": self.epoch(p.ended) if p.ended is not None else None,
             "argv": list(p.argv),
             "execs": [list(argv) for argv in p.execs],
-            "exec_times": [self.epoch(t) for t in p.exec_times],
+            "exec_times": [
+                self.epoch(t) if t is not None else None
+                for t in aligned_exec_times(p.exec_times, len(p.execs))
+            ],
             "comm": p.comm,
             "exe": p.exe,
             "uid": p.uid,

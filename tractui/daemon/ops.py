@@ -33,7 +33,7 @@ from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.kernel import procfs
 from tractui.model.changes import Key
-from tractui.model.store import Group
+from tractui.model.store import Group, aligned_exec_times
 from tractui.model.tracker import Tracker
 from tractui.model.wire import group_to_wire, key_from_wire
 from tractui.supervise import EventRings, Restarter
@@ -390,7 +390,8 @@ def members_wire(tracker: Tracker, group: Group) -> list[JsonObject]:
                 "command": proc.command(),
                 "argv": list(proc.argv),
                 "execs": [list(a) for a in proc.execs],
-                "exec_times": list(proc.exec_times),  # ns since boot, like start
+                # ns since boot, like start; null: not known
+                "exec_times": aligned_exec_times(proc.exec_times, len(proc.execs)),
                 "alive": proc.alive,
                 "status": proc.status_text(),
                 "reparented": proc.reparented,

@@ -57,7 +57,7 @@ from typing import Any
 from tractui import paths
 from tractui.events import ExitStatus
 from tractui.model.changes import Journal, Key
-from tractui.model.store import Proc, command_text
+from tractui.model.store import Proc, aligned_exec_times, command_text
 from tractui.model.tracker import Tracker
 from tractui.model.wire import proc_to_wire
 
@@ -579,16 +579,21 @@ def entry_wire(entry: dict[str, Any], group: str, boot: str, off_now: int) -> di
     exit_ = ExitStatus.from_json(status) if status is not None else None
     argv = proc.get("argv") or []
     comm = proc.get("comm") or ""
+    execs = proc.get("execs") or []
     proc.update(
         {
             "group": group,
             "start": proc["start"] + shift,
             "ended": proc["ended"] + shift,
-            "exec_times": [t + shift for t in proc.get("exec_times") or []],
+            # null: not known (one per exec, as list gives them)
+            "exec_times": [
+                t + shift if t is not None else None
+                for t in aligned_exec_times(proc.get("exec_times") or [], len(execs))
+            ],
             "parent": parent[0] if isinstance(parent, list) else None,
             "parent_start": parent[1] + shift if isinstance(parent, list) else None,
             "depth": 0,
-            "command": command_text(argv, comm, proc.get("execs") or []),
+            "command": command_text(argv, comm, execs),
             "alive": False,
             "status": exit_.describe() if exit_ is not None else "gone",
             "reparented": False,

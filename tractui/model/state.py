@@ -48,7 +48,7 @@ from tractui.errors import UserError
 from tractui.events import ExitStatus
 from tractui.model.account import Account
 from tractui.model.changes import Journal, Key
-from tractui.model.store import Group, Proc, validate_group_name
+from tractui.model.store import UNKNOWN_EXEC_TIME, Group, Proc, validate_group_name
 from tractui.model.tracker import Tracker
 from tractui.model.wire import proc_json
 
@@ -969,11 +969,13 @@ def _decode_proc(doc: _Fields, group: str) -> Proc:
         lost_exit=doc.flag("lost_exit"),
         account=_account(doc, "account"),
     )
-    if "exec_times" in doc.data:  # not in the file of an older tractui
+    if "exec_times" in doc.data:
         times = doc.items("exec_times")
         if len(times) != len(proc.execs) or not all(type(t) is int and t >= 0 for t in times):
             raise Corrupt(f"{doc.where}: 'exec_times' should be one integer >= 0 per exec")
         proc.exec_times = times
+    else:  # the file of an older tractui: each exec's time unknown, one per exec still
+        proc.exec_times = [UNKNOWN_EXEC_TIME] * len(proc.execs)
     if status is not None:
         try:
             proc.exit = ExitStatus.from_json(status)

@@ -38,6 +38,22 @@ ARGV_UNREAD = "[argv unread]"
 # the read showed was the later program's, so what this one ran is unknown
 SUPERSEDED_EXEC = "[exec'd; exec'd again before it was read]"
 
+UNKNOWN_EXEC_TIME = 0
+"""An entry of ``Proc.exec_times`` for an exec whose time is not known: one recorded by a
+tractui that kept no exec times (its state file, or its daemon). 0 ns since boot is no time an
+exec can have. The JSON a user reads (``list``, ``trace --json``, ``export``) says ``null``."""
+
+
+def aligned_exec_times(times: Sequence[object], n: int) -> list[int | None]:
+    """``times`` made one per exec of ``n``, ``None`` for each unknown one (or not an integer:
+    a damaged line of the history on disk). Times missing are the earliest execs' (a tractui
+    without exec times recorded them; those seen since have theirs); more times than execs
+    cannot be matched to them, so all are unknown."""
+    known = [t if type(t) is int and t != UNKNOWN_EXEC_TIME else None for t in times]
+    if len(known) > n:
+        return [None] * n
+    return [None] * (n - len(known)) + known
+
 
 def command_text(argv: Sequence[str], comm: str, execs: Sequence[Sequence[str]]) -> str:
     """What a process runs, as tractui shows it, from its argv, comm and execs."""
@@ -66,7 +82,8 @@ class Proc:
     threads: int = 1
     peak_threads: int = 1
     execs: list[tuple[str, ...]] = field(default_factory=list)  # one per exec event seen
-    exec_times: list[int] = field(default_factory=list)  # ns since boot, one per entry of execs
+    # ns since boot, one per entry of execs (always: UNKNOWN_EXEC_TIME where it is not known)
+    exec_times: list[int] = field(default_factory=list)
     children: dict[Key, None] = field(default_factory=dict)  # ordered, O(1) removal
     exit: ExitStatus | None = None
     ended: int | None = None  # ns since boot

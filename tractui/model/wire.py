@@ -12,7 +12,7 @@ from typing import Any
 from tractui.events import ExitStatus
 from tractui.model.account import Account
 from tractui.model.changes import Key, MemberEvent
-from tractui.model.store import Group, Proc
+from tractui.model.store import UNKNOWN_EXEC_TIME, Group, Proc
 
 JsonObject = dict[str, Any]
 
@@ -58,6 +58,7 @@ def proc_from_wire(m: JsonObject) -> Proc:
     parent = m["parent"]
     exit_ = m["exit"]
     account = m.get("account")  # a daemon of an older tractui has none
+    execs = [tuple(a) for a in m["execs"]]
     return Proc(
         pid=m["pid"],
         start=m["start"],
@@ -70,14 +71,29 @@ def proc_from_wire(m: JsonObject) -> Proc:
         uid=m["uid"],
         threads=m["threads"],
         peak_threads=m["peak_threads"],
-        execs=[tuple(a) for a in m["execs"]],
-        exec_times=list(m.get("exec_times", ())),  # not from a daemon of an older tractui
+        execs=execs,
+        exec_times=_exec_times(m.get("exec_times"), len(execs)),
         ended=m["ended"],
         exit=ExitStatus.from_json(exit_) if exit_ is not None else None,
         lost_exit=m["lost_exit"],
         zombie=bool(m.get("zombie", False)),  # a daemon of an older tractui has no such field
         account=Account.from_json(account) if account is not None else None,
     )
+
+
+def _exec_times(times: object, n: int) -> list[int]:
+    """A member's exec times as the wire gives them, checked as the state file does: one
+    integer >= 0 (UNKNOWN_EXEC_TIME: not known) per exec; a daemon of an older tractui sends
+    none, so each is unknown."""
+    if times is None:
+        return [UNKNOWN_EXEC_TIME] * n
+    if (
+        not isinstance(times, list)
+        or len(times) != n
+        or not all(type(t) is int and t >= 0 for t in times)
+    ):
+        raise ValueError(f"bad exec_times {times!r:.80}: expected one integer >= 0 per exec")
+    return times
 
 
 def group_to_wire(group: Group, launched: bool = False, log: str = "") -> JsonObject:
