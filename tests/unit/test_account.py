@@ -82,11 +82,26 @@ def test_json_round_trip() -> None:
         {"peak_rss_kib": 1.5},
         {"processes": True},
         {"read_bytes": -3},
+        {"read_bytes": 2**64},  # the kernel's counters are u64: more would overflow the UI
+        {"peak_rss_kib": 10**400},
+        {"processes": 1 << 5000},
     ],
 )
 def test_bad_json_is_a_value_error(doc: object) -> None:
-    with pytest.raises(ValueError, match="account"):
+    with pytest.raises(ValueError, match="account") as err:
         Account.from_json(doc)
+    assert "\n" not in str(err.value) and len(str(err.value)) < 120, "one short line"
+
+
+def test_the_largest_u64_is_an_account_the_details_show() -> None:
+    from tractui.screens.details import _bytes
+    from tractui.widgets.tree import human_kb
+
+    top = 2**64 - 1
+    names = ("peak_rss_kib", "read_bytes", "write_bytes", "voluntary_ctx_switches")
+    a = Account.from_json(dict.fromkeys(names, top))
+    assert (a.peak_rss_kib, a.read_bytes) == (top, top)
+    assert human_kb(a.peak_rss_kib).endswith("G") and _bytes(a.read_bytes).endswith("GiB")
 
 
 def test_cpu_is_the_exact_runtime_split_as_the_ticks_split_it() -> None:

@@ -35,10 +35,12 @@ from tractui.daemon.protocol import (
     too_deep,
 )
 from tractui.errors import UserError
+from tractui.events import ProcInfo
 from tractui.model.store import Group
 from tractui.model.tracker import Tracker
 from tractui.model.wire import event_to_wire, group_to_wire
 
+from .fakeproc import FakeProc
 from .histories import SEC, History, op
 
 
@@ -271,4 +273,69 @@ def test_a_client_takes_a_deep_line_from_its_server_as_unreadable(tmp_path: Path
     with server, Connection(path, timeout=5) as conn, pytest.raises(UserError) as err:
         conn.request("groups")
     assert "sent something unreadable" in str(err.value)
+    thread.join(timeout=5)
+
+
+def _serve(path: Path, messages: list[dict[str, Any]]) -> threading.Thread:
+    """A server on ``path`` that says hello, answers the subscribe and sends ``messages``."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def serve() -> None:
+        with server:
+            peer, _ = server.accept()
+            with peer:
+                peer.sendall(encode({"t": "hello", "protocol": PROTOCOL, "pid": 1}))
+                peer.recv(1024)
+                peer.sendall(encode({"t": "reply", "id": 1, "ok": True, "result": None}))
+                for message in messages:
+                    peer.sendall(encode(message))
+                peer.settimeout(5)
+                peer.recv(1024)  # until the client closes
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def _snapshot_with_a_member() -> dict[str, Any]:
+    t = Tracker(keep_exited=5.0, clock_offset=lambda: 0, reader=FakeProc())
+    t.add_root("web", ProcInfo(5_000_000, SEC, 1, "sh", ("sh",), "/bin/sh", 0, 1, "S", False))
+    return _roundtrip(snapshot_message(t, list(t.groups.values()), [], _wire, {}))
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda m: m["procs"][0].update(account={"read_bytes": 2**64}),
+        lambda m: m["groups"][0].update(ended={"peak_rss_kib": 2**70}),
+        lambda m: m["procs"][0].update(exec_times=[1, 2]),
+        lambda m: m["procs"][0].pop("pid"),
+    ],
+)
+def test_a_daemon_message_the_mirror_cannot_read_is_one_line_not_a_traceback(
+    tmp_path: Path, spoil: Any
+) -> None:
+    from tractui.daemon.link import DaemonEngine
+
+    bad = _snapshot_with_a_member()
+    spoil(bad)
+    # in the snapshot a subscriber is sent first: the connection fails with one line
+    thread = _serve(tmp_path / "a.sock", [bad])
+    engine = DaemonEngine(tmp_path / "a.sock")
+    with pytest.raises(UserError, match=r"^the daemon sent something unreadable: [^\n]+$"):
+        engine.start()
+    thread.join(timeout=5)
+    # in a delta: the link goes down (the session reconnects), as for any unreadable message
+    thread = _serve(tmp_path / "b.sock", [_snapshot_with_a_member(), {**bad, "t": "delta"}])
+    engine = DaemonEngine(tmp_path / "b.sock")
+    engine.start()
+    try:
+        deadline = time.monotonic() + 5
+        while engine.alive() and time.monotonic() < deadline:
+            engine.poll(0.2)
+        assert not engine.alive()
+    finally:
+        engine.stop()
     thread.join(timeout=5)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import select
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,18 @@ class Renamed:
     name: str
 
 
+def unreadable(read: Callable[[JsonObject], None], message: JsonObject) -> None:
+    """``read(message)``; a message it cannot read (a field missing, of the wrong type, out of
+    range: from a daemon of another tractui, or a damaged one) is the UserError of any other
+    unreadable message, one line, not a traceback."""
+    try:
+        read(message)
+    except KeyError as err:
+        raise UserError(f"the daemon sent something unreadable: no field {err}") from None
+    except (ValueError, TypeError) as err:
+        raise UserError(f"the daemon sent something unreadable: {err}") from None
+
+
 class DaemonEngine:
     """An :class:`~tractui.engine.EngineLike` whose tracker mirrors a daemon's; its commands
     are the daemon's requests. Its source of events is the daemon connection."""
@@ -73,13 +86,13 @@ class DaemonEngine:
             snapshot = conn.receive()
             while snapshot.get("t") != "snapshot":
                 snapshot = conn.receive()
+            unreadable(self.mirror.load, snapshot)  # the tracker's next delta: everything, anew
         except BaseException:
             conn.close()
             raise
         self.conn = conn
         self.daemon_pid = int(conn.hello.get("pid", 0))
         self.tracker.own_pids.update(int(p) for p in conn.hello.get("own_pids", ()))
-        self.mirror.load(snapshot)  # the tracker's next delta: everything, anew
         self._pending = Delta(log=self._log(snapshot))
         self._stats(snapshot)
         return {"pid": self.daemon_pid, "filter": True}
@@ -133,12 +146,12 @@ class DaemonEngine:
     def _apply(self, message: JsonObject, delta: Delta) -> None:
         kind = message.get("t")
         if kind == "delta":
-            self.mirror.apply(message)
+            unreadable(self.mirror.apply, message)
             delta.log.extend(self._log(message))
             delta.events += 1
             self._stats(message)
         elif kind == "snapshot":
-            self.mirror.load(message)
+            unreadable(self.mirror.load, message)
             self._stats(message)
 
     def _log(self, message: JsonObject) -> list[Any]:

@@ -13,6 +13,10 @@ from typing import Any
 
 from tractui.kernel.taskstats import TaskRecord
 
+# the kernel's counters are u64: a larger value is no account (and would overflow the floats
+# the UI shows it through)
+LIMIT = 1 << 64
+
 _FIELDS = (
     "utime_us",
     "stime_us",
@@ -117,7 +121,7 @@ class Account:
         for name in ("cpu_user_s", "cpu_system_s"):
             v = m.get(name, 0)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < 1e12:
-                raise ValueError(f"bad account field {name!r}: {v!r}")
+                raise ValueError(f"bad account field {name!r}: {_shown(v)}: expected seconds >= 0")
             values.append(round(v * 1e6))
         for name in (
             "peak_rss_kib",
@@ -128,11 +132,21 @@ class Account:
             "processes",
         ):
             v = m.get(name, 0)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"bad account field {name!r}: {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < LIMIT:
+                raise ValueError(
+                    f"bad account field {name!r}: {_shown(v)}: expected an integer 0 to 2**64-1"
+                )
             values.append(v)
         utime, stime, rss, rd, wr, nv, niv, processes = values
         return cls(utime, stime, rss, rd, wr, nv, niv, processes)
 
     def copy(self) -> Account:
         return Account(*(getattr(self, name) for name in _FIELDS))
+
+
+def _shown(value: Any) -> str:
+    """A value in an error line: its repr, cut short (a number can have thousands of digits)."""
+    if isinstance(value, int) and value.bit_length() > 128:  # repr may refuse: too many digits
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
