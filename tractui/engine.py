@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Sequence, Sized
 from dataclasses import dataclass, field, replace
+from operator import countOf
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.errors import UserError
 from tractui.events import Event
 from tractui.kernel.collector import CollectorProcess
+from tractui.kernel.taskstats import TaskRecord
 from tractui.model.changes import Delta, Key
 from tractui.model.history import GroupHistory, History, entry_wire
 from tractui.model.state import LaunchRecord, Persister, Restored
@@ -45,7 +47,7 @@ class Counters:
     accounting: str = ""
     acct_records: int = 0
     acct_lost: int = 0
-    events: int = 0
+    events: int = 0  # the proc connector's (fork, exec, exit...), not the exit records
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -294,8 +296,10 @@ class Engine:
         events: list[Event] = []
         for message in self.collector.reader.read(4 << 20):
             if message[0] == "batch":
-                events.extend(message[1])
-                self._count(message[2], len(message[1]))
+                batch = message[1]
+                events.extend(batch)
+                # the proc connector's events only: the exit records have acct_records
+                self._count(message[2], len(batch) - countOf(map(type, batch), TaskRecord))
             elif message[0] == "error":
                 self.collector_error = message[2]
                 log.error("collector: %s", message[2])

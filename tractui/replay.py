@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from operator import countOf
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from tractui.errors import UserError
 from tractui.events import Event, Exec, Exit, Fork, ProcInfo
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample, Sampler
+from tractui.kernel.taskstats import TaskRecord
 from tractui.model.changes import Delta, Key
 from tractui.model.store import Group, Proc
 from tractui.model.tracker import Tracker
@@ -76,7 +78,8 @@ class ReplayEngine:
         if not events:
             time.sleep(timeout)
         delta = self.tracker.apply(events)
-        self.counters.events += len(events)
+        # as the engine counts them: the proc connector's events, not the exit records
+        self.counters.events += len(events) - countOf(map(type, events), TaskRecord)
         return delta
 
     def launch(self, group: str, spec: LaunchSpec) -> Proc:

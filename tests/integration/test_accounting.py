@@ -11,12 +11,15 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tractui.control import LaunchSpec
+from tractui.engine import Engine
 from tractui.kernel.taskstats import AccountingUnavailable, TaskstatsSocket
 
 pytestmark = pytest.mark.kernel
@@ -191,3 +194,26 @@ def test_without_cap_net_admin_one_line_says_so_and_the_trace_works(
         "ended processes' CPU and memory: unavailable (no permission to register for kernel "
         "accounting: it needs CAP_NET_ADMIN; run as root)"
     ]
+
+
+def test_the_event_count_is_the_proc_connectors_not_the_exit_records(
+    make_engine: Callable[..., Engine], accounting_problem: str
+) -> None:
+    """Counters.events (the UI's ev/s, the daemon's stats.events) counts the proc connector's
+    events: each of its datagrams gives at most one. The exit records (one per exiting task on
+    the host) have acct_records."""
+    if accounting_problem:
+        pytest.skip(accounting_problem)
+    engine = make_engine()
+    n = 60
+    loop = f"i=0; while [ $i -lt {n} ]; do /bin/true; i=$((i + 1)); done"  # n + 1 exits
+    engine.launch("acct", LaunchSpec(["sh", "-c", loop]))
+    deadline = time.monotonic() + 30
+    group = engine.tracker.groups["acct"]
+    while (group.exits < n + 1 or engine.counters.acct_records < n) and time.monotonic() < deadline:
+        engine.poll(0.1)
+    c = engine.counters
+    assert group.exits == n + 1 and c.acct_records >= n, (group.exits, c)
+    if c.lost:
+        pytest.skip(f"{c.lost} events lost on a loaded box: the count includes their Loss marks")
+    assert 3 * n <= c.events <= c.datagrams, c
