@@ -112,20 +112,22 @@ THREAD_FORK = textwrap.dedent(
     import ctypes, os, sys, threading, time
     libc = ctypes.CDLL(None, use_errno=True)
     PR_SET_NAME = 15
-    def fork_child(truth):
+    def fork_child(truth, life):
         pid = os.fork()
         if pid == 0:
             with open(truth, "w") as f:
                 f.write(open("/proc/self/comm").read().strip())
-            time.sleep(0.2)
+            time.sleep(life)
             os._exit(0)
         os.waitpid(pid, 0)
     def work():
         if libc.prctl(PR_SET_NAME, b"worker-a", 0, 0, 0) != 0:
             sys.exit("prctl failed: %d" % ctypes.get_errno())
-        fork_child(sys.argv[1] + ".1")
-        # a thread it makes starts with its name: no COMM event says so
-        sub = threading.Thread(target=fork_child, args=(sys.argv[1] + ".2",))
+        fork_child(sys.argv[1] + ".1", 0.2)  # named by its thread's COMM event
+        # a thread it makes starts with its name: no COMM event says so, its child's /proc
+        # entry does, read when tractui applies its fork: it lives long enough for that on a
+        # loaded box (tractui reads each batch within a few tens of ms when idle)
+        sub = threading.Thread(target=fork_child, args=(sys.argv[1] + ".2", 3.0))
         sub.start()
         sub.join()
     t = threading.Thread(target=work)
