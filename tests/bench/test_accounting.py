@@ -17,6 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 180.0  # each bench bounds its own runs well below this
+EXECID_N = 40  # execs of the execid smoke run
 
 pytestmark = [
     pytest.mark.skipif(
@@ -76,21 +77,23 @@ def test_accounting_quick(spawn: Spawn, tmp_path: Path) -> None:
 
 
 def test_execid_quick(spawn: Spawn, tmp_path: Path) -> None:
+    # a real run, at its smallest: 40 execs under the 2 hogs, which end after 3 s at most
+    # (sooner: when the trace ends) so the rest of the suite does not share the CPUs with them
     figures = tmp_path / "figures.json"
     text = run_bench(
         spawn,
         "execid.py",
         "--n",
-        "100",
+        str(EXECID_N),
         "--hog-s",
-        "15",
+        "3",
         "--out",
         str(tmp_path),
         "--json",
         str(figures),
     )
     (run,) = json.loads(figures.read_text())["runs"]
-    assert run["launched"] == 100
+    assert run["launched"] == EXECID_N and run["hogs"] == 2
     assert 0 <= run["found"] <= run["launched"]
     for key in ("named", "argv_right", "argv_unknown", "wrong_argv", "wrong_name"):
         assert 0 <= run[key] <= run["found"], key
