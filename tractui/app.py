@@ -31,6 +31,7 @@ from tractui.errors import UserError
 from tractui.screens.attach import AttachScreen
 from tractui.screens.confirm import ConfirmScreen, QuitScreen
 from tractui.screens.details import DetailsScreen
+from tractui.screens.group import GroupDetailsScreen
 from tractui.screens.help import HelpScreen
 from tractui.screens.launch import LaunchScreen
 from tractui.screens.logview import LaunchLogScreen
@@ -88,7 +89,12 @@ class TractApp(App[int]):
         Binding("a", "attach", "Attach", id="attach", tooltip="Attach running PIDs to a group"),
         Binding("k,f9", "signal", "Kill", id="signal", tooltip="Send a signal (SIGTERM first)"),
         Binding(
-            "enter", "details", "Info", show=False, id="details", tooltip="Details of the process"
+            "enter",
+            "details",
+            "Info",
+            show=False,
+            id="details",
+            tooltip="Details of the process; of a group: its totals and history",
         ),
         Binding(
             "e",
@@ -351,8 +357,11 @@ class TractApp(App[int]):
         row = self._row()
         if row is None:
             return
-        if row.proc is None:
-            self.process_tree.toggle(self.process_tree.cursor)
+        if row.proc is None:  # a group header: its details (← → - + and a click fold it)
+            group, session = row.group, self.session
+            found = await self._call(session.group_details(group))
+            if found is not None:
+                self.push_screen(GroupDetailsScreen(found, lambda: session.group_details(group)))
             return
         details = await self._call(self.session.details(row.proc.key))
         if details is not None:
@@ -459,6 +468,13 @@ class TractApp(App[int]):
         sections: list[tuple[str, list[Binding]]] = [
             ("Moving in the tree", [b for b in ProcessTree.BINDINGS if isinstance(b, Binding)]),
             ("Actions", [b for b in self.BINDINGS if isinstance(b, Binding)]),
+            (
+                "In a group's details (Enter on its header)",
+                [
+                    *(b for b in GroupDetailsScreen.BINDINGS if isinstance(b, Binding)),
+                    Binding("left,right", "columns", "Scroll sideways to the long commands"),
+                ],
+            ),
             ("In the sort picker (s F6)", SortScreen.help_bindings()),
             ("In the signal picker (k F9)", SignalScreen.help_bindings()),
             (

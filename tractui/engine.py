@@ -117,6 +117,13 @@ class EngineLike(Protocol):
 
     def log_path(self, group: str) -> Path: ...
 
+    def has_launches(self, group: str) -> bool:
+        """Programs were launched into the group (by this engine, an earlier one, a daemon)."""
+
+    def history_of(self, name: str) -> GroupHistory:
+        """The ended members of a group kept on disk, in ``list --all`` form, oldest first
+        (UserError for an unknown group). Reads files or asks the daemon: not for each frame."""
+
     def read_log(
         self, group: str, offset: int | None = None, lines: int | None = None
     ) -> LogChunk: ...
@@ -282,6 +289,9 @@ class Engine:
         off = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         found.entries = [entry_wire(e, group.name, history.boot, off) for e in found.entries]
         return found
+
+    def has_launches(self, group: str) -> bool:
+        return bool(self.launches.get(group))
 
     def keep_history(self) -> None:
         """Write the members that ended (or changed since) to the history journal, if kept:

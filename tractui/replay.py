@@ -21,6 +21,7 @@ from tractui.kernel import procfs
 from tractui.kernel.sample import Sample, Sampler
 from tractui.kernel.taskstats import TaskRecord
 from tractui.model.changes import Delta, Key
+from tractui.model.history import GroupHistory
 from tractui.model.store import Group, Proc
 from tractui.model.tracker import Tracker
 from tractui.session import Session
@@ -55,9 +56,15 @@ class ReplayEngine:
     source = "event collector"
     banner = ""
 
-    def __init__(self, tracker: Tracker, events: Iterable[Event] = ()) -> None:
+    def __init__(
+        self,
+        tracker: Tracker,
+        events: Iterable[Event] = (),
+        histories: Mapping[str, GroupHistory] | None = None,
+    ) -> None:
         self.tracker = tracker
         self.pending = list(events)
+        self.histories = dict(histories or {})  # fixed histories, by group
         self.counters = Counters()
         self.restarts = 0
 
@@ -103,6 +110,17 @@ class ReplayEngine:
     def log_path(self, group: str) -> Path:
         return log_path_for(group)
 
+    def has_launches(self, group: str) -> bool:
+        return False
+
+    def history_of(self, name: str) -> GroupHistory:
+        """The fixed history given for the group; else none, and why."""
+        group = self.tracker.group(name)
+        found = self.histories.get(group.name)
+        if found is None:
+            return GroupHistory(error="a replay keeps no history")
+        return found
+
     def read_log(self, group: str, offset: int | None = None, lines: int | None = None) -> LogChunk:
         return control.read_log(log_path_for(self.tracker.group(group).name), offset, lines)
 
@@ -120,7 +138,9 @@ class Script:
 
     def root(self, group: str, pid: int, argv: tuple[str, ...], ago: float, uid: int = 0) -> None:
         info = _info(pid, NOW_NS - int(ago * 1e9), 1, argv, uid)
-        self.tracker.add_root(group, info, ts=NOW_NS - int(ago * 1e9))
+        proc = self.tracker.add_root(group, info, ts=NOW_NS - int(ago * 1e9))
+        created = self.tracker.groups[proc.group]
+        created.created = min(created.created, WALL - ago)  # by the replay's clock
 
     def fork(self, parent: int, child: int, ago: float) -> None:
         self.events.append(Fork(self._ts(ago), parent, parent, child, child))

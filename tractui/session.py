@@ -36,13 +36,16 @@ from tractui.model.changes import Delta, Key, MemberEvent
 from tractui.model.store import Proc, aligned_exec_times
 from tractui.snapshot import (
     EMPTY,
+    HISTORY_SHOWN,
     Details,
+    GroupDetails,
     Listed,
     LogEntry,
     QuitPlan,
     Resolved,
     Snapshot,
     SnapshotRows,
+    ended_entries,
     proc_row,
 )
 from tractui.supervise import EventRings, Restarter
@@ -243,6 +246,17 @@ class Session:
 
     def details(self, key: Key) -> Future[Details]:
         return self.submit(lambda: self._snapshots.details(key))
+
+    def group_details(self, group: str) -> Future[GroupDetails]:
+        """The details view of a group, with its history (read from the disk, or asked of the
+        daemon): once per call, for a screen that opens, never for each frame."""
+
+        def run() -> GroupDetails:
+            if not any(g.name == group for g in self.snapshot.groups):
+                self._publish()  # a group newer than the last snapshot: its row, now
+            return self._snapshots.group_details(group, self.snapshot)
+
+        return self.submit(run)
 
     def quit_plan(self) -> Future[QuitPlan]:
         """What quitting with "end them" would end, and which live members it would leave."""
@@ -512,6 +526,44 @@ class Snapshots:
             ),
             account=proc.account.copy() if proc.account is not None else None,
             accounting=self.engine.counters.accounting,
+        )
+
+    def group_details(self, name: str, snapshot: Snapshot) -> GroupDetails:
+        """The details view of a group: its row of the last snapshot, its ended members'
+        account, and its history (UserError if the group is gone). A history that cannot be
+        read is said in its notes: the rest is still worth showing."""
+        group = self.engine.tracker.group(name)
+        row = next((g for g in snapshot.groups if g.name == group.name), None)
+        if row is None:
+            raise UserError(f"group {group.name} is not shown yet: try again in a moment")
+        notes: list[str] = []
+        entries: list[dict[str, Any]] = []
+        try:
+            found = self.engine.history_of(group.name)
+        except (UserError, OSError) as err:
+            notes.append(f"the history cannot be read: {err}")
+        else:
+            entries = found.entries
+            if found.error:
+                notes.append(f"no history: {found.error}")
+            if found.cut:
+                notes.append(found.cut)
+            if found.damaged:
+                notes.append(f"{found.damaged} damaged line(s) of the history were skipped")
+        history = ended_entries(entries)
+        procs = self.engine.tracker.procs
+        in_tree = sum(1 for k in group.members if k in procs and not procs[k].alive)
+        return GroupDetails(
+            row=row,
+            ended=group.ended.copy(),
+            accounting=self.engine.counters.accounting,
+            created=group.created,
+            has_launches=self.engine.has_launches(group.name),
+            daemon=self.engine.mode == "daemon",
+            history=tuple(history[:HISTORY_SHOWN]),
+            history_notes=tuple(notes),
+            more=max(0, len(history) - HISTORY_SHOWN),
+            in_tree=in_tree,
         )
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeGuard
 
-from tractui.events import ProcInfo
+from tractui.events import ExitStatus, ProcInfo
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample
 from tractui.model.account import Account
@@ -128,6 +128,82 @@ class Details:
     exec_after: tuple[float | None, ...] = ()
     account: Account | None = None  # the kernel's account of an ended process, if it came
     accounting: str = ""  # why there are no accounts of ended processes; "" when there are
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """One ended member of a group's history (kept on disk), as the group details list it.
+    Its command is the process's own text, unescaped: whoever shows it escapes it."""
+
+    ended: float  # wall clock (epoch s); 0.0 when unknown
+    pid: int
+    status: str  # "exit 0", "exit 1", "SIGKILL", ...
+    failed: bool
+    cpu_s: float | None  # from its kernel account; None without one
+    peak_rss_kib: int | None
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDetails:
+    """The details view of one group: its aggregates, the account of its ended members, its
+    launch log, and its history (the ended members kept on disk, newest first)."""
+
+    row: GroupRow
+    ended: Account  # the kernel's accounts of its ended members, merged
+    accounting: str  # why there are no accounts of ended processes; "" when there are
+    created: float  # wall clock
+    has_launches: bool = False  # programs were launched into it (here, earlier, by the daemon)
+    daemon: bool = False  # a daemon's group (its launched programs are the daemon's)
+    history: tuple[Ended, ...] = ()  # newest first
+    # what to say of the history besides its entries: why there is none, what the cap cut,
+    # damaged lines skipped ("" when nothing)
+    history_notes: tuple[str, ...] = ()
+    more: int = 0  # older entries not listed (over HISTORY_SHOWN)
+    in_tree: int = 0  # ended members still in memory (the tree shows them; not in history yet)
+
+
+HISTORY_SHOWN = 1000  # the newest entries a group's details list; the rest are counted
+
+
+def ended_entries(entries: Iterable[Mapping[str, Any]]) -> list[Ended]:
+    """History entries in ``list --all`` form (:func:`tractui.model.history.entry_wire`) as
+    :class:`Ended` rows, newest first; a field of the wrong type is left out, never trusted."""
+    rows = []
+    for e in entries:
+        account = e.get("account")
+        cpu: float | None = None
+        rss: int | None = None
+        if isinstance(account, Mapping):
+            user, system = account.get("cpu_user_s"), account.get("cpu_system_s")
+            if _number(user) and _number(system):
+                cpu = float(user) + float(system)
+            peak = account.get("peak_rss_kib")
+            rss = peak if type(peak) is int else None
+        try:
+            failed = ExitStatus.from_json(e.get("exit")).failed
+        except ValueError:
+            failed = False  # none, or not one we can read
+        status = e.get("status")
+        wall = e.get("ended_wall")
+        rows.append(
+            Ended(
+                ended=float(wall) if _number(wall) else 0.0,
+                pid=e["pid"] if type(e.get("pid")) is int else 0,
+                status=status if isinstance(status, str) else "gone",
+                failed=failed,
+                cpu_s=cpu,
+                peak_rss_kib=rss,
+                command=str(e.get("command") or ""),
+            )
+        )
+    rows.sort(key=lambda r: r.ended, reverse=True)
+    return rows
+
+
+def _number(v: object) -> TypeGuard[float]:
+    """An int or a float, not a bool (JSON's true is not a time)."""
+    return type(v) is int or type(v) is float
 
 
 @dataclass(frozen=True, slots=True)

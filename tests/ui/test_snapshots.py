@@ -13,7 +13,9 @@ from textual.pilot import Pilot
 
 from tests.ui.conftest import wait_for
 from tractui.app import TractApp
-from tractui.replay import demo_session
+from tractui.model.account import Account
+from tractui.model.history import GroupHistory
+from tractui.replay import WALL, ReplayEngine, demo_session
 from tractui.screens import launch
 
 SIZE = (120, 30)
@@ -29,6 +31,46 @@ def _under_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def replay_app() -> TractApp:
     return TractApp(demo_session(), host="demo", kernel="6.18.0", save_settings=False)
+
+
+def ended_wire(
+    pid: int, ago: float, exit_: dict[str, object], status: str, command: str, cpu: float, rss: int
+) -> dict[str, object]:
+    """A history entry as ``list --all`` gives it (its fields that the group details read)."""
+    account = {"cpu_user_s": cpu * 0.75, "cpu_system_s": cpu * 0.25, "peak_rss_kib": rss}
+    return {
+        "pid": pid,
+        "ended_wall": WALL - ago,
+        "start_wall": WALL - ago - 2,
+        "exit": exit_,
+        "status": status,
+        "command": command,
+        "account": account,
+        "history": True,
+    }
+
+
+# the build group's history, oldest first as the engine gives it: an earlier build an hour ago;
+# one command is hostile (its escape sequences and markup shown as text)
+BUILD_HISTORY = [
+    ended_wire(4890, 7200, {"code": 0}, "exit 0", "printf \x1b[2J[b]boom[/b] [/]", 0.001, 900),
+    ended_wire(4901, 3600.2, {"code": 0}, "exit 0", "cc -c main.c", 0.84, 51_200),
+    ended_wire(4902, 3600.1, {"code": 1}, "exit 1", "cc -c util.c", 0.42, 48_000),
+    ended_wire(4903, 3600.0, {"signal": 9, "core": False}, "SIGKILL", "ld -o app", 0.25, 73_728),
+]
+BUILD_ENDED = Account(1_132_000, 378_000, 73_728, 3_500_000, 1_200_000, 120, 30, 3)
+
+
+def history_app() -> TractApp:
+    """The replay, with a history kept for build and its ended members' accounts."""
+    session = demo_session()
+    engine = session.engine
+    assert isinstance(engine, ReplayEngine)
+    engine.histories["build"] = GroupHistory(
+        entries=BUILD_HISTORY, cut="the history of 'build' was cut: 2 clean exits dropped"
+    )
+    engine.tracker.groups["build"].ended = BUILD_ENDED.copy()
+    return TractApp(session, host="demo", kernel="6.18.0", save_settings=False)
 
 
 async def loaded(pilot: Pilot[object]) -> None:
@@ -80,6 +122,28 @@ class TestDialogs:
     )
     def test_dialog(self, snap_compare: SnapCompare, keys: tuple[str, ...]) -> None:
         assert snap_compare(replay_app(), terminal_size=(120, 40), run_before=keys_then(*keys))
+
+
+class TestGroupDetails:
+    """Enter on a group header: its totals, its ended members' accounts, its history."""
+
+    @pytest.fixture(autouse=True)
+    def _fixed_log_dir(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The launch log's path is shown: the same on every machine (nothing is written)."""
+        monkeypatch.setenv("TRACTUI_STATE_DIR", "/var/lib/tractui")
+
+    def test_group_details(self, snap_compare: SnapCompare) -> None:
+        run = keys_then("down", "down", "down", "down", "down", "down", "enter")
+        assert snap_compare(history_app(), terminal_size=(120, 40), run_before=run)
+
+    def test_group_details_without_history(self, snap_compare: SnapCompare) -> None:
+        # the replay keeps none for web: it says why
+        assert snap_compare(replay_app(), terminal_size=(120, 40), run_before=keys_then("enter"))
+
+    def test_group_details_50x14_scrolled_to_the_commands(self, snap_compare: SnapCompare) -> None:
+        # down to the history, then sideways to its commands
+        run = keys_then(*["down"] * 6, "enter", "end", *["right"] * 8)
+        assert snap_compare(history_app(), terminal_size=(50, 14), run_before=run)
 
 
 class TestSmallTerminal:

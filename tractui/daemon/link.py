@@ -24,6 +24,7 @@ from tractui.engine import Counters, log_path_for, targets
 from tractui.errors import UserError
 from tractui.events import ConnectorError
 from tractui.model.changes import Delta
+from tractui.model.history import GroupHistory
 from tractui.model.store import Proc
 from tractui.model.tracker import Tracker
 from tractui.model.wire import event_from_wire, key_to_wire
@@ -202,6 +203,23 @@ class DaemonEngine:
     def log_path(self, group: str) -> Path:
         """The daemon's log of the group, as its groups say (else where ours would be)."""
         return Path(self.mirror.logs.get(group) or log_path_for(group))
+
+    def has_launches(self, group: str) -> bool:
+        """The daemon launched programs into it (its groups say so)."""
+        return group in self.mirror.launched
+
+    def history_of(self, name: str) -> GroupHistory:
+        """The group's history as the daemon keeps it: its 'list' with ``all`` (the members
+        marked ``history``, the rest are the mirror's already), what it says was cut."""
+        result = self._request("list", group=name, all=True)
+        info = result.get("history") or {}
+        members = result.get("members") or []
+        return GroupHistory(
+            entries=[m for m in members if isinstance(m, dict) and m.get("history")],
+            cut=str(info.get("cut") or ""),
+            damaged=int(info.get("damaged") or 0),
+            error=str(info.get("error") or ""),
+        )
 
     def read_log(self, group: str, offset: int | None = None, lines: int | None = None) -> LogChunk:
         """Through the daemon: its log files are its own (0600, maybe in a directory or a

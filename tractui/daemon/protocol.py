@@ -389,11 +389,13 @@ class Mirror:
     def __init__(self, tracker: Store) -> None:
         self.tracker = tracker
         self.logs: dict[str, str] = {}
+        self.launched: set[str] = set()  # the groups the daemon launched programs into
 
     def load(self, snapshot: JsonObject) -> None:
         t = self.tracker
         t.clear()  # says "everything changed" to its readers
         self.logs.clear()
+        self.launched.clear()
         for g in snapshot["groups"]:
             self._group(g)
         self._procs(snapshot["procs"])
@@ -407,6 +409,7 @@ class Mirror:
         for name in delta.get("gone_groups", ()):
             group = t.drop_group(name)
             self.logs.pop(name, None)
+            self.launched.discard(name)
             if group is not None:
                 for key in list(group.members):
                     if key not in moving:  # else renamed: it comes back in another group
@@ -433,6 +436,10 @@ class Mirror:
         ended = g.get("ended")  # a daemon of an older tractui sends none
         group.ended = Account.from_json(ended) if ended is not None else Account()
         self.logs[group.name] = str(g.get("log", ""))
+        if g.get("launched"):
+            self.launched.add(group.name)
+        else:
+            self.launched.discard(group.name)
 
     def _procs(self, wire: Iterable[JsonObject]) -> None:
         t = self.tracker

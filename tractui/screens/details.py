@@ -63,12 +63,15 @@ def account_pairs(d: Details) -> list[tuple[str, str]]:
     return [
         ("CPU time", f"{a.cpu_s:.3f} s: {a.cpu_user_s:.3f} user, {a.cpu_system_s:.3f} system"),
         ("peak RSS", human_kb(a.peak_rss_kib)),
-        ("storage I/O", f"{_bytes(a.read_bytes)} read, {_bytes(a.write_bytes)} written"),
+        (
+            "storage I/O",
+            f"{storage_bytes(a.read_bytes)} read, {storage_bytes(a.write_bytes)} written",
+        ),
         ("ctx switches", f"{a.nvcsw} voluntary, {a.nivcsw} involuntary"),
     ]
 
 
-def _bytes(n: int) -> str:
+def storage_bytes(n: int) -> str:
     """Bytes in B, KiB, MiB or GiB, one decimal past B."""
     if n < 1024:
         return f"{n} B"

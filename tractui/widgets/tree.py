@@ -163,8 +163,22 @@ class ProcessTree(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False, id="tree.page_down"),
         Binding("home", "first", "First row", show=False, id="tree.home"),
         Binding("end", "last", "Last row", show=False, id="tree.end"),
-        Binding("left,minus", "collapse", "Collapse", show=False, id="tree.collapse"),
-        Binding("right,plus", "expand", "Expand", show=False, id="tree.expand"),
+        Binding(
+            "left,minus",
+            "collapse",
+            "Collapse",
+            show=False,
+            id="tree.collapse",
+            tooltip="Fold the row, a group header too (or click its ▾); on a leaf, go up",
+        ),
+        Binding(
+            "right,plus",
+            "expand",
+            "Expand",
+            show=False,
+            id="tree.expand",
+            tooltip="Unfold the row (or click its ▸)",
+        ),
         Binding("asterisk", "expand_all", "Expand subtree", show=False, id="tree.expand_all"),
     ]
 

@@ -1,0 +1,199 @@
+"""The details view of one group: its aggregates, its ended members' account, its launch log,
+and its history (the ended members kept on disk, newest first)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from tractui.errors import UserError
+from tractui.screens.details import storage_bytes
+from tractui.snapshot import Ended, GroupDetails
+from tractui.text import escape
+from tractui.widgets.tree import human_kb
+
+LABEL = 14  # the width of the labels, right-aligned
+
+
+def _line(label: str, value: str) -> Content:
+    return Content.from_markup("[b]$label[/b] $value", label=f"{label:>{LABEL}}", value=value)
+
+
+def group_content(d: GroupDetails) -> Content:
+    """The group's aggregates and account as label/value lines; every value is plain text,
+    its control characters escaped (a log path, a daemon's words)."""
+    row = d.row
+    created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.created))
+    pairs: list[tuple[str, str]] = [
+        ("members", f"{row.live} live of {row.total} tracked"),
+        (
+            "events",
+            f"{row.forks} forks, {row.execs} execs, {row.exits} exits ({row.failed} failed)",
+        ),
+        ("CPU now", f"{row.cpu:.1f}%"),
+        (
+            "CPU time",
+            f"{row.cpu_time_s:.2f} s of every member that ever ran "
+            f"({max(0.0, row.cpu_time_s - d.ended.cpu_s):.2f} live, {d.ended.cpu_s:.2f} ended)",
+        ),
+        ("memory now", human_kb(row.rss_kb) if row.live else "-"),
+        ("tracked since", created),
+        ("launch log", escape(row.log_path) or "-"),
+        ("launched", launched_text(d)),
+    ]
+    lines = [_line(k, v) for k, v in pairs]
+    lines.append(Content.from_markup("[b]$title[/b]", title="Ended members (kernel accounts)"))
+    lines.extend(_line(k, v) for k, v in ended_pairs(d))
+    return Content("\n").join(lines)
+
+
+def launched_text(d: GroupDetails) -> str:
+    """Whether it has programs launched into it, and by whom."""
+    if d.row.launched:
+        return "yes, from this UI (quitting may end them)"
+    if d.has_launches:
+        return "yes, by the daemon (they run on when this UI quits)" if d.daemon else "yes, earlier"
+    return "no"
+
+
+def ended_pairs(d: GroupDetails) -> list[tuple[str, str]]:
+    """The merged kernel accounts of the group's ended members, or why there are none."""
+    a = d.ended
+    if d.accounting and not a.processes:
+        return [("accounting", f"unavailable ({escape(d.accounting)})")]
+    if not a.processes:
+        return [("processes", "none yet: no member ended with the kernel's record")]
+    pairs = [
+        ("processes", f"{a.processes} counted"),
+        ("CPU time", f"{a.cpu_s:.3f} s: {a.cpu_user_s:.3f} user, {a.cpu_system_s:.3f} system"),
+        ("largest peak", human_kb(a.peak_rss_kib) if a.processes else "-"),
+        (
+            "storage I/O",
+            f"{storage_bytes(a.read_bytes)} read, {storage_bytes(a.write_bytes)} written",
+        ),
+        ("ctx switches", f"{a.nvcsw} voluntary, {a.nivcsw} involuntary"),
+    ]
+    if d.accounting:  # it stopped: what came before is counted, not what followed
+        pairs.append(("accounting", f"unavailable now ({escape(d.accounting)})"))
+    return pairs
+
+
+HISTORY_HEADER = f"{'ENDED':<19} {'PID':>7} {'STATUS':<14} {'CPU s':>8} {'PEAK RSS':>9}  COMMAND"
+
+
+def history_content(d: GroupDetails) -> Content:
+    """The history: its title and notes (:func:`history_head`), then its table."""
+    table = history_table(d)
+    return Content("\n").join([history_head(d), table]) if table else history_head(d)
+
+
+def history_head(d: GroupDetails) -> Content:
+    """The history's title, and what to say of it (why there is none, what the cap cut)."""
+    lines = [
+        Content.from_markup(
+            "[b]$title[/b]", title=f"History: {len(d.history) + d.more} ended, kept on disk"
+        )
+    ]
+    lines.extend(Content(f"  ({escape(note)})") for note in d.history_notes)
+    if d.in_tree:
+        lines.append(
+            Content(f"  ({d.in_tree} more ended lately: shown in the tree, listed here after)")
+        )
+    if not d.history and not d.history_notes and not d.in_tree:
+        lines.append(Content("  (none yet: members are kept here once they are pruned)"))
+    return Content("\n").join(lines)
+
+
+def history_table(d: GroupDetails) -> Content:
+    """One line per ended member, newest first: when it ended, PID, status, CPU seconds, peak
+    RSS and command. The command is the process's own text, hostile: escaped, never markup."""
+    if not d.history:
+        return Content("")
+    lines = [Content.from_markup("[b]$header[/b]", header=HISTORY_HEADER)]
+    lines.extend(history_line(e) for e in d.history)
+    if d.more:
+        lines.append(Content(f"  ... and {d.more} older ones (tractui list --all shows all)"))
+    return Content("\n").join(lines)
+
+
+def history_line(e: Ended) -> Content:
+    ended = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.ended)) if e.ended else "?"
+    cpu = f"{e.cpu_s:.3f}" if e.cpu_s is not None else "-"
+    rss = human_kb(e.peak_rss_kib) if e.peak_rss_kib is not None else "-"
+    status = escape(e.status)
+    text = f"{ended:<19} {e.pid:>7} {status:<14} {cpu:>8} {rss:>9}  {escape(e.command)}"
+    if e.failed:
+        return Content.styled(text, "$text-error")
+    return Content(text)
+
+
+SIDEWAYS = 8  # columns that ← and → scroll the dialog by (one each takes too many presses)
+
+
+class DetailsScroll(VerticalScroll):
+    """The dialog's content: scrolls down, and sideways to the history's long commands."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left", "columns(-1)", "Scroll left", show=False),
+        Binding("right", "columns(1)", "Scroll right", show=False),
+    ]
+
+    def action_columns(self, direction: int) -> None:
+        self.scroll_to(x=self.scroll_x + direction * SIDEWAYS, animate=False)
+
+
+class GroupDetailsScreen(ModalScreen[None]):
+    """Everything tractui knows of one group; ``r`` reads its history again."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,enter,q", "close", "Close", id="group.close"),
+        Binding("r", "reload", "Read again", id="group.reload", tooltip="Read its history again"),
+    ]
+
+    def __init__(
+        self, details: GroupDetails, reload: Callable[[], Future[GroupDetails]] | None = None
+    ) -> None:
+        super().__init__(classes="dialog-screen")
+        self.details = details
+        self.reload = reload
+        self._reading = False
+
+    def compose(self) -> ComposeResult:
+        with DetailsScroll(classes="dialog wide group-dialog") as dialog:
+            dialog.border_title = f"Group {self.details.row.name}"
+            yield Static(group_content(self.details), id="group-summary")
+            yield Static(history_head(self.details), id="group-history-head")
+            yield Static(history_table(self.details), id="group-history")
+        yield Footer()
+
+    def show(self, details: GroupDetails) -> None:
+        self.details = details
+        self.query_one("#group-summary", Static).update(group_content(details))
+        self.query_one("#group-history-head", Static).update(history_head(details))
+        self.query_one("#group-history", Static).update(history_table(details))
+
+    async def action_reload(self) -> None:
+        if self.reload is None or self._reading:
+            return
+        self._reading = True
+        try:
+            details = await asyncio.wrap_future(self.reload())
+        except UserError as err:
+            self.notify(escape(str(err)), severity="error", markup=False)
+            return
+        finally:
+            self._reading = False
+        self.show(details)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
