@@ -94,14 +94,14 @@ def test_bad_json_is_a_value_error(doc: object) -> None:
 
 
 def test_the_largest_u64_is_an_account_the_details_show() -> None:
-    from tractui.screens.details import _bytes
+    from tractui.screens.details import storage_bytes
     from tractui.widgets.tree import human_kb
 
     top = 2**64 - 1
     names = ("peak_rss_kib", "read_bytes", "write_bytes", "voluntary_ctx_switches")
     a = Account.from_json(dict.fromkeys(names, top))
     assert (a.peak_rss_kib, a.read_bytes) == (top, top)
-    assert human_kb(a.peak_rss_kib).endswith("G") and _bytes(a.read_bytes).endswith("GiB")
+    assert human_kb(a.peak_rss_kib).endswith("G") and storage_bytes(a.read_bytes).endswith("GiB")
 
 
 def test_cpu_is_the_exact_runtime_split_as_the_ticks_split_it() -> None:
