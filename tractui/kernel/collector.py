@@ -2,7 +2,9 @@
 
 Beside it, it reads the kernel's exit records (taskstats: each ended task's exact CPU, memory and
 I/O) from a second socket in the same loop, once the events are read, and sends them in the
-same batches. Without the privilege they need it says why in its "ready" and works on.
+same batches, undecoded: every exit on the host sends one, most are no member's, and the
+engine decodes only its members' (decoding each here doubled this process's CPU per exit,
+bench/storm). Without the privilege they need it says why in its "ready" and works on.
 
 A reader thread that shares the GIL with a busy UI lost 84% of a storm; a reader in its own
 process lost none (README). So this process does only three things: drain the socket, read
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import errno
+import fcntl
 import logging
 import os
 import resource
@@ -48,6 +52,10 @@ READ_CHUNK = 64
 STORM_DRAIN = 2  # datagrams in one wake-up that mean a storm is on
 STORM_PAUSE = 0.001  # the 16 MiB buffer holds ~20k events: 1 ms of a storm is ~100
 MAX_PENDING_BYTES = 256 << 20  # a consumer this far behind loses batches, counted as lost
+# The pipe to the engine: a storm's exit records are ~600 bytes each, and the default 64 KiB
+# pipe made the engine read ~100 exits per wake-up
+PIPE_SIZE = 1 << 20
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 START_TIMEOUT = 10.0  # for the engine's side: the collector subscribed, or it says why not
 
 log = logging.getLogger(__name__)
@@ -150,13 +158,13 @@ class Collector:
         os.set_blocking(self.out_fd, False)
         sock_fd = self.connector.fileno()
         fds = [sock_fd]
-        batch: list[Any] = []  # Event | TaskRecord: both readers append to it
+        batch: list[Any] = []  # Event | bytes (an exit datagram): both readers append to it
         batch_started = time.monotonic()
         read_into = self.connector.read_into
         # The exit records are read at each wake-up for events, never woken for: each task's
         # record is queued before its exit event, so the event that wakes us finds it there
         # (a wake-up of its own per record cost the storm bench 30% more collector CPU).
-        acct_read = self.acct.read_into if self.acct is not None else None
+        acct_read = self.acct.read_raw_into if self.acct is not None else None
         saw_exec = False
 
         def read_info(pid: int) -> ProcInfo | None:
@@ -223,11 +231,11 @@ class Collector:
         return 0
 
     def _read_records(self, batch: list[Any]) -> None:
-        """Every exit record queued now, into ``batch``."""
+        """Every exit record queued now, into ``batch``: each task's datagram, undecoded."""
         assert self.acct is not None
         before = len(batch)
-        read_into = self.acct.read_into
-        while read_into(batch, READ_CHUNK) == READ_CHUNK:
+        read_raw_into = self.acct.read_raw_into
+        while read_raw_into(batch, READ_CHUNK) == READ_CHUNK:
             pass
         self.acct_records += len(batch) - before
 
@@ -241,7 +249,7 @@ class Collector:
         if self._enqueue(("batch", batch, self._stats())):
             self.unreported = 0
         else:
-            records = sum(1 for e in batch if type(e) is TaskRecord)
+            records = sum(1 for e in batch if type(e) is bytes or type(e) is TaskRecord)
             shed = len(batch) - records - sum(1 for e in batch if type(e) is Loss)
             self.dropped_by_us += shed
             self.unreported += shed
@@ -297,6 +305,8 @@ class CollectorProcess:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         os.set_blocking(fd, False)
+        with contextlib.suppress(OSError):  # a bigger pipe: each read of ours takes more
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
         self.reader = feed.FrameReader(fd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -23,7 +23,7 @@ import os
 import socket
 import struct
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tractui.events import socket_drops
 
@@ -217,6 +217,60 @@ def decode(
         return 0
 
 
+# _FAST and the stats' version: what exit_key reads
+_KEY = struct.Struct("=IHHIIBBHHHHHIHHH")
+_TGID_AT_V13 = 36 + LAYOUT_V13.size - 4  # ac_tgid, from the start of the kernel's datagram
+_TGID_AT_V15 = 36 + LAYOUT_V15.size - 4
+
+
+def exit_key(raw: bytes) -> tuple[int, int] | None:
+    """(task, tgid) of the task whose exit ``raw`` (one datagram as the kernel sent it) tells
+    of, read without decoding the record: what matching needs to decide whether to decode it.
+
+    ``tgid`` is the task itself when the struct has no ``ac_tgid`` (versions before 13). None
+    when ``raw`` is not in the kernel's usual shape (one message, its task's AGGR_PID first):
+    :func:`decode_raw` it then, which reads any shape or counts it malformed.
+    """
+    n = len(raw)
+    if n < _KEY.size:
+        return None
+    (nl_len, _t, _f, _s, _p, cmd, _v, _r, a_len, a_type, i_len, i_type, task, s_len, s_type,
+     version) = _KEY.unpack_from(raw)  # fmt: skip
+    if (
+        nl_len != n
+        or cmd != TASKSTATS_CMD_NEW
+        or a_type != TASKSTATS_TYPE_AGGR_PID
+        or i_type != TASKSTATS_TYPE_PID
+        or i_len != 8
+        or s_type != TASKSTATS_TYPE_STATS
+        or 32 + s_len > 20 + a_len
+        or 20 + a_len > n
+        or 32 + ((s_len + 3) & ~3) < 20 + a_len  # as decode's fast path: STATS comes last
+    ):
+        return None
+    if version == 15:
+        if s_len - 4 < LAYOUT_V15.size:
+            return None
+        tgid = _U32.unpack_from(raw, _TGID_AT_V15)[0]
+    elif version >= 13:
+        if s_len - 4 < LAYOUT_V13.size:
+            return None
+        tgid = _U32.unpack_from(raw, _TGID_AT_V13)[0]
+    elif version >= MIN_VERSION and s_len - 4 >= LAYOUT_V10.size:
+        tgid = 0
+    else:
+        return None
+    return task, tgid or task
+
+
+def decode_raw(raw: bytes, out: list[TaskRecord], stats: DecodeStats) -> int:
+    """:func:`decode` for a datagram the collector passed on (its family checked there)."""
+    if len(raw) < 6:
+        stats.malformed += 1
+        return 0
+    return decode(raw, len(raw), _U16.unpack_from(raw, 4)[0], out, stats)
+
+
 def _decode(
     buf: bytes | bytearray | memoryview,
     n: int,
@@ -359,6 +413,7 @@ class TaskstatsSocket:
         self._buf = bytearray(RECV_SIZE)
         self._view = memoryview(self._buf)
         self._early: list[TaskRecord] = []  # records that came while we waited for an ack
+        self._early_raw: list[bytes] = []  # their datagrams
 
     # set-up
 
@@ -435,7 +490,8 @@ class TaskstatsSocket:
                 continue
             nl_len, nl_type, _f, seq, _p = _NLMSGHDR.unpack_from(self._buf)
             if seq != self._seq:  # an exit record already: keep it
-                decode(self._view, n, self.family, self._early, self.stats)
+                if decode(self._view, n, self.family, self._early, self.stats):
+                    self._early_raw.append(bytes(self._buf[:n]))
             elif nl_type == NLMSG_ERROR and n >= 20:
                 code = -_I32.unpack_from(self._buf, 16)[0]
                 if code:
@@ -461,6 +517,7 @@ class TaskstatsSocket:
         if self._early:
             out.extend(self._early)
             self._early.clear()
+            self._early_raw.clear()
         recv_into = self.sock.recv_into
         buf = self._buf
         view = self._view
@@ -479,6 +536,43 @@ class TaskstatsSocket:
                 raise
             n_read += 1
             decode(view, n, family, out, stats)
+        return n_read
+
+    def read_raw_into(self, out: list[Any], limit: int) -> int:
+        """Append up to ``limit`` exit datagrams to ``out`` as the kernel's bytes, undecoded;
+        return datagrams read. The collector's hot path: it passes them on, and the engine
+        decodes only those of members (:func:`exit_key`, :func:`decode_raw`). Datagrams of
+        another family are counted in ``stats.other`` and left out. Never blocks; losses are
+        counted as in :meth:`read_into`.
+        """
+        assert self.sock is not None
+        if self._early:  # decoded already (they came while we waited for an ack): re-read
+            out.extend(self._early_raw)
+            self._early.clear()
+            self._early_raw.clear()
+        # recv_into and a copy of the datagram's size: recv(RECV_SIZE) would allocate 16 KiB
+        # and shrink it, which leaves each kept datagram a 16 KiB hole (66 MiB in a storm)
+        recv_into = self.sock.recv_into
+        buf = self._buf
+        view = self._view
+        append = out.append
+        low, high = self.family & 0xFF, self.family >> 8
+        n_read = 0
+        while n_read < limit:
+            try:
+                n = recv_into(buf)
+            except BlockingIOError:
+                break
+            except OSError as err:
+                if err.errno == errno.ENOBUFS:
+                    self._note_loss(at_least=1)
+                    continue
+                raise
+            n_read += 1
+            if n >= 16 and buf[4] == low and buf[5] == high:
+                append(bytes(view[:n]))
+            else:
+                self.stats.other += 1
         return n_read
 
     def kernel_drops(self) -> int:
