@@ -22,6 +22,7 @@ from tractui.kernel.taskstats import (
     decode,
     decode_raw,
     exit_key,
+    exit_record,
 )
 
 from .taskstats_datagrams import (
@@ -122,6 +123,9 @@ def key_agrees(data: bytes) -> tuple[int, int] | None:
     if key is not None:
         assert out and not out[0].aggregate
         assert key == (out[0].pid, out[0].tgid or out[0].pid)
+        # the engine's fast read of a member's record, when it applies, reads the same
+        fast = exit_record(data)
+        assert fast is None or fast == out[0]
     return key
 
 
@@ -129,6 +133,7 @@ def test_exit_key_reads_the_task_of_every_real_datagram() -> None:
     for data in REAL:
         records, _ = ours(data)
         assert key_agrees(data) == (records[0].pid, records[0].tgid)
+        assert exit_record(data) == records[0]  # version 16: read fast
         out: list[TaskRecord] = []
         assert decode_raw(data, out, DecodeStats()) == len(records) and out == records
 
@@ -139,6 +144,7 @@ def test_exit_key_in_every_layout() -> None:
             FAMILY, [(False, 77, pack_stats(version, {"ac_pid": 77, "ac_tgid": 70}, tgid=70))]
         )
         assert key_agrees(data) == (77, 70 if version >= 13 else 77), version
+        assert (exit_record(data) is None) == (version < 13 or version == 15)
         # an aggregate first is not the kernel's shape: decoded in full instead
         data = datagram(FAMILY, [(True, 70, pack_stats(version, {}, tgid=70))])
         assert key_agrees(data) is None

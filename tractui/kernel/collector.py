@@ -204,11 +204,13 @@ class Collector:
                         self.datagrams += n
                         if len(batch) >= self.batch_max:
                             if acct_read is not None:
-                                # and after each batch of a long drain: a storm's records
+                                # and some after each batch of a long drain: a storm's records
                                 # otherwise queue up to its end (23 of 32 MiB of the socket in
-                                # bench/storm); one read ahead of its fork event is kept by
-                                # the tracker for a while (orphans)
-                                batch = self._read_records(batch)
+                                # bench/storm). At most a batch's worth: the events come first
+                                # (a collector short of CPU that read all records here lost
+                                # events). One read ahead of its fork event is kept by the
+                                # tracker for a while (orphans).
+                                batch = self._read_records(batch, self.batch_max)
                             if batch:
                                 self._send(batch)
                             batch = []
@@ -237,12 +239,14 @@ class Collector:
                 self.acct.close()
         return 0
 
-    def _read_records(self, batch: list[Any]) -> list[Any]:
-        """Every exit record queued now, each task's datagram undecoded, into ``batch``, sent
-        on whenever it is full (thousands may be queued: one batch of them all took the
-        collector's peak RSS to 50 MiB); return the batch to go on with."""
+    def _read_records(self, batch: list[Any], limit: int = 0) -> list[Any]:
+        """The exit records queued now (at most ``limit`` if given), each task's datagram
+        undecoded, into ``batch``, sent on whenever it is full (thousands may be queued: one
+        batch of them all took the collector's peak RSS to 50 MiB); return the batch to go
+        on with."""
         assert self.acct is not None
         read_raw_into = self.acct.read_raw_into
+        left = limit
         while True:
             before = len(batch)
             n = read_raw_into(batch, READ_CHUNK)
@@ -252,6 +256,10 @@ class Collector:
                 batch = []
             if n < READ_CHUNK:
                 return batch
+            if limit:
+                left -= n
+                if left <= 0:
+                    return batch
 
     def _send(self, batch: list[Any]) -> None:
         self.connector.check_drops(batch)  # a Loss, if any, goes after what did arrive

@@ -280,6 +280,24 @@ def exit_key(raw: bytes) -> tuple[int, int] | None:
     return task, tgid or task
 
 
+def exit_record(raw: bytes) -> TaskRecord | None:
+    """The task's own record in ``raw``, a datagram :func:`exit_key` read (it checked the
+    shape: call it first), for a struct taskstats of version 13, 14 or 16+, read with one
+    unpack; None for another version or size: :func:`decode_raw` it then. What the engine
+    does for each member's exit, ~50,000 in a storm: ~0.8 µs against decode_raw's ~1.7."""
+    if len(raw) < _FLAT.size:
+        return None
+    f = _FLAT.unpack_from(raw)
+    version = f[15]
+    if f[13] - 4 < _FLAT_STATS or not (version >= 16 or 13 <= version <= 14):
+        return None
+    return tuple.__new__(
+        TaskRecord,
+        (f[12], False, f[32], f[22], f[20].split(b"\0", 1)[0].decode("utf-8", "replace"), f[16],
+         f[23], f[24], f[25], f[26], f[27], f[28], f[29], f[30], f[31], version, f[19]),
+    )  # fmt: skip
+
+
 def decode_raw(raw: bytes, out: list[TaskRecord], stats: DecodeStats) -> int:
     """:func:`decode` for a datagram the collector passed on (its family checked there)."""
     if len(raw) < 6:

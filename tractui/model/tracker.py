@@ -26,7 +26,13 @@ from tractui.events import (
     read_superseded,
 )
 from tractui.kernel import procfs
-from tractui.kernel.taskstats import DecodeStats, TaskRecord, decode_raw, exit_key
+from tractui.kernel.taskstats import (
+    DecodeStats,
+    TaskRecord,
+    decode_raw,
+    exit_key,
+    exit_record,
+)
 from tractui.model.account import Account
 from tractui.model.adopt import Adopter, ProcFS, ProcReader, Zombies
 from tractui.model.changes import Delta, Key, MemberEvent
@@ -401,6 +407,10 @@ class Tracker(Store):
                     self._orphans[tgid] = raw
                 else:
                     self._orphan_threads.setdefault(tgid, []).append(raw)
+                return
+            rec = exit_record(raw)  # the usual version, read fast (an aggregate after it: none)
+            if rec is not None:
+                self._record(rec)
                 return
         records: list[TaskRecord] = []
         decode_raw(raw, records, self.acct_stats)
