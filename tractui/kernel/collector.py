@@ -28,6 +28,8 @@ import os
 import resource
 import select
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -38,6 +40,7 @@ from tractui import paths
 from tractui.errors import UserError
 from tractui.events import (
     DEFAULT_RCVBUF,
+    SO_MEMINFO,
     ConnectorError,
     Loss,
     ProcConnector,
@@ -57,6 +60,7 @@ MAX_PENDING_BYTES = 256 << 20  # a consumer this far behind loses batches, count
 PIPE_SIZE = 1 << 20
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 START_TIMEOUT = 10.0  # for the engine's side: the collector subscribed, or it says why not
+_MEMINFO_HEAD = struct.Struct("=II")  # SK_MEMINFO_RMEM_ALLOC, SK_MEMINFO_RCVBUF
 
 log = logging.getLogger(__name__)
 
@@ -203,13 +207,13 @@ class Collector:
                         drained += n
                         self.datagrams += n
                         if len(batch) >= self.batch_max:
-                            if acct_read is not None:
-                                # and some after each batch of a long drain: a storm's records
-                                # otherwise queue up to its end (23 of 32 MiB of the socket in
-                                # bench/storm). At most a batch's worth: the events come first
-                                # (a collector short of CPU that read all records here lost
-                                # events). One read ahead of its fork event is kept by the
-                                # tracker for a while (orphans).
+                            if acct_read is not None and self._records_fuller():
+                                # and some after a batch of a long drain, when their queue is
+                                # the fuller: read only once the events ran dry, a storm's
+                                # records queued up to 23 of the socket's 32 MiB (bench/storm);
+                                # read after each batch, a collector short of CPU spent it on
+                                # records while the kernel dropped events. One read ahead of
+                                # its fork event is kept by the tracker for a while (orphans).
                                 batch = self._read_records(batch, self.batch_max)
                             if batch:
                                 self._send(batch)
@@ -238,6 +242,12 @@ class Collector:
             if self.acct is not None:
                 self.acct.close()
         return 0
+
+    def _records_fuller(self) -> bool:
+        """The exit records' socket is at least as full as the events' (bytes queued against
+        each one's limit): reading from the fuller first keeps both short of dropping."""
+        assert self.acct is not None and self.connector.sock is not None
+        return _fill(self.acct.sock) >= _fill(self.connector.sock)
 
     def _read_records(self, batch: list[Any], limit: int = 0) -> list[Any]:
         """The exit records queued now (at most ``limit`` if given), each task's datagram
@@ -283,6 +293,18 @@ class Collector:
 
     def stop(self, *_: object) -> None:
         self.stopping = True
+
+
+def _fill(sock: socket.socket | None) -> float:
+    """How full a socket's receive queue is: bytes queued over its limit (SO_MEMINFO)."""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 8) if sock is not None else b""
+    except OSError:
+        return 0.0
+    if len(raw) < 8:
+        return 0.0
+    queued, limit = _MEMINFO_HEAD.unpack_from(raw)
+    return queued / limit if limit else 0.0
 
 
 def _cpu_ns(usage: resource.struct_rusage) -> int:
