@@ -175,3 +175,22 @@ def test_without_cap_net_admin_one_line_and_no_crash() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and "CAP_NET_ADMIN" in lines[0], done.stdout
+
+
+def test_the_collectors_fill_of_a_socket_rises_with_queued_records(
+    listener: TaskstatsSocket,
+) -> None:
+    """What the collector compares to pick the fuller socket mid-drain: bytes queued over the
+    socket's limit, 0 when drained."""
+    from tractui.kernel.collector import _fill
+
+    listener.read_raw_into([], 1 << 20)
+    empty = _fill(listener.sock)
+    for _ in range(20):
+        subprocess.run(["true"], check=True)
+    time.sleep(0.05)
+    full = _fill(listener.sock)
+    assert 0 < full < 1 and full > empty
+    listener.read_raw_into([], 1 << 20)
+    assert _fill(listener.sock) < full
+    assert _fill(None) == 0.0
