@@ -1,10 +1,11 @@
 """The collector: reads the proc connector in a process of its own and sends batches on.
 
 Beside it, it reads the kernel's exit records (taskstats: each ended task's exact CPU, memory and
-I/O) from a second socket in the same loop, once the events are read, and sends them in the
-same batches, undecoded: every exit on the host sends one, most are no member's, and the
-engine decodes only its members' (decoding each here doubled this process's CPU per exit,
-bench/storm). Without the privilege they need it says why in its "ready" and works on.
+I/O) from a second socket in the same loop, once the events are read (or, in a long drain,
+when theirs is the fuller socket), and sends them in the same batches, undecoded: every exit
+on the host sends one, most are no member's, and the engine decodes only its members'
+(decoding each here doubled this process's CPU per exit, bench/storm). Without the privilege
+they need it says why in its "ready" and works on.
 
 A reader thread that shares the GIL with a busy UI lost 84% of a storm; a reader in its own
 process lost none (README). So this process does only three things: drain the socket, read
