@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.unit.taskstats_datagrams import reference
-from tractui.kernel.taskstats import AccountingUnavailable, TaskRecord, TaskstatsSocket, decode
+from tractui.kernel.taskstats import (
+    AccountingUnavailable,
+    TaskRecord,
+    TaskstatsSocket,
+    decode,
+    decode_raw,
+    exit_key,
+)
 from tractui.kernel.taskstats import DecodeStats as TaskstatsDecodeStats
 
 pytestmark = pytest.mark.kernel
@@ -119,6 +126,35 @@ def test_thread_and_thread_group_records_match_pyroute2(listener: TaskstatsSocke
     assert group.nvcsw == sum(r.nvcsw for r in threads)
 
 
+def test_the_collectors_raw_read_keys_and_decodes_as_pyroute2(listener: TaskstatsSocket) -> None:
+    """The collector's hot path (read_raw_into: datagrams passed on undecoded) on a real
+    two-threaded exit: exit_key names each task and its process without decoding, and the
+    engine's decode_raw reads what pyroute2 reads."""
+    child = subprocess.Popen([sys.executable, "-c", THREADED])
+    assert child.wait(10) == 5
+    keys: list[tuple[int, int]] = []
+    mine: list[TaskRecord] = []
+    stats = TaskstatsDecodeStats()
+    deadline = time.monotonic() + 5.0
+    while not any(r.aggregate and r.pid == child.pid for r in mine):
+        assert time.monotonic() < deadline, f"timed out; saw {mine}"
+        select.select([listener], [], [], 1.0)
+        raws: list[bytes] = []
+        listener.read_raw_into(raws, 256)
+        for raw in raws:
+            assert type(raw) is bytes
+            out: list[TaskRecord] = []
+            decode_raw(raw, out, stats)
+            assert out == reference(raw, listener.family)
+            key = exit_key(raw)
+            assert key == (out[0].pid, out[0].tgid)  # the kernel's shape: never undecidable
+            if key[1] == child.pid:
+                keys.append(key)
+                mine += out
+    assert stats.malformed == 0 and listener.stats.other == 0
+    assert sorted(pid == child.pid for pid, _ in keys) == [False, True]
+
+
 def test_without_cap_net_admin_one_line_and_no_crash() -> None:
     """In a user namespace of its own a process has no CAP_NET_ADMIN over the host's network."""
     probe = (
@@ -139,3 +175,22 @@ def test_without_cap_net_admin_one_line_and_no_crash() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and "CAP_NET_ADMIN" in lines[0], done.stdout
+
+
+def test_the_collectors_fill_of_a_socket_rises_with_queued_records(
+    listener: TaskstatsSocket,
+) -> None:
+    """What the collector compares to pick the fuller socket mid-drain: bytes queued over the
+    socket's limit, 0 when drained."""
+    from tractui.kernel.collector import _fill
+
+    listener.read_raw_into([], 1 << 20)
+    empty = _fill(listener.sock)
+    for _ in range(20):
+        subprocess.run(["true"], check=True)
+    time.sleep(0.05)
+    full = _fill(listener.sock)
+    assert 0 < full < 1 and full > empty
+    listener.read_raw_into([], 1 << 20)
+    assert _fill(listener.sock) < full
+    assert _fill(None) == 0.0

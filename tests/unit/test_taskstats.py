@@ -14,7 +14,16 @@ from pyroute2.netlink.taskstats import (
 )
 
 from tractui.kernel import taskstats
-from tractui.kernel.taskstats import LAYOUT_V10, DecodeStats, TaskRecord, cpu_mask, decode
+from tractui.kernel.taskstats import (
+    LAYOUT_V10,
+    DecodeStats,
+    TaskRecord,
+    cpu_mask,
+    decode,
+    decode_raw,
+    exit_key,
+    exit_record,
+)
 
 from .taskstats_datagrams import (
     EXIT_3_SH,
@@ -105,6 +114,42 @@ def test_synthesized_match_pyroute2_in_every_layout() -> None:
         )  # fmt: skip
 
 
+def key_agrees(data: bytes) -> tuple[int, int] | None:
+    """exit_key, checked against the full decode: when it names a task, the datagram's first
+    record is that task's own (not an aggregate), with that tgid (the task's when none)."""
+    key = exit_key(data)
+    out: list[TaskRecord] = []
+    decode_raw(data, out, DecodeStats())
+    if key is not None:
+        assert out and not out[0].aggregate
+        assert key == (out[0].pid, out[0].tgid or out[0].pid)
+        # the engine's fast read of a member's record, when it applies, reads the same
+        fast = exit_record(data)
+        assert fast is None or fast == out[0]
+    return key
+
+
+def test_exit_key_reads_the_task_of_every_real_datagram() -> None:
+    for data in REAL:
+        records, _ = ours(data)
+        assert key_agrees(data) == (records[0].pid, records[0].tgid)
+        assert exit_record(data) == records[0]  # version 16: read fast
+        out: list[TaskRecord] = []
+        assert decode_raw(data, out, DecodeStats()) == len(records) and out == records
+
+
+def test_exit_key_in_every_layout() -> None:
+    for version in VERSIONS:
+        data = datagram(
+            FAMILY, [(False, 77, pack_stats(version, {"ac_pid": 77, "ac_tgid": 70}, tgid=70))]
+        )
+        assert key_agrees(data) == (77, 70 if version >= 13 else 77), version
+        assert (exit_record(data) is None) == (version < 13 or version == 15)
+        # an aggregate first is not the kernel's shape: decoded in full instead
+        data = datagram(FAMILY, [(True, 70, pack_stats(version, {}, tgid=70))])
+        assert key_agrees(data) is None
+
+
 def test_the_ack_and_other_families_are_not_records() -> None:
     ack = struct.pack("=IHHIIi", 36, 2, 0x100, 1, 0, 0) + b"\0" * 16
     records, stats = ours(ack)
@@ -169,6 +214,8 @@ def test_valid_datagrams_decode_as_pyroute2_does(
     records, stats = ours(data)
     assert records == reference(data, FAMILY)
     assert len(records) == len(parts) and stats.malformed == 0
+    # the kernel's shape (its task's record first) is always read by exit_key
+    assert (key_agrees(data) is not None) == (not parts[0][0])
 
 
 @settings(max_examples=500, deadline=None)
@@ -178,6 +225,7 @@ def test_random_bytes_never_raise(data: bytes) -> None:
     stats = DecodeStats()
     decode(data, len(data), FAMILY, out, stats)
     decode(data, len(data) + 100, FAMILY, out, stats)  # a lying length is clipped to the buffer
+    key_agrees(data)
 
 
 @settings(max_examples=500, deadline=None)
@@ -190,6 +238,8 @@ def test_truncated_and_mutated_real_datagrams_never_raise(data: bytes, draw: st.
         at = draw.draw(st.integers(0, len(raw) - 1))
         raw[at] = draw.draw(st.integers(0, 255))
     records, _ = ours(bytes(raw))
+    key_agrees(bytes(raw))
+    key_agrees(data[:cut])
     # the fast path for the kernel's own shape reads what the general walk reads
     walked: list[TaskRecord] = []
     taskstats._decode(bytes(raw), len(raw), FAMILY, walked, DecodeStats())

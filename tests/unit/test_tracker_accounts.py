@@ -8,22 +8,56 @@ from __future__ import annotations
 import pytest
 
 from tractui.events import Exec, Exit, Fork
-from tractui.kernel.taskstats import TaskRecord
+from tractui.kernel.taskstats import DecodeStats, TaskRecord, decode_raw
 from tractui.model.account import Account
 from tractui.model.store import ARGV_UNREAD, UNREAD_EXEC
 from tractui.model.tracker import ORPHANS_KEPT_NS, Tracker
 
 from .fakeproc import FakeProc
+from .taskstats_datagrams import FAMILY, datagram, pack_stats
 from .test_tracker import ROOT, SEC, info
 
 MS = 1_000_000
 
 
-@pytest.fixture
-def tracker() -> Tracker:
+def as_sent(rec: TaskRecord) -> bytes:
+    """``rec`` as the collector passes it on: the kernel's datagram, undecoded."""
+    values: dict[str, int | bytes] = {
+        "ac_exitcode": rec.status,
+        "ac_comm": rec.comm.encode(),
+        "ac_ppid": rec.ppid,
+        "ac_btime": rec.btime,
+        "ac_etime": rec.etime_us,
+        "ac_utime": rec.utime_us,
+        "ac_stime": rec.stime_us,
+        "hiwater_rss": rec.hiwater_rss_kib,
+        "read_bytes": rec.read_bytes,
+        "write_bytes": rec.write_bytes,
+        "nvcsw": rec.nvcsw,
+        "nivcsw": rec.nivcsw,
+        "cpu_run_virtual_total": rec.run_ns,
+    }
+    raw = datagram(FAMILY, [(rec.aggregate, rec.pid, pack_stats(rec.version, values, rec.tgid))])
+    decoded: list[TaskRecord] = []
+    decode_raw(raw, decoded, DecodeStats())
+    assert decoded == [rec]  # the same record, whichever way it reaches the tracker
+    return raw
+
+
+@pytest.fixture(params=["decoded", "sent"])
+def tracker(request: pytest.FixtureRequest) -> Tracker:
+    """A tracker fed the records decoded, or as the collector sends them (each tested both
+    ways: the tracker decodes a datagram only when its process is a member's)."""
     t = Tracker(keep_exited=10.0, clock_offset=lambda: 0, reader=FakeProc())
     t.add_root("web", info(ROOT, 1 * SEC, ("sh", "-c", "serve")))
     t.take_delta()
+    if request.param == "sent":
+        apply = t.apply
+
+        def apply_sent(events: list[object]) -> object:
+            return apply([as_sent(e) if type(e) is TaskRecord else e for e in events])
+
+        t.apply = apply_sent  # type: ignore[assignment,method-assign]
     return t
 
 

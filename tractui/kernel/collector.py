@@ -1,8 +1,11 @@
 """The collector: reads the proc connector in a process of its own and sends batches on.
 
 Beside it, it reads the kernel's exit records (taskstats: each ended task's exact CPU, memory and
-I/O) from a second socket in the same loop, once the events are read, and sends them in the
-same batches. Without the privilege they need it says why in its "ready" and works on.
+I/O) from a second socket in the same loop, once the events are read (or, in a long drain,
+when theirs is the fuller socket), and sends them in the same batches, undecoded: every exit
+on the host sends one, most are no member's, and the engine decodes only its members'
+(decoding each here doubled this process's CPU per exit, bench/storm). Without the privilege
+they need it says why in its "ready" and works on.
 
 A reader thread that shares the GIL with a busy UI lost 84% of a storm; a reader in its own
 process lost none (README). So this process does only three things: drain the socket, read
@@ -18,12 +21,16 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import errno
+import fcntl
 import logging
 import os
 import resource
 import select
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -34,6 +41,7 @@ from tractui import paths
 from tractui.errors import UserError
 from tractui.events import (
     DEFAULT_RCVBUF,
+    SO_MEMINFO,
     ConnectorError,
     Loss,
     ProcConnector,
@@ -48,7 +56,12 @@ READ_CHUNK = 64
 STORM_DRAIN = 2  # datagrams in one wake-up that mean a storm is on
 STORM_PAUSE = 0.001  # the 16 MiB buffer holds ~20k events: 1 ms of a storm is ~100
 MAX_PENDING_BYTES = 256 << 20  # a consumer this far behind loses batches, counted as lost
+# The pipe to the engine: a storm's exit records are ~600 bytes each, and the default 64 KiB
+# pipe made the engine read ~100 exits per wake-up
+PIPE_SIZE = 1 << 20
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 START_TIMEOUT = 10.0  # for the engine's side: the collector subscribed, or it says why not
+_MEMINFO_HEAD = struct.Struct("=II")  # SK_MEMINFO_RMEM_ALLOC, SK_MEMINFO_RCVBUF
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +163,13 @@ class Collector:
         os.set_blocking(self.out_fd, False)
         sock_fd = self.connector.fileno()
         fds = [sock_fd]
-        batch: list[Any] = []  # Event | TaskRecord: both readers append to it
+        batch: list[Any] = []  # Event | bytes (an exit datagram): both readers append to it
         batch_started = time.monotonic()
         read_into = self.connector.read_into
         # The exit records are read at each wake-up for events, never woken for: each task's
         # record is queued before its exit event, so the event that wakes us finds it there
         # (a wake-up of its own per record cost the storm bench 30% more collector CPU).
-        acct_read = self.acct.read_into if self.acct is not None else None
+        acct_read = self.acct.read_raw_into if self.acct is not None else None
         saw_exec = False
 
         def read_info(pid: int) -> ProcInfo | None:
@@ -177,7 +190,7 @@ class Collector:
                 except InterruptedError:
                     continue
                 if not readable and acct_read is not None:
-                    self._read_records(batch)  # a quiet moment: in case one is left
+                    batch = self._read_records(batch)  # a quiet moment: in case one is left
                 if readable:
                     if not batch:
                         batch_started = time.monotonic()
@@ -190,12 +203,21 @@ class Collector:
                                 # while events queue, a record comes before its process's
                                 # fork event (it lived and died since); after, it may still
                                 # precede its exit event, or follow it
-                                self._read_records(batch)
+                                batch = self._read_records(batch)
                             break
                         drained += n
                         self.datagrams += n
                         if len(batch) >= self.batch_max:
-                            self._send(batch)
+                            if acct_read is not None and self._records_fuller():
+                                # and some after a batch of a long drain, when their queue is
+                                # the fuller: read only once the events ran dry, a storm's
+                                # records queued up to 23 of the socket's 32 MiB (bench/storm);
+                                # read after each batch, a collector short of CPU spent it on
+                                # records while the kernel dropped events. One read ahead of
+                                # its fork event is kept by the tracker for a while (orphans).
+                                batch = self._read_records(batch, self.batch_max)
+                            if batch:
+                                self._send(batch)
                             batch = []
                             batch_started = time.monotonic()
                             if not self._flush():
@@ -222,14 +244,33 @@ class Collector:
                 self.acct.close()
         return 0
 
-    def _read_records(self, batch: list[Any]) -> None:
-        """Every exit record queued now, into ``batch``."""
+    def _records_fuller(self) -> bool:
+        """The exit records' socket is at least as full as the events' (bytes queued against
+        each one's limit): reading from the fuller first keeps both short of dropping."""
+        assert self.acct is not None and self.connector.sock is not None
+        return _fill(self.acct.sock) >= _fill(self.connector.sock)
+
+    def _read_records(self, batch: list[Any], limit: int = 0) -> list[Any]:
+        """The exit records queued now (at most ``limit`` if given), each task's datagram
+        undecoded, into ``batch``, sent on whenever it is full (thousands may be queued: one
+        batch of them all took the collector's peak RSS to 50 MiB); return the batch to go
+        on with."""
         assert self.acct is not None
-        before = len(batch)
-        read_into = self.acct.read_into
-        while read_into(batch, READ_CHUNK) == READ_CHUNK:
-            pass
-        self.acct_records += len(batch) - before
+        read_raw_into = self.acct.read_raw_into
+        left = limit
+        while True:
+            before = len(batch)
+            n = read_raw_into(batch, READ_CHUNK)
+            self.acct_records += len(batch) - before
+            if len(batch) >= self.batch_max:
+                self._send(batch)
+                batch = []
+            if n < READ_CHUNK:
+                return batch
+            if limit:
+                left -= n
+                if left <= 0:
+                    return batch
 
     def _send(self, batch: list[Any]) -> None:
         self.connector.check_drops(batch)  # a Loss, if any, goes after what did arrive
@@ -241,7 +282,7 @@ class Collector:
         if self._enqueue(("batch", batch, self._stats())):
             self.unreported = 0
         else:
-            records = sum(1 for e in batch if type(e) is TaskRecord)
+            records = sum(1 for e in batch if type(e) is bytes or type(e) is TaskRecord)
             shed = len(batch) - records - sum(1 for e in batch if type(e) is Loss)
             self.dropped_by_us += shed
             self.unreported += shed
@@ -253,6 +294,18 @@ class Collector:
 
     def stop(self, *_: object) -> None:
         self.stopping = True
+
+
+def _fill(sock: socket.socket | None) -> float:
+    """How full a socket's receive queue is: bytes queued over its limit (SO_MEMINFO)."""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 8) if sock is not None else b""
+    except OSError:
+        return 0.0
+    if len(raw) < 8:
+        return 0.0
+    queued, limit = _MEMINFO_HEAD.unpack_from(raw)
+    return queued / limit if limit else 0.0
 
 
 def _cpu_ns(usage: resource.struct_rusage) -> int:
@@ -297,6 +350,8 @@ class CollectorProcess:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         os.set_blocking(fd, False)
+        with contextlib.suppress(OSError):  # a bigger pipe: each read of ours takes more
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
         self.reader = feed.FrameReader(fd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -9,9 +9,11 @@ Frames, each a tuple whose first item is its kind:
   ``accounting``: "" when the kernel's exit records come too, else why they do not.
 - ``("error", exit_code, message)``: the collector could not start or had to stop.
 - ``("batch", events, stats)``: up to ~512 events or ~50 ms of them, in kernel order, with
-  the exit records (:class:`~tractui.kernel.taskstats.TaskRecord`) among them as read;
-  ``stats`` holds running totals: ``datagrams``, ``lost``, ``malformed``, ``cpu_ns``,
-  ``maxrss_kb``, ``acct_records`` and ``acct_lost``.
+  the exit records among them as read, each task's taskstats datagram as ``bytes``, undecoded
+  (the tracker decodes its members': :func:`~tractui.kernel.taskstats.exit_key`);
+  ``stats`` holds running totals: ``datagrams`` (proc-connector events), ``lost``,
+  ``malformed``, ``cpu_ns``, ``maxrss_kb``, ``acct_records`` (exit datagrams: one per exiting
+  task) and ``acct_lost``.
 """
 
 from __future__ import annotations
