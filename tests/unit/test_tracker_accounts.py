@@ -11,7 +11,7 @@ from tractui.events import Exec, Exit, Fork
 from tractui.kernel.taskstats import DecodeStats, TaskRecord, decode_raw
 from tractui.model.account import Account
 from tractui.model.store import ARGV_UNREAD, UNREAD_EXEC
-from tractui.model.tracker import ORPHANS_KEPT_NS, Tracker
+from tractui.model.tracker import ORPHANS_KEPT_NS, ORPHANS_MAX, Tracker
 
 from .fakeproc import FakeProc
 from .taskstats_datagrams import FAMILY, datagram, pack_stats
@@ -79,9 +79,9 @@ def record(
         pid=pid,
         aggregate=aggregate,
         tgid=pid if tgid is None else tgid,
-        ppid=1,
+        ppid=kw.get("ppid", ROOT),
         comm=comm,
-        status=0,
+        status=kw.get("status", 0),
         btime=(start + t.wall_of_boot) // SEC,
         etime_us=(end - start) // 1000,
         utime_us=utime_us,
@@ -268,3 +268,78 @@ def test_an_exit_event_late_after_its_record_still_matches(
     stale = record(tracker, other, 5 * SEC, 5 * SEC + 100 * MS)._replace(btime=0)
     tracker.apply([stale, exit_ev(5 * SEC + 100 * MS, other)])
     assert tracker.procs[(other, 5 * SEC)].account is None
+
+
+@pytest.mark.parametrize("record_first", [True, False])
+@pytest.mark.parametrize("differs", ["ppid", "status"])
+def test_a_previous_owner_that_lived_as_long_takes_no_account(
+    tracker: Tracker, record_first: bool, differs: str
+) -> None:
+    """A non-member ended with pid P just before a member forked with P, and lived exactly as
+    long (its record's lifetime fits the member's): its parent or its exit status tells it
+    apart (the review's repro: its name and 0.9 s of CPU went to the member)."""
+    pid, start, end = ROOT + 1, 2 * SEC, 2 * SEC + MS
+    child_runs(tracker, pid, start)
+    other = {"ppid": 777} if differs == "ppid" else {"status": 3 << 8}
+    evil = record(tracker, pid, start, end, utime_us=900_000, comm="evil", **other)
+    ev = exit_ev(end, pid)
+    tracker.apply([evil, ev] if record_first else [ev, evil])
+    proc = tracker.procs[(pid, start)]
+    assert proc.account is None and proc.comm != "evil"
+    assert tracker.groups["web"].ended == Account()
+
+
+def test_a_process_takes_one_own_record_per_life(tracker: Tracker) -> None:
+    pid, start, end = ROOT + 1, 2 * SEC, 2 * SEC + MS
+    child_runs(tracker, pid, start)
+    own = record(tracker, pid, start, end, utime_us=10)
+    tracker.apply([own, exit_ev(end, pid), own])  # a second one (a previous owner's twin)
+    assert tracker.procs[(pid, start)].account == Account(10, processes=1)
+    assert tracker.groups["web"].ended == Account(10, processes=1)
+
+
+def test_an_exit_record_must_name_the_parent_of_a_member_ended_unseen(tracker: Tracker) -> None:
+    pid = ROOT + 1
+    child_runs(tracker, pid, 2 * SEC)
+    tracker.apply([record(tracker, pid, 2 * SEC, 3 * SEC, utime_us=42, ppid=999)])
+    tracker.gone(tracker.live[pid])
+    assert tracker.procs[(pid, 2 * SEC)].account is None
+
+
+@pytest.mark.parametrize("old_record_at", ["before_exit", "after_exec", "with_final"])
+def test_an_exec_from_another_thread_keeps_the_old_leaders_cpu(
+    tracker: Tracker, old_record_at: str
+) -> None:
+    """A thread exec's: the kernel ends the leader (its exit event, its record), and the
+    process goes on under the same pid. The old leader's record may be read before its exit
+    event, after the exec, or with the final one; either way both lives' CPU count (the
+    review's repro lost the first 0.3 s in 4 of 12 runs)."""
+    pid, start = ROOT + 1, 2 * SEC
+    child_runs(tracker, pid, start)
+    swap = start + 300 * MS  # the thread's exec: the old leader ends here
+    old = record(tracker, pid, start, swap, utime_us=300_000)
+    end = swap + 1500 * MS  # more than EXIT_EVENT_LAG_NS after the swap
+    new = record(tracker, pid, start, end, utime_us=2_000)
+    leader_exit = exit_ev(swap, pid)
+    exec_ev = Exec(swap + 10_000, pid, pid, None)
+    if old_record_at == "before_exit":
+        tracker.apply([old, leader_exit, exec_ev])
+        tracker.apply([new, exit_ev(end, pid)])
+    elif old_record_at == "after_exec":
+        tracker.apply([leader_exit, exec_ev, old])
+        tracker.apply([new, exit_ev(end, pid)])
+    else:
+        tracker.apply([leader_exit, exec_ev])
+        tracker.apply([old, new, exit_ev(end, pid)])
+    proc = tracker.procs[(pid, start)]
+    assert proc.account == Account(302_000, processes=1)
+    assert tracker.groups["web"].ended == Account(302_000, processes=1)
+
+
+def test_records_of_no_member_are_kept_within_a_bound(tracker: Tracker) -> None:
+    """A storm of non-members: what is kept for late fork events stays bounded."""
+    recs = [record(tracker, 100_000 + i, 2 * SEC, 3 * SEC) for i in range(ORPHANS_MAX + 50)]
+    tracker.apply(recs)
+    kept = len(tracker._orphans) + len(tracker._orphans_before)
+    assert kept <= ORPHANS_MAX
+    assert tracker.orphans_dropped == 50

@@ -88,6 +88,10 @@ class Proc:
     exit: ExitStatus | None = None
     ended: int | None = None  # ns since boot
     lost_exit: bool = False  # gone without an exit event (events were lost)
+    # the kernel's exit record of its own task (not a thread's) is in its account: a process
+    # has one per life (an exec from a non-leader thread ends a life: see the tracker's revive)
+    own_record: bool = False
+    revived_at: int | None = None  # when its leader ended in an exec from another thread
     # exited, and still in /proc in state Z: its parent has not reaped it (looked at a second
     # after the exit, then at each upkeep while it is one: see tractui.model.adopt.Zombies)
     zombie: bool = False

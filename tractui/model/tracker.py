@@ -51,6 +51,10 @@ EXIT_EVENT_LAG_NS = 1_000_000_000
 # behind reads the records of processes whose fork events are still in the queue): between
 # this and half of it. Every exit on the host sends one: ~25k records a second in a storm.
 ORPHANS_KEPT_NS = 1_000_000_000
+# At most this many records of no member kept per generation (two generations): a host whose
+# tasks end faster than that (a storm of non-members) drops the rest at once, ~600 bytes each.
+# A member's record dropped so (its fork event still unread) leaves it without an account.
+ORPHANS_MAX = 16384
 # thread names kept for the forks of renamed threads (a thread's Comm event to its Exit)
 THREAD_COMMS_MAX = 4096
 # how long an exited member stays (s), unless told: with thousands of short-lived processes,
@@ -94,6 +98,8 @@ class Tracker(Store):
         self._orphan_threads_before: dict[int, list[TaskRecord | bytes]] = {}
         self.acct_stats = DecodeStats()  # of the datagrams decoded here
         self._orphans_since = 0  # when the newer generation started (boot-clock ns)
+        self._orphans_kept = 0  # records kept in the newer generation
+        self.orphans_dropped = 0  # records of no member dropped past ORPHANS_MAX
         self.wall_of_boot = time.time_ns() - self.now()  # boot-clock ns -> epoch ns
         # a live member's last exec: when /proc was read for it (0: not read) and the argv we
         # launched it with, if so (see _exec)
@@ -171,6 +177,7 @@ class Tracker(Store):
         self.wall_of_boot = time.time_ns() - now
         if now - self._orphans_since >= ORPHANS_KEPT_NS // 2:
             self._orphans_since = now
+            self._orphans_kept = 0
             self._orphans_before, self._orphans = self._orphans, {}
             self._orphan_threads_before, self._orphan_threads = self._orphan_threads, {}
         lost_before = self.lost
@@ -326,6 +333,8 @@ class Tracker(Store):
         group.failed -= proc.exit.failed
         if proc.account is not None:  # counted in as ended: it lives on (its peak stays)
             _uncount(group.ended, proc.account)
+        proc.revived_at = proc.ended  # its leader's record may still come: see _record
+        proc.own_record = False  # the program it runs now sends one more at its end
         proc.exit = None
         proc.ended = None
         self.revive(proc)
@@ -347,6 +356,7 @@ class Tracker(Store):
         if ended + procfs.START_TOLERANCE_NS < proc.start:
             return  # a late exit of the pid's previous owner
         status = ev.decoded()
+        proc.ppid = ev.parent_tgid  # its parent now: its exit record names the same
         self._end(proc, ended, status)
 
     def _end(self, proc: Proc, ended: int, status: ExitStatus | None) -> None:
@@ -371,7 +381,7 @@ class Tracker(Store):
                 record = self._decoded(kept) if isinstance(kept, bytes) else kept
             # its start (exit time less its elapsed time) must be the member's: else it was a
             # previous owner's of the pid (the exit of a member gone unseen has no time to check)
-            if record is not None and (status is None or self._own_record(proc, record, ended)):
+            if record is not None and self._own_record(proc, record, ended, status):
                 self._add_leader(proc, record)
         if self._orphan_threads or self._orphan_threads_before:
             for records in (
@@ -403,10 +413,7 @@ class Tracker(Store):
         if key is not None:
             tgid = key[1]
             if tgid not in self.live and tgid not in self.recent_exit:
-                if key[0] == tgid:
-                    self._orphans[tgid] = raw
-                else:
-                    self._orphan_threads.setdefault(tgid, []).append(raw)
+                self._keep_orphan(key[0], tgid, raw)
                 return
             rec = exit_record(raw)  # the usual version, read fast (an aggregate after it: none)
             if rec is not None:
@@ -439,37 +446,73 @@ class Tracker(Store):
         tgid = rec.tgid or rec.pid  # ac_tgid is 0 before version 13: a leader's, or unknown
         proc = self.live.get(tgid)
         if proc is not None:
-            if rec.pid == tgid:
-                self._early_records[tgid] = rec
-            elif self._thread_of(proc, rec):
+            if rec.pid != tgid:
+                if self._thread_of(proc, rec):
+                    self._credit(proc, rec)
+            elif proc.revived_at is not None and self._lifetime_fits(proc, rec, proc.revived_at):
+                # its leader's, which ended when another thread exec'd (see _revive), read
+                # after the exec: that life's CPU, in the account the process carries on
                 self._credit(proc, rec)
+            else:
+                self._early_records[tgid] = rec
             return
         proc = self.recent_exit.get(tgid)
         if proc is not None and proc.ended is not None:
             if rec.pid == tgid:
-                if not proc.lost_exit and self._own_record(proc, rec, proc.ended):
+                if not proc.lost_exit and self._own_record(proc, rec, proc.ended, proc.exit):
                     if not proc.comm and rec.comm:
                         proc.comm = rec.comm  # its exec ended unread: the kernel's name
+                    proc.own_record = True
                     self._credit(proc, rec)
                     return
             elif self._thread_of(proc, rec):
                 self._credit(proc, rec)
                 return
         # not a member's, or a member's whose fork event is still to come
-        if rec.pid == tgid:
-            self._orphans[tgid] = rec
-        else:
-            self._orphan_threads.setdefault(tgid, []).append(rec)
+        self._keep_orphan(rec.pid, tgid, rec)
 
-    def _own_record(self, proc: Proc, rec: TaskRecord, ended: int) -> bool:
-        """``rec`` is the ended ``proc``'s own: the task started when it did. The record's
-        elapsed time is taken in the exit path before the exit event's time, a few µs before
-        on an idle machine, tens of ms when the exiting task is preempted in between: so the
-        start it gives (exit event less elapsed time) may be late by that much, never early
-        (but for a /proc start's tick). Its start second (ac_btime) must be the member's too."""
+    def _keep_orphan(self, task: int, tgid: int, record: TaskRecord | bytes) -> None:
+        """Keep a record of no member a while, in case its fork event is still to come (at
+        most ORPHANS_MAX a generation)."""
+        if self._orphans_kept >= ORPHANS_MAX:
+            self.orphans_dropped += 1
+            return
+        self._orphans_kept += 1
+        if task == tgid:
+            self._orphans[tgid] = record
+        else:
+            self._orphan_threads.setdefault(tgid, []).append(record)
+
+    def _own_record(
+        self, proc: Proc, rec: TaskRecord, ended: int, status: ExitStatus | None
+    ) -> bool:
+        """``rec`` is the ended ``proc``'s own: the first of its life, the same parent and
+        the same exit status as its exit event gave (``status``; None: it ended unseen, and
+        then only its parent and start second are checked), and, for a seen exit, a lifetime
+        that fits (:meth:`_lifetime_fits`). A previous owner of the pid that ended within the
+        second before it started, and lived as long, must also have had the same parent and
+        status to pass for it."""
+        if proc.own_record or rec.ppid != proc.ppid:
+            return False
+        if status is None:
+            return self._start_second_fits(proc, rec)
+        if ExitStatus.from_wait_status(rec.status) != status:
+            return False
+        return self._lifetime_fits(proc, rec, ended)
+
+    def _lifetime_fits(self, proc: Proc, rec: TaskRecord, ended: int) -> bool:
+        """The task ``rec`` tells of started when ``proc`` did, given that it ended at
+        ``ended``. The record's elapsed time is taken in the exit path before the exit event's
+        time, a few µs before on an idle machine, tens of ms when the exiting task is
+        preempted in between: so the start it gives (exit event less elapsed time) may be late
+        by that much, never early (but for a /proc start's tick). Its start second (ac_btime)
+        must be the member's too."""
         late = ended - rec.etime_us * 1000 - proc.start
         if not -procfs.START_TOLERANCE_NS <= late <= EXIT_EVENT_LAG_NS:
             return False
+        return self._start_second_fits(proc, rec)
+
+    def _start_second_fits(self, proc: Proc, rec: TaskRecord) -> bool:
         second = (proc.start + self.wall_of_boot) // 1_000_000_000
         return second - BTIME_SLACK_S <= rec.btime <= second + BTIME_SLACK_S
 
@@ -487,6 +530,7 @@ class Tracker(Store):
         if proc.account is None:
             proc.account = Account(processes=1)
         proc.account.add_record(rec)
+        proc.own_record = True
         if not proc.comm and rec.comm:
             proc.comm = rec.comm
         self.changes.note_changed(proc.key)
