@@ -15,7 +15,6 @@ import subprocess
 import time
 from collections.abc import Sequence, Sized
 from dataclasses import dataclass, field, replace
-from operator import countOf
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -308,8 +307,12 @@ class Engine:
             if message[0] == "batch":
                 batch = message[1]
                 events.extend(batch)
-                # the proc connector's events only: the exit records have acct_records
-                self._count(message[2], len(batch) - countOf(map(type, batch), TaskRecord))
+                # the proc connector's events only: the exit records (decoded, or the kernel's
+                # bytes as the collector passes them on) have acct_records
+                types = list(map(type, batch))
+                self._count(
+                    message[2], len(batch) - types.count(TaskRecord) - types.count(bytes)
+                )
             elif message[0] == "error":
                 self.collector_error = message[2]
                 log.error("collector: %s", message[2])

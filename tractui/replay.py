@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from operator import countOf
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +85,8 @@ class ReplayEngine:
             time.sleep(timeout)
         delta = self.tracker.apply(events)
         # as the engine counts them: the proc connector's events, not the exit records
-        self.counters.events += len(events) - countOf(map(type, events), TaskRecord)
+        types = list(map(type, events))
+        self.counters.events += len(events) - types.count(TaskRecord) - types.count(bytes)
         return delta
 
     def launch(self, group: str, spec: LaunchSpec) -> Proc:
