@@ -310,9 +310,7 @@ class Engine:
                 # the proc connector's events only: the exit records (decoded, or the kernel's
                 # bytes as the collector passes them on) have acct_records
                 types = list(map(type, batch))
-                self._count(
-                    message[2], len(batch) - types.count(TaskRecord) - types.count(bytes)
-                )
+                self._count(message[2], len(batch) - types.count(TaskRecord) - types.count(bytes))
             elif message[0] == "error":
                 self.collector_error = message[2]
                 log.error("collector: %s", message[2])
