@@ -41,7 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common.machine import room_for
 from bench.common.report import table
-from bench.common.tools import compile_c, say, tractui_command
+from bench.common.tools import add_report_options, compile_c, say, tractui_command
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -283,11 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hog-s", type=float, default=60.0, help="each hog's life, s (60)")
     parser.add_argument("--runs", type=int, default=1, help="runs (1)")
     parser.add_argument("--quick", action="store_true", help="200 execs, hogs of 20 s, one run")
-    parser.add_argument("--keep", action="store_true", help="keep the reports (in --out)")
-    parser.add_argument(
-        "--out", type=Path, default=OUT, help="where reports go while read (bench/out)"
-    )
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
+    add_report_options(parser, OUT)
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.hog_s, args.runs = min(args.n, 200), min(args.hog_s, 20.0), 1

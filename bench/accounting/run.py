@@ -58,7 +58,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common.report import ratio, table
-from bench.common.tools import compile_c, say, tractui_command
+from bench.common.tools import add_report_options, compile_c, say, tractui_command
 from tractui.kernel.taskstats import AccountingUnavailable, TaskstatsSocket
 
 HERE = Path(__file__).resolve().parent
@@ -491,11 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="running at once (2)")
     parser.add_argument("--runs", type=int, default=3, help="runs (3)")
     parser.add_argument("--quick", action="store_true", help="60 processes, one run")
-    parser.add_argument("--keep", action="store_true", help="keep the reports (in --out)")
-    parser.add_argument(
-        "--out", type=Path, default=OUT, help="where reports go while read (bench/out)"
-    )
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
+    add_report_options(parser, OUT)
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.runs = min(args.n, 60), 1

@@ -3,6 +3,7 @@ installing the programs they compare with, and this environment's tractui."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import shutil
@@ -61,3 +62,12 @@ def tractui_command() -> list[str]:
     """The tractui of this Python environment (the project venv)."""
     script = Path(sys.executable).with_name("tractui")
     return [str(script)] if script.exists() else [sys.executable, "-m", "tractui"]
+
+
+def add_report_options(parser: argparse.ArgumentParser, out: Path) -> None:
+    """The options of a bench that runs ``tractui trace`` reports: --keep, --out, --json."""
+    parser.add_argument("--keep", action="store_true", help="keep the reports (in --out)")
+    parser.add_argument(
+        "--out", type=Path, default=out, help="where reports go while read (bench/out)"
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
