@@ -261,3 +261,16 @@ def test_every_exit_status_and_an_exec_from_a_thread_keep_their_accounts(
         assert not missing, f"run {run}: no account for {missing} ({statuses})"
         (sleeper,) = [p for p in procs if p["argv"][:1] == ["sleep"]]
         assert sleeper["cpu_user_s"] + sleeper["cpu_system_s"] >= 0.29, f"run {run}: {sleeper}"
+
+
+def test_cmd_rusage_has_no_maxrss_the_kernel_would_give_tractuis_own(
+    spawn: Spawn, tmp_path: Path
+) -> None:
+    """wait4's ru_maxrss of CMD includes the memory of the process before its exec (Linux keeps
+    the old mm's high-water mark in signal->maxrss), and CMD is forked from tractui: it would be
+    tractui's size (~25 MB for ``true``), not CMD's. So cmd_rusage has the CPU only."""
+    report = tmp_path / "r.json"
+    argv = [*TRACTUI, "trace", "--json", "-o", str(report), "--", "true"]
+    assert spawn(argv).wait(timeout=30) == 0
+    doc = json.loads(report.read_text())
+    assert set(doc["cmd_rusage"]) == {"cpu_user_s", "cpu_system_s"}, doc["cmd_rusage"]

@@ -361,12 +361,13 @@ def _totals_json(t: Account) -> dict[str, Any]:
 
 
 def _rusage_json(usage: resource.struct_rusage | None) -> dict[str, Any] | None:
+    """wait4's CPU of CMD. Not its ru_maxrss: Linux keeps the largest RSS a process had before
+    its exec in that figure, and CMD was forked from tractui: it would be tractui's own size."""
     if usage is None:
         return None
     return {
         "cpu_user_s": round(usage.ru_utime, 6),
         "cpu_system_s": round(usage.ru_stime, 6),
-        "maxrss_kib": usage.ru_maxrss,
     }
 
 
