@@ -38,6 +38,10 @@ TOP = 5  # the processes by CPU the text report lists
 _NO_ACCOUNT = dict.fromkeys(
     ("cpu_user_s", "cpu_system_s", "peak_rss_kib", "read_bytes", "write_bytes", "ctx_switches")
 )
+# the JSON report's totals, each null, when accounting is off
+_NO_TOTALS = dict.fromkeys(
+    ("cpu_user_s", "cpu_system_s", "read_bytes", "write_bytes", "peak_rss_kib", "processes")
+)
 
 
 def run(args: argparse.Namespace, cmd: list[str]) -> int:
@@ -219,7 +223,8 @@ class Report:
             "leaked": [p.pid for p in self.survivors] if self.fail_on_leak else None,
             "status": self.exit_status,
             "accounting": self.accounting,
-            "totals": _totals_json(self.totals),
+            # null, not zeros, when the kernel counted nothing: accounting was off
+            "totals": _totals_json(self.totals) if not self.accounting else _NO_TOTALS,
             "cmd_rusage": _rusage_json(self.waited),
             "processes": [self._proc_json(p) for p in self.procs],
             "engine": self._engine_json(),
@@ -310,17 +315,17 @@ class Report:
             )
 
     def _account_lines(self) -> Iterator[str]:
-        """The totals line and the top processes by CPU (none without accounting)."""
+        """The totals line and the top processes by CPU (none without accounting), and wait4's
+        CPU of CMD (which needs no capability)."""
         t = self.totals
-        if not t.processes:  # no process has ended, or accounting is off (said above)
-            return
-        yield (
-            f"total of {t.processes} ended process{'es' if t.processes != 1 else ''} "
-            f"(kernel accounting): CPU "
-            f"{t.cpu_s:.3f}s (user {t.cpu_user_s:.3f}s, system {t.cpu_system_s:.3f}s), "
-            f"largest peak RSS {_kib(t.peak_rss_kib)}, storage read {_bytes(t.read_bytes)}, "
-            f"written {_bytes(t.write_bytes)}"
-        )
+        if t.processes:  # else no process has ended, or accounting is off (said above)
+            yield (
+                f"total of {t.processes} ended process{'es' if t.processes != 1 else ''} "
+                f"(kernel accounting): CPU "
+                f"{t.cpu_s:.3f}s (user {t.cpu_user_s:.3f}s, system {t.cpu_system_s:.3f}s), "
+                f"largest peak RSS {_kib(t.peak_rss_kib)}, storage read {_bytes(t.read_bytes)}, "
+                f"written {_bytes(t.write_bytes)}"
+            )
         if self.waited is not None:
             w = self.waited
             yield (
@@ -350,6 +355,7 @@ def _account_json(account: Account | None) -> dict[str, Any]:
 
 
 def _totals_json(t: Account) -> dict[str, Any]:
+    """The kernel's totals of the ended processes (:data:`_NO_TOTALS` has the same keys)."""
     return {
         "cpu_user_s": round(t.cpu_user_s, 6),
         "cpu_system_s": round(t.cpu_system_s, 6),
