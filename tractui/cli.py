@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         "descendant. When CMD exits, report the genealogy and the survivors.",
         epilog="Exit status: CMD's own (128+N if a signal N ended it); 193 with --fail-on-leak "
         "when survivors remained (even if --kill-leftovers then ended them); 126/127 CMD not "
-        "executable / not found; 2 usage; 68, 69, 70, 77 the proc connector cannot be used.",
+        "executable / not found; 2 usage (also: -o or --perfetto FILE cannot be written, checked "
+        "before CMD runs); 68, 69, 70, 77 the proc connector cannot be used.",
     )
     trace.add_argument("--json", action="store_true", help="write the report as one JSON document")
     trace.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")

@@ -9,6 +9,7 @@ import math
 import os
 import resource
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ GROUP = "trace"
 # 68-70, 77, 126 and 127. 193 is the first status above all of them that no signal can produce;
 # a CMD may still exit 193 itself, so the report's last line says which it was.
 EXIT_LEAKED = 193
+EXIT_USAGE = 2  # as the command line's own usage errors
 TOP = 5  # the processes by CPU the text report lists
 # a process's accounting fields in the JSON report, null without a record
 _NO_ACCOUNT = dict.fromkeys(
@@ -44,17 +46,73 @@ _NO_TOTALS = dict.fromkeys(
 )
 
 
+class Output:
+    """A file the report or the Perfetto export goes to, opened (created) before CMD runs, so
+    that a bad path fails at once rather than after a long run. An existing file is kept as
+    it is until :meth:`begin` (and if the trace ends before it)."""
+
+    def __init__(self, option: str, path: str) -> None:
+        self.path = path
+        if not path:
+            raise UserError(f"{option} needs a file name: {option} FILE")
+        existed = os.path.lexists(path)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as err:
+            raise UserError(
+                f"cannot write {escape(path)}: {err.strerror or err}; give {option} a file "
+                "in a writable directory"
+            ) from None
+        self.file: TextIO = open(fd, "w", encoding="utf-8")  # noqa: SIM115
+        self.created = not existed
+        self.regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        self.written = False
+
+    def begin(self) -> TextIO:
+        """The file, emptied (if it is a regular file) for the writing."""
+        self.written = True
+        if self.regular:
+            self.file.truncate(0)
+        return self.file
+
+    def close(self) -> None:
+        """Close it; a file created for a report that was never written is removed."""
+        with contextlib.suppress(OSError):
+            self.file.close()
+        if self.created and not self.written:
+            self.discard()
+
+    def discard(self) -> None:
+        if self.regular:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+
 def run(args: argparse.Namespace, cmd: list[str]) -> int:
-    engine = Engine(keep_exited=math.inf, verbose=args.verbose)
+    outputs: dict[str, Output] = {}
     try:
-        engine.start()
-    except ConnectorError as err:
-        print(f"tractui: {err.message}", file=sys.stderr)
-        return err.exit_code
+        for option, path in (("-o", args.output), ("--perfetto", args.perfetto)):
+            if path is not None:
+                outputs[option] = Output(option, path)
+    except UserError as err:
+        for out in outputs.values():
+            out.close()
+        print(f"tractui trace: {err}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        return _trace(engine, args, cmd)
+        engine = Engine(keep_exited=math.inf, verbose=args.verbose)
+        try:
+            engine.start()
+        except ConnectorError as err:
+            print(f"tractui: {err.message}", file=sys.stderr)
+            return err.exit_code
+        try:
+            return _trace(engine, args, cmd, outputs.get("-o"), outputs.get("--perfetto"))
+        finally:
+            engine.stop()
     finally:
-        engine.stop()
+        for out in outputs.values():
+            out.close()
 
 
 def _spawn(cmd: list[str], as_root: bool) -> subprocess.Popen[bytes]:
@@ -69,7 +127,13 @@ def _spawn(cmd: list[str], as_root: bool) -> subprocess.Popen[bytes]:
         raise UserError(f"{cmd[0]}: cannot start: {err.strerror}") from None
 
 
-def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
+def _trace(
+    engine: Engine,
+    args: argparse.Namespace,
+    cmd: list[str],
+    output: Output | None,
+    perfetto_out: Output | None,
+) -> int:
     try:
         popen = _spawn(cmd, args.as_root)
     except UserError as err:
@@ -114,9 +178,9 @@ def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
         fail_on_leak=args.fail_on_leak,
         waited=waited,
     )
-    to_file = _write(report, args)
-    if args.perfetto:
-        export_perfetto(report, args.perfetto)
+    to_file = _write(report, args.json, output)
+    if perfetto_out is not None:
+        export_perfetto(report, perfetto_out)
     if report.leaked and to_file:
         print(
             f"tractui trace: {_count(len(survivors), 'survivor')} leaked (--fail-on-leak): "
@@ -429,56 +493,52 @@ def _write_json(document: dict[str, Any], out: TextIO) -> None:
     out.write("\n  ]\n}\n")
 
 
-def _write(report: Report, args: argparse.Namespace) -> bool:
-    """Write the report to ``-o FILE``, else (or if FILE cannot be written) to stderr; whether
-    it went to FILE."""
-    out: TextIO
-    if args.output:
+def _write(report: Report, as_json: bool, output: Output | None) -> bool:
+    """Write the report to ``-o FILE`` (opened before CMD ran), else (or if writing FILE fails)
+    to stderr; whether it went to FILE."""
+    if output is not None:
         try:
-            out = open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+            _write_report(report, as_json, output.begin())
+            return True
         except OSError as err:
             print(
-                f"tractui: cannot write {args.output}: {err.strerror}; report follows",
+                f"tractui trace: cannot write the report to {escape(output.path)}: "
+                f"{err.strerror or err}; the report follows",
                 file=sys.stderr,
             )
-            out = sys.stderr
+    _write_report(report, as_json, sys.stderr)
+    return False
+
+
+def _write_report(report: Report, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        _write_json(report.to_json(), out)
     else:
-        out = sys.stderr
+        for line in report.lines():
+            out.write(line + "\n")
+    out.flush()
+
+
+def export_perfetto(report: Report, output: Output) -> bool:
+    """Write the processes to ``output`` (opened before CMD ran) for ui.perfetto.dev
+    (:mod:`tractui.perfetto`); the live ones end at the time of writing. A failure (a full disk)
+    is one line on stderr, and the half-written file is removed: the report is written anyway.
+    Whether it was written."""
     try:
-        if args.json:
-            _write_json(report.to_json(), out)
-        else:
-            for line in report.lines():
-                out.write(line + "\n")
+        out = output.begin()
+        perfetto.write(
+            report.processes_json(),
+            out,
+            end=time.time(),
+            meta={"command": report.cmd, "root": report.root.pid},
+        )
         out.flush()
-    finally:
-        if out is not sys.stderr:
-            out.close()
-    return out is not sys.stderr
-
-
-def export_perfetto(report: Report, path: str) -> bool:
-    """Write the processes to ``path`` for ui.perfetto.dev (:mod:`tractui.perfetto`); the live
-    ones end at the time of writing. A failure is one line on stderr, and a half-written file is
-    removed: the report is written anyway. Whether it was written."""
-    created = False
-    try:
-        with open(path, "w", encoding="utf-8") as out:
-            created = True
-            perfetto.write(
-                report.processes_json(),
-                out,
-                end=time.time(),
-                meta={"command": report.cmd, "root": report.root.pid},
-            )
         return True
     except OSError as err:
-        if created:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        output.discard()
         print(
-            f"tractui trace: cannot write the Perfetto export to {escape(path)}: "
-            f"{err.strerror or err}; give --perfetto a file in a writable directory "
+            f"tractui trace: cannot write the Perfetto export to {escape(output.path)}: "
+            f"{err.strerror or err}; give --perfetto a file with room to write it "
             "(the report is complete)",
             file=sys.stderr,
         )
