@@ -49,12 +49,21 @@ _NO_TOTALS = dict.fromkeys(
 class Output:
     """A file the report or the Perfetto export goes to, opened (created) before CMD runs, so
     that a bad path fails at once rather than after a long run. An existing file is kept as
-    it is until :meth:`begin` (and if the trace ends before it)."""
+    it is until :meth:`begin` (and if the trace ends before it). ``-`` is stdout."""
 
     def __init__(self, option: str, path: str) -> None:
         self.path = path
+        self.written = False
+        self.stdout = path == "-"
+        if self.stdout and option != "-o":
+            raise UserError(f"{option} needs a file name, not - (stdout is for -o -)")
+        if self.stdout:
+            self.file: TextIO = sys.stdout
+            self.created = self.regular = False
+            return
         if not path:
-            raise UserError(f"{option} needs a file name: {option} FILE")
+            alternative = " (or - for stdout)" if option == "-o" else ""
+            raise UserError(f"{option} needs a file name: {option} FILE{alternative}")
         existed = os.path.lexists(path)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
@@ -63,10 +72,13 @@ class Output:
                 f"cannot write {escape(path)}: {err.strerror or err}; give {option} a file "
                 "in a writable directory"
             ) from None
-        self.file: TextIO = open(fd, "w", encoding="utf-8")  # noqa: SIM115
+        self.file = open(fd, "w", encoding="utf-8")  # noqa: SIM115
         self.created = not existed
         self.regular = stat.S_ISREG(os.fstat(fd).st_mode)
-        self.written = False
+
+    @property
+    def name(self) -> str:
+        return "stdout" if self.stdout else escape(self.path)
 
     def begin(self) -> TextIO:
         """The file, emptied (if it is a regular file) for the writing."""
@@ -78,7 +90,10 @@ class Output:
     def close(self) -> None:
         """Close it; a file created for a report that was never written is removed."""
         with contextlib.suppress(OSError):
-            self.file.close()
+            if self.stdout:
+                self.file.flush()
+            else:
+                self.file.close()
         if self.created and not self.written:
             self.discard()
 
@@ -115,9 +130,12 @@ def run(args: argparse.Namespace, cmd: list[str]) -> int:
             out.close()
 
 
-def _spawn(cmd: list[str], as_root: bool) -> subprocess.Popen[bytes]:
-    """Start CMD on our terminal, as the sudo user unless ``as_root``."""
+def _spawn(cmd: list[str], as_root: bool, report_on_stdout: bool) -> subprocess.Popen[bytes]:
+    """Start CMD on our terminal, as the sudo user unless ``as_root``; its stdout is our stderr
+    when the report goes to stdout (``-o -``), which then carries the report alone."""
     env, kwargs = control.run_as(as_root)
+    if report_on_stdout:
+        kwargs["stdout"] = sys.stderr.fileno()
     control.check_command(control.LaunchSpec(cmd), env)
     try:
         return subprocess.Popen(cmd, env=env, **kwargs)
@@ -135,7 +153,7 @@ def _trace(
     perfetto_out: Output | None,
 ) -> int:
     try:
-        popen = _spawn(cmd, args.as_root)
+        popen = _spawn(cmd, args.as_root, output is not None and output.stdout)
     except UserError as err:
         print(f"tractui: {escape(str(err))}", file=sys.stderr)
         return 127 if isinstance(err, control.CommandNotFound) else 126
@@ -181,10 +199,11 @@ def _trace(
     to_file = _write(report, args.json, output)
     if perfetto_out is not None:
         export_perfetto(report, perfetto_out)
-    if report.leaked and to_file:
+    if report.leaked and to_file and output is not None:
+        where = "on stdout" if output.stdout else f"in {output.name}"
         print(
             f"tractui trace: {_count(len(survivors), 'survivor')} leaked (--fail-on-leak): "
-            f"exit status {EXIT_LEAKED}; the report is in {escape(args.output)}",
+            f"exit status {EXIT_LEAKED}; the report is {where}",
             file=sys.stderr,
         )
     return report.exit_status
@@ -494,15 +513,19 @@ def _write_json(document: dict[str, Any], out: TextIO) -> None:
 
 
 def _write(report: Report, as_json: bool, output: Output | None) -> bool:
-    """Write the report to ``-o FILE`` (opened before CMD ran), else (or if writing FILE fails)
-    to stderr; whether it went to FILE."""
+    """Write the report to ``-o FILE`` (opened before CMD ran; ``-`` is stdout), else (or if
+    writing FILE fails) to stderr; whether it went to FILE."""
     if output is not None:
         try:
             _write_report(report, as_json, output.begin())
             return True
         except OSError as err:
+            if output.stdout and isinstance(err, BrokenPipeError):
+                # its reader left (| head), as it wished: no report on stderr, no noise at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return True
             print(
-                f"tractui trace: cannot write the report to {escape(output.path)}: "
+                f"tractui trace: cannot write the report to {output.name}: "
                 f"{err.strerror or err}; the report follows",
                 file=sys.stderr,
             )
@@ -537,7 +560,7 @@ def export_perfetto(report: Report, output: Output) -> bool:
     except OSError as err:
         output.discard()
         print(
-            f"tractui trace: cannot write the Perfetto export to {escape(output.path)}: "
+            f"tractui trace: cannot write the Perfetto export to {output.name}: "
             f"{err.strerror or err}; give --perfetto a file with room to write it "
             "(the report is complete)",
             file=sys.stderr,
