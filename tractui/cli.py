@@ -29,13 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
         "trace",
         help="run a command and report every process it started, and which survive it",
         description="Run CMD (on this terminal, like strace -f) as a group and follow every "
-        "descendant. When CMD exits, report the genealogy and the survivors.",
+        "descendant. When CMD exits, report the genealogy and the survivors. The report goes "
+        "to stderr (stdout is CMD's), or to -o FILE; -o - puts it on stdout and CMD's stdout "
+        "on stderr, for a pipe: tractui trace --json -o - -- make | jq .",
         epilog="Exit status: CMD's own (128+N if a signal N ended it); 193 with --fail-on-leak "
         "when survivors remained (even if --kill-leftovers then ended them); 126/127 CMD not "
-        "executable / not found; 2 usage; 68, 69, 70, 77 the proc connector cannot be used.",
+        "executable / not found; 2 usage (also: -o or --perfetto FILE cannot be written, checked "
+        "before CMD runs); 68, 69, 70, 77 the proc connector cannot be used.",
     )
     trace.add_argument("--json", action="store_true", help="write the report as one JSON document")
-    trace.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    trace.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the report to FILE, not stderr (- for stdout: CMD's stdout then goes to "
+        "stderr); FILE is created before CMD starts",
+    )
     trace.add_argument(
         "--perfetto",
         metavar="FILE",

@@ -183,17 +183,25 @@ def test_without_cap_net_admin_one_line_says_so_and_the_trace_works(
         pytest.skip(f"the proc connector needs CAP_NET_ADMIN here: {probe.stderr.strip()[-200:]}")
     doc = _trace(spawn, tmp_path, prefix)
     assert "CAP_NET_ADMIN" in doc["accounting"] and "\n" not in doc["accounting"]
-    assert doc["totals"]["processes"] == 0
+    # not counted, rather than 0 s of CPU in 0 processes
+    assert set(doc["totals"].values()) == {None}, doc["totals"]
     assert all(p["cpu_user_s"] is None for p in doc["processes"])
     assert len(doc["processes"]) == 5  # everything else as ever
+    # wait4 needs no capability: CMD's CPU is there, the runner's children's included
+    waited = doc["cmd_rusage"]["cpu_user_s"] + doc["cmd_rusage"]["cpu_system_s"]
+    assert waited >= 4 * BURN_S * 0.95, doc["cmd_rusage"]
     out = tmp_path / "report.txt"
-    argv = [*prefix, *TRACTUI, "trace", "-o", str(out), "--", "sh", "-c", "true"]
+    argv = [*prefix, *TRACTUI, "trace", "-o", str(out), "--", "sh", "-c", "true; sleep 0.1"]
     assert spawn(argv).wait(timeout=30) == 0
-    notice = [line for line in out.read_text().splitlines() if "unavailable" in line]
+    lines = out.read_text().splitlines()
+    notice = [line for line in lines if "unavailable" in line]
     assert notice == [
         "ended processes' CPU and memory: unavailable (no permission to register for kernel "
-        "accounting: it needs CAP_NET_ADMIN; run as root)"
+        "accounting: this process lacks CAP_NET_ADMIN; run tractui as root with that "
+        "capability)"
     ]
+    assert [line for line in lines if line.startswith("wait4 of CMD")], lines
+    assert not [line for line in lines if line.startswith("total of")], lines
 
 
 def test_the_event_count_is_the_proc_connectors_not_the_exit_records(
@@ -261,3 +269,16 @@ def test_every_exit_status_and_an_exec_from_a_thread_keep_their_accounts(
         assert not missing, f"run {run}: no account for {missing} ({statuses})"
         (sleeper,) = [p for p in procs if p["argv"][:1] == ["sleep"]]
         assert sleeper["cpu_user_s"] + sleeper["cpu_system_s"] >= 0.29, f"run {run}: {sleeper}"
+
+
+def test_cmd_rusage_has_no_maxrss_the_kernel_would_give_tractuis_own(
+    spawn: Spawn, tmp_path: Path
+) -> None:
+    """wait4's ru_maxrss of CMD includes the memory of the process before its exec (Linux keeps
+    the old mm's high-water mark in signal->maxrss), and CMD is forked from tractui: it would be
+    tractui's size (~25 MB for ``true``), not CMD's. So cmd_rusage has the CPU only."""
+    report = tmp_path / "r.json"
+    argv = [*TRACTUI, "trace", "--json", "-o", str(report), "--", "true"]
+    assert spawn(argv).wait(timeout=30) == 0
+    doc = json.loads(report.read_text())
+    assert set(doc["cmd_rusage"]) == {"cpu_user_s", "cpu_system_s"}, doc["cmd_rusage"]

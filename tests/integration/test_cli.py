@@ -108,6 +108,44 @@ def test_trace_lists_the_double_forked_daemon_as_a_survivor(
     poll_until(lambda: not running(daemon["pid"]), "the survivor to die")
 
 
+def test_trace_o_dash_puts_the_report_alone_on_stdout(spawn: Spawn, tmp_path: Path) -> None:
+    """``-o -``: the report on stdout, CMD's stdout on stderr, so ``| jq`` reads the report."""
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    for extra in (["--json"], []):
+        with open(out, "wb") as o, open(err, "wb") as e:
+            argv = [*TRACTUI, "trace", *extra, "-o", "-", "--", "sh", "-c", "echo from-cmd"]
+            code = spawn(argv, stdout=o, stderr=e, cwd=tmp_path).wait(timeout=20)
+        assert code == 0, err.read_text()
+        assert err.read_text() == "from-cmd\n", "CMD's stdout, and nothing of the report"
+        if extra:
+            assert json.loads(out.read_text())["command"] == ["sh", "-c", "echo from-cmd"]
+        else:
+            assert out.read_text().startswith("tractui trace: sh -c 'echo from-cmd' ended")
+    assert not (tmp_path / "-").exists()
+    # a reader that leaves (| head) gets what it read; no report on stderr, no traceback
+    with open(err, "wb") as e:
+        argv = [*TRACTUI, "trace", "--json", "-o", "-", "--", "sleep", "0.2"]
+        proc = spawn(argv, stdout=subprocess.PIPE, stderr=e, cwd=tmp_path)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    assert proc.wait(timeout=20) == 0
+    assert err.read_text() == ""
+    # stdout is the report's only: not the Perfetto export's
+    ran = tmp_path / "ran"
+    run = _tractui(spawn, tmp_path, "trace", "--perfetto", "-", "--", "sh", "-c", f"touch {ran}")
+    assert run.code == 2 and len(run.stderr.splitlines()) == 1, run.stderr
+    assert "--perfetto needs a file name" in run.stderr and not ran.exists()
+
+
+def test_trace_help_says_where_the_report_goes() -> None:
+    done = subprocess.run(
+        [*TRACTUI, "trace", "--help"], capture_output=True, text=True, timeout=20, check=True
+    )
+    text = " ".join(done.stdout.split())
+    assert "The report goes to stderr (stdout is CMD's)" in text
+    assert "-o - puts it on stdout" in text
+
+
 def test_trace_exits_with_the_commands_code(spawn: Spawn, tmp_path: Path) -> None:
     run = _tractui(spawn, tmp_path, "trace", "--", "sh", "-c", "exit 3")
     assert run.code == 3, run.stderr

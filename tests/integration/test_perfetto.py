@@ -124,27 +124,49 @@ def test_trace_perfetto_runs_a_survivors_slice_to_the_export(spawn: Spawn, tmp_p
     assert before * 1e6 <= sleeper["ts"] + sleeper["dur"] <= after * 1e6
 
 
-def test_trace_perfetto_to_a_bad_file_says_so_and_keeps_the_report(
-    spawn: Spawn, tmp_path: Path
+@pytest.mark.parametrize("option", ["-o", "--perfetto"])
+def test_trace_to_a_bad_file_is_a_usage_error_before_the_command_runs(
+    spawn: Spawn, tmp_path: Path, option: str
 ) -> None:
+    """A typo in the path must not cost a long run: the file is opened before CMD starts."""
+    ran = tmp_path / "ran"
+    cmd = ["--", "sh", "-c", f"touch {ran}"]
     bad = tmp_path / "no-such-dir" / "B.json"
-    report = tmp_path / "A.json"
-    code, err = _tractui(
-        spawn, tmp_path, "trace", "--json", "-o", str(report), "--perfetto", str(bad), "--", "true"
-    )
-    assert code == 0, "the command's status, not the export's"
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert str(bad) in lines[0] and "No such file or directory" in lines[0]
-    assert "--perfetto" in lines[0], "it says what to do"
-    written = json.loads(report.read_text())
-    assert written["command"] == ["true"] and len(written["processes"]) == 1
+    for path, says in (
+        (str(bad), "No such file or directory"),
+        (str(tmp_path), "Is a directory"),
+        ("", "needs a file name"),
+    ):
+        code, err = _tractui(spawn, tmp_path, "trace", "--json", option, path, *cmd)
+        assert code == 2, err
+        lines = err.splitlines()
+        assert len(lines) == 1 and says in lines[0], err
+        assert path in lines[0] and f"{option} " in lines[0], "it says which, and what to do"
+        assert not ran.exists(), "CMD must not have run"
     assert not bad.parent.exists()
 
-    code, err = _tractui(spawn, tmp_path, "trace", "--perfetto", str(tmp_path), "--", "true")
-    assert code == 0
-    assert "tractui trace: true ended with exit 0" in err, "the report is printed"
-    assert err.splitlines()[-1].startswith("tractui trace: cannot write the Perfetto export")
+
+def test_trace_creates_its_files_before_the_command_runs(spawn: Spawn, tmp_path: Path) -> None:
+    trace_path, old = tmp_path / "B.json", tmp_path / "old.json"
+    old.write_text("kept")
+    check = f"test -e {trace_path} && test $(cat {old}) = kept"
+    code, err = _tractui(
+        spawn, tmp_path, "trace", "--json", "-o", str(old), "--perfetto", str(trace_path), "--",
+        "sh", "-c", check,
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(old.read_text())["exit"] == {"code": 0}, "replaced at the end, whole"
+    assert json.loads(trace_path.read_text())["traceEvents"]
+    # a trace that never ran CMD removes the files it created, and keeps the ones it found
+    old.write_text("kept")
+    new = tmp_path / "C.json"
+    code, err = _tractui(
+        spawn, tmp_path, "trace", "-o", str(old), "--perfetto", str(new), "--",
+        "no-such-command-here",
+    )  # fmt: skip
+    assert code == 127, err
+    assert old.read_text() == "kept"
+    assert not new.exists()
 
 
 # the root execs a sleep once its children are done: ended members and a live one

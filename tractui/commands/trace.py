@@ -9,6 +9,7 @@ import math
 import os
 import resource
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -33,29 +34,108 @@ GROUP = "trace"
 # 68-70, 77, 126 and 127. 193 is the first status above all of them that no signal can produce;
 # a CMD may still exit 193 itself, so the report's last line says which it was.
 EXIT_LEAKED = 193
+EXIT_USAGE = 2  # as the command line's own usage errors
 TOP = 5  # the processes by CPU the text report lists
 # a process's accounting fields in the JSON report, null without a record
 _NO_ACCOUNT = dict.fromkeys(
     ("cpu_user_s", "cpu_system_s", "peak_rss_kib", "read_bytes", "write_bytes", "ctx_switches")
 )
+# the JSON report's totals, each null, when accounting is off
+_NO_TOTALS = dict.fromkeys(
+    ("cpu_user_s", "cpu_system_s", "read_bytes", "write_bytes", "peak_rss_kib", "processes")
+)
+
+
+class Output:
+    """A file the report or the Perfetto export goes to, opened (created) before CMD runs, so
+    that a bad path fails at once rather than after a long run. An existing file is kept as
+    it is until :meth:`begin` (and if the trace ends before it). ``-`` is stdout."""
+
+    def __init__(self, option: str, path: str) -> None:
+        self.path = path
+        self.written = False
+        self.stdout = path == "-"
+        if self.stdout and option != "-o":
+            raise UserError(f"{option} needs a file name, not - (stdout is for -o -)")
+        if self.stdout:
+            self.file: TextIO = sys.stdout
+            self.created = self.regular = False
+            return
+        if not path:
+            alternative = " (or - for stdout)" if option == "-o" else ""
+            raise UserError(f"{option} needs a file name: {option} FILE{alternative}")
+        existed = os.path.lexists(path)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as err:
+            raise UserError(
+                f"cannot write {escape(path)}: {err.strerror or err}; give {option} a file "
+                "in a writable directory"
+            ) from None
+        self.file = open(fd, "w", encoding="utf-8")  # noqa: SIM115
+        self.created = not existed
+        self.regular = stat.S_ISREG(os.fstat(fd).st_mode)
+
+    @property
+    def name(self) -> str:
+        return "stdout" if self.stdout else escape(self.path)
+
+    def begin(self) -> TextIO:
+        """The file, emptied (if it is a regular file) for the writing."""
+        self.written = True
+        if self.regular:
+            self.file.truncate(0)
+        return self.file
+
+    def close(self) -> None:
+        """Close it; a file created for a report that was never written is removed."""
+        with contextlib.suppress(OSError):
+            if self.stdout:
+                self.file.flush()
+            else:
+                self.file.close()
+        if self.created and not self.written:
+            self.discard()
+
+    def discard(self) -> None:
+        if self.regular:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
 
 def run(args: argparse.Namespace, cmd: list[str]) -> int:
-    engine = Engine(keep_exited=math.inf, verbose=args.verbose)
+    outputs: dict[str, Output] = {}
     try:
-        engine.start()
-    except ConnectorError as err:
-        print(f"tractui: {err.message}", file=sys.stderr)
-        return err.exit_code
+        for option, path in (("-o", args.output), ("--perfetto", args.perfetto)):
+            if path is not None:
+                outputs[option] = Output(option, path)
+    except UserError as err:
+        for out in outputs.values():
+            out.close()
+        print(f"tractui trace: {err}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        return _trace(engine, args, cmd)
+        engine = Engine(keep_exited=math.inf, verbose=args.verbose)
+        try:
+            engine.start()
+        except ConnectorError as err:
+            print(f"tractui: {err.message}", file=sys.stderr)
+            return err.exit_code
+        try:
+            return _trace(engine, args, cmd, outputs.get("-o"), outputs.get("--perfetto"))
+        finally:
+            engine.stop()
     finally:
-        engine.stop()
+        for out in outputs.values():
+            out.close()
 
 
-def _spawn(cmd: list[str], as_root: bool) -> subprocess.Popen[bytes]:
-    """Start CMD on our terminal, as the sudo user unless ``as_root``."""
+def _spawn(cmd: list[str], as_root: bool, report_on_stdout: bool) -> subprocess.Popen[bytes]:
+    """Start CMD on our terminal, as the sudo user unless ``as_root``; its stdout is our stderr
+    when the report goes to stdout (``-o -``), which then carries the report alone."""
     env, kwargs = control.run_as(as_root)
+    if report_on_stdout:
+        kwargs["stdout"] = sys.stderr.fileno()
     control.check_command(control.LaunchSpec(cmd), env)
     try:
         return subprocess.Popen(cmd, env=env, **kwargs)
@@ -65,9 +145,15 @@ def _spawn(cmd: list[str], as_root: bool) -> subprocess.Popen[bytes]:
         raise UserError(f"{cmd[0]}: cannot start: {err.strerror}") from None
 
 
-def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
+def _trace(
+    engine: Engine,
+    args: argparse.Namespace,
+    cmd: list[str],
+    output: Output | None,
+    perfetto_out: Output | None,
+) -> int:
     try:
-        popen = _spawn(cmd, args.as_root)
+        popen = _spawn(cmd, args.as_root, output is not None and output.stdout)
     except UserError as err:
         print(f"tractui: {escape(str(err))}", file=sys.stderr)
         return 127 if isinstance(err, control.CommandNotFound) else 126
@@ -110,13 +196,14 @@ def _trace(engine: Engine, args: argparse.Namespace, cmd: list[str]) -> int:
         fail_on_leak=args.fail_on_leak,
         waited=waited,
     )
-    to_file = _write(report, args)
-    if args.perfetto:
-        export_perfetto(report, args.perfetto)
-    if report.leaked and to_file:
+    to_file = _write(report, args.json, output)
+    if perfetto_out is not None:
+        export_perfetto(report, perfetto_out)
+    if report.leaked and to_file and output is not None:
+        where = "on stdout" if output.stdout else f"in {output.name}"
         print(
             f"tractui trace: {_count(len(survivors), 'survivor')} leaked (--fail-on-leak): "
-            f"exit status {EXIT_LEAKED}; the report is in {escape(args.output)}",
+            f"exit status {EXIT_LEAKED}; the report is {where}",
             file=sys.stderr,
         )
     return report.exit_status
@@ -219,7 +306,8 @@ class Report:
             "leaked": [p.pid for p in self.survivors] if self.fail_on_leak else None,
             "status": self.exit_status,
             "accounting": self.accounting,
-            "totals": _totals_json(self.totals),
+            # null, not zeros, when the kernel counted nothing: accounting was off
+            "totals": _totals_json(self.totals) if not self.accounting else _NO_TOTALS,
             "cmd_rusage": _rusage_json(self.waited),
             "processes": [self._proc_json(p) for p in self.procs],
             "engine": self._engine_json(),
@@ -310,17 +398,17 @@ class Report:
             )
 
     def _account_lines(self) -> Iterator[str]:
-        """The totals line and the top processes by CPU (none without accounting)."""
+        """The totals line and the top processes by CPU (none without accounting), and wait4's
+        CPU of CMD (which needs no capability)."""
         t = self.totals
-        if not t.processes:  # no process has ended, or accounting is off (said above)
-            return
-        yield (
-            f"total of {t.processes} ended process{'es' if t.processes != 1 else ''} "
-            f"(kernel accounting): CPU "
-            f"{t.cpu_s:.3f}s (user {t.cpu_user_s:.3f}s, system {t.cpu_system_s:.3f}s), "
-            f"largest peak RSS {_kib(t.peak_rss_kib)}, storage read {_bytes(t.read_bytes)}, "
-            f"written {_bytes(t.write_bytes)}"
-        )
+        if t.processes:  # else no process has ended, or accounting is off (said above)
+            yield (
+                f"total of {t.processes} ended process{'es' if t.processes != 1 else ''} "
+                f"(kernel accounting): CPU "
+                f"{t.cpu_s:.3f}s (user {t.cpu_user_s:.3f}s, system {t.cpu_system_s:.3f}s), "
+                f"largest peak RSS {_kib(t.peak_rss_kib)}, storage read {_bytes(t.read_bytes)}, "
+                f"written {_bytes(t.write_bytes)}"
+            )
         if self.waited is not None:
             w = self.waited
             yield (
@@ -350,6 +438,7 @@ def _account_json(account: Account | None) -> dict[str, Any]:
 
 
 def _totals_json(t: Account) -> dict[str, Any]:
+    """The kernel's totals of the ended processes (:data:`_NO_TOTALS` has the same keys)."""
     return {
         "cpu_user_s": round(t.cpu_user_s, 6),
         "cpu_system_s": round(t.cpu_system_s, 6),
@@ -361,12 +450,13 @@ def _totals_json(t: Account) -> dict[str, Any]:
 
 
 def _rusage_json(usage: resource.struct_rusage | None) -> dict[str, Any] | None:
+    """wait4's CPU of CMD. Not its ru_maxrss: Linux keeps the largest RSS a process had before
+    its exec in that figure, and CMD was forked from tractui: it would be tractui's own size."""
     if usage is None:
         return None
     return {
         "cpu_user_s": round(usage.ru_utime, 6),
         "cpu_system_s": round(usage.ru_stime, 6),
-        "maxrss_kib": usage.ru_maxrss,
     }
 
 
@@ -422,56 +512,56 @@ def _write_json(document: dict[str, Any], out: TextIO) -> None:
     out.write("\n  ]\n}\n")
 
 
-def _write(report: Report, args: argparse.Namespace) -> bool:
-    """Write the report to ``-o FILE``, else (or if FILE cannot be written) to stderr; whether
-    it went to FILE."""
-    out: TextIO
-    if args.output:
+def _write(report: Report, as_json: bool, output: Output | None) -> bool:
+    """Write the report to ``-o FILE`` (opened before CMD ran; ``-`` is stdout), else (or if
+    writing FILE fails) to stderr; whether it went to FILE."""
+    if output is not None:
         try:
-            out = open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+            _write_report(report, as_json, output.begin())
+            return True
         except OSError as err:
+            if output.stdout and isinstance(err, BrokenPipeError):
+                # its reader left (| head), as it wished: no report on stderr, no noise at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return True
             print(
-                f"tractui: cannot write {args.output}: {err.strerror}; report follows",
+                f"tractui trace: cannot write the report to {output.name}: "
+                f"{err.strerror or err}; the report follows",
                 file=sys.stderr,
             )
-            out = sys.stderr
+    _write_report(report, as_json, sys.stderr)
+    return False
+
+
+def _write_report(report: Report, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        _write_json(report.to_json(), out)
     else:
-        out = sys.stderr
+        for line in report.lines():
+            out.write(line + "\n")
+    out.flush()
+
+
+def export_perfetto(report: Report, output: Output) -> bool:
+    """Write the processes to ``output`` (opened before CMD ran) for ui.perfetto.dev
+    (:mod:`tractui.perfetto`); the live ones end at the time of writing. A failure (a full disk)
+    is one line on stderr, and the half-written file is removed: the report is written anyway.
+    Whether it was written."""
     try:
-        if args.json:
-            _write_json(report.to_json(), out)
-        else:
-            for line in report.lines():
-                out.write(line + "\n")
+        out = output.begin()
+        perfetto.write(
+            report.processes_json(),
+            out,
+            end=time.time(),
+            meta={"command": report.cmd, "root": report.root.pid},
+        )
         out.flush()
-    finally:
-        if out is not sys.stderr:
-            out.close()
-    return out is not sys.stderr
-
-
-def export_perfetto(report: Report, path: str) -> bool:
-    """Write the processes to ``path`` for ui.perfetto.dev (:mod:`tractui.perfetto`); the live
-    ones end at the time of writing. A failure is one line on stderr, and a half-written file is
-    removed: the report is written anyway. Whether it was written."""
-    created = False
-    try:
-        with open(path, "w", encoding="utf-8") as out:
-            created = True
-            perfetto.write(
-                report.processes_json(),
-                out,
-                end=time.time(),
-                meta={"command": report.cmd, "root": report.root.pid},
-            )
         return True
     except OSError as err:
-        if created:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        output.discard()
         print(
-            f"tractui trace: cannot write the Perfetto export to {escape(path)}: "
-            f"{err.strerror or err}; give --perfetto a file in a writable directory "
+            f"tractui trace: cannot write the Perfetto export to {output.name}: "
+            f"{err.strerror or err}; give --perfetto a file with room to write it "
             "(the report is complete)",
             file=sys.stderr,
         )

@@ -411,7 +411,8 @@ class AccountingUnavailable(Exception):
 def _unavailable(err: OSError, step: str) -> AccountingUnavailable:
     if err.errno in (errno.EPERM, errno.EACCES):
         return AccountingUnavailable(
-            f"no permission to {step} kernel accounting: it needs CAP_NET_ADMIN; run as root"
+            f"no permission to {step} kernel accounting: this process lacks CAP_NET_ADMIN; "
+            "run tractui as root with that capability"
         )
     if err.errno in (errno.ENOENT, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT, errno.EINVAL):
         return AccountingUnavailable(
