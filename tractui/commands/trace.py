@@ -412,8 +412,8 @@ class Report:
         if self.waited is not None:
             w = self.waited
             yield (
-                f"wait4 of CMD (what /usr/bin/time shows, each exit's teardown included): CPU "
-                f"{w.ru_utime + w.ru_stime:.3f}s (user {w.ru_utime:.3f}s, system "
+                "wait4 of CMD (what /usr/bin/time shows, each process's last moments "
+                f"included): CPU {w.ru_utime + w.ru_stime:.3f}s (user {w.ru_utime:.3f}s, system "
                 f"{w.ru_stime:.3f}s)"
             )
         ranked = [(a.cpu_s, p) for p in self.procs if (a := self.account(p)) is not None]
