@@ -386,6 +386,20 @@ class Session:
             listener(self.snapshot)
 
 
+def event_rate(
+    rate: float, mark: tuple[float, int], now: float, events: int
+) -> tuple[float, tuple[float, int]]:
+    """The header's events per second: ``rate`` and its ``mark`` (time, event count) carried
+    from the last call, renewed once a second has passed. A count lower than the mark's is a
+    daemon that restarted (its counters from 0): counted from 0, never a negative rate."""
+    mark_time, mark_events = mark
+    if events < mark_events:
+        mark_events = 0
+    if now - mark_time < 1.0:
+        return rate, (mark_time, mark_events)
+    return (events - mark_events) / (now - mark_time), (now, events)
+
+
 class Snapshots:
     """What the session thread makes of its engine: the :class:`Snapshot` the UI reads.
 
@@ -464,10 +478,7 @@ class Snapshots:
         engine = self.engine
         now = self.monotonic()
         events = engine.counters.events or engine.tracker.events
-        mark_time, mark_events = self._rate_mark
-        if now - mark_time >= 1.0:
-            self._rate = (events - mark_events) / (now - mark_time)
-            self._rate_mark = (now, events)
+        self._rate, self._rate_mark = event_rate(self._rate, self._rate_mark, now, events)
         self._seq += 1
         started = time.perf_counter() if BENCH_TIMINGS else 0.0
         self.log.keep(engine.tracker.groups)
