@@ -46,6 +46,7 @@ from tractui.snapshot import (
     Snapshot,
     SnapshotRows,
     ended_entries,
+    lifetime_s,
     proc_row,
 )
 from tractui.supervise import EventRings, Restarter
@@ -537,6 +538,7 @@ class Snapshots:
             ),
             account=proc.account.copy() if proc.account is not None else None,
             accounting=self.engine.counters.accounting,
+            lifetime=lifetime_s(proc),
         )
 
     def group_details(self, name: str, snapshot: Snapshot) -> GroupDetails:

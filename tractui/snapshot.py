@@ -128,6 +128,12 @@ class Details:
     exec_after: tuple[float | None, ...] = ()
     account: Account | None = None  # the kernel's account of an ended process, if it came
     accounting: str = ""  # why there are no accounts of ended processes; "" when there are
+    lifetime: float | None = None  # seconds from its start to its exit; None while it runs
+
+
+def lifetime_s(proc: Proc) -> float | None:
+    """Seconds from a process's start to its exit (kernel times), None while it runs."""
+    return (proc.ended - proc.start) / 1e9 if proc.ended is not None else None
 
 
 @dataclass(frozen=True, slots=True)

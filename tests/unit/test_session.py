@@ -112,3 +112,23 @@ def test_the_event_rate_counts_a_restarted_daemons_counter_from_zero_never_negat
     assert rate == 500.0 and mark == (2.0, 500)
     rate, _ = event_rate(rate, (2.0, 500), 3.0, 40)  # back again, a whole second later
     assert rate == 40.0
+
+
+def test_the_details_of_an_exited_process_carry_its_lifetime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACTUI_STATE_DIR", str(tmp_path))
+    session = demo_session()
+    session.engine.start()
+    session.start()
+    try:
+        snap = _until(session, lambda s: any(not r.alive for r in s.procs.values()))
+        exited = next(k for k, r in snap.procs.items() if not r.alive)
+        live = next(k for k, r in snap.procs.items() if r.alive)
+        proc = session.engine.tracker.procs[exited]
+        assert proc.ended is not None
+        lifetime = session.details(exited).result(5).lifetime
+        assert lifetime == (proc.ended - proc.start) / 1e9
+        assert session.details(live).result(5).lifetime is None
+    finally:
+        session.stop()

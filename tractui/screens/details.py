@@ -22,7 +22,7 @@ def details_content(d: Details) -> Content:
     """The details as label/value lines; values are never read as markup, and their control
     characters are escaped (command lines quoted as a shell takes them back)."""
     row = d.row
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.started))
+    started = wall_text(d.started)
     pairs: list[tuple[str, str]] = [
         ("command", shell_join(d.argv) if d.argv else row.command),
         ("exe", escape(d.exe) or "-"),
@@ -30,6 +30,7 @@ def details_content(d: Details) -> Content:
         ("user", f"{row.user} (uid {d.uid})"),
         ("group", row.group),
         ("started", started),
+        *ended_pairs(d),
         ("status", row.status),
         ("forked by", escape(d.parent) or "- (a root of the group)"),
         ("current ppid", d.ppid_text),
@@ -48,6 +49,32 @@ def details_content(d: Details) -> Content:
         shown = shell_join(argv) if argv else "(unknown: not read in time)"
         lines.append(Content(f"             {when}{shown}"))
     return Content("\n").join(lines)
+
+
+def wall_text(at: float, same_day: float | None = None) -> str:
+    """A wall-clock time to the millisecond, its date first unless it is ``same_day``'s."""
+    t = time.localtime(at)
+    clock = f"{time.strftime('%H:%M:%S', t)}.{int(at * 1000) % 1000:03d}"
+    if same_day is not None and time.localtime(same_day)[:3] == t[:3]:
+        return clock
+    return f"{time.strftime('%Y-%m-%d', t)} {clock}"
+
+
+def lifetime_text(seconds: float) -> str:
+    """How long a process lived: to the millisecond under a minute, then to the second."""
+    if seconds < 60:
+        return f"{seconds:.3f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{int(seconds)} s ({hours}h{minutes:02d}m{secs:02d}s)"
+
+
+def ended_pairs(d: Details) -> list[tuple[str, str]]:
+    """When an exited process ended, and how long it lived; nothing while it runs."""
+    if d.lifetime is None:
+        return []
+    ended = wall_text(d.started + d.lifetime, same_day=d.started)  # its date if not the start's
+    return [("ended", ended), ("lifetime", lifetime_text(d.lifetime))]
 
 
 def account_pairs(d: Details) -> list[tuple[str, str]]:
