@@ -46,6 +46,7 @@ from tractui.snapshot import (
     Snapshot,
     SnapshotRows,
     ended_entries,
+    ended_in_tree,
     lifetime_s,
     proc_row,
 )
@@ -564,8 +565,13 @@ class Snapshots:
             if found.damaged:
                 notes.append(f"{found.damaged} damaged line(s) of the history were skipped")
         history = ended_entries(entries)
-        procs = self.engine.tracker.procs
-        in_tree = sum(1 for k in group.members if k in procs and not procs[k].alive)
+        tracker = self.engine.tracker
+        procs = tracker.procs
+        wall, now = self.clock(), tracker.now()
+        ended = [procs[k] for k in group.members if k in procs and not procs[k].alive]
+        # newest first; at the same time by (pid, start), not by the order of a set
+        ended.sort(key=lambda p: (p.ended or 0, p.key), reverse=True)
+        in_tree = [ended_in_tree(p, wall, now) for p in ended]
         return GroupDetails(
             row=row,
             ended=group.ended.copy(),
@@ -573,10 +579,10 @@ class Snapshots:
             created=group.created,
             has_launches=self.engine.has_launches(group.name),
             daemon=self.engine.mode == "daemon",
-            history=tuple(history[:HISTORY_SHOWN]),
+            history=(*in_tree, *history[:HISTORY_SHOWN]),
             history_notes=tuple(notes),
             more=max(0, len(history) - HISTORY_SHOWN),
-            in_tree=in_tree,
+            in_tree=len(in_tree),
         )
 
 

@@ -15,7 +15,7 @@ from textual.widgets import Footer, Static
 from tractui.kernel import procfs
 from tractui.snapshot import Details
 from tractui.text import escape, shell_join
-from tractui.widgets.tree import human_kb
+from tractui.widgets.tree import human_bytes, human_kb
 
 
 def details_content(d: Details) -> Content:
@@ -92,22 +92,10 @@ def account_pairs(d: Details) -> list[tuple[str, str]]:
         ("peak RSS", human_kb(a.peak_rss_kib)),
         (
             "storage I/O",
-            f"{storage_bytes(a.read_bytes)} read, {storage_bytes(a.write_bytes)} written",
+            f"{human_bytes(a.read_bytes)} read, {human_bytes(a.write_bytes)} written",
         ),
         ("ctx switches", f"{a.nvcsw} voluntary, {a.nivcsw} involuntary"),
     ]
-
-
-def storage_bytes(n: int) -> str:
-    """Bytes in B, KiB, MiB or GiB, one decimal past B."""
-    if n < 1024:
-        return f"{n} B"
-    size = float(n)
-    for unit in ("KiB", "MiB", "GiB"):
-        size /= 1024
-        if size < 1024 or unit == "GiB":
-            break
-    return f"{size:.1f} {unit}"
 
 
 class DetailsScreen(ModalScreen[None]):
