@@ -87,13 +87,13 @@ def _groups(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     names = [escape(g["name"]) for g in groups]
     width = max(5, *map(len, names))
     write(
-        f"{'GROUP':<{width}}  {'LIVE':>5} {'TOTAL':>6} {'FORKS':>6} {'EXECS':>6} "
+        f"{'GROUP':<{width}}  {'LIVE':>5} {'TRACKED':>7} {'FORKS':>6} {'EXECS':>6} "
         f"{'EXITS':>6} {'FAILED':>6} {'CPU_S':>9}  LAUNCHED\n"
     )
     for name, g in zip(names, groups, strict=True):
         cpu = g.get("cpu_s")  # a daemon of an older tractui sends none
         write(
-            f"{name:<{width}}  {g['live']:>5} {g['total']:>6} {g['forks']:>6} "
+            f"{name:<{width}}  {g['live']:>5} {g['total']:>7} {g['forks']:>6} "
             f"{g['execs']:>6} {g['exits']:>6} {g['failed']:>6} "
             f"{'-' if cpu is None else f'{cpu:.2f}':>9}  "
             f"{'yes' if g['launched'] else 'no'}\n"
