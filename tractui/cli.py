@@ -177,7 +177,15 @@ def _daemon_commands(sub: Any) -> None:
         help="exited members too, and those the daemon keeps on disk (oldest first)",
     )
 
-    groups = sub.add_parser("groups", help="every group with live/total counts")
+    groups = sub.add_parser(
+        "groups",
+        help="every group with live/tracked counts",
+        description="Every group, one line each. LIVE: members running now; TRACKED: members "
+        "in memory (the live ones, and ended ones until they are pruned after --keep-exited; "
+        "pruned ones are kept on disk: list NAME --all); FORKS, EXECS, EXITS, FAILED: every "
+        "event since the group was made, pruned members included; CPU_S: the CPU seconds of "
+        "every member that ever ran. In --json the counts keep their names (total is TRACKED).",
+    )
     groups.add_argument("--json", action="store_true", help="as JSON")
 
     sig = sub.add_parser(

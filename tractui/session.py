@@ -46,6 +46,8 @@ from tractui.snapshot import (
     Snapshot,
     SnapshotRows,
     ended_entries,
+    ended_in_tree,
+    lifetime_s,
     proc_row,
 )
 from tractui.supervise import EventRings, Restarter
@@ -386,6 +388,20 @@ class Session:
             listener(self.snapshot)
 
 
+def event_rate(
+    rate: float, mark: tuple[float, int], now: float, events: int
+) -> tuple[float, tuple[float, int]]:
+    """The header's events per second: ``rate`` and its ``mark`` (time, event count) carried
+    from the last call, renewed once a second has passed. A count lower than the mark's is a
+    daemon that restarted (its counters from 0): counted from 0, never a negative rate."""
+    mark_time, mark_events = mark
+    if events < mark_events:
+        mark_events = 0
+    if now - mark_time < 1.0:
+        return rate, (mark_time, mark_events)
+    return (events - mark_events) / (now - mark_time), (now, events)
+
+
 class Snapshots:
     """What the session thread makes of its engine: the :class:`Snapshot` the UI reads.
 
@@ -464,10 +480,7 @@ class Snapshots:
         engine = self.engine
         now = self.monotonic()
         events = engine.counters.events or engine.tracker.events
-        mark_time, mark_events = self._rate_mark
-        if now - mark_time >= 1.0:
-            self._rate = (events - mark_events) / (now - mark_time)
-            self._rate_mark = (now, events)
+        self._rate, self._rate_mark = event_rate(self._rate, self._rate_mark, now, events)
         self._seq += 1
         started = time.perf_counter() if BENCH_TIMINGS else 0.0
         self.log.keep(engine.tracker.groups)
@@ -526,6 +539,7 @@ class Snapshots:
             ),
             account=proc.account.copy() if proc.account is not None else None,
             accounting=self.engine.counters.accounting,
+            lifetime=lifetime_s(proc),
         )
 
     def group_details(self, name: str, snapshot: Snapshot) -> GroupDetails:
@@ -551,8 +565,13 @@ class Snapshots:
             if found.damaged:
                 notes.append(f"{found.damaged} damaged line(s) of the history were skipped")
         history = ended_entries(entries)
-        procs = self.engine.tracker.procs
-        in_tree = sum(1 for k in group.members if k in procs and not procs[k].alive)
+        tracker = self.engine.tracker
+        procs = tracker.procs
+        wall, now = self.clock(), tracker.now()
+        ended = [procs[k] for k in group.members if k in procs and not procs[k].alive]
+        # newest first; at the same time by (pid, start), not by the order of a set
+        ended.sort(key=lambda p: (p.ended or 0, p.key), reverse=True)
+        in_tree = [ended_in_tree(p, wall, now) for p in ended]
         return GroupDetails(
             row=row,
             ended=group.ended.copy(),
@@ -560,10 +579,10 @@ class Snapshots:
             created=group.created,
             has_launches=self.engine.has_launches(group.name),
             daemon=self.engine.mode == "daemon",
-            history=tuple(history[:HISTORY_SHOWN]),
+            history=(*in_tree, *history[:HISTORY_SHOWN]),
             history_notes=tuple(notes),
             more=max(0, len(history) - HISTORY_SHOWN),
-            in_tree=in_tree,
+            in_tree=len(in_tree),
         )
 
 

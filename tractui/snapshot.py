@@ -128,6 +128,12 @@ class Details:
     exec_after: tuple[float | None, ...] = ()
     account: Account | None = None  # the kernel's account of an ended process, if it came
     accounting: str = ""  # why there are no accounts of ended processes; "" when there are
+    lifetime: float | None = None  # seconds from its start to its exit; None while it runs
+
+
+def lifetime_s(proc: Proc) -> float | None:
+    """Seconds from a process's start to its exit (kernel times), None while it runs."""
+    return (proc.ended - proc.start) / 1e9 if proc.ended is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +148,23 @@ class Ended:
     cpu_s: float | None  # from its kernel account; None without one
     peak_rss_kib: int | None
     command: str
+    on_disk: bool = True  # False: still in the tree (not pruned yet), so not in the files yet
+
+
+def ended_in_tree(proc: Proc, wall_now: float, now_ns: int) -> Ended:
+    """An ended member still in memory as a history row (marked not on disk yet)."""
+    ended_ns = proc.ended if proc.ended is not None else now_ns
+    account = proc.account
+    return Ended(
+        ended=wall_now - (now_ns - ended_ns) / 1e9,
+        pid=proc.pid,
+        status=proc.exit.describe() if proc.exit is not None else "gone",
+        failed=proc.exit.failed if proc.exit is not None else False,
+        cpu_s=account.cpu_s if account is not None else None,
+        peak_rss_kib=account.peak_rss_kib if account is not None else None,
+        command=proc.command(),
+        on_disk=False,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +183,9 @@ class GroupDetails:
     # damaged lines skipped ("" when nothing)
     history_notes: tuple[str, ...] = ()
     more: int = 0  # older entries not listed (over HISTORY_SHOWN)
-    in_tree: int = 0  # ended members still in memory (the tree shows them; not in history yet)
+    # ended members still in memory (the tree shows them; not on disk yet): the first rows of
+    # history, on_disk False
+    in_tree: int = 0
 
 
 HISTORY_SHOWN = 1000  # the newest entries a group's details list; the rest are counted

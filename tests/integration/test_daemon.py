@@ -98,7 +98,7 @@ def test_list_formats_and_groups(daemon: Daemon) -> None:
     groups = json.loads(daemon.cli("groups", "--json").stdout)
     assert [(g["name"], g["live"]) for g in groups] == [("web", 2)]
     table = daemon.cli("groups").stdout.splitlines()
-    assert table[0].split()[:3] == ["GROUP", "LIVE", "TOTAL"] and table[1].split()[:2] == [
+    assert table[0].split()[:3] == ["GROUP", "LIVE", "TRACKED"] and table[1].split()[:2] == [
         "web",
         "2",
     ]

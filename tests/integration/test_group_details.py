@@ -40,12 +40,12 @@ def result(future: Future[T]) -> T:
 
 
 def details_when(session: Session, group: str, count: int) -> GroupDetails:
-    """The group's details once its history lists ``count`` ended members."""
+    """The group's details once its history lists ``count`` ended members kept on disk."""
     found: list[GroupDetails] = []
 
     def enough() -> bool:
         found[:] = [result(session.group_details(group))]
-        return len(found[0].history) >= count
+        return sum(e.on_disk for e in found[0].history) >= count
 
     poll_until(enough, f"{count} ended members in the history of {group}", TIMEOUT)
     return found[0]
@@ -87,7 +87,7 @@ def test_embedded_engine_lists_the_history_from_its_files(
         session.stop()
 
 
-def test_members_still_in_memory_are_counted_not_listed(
+def test_members_still_in_memory_are_listed_marked_not_on_disk(
     make_engine: Callable[..., Engine],
 ) -> None:
     engine = make_engine(keep_exited=60, state=Persister(), history=History(paths.state_dir()))
@@ -102,7 +102,12 @@ def test_members_still_in_memory_are_counted_not_listed(
             return found[0].in_tree >= 3
 
         poll_until(three_ended, "3 ended members in memory", TIMEOUT)
-        assert found[0].history == ()  # each listed once: from the tree, not from the disk
+        listed = found[0].history  # each listed once: from the tree, not from the disk
+        assert len(listed) == found[0].in_tree and not any(e.on_disk for e in listed)
+        assert [e.ended for e in listed] == sorted((e.ended for e in listed), reverse=True)
+        kids = [e for e in listed if e.command.startswith("sh -c i=0")]
+        assert sorted(e.status for e in kids)[:3] == ["exit 0", "exit 1", "exit 2"]
+        assert all(time.time() - 60 < e.ended <= time.time() + 1 for e in listed)
     finally:
         session.stop()
 

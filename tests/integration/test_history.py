@@ -95,6 +95,10 @@ def test_ended_members_survive_a_restart_and_a_kill9_and_follow_a_rename(
     assert keys(after) == keys(on_disk)
     out = daemon.cli("list", "web", "--all").stdout
     assert "[exit 7, ended " in out and "sleep 0.3  [exit 0, ended " in out
+    tree = daemon.cli("list", "web", "--all", "--format", "tree").stdout.splitlines()
+    from_history = [line for line in tree if "[from history, ended " in line]
+    assert len(from_history) == 5, tree
+    assert not any("[exit" in line for line in tree), "the status said once, in its column"
 
     daemon.cli("rename", "web", "api")
     assert keys(ended(daemon, "api")) == keys(after)

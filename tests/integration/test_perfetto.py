@@ -229,7 +229,9 @@ def test_export_errors_are_one_line(daemon: Daemon, tmp_path: Path) -> None:
     assert done.stderr.startswith(f"tractui export: cannot write {bad}: No such file")
     assert "--perfetto" in done.stderr
     done = daemon.cli("export", "nosuch", "--perfetto", str(tmp_path / "x.json"), check=False)
-    assert done.returncode == 1 and done.stderr == "tractui export: no group named 'nosuch'\n"
+    assert done.returncode == 1 and done.stderr == (
+        "tractui export: no group named 'nosuch' (the groups: job)\n"
+    )
     assert not (tmp_path / "x.json").exists()
     done = daemon.cli("export", "job", check=False)
     assert done.returncode == 2 and "--perfetto" in done.stderr

@@ -86,7 +86,8 @@ def test_hostile_text_is_escaped_and_never_markup() -> None:
     assert r"/tmp/\e[31mred\n.log" in shown
     assert r"(cut \e]2;pwned\a [b])" in shown
     # one line per entry: the newline in the argv did not split it
-    assert len(history_content(d).plain.splitlines()) == 4  # title, note, header, entry
+    # title, note, header, its date, entry
+    assert len(history_content(d).plain.splitlines()) == 5
     # and no markup came through as style or action
     assert all("@click" not in str(span.style) for span in history_content(d).spans)
 
@@ -100,7 +101,7 @@ def test_aggregates_and_the_ended_members_account() -> None:
     assert "3 counted" in shown
     assert "1.510 s: 1.132 user, 0.378 system" in shown
     assert "largest peak 72.0M" in shown
-    assert "3.3 MiB read, 1.1 MiB written" in shown
+    assert "3418K read, 1172K written" in shown  # htop's units, as RSS
     assert "120 voluntary, 30 involuntary" in shown
     assert "launch log /var/lib/tractui/logs/web.log" in shown
     assert "launched no" in shown
@@ -124,12 +125,18 @@ def test_who_launched_its_programs() -> None:
 
 def test_no_history_and_more_than_shown() -> None:
     assert "(none yet: members are kept here once they are pruned)" in text(details())
-    shown = text(details(in_tree=2))
-    assert "(2 more ended lately: shown in the tree, listed here after)" in shown
+    on_disk = tuple(ended_entries(BUILD_HISTORY))
+    in_tree = tuple(replace(e, pid=e.pid + 1000, ended=WALL - 1, on_disk=False) for e in on_disk)
+    shown = text(details(history=in_tree[:2], in_tree=2))
+    assert "History: 2 ended (0 kept on disk, 2 still in the tree)" in shown
+    assert "(*: still in the tree, written to disk once pruned from it)" in shown
     assert "none yet" not in shown
-    d = details(history=tuple(ended_entries(BUILD_HISTORY)), more=7)
-    assert "History: 11 ended" in text(d)
+    d = details(history=(*in_tree[:2], *on_disk), in_tree=2, more=7)
+    assert "History: 13 ended (11 kept on disk, 2 still in the tree)" in text(d)
     assert "... and 7 older ones" in text(d)
+    marked = [line for line in text(d).splitlines() if "09:59:59.000*" in line]
+    assert [line.split()[1] for line in marked] == ["5903", "5902"]
+    assert "History: 4 ended, kept on disk" in text(details(history=on_disk))
 
 
 def folded(app: object) -> list[str]:
@@ -170,14 +177,16 @@ async def test_r_reads_the_history_again() -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, GroupDetailsScreen))
         head = app.screen.query_one("#group-history-head", Static)
         history = app.screen.query_one("#group-history", Static)
-        assert "History: 4 ended" in str(head.render())
+        assert "4 kept on disk" in str(head.render())
         engine = app.session.engine
         assert isinstance(engine, ReplayEngine)
         more = [*BUILD_HISTORY, dict(BUILD_HISTORY[1], pid=5010, ended_wall=WALL - 1)]
         engine.histories["build"] = GroupHistory(entries=more)
         await pilot.press("r")
-        await wait_for(pilot, lambda: "History: 5 ended" in str(head.render()))
-        assert "5010" in str(history.render()).splitlines()[1]  # the newest, first
+        await wait_for(pilot, lambda: "5 kept on disk" in str(head.render()))
+        lines = str(history.render()).splitlines()
+        first = next(line for line in lines if ":" in line and "*" not in line)
+        assert "5010" in first  # the newest on disk, first after those in the tree
 
 
 async def test_at_50x14_it_scrolls_down_and_sideways_to_every_column() -> None:
@@ -198,3 +207,14 @@ async def test_at_50x14_it_scrolls_down_and_sideways_to_every_column() -> None:
         await wait_for(pilot, lambda: dialog.scroll_x == dialog.max_scroll_x)
         await pilot.press("left")
         await wait_for(pilot, lambda: dialog.scroll_x == dialog.max_scroll_x - 8)
+
+
+def test_columns_are_as_wide_as_their_values_so_the_command_has_the_rest() -> None:
+    lines = history_content(details(history=tuple(ended_entries(BUILD_HISTORY)))).plain
+    header, date, newest = lines.splitlines()[-6:-3]
+    assert header == "ENDED           PID  STATUS   CPU s  PEAK RSS  COMMAND"
+    assert date == "2026-01-01"  # the date once, above its day's first line
+    assert newest == "09:00:00.000   4903  SIGKILL  0.250     72.0M  ld -o app"
+    long = replace(ended_entries(BUILD_HISTORY)[0], status="SIGRTMIN+12 (core) x" * 2)
+    cut = history_content(details(history=(long,))).plain.splitlines()[-1]
+    assert "  SIGRTMIN+12 (core…  0.250" in cut  # cut to 18

@@ -94,14 +94,13 @@ def test_bad_json_is_a_value_error(doc: object) -> None:
 
 
 def test_the_largest_u64_is_an_account_the_details_show() -> None:
-    from tractui.screens.details import storage_bytes
-    from tractui.widgets.tree import human_kb
+    from tractui.widgets.tree import human_bytes, human_kb
 
     top = 2**64 - 1
     names = ("peak_rss_kib", "read_bytes", "write_bytes", "voluntary_ctx_switches")
     a = Account.from_json(dict.fromkeys(names, top))
     assert (a.peak_rss_kib, a.read_bytes) == (top, top)
-    assert human_kb(a.peak_rss_kib).endswith("G") and storage_bytes(a.read_bytes).endswith("GiB")
+    assert human_kb(a.peak_rss_kib).endswith("G") and human_bytes(a.read_bytes).endswith("G")
 
 
 def test_cpu_is_the_exact_runtime_split_as_the_ticks_split_it() -> None:
@@ -115,3 +114,15 @@ def test_cpu_is_the_exact_runtime_split_as_the_ticks_split_it() -> None:
     c = Account()  # system samples only
     c.add_record(record(utime_us=0, stime_us=4_000, run_ns=3_000_000))
     assert (c.utime_us, c.stime_us) == (0, 3_000)
+
+
+def test_bytes_are_shown_in_the_units_of_rss() -> None:
+    from tractui.widgets.tree import human_bytes
+
+    assert [human_bytes(n) for n in (0, 1023, 864_256, 29_674_700, 3 << 30)] == [
+        "0B",
+        "1023B",
+        "844K",
+        "28.3M",
+        "3.0G",
+    ]

@@ -164,3 +164,53 @@ def test_a_chain_5000_deep_in_trace_and_list() -> None:
     assert traced_lines[-1] == listed[-1] == last
     assert traced_lines[1] == listed[1] == "└─ p1"
     assert seconds < 2.0, f"{seconds:.2f} s for a chain {depth} deep"  # ~0.1 s idle
+
+
+def _member(pid: int, start: int, depth: int, status: str = "alive") -> dict[str, Any]:
+    return {
+        "pid": pid,
+        "start": start,
+        "depth": depth,
+        "argv": [f"p{pid}"],
+        "command": f"p{pid}",
+        "status": status,
+        "reparented": False,
+        "ppid": 1,
+    }
+
+
+def _history(pid: int, start: int, parent: tuple[int, int] | None) -> dict[str, Any]:
+    entry = _member(pid, start, 0, "exit 124")
+    entry.update(
+        history=True,
+        ended_wall=time.mktime((2026, 11, 30, 2, 59, 38, 0, 0, -1)),
+        parent=parent[0] if parent else None,
+        parent_start=parent[1] if parent else None,
+    )
+    return entry
+
+
+def test_list_all_tree_places_history_under_its_parent_and_says_the_status_once() -> None:
+    members = [
+        # from the history, oldest first, as list --all gives them: before the tracked ones
+        _history(30, 300, (10, 100)),  # under the tracked root
+        _history(31, 310, (30, 300)),  # under another history entry
+        _history(40, 400, (99, 990)),  # its parent is not listed: at the top
+        _history(50, 500, (51, 600)),  # a "parent" started after it (a bad file): at the top
+        _history(51, 600, (50, 500)),  # ... which is this one's parent: no cycle
+        _member(10, 100, 0),
+        _member(20, 200, 1),
+        _member(60, 600, 1),
+    ]
+    lines = [line[9:] for line in tree_lines(members)[1:]]
+    note = "[from history, ended 2026-11-30 02:59:38]"
+    assert lines == [
+        f"exit 124         p40  {note}",
+        f"exit 124         p50  {note}",
+        f"exit 124         └─ p51  {note}",
+        "alive            p10",
+        "alive            ├─ p20",
+        f"exit 124         ├─ p30  {note}",
+        f"exit 124         │  └─ p31  {note}",
+        "alive            └─ p60",
+    ]

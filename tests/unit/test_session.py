@@ -13,7 +13,7 @@ import pytest
 from tractui.daemon.link import Renamed
 from tractui.model.changes import Delta
 from tractui.replay import ReplayEngine, demo_session
-from tractui.session import Session
+from tractui.session import Session, event_rate
 from tractui.snapshot import Snapshot
 
 
@@ -99,5 +99,36 @@ def test_a_groups_log_path_is_read_from_the_snapshot_never_from_the_engine_on_th
         assert session.snapshot.groups[0].log_path == str(tmp_path / "logs" / "web.log")
         assert asked_on == {"tractui-session"}
         assert session.log_path("gone") == str(tmp_path / "logs" / "gone.log")
+    finally:
+        session.stop()
+
+
+def test_the_event_rate_counts_a_restarted_daemons_counter_from_zero_never_negative() -> None:
+    rate, mark = event_rate(0.0, (0.0, 0), 1.0, 30_000)  # 30000 events in the first second
+    assert rate == 30_000.0 and mark == (1.0, 30_000)
+    rate, mark = event_rate(rate, mark, 1.5, 120)  # the daemon came back: its count restarts
+    assert rate == 30_000.0 and mark == (1.0, 0)  # not a second yet: the last rate stands
+    rate, mark = event_rate(rate, mark, 2.0, 500)
+    assert rate == 500.0 and mark == (2.0, 500)
+    rate, _ = event_rate(rate, (2.0, 500), 3.0, 40)  # back again, a whole second later
+    assert rate == 40.0
+
+
+def test_the_details_of_an_exited_process_carry_its_lifetime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACTUI_STATE_DIR", str(tmp_path))
+    session = demo_session()
+    session.engine.start()
+    session.start()
+    try:
+        snap = _until(session, lambda s: any(not r.alive for r in s.procs.values()))
+        exited = next(k for k, r in snap.procs.items() if not r.alive)
+        live = next(k for k, r in snap.procs.items() if r.alive)
+        proc = session.engine.tracker.procs[exited]
+        assert proc.ended is not None
+        lifetime = session.details(exited).result(5).lifetime
+        assert lifetime == (proc.ended - proc.start) / 1e9
+        assert session.details(live).result(5).lifetime is None
     finally:
         session.stop()

@@ -5,12 +5,13 @@ say what the account holds (or why there is none)."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample
 from tractui.model.tracker import Tracker
-from tractui.screens.details import account_pairs, details_content
-from tractui.snapshot import Details, proc_row
+from tractui.screens.details import account_pairs, details_content, lifetime_text, wall_text
+from tractui.snapshot import Details, lifetime_s, proc_row
 
 from .fakeproc import FakeProc
 from .test_snapshot_rows import USERS, fresh
@@ -82,3 +83,26 @@ def test_details_place_each_exec_after_the_start() -> None:
     text = details_content(d).plain
     assert "+0.004s make -j2" in text
     assert "+0.500s (unknown: not read in time)" in text
+
+
+def test_details_of_an_exited_process_say_when_it_ended_and_how_long_it_lived() -> None:
+    t = _tracker()
+    pid = _ended_child(t)
+    proc = next(p for p in t.procs.values() if p.pid == pid)
+    started = time.mktime((2026, 11, 29, 23, 59, 59, 0, 0, -1)) + 0.75
+    d = dataclasses.replace(_details(t, pid), started=started, lifetime=lifetime_s(proc))
+    shown = dict(line.split(None, 1) for line in details_content(d).plain.splitlines()[:9])
+    assert d.lifetime is not None and d.lifetime > 0
+    assert shown["lifetime"] == "1.000 s"  # started at 2 s, exited at 3 s (kernel times)
+    assert shown["started"] == "2026-11-29 23:59:59.750"
+    assert shown["ended"] == "2026-11-30 00:00:00.750"  # a day past its start: dated
+    assert wall_text(started + 0.1, same_day=started) == "23:59:59.850"
+    assert lifetime_text(3723.5) == "3723 s (1h02m03s)"
+    live = dataclasses.replace(d, lifetime=None)
+    assert "ended" not in details_content(live).plain
+
+
+def test_details_of_a_running_process_have_no_end() -> None:
+    t = _tracker()
+    proc = next(iter(t.procs.values()))
+    assert proc.alive and lifetime_s(proc) is None

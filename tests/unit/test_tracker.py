@@ -14,7 +14,7 @@ from tractui.errors import UserError
 from tractui.events import Comm, Exec, Exit, ExitStatus, Fork, Loss, ProcInfo
 from tractui.kernel import procfs
 from tractui.model.adopt import stat_if_present
-from tractui.model.store import UNREAD_EXEC
+from tractui.model.store import UNREAD_EXEC, Group
 from tractui.model.tracker import Tracker
 
 from .fakeproc import FakeProc, stat_line
@@ -387,8 +387,17 @@ def test_remove_stops_tracking_but_leaves_processes(tracker: Tracker) -> None:
     assert set(removed) == {(ROOT, 1 * SEC), (ROOT + 1, 2 * SEC)}
     assert not tracker.live and not tracker.procs
     assert not tracker.apply([fork(3 * SEC, ROOT, ROOT + 2)]).added
-    with pytest.raises(UserError, match="no group named"):
+    with pytest.raises(UserError, match=r"no group named 'web' \(there are no groups yet\)"):
         tracker.group("web")
+
+
+def test_an_unknown_group_s_error_names_the_groups_there_are(tracker: Tracker) -> None:
+    with pytest.raises(UserError, match=r"^no group named 'nope' \(the groups: web\)$"):
+        tracker.group("nope")
+    for n in range(5):
+        tracker.add_group(Group(f"g{n}"))
+    with pytest.raises(UserError, match=r"\(6 groups: tractui groups lists them\)$"):
+        tracker.group("nope")
 
 
 def test_attach_refuses_what_cannot_be_tracked(tracker: Tracker) -> None:

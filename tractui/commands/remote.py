@@ -87,13 +87,13 @@ def _groups(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     names = [escape(g["name"]) for g in groups]
     width = max(5, *map(len, names))
     write(
-        f"{'GROUP':<{width}}  {'LIVE':>5} {'TOTAL':>6} {'FORKS':>6} {'EXECS':>6} "
+        f"{'GROUP':<{width}}  {'LIVE':>5} {'TRACKED':>7} {'FORKS':>6} {'EXECS':>6} "
         f"{'EXITS':>6} {'FAILED':>6} {'CPU_S':>9}  LAUNCHED\n"
     )
     for name, g in zip(names, groups, strict=True):
         cpu = g.get("cpu_s")  # a daemon of an older tractui sends none
         write(
-            f"{name:<{width}}  {g['live']:>5} {g['total']:>6} {g['forks']:>6} "
+            f"{name:<{width}}  {g['live']:>5} {g['total']:>7} {g['forks']:>6} "
             f"{g['execs']:>6} {g['exits']:>6} {g['failed']:>6} "
             f"{'-' if cpu is None else f'{cpu:.2f}':>9}  "
             f"{'yes' if g['launched'] else 'no'}\n"
@@ -142,18 +142,60 @@ def _ended(member: dict[str, Any]) -> str:
 
 
 def tree_lines(members: list[dict[str, Any]]) -> list[str]:
-    """``PID  STATUS  COMMAND`` with tree guides, for members listed in tree order with depths."""
+    """``PID  STATUS  COMMAND`` with tree guides: the members listed in tree order with depths,
+    and the history's entries (``list --all``) under their parent where it is listed, else at
+    the top (:func:`forest`). The status is said once; a history entry's note says when it
+    ended and that it comes from the history."""
     lines = [f"{'PID':>7}  {'STATUS':<16} COMMAND"]
-    roots, kids = guides.from_depths(m["depth"] for m in members)
+    roots, kids = forest(members)
     for row in guides.rows(roots, lambda i: kids.get(i, ()), guides.WIDE):
         m = members[row.key]
         note = ""
         if m["reparented"]:
             note = f"  [reparented to {m['ppid']}]"
         elif m.get("history"):
-            note = f"  [{_ended(m)}]"
+            note = f"  [{_history_note(m)}]"
         lines.append(f"{m['pid']:>7}  {m['status']:<16} {row.guide}{shell_command(m)}{note}")
     return lines
+
+
+def forest(members: list[dict[str, Any]]) -> tuple[list[int], dict[int, list[int]]]:
+    """The roots and each parent's children (indexes in ``members``). The tracked members keep
+    their tree (listed in tree order with depths); a history entry goes under its parent (by
+    ``parent`` and ``parent_start``) when that is listed, among its children by start, else to
+    the top, before the tracked roots, in the order given."""
+    tracked = [i for i, m in enumerate(members) if not m.get("history")]
+    top, below = guides.from_depths(members[i]["depth"] for i in tracked)
+    roots = [tracked[r] for r in top]
+    kids = {tracked[p]: [tracked[c] for c in cs] for p, cs in below.items()}
+    index = {(m.get("pid"), m.get("start")): i for i, m in enumerate(members)}
+    placed: list[int] = []
+    for i, m in enumerate(members):
+        if not m.get("history"):
+            continue
+        parent_start = m.get("parent_start")
+        parent = index.get((m.get("parent"), parent_start)) if type(parent_start) is int else None
+        # a parent started strictly before its child: no cycle, whatever a file says
+        if parent is not None and _start(members[parent]) < _start(m):
+            kids.setdefault(parent, []).append(i)
+            placed.append(parent)
+        else:
+            roots.insert(len(roots) - len(top), i)
+    for parent in set(placed):
+        kids[parent].sort(key=lambda i: _start(members[i]))
+    return roots, kids
+
+
+def _start(member: dict[str, Any]) -> int:
+    start = member.get("start")
+    return start if type(start) is int else 0
+
+
+def _history_note(member: dict[str, Any]) -> str:
+    """When a history entry ended, and that it comes from the history (its status is said
+    once, in its column)."""
+    when = datetime.fromtimestamp(member["ended_wall"]).strftime("%Y-%m-%d %H:%M:%S")
+    return f"from history, ended {when}"
 
 
 def shell_command(member: dict[str, Any]) -> str:

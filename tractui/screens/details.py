@@ -15,14 +15,14 @@ from textual.widgets import Footer, Static
 from tractui.kernel import procfs
 from tractui.snapshot import Details
 from tractui.text import escape, shell_join
-from tractui.widgets.tree import human_kb
+from tractui.widgets.tree import human_bytes, human_kb
 
 
 def details_content(d: Details) -> Content:
     """The details as label/value lines; values are never read as markup, and their control
     characters are escaped (command lines quoted as a shell takes them back)."""
     row = d.row
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.started))
+    started = wall_text(d.started)
     pairs: list[tuple[str, str]] = [
         ("command", shell_join(d.argv) if d.argv else row.command),
         ("exe", escape(d.exe) or "-"),
@@ -30,6 +30,7 @@ def details_content(d: Details) -> Content:
         ("user", f"{row.user} (uid {d.uid})"),
         ("group", row.group),
         ("started", started),
+        *ended_pairs(d),
         ("status", row.status),
         ("forked by", escape(d.parent) or "- (a root of the group)"),
         ("current ppid", d.ppid_text),
@@ -50,6 +51,32 @@ def details_content(d: Details) -> Content:
     return Content("\n").join(lines)
 
 
+def wall_text(at: float, same_day: float | None = None) -> str:
+    """A wall-clock time to the millisecond, its date first unless it is ``same_day``'s."""
+    t = time.localtime(at)
+    clock = f"{time.strftime('%H:%M:%S', t)}.{int(at * 1000) % 1000:03d}"
+    if same_day is not None and time.localtime(same_day)[:3] == t[:3]:
+        return clock
+    return f"{time.strftime('%Y-%m-%d', t)} {clock}"
+
+
+def lifetime_text(seconds: float) -> str:
+    """How long a process lived: to the millisecond under a minute, then to the second."""
+    if seconds < 60:
+        return f"{seconds:.3f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{int(seconds)} s ({hours}h{minutes:02d}m{secs:02d}s)"
+
+
+def ended_pairs(d: Details) -> list[tuple[str, str]]:
+    """When an exited process ended, and how long it lived; nothing while it runs."""
+    if d.lifetime is None:
+        return []
+    ended = wall_text(d.started + d.lifetime, same_day=d.started)  # its date if not the start's
+    return [("ended", ended), ("lifetime", lifetime_text(d.lifetime))]
+
+
 def account_pairs(d: Details) -> list[tuple[str, str]]:
     """The kernel's account of an ended process (its exit record): exact CPU, peak memory,
     storage I/O; for a live one, what /proc shows so far."""
@@ -65,22 +92,10 @@ def account_pairs(d: Details) -> list[tuple[str, str]]:
         ("peak RSS", human_kb(a.peak_rss_kib)),
         (
             "storage I/O",
-            f"{storage_bytes(a.read_bytes)} read, {storage_bytes(a.write_bytes)} written",
+            f"{human_bytes(a.read_bytes)} read, {human_bytes(a.write_bytes)} written",
         ),
         ("ctx switches", f"{a.nvcsw} voluntary, {a.nivcsw} involuntary"),
     ]
-
-
-def storage_bytes(n: int) -> str:
-    """Bytes in B, KiB, MiB or GiB, one decimal past B."""
-    if n < 1024:
-        return f"{n} B"
-    size = float(n)
-    for unit in ("KiB", "MiB", "GiB"):
-        size /= 1024
-        if size < 1024 or unit == "GiB":
-            break
-    return f"{size:.1f} {unit}"
 
 
 class DetailsScreen(ModalScreen[None]):

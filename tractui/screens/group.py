@@ -17,10 +17,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from tractui.errors import UserError
-from tractui.screens.details import storage_bytes
+from tractui.screens.details import wall_text
 from tractui.snapshot import Ended, GroupDetails
 from tractui.text import escape
-from tractui.widgets.tree import human_kb
+from tractui.widgets.tree import human_bytes, human_kb
 
 LABEL = 14  # the width of the labels, right-aligned
 
@@ -79,7 +79,7 @@ def ended_pairs(d: GroupDetails) -> list[tuple[str, str]]:
         ("largest peak", human_kb(a.peak_rss_kib) if a.processes else "-"),
         (
             "storage I/O",
-            f"{storage_bytes(a.read_bytes)} read, {storage_bytes(a.write_bytes)} written",
+            f"{human_bytes(a.read_bytes)} read, {human_bytes(a.write_bytes)} written",
         ),
         ("ctx switches", f"{a.nvcsw} voluntary, {a.nivcsw} involuntary"),
     ]
@@ -88,7 +88,8 @@ def ended_pairs(d: GroupDetails) -> list[tuple[str, str]]:
     return pairs
 
 
-HISTORY_HEADER = f"{'ENDED':<19} {'PID':>7} {'STATUS':<14} {'CPU s':>8} {'PEAK RSS':>9}  COMMAND"
+STATUS_MAX = 18  # a longer status (a rare signal's name) is cut to this
+NOT_ON_DISK = "*"  # after the time of an ended member still in the tree (not on disk yet)
 
 
 def history_content(d: GroupDetails) -> Content:
@@ -99,42 +100,68 @@ def history_content(d: GroupDetails) -> Content:
 
 def history_head(d: GroupDetails) -> Content:
     """The history's title, and what to say of it (why there is none, what the cap cut)."""
-    lines = [
-        Content.from_markup(
-            "[b]$title[/b]", title=f"History: {len(d.history) + d.more} ended, kept on disk"
-        )
-    ]
+    on_disk = len(d.history) - d.in_tree + d.more
+    title = f"History: {on_disk + d.in_tree} ended"
+    if d.in_tree:
+        title += f" ({on_disk} kept on disk, {d.in_tree} still in the tree)"
+    else:
+        title += ", kept on disk"
+    lines = [Content.from_markup("[b]$title[/b]", title=title)]
     lines.extend(Content(f"  ({escape(note)})") for note in d.history_notes)
     if d.in_tree:
         lines.append(
-            Content(f"  ({d.in_tree} more ended lately: shown in the tree, listed here after)")
+            Content(f"  ({NOT_ON_DISK}: still in the tree, written to disk once pruned from it)")
         )
-    if not d.history and not d.history_notes and not d.in_tree:
+    if not d.history and not d.history_notes:
         lines.append(Content("  (none yet: members are kept here once they are pruned)"))
     return Content("\n").join(lines)
 
 
 def history_table(d: GroupDetails) -> Content:
-    """One line per ended member, newest first: when it ended, PID, status, CPU seconds, peak
-    RSS and command. The command is the process's own text, hostile: escaped, never markup."""
+    """One line per ended member, newest first: when it ended (the time to the ms; a line with
+    the date before each day's first), PID, status, CPU seconds, peak RSS and command. Each
+    column is as wide as its longest value, so the command has the rest. The command is the
+    process's own text, hostile: escaped, never markup."""
     if not d.history:
         return Content("")
-    lines = [Content.from_markup("[b]$header[/b]", header=HISTORY_HEADER)]
-    lines.extend(history_line(e) for e in d.history)
+    cells = [history_cells(e) for e in d.history]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(HEADERS)]
+    lines = [Content.from_markup("[b]$header[/b]", header=f"{_cells(HEADERS, widths)}  COMMAND")]
+    day: tuple[int, ...] = ()
+    for e, row in zip(d.history, cells, strict=True):
+        if e.ended:
+            t = time.localtime(e.ended)
+            if t[:3] != day:
+                day = t[:3]
+                lines.append(Content.styled(time.strftime("%Y-%m-%d", t), "$text-muted"))
+        text = f"{_cells(row, widths)}  {escape(e.command)}"
+        lines.append(Content.styled(text, "$text-error") if e.failed else Content(text))
     if d.more:
         lines.append(Content(f"  ... and {d.more} older ones (tractui list --all shows all)"))
     return Content("\n").join(lines)
 
 
-def history_line(e: Ended) -> Content:
-    ended = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.ended)) if e.ended else "?"
+HEADERS = ("ENDED", "PID", "STATUS", "CPU s", "PEAK RSS")
+RIGHT = {1, 3, 4}  # the columns aligned right
+
+
+def _cells(cells: tuple[str, ...], widths: list[int]) -> str:
+    return "  ".join(
+        c.rjust(w) if i in RIGHT else c.ljust(w)
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    )
+
+
+def history_cells(e: Ended) -> tuple[str, ...]:
+    """An entry's cells but its command: plain text, escaped."""
+    ended = wall_text(e.ended, same_day=e.ended) if e.ended else "?"
+    ended += " " if e.on_disk else NOT_ON_DISK
+    status = escape(e.status)
+    if len(status) > STATUS_MAX:
+        status = status[: STATUS_MAX - 1] + "…"
     cpu = f"{e.cpu_s:.3f}" if e.cpu_s is not None else "-"
     rss = human_kb(e.peak_rss_kib) if e.peak_rss_kib is not None else "-"
-    status = escape(e.status)
-    text = f"{ended:<19} {e.pid:>7} {status:<14} {cpu:>8} {rss:>9}  {escape(e.command)}"
-    if e.failed:
-        return Content.styled(text, "$text-error")
-    return Content(text)
+    return (ended, str(e.pid), status, cpu, rss)
 
 
 SIDEWAYS = 8  # columns that ← and → scroll the dialog by (one each takes too many presses)
@@ -144,7 +171,8 @@ class DetailsScroll(VerticalScroll):
     """The dialog's content: scrolls down, and sideways to the history's long commands."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left", "columns(-1)", "Scroll left", show=False),
+        # shown: the dialog has no horizontal scrollbar (a stray glyph under the table)
+        Binding("left", "columns(-1)", "Scroll sideways", key_display="← →"),
         Binding("right", "columns(1)", "Scroll right", show=False),
     ]
 

@@ -111,6 +111,11 @@ def human_kb(kb: int) -> str:
     return f"{kb / 1024 / 1024:.1f}G"
 
 
+def human_bytes(n: int) -> str:
+    """Bytes in htop's units, as :func:`human_kb` gives KiB: 0B, 812B, 844K, 23.4M, 1.2G."""
+    return f"{n}B" if n < 1024 else human_kb(round(n / 1024))
+
+
 def time_plus(ticks: int, hz: int = 100) -> str:
     """htop's TIME+: minutes:seconds.hundredths, or hours once past 100 minutes."""
     hundredths = ticks * 100 // hz
