@@ -122,8 +122,9 @@ def test_trace_reports_each_processs_own_cpu_and_the_kernels_totals(
     (true,) = [p for p in doc["processes"] if p["execs"] and p["execs"][-1] in (["/bin/true"], [])]
     assert true["comm"] == "true" and true["cpu_user_s"] is not None, true
     # every process but the runner is its child or its child's: RUSAGE_CHILDREN is their sum,
-    # and the kernel sends a record before the exit frees the memory: that last bit of system
-    # time (~1 ms for a Python process) is in RUSAGE_CHILDREN only
+    # and each record misses its process's last moments (README: the run time the scheduler
+    # had not yet brought up to date, and the exit's teardown, which frees a Python process's
+    # memory): up to a few ms each on a loaded machine, in RUSAGE_CHILDREN only
     root = doc["root"]
     totals = doc["totals"]
     assert totals["processes"] == len(doc["processes"]) == 5
@@ -131,7 +132,8 @@ def test_trace_reports_each_processs_own_cpu_and_the_kernels_totals(
     user = sum(p["cpu_user_s"] for p in rest)
     system = sum(p["cpu_system_s"] for p in rest)
     kernel = measured["user"] + measured["system"]
-    assert abs((user + system) - kernel) <= 0.01 * kernel + 0.002, (user, system, measured)
+    tails = 0.004 * len(rest)
+    assert kernel - tails <= user + system <= kernel + 0.002, (user, system, measured)
     # the split is the tick samples' ratio, per task here and per process in the kernel's
     assert abs(user - measured["user"]) <= 0.02 * kernel + 0.004
     assert totals["cpu_user_s"] == pytest.approx(sum(p["cpu_user_s"] for p in doc["processes"]))

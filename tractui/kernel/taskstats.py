@@ -434,7 +434,8 @@ def _attr(kind: int, payload: bytes) -> bytes:
 
 class TaskstatsSocket:
     """A taskstats listener registered for every CPU's exit records. Drain it with
-    :meth:`read_into`; ``lost`` counts datagrams the kernel dropped, as far as we know."""
+    :meth:`read_raw_into` (then :func:`decode_raw` what you need); ``lost`` counts datagrams
+    the kernel dropped, as far as we know."""
 
     def __init__(self, rcvbuf: int = DEFAULT_RCVBUF, mask: str | None = None) -> None:
         self.requested_rcvbuf = rcvbuf
@@ -448,8 +449,7 @@ class TaskstatsSocket:
         self._seq = 0
         self._buf = bytearray(RECV_SIZE)
         self._view = memoryview(self._buf)
-        self._early: list[TaskRecord] = []  # records that came while we waited for an ack
-        self._early_raw: list[bytes] = []  # their datagrams
+        self._early: list[bytes] = []  # exit datagrams that came while we waited for an ack
 
     # set-up
 
@@ -525,9 +525,9 @@ class TaskstatsSocket:
             if n < 16:
                 continue
             nl_len, nl_type, _f, seq, _p = _NLMSGHDR.unpack_from(self._buf)
-            if seq != self._seq:  # an exit record already: keep it
-                if decode(self._view, n, self.family, self._early, self.stats):
-                    self._early_raw.append(bytes(self._buf[:n]))
+            if seq != self._seq:  # an exit record already (of our family): keep it
+                if nl_type == self.family:
+                    self._early.append(bytes(self._buf[:n]))
             elif nl_type == NLMSG_ERROR and n >= 20:
                 code = -_I32.unpack_from(self._buf, 16)[0]
                 if code:
@@ -543,49 +543,18 @@ class TaskstatsSocket:
 
     # the hot path
 
-    def read_into(self, out: list[TaskRecord], limit: int) -> int:
-        """Append the records of up to ``limit`` datagrams to ``out``; return datagrams read.
-
-        Never blocks. On overflow the kernel raises ENOBUFS once and drops until the queue
-        drains; we count it in ``lost`` (with the socket's drop counter) and keep reading.
-        """
-        assert self.sock is not None
-        if self._early:
-            out.extend(self._early)
-            self._early.clear()
-            self._early_raw.clear()
-        recv_into = self.sock.recv_into
-        buf = self._buf
-        view = self._view
-        family = self.family
-        stats = self.stats
-        n_read = 0
-        while n_read < limit:
-            try:
-                n = recv_into(buf)
-            except BlockingIOError:
-                break
-            except OSError as err:
-                if err.errno == errno.ENOBUFS:
-                    self._note_loss(at_least=1)
-                    continue
-                raise
-            n_read += 1
-            decode(view, n, family, out, stats)
-        return n_read
-
     def read_raw_into(self, out: list[Any], limit: int) -> int:
         """Append up to ``limit`` exit datagrams to ``out`` as the kernel's bytes, undecoded;
         return datagrams read. The collector's hot path: it passes them on, and the engine
         decodes only those of members (:func:`exit_key`, :func:`decode_raw`). Datagrams of
-        another family are counted in ``stats.other`` and left out. Never blocks; losses are
-        counted as in :meth:`read_into`.
+        another family are counted in ``stats.other`` and left out. Never blocks. On overflow
+        the kernel raises ENOBUFS once and drops until the queue drains; we count it in
+        ``lost`` (with the socket's drop counter) and keep reading.
         """
         assert self.sock is not None
-        if self._early:  # decoded already (they came while we waited for an ack): re-read
-            out.extend(self._early_raw)
+        if self._early:  # they came while we waited for an ack
+            out.extend(self._early)
             self._early.clear()
-            self._early_raw.clear()
         # recv_into and a copy of the datagram's size: recv(RECV_SIZE) would allocate 16 KiB
         # and shrink it, which leaves each kept datagram a 16 KiB hole (66 MiB in a storm)
         recv_into = self.sock.recv_into
