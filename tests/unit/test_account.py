@@ -126,3 +126,11 @@ def test_bytes_are_shown_in_the_units_of_rss() -> None:
         "28.3M",
         "3.0G",
     ]
+
+
+def test_unmerge_takes_back_what_merge_added_but_the_peak() -> None:
+    total = Account(10, 2, 500, 7, 8, 1, 2, processes=3)
+    one = Account(4, 1, 900, 3, 2, 1, 1, processes=1)
+    total.merge(one)
+    total.unmerge(one)
+    assert total == Account(10, 2, 900, 7, 8, 1, 2, processes=3)  # the peak stays a maximum

@@ -83,6 +83,16 @@ class Account:
         self.nivcsw += other.nivcsw
         self.processes += other.processes
 
+    def unmerge(self, other: Account) -> None:
+        """Take back what :meth:`merge` added: all but the peak (a maximum, kept)."""
+        self.utime_us -= other.utime_us
+        self.stime_us -= other.stime_us
+        self.read_bytes -= other.read_bytes
+        self.write_bytes -= other.write_bytes
+        self.nvcsw -= other.nvcsw
+        self.nivcsw -= other.nivcsw
+        self.processes -= other.processes
+
     @property
     def cpu_user_s(self) -> float:
         return self.utime_us / 1e6

@@ -332,7 +332,7 @@ class Tracker(Store):
         group.exits -= 1
         group.failed -= proc.exit.failed
         if proc.account is not None:  # counted in as ended: it lives on (its peak stays)
-            _uncount(group.ended, proc.account)
+            group.ended.unmerge(proc.account)
         proc.revived_at = proc.ended  # its leader's record may still come: see _record
         proc.own_record = False  # the program it runs now sends one more at its end
         proc.exit = None
@@ -426,6 +426,9 @@ class Tracker(Store):
 
     def _decoded(self, raw: bytes) -> TaskRecord | None:
         """The task's own record in a datagram kept undecoded (not its group's aggregate)."""
+        rec = exit_record(raw)  # the usual version, read fast
+        if rec is not None:
+            return rec
         records: list[TaskRecord] = []
         decode_raw(raw, records, self.acct_stats)
         return next((rec for rec in records if not rec.aggregate), None)
@@ -638,14 +641,3 @@ class Tracker(Store):
 
     def now(self) -> int:
         return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-
-
-def _uncount(total: Account, account: Account) -> None:
-    """Take back what :meth:`Account.merge` added (all but the peak, a maximum)."""
-    total.utime_us -= account.utime_us
-    total.stime_us -= account.stime_us
-    total.read_bytes -= account.read_bytes
-    total.write_bytes -= account.write_bytes
-    total.nvcsw -= account.nvcsw
-    total.nivcsw -= account.nivcsw
-    total.processes -= account.processes
