@@ -50,8 +50,9 @@ class Encoded(bytes):
 
 class Requests:
     """The daemon's ops, run against its engine between two batches (as the TUI's commands
-    are): ``send`` queues bytes for a client, ``send_snapshot`` starts a subscription's
-    stream. ``clients``, ``events`` and ``restarter`` are the server's, shared."""
+    are): ``send`` queues a reply for a client (and sizes its limit to it),
+    ``send_snapshot`` starts a subscription's stream. ``clients``, ``events`` and
+    ``restarter`` are the server's, shared."""
 
     def __init__(
         self,
@@ -216,9 +217,7 @@ class Requests:
         r = Request(m)
         group = tracker.group(r.group())
         if r.flag("all"):
-            result = self._list_all(group)
-            client.limit = max(client.limit, 2 * len(result))  # a long history: still sent
-            return result
+            return self._list_all(group)  # (the server sizes the client's limit to the reply)
         cached = self._list_cache.get(group.name)
         if cached is not None and cached[0] == tracker.revision:
             return cached[1]
