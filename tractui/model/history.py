@@ -542,11 +542,12 @@ def cut_line(name: str, created: float, dropped: dict[str, Dropped], cap: int) -
 def read_newest(
     kinds: Iterable[list[Path]], hid: str, boot: str, kept: Container[Key], newest: int
 ) -> tuple[list[dict[str, Any]], int, int]:
-    """The ``newest`` entries of group id ``hid`` that ended last, as :func:`read_lines` gives
-    them, from ``kinds`` (each kind's files, oldest first): each kind is read newest segment
-    and line first until it gave ``newest`` processes, the rest of its lines only counted. Also
-    the damaged lines skipped of those parsed, and the group's lines not returned (counted by
-    lines: a process written twice counts twice)."""
+    """The ``newest`` entries of group id ``hid`` written last (that is, that ended last, but
+    one changed since is written again), as :func:`read_lines` gives them, from ``kinds`` (each
+    kind's files, oldest first): each kind is read newest segment and line first until it gave
+    ``newest`` processes, the rest of its lines only counted. Also the damaged lines skipped of
+    those parsed, and the group's lines not returned (counted by lines: a process written twice
+    counts twice, unless both lines were parsed)."""
     prefix = b'{"g":"%s"' % hid.encode()
     best: dict[tuple[str, int, int], tuple[int, dict[str, Any]]] = {}
     damaged = older = 0
@@ -581,7 +582,11 @@ def read_newest(
                 old = best.get(key)
                 if old is None or old[0] <= at:
                     best[key] = (at, entry)
-    found = sorted(best.values(), key=lambda f: f[1]["proc"]["ended"] + f[1]["off"], reverse=True)
+    # the kinds merged: those written last (a line is written when its process ended, again if
+    # it changed later), at the same time those that ended last
+    found = sorted(
+        best.values(), key=lambda f: (f[0], f[1]["proc"]["ended"] + f[1]["off"]), reverse=True
+    )
     older += max(0, len(found) - newest)
     entries = [e for _, e in found[:newest]]
     entries.sort(key=lambda e: (e["proc"]["start"] + e["off"], e["proc"]["pid"]))
