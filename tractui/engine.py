@@ -119,9 +119,10 @@ class EngineLike(Protocol):
     def has_launches(self, group: str) -> bool:
         """Programs were launched into the group (by this engine, an earlier one, a daemon)."""
 
-    def history_of(self, name: str) -> GroupHistory:
+    def history_of(self, name: str, newest: int | None = None) -> GroupHistory:
         """The ended members of a group kept on disk, in ``list --all`` form, oldest first
-        (UserError for an unknown group). Reads files or asks the daemon: not for each frame."""
+        (UserError for an unknown group). Reads files or asks the daemon: not for each frame.
+        ``newest``: those that ended last are enough (more may come: an older daemon's)."""
 
     def read_log(
         self, group: str, offset: int | None = None, lines: int | None = None
@@ -273,18 +274,19 @@ class Engine:
                 self.state.tick(self)  # cheap unless the groups changed
         return delta
 
-    def history_of(self, name: str) -> GroupHistory:
+    def history_of(self, name: str, newest: int | None = None) -> GroupHistory:
         """The ended members of group ``name`` kept on disk, as ``list --all`` gives them
         (:func:`tractui.model.history.entry_wire`: oldest first, without those still in
         memory), what the cap cut of them, and why there are none if history is off: for the
-        daemon's ``list``, and for a UI or session to show. Reads the files: not for each frame."""
+        daemon's ``list``, and for a UI or session to show. Reads the files: not for each frame.
+        ``newest``: only the ``newest`` that ended last (``older`` counts the rest's lines)."""
         group = self.tracker.group(name)
         history = self.history
         if history is None:
             return GroupHistory(error="history is not kept (tractui daemon --history-cap 0)")
         if not history.on:
             return GroupHistory(error=history.error)
-        found = history.read(group.name, group.created, self.tracker.procs)
+        found = history.read(group.name, group.created, self.tracker.procs, newest)
         off = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         found.entries = [entry_wire(e, group.name, history.boot, off) for e in found.entries]
         return found

@@ -113,8 +113,8 @@ class ReplayEngine:
     def has_launches(self, group: str) -> bool:
         return False
 
-    def history_of(self, name: str) -> GroupHistory:
-        """The fixed history given for the group; else none, and why."""
+    def history_of(self, name: str, newest: int | None = None) -> GroupHistory:
+        """The fixed history given for the group (all of it); else none, and why."""
         group = self.tracker.group(name)
         found = self.histories.get(group.name)
         if found is None:

@@ -552,12 +552,13 @@ class Snapshots:
             raise UserError(f"group {group.name} is not shown yet: try again in a moment")
         notes: list[str] = []
         entries: list[dict[str, Any]] = []
+        older = 0  # not read: the daemon (or the files) counted them
         try:
-            found = self.engine.history_of(group.name)
+            found = self.engine.history_of(group.name, newest=HISTORY_SHOWN)
         except (UserError, OSError) as err:
             notes.append(f"the history cannot be read: {err}")
         else:
-            entries = found.entries
+            entries, older = found.entries, found.older
             if found.error:
                 notes.append(f"no history: {found.error}")
             if found.cut:
@@ -581,7 +582,7 @@ class Snapshots:
             daemon=self.engine.mode == "daemon",
             history=(*in_tree, *history[:HISTORY_SHOWN]),
             history_notes=tuple(notes),
-            more=max(0, len(history) - HISTORY_SHOWN),
+            more=max(0, len(history) - HISTORY_SHOWN) + older,
             in_tree=len(in_tree),
         )
 

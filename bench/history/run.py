@@ -6,7 +6,8 @@ Synthetic members (PIDs above any pid_max; nothing runs) end ``--batch`` at a ti
 batches bring them; after each batch the engine's history step runs (collect, then flush: one
 write per segment). The anchor, timed on the same members in the same run, is what the state's
 journal already pays for each of them (``proc_json``, the fast encoding of groups.journal).
-Then one group's history is read back as ``list --all`` reads it, and the cap is checked: the
+Then one group's history is read back as ``list --all`` reads it, and its newest 1,000 as the
+group details ask for them (a ratio against the full read), and the cap is checked: the
 files never hold more than it, and what was dropped is counted.
 """
 
@@ -27,6 +28,7 @@ from tractui.events import Exit, ProcInfo
 from tractui.model.history import History, entry_wire
 from tractui.model.tracker import Tracker
 from tractui.model.wire import proc_json
+from tractui.snapshot import HISTORY_SHOWN
 
 BASE = 5_000_000
 SEC = 1_000_000_000
@@ -101,12 +103,22 @@ def main() -> None:
         off = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         wires = [entry_wire(e, "web", history.boot, off) for e in found.entries]
         t2 = time.perf_counter_ns()
+        spent_read = t1 - t0
         kept = len(found.entries)
         print(
             f"  read back: {kept} members in {(t1 - t0) / 1e6:.1f} ms "
             f"({(t1 - t0) / max(1, kept) / 1000:.1f} µs each; "
             f"{stats['history_bytes'] / ((t1 - t0) / 1e9) / (1 << 20):.0f} MiB/s), "
             f"as list gives them: {(t2 - t1) / max(1, kept) / 1000:.1f} µs each more"
+        )
+        t0 = time.perf_counter_ns()
+        newest = history.read("web", newest=HISTORY_SHOWN)
+        t1 = time.perf_counter_ns()
+        assert len(newest.entries) == min(HISTORY_SHOWN, kept)
+        print(
+            f"  newest {HISTORY_SHOWN} (the group details): {(t1 - t0) / 1e6:.1f} ms, "
+            f"{newest.older} older counted by lines "
+            f"(the full read above: {(t1 - t0) / max(1, spent_read):.2f}x its time)"
         )
         failed = sum(1 for w in wires if w["status"] != "exit 0")
         print(

@@ -648,3 +648,19 @@ def test_groups_count_the_cpu_of_live_and_ended_members(daemon: Daemon, tmp_path
     table = daemon.cli("groups").stdout.splitlines()
     assert table[0].split()[-2:] == ["CPU_S", "LAUNCHED"]
     assert float(table[1].split()[-2]) == pytest.approx(group["cpu_s"], abs=0.01)
+
+
+def test_a_plain_list_bigger_than_the_client_buffer_is_sent(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    buffer = 8 << 10
+    daemon = make_daemon("--client-buffer", str(buffer))
+    # 80 sleepers (bounded: each ends within 60 s, the fixture kills the group before)
+    daemon.cli(
+        "add", "big", "--", "sh", "-c", "for i in $(seq 80); do sleep 60 & done; exec sleep 60"
+    )
+    with daemon.connect() as conn:
+        poll_until(lambda: conn.request("groups")[0]["live"] == 81, "81 live members", 15)
+        members = conn.request("list", group="big")["members"]
+        assert len(json.dumps(members)) > 2 * buffer  # a plain list, past the buffer
+        assert conn.request("groups")[0]["name"] == "big"  # still connected

@@ -16,6 +16,7 @@ import pytest
 from bench.common.daemon import Daemon
 from tests.integration.support import poll_until
 from tractui import paths
+from tractui import session as session_module
 from tractui.control import LaunchSpec
 from tractui.daemon.link import DaemonEngine
 from tractui.engine import Engine
@@ -143,5 +144,41 @@ def test_a_daemon_without_history_says_why(make_daemon: Callable[..., Daemon]) -
         )
         with pytest.raises(Exception, match="no group named 'nope'"):
             result(session.group_details("nope"))
+    finally:
+        session.stop()
+
+
+@pytest.mark.parametrize("older_daemon", [False, True])
+def test_on_a_daemon_only_the_newest_are_read_and_the_rest_counted(
+    make_daemon: Callable[..., Daemon], monkeypatch: pytest.MonkeyPatch, older_daemon: bool
+) -> None:
+    daemon = make_daemon("--keep-exited", "0")
+    daemon.cli("add", "gd", "--", "sh", "-c", SCRIPT)
+    engine = DaemonEngine(daemon.socket)
+    asked: list[dict[str, object]] = []
+    request = engine._request
+
+    def as_asked(op: str, **fields: object) -> dict[str, object]:
+        asked.append({"op": op, **fields})
+        if older_daemon:  # what a daemon that knows neither field is asked, in effect
+            fields.pop("history_only", None)
+            fields.pop("newest", None)
+        return request(op, **fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "_request", as_asked)
+    monkeypatch.setattr(session_module, "HISTORY_SHOWN", 2)
+    engine.start()
+    session = Session(engine, watch_collector=False)
+    session.start()
+    try:
+        d = details_when(session, "gd", 2)
+        poll_until(lambda: result(session.group_details("gd")).more == 1, "1 older", TIMEOUT)
+        d = result(session.group_details("gd"))
+        assert {"op": "list", "group": "gd", "all": True, "history_only": True, "newest": 2} in (
+            asked
+        )
+        assert len(d.history) == 2 and all(e.on_disk for e in d.history) and d.more == 1
+        assert [e.ended for e in d.history] == sorted((e.ended for e in d.history), reverse=True)
+        assert d.history[0].status == "exit 2"  # the last of the three, first
     finally:
         session.stop()

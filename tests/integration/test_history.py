@@ -219,3 +219,31 @@ def test_a_cap_of_0_keeps_no_history_and_list_says_so(make_daemon: Callable[...,
     assert err == "tractui list: history is not kept (tractui daemon --history-cap 0)\n"
     assert not [p for p in daemon.state.iterdir() if p.name.startswith("history")]
     assert "history_bytes" not in stats(daemon)
+
+
+def test_history_only_and_newest_send_the_newest_entries_and_count_the_older(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon("--keep-exited", "0")
+    script = "for i in $(seq 10); do /bin/true; done; /bin/false; /bin/true; /bin/true"
+    daemon.cli("add", "web", "--", "sh", "-c", f"{script}; exec sleep 100")
+
+    def all_on_disk() -> bool:  # seq, 10 + 3 others
+        gone = ended(daemon, "web")
+        return len(gone) == 14 and all(m.get("history") for m in gone)
+
+    poll_until(all_on_disk, "the 14 ended members, from the files", TIMEOUT)
+    everything = ended(daemon, "web")
+    newest = sorted(everything, key=lambda m: m["ended"])[-5:]
+    assert "exit 1" in [m["status"] for m in newest]  # both kinds of file are read
+    with daemon.connect() as conn:
+        result = conn.request("list", group="web", all=True, history_only=True, newest=5)
+        full = conn.request("list", group="web", all=True)
+    members = result["members"]
+    assert all(m.get("history") and not m["alive"] for m in members), members
+    assert keys(members) == keys(newest)
+    assert [m["start"] for m in members] == sorted(m["start"] for m in members)  # oldest first
+    assert result["history"]["older"] == 9 and result["history"]["entries"] == 5
+    # without them: everything, the live member too, and nothing said older
+    assert any(m["alive"] for m in full["members"]) and full["history"]["older"] == 0
+    assert keys(everything) < keys(full["members"])

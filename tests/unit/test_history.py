@@ -233,3 +233,35 @@ def test_a_temp_file_of_a_killed_writer_is_removed(tmp_path: Path) -> None:
     (tmp_path / ".history.groups.abc.tmp").write_text("{")
     Box(tmp_path)
     assert not (tmp_path / ".history.groups.abc.tmp").exists()
+
+
+def test_the_newest_are_read_across_segments_and_the_older_counted(tmp_path: Path) -> None:
+    box = Box(tmp_path, cap=256 << 10)  # segments of 16 KiB: ~40 lines each
+    keys = []
+    for _ in range(30):  # interleaved: a failure every 10, another group's lines between
+        keys += box.end("web", n=9) + box.end("web", status=1 << 8)
+        box.end("db", n=2)
+    # the first one, changed after it ended: written twice (and counted twice among the older)
+    proc = box.tracker.procs[keys[0]]
+    proc.comm = "renamed"
+    box.tracker.changes.note_changed(proc.key)
+    box.history.collect(box.tracker)
+    box.history.flush()
+    assert box.history.stats()["history_dropped"] == 0
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("history.clean.")]) > 3
+    full = box.history.read("web").entries
+    assert len(full) == 300
+    assert full[0]["proc"]["comm"] == "renamed"
+    # the newest: written last, that is, that ended last, but the first, written again last
+    by_writing = [keys[0], *keys[1:][::-1]]
+    for n in (1, 7, 45, 269, 270, 299, 300, 1000):
+        found = box.history.read("web", newest=n)
+        got = [(e["proc"]["pid"], e["proc"]["start"]) for e in found.entries]
+        assert got == sorted(by_writing[:n], key=lambda k: k[1]), n
+        assert found.entries == [e for e in full if (e["proc"]["pid"], e["proc"]["start"]) in got]
+        # by lines: the first's older line too, unless the clean files were parsed to the end
+        assert found.older == 300 - min(n, 300) + (n <= 270), n
+        assert found.damaged == 0
+    # those listed from memory are left out, and not counted
+    found = box.history.read("web", kept={keys[0], keys[-1]}, newest=2)
+    assert [(e["proc"]["pid"], e["proc"]["start"]) for e in found.entries] == keys[-3:-1]

@@ -208,10 +208,15 @@ class DaemonEngine:
         """The daemon launched programs into it (its groups say so)."""
         return group in self.mirror.launched
 
-    def history_of(self, name: str) -> GroupHistory:
+    def history_of(self, name: str, newest: int | None = None) -> GroupHistory:
         """The group's history as the daemon keeps it: its 'list' with ``all`` (the members
-        marked ``history``, the rest are the mirror's already), what it says was cut."""
-        result = self._request("list", group=name, all=True)
+        marked ``history``, the rest are the mirror's already), what it says was cut. With
+        ``newest``: ``history_only`` and ``newest`` (an older daemon ignores them and sends all
+        its members: those marked ``history`` are still all this keeps)."""
+        if newest is None:
+            result = self._request("list", group=name, all=True)
+        else:
+            result = self._request("list", group=name, all=True, history_only=True, newest=newest)
         info = result.get("history") or {}
         members = result.get("members") or []
         return GroupHistory(
@@ -219,6 +224,7 @@ class DaemonEngine:
             cut=str(info.get("cut") or ""),
             damaged=int(info.get("damaged") or 0),
             error=str(info.get("error") or ""),
+            older=int(info.get("older") or 0),
         )
 
     def read_log(self, group: str, offset: int | None = None, lines: int | None = None) -> LogChunk:

@@ -50,8 +50,9 @@ class Encoded(bytes):
 
 class Requests:
     """The daemon's ops, run against its engine between two batches (as the TUI's commands
-    are): ``send`` queues bytes for a client, ``send_snapshot`` starts a subscription's
-    stream. ``clients``, ``events`` and ``restarter`` are the server's, shared."""
+    are): ``send`` queues a reply for a client (and sizes its limit to it),
+    ``send_snapshot`` starts a subscription's stream. ``clients``, ``events`` and
+    ``restarter`` are the server's, shared."""
 
     def __init__(
         self,
@@ -215,10 +216,9 @@ class Requests:
         tracker = self.engine.tracker
         r = Request(m)
         group = tracker.group(r.group())
-        if r.flag("all"):
-            result = self._list_all(group)
-            client.limit = max(client.limit, 2 * len(result))  # a long history: still sent
-            return result
+        if r.flag("all"):  # (the server sizes the client's limit to the reply)
+            newest = r.integer("newest", 1, 1 << 31)
+            return self._list_all(group, r.flag("history_only"), newest)
         cached = self._list_cache.get(group.name)
         if cached is not None and cached[0] == tracker.revision:
             return cached[1]
@@ -230,12 +230,15 @@ class Requests:
         self._list_cache[group.name] = (tracker.revision, result)
         return result
 
-    def _list_all(self, group: Group) -> Encoded:
+    def _list_all(self, group: Group, history_only: bool, newest: int | None) -> Encoded:
         """'list' with ``all``: the group's ended members kept on disk (Engine.history_of),
         oldest first, then its members in memory, as 'list' gives them. Read from the files
-        at each request: not cached."""
-        found = self.engine.history_of(group.name)
-        members = found.entries + members_wire(self.engine.tracker, group)
+        at each request: not cached. ``history_only``: not those in memory (a UI has them);
+        ``newest``: only the ``newest`` that ended last (``history.older`` counts the rest)."""
+        found = self.engine.history_of(group.name, newest)
+        members = found.entries
+        if not history_only:
+            members = members + members_wire(self.engine.tracker, group)
         result = {"group": self.group_wire(group), "members": members, "history": found.info()}
         return Encoded(encode(result)[:-1])
 

@@ -149,7 +149,7 @@ class Daemon:
             self.clients,
             self.events,
             self.restarter,
-            self._send_bytes,
+            self._send_reply,
             self._send_snapshot,
         )
 
@@ -333,6 +333,13 @@ class Daemon:
 
     def _send(self, client: Client, message: JsonObject) -> None:
         self._send_bytes(client, encode(message))
+
+    def _send_reply(self, client: Client, data: bytes) -> None:
+        """A reply, whatever its size (a long 'list'): the client may have twice what it
+        would then have unread (at least the configured buffer), as for a snapshot; the next
+        reply sizes it again, so one big reply does not leave a big limit behind."""
+        client.limit = max(self.client_buffer, 2 * (len(client.out) + len(data)))
+        self._send_bytes(client, data)
 
     def _send_bytes(self, client: Client, data: bytes) -> None:
         if client.closed:

@@ -199,11 +199,13 @@ class GroupHistory:
     cut: str = ""  # one line saying the group's history was cut, or ""
     damaged: int = 0  # lines skipped: torn by a kill, or not ours
     error: str = ""  # why there is no history to read ("" when it is kept)
+    older: int = 0  # lines of older entries not read (a read of the newest only)
 
     def info(self) -> dict[str, Any]:
         """What 'list' replies about it, besides the entries."""
         return {
             "entries": len(self.entries),
+            "older": self.older,
             "cut": self.cut,
             "damaged": self.damaged,
             "error": self.error,
@@ -489,17 +491,28 @@ class History:
             "history_error": self.error,
         }
 
-    def read(self, name: str, created: float = 0.0, kept: Container[Key] = ()) -> GroupHistory:
+    def read(
+        self,
+        name: str,
+        created: float = 0.0,
+        kept: Container[Key] = (),
+        newest: int | None = None,
+    ) -> GroupHistory:
         """The ended members of group ``name`` on disk (see :class:`GroupHistory`), but those
         of this boot whose key is in ``kept`` (listed from memory). ``created``: when the group
-        was created (epoch s): a cut before then is not this group's."""
+        was created (epoch s): a cut before then is not this group's. ``newest``: only the
+        ``newest`` that ended last (segments read newest first, the rest only counted)."""
         self.flush()
         hid = self.ids.get(name)
         out = GroupHistory(cut=cut_line(name, created, self.dropped, self.cap), error=self.error)
         if hid is None or not self.sets:
             return out
-        files = [s.path(seg.number) for s in self.sets.values() for seg in s.segments]
-        out.entries, out.damaged = read_lines(files, hid, self.boot, kept)
+        if newest is not None:
+            kinds = [[s.path(seg.number) for seg in s.segments] for s in self.sets.values()]
+            out.entries, out.damaged, out.older = read_newest(kinds, hid, self.boot, kept, newest)
+        else:
+            files = [s.path(seg.number) for s in self.sets.values() for seg in s.segments]
+            out.entries, out.damaged = read_lines(files, hid, self.boot, kept)
         if out.damaged:
             log.warning(
                 "history of %r: skipped %d damaged line(s) (cut by a kill, or not tractui's)",
@@ -524,6 +537,73 @@ def cut_line(name: str, created: float, dropped: dict[str, Dropped], cap: int) -
         f"the history of {name!r} was cut: {' and '.join(parts)} were dropped, oldest first, "
         f"to stay under the history cap of {format_size(cap)} (tractui daemon --history-cap)"
     )
+
+
+def read_newest(
+    kinds: Iterable[list[Path]], hid: str, boot: str, kept: Container[Key], newest: int
+) -> tuple[list[dict[str, Any]], int, int]:
+    """The ``newest`` entries of group id ``hid`` written last (that is, that ended last, but
+    one changed since is written again), as :func:`read_lines` gives them, from ``kinds`` (each
+    kind's files, oldest first): each kind is read newest segment and line first until it gave
+    ``newest`` processes, the rest of its lines only counted. Also the damaged lines skipped of
+    those parsed, and the group's lines not returned (counted by lines: a process written twice
+    counts twice, unless both lines were parsed)."""
+    prefix = b'{"g":"%s"' % hid.encode()
+    best: dict[tuple[str, int, int], tuple[int, dict[str, Any]]] = {}
+    damaged = older = 0
+    for files in kinds:
+        taken: set[tuple[str, int, int]] = set()
+        for path in reversed(files):
+            try:
+                with os.fdopen(paths.open_private(path, os.O_RDONLY), "rb") as f:
+                    raw = f.read()
+            except FileNotFoundError:
+                continue
+            if len(taken) >= newest:
+                older += raw.count(b"\n" + prefix) + raw.startswith(prefix)
+                continue
+            lines = raw.split(b"\n")
+            for i in range(len(lines) - 1, -1, -1):
+                line = lines[i]
+                if len(taken) >= newest:
+                    older += sum(1 for rest in lines[: i + 1] if rest.startswith(prefix))
+                    break
+                if not line.startswith(prefix):
+                    damaged += bool(line) and not line.startswith(b'{"g":"')
+                    continue
+                parsed = _parse(line)
+                if parsed is None:
+                    damaged += 1
+                    continue
+                key, at, entry = parsed
+                if (key[0] == boot and key[1:] in kept) or key in taken:
+                    continue  # listed from memory, or a later line of it was taken
+                taken.add(key)
+                old = best.get(key)
+                if old is None or old[0] <= at:
+                    best[key] = (at, entry)
+    # the kinds merged: those written last (a line is written when its process ended, again if
+    # it changed later), at the same time those that ended last
+    found = sorted(
+        best.values(), key=lambda f: (f[0], f[1]["proc"]["ended"] + f[1]["off"]), reverse=True
+    )
+    older += max(0, len(found) - newest)
+    entries = [e for _, e in found[:newest]]
+    entries.sort(key=lambda e: (e["proc"]["start"] + e["off"], e["proc"]["pid"]))
+    return entries, damaged, older
+
+
+def _parse(line: bytes) -> tuple[tuple[str, int, int], int, dict[str, Any]] | None:
+    """A history line: its key, when it was written, the entry; None for a damaged one."""
+    try:
+        entry = json.loads(line)
+        proc = entry["proc"]
+        key = (str(entry["boot"]), int(proc["pid"]), int(proc["start"]))
+        at = int(entry["at"])
+        int(entry["off"]) + int(proc["ended"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return key, at, entry
 
 
 def read_lines(
