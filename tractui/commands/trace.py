@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import resource
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from tractui import control, guides, perfetto
+from tractui.commands.output import Output
 from tractui.engine import Counters, Engine, accounting_notice
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ExitStatus
@@ -46,69 +45,15 @@ _NO_TOTALS = dict.fromkeys(
 )
 
 
-class Output:
-    """A file the report or the Perfetto export goes to, opened (created) before CMD runs, so
-    that a bad path fails at once rather than after a long run. An existing file is kept as
-    it is until :meth:`begin` (and if the trace ends before it). ``-`` is stdout."""
-
-    def __init__(self, option: str, path: str) -> None:
-        self.path = path
-        self.written = False
-        self.stdout = path == "-"
-        if self.stdout and option != "-o":
-            raise UserError(f"{option} needs a file name, not - (stdout is for -o -)")
-        if self.stdout:
-            self.file: TextIO = sys.stdout
-            self.created = self.regular = False
-            return
-        if not path:
-            alternative = " (or - for stdout)" if option == "-o" else ""
-            raise UserError(f"{option} needs a file name: {option} FILE{alternative}")
-        existed = os.path.lexists(path)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        except OSError as err:
-            raise UserError(
-                f"cannot write {escape(path)}: {err.strerror or err}; give {option} a file "
-                "in a writable directory"
-            ) from None
-        self.file = open(fd, "w", encoding="utf-8")  # noqa: SIM115
-        self.created = not existed
-        self.regular = stat.S_ISREG(os.fstat(fd).st_mode)
-
-    @property
-    def name(self) -> str:
-        return "stdout" if self.stdout else escape(self.path)
-
-    def begin(self) -> TextIO:
-        """The file, emptied (if it is a regular file) for the writing."""
-        self.written = True
-        if self.regular:
-            self.file.truncate(0)
-        return self.file
-
-    def close(self) -> None:
-        """Close it; a file created for a report that was never written is removed."""
-        with contextlib.suppress(OSError):
-            if self.stdout:
-                self.file.flush()
-            else:
-                self.file.close()
-        if self.created and not self.written:
-            self.discard()
-
-    def discard(self) -> None:
-        if self.regular:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
-
-
 def run(args: argparse.Namespace, cmd: list[str]) -> int:
     outputs: dict[str, Output] = {}
     try:
         for option, path in (("-o", args.output), ("--perfetto", args.perfetto)):
             if path is not None:
                 outputs[option] = Output(option, path)
+        if len(outputs) == 2 and outputs["-o"].identity == outputs["--perfetto"].identity:
+            # each would empty the other's writing: the report would be lost
+            raise UserError("-o and --perfetto name the same file; give each its own")
     except UserError as err:
         for out in outputs.values():
             out.close()
