@@ -24,7 +24,7 @@ from tractui.model.account import Account
 from tractui.model.changes import Key
 from tractui.model.store import ARGV_UNREAD, UNREAD_EXEC, Proc, aligned_exec_times
 from tractui.model.tracker import Tracker
-from tractui.text import escape, shell_join
+from tractui.text import escape, human_bytes, human_kb, shell_join
 
 GROUP = "trace"
 
@@ -320,7 +320,7 @@ class Report:
             life = f"{(p.ended - p.start) / 1e9:.3f}s" if p.ended is not None else "-"
             account = self.account(p)
             cpu = f"{account.cpu_s:.3f}s" if account is not None else "-"
-            rss = _kib(account.peak_rss_kib) if account is not None else "-"
+            rss = human_kb(account.peak_rss_kib) if account is not None else "-"
             note = ""
             if p.reparented:
                 note = f"  [reparented to {p.ppid}]"
@@ -351,8 +351,8 @@ class Report:
                 f"total of {t.processes} ended process{'es' if t.processes != 1 else ''} "
                 f"(kernel accounting): CPU "
                 f"{t.cpu_s:.3f}s (user {t.cpu_user_s:.3f}s, system {t.cpu_system_s:.3f}s), "
-                f"largest peak RSS {_kib(t.peak_rss_kib)}, storage read {_bytes(t.read_bytes)}, "
-                f"written {_bytes(t.write_bytes)}"
+                f"largest peak RSS {human_kb(t.peak_rss_kib)}, "
+                f"storage read {human_bytes(t.read_bytes)}, written {human_bytes(t.write_bytes)}"
             )
         if self.waited is not None:
             w = self.waited
@@ -403,19 +403,6 @@ def _rusage_json(usage: resource.struct_rusage | None) -> dict[str, Any] | None:
         "cpu_user_s": round(usage.ru_utime, 6),
         "cpu_system_s": round(usage.ru_stime, 6),
     }
-
-
-def _kib(kib: int) -> str:
-    """A size in KiB, short: 900K, 12.3M, 1.5G."""
-    if kib < 1024:
-        return f"{kib}K"
-    if kib < 1024 * 1024:
-        return f"{kib / 1024:.1f}M"
-    return f"{kib / 1024 / 1024:.1f}G"
-
-
-def _bytes(n: int) -> str:
-    return f"{n}B" if n < 1024 else _kib(n // 1024)
 
 
 def _count(n: int, noun: str) -> str:

@@ -14,8 +14,7 @@ from textual.widgets import Footer, Static
 
 from tractui.kernel import procfs
 from tractui.snapshot import Details
-from tractui.text import escape, shell_join
-from tractui.widgets.tree import human_bytes, human_kb
+from tractui.text import escape, human_bytes, human_kb, shell_join
 
 
 def details_content(d: Details) -> Content:

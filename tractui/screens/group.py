@@ -19,8 +19,7 @@ from textual.widgets import Footer, Static
 from tractui.errors import UserError
 from tractui.screens.details import wall_text
 from tractui.snapshot import Ended, GroupDetails
-from tractui.text import escape
-from tractui.widgets.tree import human_bytes, human_kb
+from tractui.text import escape, human_bytes, human_kb
 
 LABEL = 14  # the width of the labels, right-aligned
 
