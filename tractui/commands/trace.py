@@ -22,7 +22,7 @@ from tractui.events import ConnectorError, ExitStatus
 from tractui.kernel import procfs
 from tractui.model.account import Account
 from tractui.model.changes import Key
-from tractui.model.store import ARGV_UNREAD, UNREAD_EXEC, Proc, aligned_exec_times
+from tractui.model.store import Proc, aligned_exec_times
 from tractui.model.tracker import Tracker
 from tractui.text import escape, human_bytes, human_kb, shell_join
 
@@ -411,14 +411,8 @@ def _count(n: int, noun: str) -> str:
 
 def _shown(p: Proc) -> str:
     """The command line quoted on one line, its controls escaped: a descendant may have
-    changed it (or its comm) to anything."""
-    if p.argv:
-        return shell_join(p.argv)
-    if not p.comm:
-        return UNREAD_EXEC
-    if p.argv_unread:  # named by the kernel's exit record; what it ran with is unknown
-        return f"{escape(p.comm)} {ARGV_UNREAD}"
-    return f"[{escape(p.comm)}]"
+    changed it (or its comm) to anything. Without argv, what the store shows (``[comm]``)."""
+    return shell_join(p.argv) if p.argv else escape(p.command())
 
 
 def _with_guides(tracker: Tracker, procs: list[Proc]) -> Iterator[tuple[Proc, str]]:
