@@ -25,7 +25,7 @@ from tractui.events import Event
 from tractui.kernel.collector import CollectorProcess
 from tractui.kernel.taskstats import TaskRecord
 from tractui.model.changes import Delta, Key
-from tractui.model.history import GroupHistory, History, entry_wire
+from tractui.model.history import GroupHistory, History, wire_lines
 from tractui.model.state import LaunchRecord, Persister, Restored
 from tractui.model.store import Group, Proc, validate_group_name
 from tractui.model.tracker import KEEP_EXITED, Tracker
@@ -288,7 +288,8 @@ class Engine:
             return GroupHistory(error=history.error)
         found = history.read(group.name, group.created, self.tracker.procs, newest)
         off = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        found.entries = [entry_wire(e, group.name, history.boot, off) for e in found.entries]
+        found.entries, damaged = wire_lines(found.entries, group.name, history.boot, off)
+        found.damaged += damaged
         return found
 
     def has_launches(self, group: str) -> bool:

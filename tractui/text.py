@@ -130,3 +130,17 @@ def shell_quote(arg: str) -> str:
 def shell_join(argv: Iterable[str]) -> str:
     """A command line as a shell takes it back (:func:`shlex.join`, with :func:`shell_quote`)."""
     return " ".join(shell_quote(arg) for arg in argv)
+
+
+def human_kb(kb: int) -> str:
+    """RSS the way htop prints it: 812K, 23.4M, 1.2G."""
+    if kb < 10_000:
+        return f"{kb}K"
+    if kb < 1024 * 1000:
+        return f"{kb / 1024:.1f}M" if kb < 100 * 1024 else f"{kb // 1024}M"
+    return f"{kb / 1024 / 1024:.1f}G"
+
+
+def human_bytes(n: int) -> str:
+    """Bytes in htop's units, as :func:`human_kb` gives KiB: 0B, 812B, 844K, 23.4M, 1.2G."""
+    return f"{n}B" if n < 1024 else human_kb(round(n / 1024))

@@ -8,6 +8,7 @@ says, in one line, that accounting is off, and nothing else changes."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -157,6 +158,13 @@ def test_trace_text_report_has_the_columns_totals_and_top_five(
     assert "CPU" in lines[1] and "PEAK RSS" in lines[1]
     (total,) = [line for line in lines if line.startswith("total of 2 ended processes")]
     assert "user" in total and "largest peak RSS" in total
+    # sizes in the units the UI shows (htop's): a shell's few MiB in K below 10,000K
+    peak = re.search(r"largest peak RSS (\S+), storage read (\S+), written (\S+)$", total)
+    assert peak is not None, total
+    assert re.fullmatch(r"[1-9]\d{2,3}K", peak[1]), total
+    assert all(re.fullmatch(r"\d+B|\d+K|\d+\.\dM", size) for size in peak.groups()[1:]), total
+    rows = [line.split() for line in lines[2 : lines.index(total)]]
+    assert len(rows) == 2 and all(re.fullmatch(r"[1-9]\d{2,3}K", row[4]) for row in rows), rows
     top = lines.index("top 2 by CPU:")
     assert len([line for line in lines[top + 1 :] if line.startswith(" ")]) >= 2
 

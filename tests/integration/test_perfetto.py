@@ -146,6 +146,29 @@ def test_trace_to_a_bad_file_is_a_usage_error_before_the_command_runs(
     assert not bad.parent.exists()
 
 
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink"])
+def test_trace_to_one_file_for_both_is_a_usage_error(
+    spawn: Spawn, tmp_path: Path, link: str
+) -> None:
+    """The Perfetto export's writing would empty the report's: refused before CMD runs."""
+    ran, path = tmp_path / "ran", tmp_path / "B.json"
+    other = tmp_path / "other.json"
+    if link == "same":
+        other = path
+    else:
+        path.write_text("kept")
+        (other.symlink_to if link == "symlink" else other.hardlink_to)(path)
+    cmd = ["--", "sh", "-c", f"touch {ran}"]
+    code, err = _tractui(spawn, tmp_path, "trace", "-o", str(path), "--perfetto", str(other), *cmd)
+    assert code == 2, err
+    assert err == "tractui trace: -o and --perfetto name the same file; give each its own\n"
+    assert not ran.exists(), "CMD must not have run"
+    if link == "same":
+        assert not path.exists(), "the file it created is removed"
+    else:
+        assert path.read_text() == "kept" and other.exists()
+
+
 def test_trace_creates_its_files_before_the_command_runs(spawn: Spawn, tmp_path: Path) -> None:
     trace_path, old = tmp_path / "B.json", tmp_path / "old.json"
     old.write_text("kept")
@@ -235,3 +258,35 @@ def test_export_errors_are_one_line(daemon: Daemon, tmp_path: Path) -> None:
     assert not (tmp_path / "x.json").exists()
     done = daemon.cli("export", "job", check=False)
     assert done.returncode == 2 and "--perfetto" in done.stderr
+
+
+def test_export_never_removes_what_it_did_not_create(daemon: Daemon, tmp_path: Path) -> None:
+    """A write error removes only a file the export created: not a symlink to a device, not a
+    file that was there (kept as it was when the group is not found)."""
+    daemon.cli("add", "job", "--", "sleep", "30")
+    full = tmp_path / "full.json"
+    full.symlink_to("/dev/full")
+    done = daemon.cli("export", "job", "--perfetto", str(full), check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"tractui export: cannot write {full}: No space left"), done
+    assert done.stderr.count("\n") == 1 and "--perfetto" in done.stderr
+    assert full.is_symlink() and Path("/dev/full").exists()
+    old = tmp_path / "old.json"
+    old.write_text("kept")
+    done = daemon.cli("export", "nosuch", "--perfetto", str(old), check=False)
+    assert done.returncode == 1 and "no group named 'nosuch'" in done.stderr
+    assert old.read_text() == "kept"
+
+
+def test_export_paths_are_checked_and_escaped(daemon: Daemon, tmp_path: Path) -> None:
+    daemon.cli("add", "job", "--", "sleep", "30")
+    for path, says in (("-", "--perfetto needs a file name, not -"), ("", "needs a file name")):
+        done = daemon.cli("export", "job", "--perfetto", path, check=False)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done
+        assert says in done.stderr, done.stderr
+    assert not (Path.cwd() / "-").exists()
+    odd = tmp_path / "a\x1b[31mb.json"
+    done = daemon.cli("export", "job", "--perfetto", str(odd))
+    assert "\x1b" not in done.stdout and "a\\e[31mb.json: open it" in done.stdout, done.stdout
+    assert done.stdout.startswith("exported 1 processes of group 'job' (1 live")
+    assert json.loads(odd.read_text())["otherData"]["group"] == "job"

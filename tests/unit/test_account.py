@@ -94,7 +94,7 @@ def test_bad_json_is_a_value_error(doc: object) -> None:
 
 
 def test_the_largest_u64_is_an_account_the_details_show() -> None:
-    from tractui.widgets.tree import human_bytes, human_kb
+    from tractui.text import human_bytes, human_kb
 
     top = 2**64 - 1
     names = ("peak_rss_kib", "read_bytes", "write_bytes", "voluntary_ctx_switches")
@@ -117,7 +117,7 @@ def test_cpu_is_the_exact_runtime_split_as_the_ticks_split_it() -> None:
 
 
 def test_bytes_are_shown_in_the_units_of_rss() -> None:
-    from tractui.widgets.tree import human_bytes
+    from tractui.text import human_bytes
 
     assert [human_bytes(n) for n in (0, 1023, 864_256, 29_674_700, 3 << 30)] == [
         "0B",

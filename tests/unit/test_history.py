@@ -14,7 +14,7 @@ import pytest
 
 from tractui.cli import build_parser
 from tractui.events import Exit, ProcInfo
-from tractui.model.history import History, entry_wire, group_history
+from tractui.model.history import History, entry_wire, group_history, wire_lines
 from tractui.model.tracker import Tracker
 
 from .fakeproc import FakeProc
@@ -265,3 +265,28 @@ def test_the_newest_are_read_across_segments_and_the_older_counted(tmp_path: Pat
     # those listed from memory are left out, and not counted
     found = box.history.read("web", kept={keys[0], keys[-1]}, newest=2)
     assert [(e["proc"]["pid"], e["proc"]["start"]) for e in found.entries] == keys[-3:-1]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"exit": "bogus"}, {"exit": {"code": 999}}, {"parent": [1]}, {"exec_times": 5}, {"argv": 7}],
+)
+def test_a_line_wrong_inside_is_damaged_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, change: dict[str, object]
+) -> None:
+    """A line whose pid, start and times are numbers but whose other fields are wrong is one
+    damaged line: the rest of the group's history is still listed (list --all, the UI)."""
+    box = Box(tmp_path)
+    keys = box.end("web", n=2)
+    segment = next(p for p in sorted(tmp_path.iterdir()) if p.name.startswith("history.clean."))
+    line = json.loads(segment.read_bytes().splitlines()[0])
+    line["proc"].update(change, pid=BASE + 50)
+    with open(segment, "a") as f:
+        f.write(json.dumps(line, separators=(",", ":")) + "\n")
+    found = box.history.read("web")
+    assert len(found.entries) == 3, "read_lines checks only what it turns into ints"
+    with caplog.at_level(logging.WARNING):
+        wired, damaged = wire_lines(found.entries, "web", box.history.boot, 0)
+    assert damaged == 1 and "damaged line" in caplog.text
+    assert [m["pid"] for m in wired] == [k[0] for k in keys]
+    assert [m["pid"] for m in group_history(tmp_path, "web")] == [k[0] for k in keys]

@@ -214,3 +214,16 @@ def test_list_all_tree_places_history_under_its_parent_and_says_the_status_once(
         f"exit 124         │  └─ p31  {note}",
         "alive            └─ p60",
     ]
+
+
+def test_a_command_without_argv_reads_as_the_store_shows_it_escaped() -> None:
+    """trace's command column: argv shell-quoted, else the store's command text, escaped."""
+    from tractui.model.store import Proc
+
+    def shown(**fields: Any) -> str:
+        return trace._shown(Proc(pid=1, start=0, group="g", parent=None, ppid=0, **fields))
+
+    assert shown(argv=("echo", "a b", "\x1b[2J")) == "echo 'a b' $'\\e[2J'"
+    assert shown(comm="kworker\x1b") == "[kworker\\e]"
+    assert shown(comm="x\ry", execs=[()]) == "x\\ry [argv unread]"
+    assert shown() == "[exec'd; ended before it was read]"

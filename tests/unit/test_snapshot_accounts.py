@@ -10,7 +10,13 @@ import time
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample
 from tractui.model.tracker import Tracker
-from tractui.screens.details import account_pairs, details_content, lifetime_text, wall_text
+from tractui.screens.details import (
+    account_pairs,
+    clock_text,
+    details_content,
+    lifetime_text,
+    wall_text,
+)
 from tractui.snapshot import Details, lifetime_s, proc_row
 
 from .fakeproc import FakeProc
@@ -97,6 +103,7 @@ def test_details_of_an_exited_process_say_when_it_ended_and_how_long_it_lived() 
     assert shown["started"] == "2026-11-29 23:59:59.750"
     assert shown["ended"] == "2026-11-30 00:00:00.750"  # a day past its start: dated
     assert wall_text(started + 0.1, same_day=started) == "23:59:59.850"
+    assert clock_text(started + 1.0) == "00:00:00.750", "the clock alone, even a day on"
     assert lifetime_text(3723.5) == "3723 s (1h02m03s)"
     live = dataclasses.replace(d, lifetime=None)
     assert "ended" not in details_content(live).plain

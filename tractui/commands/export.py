@@ -14,13 +14,12 @@ slice says less, never something wrong.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from tractui import perfetto
+from tractui.commands.output import Output
 from tractui.daemon.client import Connection
 from tractui.errors import UserError
 from tractui.model.store import aligned_exec_times
@@ -78,6 +77,16 @@ def _comm_of(command: object) -> str:
 
 
 def run(conn: Connection, args: argparse.Namespace, write: Out) -> int:
+    # opened first: a bad path fails before the daemon is asked (a file created for an export
+    # that fails is removed; an existing one, or a device, is never removed)
+    output = Output("--perfetto", args.perfetto)
+    try:
+        return _export(conn, args, write, output)
+    finally:
+        output.close()
+
+
+def _export(conn: Connection, args: argparse.Namespace, write: Out, output: Output) -> int:
     # all: the ended members a daemon keeps on disk too (one that keeps none ignores it)
     result = conn.request("list", group=args.name, all=True)
     name = result["group"]["name"]
@@ -89,23 +98,20 @@ def run(conn: Connection, args: argparse.Namespace, write: Out) -> int:
         for member in members:
             yield member_as_report(member, boot)
 
-    path = args.perfetto
-    created = False
     try:
-        with open(path, "w", encoding="utf-8") as out:
-            created = True
-            n = perfetto.write(procs(), out, end=now, meta={"group": name})
+        out = output.begin()
+        n = perfetto.write(procs(), out, end=now, meta={"group": name})
+        out.flush()
     except OSError as err:
-        if created:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        if output.created:
+            output.discard()
         raise UserError(
-            f"cannot write {path}: {err.strerror or err}; give --perfetto a file in a writable "
-            "directory"
+            f"cannot write {output.name}: {err.strerror or err}; give --perfetto a file with "
+            "room to write it"
         ) from None
     ended = sum(1 for m in members if not m.get("alive"))
     write(
-        f"exported {n} processes of group {escape(name)!r} ({n - ended} live, {ended} ended) "
-        f"to {path}: open it in ui.perfetto.dev or chrome://tracing\n"
+        f"exported {n} processes of group '{escape(name)}' ({n - ended} live, {ended} ended) "
+        f"to {output.name}: open it in ui.perfetto.dev or chrome://tracing\n"
     )
     return 0

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import resource
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -17,15 +15,16 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from tractui import control, guides, perfetto
+from tractui.commands.output import Output
 from tractui.engine import Counters, Engine, accounting_notice
 from tractui.errors import UserError
 from tractui.events import ConnectorError, ExitStatus
 from tractui.kernel import procfs
 from tractui.model.account import Account
 from tractui.model.changes import Key
-from tractui.model.store import ARGV_UNREAD, UNREAD_EXEC, Proc, aligned_exec_times
+from tractui.model.store import Proc, aligned_exec_times
 from tractui.model.tracker import Tracker
-from tractui.text import escape, shell_join
+from tractui.text import escape, human_bytes, human_kb, shell_join
 
 GROUP = "trace"
 
@@ -46,69 +45,15 @@ _NO_TOTALS = dict.fromkeys(
 )
 
 
-class Output:
-    """A file the report or the Perfetto export goes to, opened (created) before CMD runs, so
-    that a bad path fails at once rather than after a long run. An existing file is kept as
-    it is until :meth:`begin` (and if the trace ends before it). ``-`` is stdout."""
-
-    def __init__(self, option: str, path: str) -> None:
-        self.path = path
-        self.written = False
-        self.stdout = path == "-"
-        if self.stdout and option != "-o":
-            raise UserError(f"{option} needs a file name, not - (stdout is for -o -)")
-        if self.stdout:
-            self.file: TextIO = sys.stdout
-            self.created = self.regular = False
-            return
-        if not path:
-            alternative = " (or - for stdout)" if option == "-o" else ""
-            raise UserError(f"{option} needs a file name: {option} FILE{alternative}")
-        existed = os.path.lexists(path)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        except OSError as err:
-            raise UserError(
-                f"cannot write {escape(path)}: {err.strerror or err}; give {option} a file "
-                "in a writable directory"
-            ) from None
-        self.file = open(fd, "w", encoding="utf-8")  # noqa: SIM115
-        self.created = not existed
-        self.regular = stat.S_ISREG(os.fstat(fd).st_mode)
-
-    @property
-    def name(self) -> str:
-        return "stdout" if self.stdout else escape(self.path)
-
-    def begin(self) -> TextIO:
-        """The file, emptied (if it is a regular file) for the writing."""
-        self.written = True
-        if self.regular:
-            self.file.truncate(0)
-        return self.file
-
-    def close(self) -> None:
-        """Close it; a file created for a report that was never written is removed."""
-        with contextlib.suppress(OSError):
-            if self.stdout:
-                self.file.flush()
-            else:
-                self.file.close()
-        if self.created and not self.written:
-            self.discard()
-
-    def discard(self) -> None:
-        if self.regular:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
-
-
 def run(args: argparse.Namespace, cmd: list[str]) -> int:
     outputs: dict[str, Output] = {}
     try:
         for option, path in (("-o", args.output), ("--perfetto", args.perfetto)):
             if path is not None:
                 outputs[option] = Output(option, path)
+        if len(outputs) == 2 and outputs["-o"].identity == outputs["--perfetto"].identity:
+            # each would empty the other's writing: the report would be lost
+            raise UserError("-o and --perfetto name the same file; give each its own")
     except UserError as err:
         for out in outputs.values():
             out.close()
@@ -375,7 +320,7 @@ class Report:
             life = f"{(p.ended - p.start) / 1e9:.3f}s" if p.ended is not None else "-"
             account = self.account(p)
             cpu = f"{account.cpu_s:.3f}s" if account is not None else "-"
-            rss = _kib(account.peak_rss_kib) if account is not None else "-"
+            rss = human_kb(account.peak_rss_kib) if account is not None else "-"
             note = ""
             if p.reparented:
                 note = f"  [reparented to {p.ppid}]"
@@ -406,8 +351,8 @@ class Report:
                 f"total of {t.processes} ended process{'es' if t.processes != 1 else ''} "
                 f"(kernel accounting): CPU "
                 f"{t.cpu_s:.3f}s (user {t.cpu_user_s:.3f}s, system {t.cpu_system_s:.3f}s), "
-                f"largest peak RSS {_kib(t.peak_rss_kib)}, storage read {_bytes(t.read_bytes)}, "
-                f"written {_bytes(t.write_bytes)}"
+                f"largest peak RSS {human_kb(t.peak_rss_kib)}, "
+                f"storage read {human_bytes(t.read_bytes)}, written {human_bytes(t.write_bytes)}"
             )
         if self.waited is not None:
             w = self.waited
@@ -460,33 +405,14 @@ def _rusage_json(usage: resource.struct_rusage | None) -> dict[str, Any] | None:
     }
 
 
-def _kib(kib: int) -> str:
-    """A size in KiB, short: 900K, 12.3M, 1.5G."""
-    if kib < 1024:
-        return f"{kib}K"
-    if kib < 1024 * 1024:
-        return f"{kib / 1024:.1f}M"
-    return f"{kib / 1024 / 1024:.1f}G"
-
-
-def _bytes(n: int) -> str:
-    return f"{n}B" if n < 1024 else _kib(n // 1024)
-
-
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 def _shown(p: Proc) -> str:
     """The command line quoted on one line, its controls escaped: a descendant may have
-    changed it (or its comm) to anything."""
-    if p.argv:
-        return shell_join(p.argv)
-    if not p.comm:
-        return UNREAD_EXEC
-    if p.argv_unread:  # named by the kernel's exit record; what it ran with is unknown
-        return f"{escape(p.comm)} {ARGV_UNREAD}"
-    return f"[{escape(p.comm)}]"
+    changed it (or its comm) to anything. Without argv, what the store shows (``[comm]``)."""
+    return shell_join(p.argv) if p.argv else escape(p.command())
 
 
 def _with_guides(tracker: Tracker, procs: list[Proc]) -> Iterator[tuple[Proc, str]]:

@@ -686,6 +686,24 @@ def entry_wire(entry: dict[str, Any], group: str, boot: str, off_now: int) -> di
     return proc
 
 
+def wire_lines(
+    entries: Iterable[dict[str, Any]], group: str, boot: str, off_now: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The entries as :func:`entry_wire` gives them, and how many were damaged: a line whose
+    fields :func:`read_lines` did not check is wrong (``"exit": "bogus"``) is skipped, with a
+    warning, never failing the whole read."""
+    out = []
+    damaged = 0
+    for entry in entries:
+        try:
+            out.append(entry_wire(entry, group, boot, off_now))
+        except (ValueError, TypeError, LookupError, AttributeError):
+            damaged += 1
+    if damaged:
+        log.warning("history of %r: skipped %d damaged line(s) (not tractui's)", group, damaged)
+    return out, damaged
+
+
 def group_history(directory: Path, name: str) -> list[dict[str, Any]]:
     """The history of group ``name`` in the state ``directory``, as ``list --all`` gives it
     (:func:`entry_wire`): for a UI or a session to show, without a daemon's help. Read only
@@ -704,4 +722,4 @@ def group_history(directory: Path, name: str) -> list[dict[str, Any]]:
     boot = boot_tag()
     off = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     entries, _ = read_lines([p for _, p in files], str(hid), boot)
-    return [entry_wire(e, name, boot, off) for e in entries]
+    return wire_lines(entries, name, boot, off)[0]

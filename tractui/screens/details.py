@@ -14,8 +14,7 @@ from textual.widgets import Footer, Static
 
 from tractui.kernel import procfs
 from tractui.snapshot import Details
-from tractui.text import escape, shell_join
-from tractui.widgets.tree import human_bytes, human_kb
+from tractui.text import escape, human_bytes, human_kb, shell_join
 
 
 def details_content(d: Details) -> Content:
@@ -51,10 +50,15 @@ def details_content(d: Details) -> Content:
     return Content("\n").join(lines)
 
 
+def clock_text(at: float) -> str:
+    """A wall-clock time of day to the millisecond: 14:03:07.250."""
+    return f"{time.strftime('%H:%M:%S', time.localtime(at))}.{int(at * 1000) % 1000:03d}"
+
+
 def wall_text(at: float, same_day: float | None = None) -> str:
     """A wall-clock time to the millisecond, its date first unless it is ``same_day``'s."""
     t = time.localtime(at)
-    clock = f"{time.strftime('%H:%M:%S', t)}.{int(at * 1000) % 1000:03d}"
+    clock = clock_text(at)
     if same_day is not None and time.localtime(same_day)[:3] == t[:3]:
         return clock
     return f"{time.strftime('%Y-%m-%d', t)} {clock}"

@@ -17,10 +17,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from tractui.errors import UserError
-from tractui.screens.details import wall_text
+from tractui.screens.details import clock_text
 from tractui.snapshot import Ended, GroupDetails
-from tractui.text import escape
-from tractui.widgets.tree import human_bytes, human_kb
+from tractui.text import escape, human_bytes, human_kb
 
 LABEL = 14  # the width of the labels, right-aligned
 
@@ -76,7 +75,7 @@ def ended_pairs(d: GroupDetails) -> list[tuple[str, str]]:
     pairs = [
         ("processes", f"{a.processes} counted"),
         ("CPU time", f"{a.cpu_s:.3f} s: {a.cpu_user_s:.3f} user, {a.cpu_system_s:.3f} system"),
-        ("largest peak", human_kb(a.peak_rss_kib) if a.processes else "-"),
+        ("largest peak", human_kb(a.peak_rss_kib)),
         (
             "storage I/O",
             f"{human_bytes(a.read_bytes)} read, {human_bytes(a.write_bytes)} written",
@@ -154,7 +153,7 @@ def _cells(cells: tuple[str, ...], widths: list[int]) -> str:
 
 def history_cells(e: Ended) -> tuple[str, ...]:
     """An entry's cells but its command: plain text, escaped."""
-    ended = wall_text(e.ended, same_day=e.ended) if e.ended else "?"
+    ended = clock_text(e.ended) if e.ended else "?"
     ended += " " if e.on_disk else NOT_ON_DISK
     status = escape(e.status)
     if len(status) > STATUS_MAX:

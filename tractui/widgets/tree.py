@@ -28,6 +28,7 @@ from textual.strip import Strip
 from tractui.guides import NARROW, Guides, walk
 from tractui.model.changes import Key
 from tractui.snapshot import EMPTY, GroupRow, ProcRow, Snapshot
+from tractui.text import human_kb
 
 RowId = str | Key  # a group's name, or a process's (pid, start)
 
@@ -100,20 +101,6 @@ class Rows(Sequence[Row]):
         if not 0 <= index < len(ids):
             raise IndexError(index)
         return self._tree.row(index)
-
-
-def human_kb(kb: int) -> str:
-    """RSS the way htop prints it: 812K, 23.4M, 1.2G."""
-    if kb < 10_000:
-        return f"{kb}K"
-    if kb < 1024 * 1000:
-        return f"{kb / 1024:.1f}M" if kb < 100 * 1024 else f"{kb // 1024}M"
-    return f"{kb / 1024 / 1024:.1f}G"
-
-
-def human_bytes(n: int) -> str:
-    """Bytes in htop's units, as :func:`human_kb` gives KiB: 0B, 812B, 844K, 23.4M, 1.2G."""
-    return f"{n}B" if n < 1024 else human_kb(round(n / 1024))
 
 
 def time_plus(ticks: int, hz: int = 100) -> str:
