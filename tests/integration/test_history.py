@@ -96,8 +96,13 @@ def test_ended_members_survive_a_restart_and_a_kill9_and_follow_a_rename(
     out = daemon.cli("list", "web", "--all").stdout
     assert "[exit 7, ended " in out and "sleep 0.3  [exit 0, ended " in out
     tree = daemon.cli("list", "web", "--all", "--format", "tree").stdout.splitlines()
-    from_history = [line for line in tree if "[from history, ended " in line]
-    assert len(from_history) == 5, tree
+    # each ended member once: from the files, or still in memory (the one that ended just
+    # before the kill -9 may still be an unreaped zombie: then the restarted daemon holds it)
+    listed = [int(line.split()[0]) for line in tree[1:]]
+    assert sorted(p for p in listed if p in {m["pid"] for m in after}) == sorted(
+        m["pid"] for m in after
+    ), tree
+    assert sum("[from history, ended " in line for line in tree) >= 4, tree
     assert not any("[exit" in line for line in tree), "the status said once, in its column"
 
     daemon.cli("rename", "web", "api")
