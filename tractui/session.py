@@ -569,7 +569,14 @@ class Snapshots:
         tracker = self.engine.tracker
         procs = tracker.procs
         wall, now = self.clock(), tracker.now()
-        ended = [procs[k] for k in group.members if k in procs and not procs[k].alive]
+        # on a daemon, our mirror may still hold a member the daemon has pruned and written
+        # (its delta is on the way): it is listed once, from the disk
+        on_disk = {(e.get("pid"), e.get("start")) for e in entries}
+        ended = [
+            procs[k]
+            for k in group.members
+            if k in procs and not procs[k].alive and k not in on_disk
+        ]
         # newest first; at the same time by (pid, start), not by the order of a set
         ended.sort(key=lambda p: (p.ended or 0, p.key), reverse=True)
         in_tree = [ended_in_tree(p, wall, now) for p in ended]
