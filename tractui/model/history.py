@@ -626,15 +626,11 @@ def read_lines(
                 if line and not line.startswith(b'{"g":"'):
                     damaged += 1
                 continue
-            try:
-                entry = json.loads(line)
-                proc = entry["proc"]
-                key = (str(entry["boot"]), int(proc["pid"]), int(proc["start"]))
-                at = int(entry["at"])
-                int(entry["off"]) + int(proc["ended"])
-            except (ValueError, KeyError, TypeError):
+            parsed = _parse(line)
+            if parsed is None:
                 damaged += 1
                 continue
+            key, at, entry = parsed
             if key[0] == boot and key[1:] in kept:
                 continue
             old = best.get(key)
