@@ -311,6 +311,18 @@ def _errors_for(err: OSError, step: str) -> ConnectorError:
     return ConnectorError(f"cannot {step} the proc connector: {err.strerror or err}")
 
 
+def size_rcvbuf(sock: socket.socket, want: int) -> int:
+    """Give a netlink socket a receive buffer of ``want`` bytes (beyond net.core.rmem_max as
+    root, else up to it); the size it got."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, want)
+    except OSError:  # not root: capped by net.core.rmem_max
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, want)
+    # the kernel doubles what it was given, for its bookkeeping
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+
+
 def socket_drops(sock: socket.socket) -> int:
     """A netlink socket's drop counter (SO_MEMINFO); -1 if the kernel does not tell."""
     try:
@@ -350,7 +362,7 @@ class ProcConnector:
         except OSError as err:
             self.close()
             raise _errors_for(err, "join") from err
-        self.rcvbuf = self._size_buffer(sock)
+        self.rcvbuf = size_rcvbuf(sock, self.requested_rcvbuf)
         try:
             self._subscribe(ack_timeout)
         except BaseException:
@@ -358,16 +370,6 @@ class ProcConnector:
             raise
         sock.setblocking(False)
         return self
-
-    def _size_buffer(self, sock: socket.socket) -> int:
-        want = self.requested_rcvbuf
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, want)
-        except OSError:  # not root: capped by net.core.rmem_max
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, want)
-        # the kernel doubles what it was given, for its bookkeeping
-        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
 
     def _send_control(self, payload: bytes) -> None:
         assert self.sock is not None

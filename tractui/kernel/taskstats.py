@@ -17,7 +17,6 @@ and 16 and later share one layout for the fields we read; 15 has its own.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import socket
@@ -25,7 +24,7 @@ import struct
 import time
 from typing import Any, NamedTuple
 
-from tractui.events import socket_drops
+from tractui.events import size_rcvbuf, socket_drops
 
 # The kernel's values (linux/netlink.h, linux/genetlink.h, linux/taskstats.h). pyroute2 has them
 # too, but importing it costs the collector 22 MiB and 0.1 s; the unit tests check these against
@@ -52,7 +51,6 @@ TASKSTATS_CMD_ATTR_REGISTER_CPUMASK = 3
 TASKSTATS_CMD_ATTR_DEREGISTER_CPUMASK = 4
 NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 
-SO_RCVBUFFORCE = 33
 
 DEFAULT_RCVBUF = 16 << 20
 RECV_SIZE = 16 << 10  # one datagram: ~600 bytes per record today, two records at most
@@ -461,7 +459,7 @@ class TaskstatsSocket:
         self.sock = sock
         try:
             sock.bind((0, 0))
-            self.rcvbuf = self._size_buffer(sock)
+            self.rcvbuf = size_rcvbuf(sock, self.requested_rcvbuf)
             self.family = self._lookup_family(timeout)
             self._request(
                 self.family,
@@ -478,15 +476,6 @@ class TaskstatsSocket:
             self._drop()
             raise
         return self
-
-    def _size_buffer(self, sock: socket.socket) -> int:
-        want = self.requested_rcvbuf
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, want)
-        except OSError:  # not root: capped by net.core.rmem_max
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, want)
-        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
 
     def _lookup_family(self, timeout: float) -> int:
         """The TASKSTATS family id, asked of the generic-netlink controller."""
