@@ -28,6 +28,7 @@ from textual.widgets import Footer, Static
 
 from tractui import settings
 from tractui.errors import UserError
+from tractui.model.changes import Key
 from tractui.screens.attach import AttachScreen
 from tractui.screens.confirm import ConfirmScreen, QuitScreen
 from tractui.screens.details import DetailsScreen
@@ -36,8 +37,9 @@ from tractui.screens.help import HelpScreen
 from tractui.screens.launch import LaunchScreen
 from tractui.screens.logview import LaunchLogScreen
 from tractui.screens.rename import RenameScreen
-from tractui.screens.signals import SignalScreen
+from tractui.screens.signals import SignalScreen, Tagged
 from tractui.screens.sort import SortScreen
+from tractui.screens.users import UserScreen
 from tractui.session import BENCH_TIMINGS, Session, bench_note
 from tractui.snapshot import Snapshot
 from tractui.text import escape
@@ -143,6 +145,47 @@ class TractApp(App[int]):
             "f7", "nice(-1)", "Nice -", show=False, id="nice_down", tooltip="Nice - (more CPU)"
         ),
         Binding("f8", "nice(1)", "Nice +", show=False, id="nice_up", tooltip="Nice + (less CPU)"),
+        Binding(
+            "space",
+            "tag",
+            "Tag",
+            show=False,
+            id="tag",
+            tooltip="Tag/untag the process (then k, F7/F8 act on the tagged ones)",
+        ),
+        Binding(
+            "c",
+            "tag_subtree",
+            "Tag subtree",
+            show=False,
+            id="tag_subtree",
+            tooltip="Tag the process and its descendants",
+        ),
+        Binding("U", "untag_all", "Untag all", show=False, id="untag_all", tooltip="Untag all"),
+        Binding(
+            "u",
+            "user_filter",
+            "User",
+            show=False,
+            id="user_filter",
+            tooltip="Show only one user's processes (a picker; all users clears)",
+        ),
+        Binding(
+            "H",
+            "toggle_threads",
+            "Threads",
+            show=False,
+            id="threads",
+            tooltip="Show/hide threads, as rows under their process",
+        ),
+        Binding(
+            "F",
+            "follow",
+            "Follow",
+            show=False,
+            id="follow",
+            tooltip="Follow the process: the cursor stays on it (a move key stops)",
+        ),
         Binding("r", "rename", "Rename", show=False, id="rename", tooltip="Rename the group"),
         Binding(
             "d", "remove", "Remove", show=False, id="remove", tooltip="Stop tracking the group"
@@ -181,6 +224,7 @@ class TractApp(App[int]):
         tree = ProcessTree(id="tree")
         yield tree
         yield EventLog(id="events")
+        yield Static("", id="modes")  # user filter, tags, following, threads: while on
         yield FindBar(tree, id="findbar")
         yield Footer(compact=True)
 
@@ -194,6 +238,8 @@ class TractApp(App[int]):
 
     def on_mount(self) -> None:
         self.query_one("#events").display = False
+        self.query_one("#modes").display = False
+        self._modes_text = ""
         self._show_banner()
         self.process_tree.focus()
         self.session.subscribe(self._post_snapshot)
@@ -235,6 +281,7 @@ class TractApp(App[int]):
         if self._select_after is not None and tree.select(self._select_after):
             self._select_after = None
         self._show_events()
+        self._show_modes()
         if BENCH_TIMINGS:  # bench/ui: the rebuild, then up to the screen painted
             bench_note("rebuild", started)
             self.call_after_refresh(bench_note, "refresh", started)
@@ -261,6 +308,31 @@ class TractApp(App[int]):
     @on(ProcessTree.Highlighted)
     def highlighted(self) -> None:
         self._show_events()
+        self._show_modes()
+
+    def _show_modes(self) -> None:
+        """The line above the find bar while a mode is on, as htop's footer says so: the user
+        filter, the tags, the process followed, the thread rows (hidden when none is)."""
+        try:
+            tree = self.process_tree
+            line = self.query_one("#modes", Static)
+        except NoMatches:
+            return  # closing
+        parts = []
+        if tree.user_filter:
+            parts.append(f"User: {tree.user_filter} (u change, Esc clear)")
+        if tree.tagged:
+            parts.append(f"{len(tree.tagged)} tagged (U untag all)")
+        if tree.following is not None:
+            parts.append(f"Following PID {tree.following[0]} (a move key stops)")
+        if tree.show_threads:
+            parts.append("Threads shown (H hide)")
+        text = "  │  ".join(parts)
+        if text == self._modes_text:
+            return
+        self._modes_text = text
+        line.update(Content(escape(text)))
+        line.display = bool(text)
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -339,19 +411,44 @@ class TractApp(App[int]):
         row = self._row()
         if row is None:
             return
+        tagged = self._tagged()
         if row.proc is None:
             label = f"group {row.group}: every live process"
             pid = None
         else:
             label = f"PID {row.proc.pid} of {row.group}: {row.proc.command}"
             pid = row.proc.pid
-            if not row.proc.alive:
+            if not row.proc.alive and not tagged:
                 self.notify(f"PID {pid} has exited: nothing to signal", severity="warning")
                 return
-        # the dialog reaches this group only
+        # the dialog reaches this group only, or the tagged processes
         targets = partial(self.session.targets, row.group)
         send = partial(self.session.send_signal, row.group)
-        self.push_screen(SignalScreen(targets, send, row.group, pid, label))
+        scope = None
+        if tagged:
+            scope = Tagged(
+                len(tagged),
+                self._tagged_listing(tagged),
+                partial(self.session.tagged_targets, tagged),
+                partial(self.session.signal_keys, tagged),
+            )
+        self.push_screen(SignalScreen(targets, send, row.group, pid, label, scope))
+
+    def _tagged(self) -> list[Key]:
+        """The tagged processes, in PID order."""
+        return sorted(self.process_tree.tagged)
+
+    def _tagged_listing(self, keys: list[Key], shown: int = 6) -> str:
+        """What a signal to the tagged ones reaches: "tagged (3): 12 sleep 9 · ..."."""
+        procs = self.snapshot.procs
+        items = []
+        for key in keys[:shown]:
+            row = procs.get(key)
+            if row is not None:
+                command = row.command if len(row.command) <= 40 else row.command[:39] + "…"
+                items.append(f"{row.pid} {command}" + ("" if row.alive else " (exited)"))
+        more = f" · and {len(keys) - shown} more" if len(keys) > shown else ""
+        return f"tagged ({len(keys)}): " + " · ".join(items) + more
 
     async def action_details(self) -> None:
         row = self._row()
@@ -401,8 +498,15 @@ class TractApp(App[int]):
         self.find_bar.open("filter")
 
     def action_close_find(self) -> None:
-        """Esc: close the search (the cursor stays), or clear the filter."""
-        self.find_bar.close()
+        """Esc: close the search (the cursor stays), or clear the filter; then the user
+        filter."""
+        tree, bar = self.process_tree, self.find_bar
+        if tree.user_filter and not tree.filter_text and not bar.input.has_focus:
+            tree.user_filter = ""
+            self.notify("showing every user's processes", timeout=TOGGLE_TIMEOUT)
+            self._show_modes()
+            return
+        bar.close()
 
     def action_sort(self) -> None:
         tree = self.process_tree
@@ -428,12 +532,95 @@ class TractApp(App[int]):
         self.notify(f"siblings sorted by {how}", timeout=TOGGLE_TIMEOUT)
 
     async def action_nice(self, step: int) -> None:
+        tagged = self._tagged()
+        if tagged:
+            await self._nice_tagged(tagged, step)
+            return
         row = self._row(need_proc=True)
         if row is None or row.proc is None:
             return
         value = await self._call(self.session.renice(row.proc.key, step))
         if value is not None:
             self.notify(f"PID {row.proc.pid}: nice {value}", timeout=TOGGLE_TIMEOUT)
+
+    async def _nice_tagged(self, tagged: list[Key], step: int) -> None:
+        """F7/F8 with tags: renice each tagged process; one toast counts what was done."""
+        results = await self._call(self.session.renice_many(tagged, step))
+        if results is None:
+            return
+        done = [value for _key, value in results if isinstance(value, int)]
+        failed = [str(value) for _key, value in results if isinstance(value, str)]
+        lines = [f"nice {step:+d} on tagged ({len(tagged)}): {len(done)} of {len(results)} done"]
+        if done and len(set(done)) == 1:
+            lines[0] += f", now nice {done[0]}"
+        lines.extend(failed[:5])
+        if len(failed) > 5:
+            lines.append(f"... and {len(failed) - 5} more")
+        self.notify(
+            "\n".join(lines),
+            severity="warning" if failed else "information",
+            timeout=8 if failed else TOGGLE_TIMEOUT,
+        )
+
+    def action_tag(self) -> None:
+        """Space: tag/untag the process under the cursor, then move down (as htop)."""
+        if self._row() is not None:
+            self.process_tree.toggle_tag()
+            self._show_modes()
+
+    def action_tag_subtree(self) -> None:
+        row = self._row(need_proc=True)
+        if row is not None:
+            count = self.process_tree.tag_subtree()
+            self.notify(
+                f"tagged {count_text(count, 'process', 'processes')}", timeout=TOGGLE_TIMEOUT
+            )
+            self._show_modes()
+
+    def action_untag_all(self) -> None:
+        count = self.process_tree.untag_all()
+        self.notify(f"untagged {count_text(count, 'process', 'processes')}", timeout=TOGGLE_TIMEOUT)
+        self._show_modes()
+
+    def action_user_filter(self) -> None:
+        """u: a picker of the users in the tree; the choice filters the rows."""
+        users: dict[str, int] = {}
+        for proc in self.snapshot.procs.values():
+            users[proc.user] = users.get(proc.user, 0) + 1
+        tree = self.process_tree
+
+        def done(user: str | None) -> None:
+            if user is None:
+                return
+            tree.user_filter = user
+            self.notify(
+                f"showing {user}'s processes" if user else "showing every user's processes",
+                timeout=TOGGLE_TIMEOUT,
+            )
+            self._show_modes()
+
+        self.push_screen(UserScreen(users, tree.user_filter), done)
+
+    def action_toggle_threads(self) -> None:
+        tree = self.process_tree
+        tree.show_threads = not tree.show_threads
+        self.session.show_threads(tree.show_threads)
+        self.notify(
+            "threads " + ("shown under their process" if tree.show_threads else "hidden"),
+            timeout=TOGGLE_TIMEOUT,
+        )
+        self._show_modes()
+
+    def action_follow(self) -> None:
+        row = self._row(need_proc=True)
+        if row is None and self.process_tree.following is None:
+            return
+        key = self.process_tree.follow()
+        if key is not None:
+            self.notify(f"following PID {key[0]}: a move key stops", timeout=TOGGLE_TIMEOUT)
+        else:
+            self.notify("not following", timeout=TOGGLE_TIMEOUT)
+        self._show_modes()
 
     def action_rename(self) -> None:
         row = self._row()

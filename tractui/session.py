@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from tractui.control import LaunchSpec, LogChunk, SignalResult
@@ -32,6 +33,7 @@ from tractui.engine import EngineLike, log_path_for
 from tractui.errors import UserError
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample, Sampler
+from tractui.kernel.threads import ThreadSampler
 from tractui.model.changes import Delta, Key, MemberEvent
 from tractui.model.store import Proc, aligned_exec_times
 from tractui.snapshot import (
@@ -246,6 +248,50 @@ class Session:
         """Change a process's nice value by ``step``; the future holds the new value."""
         return self.submit(lambda: renice(key, step))
 
+    def renice_many(self, keys: list[Key], step: int) -> Future[list[tuple[Key, int | str]]]:
+        """Renice each process (the tagged set): per key, its new nice value or why not."""
+
+        def run() -> list[tuple[Key, int | str]]:
+            out: list[tuple[Key, int | str]] = []
+            for key in keys:
+                try:
+                    out.append((key, renice(key, step)))
+                except UserError as err:
+                    out.append((key, str(err)))
+            return out
+
+        return self.submit(run)
+
+    def tagged_targets(self, keys: list[Key]) -> Future[list[int]]:
+        """The PIDs of the live ones of these processes (what a signal to them would reach)."""
+        return self.submit(lambda: [p.pid for p in self._live(keys)])
+
+    def signal_keys(self, keys: list[Key], sig: int) -> Future[list[SignalResult]]:
+        """Signal the live ones of these processes (the tagged set, any group), through pidfds
+        as every signal (each checked against its start: a reused PID is never hit)."""
+
+        def run() -> list[SignalResult]:
+            procs = self._live(keys)
+            if not procs:
+                raise UserError("no tagged process is alive: nothing to signal")
+            return self.engine.signal(procs, sig)
+
+        return self.submit(run)
+
+    def _live(self, keys: list[Key]) -> list[Proc]:
+        procs = self.engine.tracker.procs
+        return [p for p in map(procs.get, keys) if p is not None and p.alive]
+
+    def show_threads(self, on: bool) -> Future[None]:
+        """Read the threads of the multi-threaded processes into each snapshot (the tree's
+        thread rows), or stop reading them. Read from /proc by this process, daemon or not."""
+
+        def run() -> None:
+            self._snapshots.show_threads(on)
+            self._dirty = True
+
+        return self.submit(run)
+
     def details(self, key: Key) -> Future[Details]:
         return self.submit(lambda: self._snapshots.details(key))
 
@@ -335,6 +381,8 @@ class Session:
                 self._step(0.05)
                 self._run_commands()
                 if self._snapshots.sample():
+                    self._dirty = True
+                if self._snapshots.read_threads():
                     self._dirty = True
                 now = time.monotonic()
                 # at least once a second: the header's event rate and clock, a banner's expiry
@@ -429,6 +477,8 @@ class Snapshots:
         self.log: EventRings[LogEntry] = EventRings()  # the event log's lines, per group
         self._rows = SnapshotRows(engine.tracker, self.users, lambda g: str(engine.log_path(g)))
         self._last_sample: dict[Key, Sample] = {}  # kept past exit: TIME+ and RSS stay shown
+        self.threads = ThreadSampler()
+        self._threads_on = False  # the tree shows thread rows: read them
         self._seq = 0
         self._rate = 0.0
         self._rate_mark = (monotonic(), 0)
@@ -475,6 +525,23 @@ class Snapshots:
             bench_note("sample", started)
         return bool(changed)
 
+    def show_threads(self, on: bool) -> None:
+        """Read threads from now on (at once, then every second), or forget them."""
+        self._threads_on = on
+        self.threads.clear()
+        if on:
+            self.read_threads()
+
+    def read_threads(self) -> bool:
+        """While thread rows are shown, a pass of the thread sampler when one is due; True if
+        the threads changed."""
+        if not self._threads_on or not self.threads.due():
+            return False
+        samples = self.sampler.samples
+        live = self.engine.tracker.live.values()
+        counts = ((p.key, s.threads) for p in live if (s := samples.get(p.key)) is not None)
+        return self.threads.read(counts)
+
     def build(self, launched: set[str]) -> Snapshot:
         """A snapshot now; ``launched``: the groups with programs this UI launched."""
         engine = self.engine
@@ -497,6 +564,7 @@ class Snapshots:
             banner=self.restarter.banners(),
             logs=self.log.tuples(),  # made anew only for the groups that changed
             mode=engine.mode,
+            threads=MappingProxyType(dict(self.threads.threads)) if self._threads_on else {},
         )
         if BENCH_TIMINGS:
             bench_note("snapshot", started)

@@ -18,6 +18,7 @@ from typing import Any, TypeGuard
 from tractui.events import ExitStatus, ProcInfo
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample
+from tractui.kernel.threads import Thread
 from tractui.model.account import Account
 from tractui.model.changes import Key
 from tractui.model.store import Proc
@@ -99,6 +100,9 @@ class Snapshot:
     logs: Mapping[str, tuple[LogEntry, ...]] = field(default_factory=dict)
     branches: frozenset[Key] = frozenset()  # the processes with children
     mode: str = "embedded"  # or "daemon": who runs the engine
+    # the threads of each multi-threaded live process (its main thread left out), by its key:
+    # filled only while the tree shows thread rows (Session.show_threads); comm unescaped
+    threads: Mapping[Key, tuple[Thread, ...]] = field(default_factory=dict)
 
     def log(self, group: str | None) -> list[LogEntry]:
         """The event log of one group, or of every group (by time) when ``group`` is None."""

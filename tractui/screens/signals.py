@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import on, work
@@ -40,6 +41,17 @@ Targets = Callable[[int | None, bool], Future[list[int]]]
 Send = Callable[[int | None, bool, signal.Signals], Future[list[SignalResult]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Tagged:
+    """The tagged processes (Space, c), the scope "tagged (N)": how many, what the dialog
+    lists of them, the live PIDs a signal would reach, and the sending (through pidfds)."""
+
+    count: int
+    listing: str  # plain text, shown as it is
+    targets: Callable[[], Future[list[int]]]
+    send: Callable[[signal.Signals], Future[list[SignalResult]]]
+
+
 def describe_results(sig: signal.Signals, target: str, results: list[SignalResult]) -> str:
     """One summary line, then one line per PID that failed (at most 10)."""
     sent = sum(r.ok for r in results)
@@ -71,6 +83,13 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
             id="signal.group",
             tooltip="To every process of the group",
         ),
+        Binding(
+            "a",
+            "scope('tagged')",
+            "Tagged",
+            id="signal.tagged",
+            tooltip="To every tagged process (Space, c tag them)",
+        ),
         *(
             Binding(str(d), f"digit({d})", "Signal number", show=False, id=f"signal.digit{d}")
             for d in range(10)
@@ -78,7 +97,13 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
     ]
 
     def __init__(
-        self, targets: Targets, send: Send, group: str, pid: int | None, label: str
+        self,
+        targets: Targets,
+        send: Send,
+        group: str,
+        pid: int | None,
+        label: str,
+        tagged: Tagged | None = None,
     ) -> None:
         super().__init__(classes="dialog-screen")
         self.typed = ""  # the digits of the signal number being typed
@@ -89,6 +114,10 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         self.pid = pid  # None: the row is the group's header
         self.label = label
         self.scope = "process" if pid is not None else "group"
+        self.tagged = tagged  # None: nothing tagged
+        self.scopes = SCOPES if tagged is None else (*SCOPES, "tagged")
+        if tagged is not None:
+            self.scope = "tagged"  # tags set: they are what the user means
 
     @classmethod
     def help_bindings(cls) -> list[Binding]:
@@ -106,24 +135,29 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog signal-dialog") as dialog:
             dialog.border_title = "Send signal"
-            yield Static(Content(self.label), id="target")  # a command line: never markup
+            # a command line: never markup
+            yield Static(Content(self._target_text()), id="target")
             with Horizontal():
                 yield OptionList(
                     *(Option(f"{int(s):2d} {s.name}", id=s.name) for s in SIGNALS),
                     id="signals",
                 )
                 with RadioSet(id="scope"):
-                    for scope in SCOPES:
+                    for scope in self.scopes:
                         yield RadioButton(
-                            scope,
+                            scope if scope != "tagged" else f"tagged ({self._tag_count()})",
                             value=scope == self.scope,
                             id=f"scope-{scope}",
-                            disabled=self.pid is None and scope != "group",
+                            disabled=self.pid is None and scope not in ("group", "tagged"),
                         )
             yield Static("", id="error", classes="error")
+            scopes = (
+                "[b]p[/b]/[b]t[/b]/[b]g[/b]/[b]a[/b] scope"
+                if self.tagged is not None
+                else "[b]p[/b]/[b]t[/b]/[b]g[/b] process/subtree/group"
+            )
             yield Static(
-                "[b]Enter[/b] send  [b]0-9[/b] signal number  "
-                "[b]p[/b]/[b]t[/b]/[b]g[/b] process/subtree/group  [b]Esc[/b] cancel",
+                f"[b]Enter[/b] send  [b]0-9[/b] signal number  {scopes}  [b]Esc[/b] cancel",
                 classes="hint",
             )
         yield Footer()
@@ -151,15 +185,29 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         else:
             self.app.bell()
 
+    def _tag_count(self) -> int:
+        return self.tagged.count if self.tagged is not None else 0
+
+    def _target_text(self) -> str:
+        """What the signal will reach: the row's process or group, or the tagged ones."""
+        if self.scope == "tagged" and self.tagged is not None:
+            return self.tagged.listing
+        return self.label
+
     def action_scope(self, scope: str) -> None:
-        if self.pid is None and scope != "group":
+        if scope not in self.scopes or (self.pid is None and scope not in ("group", "tagged")):
             return
         self.scope = scope
         self.query_one(f"#scope-{scope}", RadioButton).value = True
+        self._show_target()
+
+    def _show_target(self) -> None:
+        self.query_one("#target", Static).update(Content(self._target_text()))
 
     @on(RadioSet.Changed)
     def scope_changed(self, event: RadioSet.Changed) -> None:
-        self.scope = SCOPES[event.index]
+        self.scope = self.scopes[event.index]
+        self._show_target()
 
     @on(OptionList.OptionSelected)
     def selected(self, event: OptionList.OptionSelected) -> None:
@@ -172,12 +220,18 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         pid = None if self.scope == "group" else self.pid
         subtree = self.scope == "subtree"
         target = f"group {self.group}" if pid is None else f"{self.scope} of PID {pid}"
+        tagged = self.tagged if self.scope == "tagged" else None
+        if tagged is not None:
+            target = f"tagged ({tagged.count})"
         error = self.query_one("#error", Static)
         try:
-            pids = await asyncio.wrap_future(self.targets(pid, subtree))
+            if tagged is not None:
+                pids = await asyncio.wrap_future(tagged.targets())
+            else:
+                pids = await asyncio.wrap_future(self.targets(pid, subtree))
             if not pids:
                 raise UserError(f"no live process in {target}: nothing to signal")
-            if sig == signal.SIGKILL or pid is None:
+            if sig == signal.SIGKILL or (pid is None and tagged is None):
                 question = (
                     f"Send {sig.name} to {target}: {len(pids)} process"
                     f"{'es' if len(pids) != 1 else ''} ({', '.join(map(str, pids[:8]))}"
@@ -185,7 +239,10 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
                 )
                 if not await self.app.push_screen_wait(ConfirmScreen(question, "Confirm signal")):
                     return
-            results = await asyncio.wrap_future(self.send_to(pid, subtree, sig))
+            if tagged is not None:
+                results = await asyncio.wrap_future(tagged.send(sig))
+            else:
+                results = await asyncio.wrap_future(self.send_to(pid, subtree, sig))
         except UserError as err:
             error.update(Content(escape(str(err))))
             return

@@ -11,7 +11,7 @@ each open parent: a few hundred entries, not one per row.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import Any, ClassVar, overload
 
@@ -26,11 +26,22 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tractui.guides import NARROW, Guides, walk
+from tractui.kernel.threads import Thread
 from tractui.model.changes import Key
 from tractui.snapshot import EMPTY, GroupRow, ProcRow, Snapshot
-from tractui.text import human_kb
+from tractui.text import escape, human_kb
 
-RowId = str | Key  # a group's name, or a process's (pid, start)
+
+@dataclass(frozen=True, slots=True)
+class ThreadId:
+    """The row of a thread (H): its process's key and its thread ID."""
+
+    key: Key
+    tid: int
+
+
+RowId = str | Key | ThreadId  # a group's name, a process's (pid, start), or a thread
+TAG_MARK = "*"  # in the first cell of a tagged row (also coloured: the mark is for no colour)
 
 # (column title, width): the columns before COMMAND, as htop has them
 COLUMNS: tuple[tuple[str, int], ...] = (
@@ -75,6 +86,7 @@ class Row:
     info: GroupRow | None = None
     guide: str = ""  # tree guides drawn before the fold mark
     fold: str = " "  # "▾" open, "▸" closed, "─" leaf
+    thread: Thread | None = None  # a thread row (H): ``proc`` is its process
 
 
 class Rows(Sequence[Row]):
@@ -146,6 +158,8 @@ class ProcessTree(ScrollView, can_focus=True):
         "tree--reparented",
         "tree--match",
         "tree--dim",
+        "tree--tagged",
+        "tree--thread",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -181,6 +195,8 @@ class ProcessTree(ScrollView, can_focus=True):
     # siblings sorted by a column of SORTS ("tree": fork order), descending or not; one value,
     # so that a new sort rebuilds once
     order: var[tuple[str, bool]] = var(("tree", False), init=False)
+    user_filter: var[str] = var("", init=False)  # u: only this user's processes ("": all)
+    show_threads: var[bool] = var(False, init=False)  # H: thread rows under their process
 
     class Highlighted(Message):
         """The cursor moved to another row (or the row under it changed group)."""
@@ -205,6 +221,11 @@ class ProcessTree(ScrollView, can_focus=True):
         self._previous: Mapping[Key, ProcRow] = {}  # the processes of the last flatten
         # what _repaint last saw on screen: the view, and its rows
         self._painted: tuple[tuple[Any, ...], list[Row | None]] = ((), [])
+        # tagged processes (Space, c; U clears): by key, so a reused PID is not tagged; one
+        # that exits stays tagged while it is in the snapshot
+        self.tagged: set[Key] = set()
+        self.following: Key | None = None  # F: the cursor stays on it; a move key stops it
+        self._threaded: set[Key] = set()  # the processes shown with thread rows
 
     # ---- model -------------------------------------------------------------------------------
 
@@ -228,15 +249,35 @@ class ProcessTree(ScrollView, can_focus=True):
         if isinstance(row_id, str):
             group = self._groups[row_id]
             return Row(row_id, row_id, info=group, fold="▸" if row_id in self.collapsed else "▾")
+        if isinstance(row_id, ThreadId):
+            return self._thread_row(index, row_id)
         proc = self.snapshot.procs[row_id]
         guide = self._guides.guide(row_id, proc.parent)
-        if row_id in self._guides:
+        if row_id in self._guides or row_id in self._threaded:
             fold = "▾"
-        elif proc.children and row_id in self.collapsed and self._has_shown(proc.children):
+        elif row_id in self.collapsed and (
+            (proc.children and self._has_shown(proc.children))
+            or (self.show_threads and row_id in self.snapshot.threads)
+        ):
             fold = "▸"
         else:
             fold = "─"
         return Row(row_id, proc.group, proc=proc, guide=guide, fold=fold)
+
+    def _thread_row(self, index: int, row_id: ThreadId) -> Row:
+        """A thread's row: below its process, before the process's children, with guides
+        that go on to them (or end at its last thread)."""
+        proc = self.snapshot.procs[row_id.key]
+        thread = next(t for t in self.snapshot.threads[row_id.key] if t.tid == row_id.tid)
+        own = self._guides.guide(proc.key, proc.parent)
+        style = NARROW
+        base = own[:-2] + (style.blank if own.endswith(style.corner) else style.pipe) if own else ""
+        following = self.ids[index + 1] if index + 1 < len(self.ids) else None
+        more = proc.key in self._guides or (
+            isinstance(following, ThreadId) and following.key == proc.key
+        )
+        guide = base + (style.tee if more else style.corner)
+        return Row(row_id, proc.group, proc=proc, guide=guide, fold="·", thread=thread)
 
     def _has_shown(self, keys: Iterable[Key]) -> bool:
         shown = self._shown_keys
@@ -250,9 +291,20 @@ class ProcessTree(ScrollView, can_focus=True):
     def rebuild(self) -> None:
         """Flatten the snapshot into rows; put the cursor back on the row it was on."""
         old_id, old_index = self._cursor_id, self.cursor
+        procs = self.snapshot.procs
+        if self.tagged:  # a tagged process pruned (or a PID reused: another key) is untagged
+            self.tagged.intersection_update(procs)
+        if self.following is not None:
+            if self.following in procs:
+                self._unfold_to(self.following)
+                old_id = self.following
+            else:
+                self.following = None
         old_proc = self.snapshot_proc(old_id)
-        self.ids = self._flatten()
+        self.ids = self._with_threads(self._flatten())
         index = self.index_of(old_id) if old_id is not None else None
+        if index is None and isinstance(old_id, ThreadId):
+            index = self.index_of(old_id.key)  # a thread ended, or threads hidden: its process
         if index is None and old_proc is not None:
             # the process was pruned or hidden: its nearest shown ancestor, else its group
             index = self._nearest_ancestor(old_proc)
@@ -314,6 +366,8 @@ class ProcessTree(ScrollView, can_focus=True):
         """The process of a row ID, in the last snapshot or the one before (None: a group)."""
         if row_id is None or isinstance(row_id, str):
             return None
+        if isinstance(row_id, ThreadId):
+            row_id = row_id.key  # a thread: its process
         return self.snapshot.procs.get(row_id) or self._previous.get(row_id)
 
     @property
@@ -338,6 +392,41 @@ class ProcessTree(ScrollView, can_focus=True):
     def watch_order(self) -> None:
         self._shown_changed()
 
+    def watch_user_filter(self) -> None:
+        self._shown_changed()
+
+    def watch_show_threads(self) -> None:
+        self._shown_changed()
+
+    def _unfold_to(self, key: Key) -> None:
+        """Open the group and every ancestor of a process, so that it is shown (F)."""
+        procs = self.snapshot.procs
+        proc = procs.get(key)
+        if proc is None:
+            return
+        self.collapsed.discard(proc.group)
+        parent = proc.parent
+        while parent is not None and parent in procs:
+            self.collapsed.discard(parent)
+            parent = procs[parent].parent
+
+    def _with_threads(self, ids: list[RowId]) -> list[RowId]:
+        """With thread rows (H): each shown multi-threaded process's threads right below it
+        (none while it is folded)."""
+        threads = self.snapshot.threads if self.show_threads else {}
+        self._threaded = set()
+        if not threads:
+            return ids
+        collapsed, threaded = self.collapsed, self._threaded
+        out: list[RowId] = []
+        append, extend = out.append, out.extend
+        for row_id in ids:
+            append(row_id)
+            if isinstance(row_id, tuple) and row_id in threads and row_id not in collapsed:
+                extend(ThreadId(row_id, t.tid) for t in threads[row_id])
+                threaded.add(row_id)
+        return out
+
     def _shown_changed(self) -> None:
         if self.is_mounted:  # else there is nothing on screen yet: the first snapshot builds
             self.rebuild()
@@ -359,13 +448,14 @@ class ProcessTree(ScrollView, can_focus=True):
         snapshot = self.snapshot
         procs = snapshot.procs
         needle = self.filter_text.lower()
+        user = self.user_filter
         collapsed = self.collapsed
         order = self._order
         ids: list[RowId] = []
         guides: Guides[Key] = Guides(NARROW)
         self._previous = procs
         self._groups = {g.name: g for g in snapshot.groups}
-        every = self.show_exited and not needle
+        every = self.show_exited and not needle and not user
         shown: set[Key] | None = None if every else self._shown(needle)
         branches = snapshot.branches
         # the processes that have a child with children: only below those is there a level
@@ -390,9 +480,9 @@ class ProcessTree(ScrollView, can_focus=True):
 
         for group in snapshot.groups:
             if (
-                needle
+                (needle or user)
                 and shown is not None
-                and needle not in group.name.lower()
+                and (user or needle not in group.name.lower())
                 and not any(k in shown for k in group.roots)
             ):
                 continue  # nothing in it matches
@@ -411,13 +501,15 @@ class ProcessTree(ScrollView, can_focus=True):
         matches; and the ancestors of those (the genealogy needs them)."""
         snapshot = self.snapshot
         procs = snapshot.procs
-        if needle:
+        user = self.user_filter
+        if needle or user:
             show_exited = self.show_exited
             keep = {
                 k
                 for k, r in procs.items()
                 if (r.alive or show_exited)
-                and (needle in r.command.lower() or needle == str(r.pid))
+                and (not needle or needle in r.command.lower() or needle == str(r.pid))
+                and (not user or r.user == user)
             }
         else:
             keep = {k for k, r in procs.items() if r.alive}
@@ -481,17 +573,69 @@ class ProcessTree(ScrollView, can_focus=True):
         self.refresh()
 
     def action_cursor(self, step: int) -> None:
+        self.following = None  # any move key stops following (F)
         self._move(self.cursor + step)
 
     def action_page(self, direction: int) -> None:
+        self.following = None
         height = max(1, self.scrollable_content_region.height - 1)
         self._move(self.cursor + direction * height)
 
     def action_first(self) -> None:
+        self.following = None
         self._move(0)
 
     def action_last(self) -> None:
+        self.following = None
         self._move(len(self.ids) - 1)
+
+    # ---- tags and following ------------------------------------------------------------------
+
+    def toggle_tag(self) -> None:
+        """Space: tag or untag the process under the cursor (a thread row: its process), then
+        move down, as htop does."""
+        row = self.current
+        if row is not None and row.proc is not None:
+            self.tagged.symmetric_difference_update((row.proc.key,))
+        self.action_cursor(1)
+        self.refresh()
+
+    def tag_subtree(self) -> int:
+        """c: tag the process under the cursor and its descendants; how many were tagged."""
+        row = self.current
+        if row is None or row.proc is None:
+            return 0
+        procs = self.snapshot.procs
+        stack = [row.proc.key]
+        count = 0
+        while stack:
+            key = stack.pop()
+            proc = procs.get(key)
+            if proc is None:
+                continue
+            self.tagged.add(key)
+            count += 1
+            stack.extend(proc.children)
+        self.refresh()
+        return count
+
+    def untag_all(self) -> int:
+        """U: untag every process; how many were tagged."""
+        count = len(self.tagged)
+        self.tagged.clear()
+        self.refresh()
+        return count
+
+    def follow(self) -> Key | None:
+        """F: follow the process under the cursor (a thread row: its process), or stop
+        following it; what is followed now."""
+        row = self.current
+        if self.following is not None or row is None or row.proc is None:
+            self.following = None
+        else:
+            self.following = row.proc.key
+            self.select(row.proc.key)
+        return self.following
 
     def action_collapse(self) -> None:
         """Fold the row; on a leaf or a folded row, go to its parent (as htop's ← does)."""
@@ -501,7 +645,11 @@ class ProcessTree(ScrollView, can_focus=True):
         if row.fold == "▾":
             self.collapsed.add(row.id)
             self.rebuild()
+        elif row.thread is not None and row.proc is not None:
+            self.following = None
+            self.select(row.proc.key)  # a thread row: up to its process
         elif row.proc is not None:
+            self.following = None
             parent = row.proc.parent
             if parent is None or not self.select(parent):
                 self.select(row.group)
@@ -554,6 +702,8 @@ class ProcessTree(ScrollView, can_focus=True):
         for step in range(count):
             index = (first + step) % count
             row_id = ids[index]
+            if isinstance(row_id, ThreadId):
+                continue  # the search finds processes and groups
             if self._matches(row_id if isinstance(row_id, str) else procs[row_id]):
                 self._move(index)
                 self.refresh()
@@ -572,6 +722,7 @@ class ProcessTree(ScrollView, can_focus=True):
         index = int(self.scroll_y) + event.y
         if not 0 <= index < len(self.ids):
             return
+        self.following = None
         self._move(index, scroll=False)
         row = self.row(index)
         fold_x = len(row.guide) + (COMMAND_X if row.proc is not None else 0)
@@ -598,7 +749,14 @@ class ProcessTree(ScrollView, can_focus=True):
         if not 0 <= index < len(self.ids):
             return Strip.blank(width, base)
         row = self.row(index)
-        segments = self._group_segments(row) if row.info is not None else self._proc_segments(row)
+        if row.info is not None:
+            segments = self._group_segments(row)
+        elif row.thread is not None:
+            segments = self._proc_segments(self._thread_view(row))
+        else:
+            segments = self._proc_segments(row)
+            if row.proc is not None and row.proc.key in self.tagged:
+                segments = self._tag(segments)
         style = base
         if index == self.cursor:
             # the cursor's background across the whole row, over every cell's own (apply_style
@@ -608,6 +766,30 @@ class ProcessTree(ScrollView, can_focus=True):
             segments = [Segment(text, (s or Style()) + over) for text, s, _ in segments]
         strip = Strip(segments).apply_style(style).adjust_cell_length(width, style)
         return strip.apply_offsets(0, index)
+
+    def _tag(self, segments: list[Segment]) -> list[Segment]:
+        """A tagged row: the mark in its first cell, and the tagged colour over its cells."""
+        tag = self.get_component_rich_style("tree--tagged")
+        rest = Strip(segments).crop(len(TAG_MARK))
+        return [Segment(TAG_MARK, tag), *(Segment(t, (s or Style()) + tag) for t, s, _ in rest)]
+
+    @staticmethod
+    def _thread_view(row: Row) -> Row:
+        """A thread row drawn with its process's columns: its TID, state, CPU% and TIME+,
+        and its name as the command; the memory columns are the process's (shared)."""
+        proc, thread = row.proc, row.thread
+        assert proc is not None and thread is not None
+        shown = replace(
+            proc,
+            pid=thread.tid,
+            state=thread.state,
+            cpu=thread.cpu,
+            ticks=thread.ticks,
+            command=escape(thread.comm),
+            children=(),
+            reparented=False,
+        )
+        return replace(row, proc=shown)
 
     def _group_segments(self, row: Row) -> list[Segment]:
         group = row.info
@@ -653,7 +835,9 @@ class ProcessTree(ScrollView, can_focus=True):
             status = self.get_component_rich_style("tree--failed" if proc.failed else "tree--dim")
             segments.append(Segment(f"[{proc.status}] ", status))
         command_style = text_style
-        if self.search_text and self._matches(proc):
+        if row.thread is not None:
+            command_style = self.get_component_rich_style("tree--thread")
+        elif self.search_text and self._matches(proc):
             command_style = self.get_component_rich_style("tree--match")
         segments.append(Segment(proc.command, command_style))
         if proc.reparented:
