@@ -296,7 +296,7 @@ class ProcessTree(ScrollView, can_focus=True):
             self.tagged.intersection_update(procs)
         if self.following is not None:
             if self.following in procs:
-                self._unfold_to(self.following)
+                # back on it once a fold or a filter shows it again (meanwhile: its ancestor)
                 old_id = self.following
             else:
                 self.following = None
@@ -397,18 +397,6 @@ class ProcessTree(ScrollView, can_focus=True):
 
     def watch_show_threads(self) -> None:
         self._shown_changed()
-
-    def _unfold_to(self, key: Key) -> None:
-        """Open the group and every ancestor of a process, so that it is shown (F)."""
-        procs = self.snapshot.procs
-        proc = procs.get(key)
-        if proc is None:
-            return
-        self.collapsed.discard(proc.group)
-        parent = proc.parent
-        while parent is not None and parent in procs:
-            self.collapsed.discard(parent)
-            parent = procs[parent].parent
 
     def _with_threads(self, ids: list[RowId]) -> list[RowId]:
         """With thread rows (H): each shown multi-threaded process's threads right below it
