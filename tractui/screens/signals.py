@@ -185,6 +185,12 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         else:
             self.app.bell()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The tagged scope's key only while something is tagged (else not in the footer)."""
+        if action == "scope" and parameters == ("tagged",):
+            return self.tagged is not None
+        return True
+
     def _tag_count(self) -> int:
         return self.tagged.count if self.tagged is not None else 0
 
