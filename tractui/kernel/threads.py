@@ -38,7 +38,7 @@ class ThreadSampler:
     def __init__(
         self,
         interval: float = 1.0,
-        limit: int = 2000,
+        limit: int = 500,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.interval = interval
