@@ -320,14 +320,14 @@ class TractApp(App[int]):
             return  # closing
         parts = []
         if tree.user_filter:
-            parts.append(f"User: {tree.user_filter} (u change, Esc clear)")
+            parts.append(f"User: {tree.user_filter} (Esc: all)")
         if tree.tagged:
-            parts.append(f"{len(tree.tagged)} tagged (U untag all)")
+            parts.append(f"{len(tree.tagged)} tagged (U untags)")
         if tree.following is not None:
-            parts.append(f"Following PID {tree.following[0]} (a move key stops)")
+            parts.append(f"Following PID {tree.following[0]}")
         if tree.show_threads:
-            parts.append("Threads shown (H hide)")
-        text = "  │  ".join(parts)
+            parts.append("Threads shown (H)")
+        text = " │ ".join(parts)
         if text == self._modes_text:
             return
         self._modes_text = text

@@ -73,6 +73,12 @@ async def test_space_tags_and_moves_down_u_untags_all(app: TractApp) -> None:
         assert not tree.tagged
         assert "tagged" not in modes(app)
         assert not screen_line(app, sleep30).startswith(TAG_MARK)
+        # a tag holds (pid, start): the same PID started at another time is another process,
+        # never marked, and dropped at the next snapshot
+        key = next(k for k in tree.snapshot.procs if k[0] == sleep30)
+        tree.tagged.add((sleep30, key[1] + 10**9))
+        assert not screen_line(app, sleep30).startswith(TAG_MARK)
+        await wait_for(pilot, lambda: not tree.tagged)
 
 
 async def test_c_tags_the_process_and_its_descendants(app: TractApp) -> None:
