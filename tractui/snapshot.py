@@ -46,8 +46,9 @@ class ProcRow:
     command: str  # escaped (tractui.text): what the tree shows
     alive: bool
     reparented: bool
-    status: str  # "alive", "exit 3", "SIGKILL", "SIGABRT (core)", "gone"
-    failed: bool
+    status: str  # "alive", "exit 3", "SIGKILL", "SIGABRT (core)", "gone", "SIGTERM, by you"
+    failed: bool  # a failure: a non-zero exit or a signal, not caused by tractui (by_you)
+    by_you: bool = False  # ended because of a signal sent from tractui (Proc.by_you)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,11 @@ class GroupRow:
     failed: int
     launched: bool  # has programs this UI launched (quitting may end them)
     log_path: str = ""  # where its launched programs write their output (the daemon's, if it runs)
+    ended_by_you: int = 0  # members ended by a signal sent from tractui (not in failed)
+    roots_failed: int = 0  # of failed, the group's roots (launched or attached)
+    # the program launched last: "" (none), "running", or how it ended ("exit 3 after 1.2 s")
+    last_outcome: str = ""
+    last_failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +366,10 @@ class SnapshotRows:
                 failed=group.failed,
                 launched=group.name in launched,
                 log_path=self.log_path(group.name),
+                ended_by_you=group.ended_by_you,
+                roots_failed=group.roots_failed,
+                last_outcome=group.last_outcome or ("running" if group.last_launch else ""),
+                last_failed=group.last_failed,
             )
             for group in tracker.groups.values()
         )
@@ -404,6 +414,7 @@ def proc_row(
     users: procfs.UserNames,
 ) -> ProcRow:
     alive = proc.alive
+    by_you = not alive and proc.by_you()
     nice: int | None
     if alive and sample is not None:
         state, cpu, rss, ticks, threads = (
@@ -444,6 +455,7 @@ def proc_row(
         command=escape(proc.command()),  # once per row built, not at each paint
         alive=alive,
         reparented=proc.reparented,
-        status=proc.status_text(),
-        failed=proc.exit is not None and proc.exit.failed,
+        status=f"{proc.status_text()}, by you" if by_you else proc.status_text(),
+        failed=proc.counted_failed(),
+        by_you=by_you,
     )

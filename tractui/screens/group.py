@@ -18,7 +18,7 @@ from textual.widgets import Footer, Static
 
 from tractui.errors import UserError
 from tractui.screens.details import clock_text
-from tractui.snapshot import Ended, GroupDetails
+from tractui.snapshot import Ended, GroupDetails, GroupRow
 from tractui.text import escape, human_bytes, human_kb
 
 LABEL = 14  # the width of the labels, right-aligned
@@ -39,6 +39,7 @@ def group_content(d: GroupDetails) -> Content:
             "events",
             f"{row.forks} forks, {row.execs} execs, {row.exits} exits ({row.failed} failed)",
         ),
+        ("exits", outcomes_text(row)),
         ("CPU now", f"{row.cpu:.1f}%"),
         (
             "CPU time",
@@ -54,6 +55,16 @@ def group_content(d: GroupDetails) -> Content:
     lines.append(Content.from_markup("[b]$title[/b]", title="Ended members (kernel accounts)"))
     lines.extend(_line(k, v) for k, v in ended_pairs(d))
     return Content("\n").join(lines)
+
+
+def outcomes_text(row: GroupRow) -> str:
+    """How its members ended: failures (its roots' apart), those ended by you, the last
+    launch's outcome."""
+    roots = f", {row.roots_failed} of them a root" if row.roots_failed else ""
+    text = f"{row.failed} failed{roots}; {row.ended_by_you} ended by you (signals from tractui)"
+    if row.last_outcome:
+        text += f"; last launch: {row.last_outcome}"
+    return text
 
 
 def launched_text(d: GroupDetails) -> str:

@@ -78,7 +78,13 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
     ]
 
     def __init__(
-        self, targets: Targets, send: Send, group: str, pid: int | None, label: str
+        self,
+        targets: Targets,
+        send: Send,
+        group: str,
+        pid: int | None,
+        label: str,
+        exited: bool = False,  # the process has exited: its subtree scope reaches what lives
     ) -> None:
         super().__init__(classes="dialog-screen")
         self.typed = ""  # the digits of the signal number being typed
@@ -89,6 +95,9 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         self.pid = pid  # None: the row is the group's header
         self.label = label
         self.scope = "process" if pid is not None else "group"
+        self.exited = exited
+        if exited:
+            self.scope = "subtree"
 
     @classmethod
     def help_bindings(cls) -> list[Binding]:
@@ -112,13 +121,15 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
                     *(Option(f"{int(s):2d} {s.name}", id=s.name) for s in SIGNALS),
                     id="signals",
                 )
+                exited = self.exited
                 with RadioSet(id="scope"):
                     for scope in SCOPES:
                         yield RadioButton(
                             scope,
                             value=scope == self.scope,
                             id=f"scope-{scope}",
-                            disabled=self.pid is None and scope != "group",
+                            disabled=(self.pid is None and scope != "group")
+                            or (exited and scope == "process"),
                         )
             yield Static("", id="error", classes="error")
             yield Static(
@@ -152,7 +163,7 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
             self.app.bell()
 
     def action_scope(self, scope: str) -> None:
-        if self.pid is None and scope != "group":
+        if (self.pid is None and scope != "group") or (self.exited and scope == "process"):
             return
         self.scope = scope
         self.query_one(f"#scope-{scope}", RadioButton).value = True

@@ -627,6 +627,11 @@ class ProcessTree(ScrollView, can_focus=True):
         ]
         if group.failed:
             parts.append(Segment(f"  {group.failed} failed", failed))
+        if group.ended_by_you:
+            parts.append(Segment(f"  {group.ended_by_you} ended by you", dim))
+        if group.last_outcome:  # what the program launched last did
+            last = failed if group.last_failed else dim
+            parts.append(Segment(f"  last launch: {group.last_outcome}", last))
         return parts
 
     def _proc_segments(self, row: Row) -> list[Segment]:
