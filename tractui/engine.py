@@ -316,6 +316,9 @@ class Engine:
                 except UserError as err:
                     log.warning("%s", err)
             self.launches[name][i] = replace(record, outcome=outcome)
+            group = tracker.groups.get(name)
+            if group is not None and group.last_launch == key and not group.last_outcome:
+                group.last_outcome = outcome  # it ended unseen (the tracker saw no exit)
             tracker.note_group(name)  # its launch records: saved with the group
 
     def _launch_record(self, key: Key, group: str | None) -> tuple[str, int, LaunchRecord] | None:

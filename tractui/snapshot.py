@@ -46,7 +46,7 @@ class ProcRow:
     command: str  # escaped (tractui.text): what the tree shows
     alive: bool
     reparented: bool
-    status: str  # "alive", "exit 3", "SIGKILL", "SIGABRT (core)", "gone", "SIGTERM, by you"
+    status: str  # "alive", "exit 3", "SIGKILL", "SIGABRT (core)", "gone"
     failed: bool  # a failure: a non-zero exit or a signal, not caused by tractui (by_you)
     by_you: bool = False  # ended because of a signal sent from tractui (Proc.by_you)
 
@@ -455,7 +455,7 @@ def proc_row(
         command=escape(proc.command()),  # once per row built, not at each paint
         alive=alive,
         reparented=proc.reparented,
-        status=f"{proc.status_text()}, by you" if by_you else proc.status_text(),
+        status=proc.status_text(),
         failed=proc.counted_failed(),
         by_you=by_you,
     )

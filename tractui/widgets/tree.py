@@ -656,7 +656,8 @@ class ProcessTree(ScrollView, can_focus=True):
         if exited:
             # before the command, so a narrow terminal cuts the command, not the status
             status = self.get_component_rich_style("tree--failed" if proc.failed else "tree--dim")
-            segments.append(Segment(f"[{proc.status}] ", status))
+            by_you = ", by you" if proc.by_you else ""  # a signal sent from tractui ended it
+            segments.append(Segment(f"[{proc.status}{by_you}] ", status))
         command_style = text_style
         if self.search_text and self._matches(proc):
             command_style = self.get_component_rich_style("tree--match")
