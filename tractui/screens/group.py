@@ -39,7 +39,7 @@ def group_content(d: GroupDetails) -> Content:
             "events",
             f"{row.forks} forks, {row.execs} execs, {row.exits} exits ({row.failed} failed)",
         ),
-        ("exits", outcomes_text(row)),
+        *outcome_pairs(row),
         ("CPU now", f"{row.cpu:.1f}%"),
         (
             "CPU time",
@@ -57,14 +57,17 @@ def group_content(d: GroupDetails) -> Content:
     return Content("\n").join(lines)
 
 
-def outcomes_text(row: GroupRow) -> str:
-    """How its members ended: failures (its roots' apart), those ended by you, the last
-    launch's outcome."""
+def outcome_pairs(row: GroupRow) -> list[tuple[str, str]]:
+    """How its members ended: failures (its roots' apart), those ended by you, and what the
+    program launched last did."""
     roots = f", {row.roots_failed} of them a root" if row.roots_failed else ""
-    text = f"{row.failed} failed{roots}; {row.ended_by_you} ended by you (signals from tractui)"
+    pairs = [
+        ("failed", f"{row.failed}{roots}"),
+        ("ended by you", f"{row.ended_by_you} (by signals sent from tractui)"),
+    ]
     if row.last_outcome:
-        text += f"; last launch: {row.last_outcome}"
-    return text
+        pairs.append(("last launch", row.last_outcome))
+    return pairs
 
 
 def launched_text(d: GroupDetails) -> str:

@@ -631,7 +631,7 @@ class ProcessTree(ScrollView, can_focus=True):
             parts.append(Segment(f"  {group.ended_by_you} ended by you", dim))
         if group.last_outcome:  # what the program launched last did
             last = failed if group.last_failed else dim
-            parts.append(Segment(f"  last launch: {group.last_outcome}", last))
+            parts.append(Segment(f"  last: {group.last_outcome}", last))
         return parts
 
     def _proc_segments(self, row: Row) -> list[Segment]:
