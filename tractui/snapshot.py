@@ -155,6 +155,7 @@ class Ended:
     peak_rss_kib: int | None
     command: str
     on_disk: bool = True  # False: still in the tree (not pruned yet), so not in the files yet
+    by_you: bool = False  # ended by a signal sent from tractui (then never failed)
 
 
 def ended_in_tree(proc: Proc, wall_now: float, now_ns: int) -> Ended:
@@ -165,11 +166,12 @@ def ended_in_tree(proc: Proc, wall_now: float, now_ns: int) -> Ended:
         ended=wall_now - (now_ns - ended_ns) / 1e9,
         pid=proc.pid,
         status=proc.exit.describe() if proc.exit is not None else "gone",
-        failed=proc.exit.failed if proc.exit is not None else False,
+        failed=proc.counted_failed(),
         cpu_s=account.cpu_s if account is not None else None,
         peak_rss_kib=account.peak_rss_kib if account is not None else None,
         command=proc.command(),
         on_disk=False,
+        by_you=proc.by_you(),
     )
 
 
@@ -217,15 +219,17 @@ def ended_entries(entries: Iterable[Mapping[str, Any]]) -> list[Ended]:
             failed = False  # none, or not one we can read
         status = e.get("status")
         wall = e.get("ended_wall")
+        by_you = e.get("by_you") is True  # an older daemon's entries have none
         rows.append(
             Ended(
                 ended=float(wall) if _number(wall) else 0.0,
                 pid=e["pid"] if type(e.get("pid")) is int else 0,
                 status=status if isinstance(status, str) else "gone",
-                failed=failed,
+                failed=failed and not by_you,
                 cpu_s=cpu,
                 peak_rss_kib=rss,
                 command=str(e.get("command") or ""),
+                by_you=by_you,
             )
         )
     rows.sort(key=lambda r: r.ended, reverse=True)

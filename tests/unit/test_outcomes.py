@@ -263,3 +263,32 @@ def test_the_wire_carries_them_and_a_mirror_keeps_them(tracker: Tracker) -> None
     o = older.tracker.groups["web"]
     assert (o.ended_by_you, o.last_launch, o.failed) == (0, None, 1)
     assert not older.tracker.procs[proc.key].by_you()
+
+
+def test_the_history_keeps_an_end_by_you_as_no_failure(tmp_path: Path) -> None:
+    from tractui.model.history import History, wire_lines
+    from tractui.snapshot import ended_entries
+
+    tmp_path.mkdir(exist_ok=True, mode=0o700)
+    t = Tracker(keep_exited=60.0, clock_offset=lambda: 0, reader=FakeProc())
+    history = History(tmp_path)
+    history.open(t)
+    history.collect(t)
+    for pid in (ROOT, ROOT + 1):
+        t.add_root("web", info(pid, 1 * SEC, ("sleep", "9")))
+    signalled(t, ROOT, signal.SIGTERM, 2 * SEC)
+    t.apply([exit_(3 * SEC, ROOT, signal.SIGTERM), exit_(3 * SEC, ROOT + 1, signal.SIGTERM)])
+    history.collect(t)
+    history.flush()
+    kinds = sorted(
+        p.name.split(".")[1] for p in tmp_path.iterdir() if p.name.startswith("history.")
+    )
+    assert kinds.count("clean") == 1 and kinds.count("failed") == 1
+    entries, damaged = wire_lines(history.read("web").entries, "web", history.boot, 0)
+    assert damaged == 0
+    by_pid = {e["pid"]: e for e in entries}
+    assert by_pid[ROOT]["by_you"] and not by_pid[ROOT + 1]["by_you"]
+    rows = {r.pid: r for r in ended_entries(entries)}
+    assert (rows[ROOT].failed, rows[ROOT].by_you) == (False, True)
+    assert (rows[ROOT + 1].failed, rows[ROOT + 1].by_you) == (True, False)
+    history.close()

@@ -169,7 +169,7 @@ def history_cells(e: Ended) -> tuple[str, ...]:
     """An entry's cells but its command: plain text, escaped."""
     ended = clock_text(e.ended) if e.ended else "?"
     ended += " " if e.on_disk else NOT_ON_DISK
-    status = escape(e.status)
+    status = escape(e.status) + (", by you" if e.by_you else "")
     if len(status) > STATUS_MAX:
         status = status[: STATUS_MAX - 1] + "…"
     cpu = f"{e.cpu_s:.3f}" if e.cpu_s is not None else "-"
