@@ -143,7 +143,7 @@ def test_a_failed_launch_is_kept_until_the_next_launch(make_daemon: Callable[...
         True,
     )
     out = daemon.cli("groups").stdout
-    assert re.search(r"^f\s+0\s+1\s+0\s+1\s+1\s+1\s+0 .*\(last: exit 3 after", out, re.M), out
+    assert re.search(r"^f\s+0\s+1\s+0\s+1\s+1\s+1\s+0 .* yes       exit 3 after", out, re.M), out
     added(daemon, "f", "true")
     poll_until(lambda: str(failed) not in tree(daemon, "f"), "the failed launch pruned", 8)
     g = groups(daemon)["f"]
