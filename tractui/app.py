@@ -41,7 +41,7 @@ from tractui.screens.signals import SignalScreen, Tagged
 from tractui.screens.sort import SortScreen
 from tractui.screens.users import UserScreen
 from tractui.session import BENCH_TIMINGS, Session, bench_note
-from tractui.snapshot import Snapshot
+from tractui.snapshot import ProcRow, Snapshot
 from tractui.text import escape
 from tractui.widgets.eventlog import EventLog
 from tractui.widgets.findbar import FindBar
@@ -407,11 +407,12 @@ class TractApp(App[int]):
         session = self.session
         self.push_screen(AttachScreen(session.resolve, session.attach, self._groups(), group), done)
 
-    def action_signal(self) -> None:
+    async def action_signal(self) -> None:
         row = self._row()
         if row is None:
             return
         tagged = self._tagged()
+        exited = False
         if row.proc is None:
             label = f"group {row.group}: every live process"
             pid = None
@@ -419,8 +420,12 @@ class TractApp(App[int]):
             label = f"PID {row.proc.pid} of {row.group}: {row.proc.command}"
             pid = row.proc.pid
             if not row.proc.alive and not tagged:
-                self.notify(f"PID {pid} has exited: nothing to signal", severity="warning")
-                return
+                # its live descendants still run (a setsid child): the subtree scope reaches them
+                below = await self._call(self.session.targets(row.group, pid, True))
+                if below is None:
+                    return
+                label = exited_label(row.proc, below, self.snapshot)
+                exited = True
         # the dialog reaches this group only, or the tagged processes
         targets = partial(self.session.targets, row.group)
         send = partial(self.session.send_signal, row.group)
@@ -432,7 +437,7 @@ class TractApp(App[int]):
                 partial(self.session.tagged_targets, tagged),
                 partial(self.session.signal_keys, tagged),
             )
-        self.push_screen(SignalScreen(targets, send, row.group, pid, label, scope))
+        self.push_screen(SignalScreen(targets, send, row.group, pid, label, scope, exited=exited))
 
     def _tagged(self) -> list[Key]:
         """The tagged processes, in PID order."""
@@ -718,3 +723,22 @@ class TractApp(App[int]):
     def _store_settings(self) -> None:
         if self.save_settings:
             settings.save({"theme": self.theme})
+
+
+EXITED_LISTED = 8  # the live descendants of an exited process the signal dialog names
+
+
+def exited_label(proc: ProcRow, below: list[int], snapshot: Snapshot) -> str:
+    """The signal dialog's label for an exited process: its live descendants, which its
+    subtree scope reaches (the first few by PID and command, then how many more)."""
+    by_pid = {r.pid: r for r in snapshot.procs.values() if r.alive and r.group == proc.group}
+    lines = [
+        f"PID {proc.pid} of {proc.group} has exited [{proc.status}]: {proc.command}",
+        f"its subtree reaches {len(below)} live descendant{'s' if len(below) != 1 else ''}:",
+    ]
+    for pid in below[:EXITED_LISTED]:
+        row = by_pid.get(pid)
+        lines.append(f"  {pid} {row.command if row is not None else ''}".rstrip())
+    if len(below) > EXITED_LISTED:
+        lines.append(f"  ... and {len(below) - EXITED_LISTED} more")
+    return "\n".join(lines)

@@ -327,6 +327,17 @@ def open_log(path: Path) -> int:
     return fd
 
 
+def append_log(path: Path, line: str) -> None:
+    """Append ``line`` to a group's launch log (UserError if it cannot be)."""
+    fd = open_log(path)
+    try:
+        os.write(fd, line.encode())
+    except OSError as err:
+        raise UserError(f"cannot write the log {path}: {err.strerror}") from None
+    finally:
+        os.close(fd)
+
+
 def launch_banner(spec: LaunchSpec) -> str:
     """The line a group's log gets before each program launched into it: one line, whatever
     the command line holds (``$'…'`` quoting)."""

@@ -27,10 +27,13 @@ from tractui.kernel.taskstats import TaskRecord
 from tractui.model.changes import Delta, Key
 from tractui.model.history import GroupHistory, History, wire_lines
 from tractui.model.state import LaunchRecord, Persister, Restored
-from tractui.model.store import Group, Proc, validate_group_name
+from tractui.model.store import Group, Proc, outcome_text, validate_group_name
 from tractui.model.tracker import KEEP_EXITED, Tracker
 
 log = logging.getLogger(__name__)
+
+# launch records kept per group: the newest, and any older one whose end is not logged yet
+LAUNCHES_KEPT = 64
 
 
 @dataclass(slots=True)
@@ -161,6 +164,8 @@ class Engine:
         self.collector_error: str = ""
         self.restarts = 0
         self._last_upkeep = 0.0
+        # launched programs whose end is not in their launch log yet (see log_exits)
+        self._awaiting: set[Key] = set()
 
     @property
     def banner(self) -> str:
@@ -209,6 +214,12 @@ class Engine:
                 raise
             if self.history is not None:
                 self.history.open(self.tracker)  # under the state's lock, after its restore
+            # programs launched before a restart, whose end no log has yet: it may have come
+            # while nothing watched (said so), or still be to come
+            self._awaiting = {
+                (r.pid, r.start) for rs in self.launches.values() for r in rs if not r.outcome
+            }
+            self.log_exits(restored=True)
         return info
 
     def stop(self) -> None:
@@ -260,7 +271,10 @@ class Engine:
                 self.tracker.unrecovered,
             )
         now = time.monotonic()
-        if now - self._last_upkeep >= 0.5:
+        upkeep = now - self._last_upkeep >= 0.5
+        if self._awaiting and (delta.exited or upkeep):
+            self.log_exits()  # before prune, which could forget a short-lived program
+        if upkeep:
             self._last_upkeep = now
             if self.history is not None:
                 self.history.collect(self.tracker)  # what prune forgets is encoded first
@@ -273,6 +287,49 @@ class Engine:
             if self.state is not None:
                 self.state.tick(self)  # cheap unless the groups changed
         return delta
+
+    def log_exits(self, restored: bool = False) -> None:
+        """Append to its launch log the end of each launched program that ended, once: the
+        line is noted in its launch record (saved with the groups), so a restart, even a
+        kill -9, neither loses it nor writes it again (``restored``: just after a restart, a
+        line already in the log's tail, written before a kill -9 that lost the note, is not
+        written twice)."""
+        tracker = self.tracker
+        for key in list(self._awaiting):
+            proc = tracker.procs.get(key)
+            if proc is not None and proc.alive:
+                continue
+            self._awaiting.discard(key)
+            found = self._launch_record(key, proc.group if proc is not None else None)
+            if found is None:
+                continue  # its group was removed: so was its record
+            name, i, record = found
+            if proc is None:
+                outcome, when = "ended while not tracked (status unknown)", time.time()
+            else:
+                outcome = outcome_text(proc)
+                when = (tracker.wall_of_boot + (proc.ended or 0)) / 1e9
+            line = exit_line(record.pid, outcome, when)
+            if not (restored and _logged(Path(record.log), record.pid)):
+                try:
+                    control.append_log(Path(record.log), line)
+                except UserError as err:
+                    log.warning("%s", err)
+            self.launches[name][i] = replace(record, outcome=outcome)
+            group = tracker.groups.get(name)
+            if group is not None and group.last_launch == key and not group.last_outcome:
+                group.last_outcome = outcome  # it ended unseen (the tracker saw no exit)
+            tracker.note_group(name)  # its launch records: saved with the group
+
+    def _launch_record(self, key: Key, group: str | None) -> tuple[str, int, LaunchRecord] | None:
+        """The launch record of the program ``key`` (in ``group`` if known), with its group and
+        its index there."""
+        names = [group] if group is not None else list(self.launches)
+        for name in names:
+            for i, record in enumerate(self.launches.get(name, ())):
+                if (record.pid, record.start) == key:
+                    return name, i, record
+        return None
 
     def history_of(self, name: str, newest: int | None = None) -> GroupHistory:
         """The ended members of group ``name`` kept on disk, as ``list --all`` gives them
@@ -373,9 +430,15 @@ class Engine:
         log.debug("launched %d into %r: %s", popen.pid, name, spec.argv)
         proc = self.adopt_child(name, popen.pid)
         self.tracker.expect_exec(proc, tuple(spec.argv))
-        self.launches.setdefault(name, []).append(
-            LaunchRecord.of(spec.argv, spec.cwd, spec.as_root, proc, log_path)
-        )
+        records = self.launches.setdefault(name, [])
+        records.append(LaunchRecord.of(spec.argv, spec.cwd, spec.as_root, proc, log_path))
+        if len(records) > LAUNCHES_KEPT:  # the oldest whose end is logged go
+            done = [r for r in records[:-LAUNCHES_KEPT] if r.outcome]
+            records[:] = [r for r in records if r not in done]
+        self._awaiting.add(proc.key)
+        # the last launch: its outcome in the header; the one before, failed, is pruned now
+        last = tracker.groups[name]
+        last.last_launch, last.last_outcome, last.last_failed = proc.key, "", False
         tracker.note_group(name)  # its launch records: saved with the group
         return proc
 
@@ -438,8 +501,16 @@ class Engine:
         return targets(self.tracker, group, pid, subtree)
 
     def signal(self, procs: list[Proc], sig: int) -> list[SignalResult]:
-        own = self.tracker.own_pids
+        """Signal each process; each one reached remembers it (saved with it), so that its end
+        is counted as ended by you, not failed (see Proc.by_you)."""
+        tracker = self.tracker
+        own = tracker.own_pids
         results = [control.send_signal(p.pid, p.start, sig, own) for p in procs]
+        now = tracker.now()
+        for proc, result in zip(procs, results, strict=True):
+            if result.ok and proc.key in tracker.procs:
+                proc.signalled, proc.signalled_at = int(sig), now
+                tracker.changes.note_changed(proc.key)
         log.debug("signal %d: %s", sig, ", ".join(r.describe() for r in results))
         return results
 
@@ -456,15 +527,43 @@ class Engine:
 def targets(tracker: Tracker, group: str, pid: int | None, subtree: bool) -> list[Proc]:
     """The live members of ``tracker`` a signal would reach: a group (``pid`` None), one
     member, or a member's subtree."""
-    tracker.group(group)
+    found = tracker.group(group)
     if pid is None:
         return tracker.members(group, alive_only=True)
     proc = tracker.live.get(pid)
     if proc is None or proc.group != group:
-        raise UserError(f"PID {pid} is not a live member of group {group!r}")
+        # an exited member (the latest with that PID): its live descendants, in subtree scope
+        ended = [tracker.procs[k] for k in found.members if k[0] == pid and k in tracker.procs]
+        if not ended:
+            raise UserError(f"PID {pid} is not a member of group {group!r}")
+        proc = max(ended, key=lambda p: p.start)
+        if not subtree:
+            raise UserError(
+                f"PID {pid} has exited: nothing to signal (its subtree scope reaches "
+                "its live descendants)"
+            )
+        below = [p for p in tracker.subtree(proc.key) if p.alive]
+        if not below:
+            raise UserError(f"PID {pid} has exited, and no descendant of it is alive")
+        return below
     if not subtree:
         return [proc]
     return [p for p in tracker.subtree(proc.key) if p.alive]
+
+
+def exit_line(pid: int, outcome: str, when: float) -> str:
+    """The line a launch log gets when the program launched there ends."""
+    clock = time.strftime("%H:%M:%S", time.localtime(when))
+    return f"──── {clock} PID {pid} exited: {outcome} ────\n"
+
+
+def _logged(path: Path, pid: int) -> bool:
+    """The log's tail already says that ``pid`` exited (written before a kill -9)."""
+    try:
+        tail = control.read_log(path, lines=200).text
+    except UserError:
+        return False
+    return f" PID {pid} exited: " in tail
 
 
 def _merge(into: Delta, other: Delta) -> None:

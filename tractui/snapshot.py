@@ -48,7 +48,8 @@ class ProcRow:
     alive: bool
     reparented: bool
     status: str  # "alive", "exit 3", "SIGKILL", "SIGABRT (core)", "gone"
-    failed: bool
+    failed: bool  # a failure: a non-zero exit or a signal, not caused by tractui (by_you)
+    by_you: bool = False  # ended because of a signal sent from tractui (Proc.by_you)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,11 @@ class GroupRow:
     failed: int
     launched: bool  # has programs this UI launched (quitting may end them)
     log_path: str = ""  # where its launched programs write their output (the daemon's, if it runs)
+    ended_by_you: int = 0  # members ended by a signal sent from tractui (not in failed)
+    roots_failed: int = 0  # of failed, the group's roots (launched or attached)
+    # the program launched last: "" (none), "running", or how it ended ("exit 3 after 1.2 s")
+    last_outcome: str = ""
+    last_failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +159,7 @@ class Ended:
     peak_rss_kib: int | None
     command: str
     on_disk: bool = True  # False: still in the tree (not pruned yet), so not in the files yet
+    by_you: bool = False  # ended by a signal sent from tractui (then never failed)
 
 
 def ended_in_tree(proc: Proc, wall_now: float, now_ns: int) -> Ended:
@@ -163,11 +170,12 @@ def ended_in_tree(proc: Proc, wall_now: float, now_ns: int) -> Ended:
         ended=wall_now - (now_ns - ended_ns) / 1e9,
         pid=proc.pid,
         status=proc.exit.describe() if proc.exit is not None else "gone",
-        failed=proc.exit.failed if proc.exit is not None else False,
+        failed=proc.counted_failed(),
         cpu_s=account.cpu_s if account is not None else None,
         peak_rss_kib=account.peak_rss_kib if account is not None else None,
         command=proc.command(),
         on_disk=False,
+        by_you=proc.by_you(),
     )
 
 
@@ -215,15 +223,17 @@ def ended_entries(entries: Iterable[Mapping[str, Any]]) -> list[Ended]:
             failed = False  # none, or not one we can read
         status = e.get("status")
         wall = e.get("ended_wall")
+        by_you = e.get("by_you") is True  # an older daemon's entries have none
         rows.append(
             Ended(
                 ended=float(wall) if _number(wall) else 0.0,
                 pid=e["pid"] if type(e.get("pid")) is int else 0,
                 status=status if isinstance(status, str) else "gone",
-                failed=failed,
+                failed=failed and not by_you,
                 cpu_s=cpu,
                 peak_rss_kib=rss,
                 command=str(e.get("command") or ""),
+                by_you=by_you,
             )
         )
     rows.sort(key=lambda r: r.ended, reverse=True)
@@ -364,6 +374,10 @@ class SnapshotRows:
                 failed=group.failed,
                 launched=group.name in launched,
                 log_path=self.log_path(group.name),
+                ended_by_you=group.ended_by_you,
+                roots_failed=group.roots_failed,
+                last_outcome=group.last_outcome or ("running" if group.last_launch else ""),
+                last_failed=group.last_failed,
             )
             for group in tracker.groups.values()
         )
@@ -408,6 +422,7 @@ def proc_row(
     users: procfs.UserNames,
 ) -> ProcRow:
     alive = proc.alive
+    by_you = not alive and proc.by_you()
     nice: int | None
     if alive and sample is not None:
         state, cpu, rss, ticks, threads = (
@@ -449,5 +464,6 @@ def proc_row(
         alive=alive,
         reparented=proc.reparented,
         status=proc.status_text(),
-        failed=proc.exit is not None and proc.exit.failed,
+        failed=proc.counted_failed(),
+        by_you=by_you,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import signal
 import stat
 import subprocess
@@ -172,16 +173,25 @@ def test_launched_output_goes_to_the_group_log_not_our_terminal(
 def test_each_launch_into_a_group_starts_its_output_with_a_banner(engine: Engine) -> None:
     first = engine.launch("twice", LaunchSpec(["sh", "-c", "echo first-run"]))
     wait_until(engine, lambda: not first.alive, "the first program's end")
+    wait_until(engine, lambda: engine.launches["twice"][0].outcome, "its end logged")
     second = engine.launch("twice", LaunchSpec(["echo", "it's second"], cwd="/"))
     wait_until(engine, lambda: not second.alive, "the second program's end")
+    wait_until(engine, lambda: engine.launches["twice"][1].outcome, "its end logged")
     lines = log_path_for("twice").read_text().splitlines()
-    assert len(lines) == 4, lines
+    assert len(lines) == 6, lines
     assert lines[0].startswith("──── ") and lines[0].endswith(
         "tractui launched: sh -c 'echo first-run' ────"
     )
     assert lines[1] == "first-run"
-    assert lines[2].endswith("""tractui launched: echo 'it'"'"'s second' in / ────""")
-    assert lines[3] == "it's second"
+    # and after its output, its end
+    assert re.fullmatch(
+        rf"──── [\d:]{{8}} PID {first.pid} exited: exit 0 after .* s ────", lines[2]
+    )
+    assert lines[3].endswith("""tractui launched: echo 'it'"'"'s second' in / ────""")
+    assert lines[4] == "it's second"
+    assert lines[5].endswith(
+        f" PID {second.pid} exited: exit 0 after {lines[5].split()[-3]} s ────"
+    )
 
 
 def test_launched_program_runs_in_a_session_of_its_own(engine: Engine) -> None:

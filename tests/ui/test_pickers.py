@@ -182,3 +182,38 @@ async def test_help_lists_the_keys_of_both_pickers() -> None:
         text = str(app.screen.query_one(Static).render())
         assert "In the sort picker" in text and "Invert the sort order" in text
         assert "In the signal picker" in text and "0-9" in text
+
+
+async def test_k_on_an_exited_process_offers_its_live_descendants_in_subtree_scope() -> None:
+    """The replay's 4102 has exited; its child 4103 (sleep 31, reparented) runs on."""
+    app = replay_app()
+    sent: list[tuple[list[int], int]] = []
+    engine = app.session.engine
+
+    def record(procs: list[Proc], sig: int) -> list[SignalResult]:
+        sent.append(([p.pid for p in procs], sig))
+        return [SignalResult(p.pid, True) for p in procs]
+
+    engine.signal = record  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        tree = app.query_one(ProcessTree)
+        for _ in range(8):
+            row = tree.current
+            if row is not None and row.proc is not None and row.proc.pid == 4102:
+                break
+            await pilot.press("down")
+        assert tree.current is not None and tree.current.proc is not None
+        assert tree.current.proc.pid == 4102 and not tree.current.proc.alive
+        await pilot.press("k")
+        await wait_for(pilot, lambda: isinstance(app.screen, SignalScreen))
+        screen = app.screen
+        assert isinstance(screen, SignalScreen)
+        label = str(screen.query_one("#target", Static).render())
+        assert "has exited" in label and "1 live descendant" in label and "4103 sleep 31" in label
+        assert screen.scope == "subtree"
+        await pilot.press("p")  # the process itself cannot be signalled: refused
+        assert screen.scope == "subtree"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, SignalScreen))
+    assert sent == [([4103], signal.SIGTERM)]

@@ -52,7 +52,10 @@ def test_launch_then_group_sigterm_ends_the_double_forked_daemon(
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(p) for p in pids)
-    tmux.wait_for(lambda s: "[SIGTERM] sleep 31" in s)
+    # signals sent from tractui are no failures: counted apart, each end marked "by you"
+    screen = tmux.wait_for(lambda s: "[SIGTERM, by you] sleep 31" in s)
+    assert re.search(r"▾ e2e .*exits 4  3 ended by you", screen), screen
+    assert "failed" not in screen.split("▾ e2e")[1].splitlines()[0]
     tmux.keys("q")
     deadline = time.monotonic() + 5
     while tmux.alive() and time.monotonic() < deadline:
@@ -67,10 +70,65 @@ def test_keep_exited_sets_how_long_an_exited_process_stays(tmux: Pane) -> None:
     tmux.wait_for(lambda s: "Launch a program" in s)
     tmux.keys("brief", literal=True)
     tmux.keys("Tab")
-    tmux.keys("sh -c 'exit 7'", literal=True)
+    tmux.keys("sh -c 'exit 0'", literal=True)
     tmux.keys("Enter")
-    tmux.wait_for(lambda s: "[exit 7] sh -c exit 7" in s)
+    tmux.wait_for(lambda s: "[exit 0] sh -c exit 0" in s)
     started = time.monotonic()
-    screen = tmux.wait_for(lambda s: "[exit 7]" not in s, timeout=5)
+    screen = tmux.wait_for(lambda s: "[exit 0]" not in s, timeout=5)
     assert "▾ brief  0/0 live" in screen and time.monotonic() - started < 4  # not the 10 s
+    assert "last: exit 0 after" in screen
+    tmux.keys("q")
+
+
+@pytest.mark.options("--keep-exited 1")
+def test_a_failed_launch_stays_in_the_tree_until_the_next_launch(tmux: Pane) -> None:
+    tmux.wait_for(lambda s: "engine running" in s)
+    tmux.keys("n")
+    tmux.wait_for(lambda s: "Launch a program" in s)
+    tmux.keys("brief", literal=True)
+    tmux.keys("Tab")
+    time.sleep(0.5)  # the focus moves first (typing at once after Tab: the prompts' issue)
+    tmux.keys("sh -c 'exit 3'", literal=True)
+    tmux.keys("Enter")
+    tmux.wait_for(lambda s: "[exit 3] sh -c exit 3" in s)
+    time.sleep(3)  # three times --keep-exited: a failed launch is kept all the same
+    screen = tmux.wait_for(lambda s: "[exit 3] sh -c exit 3" in s)
+    assert re.search(r"▾ brief  0/1 live .* 1 failed  last: exit 3 after", screen), screen
+    tmux.keys("n")
+    tmux.wait_for(lambda s: "Launch a program" in s)
+    tmux.keys("Tab")
+    time.sleep(0.5)  # the focus moves first (typing at once after Tab: the prompts' issue)
+    tmux.keys("true", literal=True)
+    tmux.keys("Enter")
+    # the next launch: the failed one goes as any exited process does
+    screen = tmux.wait_for(lambda s: "[exit 3]" not in s and "▾ brief  0/0 live" in s, timeout=8)
+    assert "last: exit 0 after" in screen
+    tmux.keys("q")
+
+
+def test_k_on_an_exited_shell_reaches_its_live_setsid_child(tmux: Pane, reaper: Reaper) -> None:
+    tmux.wait_for(lambda s: "engine running" in s)
+    tmux.keys("n")
+    tmux.wait_for(lambda s: "Launch a program" in s)
+    tmux.keys("orphan", literal=True)
+    tmux.keys("Tab")
+    time.sleep(0.5)  # the focus moves first (typing at once after Tab: the prompts' issue)
+    tmux.keys("sh -c 'setsid sleep 60 & exit 0'", literal=True)
+    tmux.keys("Enter")
+    screen = tmux.wait_for(lambda s: "[exit 0] sh -c" in s and "── sleep 60" in s)
+    child = pid_on_screen(screen, "sleep 60")
+    reaper.add(child)
+    tmux.keys("Home")
+    tmux.keys("Down")  # the exited shell
+    tmux.keys("k")
+    screen = tmux.wait_for(lambda s: "Send signal" in s)
+    assert "has exited" in screen and "1 live descendant" in screen, screen
+    assert re.search(rf"\b{child} sleep 60", screen), screen
+    tmux.keys("Enter")  # SIGTERM, in subtree scope (preselected: the process has exited)
+    deadline = time.monotonic() + 5
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(child)
+    screen = tmux.wait_for(lambda s: "[SIGTERM, by you] sleep 60" in s)
+    assert "1 ended by you" in screen
     tmux.keys("q")

@@ -88,15 +88,16 @@ def _groups(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     width = max(5, *map(len, names))
     write(
         f"{'GROUP':<{width}}  {'LIVE':>5} {'TRACKED':>7} {'FORKS':>6} {'EXECS':>6} "
-        f"{'EXITS':>6} {'FAILED':>6} {'CPU_S':>9}  LAUNCHED\n"
+        f"{'EXITS':>6} {'FAILED':>6} {'BY_YOU':>6} {'CPU_S':>9}  LAUNCHED  LAST\n"
     )
     for name, g in zip(names, groups, strict=True):
         cpu = g.get("cpu_s")  # a daemon of an older tractui sends none
+        last = g.get("last_outcome") or ("running" if g.get("last_launch") else "")
         write(
             f"{name:<{width}}  {g['live']:>5} {g['total']:>7} {g['forks']:>6} "
-            f"{g['execs']:>6} {g['exits']:>6} {g['failed']:>6} "
+            f"{g['execs']:>6} {g['exits']:>6} {g['failed']:>6} {g.get('ended_by_you', 0):>6} "
             f"{'-' if cpu is None else f'{cpu:.2f}':>9}  "
-            f"{'yes' if g['launched'] else 'no'}\n"
+            f"{'yes' if g['launched'] else 'no':<8}  {escape(last) or '-'}\n"
         )
     return 0
 

@@ -433,6 +433,13 @@ class Mirror:
         group.execs = g["execs"]
         group.exits = g["exits"]
         group.failed = g["failed"]
+        # a daemon of an older tractui sends none of these
+        group.ended_by_you = int(g.get("ended_by_you", 0))
+        group.roots_failed = int(g.get("roots_failed", 0))
+        last = g.get("last_launch")
+        group.last_launch = key_from_wire(last) if last is not None else None
+        group.last_outcome = str(g.get("last_outcome", ""))
+        group.last_failed = bool(g.get("last_failed", False))
         ended = g.get("ended")  # a daemon of an older tractui sends none
         group.ended = Account.from_json(ended) if ended is not None else Account()
         self.logs[group.name] = str(g.get("log", ""))

@@ -5,6 +5,7 @@ lock, the engine appends one JSON line per ended member to a journal of segment 
 
     history.clean.00000001 ...   members that exited 0, or whose status is unknown
     history.failed.00000001 ...  members that exited non-zero or were killed by a signal
+                                 (not those ended by a signal sent from tractui: clean)
 
 A line is ``{"g": ID, "group": NAME, "boot": BOOT, "off": OFF, "at": AT, "proc": {...}}``:
 ``proc`` is the member as the protocol sends it (:func:`tractui.model.wire.proc_to_wire`, so
@@ -377,7 +378,8 @@ class History:
                 at,
                 text,
             )
-            failed = proc.exit is not None and proc.exit.failed
+            # an end caused by a signal from tractui is no failure: kept as the clean ones
+            failed = proc.counted_failed()
             self._pending[KINDS[failed]].append(line.encode())
             n += 1
         return n
@@ -672,6 +674,7 @@ def entry_wire(entry: dict[str, Any], group: str, boot: str, off_now: int) -> di
             "command": command_text(argv, comm, execs),
             "alive": False,
             "status": exit_.describe() if exit_ is not None else "gone",
+            "by_you": _by_you(proc.get("signalled"), exit_, proc["ended"], proc["start"]),
             "reparented": False,
             "history": True,
             "boot": entry["boot"],
@@ -680,6 +683,15 @@ def entry_wire(entry: dict[str, Any], group: str, boot: str, off_now: int) -> di
         }
     )
     return proc
+
+
+def _by_you(signalled: object, status: ExitStatus | None, ended: int, start: int) -> bool:
+    """A kept member's end was caused by a signal sent from tractui (see Proc.by_you)."""
+    if not (isinstance(signalled, list) and len(signalled) == 2):
+        return False
+    proc = Proc(1, start, "", None, 0, ended=ended, exit=status)
+    proc.signalled, proc.signalled_at = int(signalled[0]), int(signalled[1])
+    return proc.by_you()
 
 
 def wire_lines(

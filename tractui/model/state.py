@@ -66,6 +66,9 @@ TMP_SUFFIX = ".tmp"
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 
 
+NOT_RECORDED = "not recorded"  # the outcome of a launch saved by an older tractui
+
+
 class StateError(UserError):
     """The state directory can't be used: groups would not be saved."""
 
@@ -87,6 +90,8 @@ class LaunchRecord:
     start: int  # ns since boot
     log: str  # where its output goes
     time: float  # wall clock, when it was launched
+    # how it ended, once its log has the line that says so ("exit 3 after 1.2 s"); "" before
+    outcome: str = ""
 
     @classmethod
     def of(
@@ -337,6 +342,8 @@ class Persister:
             group.created = entry.created
             group.forks, group.execs, group.exits, group.failed = entry.counters
             group.ended = entry.ended
+            group.ended_by_you, group.roots_failed = entry.outcomes
+            group.last_launch, group.last_outcome, group.last_failed = entry.last_launch
             group.roots = list(entry.roots)
             procs.extend(entry.members)
             if entry.launches:
@@ -554,6 +561,9 @@ class SavedGroup:
     members: list[Proc]  # parents before children
     launches: list[LaunchRecord] = field(default_factory=list)
     ended: Account = field(default_factory=Account)  # its ended members' accounts, summed
+    outcomes: tuple[int, int] = (0, 0)  # ended_by_you, roots_failed (0 in older files)
+    # last_launch, last_outcome, last_failed (none in older files)
+    last_launch: tuple[Key | None, str, bool] = (None, "", False)
 
 
 @dataclass(slots=True)
@@ -729,6 +739,11 @@ def _group_head(group: Group, launches: Mapping[str, Sequence[LaunchRecord]]) ->
         "ended": group.ended.to_json(),
         "roots": [list(key) for key in group.roots],
         "launches": [_encode_launch(r) for r in launches.get(group.name, ())],
+        "ended_by_you": group.ended_by_you,
+        "roots_failed": group.roots_failed,
+        "last_launch": None if group.last_launch is None else list(group.last_launch),
+        "last_outcome": group.last_outcome,
+        "last_failed": group.last_failed,
     }
 
 
@@ -856,6 +871,7 @@ def _encode_launch(record: LaunchRecord) -> dict[str, Any]:
         "start": record.start,
         "log": record.log,
         "time": record.time,
+        "outcome": record.outcome,
     }
 
 
@@ -935,7 +951,24 @@ def _decode_group_head(doc: _Fields) -> SavedGroup:
         members=[],
         launches=launches,
         ended=_account(doc, "ended") or Account(),  # a file of an older tractui has none
+        outcomes=(_optional_int(doc, "ended_by_you"), _optional_int(doc, "roots_failed")),
+        last_launch=_last_launch(doc),
     )
+
+
+def _optional_int(doc: _Fields, name: str) -> int:
+    """A counter a file of an older tractui has not: 0 then."""
+    return doc.integer(name) if name in doc.data else 0
+
+
+def _last_launch(doc: _Fields) -> tuple[Key | None, str, bool]:
+    """A group's last launch and its outcome (none in a file of an older tractui)."""
+    key = doc.data.get("last_launch")
+    if key is None:
+        return (None, "", False)
+    outcome = doc.text("last_outcome") if "last_outcome" in doc.data else ""
+    failed = doc.flag("last_failed") if "last_failed" in doc.data else False
+    return (_key(key, f"{doc.where}, last_launch"), outcome, failed)
 
 
 def _account(doc: _Fields, name: str) -> Account | None:
@@ -969,6 +1002,15 @@ def _decode_proc(doc: _Fields, group: str) -> Proc:
         lost_exit=doc.flag("lost_exit"),
         account=_account(doc, "account"),
     )
+    signalled = doc.data.get("signalled")  # [signal, ns since boot]; absent: none
+    if signalled is not None:
+        if not (
+            isinstance(signalled, list)
+            and len(signalled) == 2
+            and all(type(v) is int and v >= 0 for v in signalled)
+        ):
+            raise Corrupt(f"{doc.where}: 'signalled' should be [signal, time], not {signalled!r}")
+        proc.signalled, proc.signalled_at = signalled
     if "exec_times" in doc.data:
         times = doc.items("exec_times")
         if len(times) != len(proc.execs) or not all(type(t) is int and t >= 0 for t in times):
@@ -1003,6 +1045,8 @@ def _decode_launch(doc: _Fields) -> LaunchRecord:
         start=doc.integer("start"),
         log=doc.text("log"),
         time=doc.number("time"),
+        # a file of an older tractui has none: no line is owed to its log
+        outcome=doc.text("outcome") if "outcome" in doc.data else NOT_RECORDED,
     )
 
 

@@ -18,6 +18,7 @@ them in step.
 from __future__ import annotations
 
 import re
+import signal
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,25 @@ ARGV_UNREAD = "[argv unread]"
 # the command of an exec whose /proc read came after the same process had exec'd again: what
 # the read showed was the later program's, so what this one ran is unknown
 SUPERSEDED_EXEC = "[exec'd; exec'd again before it was read]"
+
+# After a signal sent from tractui (k, ``tractui signal``, quit's "end them"), a member that ends
+# within this many seconds was ended by the user, whatever its status (a SIGTERM handler's exit
+# 1 too); one that died of the very signal sent was, whenever it died
+BY_YOU_WINDOW_NS = 60_000_000_000
+# signals whose default action is not to end a process: sending one ends nothing
+NOT_ENDING = frozenset(
+    int(s)
+    for s in (
+        signal.SIGCHLD,
+        signal.SIGCONT,
+        signal.SIGSTOP,
+        signal.SIGTSTP,
+        signal.SIGTTIN,
+        signal.SIGTTOU,
+        signal.SIGURG,
+        signal.SIGWINCH,
+    )
+)
 
 UNKNOWN_EXEC_TIME = 0
 """An entry of ``Proc.exec_times`` for an exec whose time is not known: one recorded by a
@@ -64,6 +84,28 @@ def command_text(argv: Sequence[str], comm: str, execs: Sequence[Sequence[str]])
     if execs and not execs[-1]:  # named by its exit record: the program, not its arguments
         return f"{comm} {ARGV_UNREAD}"
     return f"[{comm}]"  # a kernel thread or a zombie has no cmdline
+
+
+def duration_text(seconds: float) -> str:
+    """A lifetime as a person reads it: "0.004 s", "1.2 s", "3 min 4 s", "2 h 5 min"."""
+    if seconds < 0.1:
+        return f"{seconds:.3f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
+def outcome_text(proc: Proc) -> str:
+    """How an ended member ended, for a launch log and a group's header: "exit 3 after 1.2 s",
+    "SIGTERM (by you) after 4.0 s", "gone (ended unseen) after 5 min 2 s"."""
+    if proc.ended is None:
+        return "running"
+    status = proc.exit.describe() if proc.exit is not None else "gone (ended unseen)"
+    if proc.by_you():
+        status += " (by you)"
+    return f"{status} after {duration_text(max(0, proc.ended - proc.start) / 1e9)}"
 
 
 @dataclass(slots=True, eq=False)
@@ -98,6 +140,9 @@ class Proc:
     # its exact kernel account (taskstats): its ended threads' records, then its own at exit;
     # None while no record came (alive, the record lost, or accounting off)
     account: Account | None = None
+    # the last signal sent to it from tractui (0: none) and when (ns since boot): see by_you
+    signalled: int = 0
+    signalled_at: int = 0
     # (pid, start): made once, the one tuple every index of the tracker and the UI shares
     key: Key = field(init=False, repr=False, compare=False)
 
@@ -115,6 +160,25 @@ class Proc:
 
     def command(self) -> str:
         return command_text(self.argv, self.comm, self.execs)
+
+    def by_you(self, status: ExitStatus | None = None, ended: int | None = None) -> bool:
+        """It ended (with ``status`` at ``ended``; by default its own) because of a signal
+        sent from tractui: it died of that very signal, or it ended within BY_YOU_WINDOW_NS
+        after one whose default action ends a process (a SIGTERM handler's exit 1 too)."""
+        status = self.exit if status is None else status
+        ended = self.ended if ended is None else ended
+        sig = self.signalled
+        if not sig or status is None or ended is None:
+            return False
+        if status.signal == sig:
+            return True
+        return sig not in NOT_ENDING and 0 <= ended - self.signalled_at <= BY_YOU_WINDOW_NS
+
+    def counted_failed(self) -> bool:
+        """Its end counts as a failure: a non-zero exit or a death by signal not caused by a
+        signal sent from tractui (those count as ended by you)."""
+        status = self.exit
+        return status is not None and status.failed and not self.by_you()
 
     @property
     def argv_unread(self) -> bool:
@@ -146,10 +210,18 @@ class Group:
     forks: int = 0
     execs: int = 0
     exits: int = 0
-    failed: int = 0  # non-zero exits and deaths by signal
+    failed: int = 0  # non-zero exits and deaths by signal, but those ended by you
     # the accounts of every member that ended with one, those pruned since included
     ended: Account = field(default_factory=Account)
     created: float = field(default_factory=time.time)
+    # members ended by a signal sent from tractui (Proc.by_you): not failures, whatever status
+    ended_by_you: int = 0
+    roots_failed: int = 0  # of ``failed``, the group's roots (launched or attached)
+    # the program launched into it last (None: none yet), and how it ended ("" while it runs,
+    # else "exit 3 after 1.2 s"); a failed one is kept in the tree until the next launch
+    last_launch: Key | None = None
+    last_outcome: str = ""
+    last_failed: bool = False
 
 
 def validate_group_name(name: str) -> str:

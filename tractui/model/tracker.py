@@ -36,7 +36,7 @@ from tractui.kernel.taskstats import (
 from tractui.model.account import Account
 from tractui.model.adopt import Adopter, ProcFS, ProcReader, Zombies
 from tractui.model.changes import Delta, Key, MemberEvent
-from tractui.model.store import SUPERSEDED_EXEC, Group, Proc, Store
+from tractui.model.store import SUPERSEDED_EXEC, Group, Proc, Store, outcome_text
 
 # An exit followed this soon by an exec of the same pid is execve from a non-leader thread.
 EXEC_AFTER_EXIT_NS = 1_000_000_000
@@ -330,7 +330,11 @@ class Tracker(Store):
         group = self.groups[proc.group]
         assert proc.exit is not None
         group.exits -= 1
-        group.failed -= proc.exit.failed
+        if proc.by_you():
+            group.ended_by_you -= 1
+        elif proc.exit.failed:
+            group.failed -= 1
+            group.roots_failed -= proc.parent is None
         if proc.account is not None:  # counted in as ended: it lives on (its peak stays)
             group.ended.unmerge(proc.account)
         proc.revived_at = proc.ended  # its leader's record may still come: see _record
@@ -371,8 +375,15 @@ class Tracker(Store):
         group.exits += 1
         if status is None:
             proc.lost_exit = True
+        elif proc.by_you():
+            group.ended_by_you += 1
         elif status.failed:
             group.failed += 1
+            group.roots_failed += proc.parent is None
+        if group.last_launch == proc.key:
+            group.last_outcome = outcome_text(proc)
+            group.last_failed = proc.counted_failed()
+            self.changes.note_group(group.name)
         if self._early_records or self._orphans or self._orphans_before:
             pid = proc.pid
             record = self._early_records.pop(pid, None)
@@ -624,6 +635,12 @@ class Tracker(Store):
                 break  # oldest first: the rest are younger
             self._maybe_prune(proc, limit)
 
+    def kept_failed(self, proc: Proc) -> bool:
+        """``proc`` is the program launched last into its group, and it failed: kept in the tree
+        (not pruned) until the next launch into the group, or the group's removal."""
+        group = self.groups.get(proc.group)
+        return group is not None and group.last_failed and group.last_launch == proc.key
+
     def _maybe_prune(self, proc: Proc, limit: int) -> None:
         """Forget ``proc``, then its parent if that is now an old exit with no children."""
         while (
@@ -632,6 +649,7 @@ class Tracker(Store):
             and not proc.children
             and proc.key in self.procs
             and not self.zombies.unreaped(proc)
+            and not self.kept_failed(proc)
         ):
             self.remove(proc.key)
             parent = self.procs.get(proc.parent) if proc.parent is not None else None

@@ -32,6 +32,13 @@ def key_from_wire(value: Any) -> Key:
 
 
 def proc_to_wire(proc: Proc) -> JsonObject:
+    wire = _proc_wire(proc)
+    if proc.signalled:  # only then, as proc_json writes it
+        wire["signalled"] = [proc.signalled, proc.signalled_at]
+    return wire
+
+
+def _proc_wire(proc: Proc) -> JsonObject:
     return {
         "pid": proc.pid,
         "start": proc.start,
@@ -54,11 +61,26 @@ def proc_to_wire(proc: Proc) -> JsonObject:
     }
 
 
+def _signalled(value: object) -> tuple[int, int]:
+    """A member's last signal from tractui and when, as the wire gives them ([sig, ns] or
+    null; a daemon of an older tractui sends none)."""
+    if value is None:
+        return (0, 0)
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(type(v) is int and v >= 0 for v in value)
+    ):
+        raise ValueError(f"bad signalled {value!r:.80}: expected [signal, ns since boot]")
+    return (value[0], value[1])
+
+
 def proc_from_wire(m: JsonObject) -> Proc:
     parent = m["parent"]
     exit_ = m["exit"]
     account = m.get("account")  # a daemon of an older tractui has none
     execs = [tuple(a) for a in m["execs"]]
+    signalled, signalled_at = _signalled(m.get("signalled"))
     return Proc(
         pid=m["pid"],
         start=m["start"],
@@ -78,6 +100,8 @@ def proc_from_wire(m: JsonObject) -> Proc:
         lost_exit=m["lost_exit"],
         zombie=bool(m.get("zombie", False)),  # a daemon of an older tractui has no such field
         account=Account.from_json(account) if account is not None else None,
+        signalled=signalled,
+        signalled_at=signalled_at,
     )
 
 
@@ -110,6 +134,11 @@ def group_to_wire(group: Group, launched: bool = False, log: str = "") -> JsonOb
         "created": group.created,
         "launched": launched,
         "log": log,
+        "ended_by_you": group.ended_by_you,
+        "roots_failed": group.roots_failed,
+        "last_launch": key_to_wire(group.last_launch),
+        "last_outcome": group.last_outcome,
+        "last_failed": group.last_failed,
     }
 
 
@@ -158,7 +187,7 @@ def proc_json(proc: Proc, texts: dict[object, str] | None = None) -> str:
         exit_ = "null"
     else:
         exit_ = texts.get(status) or texts.setdefault(status, _ENCODE(status.to_json()))
-    return _PROC_JSON % (
+    text_ = _PROC_JSON % (
         proc.pid,
         proc.start,
         text(proc.group),
@@ -178,3 +207,6 @@ def proc_json(proc: Proc, texts: dict[object, str] | None = None) -> str:
         "true" if proc.zombie else "false",
         "null" if proc.account is None else _ENCODE(proc.account.to_json()),
     )
+    if proc.signalled:  # rare: written only then, so that a storm's members cost no more
+        return f'{text_[:-1]},"signalled":[{proc.signalled},{proc.signalled_at}]}}'
+    return text_

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Static
 
 from tractui.errors import UserError
 from tractui.screens.details import clock_text
-from tractui.snapshot import Ended, GroupDetails
+from tractui.snapshot import Ended, GroupDetails, GroupRow
 from tractui.text import escape, human_bytes, human_kb
 
 LABEL = 14  # the width of the labels, right-aligned
@@ -39,6 +39,7 @@ def group_content(d: GroupDetails) -> Content:
             "events",
             f"{row.forks} forks, {row.execs} execs, {row.exits} exits ({row.failed} failed)",
         ),
+        *outcome_pairs(row),
         ("CPU now", f"{row.cpu:.1f}%"),
         (
             "CPU time",
@@ -54,6 +55,19 @@ def group_content(d: GroupDetails) -> Content:
     lines.append(Content.from_markup("[b]$title[/b]", title="Ended members (kernel accounts)"))
     lines.extend(_line(k, v) for k, v in ended_pairs(d))
     return Content("\n").join(lines)
+
+
+def outcome_pairs(row: GroupRow) -> list[tuple[str, str]]:
+    """How its members ended: failures (its roots' apart), those ended by you, and what the
+    program launched last did."""
+    roots = f", {row.roots_failed} of them a root" if row.roots_failed else ""
+    pairs = [
+        ("failed", f"{row.failed}{roots}"),
+        ("ended by you", f"{row.ended_by_you} (by signals sent from tractui)"),
+    ]
+    if row.last_outcome:
+        pairs.append(("last launch", row.last_outcome))
+    return pairs
 
 
 def launched_text(d: GroupDetails) -> str:
@@ -155,7 +169,7 @@ def history_cells(e: Ended) -> tuple[str, ...]:
     """An entry's cells but its command: plain text, escaped."""
     ended = clock_text(e.ended) if e.ended else "?"
     ended += " " if e.on_disk else NOT_ON_DISK
-    status = escape(e.status)
+    status = escape(e.status) + (", by you" if e.by_you else "")
     if len(status) > STATUS_MAX:
         status = status[: STATUS_MAX - 1] + "…"
     cpu = f"{e.cpu_s:.3f}" if e.cpu_s is not None else "-"

@@ -104,6 +104,7 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         pid: int | None,
         label: str,
         tagged: Tagged | None = None,
+        exited: bool = False,  # the process has exited: its subtree scope reaches what lives
     ) -> None:
         super().__init__(classes="dialog-screen")
         self.typed = ""  # the digits of the signal number being typed
@@ -118,6 +119,9 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         self.scopes = SCOPES if tagged is None else (*SCOPES, "tagged")
         if tagged is not None:
             self.scope = "tagged"  # tags set: they are what the user means
+        self.exited = exited
+        if exited:
+            self.scope = "subtree"
 
     @classmethod
     def help_bindings(cls) -> list[Binding]:
@@ -142,13 +146,15 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
                     *(Option(f"{int(s):2d} {s.name}", id=s.name) for s in SIGNALS),
                     id="signals",
                 )
+                exited = self.exited
                 with RadioSet(id="scope"):
                     for scope in self.scopes:
                         yield RadioButton(
                             scope if scope != "tagged" else f"tagged ({self._tag_count()})",
                             value=scope == self.scope,
                             id=f"scope-{scope}",
-                            disabled=self.pid is None and scope not in ("group", "tagged"),
+                            disabled=(self.pid is None and scope not in ("group", "tagged"))
+                            or (exited and scope == "process"),
                         )
             yield Static("", id="error", classes="error")
             scopes = (
@@ -202,6 +208,8 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
 
     def action_scope(self, scope: str) -> None:
         if scope not in self.scopes or (self.pid is None and scope not in ("group", "tagged")):
+            return
+        if self.exited and scope == "process":
             return
         self.scope = scope
         self.query_one(f"#scope-{scope}", RadioButton).value = True

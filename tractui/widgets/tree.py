@@ -797,6 +797,11 @@ class ProcessTree(ScrollView, can_focus=True):
         ]
         if group.failed:
             parts.append(Segment(f"  {group.failed} failed", failed))
+        if group.ended_by_you:
+            parts.append(Segment(f"  {group.ended_by_you} ended by you", dim))
+        if group.last_outcome:  # what the program launched last did
+            last = failed if group.last_failed else dim
+            parts.append(Segment(f"  last: {group.last_outcome}", last))
         return parts
 
     def _proc_segments(self, row: Row) -> list[Segment]:
@@ -821,7 +826,8 @@ class ProcessTree(ScrollView, can_focus=True):
         if exited:
             # before the command, so a narrow terminal cuts the command, not the status
             status = self.get_component_rich_style("tree--failed" if proc.failed else "tree--dim")
-            segments.append(Segment(f"[{proc.status}] ", status))
+            by_you = ", by you" if proc.by_you else ""  # a signal sent from tractui ended it
+            segments.append(Segment(f"[{proc.status}{by_you}] ", status))
         command_style = text_style
         if row.thread is not None:
             command_style = self.get_component_rich_style("tree--thread")
