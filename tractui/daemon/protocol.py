@@ -433,6 +433,8 @@ class Mirror:
         group.execs = g["execs"]
         group.exits = g["exits"]
         group.failed = g["failed"]
+        signaled = g.get("signaled", 0)  # a daemon of an older tractui sends none
+        group.signaled = signaled if isinstance(signaled, int) else 0
         ended = g.get("ended")  # a daemon of an older tractui sends none
         group.ended = Account.from_json(ended) if ended is not None else Account()
         self.logs[group.name] = str(g.get("log", ""))

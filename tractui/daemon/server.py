@@ -28,6 +28,7 @@ from typing import Any
 
 from tractui import paths
 from tractui.daemon.client import check_server, peer_credentials
+from tractui.daemon.metrics import Metrics
 from tractui.daemon.ops import Requests
 from tractui.daemon.peer import CLIENT_BUFFER, Client
 from tractui.daemon.protocol import (
@@ -143,6 +144,7 @@ class Daemon:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
         self._notices: list[str] = []  # the engine's, as subscribers last heard them
+        self.metrics: Metrics | None = None  # serves /metrics, when asked to (--metrics)
         self.requests = Requests(
             engine,
             self.uid,
@@ -234,7 +236,13 @@ class Daemon:
 
     def _tick_state(self) -> None:
         """Save (or journal) what the batch changed, after its delta left: no subscriber waits
-        for the disk. A save that starts or stops failing is news for the subscribers."""
+        for the disk. A save that starts or stops failing is news for the subscribers. Hand
+        the metrics sampler its round when one is due."""
+        if self.metrics is not None:
+            try:
+                self.metrics.tick(self.engine)
+            except Exception:  # a bug in it must not end the daemon
+                log.exception("starting a metrics round failed")
         try:
             self.engine.keep_history()  # before the save: what it saves as ended is in history
         except Exception:  # a bug in it must not end the daemon (it reports OSErrors)

@@ -182,6 +182,7 @@ class Persister:
         self.clock = clock
         self.error = ""  # why saving is off or the last save failed; "" when all is well
         self.saves = 0
+        self.save_failures = 0  # saves (and journal writes) that failed, since this process began
         self._lock_fd: int | None = None
         self._loaded = False
         self._disabled = False  # the file exists but can't be read: never write over it
@@ -337,6 +338,7 @@ class Persister:
             group.created = entry.created
             group.forks, group.execs, group.exits, group.failed = entry.counters
             group.ended = entry.ended
+            group.signaled = min(entry.signaled, group.failed)
             group.roots = list(entry.roots)
             procs.extend(entry.members)
             if entry.launches:
@@ -444,6 +446,7 @@ class Persister:
     def _failed(self, err: OSError | UserError, what: str = "") -> None:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else err
         message = f"{what or f'cannot save groups to {self.path}'}: {reason}"
+        self.save_failures += 1
         if message != self.error:
             log.warning("%s", message)
         self.error = message
@@ -554,6 +557,7 @@ class SavedGroup:
     members: list[Proc]  # parents before children
     launches: list[LaunchRecord] = field(default_factory=list)
     ended: Account = field(default_factory=Account)  # its ended members' accounts, summed
+    signaled: int = 0  # of its failed members, those ended by a signal (0 in older files)
 
 
 @dataclass(slots=True)
@@ -726,6 +730,7 @@ def _group_head(group: Group, launches: Mapping[str, Sequence[LaunchRecord]]) ->
         "execs": group.execs,
         "exits": group.exits,
         "failed": group.failed,
+        "signaled": group.signaled,
         "ended": group.ended.to_json(),
         "roots": [list(key) for key in group.roots],
         "launches": [_encode_launch(r) for r in launches.get(group.name, ())],
@@ -935,6 +940,7 @@ def _decode_group_head(doc: _Fields) -> SavedGroup:
         members=[],
         launches=launches,
         ended=_account(doc, "ended") or Account(),  # a file of an older tractui has none
+        signaled=doc.integer("signaled") if "signaled" in doc.data else 0,
     )
 
 

@@ -331,6 +331,7 @@ class Tracker(Store):
         assert proc.exit is not None
         group.exits -= 1
         group.failed -= proc.exit.failed
+        group.signaled -= proc.exit.signal is not None
         if proc.account is not None:  # counted in as ended: it lives on (its peak stays)
             group.ended.unmerge(proc.account)
         proc.revived_at = proc.ended  # its leader's record may still come: see _record
@@ -373,6 +374,7 @@ class Tracker(Store):
             proc.lost_exit = True
         elif status.failed:
             group.failed += 1
+            group.signaled += status.signal is not None
         if self._early_records or self._orphans or self._orphans_before:
             pid = proc.pid
             record = self._early_records.pop(pid, None)

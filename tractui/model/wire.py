@@ -106,6 +106,7 @@ def group_to_wire(group: Group, launched: bool = False, log: str = "") -> JsonOb
         "execs": group.execs,
         "exits": group.exits,
         "failed": group.failed,
+        "signaled": group.signaled,
         "ended": group.ended.to_json(),
         "created": group.created,
         "launched": launched,
