@@ -80,9 +80,11 @@ def serve(args: argparse.Namespace, socket_path: Path, ready: int | None) -> int
     if ready is not None:
         os.write(ready, b"0 ready\n")
         os.close(ready)
+    daemon.notifier.ready(f"serving {socket_path}")
     try:
         daemon.serve()
     finally:
+        daemon.notifier.stopping()
         daemon.close()
         if daemon.metrics is not None:
             daemon.metrics.close()

@@ -343,7 +343,7 @@ def delta_message(
     names = sorted(delta.groups)
     if only is not None:
         procs = [p for p in procs if p.group == only]
-        events = [e for e in events if e["group"] == only]
+        events = [e for e in events if e["tractui.group"] == only]
         names = [n for n in names if n == only]
         if not (procs or events or names or delta.removed):
             return None

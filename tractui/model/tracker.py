@@ -562,7 +562,27 @@ class Tracker(Store):
 
     def log_event(self, ts: int, kind: str, proc: Proc, detail: str) -> None:
         """A member's event, for the event log of the next delta."""
-        self.changes.note_event(MemberEvent(ts, kind, proc.key, proc.group, detail))
+        if kind == "fork":
+            parent = self.procs.get(proc.parent) if proc.parent is not None else None
+            ppid = parent.pid if parent is not None else proc.ppid
+            event = MemberEvent(ts, kind, proc.key, proc.group, detail, ppid)
+        elif kind == "exit":
+            status = proc.exit
+            event = MemberEvent(
+                ts,
+                kind,
+                proc.key,
+                proc.group,
+                detail,
+                proc.ppid,
+                code=status.shell_code() if status is not None else None,
+                signal=status.signal if status is not None else None,
+            )
+        else:
+            event = MemberEvent(
+                ts, kind, proc.key, proc.group, detail, proc.ppid, proc.argv, proc.comm, proc.exe
+            )
+        self.changes.note_event(event)
 
     def _reparented(self, dead: Proc) -> None:
         """The kernel reparents a process's children before it reports the exit: re-read them."""
