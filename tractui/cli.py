@@ -131,6 +131,19 @@ def _daemon_commands(sub: Any) -> None:
         help="how long exited members stay listed (default: 60)",
     )
     daemon.add_argument(
+        "--metrics",
+        metavar="[HOST:]PORT",
+        help="serve Prometheus metrics (process-exporter's names) at http://HOST:PORT/metrics; "
+        "HOST is 127.0.0.1 unless given (0.0.0.0: every interface); off by default",
+    )
+    daemon.add_argument(
+        "--metrics-interval",
+        type=_seconds,
+        default=5.0,
+        metavar="SECS",
+        help="how often the metrics read the live members' /proc (default: 5)",
+    )
+    daemon.add_argument(
         "--history-cap",
         type=_size,
         default=HISTORY_CAP,

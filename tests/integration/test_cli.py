@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -387,13 +388,18 @@ def test_events_shows_every_exec_with_its_command_line(spawn: Spawn, tmp_path: P
     assert run.code == 0, run.stderr
     assert 2.5 <= run.seconds < 10
     records = _records(run.stdout)
-    ours = [r for r in records if r["comm"] == marker.name]
+    ours = [r for r in records if r["process.executable.name"] == marker.name]
     assert ours, f"no exec of {marker.name} among {len(records)} records"
-    assert {r["event"] for r in records} == {"exec"}, "forks or exits shown without --all"
+    kinds = {r["tractui.event"] for r in records}
+    assert kinds == {"exec"}, "forks or exits shown without --all"
     for record in ours:
-        assert record["argv"] == [str(marker), "0.01"]
-        assert record["ppid"] == os.getpid()
-        assert record["pid"] in pids
+        assert record["process.command_args"] == [str(marker), "0.01"]
+        assert record["process.parent_pid"] == os.getpid()
+        assert record["process.pid"] in pids
+        assert record["process.executable.path"] == str(marker)
+        assert record["process.owner"] == "root"
+        created = datetime.fromisoformat(record["process.creation.time"].replace("Z", "+00:00"))
+        assert abs(created.timestamp() - record["time"]) < 1.0
     assert "events seen" in run.stderr
 
 
@@ -403,19 +409,24 @@ def test_events_all_shows_forks_and_decoded_exits(spawn: Spawn, tmp_path: Path) 
     run, pids = _events_with_markers(spawn, tmp_path, marker, *args)
     assert run.code == 0, run.stderr
     records = _records(run.stdout)
-    execs = {r["pid"]: r for r in records if r["event"] == "exec" and r["comm"] == marker.name}
+    execs = {
+        r["process.pid"]: r
+        for r in records
+        if r["tractui.event"] == "exec" and r["process.executable.name"] == marker.name
+    }
     assert execs, f"no exec of {marker.name} among {len(records)} records"
     assert set(execs) <= set(pids)
     for pid in execs:
-        mine = [r for r in records if r["pid"] == pid]
-        kinds = [r["event"] for r in mine]
+        mine = [r for r in records if r["process.pid"] == pid]
+        kinds = [r["tractui.event"] for r in mine]
         if "fork" not in kinds or "exit" not in kinds:
             continue  # the first or last run, cut by the start or end of listening
         assert kinds == ["fork", "exec", "exit"], mine
         fork, _exec, exit_ = mine
-        assert fork["ppid"] == os.getpid()
-        assert exit_["exit"] == {"code": 0}
-        assert exit_["status"] == "exit 0"
-        assert exit_["argv"] == [str(marker), "0.01"]
+        assert fork["process.parent_pid"] == os.getpid()
+        assert exit_["process.exit.code"] == 0 and exit_["tractui.exit.signal"] is None
+        assert exit_["tractui.exit.status"] == "exit 0"
+        assert exit_["process.command_args"] == [str(marker), "0.01"]
+        assert exit_["process.exit.time"].endswith("Z")
         return
     raise AssertionError(f"no marker run seen whole (fork, exec, exit) in {execs}")

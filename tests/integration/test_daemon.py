@@ -376,15 +376,31 @@ def test_subscribe_gets_snapshot_then_deltas_and_events_group(daemon: Daemon) ->
         assert snapshot["t"] == "snapshot" and snapshot["groups"] == []
         daemon.cli("add", "job", "--", "sh", "-c", "sleep 0.2; exit 3")
         kinds: list[tuple[str, str]] = []
+        records: list[dict[str, Any]] = []
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and ("exit", "exit 3") not in kinds:
             message = conn.receive()
             if message["t"] == "delta":
-                kinds += [(e["kind"], e["detail"]) for e in message["log"]]
+                records += message["log"]
+                kinds += [(e["tractui.event"], e["tractui.detail"]) for e in message["log"]]
         assert kinds[0][0] == "root" or kinds[0][0] == "exec"
         assert ("exit", "exit 3") in kinds
+    # OpenTelemetry's process attributes (README, "The event stream")
+    root = next(r for r in records if r["tractui.event"] in ("root", "exec"))
+    assert root["tractui.group"] == "job"
+    assert root["process.command_args"] == ["sh", "-c", "sleep 0.2; exit 3"]
+    assert root["process.executable.name"] == "sh" and root["process.executable.path"]
+    end = next(
+        r for r in records if r["tractui.event"] == "exit" and r["tractui.detail"] == "exit 3"
+    )
+    assert end["process.pid"] == root["process.pid"] and end["process.exit.code"] == 3
+    assert end["process.creation.time"] == root["process.creation.time"]
+    assert end["process.exit.time"] > end["process.creation.time"]  # ISO 8601, UTC
     out = daemon.cli("events", "--group", "job", "--duration", "0.5").stdout
     assert "exit 3" in out and "sleep 0.2" in out
+    lines = daemon.cli("events", "--group", "job", "--json", "--duration", "0.5").stdout
+    again = [json.loads(line) for line in lines.splitlines()]
+    assert sorted(r["tractui.event"] for r in again) == sorted(r["tractui.event"] for r in records)
 
 
 def test_sigterm_leaves_launched_programs_running(make_daemon: Callable[..., Daemon]) -> None:

@@ -304,7 +304,9 @@ def test_events_prints_an_exec_read_after_the_next_one_as_unknown() -> None:
         ]
     )
     records = [json.loads(line) for line in lines]
-    assert [(r["pid"], r["comm"], r["argv"]) for r in records] == [
+    assert [
+        (r["process.pid"], r["process.executable.name"], r["process.command_args"]) for r in records
+    ] == [
         (CHILD, SUPERSEDED, []),
         (ROOT + 9, "x", ["x"]),
         (CHILD, "sh", list(B)),

@@ -244,7 +244,7 @@ def test_mirror_equals_the_tracker_after_every_delta(ops: list[Any], subscribe_a
             groups = list(t.groups.values())
             mirror.load(_roundtrip(snapshot_message(t, groups, [], _wire, {})))
         elif subscribed:
-            log = [event_to_wire(e, float(e.ts) / SEC) for e in delta.log]
+            log = [event_to_wire(e, float(e.ts) / SEC, 0.0) for e in delta.log]
             message = delta_message(t, delta, log, _wire, {})
             if message is not None:
                 mirror.apply(_roundtrip(message))

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from tractui import paths
+from tractui.daemon.metrics import Metrics, parse_address
 from tractui.daemon.server import Daemon, probe
 from tractui.engine import Engine
 from tractui.errors import UserError
@@ -41,7 +42,10 @@ def serve(args: argparse.Namespace, socket_path: Path, ready: int | None) -> int
         keep_exited=args.keep_exited, verbose=args.verbose, state=state, history=history
     )
     daemon = Daemon(engine, socket_path, client_buffer=args.client_buffer)
+    metrics_at: tuple[str, int] | None = None
     try:
+        if args.metrics:
+            metrics_at = parse_address(args.metrics)
         _check_dirs()
         if probe(socket_path) is None:  # else bind() says which daemon answers there
             state.acquire()  # refused for a locked state directory, it never listened
@@ -57,6 +61,17 @@ def serve(args: argparse.Namespace, socket_path: Path, ready: int | None) -> int
     except UserError as err:  # the state is locked by another tractui, or unwritable
         daemon.close()
         return _fail(ready, f"tractui daemon: {err}", EXIT_FAILED)
+    if metrics_at is not None:
+        metrics = Metrics(state.directory, interval=args.metrics_interval)
+        try:
+            address = metrics.serve(*metrics_at)
+        except UserError as err:
+            daemon.close()
+            engine.stop()
+            return _fail(ready, f"tractui daemon: {err}", EXIT_FAILED)
+        daemon.metrics = metrics
+        daemon.requests.metrics = address
+        log.info("serving metrics at http://%s/metrics", address)
     pidfile = Path(args.pidfile) if args.pidfile else None
     if pidfile is not None:
         _write_pidfile(pidfile)
@@ -65,10 +80,14 @@ def serve(args: argparse.Namespace, socket_path: Path, ready: int | None) -> int
     if ready is not None:
         os.write(ready, b"0 ready\n")
         os.close(ready)
+    daemon.notifier.ready(f"serving {socket_path}")
     try:
         daemon.serve()
     finally:
+        daemon.notifier.stopping()
         daemon.close()
+        if daemon.metrics is not None:
+            daemon.metrics.close()
         engine.stop()
         if pidfile is not None:
             with contextlib.suppress(FileNotFoundError):

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tractui.events import ConnectorError, Event, Exec, Exit, Fork, read_superseded
+from tractui.events import ConnectorError, Event, Exec, Exit, ExitStatus, Fork, read_superseded
 from tractui.kernel import procfs
 from tractui.kernel.collector import CollectorProcess
+from tractui.model.wire import iso_time
 from tractui.text import escape, shell_join
 
 GONE = "(ended before it could be read)"
@@ -48,8 +49,9 @@ class Printer:
         self.show_all = show_all
         self.write = write
         self.names = Names()
-        # event timestamps are CLOCK_MONOTONIC ns
+        # event timestamps are CLOCK_MONOTONIC ns; /proc's start times CLOCK_BOOTTIME ns
         self.wall_offset = time.time() - time.monotonic()
+        self.boot_wall = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
         self.shown = 0
 
     def clock(self, ts: int) -> tuple[float, str]:
@@ -77,15 +79,17 @@ class Printer:
     def _exec(self, ev: Exec, superseded: bool = False) -> None:
         info = ev.info
         argv: tuple[str, ...]
+        exe, created = "", None
         if info is not None and superseded:  # what it showed may be a later program's
             comm, argv, ppid, user = SUPERSEDED, (), info.ppid, "?"
         elif info is not None:
             self.names.known[ev.pid] = (info.comm, info.argv)
             comm, argv, ppid, user = info.comm, info.argv, info.ppid, self.names.user(info.uid)
+            exe, created = info.exe, self.boot_wall + info.start / 1e9
         else:  # it ended before its /proc entry could be read
             comm, argv, user = GONE, (), "?"
             ppid = self.names.parents.get(ev.pid, 0)
-        self._emit("exec", ev.ts, ev.pid, ppid, comm, argv, user=user)
+        self._emit("exec", ev.ts, ev.pid, ppid, comm, argv, user=user, exe=exe, created=created)
 
     def _fork(self, ev: Fork) -> None:
         if ev.is_thread:
@@ -94,7 +98,10 @@ class Printer:
         self.names.known[ev.child_pid] = parent
         self.names.parents[ev.child_pid] = ev.parent_tgid
         if self.show_all:
-            self._emit("fork", ev.ts, ev.child_pid, ev.parent_tgid, parent[0], parent[1])
+            wall = self.clock(ev.ts)[0]
+            self._emit(
+                "fork", ev.ts, ev.child_pid, ev.parent_tgid, parent[0], parent[1], created=wall
+            )
 
     def _exit(self, ev: Exit) -> None:
         if ev.is_thread:
@@ -102,17 +109,7 @@ class Printer:
         comm, argv = self.names.known.pop(ev.pid, ("?", ()))
         self.names.parents.pop(ev.pid, None)
         if self.show_all:
-            status = ev.decoded()
-            self._emit(
-                "exit",
-                ev.ts,
-                ev.pid,
-                ev.parent_tgid,
-                comm,
-                argv,
-                status=status.describe(),
-                exit=status.to_json(),
-            )
+            self._emit("exit", ev.ts, ev.pid, ev.parent_tgid, comm, argv, status=ev.decoded())
 
     def _emit(
         self,
@@ -122,31 +119,44 @@ class Printer:
         ppid: int,
         comm: str,
         argv: tuple[str, ...],
-        **extra: Any,
+        user: str = "",
+        exe: str = "",
+        created: float | None = None,
+        status: ExitStatus | None = None,
     ) -> None:
         wall, clock = self.clock(ts)
         self.shown += 1
-        if self.as_json:
-            record = {
-                "event": kind,
+        if self.as_json:  # OpenTelemetry's process attribute names (README, "The event stream")
+            record: dict[str, Any] = {
                 "time": round(wall, 6),
-                "pid": pid,
-                "ppid": ppid,
-                "comm": comm,
-                "argv": list(argv),
-                **extra,
+                "tractui.event": kind,
+                "process.pid": pid,
+                "process.parent_pid": ppid,
+                "process.executable.name": comm,
+                "process.command_args": list(argv),
             }
+            if kind == "exec":
+                record["process.executable.path"] = exe
+                record["process.owner"] = user
+            if created is not None:
+                record["process.creation.time"] = iso_time(created)
+            if status is not None:
+                record["process.exit.code"] = status.shell_code()
+                record["process.exit.time"] = iso_time(wall)
+                record["tractui.exit.signal"] = status.signal
+                record["tractui.exit.status"] = status.describe()
             self.write(json.dumps(record) + "\n")
             return
         # any user's text, on root's terminal: quoted on one line, its controls escaped
         unread = comm in (GONE, SUPERSEDED)
         command = shell_join(argv) if argv else comm if unread else f"[{escape(comm)}]"
         if kind == "exec":
-            self.write(f"{clock} {pid:>7} {ppid:>7} {extra['user']:<10} {command}\n")
+            self.write(f"{clock} {pid:>7} {ppid:>7} {user:<10} {command}\n")
         elif kind == "fork":
             self.write(f"{clock} {pid:>7} {ppid:>7} {'fork':<10} {command}\n")
         else:
-            self.write(f"{clock} {pid:>7} {ppid:>7} {extra['status']:<10} {command}\n")
+            described = status.describe() if status is not None else "?"
+            self.write(f"{clock} {pid:>7} {ppid:>7} {described:<10} {command}\n")
 
     def header(self) -> None:
         if not self.as_json:

@@ -334,11 +334,12 @@ def _terminal_safe(text: str) -> str:
 def _event_line(ev: dict[str, Any], as_json: bool) -> str:
     if as_json:
         return json.dumps(ev) + "\n"
-    clock = datetime.fromtimestamp(ev["wall"]).strftime("%H:%M:%S.%f")[:-3]
-    detail = escape(ev["detail"])  # a command line: another user's text
-    if ev["kind"] == "fork":
+    clock = datetime.fromtimestamp(ev["time"]).strftime("%H:%M:%S.%f")[:-3]
+    detail = escape(ev["tractui.detail"])  # a command line: another user's text
+    kind = ev["tractui.event"]
+    if kind == "fork":
         detail = f"forked by {detail}"
-    return f"{clock} {ev['kind']:<5} {ev['pid']:>7}  {detail}\n"
+    return f"{clock} {kind:<5} {ev['process.pid']:>7}  {detail}\n"
 
 
 COMMANDS: dict[str, Callable[[Connection, argparse.Namespace, Out], int]] = {

@@ -71,6 +71,7 @@ class Requests:
         self.send = send
         self.send_snapshot = send_snapshot
         self.uid = uid  # the daemon's
+        self.metrics = ""  # where /metrics is served ("HOST:PORT"); "" when it is not
         self._list_cache: dict[str, tuple[int, Encoded]] = {}
         self._list_revision = -1
         self._handlers: dict[str, Callable[[Client, JsonObject], Any]] = {
@@ -190,6 +191,7 @@ class Requests:
             "acct_records": c.acct_records,
             "acct_lost": c.acct_lost,
             **(history.stats() if (history := self.engine.history) is not None else {}),
+            **({"metrics": self.metrics} if self.metrics else {}),
         }
 
     def _groups(self, client: Client, m: JsonObject) -> list[JsonObject]:

@@ -343,7 +343,7 @@ def delta_message(
     names = sorted(delta.groups)
     if only is not None:
         procs = [p for p in procs if p.group == only]
-        events = [e for e in events if e["group"] == only]
+        events = [e for e in events if e["tractui.group"] == only]
         names = [n for n in names if n == only]
         if not (procs or events or names or delta.removed):
             return None
@@ -440,6 +440,8 @@ class Mirror:
         group.last_launch = key_from_wire(last) if last is not None else None
         group.last_outcome = str(g.get("last_outcome", ""))
         group.last_failed = bool(g.get("last_failed", False))
+        signaled = g.get("signaled", 0)  # a daemon of an older tractui sends none
+        group.signaled = signaled if isinstance(signaled, int) else 0
         ended = g.get("ended")  # a daemon of an older tractui sends none
         group.ended = Account.from_json(ended) if ended is not None else Account()
         self.logs[group.name] = str(g.get("log", ""))

@@ -28,6 +28,8 @@ from typing import Any
 
 from tractui import paths
 from tractui.daemon.client import check_server, peer_credentials
+from tractui.daemon.metrics import Metrics
+from tractui.daemon.notify import Notifier
 from tractui.daemon.ops import Requests
 from tractui.daemon.peer import CLIENT_BUFFER, Client
 from tractui.daemon.protocol import (
@@ -143,6 +145,10 @@ class Daemon:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
         self._notices: list[str] = []  # the engine's, as subscribers last heard them
+        self.metrics: Metrics | None = None  # serves /metrics, when asked to (--metrics)
+        self.notifier = Notifier()  # systemd's READY=1 and watchdog, when it asks for them
+        # the wall clock at boot, once: the events' creation times (see event_to_wire)
+        self.boot_wall = clock() - time.clock_gettime(time.CLOCK_BOOTTIME)
         self.requests = Requests(
             engine,
             self.uid,
@@ -234,7 +240,14 @@ class Daemon:
 
     def _tick_state(self) -> None:
         """Save (or journal) what the batch changed, after its delta left: no subscriber waits
-        for the disk. A save that starts or stops failing is news for the subscribers."""
+        for the disk. A save that starts or stops failing is news for the subscribers. Hand
+        the metrics sampler its round when one is due, and systemd's watchdog its ping."""
+        self.notifier.tick()
+        if self.metrics is not None:
+            try:
+                self.metrics.tick(self.engine)
+            except Exception:  # a bug in it must not end the daemon
+                log.exception("starting a metrics round failed")
         try:
             self.engine.keep_history()  # before the save: what it saves as ended is in history
         except Exception:  # a bug in it must not end the daemon (it reports OSErrors)
@@ -388,9 +401,10 @@ class Daemon:
         tracker = self.engine.tracker
         now_ns = tracker.now()
         wall = self.clock()
-        events = [event_to_wire(ev, wall - (now_ns - ev.ts) / 1e9) for ev in delta.log]
+        boot_wall = self.boot_wall
+        events = [event_to_wire(ev, wall - (now_ns - ev.ts) / 1e9, boot_wall) for ev in delta.log]
         for ev in events:
-            self.events.add(ev["group"], ev)
+            self.events.add(ev["tractui.group"], ev)
         self.events.keep(tracker.groups)
         subscribers = [c for c in self.clients.values() if c.subscribed]
         if not subscribers:
@@ -412,7 +426,7 @@ class Daemon:
             g for g in tracker.groups.values() if client.group is None or g.name == client.group
         ]
         events = [e for g in groups for e in self.events.get(g.name)]
-        events.sort(key=lambda e: e["ts"])
+        events.sort(key=lambda e: e["tractui.ts"])
         message = snapshot_message(
             tracker, groups, events, self.requests.group_wire, self.requests.stats()
         )

@@ -23,6 +23,13 @@ class MemberEvent(NamedTuple):
     key: Key
     group: str
     detail: str  # root/adopt/exec: the command line; fork: the forker's PID; exit: the status
+    # what the event stream says of the process then (OpenTelemetry's process attributes):
+    ppid: int = 0  # fork: the forker; else its parent at the time (0: unknown)
+    argv: tuple[str, ...] = ()  # root/adopt/exec: its command line; () if not read
+    comm: str = ""
+    exe: str = ""
+    code: int | None = None  # exit: the status as a shell gives it (128+N for signal N)
+    signal: int | None = None  # exit: the signal that ended it
 
 
 @dataclass(slots=True)

@@ -187,6 +187,7 @@ class Persister:
         self.clock = clock
         self.error = ""  # why saving is off or the last save failed; "" when all is well
         self.saves = 0
+        self.save_failures = 0  # saves (and journal writes) that failed, since this process began
         self._lock_fd: int | None = None
         self._loaded = False
         self._disabled = False  # the file exists but can't be read: never write over it
@@ -344,6 +345,7 @@ class Persister:
             group.ended = entry.ended
             group.ended_by_you, group.roots_failed = entry.outcomes
             group.last_launch, group.last_outcome, group.last_failed = entry.last_launch
+            group.signaled = min(entry.signaled, group.failed)
             group.roots = list(entry.roots)
             procs.extend(entry.members)
             if entry.launches:
@@ -451,6 +453,7 @@ class Persister:
     def _failed(self, err: OSError | UserError, what: str = "") -> None:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else err
         message = f"{what or f'cannot save groups to {self.path}'}: {reason}"
+        self.save_failures += 1
         if message != self.error:
             log.warning("%s", message)
         self.error = message
@@ -564,6 +567,7 @@ class SavedGroup:
     outcomes: tuple[int, int] = (0, 0)  # ended_by_you, roots_failed (0 in older files)
     # last_launch, last_outcome, last_failed (none in older files)
     last_launch: tuple[Key | None, str, bool] = (None, "", False)
+    signaled: int = 0  # of its failed members, those ended by a signal (0 in older files)
 
 
 @dataclass(slots=True)
@@ -736,6 +740,7 @@ def _group_head(group: Group, launches: Mapping[str, Sequence[LaunchRecord]]) ->
         "execs": group.execs,
         "exits": group.exits,
         "failed": group.failed,
+        "signaled": group.signaled,
         "ended": group.ended.to_json(),
         "roots": [list(key) for key in group.roots],
         "launches": [_encode_launch(r) for r in launches.get(group.name, ())],
@@ -953,6 +958,7 @@ def _decode_group_head(doc: _Fields) -> SavedGroup:
         ended=_account(doc, "ended") or Account(),  # a file of an older tractui has none
         outcomes=(_optional_int(doc, "ended_by_you"), _optional_int(doc, "roots_failed")),
         last_launch=_last_launch(doc),
+        signaled=doc.integer("signaled") if "signaled" in doc.data else 0,
     )
 
 

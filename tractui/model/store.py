@@ -211,6 +211,7 @@ class Group:
     execs: int = 0
     exits: int = 0
     failed: int = 0  # non-zero exits and deaths by signal, but those ended by you
+    signaled: int = 0  # of those failed, the deaths by signal (not those ended by you)
     # the accounts of every member that ended with one, those pruned since included
     ended: Account = field(default_factory=Account)
     created: float = field(default_factory=time.time)

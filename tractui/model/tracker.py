@@ -335,6 +335,7 @@ class Tracker(Store):
         elif proc.exit.failed:
             group.failed -= 1
             group.roots_failed -= proc.parent is None
+            group.signaled -= proc.exit.signal is not None
         if proc.account is not None:  # counted in as ended: it lives on (its peak stays)
             group.ended.unmerge(proc.account)
         proc.revived_at = proc.ended  # its leader's record may still come: see _record
@@ -379,6 +380,7 @@ class Tracker(Store):
             group.ended_by_you += 1
         elif status.failed:
             group.failed += 1
+            group.signaled += status.signal is not None
             group.roots_failed += proc.parent is None
         if group.last_launch == proc.key:
             group.last_outcome = outcome_text(proc)
@@ -571,7 +573,27 @@ class Tracker(Store):
 
     def log_event(self, ts: int, kind: str, proc: Proc, detail: str) -> None:
         """A member's event, for the event log of the next delta."""
-        self.changes.note_event(MemberEvent(ts, kind, proc.key, proc.group, detail))
+        if kind == "fork":
+            parent = self.procs.get(proc.parent) if proc.parent is not None else None
+            ppid = parent.pid if parent is not None else proc.ppid
+            event = MemberEvent(ts, kind, proc.key, proc.group, detail, ppid)
+        elif kind == "exit":
+            status = proc.exit
+            event = MemberEvent(
+                ts,
+                kind,
+                proc.key,
+                proc.group,
+                detail,
+                proc.ppid,
+                code=status.shell_code() if status is not None else None,
+                signal=status.signal if status is not None else None,
+            )
+        else:
+            event = MemberEvent(
+                ts, kind, proc.key, proc.group, detail, proc.ppid, proc.argv, proc.comm, proc.exe
+            )
+        self.changes.note_event(event)
 
     def _reparented(self, dead: Proc) -> None:
         """The kernel reparents a process's children before it reports the exit: re-read them."""

@@ -7,6 +7,7 @@ so a process is written out in one way only.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 from tractui.events import ExitStatus
@@ -130,6 +131,7 @@ def group_to_wire(group: Group, launched: bool = False, log: str = "") -> JsonOb
         "execs": group.execs,
         "exits": group.exits,
         "failed": group.failed,
+        "signaled": group.signaled,
         "ended": group.ended.to_json(),
         "created": group.created,
         "launched": launched,
@@ -142,20 +144,60 @@ def group_to_wire(group: Group, launched: bool = False, log: str = "") -> JsonOb
     }
 
 
-def event_to_wire(ev: MemberEvent, wall: float) -> JsonObject:
-    return {
-        "wall": round(wall, 6),
-        "ts": ev.ts,
-        "kind": ev.kind,
-        "pid": ev.key[0],
-        "start": ev.key[1],
-        "group": ev.group,
-        "detail": ev.detail,
+def iso_time(epoch: float) -> str:
+    """Epoch seconds as OpenTelemetry writes a time: ISO 8601 in UTC, to the microsecond."""
+    when = datetime.fromtimestamp(epoch, timezone.utc)
+    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def event_to_wire(ev: MemberEvent, wall: float, boot_wall: float) -> JsonObject:
+    """A member's event as the daemon's ``subscribe`` stream and ``tractui events --group
+    --json`` give it: OpenTelemetry's process attribute names where one exists (README, "The
+    event stream"), ``tractui.*`` for the rest. ``wall``: the event's time, epoch seconds;
+    ``boot_wall``: the wall clock at boot, one value for every event, so that a process's
+    creation time is the same string in each of its events."""
+    out: JsonObject = {
+        "time": round(wall, 6),
+        "tractui.event": ev.kind,
+        "tractui.group": ev.group,
+        "process.pid": ev.key[0],
+        "process.creation.time": iso_time(boot_wall + ev.key[1] / 1e9),
     }
+    if ev.ppid:
+        out["process.parent_pid"] = ev.ppid
+    if ev.kind in ("exec", "root", "adopt"):
+        out["process.command_args"] = list(ev.argv)
+        out["process.executable.name"] = ev.comm
+        out["process.executable.path"] = ev.exe
+    elif ev.kind == "exit":
+        out["process.exit.time"] = iso_time(wall)
+        out["process.exit.code"] = ev.code
+        out["tractui.exit.signal"] = ev.signal
+    out["tractui.detail"] = ev.detail  # what tractui shows of it: the command line, the status
+    out["tractui.start"] = ev.key[1]  # with process.pid, the key: ns since boot
+    out["tractui.ts"] = ev.ts  # the kernel's time of the event, ns since boot
+    return out
 
 
 def event_from_wire(m: JsonObject) -> MemberEvent:
-    return MemberEvent(m["ts"], m["kind"], (m["pid"], m["start"]), m["group"], m["detail"])
+    """The inverse of :func:`event_to_wire` (also the form of a tractui before 0.13:
+    ``kind``, ``pid``... ); KeyError or TypeError if a field is missing."""
+    if "tractui.event" not in m:
+        return MemberEvent(m["ts"], m["kind"], (m["pid"], m["start"]), m["group"], m["detail"])
+    argv = m.get("process.command_args") or ()
+    return MemberEvent(
+        int(m["tractui.ts"]),
+        str(m["tractui.event"]),
+        (int(m["process.pid"]), int(m["tractui.start"])),
+        str(m["tractui.group"]),
+        str(m["tractui.detail"]),
+        int(m.get("process.parent_pid") or 0),
+        tuple(str(a) for a in argv),
+        str(m.get("process.executable.name") or ""),
+        str(m.get("process.executable.path") or ""),
+        m.get("process.exit.code"),
+        m.get("tractui.exit.signal"),
+    )
 
 
 # one encoder for the JSON text of processes (json.dumps with options builds one per call)

@@ -1,0 +1,202 @@
+"""``tractui daemon --metrics``: a real Prometheus scrapes a real daemon on loopback, and the
+counters survive a kill -9 of the daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.common.daemon import Daemon
+
+PROMETHEUS = shutil.which("prometheus")
+
+# a group's program: 20 children that each burn ~40 ms of CPU and end, waited for; then it
+# writes getrusage's count of them (what /usr/bin/time would say) and its own, and sleeps
+WORKLOAD = r"""
+import resource, subprocess, sys, time
+for _ in range(20):
+    subprocess.run([sys.executable, "-S", "-c",
+        "import time\nt=time.process_time()\nwhile time.process_time()-t<0.04: pass"])
+c = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("children", c.ru_utime + c.ru_stime, flush=True)
+time.sleep(120)
+"""
+
+
+def _metrics_address(daemon: Daemon) -> str:
+    with daemon.connect() as conn:
+        return str(conn.request("stats")["metrics"])
+
+
+def _scrape(address: str) -> dict[str, float]:
+    """The samples of one scrape of /metrics, by series (name and labels as written)."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            out[series] = float(value)
+    return out
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _children_cpu(daemon: Daemon, group: str) -> float:
+    log = daemon.state / "logs" / f"{group}.log"
+    found: list[float] = []
+
+    def written() -> bool:
+        if log.exists():
+            found[:] = [float(m) for m in re.findall(r"children ([0-9.]+)", log.read_text())]
+        return bool(found)
+
+    _wait(written, 60, "the workload's getrusage line")
+    return found[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """Start a real Prometheus scraping the given ``HOST:PORT`` every second; returns its
+    own address. Killed (its process group) at teardown."""
+    if PROMETHEUS is None:
+        pytest.skip("prometheus is not installed (apt-get install prometheus)")
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(target: str) -> str:
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: tractui\n"
+            f"    static_configs:\n      - targets: ['{target}']\n"
+        )
+        address = f"127.0.0.1:{_free_port()}"
+        proc = subprocess.Popen(
+            [
+                str(PROMETHEUS),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address={address}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "prometheus.log", "wb"),  # noqa: SIM115
+            start_new_session=True,
+        )
+        started.append(proc)
+
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://{address}/-/ready", timeout=1) as r:
+                    return bool(r.status == 200)
+            except OSError:
+                return False
+
+        _wait(ready, 30, "prometheus to be ready")
+        return address
+
+    yield start
+    for proc in started:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _query(address: str, promql: str) -> list[dict[str, object]]:
+    url = f"http://{address}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        doc = json.load(reply)
+    assert doc["status"] == "success", doc
+    return list(doc["data"]["result"])
+
+
+def test_prometheus_scrapes_live_count_and_exact_cpu(
+    make_daemon: Callable[..., Daemon], prometheus: Callable[[str], str]
+) -> None:
+    daemon = make_daemon("--metrics", "127.0.0.1:0", "--metrics-interval", "0.5")
+    target = _metrics_address(daemon)
+    prom = prometheus(target)
+    with daemon.connect() as conn:
+        daemon.add(conn, "work", [sys.executable, "-S", "-c", WORKLOAD])
+    children = _children_cpu(daemon, "work")
+    time.sleep(1.5)  # a metrics round after the last child's record, then a scrape
+    expr = 'sum(namedprocess_namegroup_cpu_seconds_total{groupname="work"})'
+
+    def settled() -> bool:
+        live = _query(prom, 'namedprocess_namegroup_num_procs{groupname="work"}')
+        cpu = _query(prom, expr)
+        return bool(live and cpu and float(str(live[0]["value"][1])) == 1)  # type: ignore[index]
+
+    _wait(settled, 30, "prometheus to have scraped the group")
+    time.sleep(2.5)
+    cpu = float(_query(prom, expr)[0]["value"][1])  # type: ignore[index]
+    script = float(
+        _scrape(target)['namedprocess_namegroup_cpu_seconds_total{groupname="work",mode="user"}']
+    )
+    assert script > 0
+    # the group's CPU: the 20 children (exact, from their exit records) and the workload
+    # itself, alive (its /proc ticks); getrusage's count of the children is the truth for them
+    # and it is at most the whole, each record missing its process's last moments (< 1 ms)
+    assert children - 0.02 * 20 <= cpu, (cpu, children)
+    assert cpu <= children + 1.0, (cpu, children)  # + the workload's own (python: < 1 s)
+    forks = _query(prom, 'tractui_group_forks_total{groupname="work"}')
+    assert float(str(forks[0]["value"][1])) >= 20  # type: ignore[index]
+
+
+def test_counters_survive_kill9(make_daemon: Callable[..., Daemon], tmp_path: Path) -> None:
+    """A member burns CPU, the daemon is killed -9, the member ends while it is down (its
+    record is lost): after the restart no counter is lower than it was."""
+    root = tmp_path / "d"
+    daemon = make_daemon("--metrics", "127.0.0.1:0", "--metrics-interval", "0.3", root=root)
+    burn = (
+        "import time\nt=time.process_time()\nwhile time.process_time()-t<0.3: pass\ntime.sleep(6)"
+    )
+    with daemon.connect() as conn:
+        pid = daemon.add(conn, "burn", [sys.executable, "-S", "-c", burn])
+    address = _metrics_address(daemon)
+    key = 'namedprocess_namegroup_cpu_seconds_total{groupname="burn",mode="user"}'
+    system = key.replace('"user"', '"system"')
+
+    def burned() -> bool:
+        scraped = _scrape(address)
+        return scraped.get(key, 0.0) + scraped.get(system, 0.0) >= 0.25
+
+    _wait(burned, 20, "the member's CPU in the metrics")
+    time.sleep(0.8)  # one more round: saved before served
+    before = {k: v for k, v in _scrape(address).items() if "_total" in k and "python_" not in k}
+    daemon.kill9()
+    _wait(lambda: not os.path.exists(f"/proc/{pid}"), 20, "the member to end")
+    again = Daemon(root, ["--metrics", "127.0.0.1:0", "--metrics-interval", "0.3"])
+    again.roots = daemon.roots
+    try:
+        again.start()
+        address = _metrics_address(again)
+        _wait(lambda: key in _scrape(address), 20, "the first round after the restart")
+        after = _scrape(address)
+        lower = {k: (v, after.get(k)) for k, v in before.items() if after.get(k, -1.0) < v}
+        assert not lower, f"counters fell across the kill -9: {lower}"
+    finally:
+        again.cleanup()
