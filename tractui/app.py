@@ -255,6 +255,9 @@ class TractApp(App[int]):
         await asyncio.to_thread(self.session.stop)
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):  # the session thread waits until it is answered
+            self.session.hold()
+            self.call_after_refresh(self.session.release)
         if BENCH_TIMINGS and isinstance(event, events.Key):
             # bench/ui: from the key read off the terminal (its event made, in the input
             # thread) until the screen has been painted after it. A key reaches the app

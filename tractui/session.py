@@ -60,6 +60,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 HEARTBEAT = 1.0  # seconds between two snapshots at most, even when nothing changed
+# While the UI answers a key, the session thread waits (holding no GIL) for at most this long:
+# bench/ui at 10,000 processes traced the slow presses to the UI thread waiting for the GIL
+# that this thread held (its snapshots, samples and deltas), not to the UI's own work
+KEY_QUIET = 0.1
 END_GRACE = 2.0
 # bench/ui: when set, the session and the app append timing lines to this file (opt-in)
 BENCH_TIMINGS = os.environ.get("TRACTUI_BENCH_TIMINGS", "")
@@ -142,6 +146,8 @@ class Session:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dirty = True  # a snapshot is due
+        self._open = threading.Event()  # cleared while the UI answers a key (see hold())
+        self._open.set()
         # the programs this UI launched (a daemon's launches are the daemon's: not kept here)
         self._launched: dict[Key, None] = {}
 
@@ -164,6 +170,15 @@ class Session:
             self._thread = None
         self._fail_pending()
         self.engine.stop()
+
+    def hold(self) -> None:
+        """The UI is answering a key: the session thread pauses before its next step, giving
+        the GIL up, until :meth:`release` or for KEY_QUIET s at most (UI thread)."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """The key's answer is on the screen: the session thread goes on (UI thread)."""
+        self._open.set()
 
     def submit(self, run: Callable[[], T]) -> Future[T]:
         """Run ``run()`` in the session thread between two polls; its result in a future."""
@@ -376,6 +391,8 @@ class Session:
     def _run(self) -> None:
         last_snapshot = 0.0
         while not self._stop.is_set():
+            if not self._open.wait(KEY_QUIET):
+                self._open.set()  # a release that never came must not slow the engine
             try:
                 self._watch_collector()
                 self._step(0.05)

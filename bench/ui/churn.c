@@ -8,7 +8,7 @@
  * each of which sleeps LIFE_MS ms (default 100) and calls _exit(0): a fork and an exit event each,
  * so 2 x RATE events/s. After DURATION seconds it exits, and every child dies with it.
  *
- * Bounded: LIVE <= 20,000, RATE <= 20,000/s, DURATION <= 3,600 s. Every child asks the kernel for
+ * Bounded: LIVE <= 30,000, RATE <= 20,000/s, DURATION <= 3,600 s. Every child asks the kernel for
  * SIGKILL when this process dies (PR_SET_PDEATHSIG) and has an alarm() of its own past the end;
  * this process has alarm(DURATION + 10) whatever happens. The kernel reaps the children
  * (SIGCHLD ignored). All of them stay in this process's process group.
@@ -29,7 +29,7 @@
 #include <unistd.h>
 #include "../bench.h"
 
-#define MAX_LIVE 20000L
+#define MAX_LIVE 30000L
 #define MAX_RATE 20000L
 #define MAX_DURATION 3600L
 #define START_WAIT_S 120

@@ -10,6 +10,7 @@ from typing import cast
 
 import pytest
 
+from tractui import session as session_module
 from tractui.daemon.link import Renamed
 from tractui.model.changes import Delta
 from tractui.replay import ReplayEngine, demo_session
@@ -130,5 +131,45 @@ def test_the_details_of_an_exited_process_carry_its_lifetime(
         lifetime = session.details(exited).result(5).lifetime
         assert lifetime == (proc.ended - proc.start) / 1e9
         assert session.details(live).result(5).lifetime is None
+    finally:
+        session.stop()
+
+
+def test_while_the_ui_answers_a_key_the_session_thread_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(session_module, "KEY_QUIET", 5.0)
+    session = demo_session()
+    session.engine.start()
+    session.start()
+    try:
+        _until(session, lambda s: s.groups)
+        session.hold()
+        time.sleep(0.3)  # the thread is at its next step's start: waiting
+        seq = session.snapshot.seq
+        held = session.submit(lambda: "ran")
+        time.sleep(0.5)
+        assert not held.done()  # no command, no snapshot while the key is answered
+        assert session.snapshot.seq == seq
+        session.release()
+        assert held.result(5) == "ran"
+    finally:
+        session.stop()
+
+
+def test_a_hold_never_released_pauses_the_session_thread_once_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(session_module, "KEY_QUIET", 1.0)
+    session = demo_session()
+    session.engine.start()
+    session.start()
+    try:
+        session.hold()  # and no release: a key whose answer never reached the screen
+        time.sleep(1.2)  # the thread waited KEY_QUIET, then went on
+        started = time.monotonic()
+        for _ in range(5):  # each at the next step: none waits KEY_QUIET again (5 s)
+            assert session.submit(lambda: "ran").result(5) == "ran"
+        assert time.monotonic() - started < 2.5
     finally:
         session.stop()

@@ -25,6 +25,7 @@ from tractui.session import Session
 
 log = logging.getLogger(__name__)
 
+SWITCH_INTERVAL = 0.001  # s
 NOT_ROOT_BANNER = "not root: signals reach only your own processes (run with sudo for all)"
 
 
@@ -71,6 +72,10 @@ def run(verbose: bool = False, embedded: bool = False, keep_exited: float = KEEP
     # thresholds ran a full collection every few snapshots (~150 ms each). Measured with
     # bench/ui at 10,000 processes: refresh p95 336-382 ms -> 199 ms.
     gc.set_threshold(10_000, 20, 100)
+    # The session thread (engine, sampler, snapshots) shares the GIL with the UI thread: a
+    # thread that wants it waits up to this long for the other to let go (default 5 ms), at
+    # each of a key's hand-offs (input thread, event loop, output thread)
+    sys.setswitchinterval(SWITCH_INTERVAL)
     if not embedded:
         try:
             remote = _daemon_engine()
