@@ -20,7 +20,7 @@ from tractui.kernel import procfs
 from tractui.kernel.sample import Sample
 from tractui.model.account import Account
 from tractui.model.changes import Key
-from tractui.model.store import Proc
+from tractui.model.store import UNKNOWN_EXEC_TIME, Proc
 from tractui.model.tracker import Tracker
 from tractui.text import escape
 
@@ -48,6 +48,10 @@ class ProcRow:
     reparented: bool
     status: str  # "alive", "exit 3", "SIGKILL", "SIGABRT (core)", "gone"
     failed: bool
+    # the timeline's (wall clock, epoch s): when it ended (None while alive), and the time of
+    # each exec whose time is known
+    ended: float | None = None
+    exec_walls: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,9 @@ class Snapshot:
     logs: Mapping[str, tuple[LogEntry, ...]] = field(default_factory=dict)
     branches: frozenset[Key] = frozenset()  # the processes with children
     mode: str = "embedded"  # or "daemon": who runs the engine
+    # the wall clock (epoch s) at the boot clock's 0: a process's start (its key's second
+    # half, ns since boot) is at boot_wall + start / 1e9 on the wall clock
+    boot_wall: float = 0.0
 
     def log(self, group: str | None) -> list[LogEntry]:
         """The event log of one group, or of every group (by time) when ``group`` is None."""
@@ -324,6 +331,7 @@ class SnapshotRows:
                 elif proc is None and old is not None and old.parent is not None:
                     dirty.add(old.parent)
         self._touched = set()
+        boot_wall = fields.get("boot_wall", 0.0)
         for key in dirty:
             old = rows.get(key)
             if old is not None:
@@ -341,7 +349,13 @@ class SnapshotRows:
             else:
                 self._branches.discard(key)
             row = proc_row(
-                proc, depth, children, samples.get(key), last_samples.get(key), self.users
+                proc,
+                depth,
+                children,
+                samples.get(key),
+                last_samples.get(key),
+                self.users,
+                boot_wall,
             )
             rows[key] = row
             self._count(row, 1)
@@ -402,7 +416,10 @@ def proc_row(
     sample: Sample | None,
     last: Sample | None,
     users: procfs.UserNames,
+    boot_wall: float = 0.0,
 ) -> ProcRow:
+    """A process's row; ``boot_wall`` (:attr:`Snapshot.boot_wall`) puts its end and execs on
+    the wall clock."""
     alive = proc.alive
     nice: int | None
     if alive and sample is not None:
@@ -446,4 +463,8 @@ def proc_row(
         reparented=proc.reparented,
         status=proc.status_text(),
         failed=proc.exit is not None and proc.exit.failed,
+        ended=boot_wall + proc.ended / 1e9 if proc.ended is not None else None,
+        exec_walls=tuple(boot_wall + t / 1e9 for t in proc.exec_times if t != UNKNOWN_EXEC_TIME)
+        if proc.exec_times
+        else (),
     )
