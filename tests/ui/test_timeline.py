@@ -39,7 +39,12 @@ async def open_on(pilot: Pilot[object], app: TractApp, pid: int) -> Timeline:
     await loaded(pilot)
     assert app.query_one(ProcessTree).select(key_of(app, pid))
     await pilot.press("v")
-    await wait_for(pilot, lambda: isinstance(app.screen, TimelineScreen))
+    return await opened(pilot, app)
+
+
+async def opened(pilot: Pilot[object], app: TractApp) -> Timeline:
+    """The timeline, once it is on screen with its rows."""
+    await wait_for(pilot, lambda: bool(app.screen.query(Timeline)))
     timeline = app.screen.query_one(Timeline)
     await wait_for(pilot, lambda: bool(timeline.keys))
     return timeline
@@ -87,7 +92,7 @@ async def test_the_cursor_is_shared_with_the_tree_both_ways() -> None:
         await pilot.press("left")  # folds 4100
         await wait_for(pilot, lambda: tree.index_of(key_of(app, 4104)) is None)
         await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, TimelineScreen))
+        await opened(pilot, app)
         await pilot.press("end")
         await wait_for(pilot, lambda: tree_pid(app) == 4104)
         await pilot.press("escape")
@@ -100,9 +105,7 @@ async def test_opened_on_a_group_header_it_starts_on_the_groups_first_process() 
     async with app.run_test(size=(120, 30)) as pilot:
         await loaded(pilot)
         await pilot.press("home", "v")
-        await wait_for(pilot, lambda: isinstance(app.screen, TimelineScreen))
-        timeline = app.screen.query_one(Timeline)
-        await wait_for(pilot, lambda: timeline.current is not None)
+        timeline = await opened(pilot, app)
         current = timeline.current
         assert current is not None and current.pid == 4100
         await wait_for(pilot, lambda: tree_pid(app) == 4100)
@@ -183,8 +186,7 @@ async def test_a_real_group_failing_and_running(app: TractApp) -> None:
 
         await wait_for(pilot, lambda: len(ended()) >= 4, timeout=10)
         await pilot.press("home", "v")
-        await wait_for(pilot, lambda: isinstance(app.screen, TimelineScreen))
-        timeline = app.screen.query_one(Timeline)
+        timeline = await opened(pilot, app)
         await wait_for(pilot, lambda: len(timeline.keys) >= 5)
         kinds = {outcome(app.snapshot.procs[k]) for k in timeline.keys}
         assert {"running", "exit 0", "failed"} <= kinds
@@ -205,7 +207,7 @@ def test_ticks_fall_on_round_times_and_do_not_touch() -> None:
 
 
 def test_a_bar_takes_a_column_at_least_and_is_clipped_to_the_view() -> None:
-    assert bar_cells(10.0, 10.0001, (), 0.0, 1.0, 50) == (10, 10, [])
+    assert bar_cells(10.0, 10.0001, (10.00005,), 0.0, 1.0, 50) == (10, 10, [])  # fill, not ◆
     assert bar_cells(5.0, 20.0, (5.2, 12.5, 30.0), 0.0, 1.0, 50) == (5, 20, [5, 12])
     assert bar_cells(-10.0, 100.0, (), 0.0, 1.0, 50) == (0, 49, [])
     assert bar_cells(-10.0, -5.0, (), 0.0, 1.0, 50)[0] == -1  # before the view

@@ -70,8 +70,11 @@ class TimelineScreen(ModalScreen[None]):
         self.set_interval(TICK, timeline.tick)
 
     def update_snapshot(self, snapshot: Snapshot) -> None:
-        if self.is_mounted:
-            self.timeline.update_snapshot(snapshot)
+        """Redraw from a new snapshot (one that comes before the timeline is on screen is
+        kept: it starts from it)."""
+        self._snapshot = snapshot
+        for timeline in self.query(Timeline):
+            timeline.update_snapshot(snapshot)
 
     @on(Timeline.Moved)
     def moved(self, message: Timeline.Moved) -> None:

@@ -110,7 +110,9 @@ def bar_cells(
 ) -> tuple[int, int, list[int]]:
     """The columns of a bar from ``begin`` to ``end`` in a view of ``width`` columns from
     ``start``: its first and last (at least one column; clipped to the view: first > last
-    when it lies outside, -1 then if left of it), and the columns of its execs in the view."""
+    when it lies outside, -1 then if left of it), and the columns of its execs in the view,
+    in order. The bar's last column is never a mark: a bar one column wide (a process that
+    lived less than a column) shows how it ended, not that it exec'd."""
     x0 = math.floor((begin - start) / cell)
     x1 = max(x0, math.floor((end - start) / cell))
     if x1 < 0:
@@ -118,8 +120,9 @@ def bar_cells(
     if x0 >= width:
         return width, width - 1, []
     marks = [math.floor((t - start) / cell) for t in execs]
+    last = x1  # its own last column shows the outcome's fill, never a mark
     x0, x1 = max(x0, 0), min(x1, width - 1)
-    return x0, x1, [x for x in marks if x0 <= x <= x1]
+    return x0, x1, sorted({x for x in marks if x0 <= x <= x1 and x != last})
 
 
 def duration_text(seconds: float) -> str:
@@ -137,7 +140,8 @@ def duration_text(seconds: float) -> str:
 @dataclass(frozen=True, slots=True)
 class Frame:
     """The view of time of one drawing: the bars' columns, now, the time at the left edge,
-    the seconds per column, the ticks and the bars' background (a dot under each tick)."""
+    the seconds per column, the ticks and the bars' background (a dot under each tick), and
+    the widget's style."""
 
     width: int
     now: float
@@ -145,6 +149,7 @@ class Frame:
     cell: float
     marks: list[tuple[int, str]]
     grid: str
+    base: Style  # the widget's own style (Textual works it out anew at each ask)
 
 
 class Timeline(ScrollView, can_focus=True):
@@ -239,7 +244,10 @@ class Timeline(ScrollView, can_focus=True):
                 group.roots, lambda k: procs[k].children, keys, guides, branches=branches, deep=deep
             )
         self.keys, self._guides = keys, guides
-        self._extent()
+        if group is not None:
+            self._extent(group.roots, group.live)
+        else:
+            self._extent((), 0)
         want = select if select is not None else self._cursor_key
         index = self.cursor
         if want is not None and want in procs:
@@ -249,17 +257,19 @@ class Timeline(ScrollView, can_focus=True):
         self._move(index, scroll=select is not None)
         self.refresh()
 
-    def _extent(self) -> None:
-        """The earliest start and the latest end (None: one still runs), and how many run."""
+    def _extent(self, roots: Sequence[Key], live: int) -> None:
+        """The earliest start (a root's: a process starts after its forker) and the latest
+        end (None while one of the ``live`` runs: no walk over the rows then)."""
         procs, boot = self.snapshot.procs, self.snapshot.boot_wall
-        keys = self.keys
-        if not keys:
-            self._first, self._last, self.running = self.clock(), None, 0
+        self.running = live
+        if not self.keys:
+            self._first, self._last = self.clock(), None
             return
-        self._first = boot + min(k[1] for k in keys) / 1e9
-        ends = [procs[k].ended for k in keys]
-        self.running = ends.count(None)
-        self._last = None if self.running else max(e for e in ends if e is not None)
+        self._first = boot + min(k[1] for k in roots) / 1e9
+        if live:
+            self._last = None
+            return
+        self._last = max((e for k in self.keys if (e := procs[k].ended) is not None), default=None)
 
     def window(self, width: int, now: float | None = None) -> tuple[float, float]:
         """The time at the bars' left edge, and the seconds per column."""
@@ -380,12 +390,13 @@ class Timeline(ScrollView, can_focus=True):
             for x, _label in marks:
                 if 0 <= x < width:
                     line[x] = "·"
-            frame = self._frame = Frame(width, now, start, cell, marks, "".join(line))
+            grid = "".join(line)
+            frame = self._frame = Frame(width, now, start, cell, marks, grid, self.rich_style)
         return frame
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self.frame().base
         height = self.scrollable_content_region.height
         if y < HEAD or y >= height - FOOT:
             segments = self._fixed_line(y if y < HEAD else -1)
@@ -427,7 +438,7 @@ class Timeline(ScrollView, can_focus=True):
         segments.append(Segment(grid[:x0], grid_style))
         fill, mark_style = FILL[kind], self._component("timeline--exec")
         x = x0
-        for mark in sorted(set(marks)):
+        for mark in marks:
             segments.append(Segment(fill * (mark - x), style))
             segments.append(Segment(EXEC_MARK, mark_style))
             x = mark + 1
