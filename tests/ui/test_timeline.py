@@ -5,6 +5,8 @@ still clock gives the same bars everywhere; one test runs real programs."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from types import MappingProxyType
 
 from rich.segment import Segment
 from textual.pilot import Pilot
@@ -212,3 +214,17 @@ def test_a_bar_takes_a_column_at_least_and_is_clipped_to_the_view() -> None:
     assert bar_cells(-10.0, 100.0, (), 0.0, 1.0, 50) == (0, 49, [])
     assert bar_cells(-10.0, -5.0, (), 0.0, 1.0, 50)[0] == -1  # before the view
     assert bar_cells(60.0, 70.0, (), 0.0, 1.0, 50)[0] == 50  # after it
+
+
+async def test_a_process_pruned_under_the_cursor_leaves_it_on_its_nearest_ancestor() -> None:
+    app = replay_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        timeline = await open_on(pilot, app, 4104)  # the last row: its parent is the first
+        snapshot = app.snapshot
+        gone, root = key_of(app, 4104), key_of(app, 4100)
+        procs = {k: r for k, r in snapshot.procs.items() if k != gone}
+        procs[root] = replace(procs[root], children=procs[root].children[:-1])
+        timeline.update_snapshot(replace(snapshot, procs=MappingProxyType(procs)))
+        current = timeline.current
+        assert current is not None and current.pid == 4100  # not the row that took its place
+        await wait_for(pilot, lambda: tree_pid(app) == 4100)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -154,7 +154,7 @@ class Frame:
 
 class Timeline(ScrollView, can_focus=True):
     """The bars of one group's processes, a cursor on one of them, a view of time to zoom and
-    pan. Why ~280 lines in one class: as the process tree, Textual's Line API makes one widget
+    pan. Why ~350 lines in one class: as the process tree, Textual's Line API makes one widget
     own its rows, cursor, scrolling, keys and ``render_line``; the parts with no screen (the
     ticks, a bar's columns, outcomes) are the module's functions."""
 
@@ -231,6 +231,7 @@ class Timeline(ScrollView, can_focus=True):
     def update_snapshot(self, snapshot: Snapshot, select: Key | None = None) -> None:
         """Rebuild the rows from a new snapshot; the cursor stays on its process (or goes to
         ``select``), else on the row where it was."""
+        before = self.snapshot.procs
         self.snapshot = snapshot
         procs = snapshot.procs
         group = next((g for g in snapshot.groups if g.name == self.group), None)
@@ -253,9 +254,26 @@ class Timeline(ScrollView, can_focus=True):
         if want is not None and want in procs:
             with contextlib.suppress(ValueError):
                 index = keys.index(want)
+        elif want is not None and want in before:  # pruned: its nearest ancestor still here
+            found = self._ancestor_index(before[want].parent, before)
+            index = found if found is not None else index
         self.virtual_size = Size(self.size.width, len(keys) + HEAD + FOOT)
         self._move(index, scroll=select is not None)
         self.refresh()
+
+    def _ancestor_index(self, parent: Key | None, before: Mapping[Key, ProcRow]) -> int | None:
+        """Where the nearest of these ancestors still shown is (the last snapshot's rows tell
+        the ones pruned since)."""
+        procs = self.snapshot.procs
+        where: dict[Key, int] | None = None
+        while parent is not None:
+            if parent in procs:
+                where = where or {k: i for i, k in enumerate(self.keys)}
+                if parent in where:
+                    return where[parent]
+            row = procs.get(parent) or before.get(parent)
+            parent = row.parent if row is not None else None
+        return None
 
     def _extent(self, roots: Sequence[Key], live: int) -> None:
         """The earliest start (a root's: a process starts after its forker) and the latest
