@@ -29,6 +29,7 @@ async def main() -> None:
     time.tzset()
     await shoot("main")
     await shoot("signal", "down", "down", "k")
+    await shoot("timeline", "end", "up", "up", "v")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from tractui.screens.logview import LaunchLogScreen
 from tractui.screens.rename import RenameScreen
 from tractui.screens.signals import SignalScreen, Tagged
 from tractui.screens.sort import SortScreen
+from tractui.screens.timeline import TimelineScreen
 from tractui.screens.users import UserScreen
 from tractui.session import BENCH_TIMINGS, Session, bench_note
 from tractui.snapshot import ProcRow, Snapshot
@@ -46,7 +47,8 @@ from tractui.text import escape
 from tractui.widgets.eventlog import EventLog
 from tractui.widgets.findbar import FindBar
 from tractui.widgets.header import StatusHeader, count_text
-from tractui.widgets.tree import ProcessTree, Row, header_text
+from tractui.widgets.timeline import Timeline
+from tractui.widgets.tree import ProcessTree, Row, RowId, header_text
 
 T = TypeVar("T")
 
@@ -190,6 +192,14 @@ class TractApp(App[int]):
         Binding(
             "d", "remove", "Remove", show=False, id="remove", tooltip="Stop tracking the group"
         ),
+        Binding(
+            "v",
+            "timeline",
+            "Timeline",
+            show=False,
+            id="timeline",
+            tooltip="Timeline of the group: each process a bar from its start to its end",
+        ),
         Binding("question_mark,f1", "help", "Help", id="help", tooltip="Every key, by context"),
         Binding("q,f10", "quit", "Quit", id="quit", tooltip="Quit (asks about launched groups)"),
         Binding("escape", "close_find", "Close search, clear filter", show=False, id="close_find"),
@@ -285,6 +295,9 @@ class TractApp(App[int]):
             self._select_after = None
         self._show_events()
         self._show_modes()
+        for screen in self.screen_stack:
+            if isinstance(screen, TimelineScreen):
+                screen.update_snapshot(snapshot)
         if BENCH_TIMINGS:  # bench/ui: the rebuild, then up to the screen painted
             bench_note("rebuild", started)
             self.call_after_refresh(bench_note, "refresh", started)
@@ -471,6 +484,41 @@ class TractApp(App[int]):
         details = await self._call(self.session.details(row.proc.key))
         if details is not None:
             self.push_screen(DetailsScreen(details))
+
+    def action_timeline(self) -> None:
+        """The timeline of the group under the cursor, on the process under it."""
+        row = self._row()
+        if row is None:
+            return
+        key = row.proc.key if row.proc is not None else None
+        session = self.session
+        self.push_screen(
+            TimelineScreen(
+                row.group, self.snapshot, key, self._select_key, session.details, session.clock
+            )
+        )
+
+    def _select_key(self, key: Key) -> None:
+        """Put the tree's cursor on a process (the timeline's): its folded ancestors unfold;
+        one the tree does not show (exited ones hidden, filtered out) leaves the cursor on its
+        nearest shown ancestor."""
+        tree = self.process_tree
+        procs = self.snapshot.procs
+        row = procs.get(key)
+        if row is None or tree.select(key):
+            return
+        folded: set[RowId] = {row.group}
+        parent = row.parent
+        while parent is not None and parent in procs:
+            folded.add(parent)
+            parent = procs[parent].parent
+        if folded & tree.collapsed:
+            tree.collapsed.difference_update(folded)
+            tree.rebuild()
+        while row is not None and not tree.select(row.key):
+            row = procs.get(row.parent) if row.parent is not None else None
+        if row is None:
+            tree.select(procs[key].group)
 
     def action_toggle_events(self) -> None:
         events = self.query_one(EventLog)
@@ -668,6 +716,13 @@ class TractApp(App[int]):
                 [
                     *(b for b in GroupDetailsScreen.BINDINGS if isinstance(b, Binding)),
                     Binding("left,right", "columns", "Scroll sideways to the long commands"),
+                ],
+            ),
+            (
+                "In the timeline (v)",
+                [
+                    *(b for b in Timeline.BINDINGS if isinstance(b, Binding)),
+                    *(b for b in TimelineScreen.BINDINGS if isinstance(b, Binding)),
                 ],
             ),
             ("In the sort picker (s F6)", SortScreen.help_bindings()),

@@ -135,6 +135,7 @@ class Session:
         self.snapshot_interval = snapshot_interval
         self.watch_collector = watch_collector
         self.snapshot = EMPTY
+        self.clock = clock  # the wall clock snapshots are taken by (a replay's stands still)
         self._restarter = Restarter(engine, monotonic)  # a banner times by ``monotonic``
         sampler = sampler or Sampler()
         sampler.interval = sample_interval
@@ -568,12 +569,14 @@ class Snapshots:
         self._seq += 1
         started = time.perf_counter() if BENCH_TIMINGS else 0.0
         self.log.keep(engine.tracker.groups)
+        wall = self.clock()
         snapshot = self._rows.build(
             self.sampler.samples,
             self._last_sample,
             launched,
             seq=self._seq,
-            wall=self.clock(),
+            wall=wall,
+            boot_wall=wall - engine.tracker.now() / 1e9,
             events=events,
             rate=self._rate,
             lost=engine.counters.lost or engine.tracker.lost,

@@ -21,7 +21,7 @@ from tractui.kernel.sample import Sample
 from tractui.kernel.threads import Thread
 from tractui.model.account import Account
 from tractui.model.changes import Key
-from tractui.model.store import Proc
+from tractui.model.store import UNKNOWN_EXEC_TIME, Proc
 from tractui.model.tracker import Tracker
 from tractui.text import escape
 
@@ -50,6 +50,10 @@ class ProcRow:
     status: str  # "alive", "exit 3", "SIGKILL", "SIGABRT (core)", "gone"
     failed: bool  # a failure: a non-zero exit or a signal, not caused by tractui (by_you)
     by_you: bool = False  # ended because of a signal sent from tractui (Proc.by_you)
+    # the timeline's (wall clock, epoch s): when it ended (None while alive), and the time of
+    # each exec whose time is known
+    ended: float | None = None
+    exec_walls: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,9 @@ class Snapshot:
     # the threads of each multi-threaded live process (its main thread left out), by its key:
     # filled only while the tree shows thread rows (Session.show_threads); comm unescaped
     threads: Mapping[Key, tuple[Thread, ...]] = field(default_factory=dict)
+    # the wall clock (epoch s) at the boot clock's 0: a process's start (its key's second
+    # half, ns since boot) is at boot_wall + start / 1e9 on the wall clock
+    boot_wall: float = 0.0
 
     def log(self, group: str | None) -> list[LogEntry]:
         """The event log of one group, or of every group (by time) when ``group`` is None."""
@@ -338,6 +345,7 @@ class SnapshotRows:
                 elif proc is None and old is not None and old.parent is not None:
                     dirty.add(old.parent)
         self._touched = set()
+        boot_wall = fields.get("boot_wall", 0.0)
         for key in dirty:
             old = rows.get(key)
             if old is not None:
@@ -355,7 +363,13 @@ class SnapshotRows:
             else:
                 self._branches.discard(key)
             row = proc_row(
-                proc, depth, children, samples.get(key), last_samples.get(key), self.users
+                proc,
+                depth,
+                children,
+                samples.get(key),
+                last_samples.get(key),
+                self.users,
+                boot_wall,
             )
             rows[key] = row
             self._count(row, 1)
@@ -420,7 +434,10 @@ def proc_row(
     sample: Sample | None,
     last: Sample | None,
     users: procfs.UserNames,
+    boot_wall: float = 0.0,
 ) -> ProcRow:
+    """A process's row; ``boot_wall`` (:attr:`Snapshot.boot_wall`) puts its end and execs on
+    the wall clock."""
     alive = proc.alive
     by_you = not alive and proc.by_you()
     nice: int | None
@@ -466,4 +483,8 @@ def proc_row(
         status=proc.status_text(),
         failed=proc.counted_failed(),
         by_you=by_you,
+        ended=boot_wall + proc.ended / 1e9 if proc.ended is not None else None,
+        exec_walls=tuple(boot_wall + t / 1e9 for t in proc.exec_times if t != UNKNOWN_EXEC_TIME)
+        if proc.exec_times
+        else (),
     )

@@ -159,3 +159,16 @@ class TestSmallTerminal:
     )
     def test_80x24(self, snap_compare: SnapCompare, keys: tuple[str, ...]) -> None:
         assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=keys_then(*keys))
+
+
+class TestTimeline:
+    """v: the build group's processes as bars, each outcome its colour and character, the
+    execs marked; the cursor on the tree's process."""
+
+    def test_timeline(self, snap_compare: SnapCompare) -> None:
+        run = keys_then("end", "up", "up", "v")
+        assert snap_compare(replay_app(), terminal_size=SIZE, run_before=run)
+
+    def test_timeline_80x24_zoomed_in(self, snap_compare: SnapCompare) -> None:
+        run = keys_then("end", "up", "up", "v", "z")
+        assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=run)

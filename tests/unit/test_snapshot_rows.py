@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tractui.daemon.protocol import Mirror, delta_message, encode, snapshot_message
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample
-from tractui.model.store import Group
+from tractui.model.store import UNKNOWN_EXEC_TIME, Group
 from tractui.model.tracker import Tracker
 from tractui.model.wire import group_to_wire
+from tractui.replay import NOW_NS, demo
 from tractui.snapshot import Snapshot, SnapshotRows
 
 from .histories import ROOT, History, info, op
@@ -132,3 +134,24 @@ def test_group_sums_follow_samples_and_exits() -> None:
     snap = rows.build(samples, samples, set(), **FIELDS)
     assert (snap.groups[0].cpu, snap.groups[0].rss_kb) == (25.0, 2000)
     assert same(snap, fresh(t, samples))
+
+
+def test_rows_carry_their_end_and_exec_times_on_the_wall_clock() -> None:
+    """The timeline's fields: a process's end and its known execs' times, put on the wall
+    clock by the snapshot's boot_wall; none while it runs, no time for an unknown exec."""
+    engine, _sampler = demo()
+    engine.poll(0)
+    t = engine.tracker
+    t.procs[next(k for k in t.procs if k[0] == 5003)].exec_times[0] = UNKNOWN_EXEC_TIME
+    boot_wall = 1_000.0
+    fields = {**FIELDS, "boot_wall": boot_wall}
+    snapshot = SnapshotRows(t, USERS).build({}, {}, set(), **fields)
+    assert snapshot.boot_wall == boot_wall
+    by_pid = {r.pid: r for r in snapshot.procs.values()}
+    now = boot_wall + NOW_NS / 1e9
+    failed = by_pid[5002]  # forked and exec'd 39 s before the replay's now, failed 30 s before
+    assert failed.ended == pytest.approx(now - 30, abs=1e-3)
+    assert failed.exec_walls == (pytest.approx(now - 39, abs=1e-3),)
+    assert by_pid[5003].ended is not None and by_pid[5003].exec_walls == ()  # time unknown
+    assert by_pid[5000].ended is None and by_pid[5000].alive  # it runs
+    assert by_pid[5004].exec_walls == (pytest.approx(now - 20, abs=1e-3),)
