@@ -30,6 +30,7 @@ from tractui import settings
 from tractui.errors import UserError
 from tractui.model.changes import Key
 from tractui.screens.attach import AttachScreen
+from tractui.screens.columns import ColumnsScreen
 from tractui.screens.confirm import ConfirmScreen, QuitScreen
 from tractui.screens.details import DetailsScreen
 from tractui.screens.group import GroupDetailsScreen
@@ -44,11 +45,18 @@ from tractui.screens.users import UserScreen
 from tractui.session import BENCH_TIMINGS, Session, bench_note
 from tractui.snapshot import ProcRow, Snapshot
 from tractui.text import escape
+from tractui.widgets.columns import default_ids, valid_ids
 from tractui.widgets.eventlog import EventLog
 from tractui.widgets.findbar import FindBar
 from tractui.widgets.header import StatusHeader, count_text
 from tractui.widgets.timeline import Timeline
-from tractui.widgets.tree import ProcessTree, Row, RowId, header_text
+from tractui.widgets.tree import (
+    ColumnHeader,
+    ProcessTree,
+    Row,
+    RowId,
+    default_descending,
+)
 
 T = TypeVar("T")
 
@@ -144,9 +152,69 @@ class TractApp(App[int]):
             tooltip="Invert the sort order",
         ),
         Binding(
-            "f7", "nice(-1)", "Nice -", show=False, id="nice_down", tooltip="Nice - (more CPU)"
+            "M",
+            "sort_by('RSS')",
+            "Sort by memory",
+            show=False,
+            id="sort_memory",
+            tooltip="Sort by RSS, biggest first (htop's M)",
         ),
-        Binding("f8", "nice(1)", "Nice +", show=False, id="nice_up", tooltip="Nice + (less CPU)"),
+        Binding(
+            "P",
+            "sort_by('CPU%')",
+            "Sort by CPU",
+            show=False,
+            id="sort_cpu",
+            tooltip="Sort by CPU%, busiest first (htop's P)",
+        ),
+        Binding(
+            "T",
+            "sort_by('TIME+')",
+            "Sort by time",
+            show=False,
+            id="sort_time",
+            tooltip="Sort by TIME+, most first (htop's T)",
+        ),
+        Binding(
+            "f2,S",
+            "choose_columns",
+            "Columns",
+            show=False,
+            id="columns",
+            tooltip="Choose the columns and their order (htop's setup)",
+        ),
+        Binding(
+            "f5,t",
+            "toggle_tree",
+            "Tree/list",
+            show=False,
+            id="tree_view",
+            tooltip="The tree of each group, or one flat list of every process",
+        ),
+        Binding(
+            "p",
+            "toggle_path",
+            "Path",
+            show=False,
+            id="show_path",
+            tooltip="Show/hide the program's path (argv[0]'s directory)",
+        ),
+        Binding(
+            "f7,left_square_bracket",
+            "nice(-1)",
+            "Nice -",
+            show=False,
+            id="nice_down",
+            tooltip="Nice - (more CPU)",
+        ),
+        Binding(
+            "f8,right_square_bracket",
+            "nice(1)",
+            "Nice +",
+            show=False,
+            id="nice_up",
+            tooltip="Nice + (less CPU)",
+        ),
         Binding(
             "space",
             "tag",
@@ -222,6 +290,7 @@ class TractApp(App[int]):
         self.snapshot: Snapshot = session.snapshot
         self._select_after: str | None = None
         self._banner_text: str | None = None  # what the banner shows (None: not yet set)
+        self._tree = ProcessTree(id="tree")
         if save_settings:
             self._load_settings()
 
@@ -230,8 +299,8 @@ class TractApp(App[int]):
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.host, self.kernel, id="status")
         yield Static(self.banner, id="banner")
-        yield Static(header_text("tree"), id="columns")
-        tree = ProcessTree(id="tree")
+        tree = self._tree
+        yield ColumnHeader(tree, id="columns")
         yield tree
         yield EventLog(id="events")
         yield Static("", id="modes")  # user filter, tags, following, threads: while on
@@ -577,10 +646,54 @@ class TractApp(App[int]):
         tree = self.process_tree
         self._sort_by(tree.sort, not tree.descending)
 
+    def action_sort_by(self, sort: str) -> None:
+        """M, P, T: sort by that column, biggest first (as htop's keys)."""
+        self._sort_by(sort, default_descending(sort))
+
+    @on(ProcessTree.HeaderClicked)
+    def header_clicked(self, message: ProcessTree.HeaderClicked) -> None:
+        """A click on a column's title sorts by it; a second click inverts the order."""
+        tree = self.process_tree
+        if message.sort == tree.sort:
+            self._sort_by(message.sort, not tree.descending)
+        else:
+            self._sort_by(message.sort, default_descending(message.sort))
+
+    def action_choose_columns(self) -> None:
+        """F2: the column chooser; each change shows at once, the choice is saved at the end."""
+        tree = self.process_tree
+
+        def apply(chosen: tuple[str, ...] | None) -> None:
+            tree.chosen_columns = chosen  # None: the default set, by the width
+
+        def done(chosen: tuple[str, ...] | None) -> None:
+            apply(chosen)
+            self._store_settings()
+
+        default = default_ids(tree.size.width)
+        is_default = tree.chosen_columns is None
+        self.push_screen(ColumnsScreen(tree.column_ids, default, is_default, apply), done)
+
+    def action_toggle_tree(self) -> None:
+        tree = self.process_tree
+        tree.flat = not tree.flat
+        self._store_settings()
+        self.notify(
+            "flat list of every process, with its group" if tree.flat else "tree of each group",
+            timeout=TOGGLE_TIMEOUT,
+        )
+
+    def action_toggle_path(self) -> None:
+        tree = self.process_tree
+        tree.show_path = not tree.show_path
+        self._store_settings()
+        self.notify(
+            "program paths " + ("shown" if tree.show_path else "hidden"), timeout=TOGGLE_TIMEOUT
+        )
+
     def _sort_by(self, sort: str, descending: bool) -> None:
         tree = self.process_tree
         tree.sort_by(sort, descending)
-        self.query_one("#columns", Static).update(header_text(sort, descending))
         if sort == "tree":
             how = "fork order, " + ("newest first" if descending else "oldest first")
         else:
@@ -726,6 +839,7 @@ class TractApp(App[int]):
                 ],
             ),
             ("In the sort picker (s F6)", SortScreen.help_bindings()),
+            ("In the column chooser (F2 S)", ColumnsScreen.help_bindings()),
             ("In the signal picker (k F9)", SignalScreen.help_bindings()),
             (
                 "Anywhere",
@@ -774,13 +888,32 @@ class TractApp(App[int]):
     # ---- settings: the theme persists --------------------------------------------------------
 
     def _load_settings(self) -> None:
-        theme = settings.load().get("theme")
+        """The settings saved; a value that is not valid is ignored (its default is used)."""
+        saved = settings.load()
+        theme = saved.get("theme")
         if isinstance(theme, str) and theme in self.available_themes:
             self.theme = theme
+        tree = self._tree
+        tree.chosen_columns = valid_ids(saved.get("columns"))
+        tree_view = saved.get("tree_view")
+        if isinstance(tree_view, bool):
+            tree.flat = not tree_view
+        show_path = saved.get("show_path")
+        if isinstance(show_path, bool):
+            tree.show_path = show_path
 
     def _store_settings(self) -> None:
         if self.save_settings:
-            settings.save({"theme": self.theme})
+            tree = self._tree
+            chosen = tree.chosen_columns
+            settings.save(
+                {
+                    "theme": self.theme,
+                    "columns": list(chosen) if chosen is not None else None,
+                    "tree_view": not tree.flat,
+                    "show_path": tree.show_path,
+                }
+            )
 
 
 EXITED_LISTED = 8  # the live descendants of an exited process the signal dialog names

@@ -42,6 +42,7 @@ class FixedSampler(Sampler):
     def __init__(self, by_pid: Mapping[int, Sample]) -> None:
         super().__init__()
         self.by_pid = dict(by_pid)
+        self.mem_total_kb = 16 * 1024 * 1024  # 16 GiB, on every machine
 
     def read(self, keys: Iterable[Key]) -> dict[Key, Sample]:
         return {key: self.by_pid[key[0]] for key in keys if key[0] in self.by_pid}
@@ -188,12 +189,12 @@ def demo() -> tuple[ReplayEngine, FixedSampler]:
     s.fork(5000, 5004, ago=20)
     s.exec(5004, ("./app", "--serve"), born_ago=20, ago=20, ppid=5000, uid=65534)
     samples = {
-        4100: Sample("S", 0.0, 3_412, 2, 1, 0),
-        4101: Sample("S", 0.0, 1_024, 0, 1, 0),
-        4103: Sample("S", 0.0, 1_032, 0, 1, 0),
-        4104: Sample("R", 12.5, 24_576, 157, 1, 0),
-        5000: Sample("S", 0.3, 5_120, 310, 1, 0),
-        5004: Sample("R", 97.0, 210_944, 1_934, 4, 5),
+        4100: Sample("S", 0.0, 3_412, 2, 1, 0, 20, 2_592, 1_716),
+        4101: Sample("S", 0.0, 1_024, 0, 1, 0, 20, 2_920, 1_024),
+        4103: Sample("S", 0.0, 1_032, 0, 1, 0, 20, 2_920, 1_032),
+        4104: Sample("R", 12.5, 24_576, 157, 1, 0, 20, 31_744, 10_240),
+        5000: Sample("S", 0.3, 5_120, 310, 1, 0, 20, 9_216, 3_072),
+        5004: Sample("R", 97.0, 210_944, 1_934, 4, 5, 25, 1_183_744, 8_192),
     }
     return ReplayEngine(tracker, s.events), FixedSampler(samples)
 

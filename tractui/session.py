@@ -261,8 +261,17 @@ class Session:
         return self.submit(run)
 
     def renice(self, key: Key, step: int) -> Future[int]:
-        """Change a process's nice value by ``step``; the future holds the new value."""
-        return self.submit(lambda: renice(key, step))
+        """Change a process's nice value by ``step``; the future holds the new value. The
+        process is sampled again at once: its NI column shows the new value at the next
+        snapshot, not a sampling round later."""
+
+        def run() -> int:
+            value = renice(key, step)
+            if self._snapshots.resample([key]):
+                self._dirty = True
+            return value
+
+        return self.submit(run)
 
     def renice_many(self, keys: list[Key], step: int) -> Future[list[tuple[Key, int | str]]]:
         """Renice each process (the tagged set): per key, its new nice value or why not."""
@@ -493,7 +502,15 @@ class Snapshots:
         self.read_cwd = read_cwd
         self.users = procfs.UserNames()
         self.log: EventRings[LogEntry] = EventRings()  # the event log's lines, per group
-        self._rows = SnapshotRows(engine.tracker, self.users, lambda g: str(engine.log_path(g)))
+        # START: the wall clock at the boot clock's 0, by this session's clock (a replay's too)
+        boot_wall = clock() - engine.tracker.now() / 1e9
+        self._rows = SnapshotRows(
+            engine.tracker,
+            self.users,
+            lambda g: str(engine.log_path(g)),
+            boot_wall,
+            sampler.mem_total_kb,
+        )
         self._last_sample: dict[Key, Sample] = {}  # kept past exit: TIME+ and RSS stay shown
         self.threads = ThreadSampler()
         self._threads_on = False  # the tree shows thread rows: read them
@@ -560,6 +577,18 @@ class Snapshots:
         counts = ((p.key, s.threads) for p in live if (s := samples.get(p.key)) is not None)
         return self.threads.read(counts)
 
+    def resample(self, keys: list[Key]) -> bool:
+        """Sample these members now (after a renice); True if a row changed."""
+        self.sampler.sample(keys)
+        changed = self.sampler.take_changed()
+        samples = self.sampler.samples
+        for key in changed:
+            sample = samples.get(key)
+            if sample is not None:
+                self._last_sample[key] = sample
+        self._rows.touch(changed)
+        return bool(changed)
+
     def build(self, launched: set[str]) -> Snapshot:
         """A snapshot now; ``launched``: the groups with programs this UI launched."""
         engine = self.engine
@@ -576,7 +605,7 @@ class Snapshots:
             launched,
             seq=self._seq,
             wall=wall,
-            boot_wall=wall - engine.tracker.now() / 1e9,
+            boot_wall=self._rows.boot_wall,
             events=events,
             rate=self._rate,
             lost=engine.counters.lost or engine.tracker.lost,
@@ -597,7 +626,9 @@ class Snapshots:
         if proc is None:
             raise UserError("that process is no longer tracked (pruned after it exited)")
         sample = self.sampler.samples.get(key)
-        row = proc_row(proc, 0, (), sample, self._last_sample.get(key), self.users)
+        rows = self._rows
+        last = self._last_sample.get(key)
+        row = proc_row(proc, 0, (), sample, last, self.users, rows.boot_wall, rows.mem_total_kb)
         parent = tracker.procs.get(proc.parent) if proc.parent is not None else None
         if parent is not None:
             parent_text = f"{parent.pid} {parent.command()}"

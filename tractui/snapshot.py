@@ -10,6 +10,7 @@ No Textual here, and no engine: :mod:`tractui.session` runs the engine and build
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -54,6 +55,12 @@ class ProcRow:
     # each exec whose time is known
     ended: float | None = None
     exec_walls: tuple[float, ...] = ()
+    priority: int | None = None  # PRI (stat field 18); None until sampled
+    virt_kb: int = 0  # VIRT (statm)
+    shr_kb: int = 0  # SHR (statm)
+    mem_pct: float = 0.0  # MEM%: RSS over MemTotal
+    started: float = 0.0  # START: wall clock (epoch s)
+    path_len: int = 0  # how much of ``command`` is argv[0]'s directory (p hides it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,9 +306,15 @@ class SnapshotRows:
         tracker: Tracker,
         users: procfs.UserNames,
         log_path: Callable[[str], str] = lambda _group: "",
+        boot_wall: float | None = None,
+        mem_total_kb: int | None = None,
     ) -> None:
         self.tracker = tracker
         self.users = users
+        # the wall clock (epoch s) at the boot clock's 0, for each row's START: one value for
+        # good, so that a row kept from one snapshot to the next equals one built anew
+        self.boot_wall = BOOT_WALL if boot_wall is None else boot_wall
+        self.mem_total_kb = MEM_TOTAL_KB if mem_total_kb is None else mem_total_kb
         self.log_path = log_path  # a group's launch log, by its name
         self.journal = tracker.journal()
         self.rows: dict[Key, ProcRow] = {}
@@ -345,7 +358,6 @@ class SnapshotRows:
                 elif proc is None and old is not None and old.parent is not None:
                     dirty.add(old.parent)
         self._touched = set()
-        boot_wall = fields.get("boot_wall", 0.0)
         for key in dirty:
             old = rows.get(key)
             if old is not None:
@@ -369,7 +381,8 @@ class SnapshotRows:
                 samples.get(key),
                 last_samples.get(key),
                 self.users,
-                boot_wall,
+                self.boot_wall,
+                self.mem_total_kb,
             )
             rows[key] = row
             self._count(row, 1)
@@ -427,6 +440,23 @@ class SnapshotRows:
         return depth
 
 
+MEM_TOTAL_KB = procfs.mem_total_kb()
+# the wall clock at the boot clock's 0 (a process's start is on the boot clock)
+BOOT_WALL = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def path_length(argv: tuple[str, ...] | list[str], command: str) -> int:
+    """How many characters of the shown (escaped) ``command`` are argv[0]'s directory: what
+    the tree leaves out when the program's path is hidden (``p``, as htop's)."""
+    if not argv:
+        return 0
+    slash = argv[0].rfind("/")
+    if slash < 0:
+        return 0
+    directory = escape(argv[0][: slash + 1])
+    return len(directory) if command.startswith(directory) else 0
+
+
 def proc_row(
     proc: Proc,
     depth: int,
@@ -434,10 +464,11 @@ def proc_row(
     sample: Sample | None,
     last: Sample | None,
     users: procfs.UserNames,
-    boot_wall: float = 0.0,
+    boot_wall: float = BOOT_WALL,
+    mem_total_kb: int = MEM_TOTAL_KB,
 ) -> ProcRow:
-    """A process's row; ``boot_wall`` (:attr:`Snapshot.boot_wall`) puts its end and execs on
-    the wall clock."""
+    """A process's row; ``boot_wall``: the wall clock at the boot clock's 0, for START;
+    ``mem_total_kb``: the memory MEM% is a share of."""
     alive = proc.alive
     by_you = not alive and proc.by_you()
     nice: int | None
@@ -450,6 +481,8 @@ def proc_row(
             sample.threads,
         )
         nice = sample.nice
+        priority: int | None = sample.priority
+        virt, shr = sample.virt_kb, sample.shr_kb
     else:
         # not sampled yet, or exited: what we last knew, and no CPU
         state = "?" if alive else "Z" if proc.zombie else "-"
@@ -462,6 +495,10 @@ def proc_row(
             ticks = last.ticks if last is not None else 0
         threads = proc.threads if alive else 0
         nice = last.nice if last is not None else None
+        priority = last.priority if last is not None else None
+        virt = last.virt_kb if (last is not None and alive) else 0
+        shr = last.shr_kb if (last is not None and alive) else 0
+    command = escape(proc.command())  # once per row built, not at each paint
     return ProcRow(
         key=proc.key,
         pid=proc.pid,
@@ -477,7 +514,7 @@ def proc_row(
         ticks=ticks,
         threads=threads,
         nice=nice,
-        command=escape(proc.command()),  # once per row built, not at each paint
+        command=command,
         alive=alive,
         reparented=proc.reparented,
         status=proc.status_text(),
@@ -487,4 +524,10 @@ def proc_row(
         exec_walls=tuple(boot_wall + t / 1e9 for t in proc.exec_times if t != UNKNOWN_EXEC_TIME)
         if proc.exec_times
         else (),
+        priority=priority,
+        virt_kb=virt,
+        shr_kb=shr,
+        mem_pct=rss * 100.0 / mem_total_kb if mem_total_kb else 0.0,
+        started=boot_wall + proc.start / 1e9,
+        path_len=path_length(proc.argv, command),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -122,7 +123,8 @@ def _connector_reason() -> str:
 @pytest.fixture
 def tmux(tmp_path: Path, reaper: Reaper, request: pytest.FixtureRequest) -> Iterator[Pane]:
     """``tractui --embedded`` in tmux at 120x40, on a tmux server of its own; a test marked
-    ``@pytest.mark.options("...")`` adds those options."""
+    ``@pytest.mark.options("...")`` adds those options; ``@pytest.mark.ui_settings({...})``
+    writes that ui.json first."""
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed")
     reason = _connector_reason()
@@ -131,6 +133,10 @@ def tmux(tmp_path: Path, reaper: Reaper, request: pytest.FixtureRequest) -> Iter
     marker = request.node.get_closest_marker("options")
     options = shlex.split(marker.args[0]) if marker else []
     state = tmp_path / "state"
+    saved = request.node.get_closest_marker("ui_settings")
+    if saved:
+        state.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (state / "ui.json").write_text(json.dumps(saved.args[0]))
     env = {"TRACTUI_STATE_DIR": str(state), "TRACTUI_SOCKET": f"{state}/no-daemon.sock"}
     server = Tmux(tmp_path / "tmux.sock")
     try:

@@ -222,12 +222,43 @@ async def test_search_filter_sort_and_nice(app: TractApp) -> None:
         assert "sleep 31" not in rows(app) and "sleep 30" in rows(app)
         await pilot.press("escape")
         assert "sleep 31" in rows(app)
-        await pilot.press("s", "home", "down", "down", "down", "enter")  # PID USER S CPU%
+        # PID USER PRI NI VIRT RSS SHR S CPU%
+        await pilot.press("s", "home", *["down"] * 8, "enter")
         assert (tree.sort, tree.descending) == ("CPU%", True)
         pid = pid_of(app, "sleep 30")
         tree.select(next(r.id for r in tree.rows if r.proc and r.proc.pid == pid))
         await pilot.press("f8")
         await wait_for(pilot, lambda: os.getpriority(os.PRIO_PROCESS, pid) == 1)
+
+
+def nice_shown(app: TractApp, pid: int) -> int | None:
+    """The NI column of a process's row."""
+    tree = app.query_one(ProcessTree)
+    return next(r.proc.nice for r in tree.rows if r.proc is not None and r.proc.pid == pid)
+
+
+async def test_nice_keys_show_the_new_value_in_the_ni_column(app: TractApp) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        await launch_daemons(pilot, app)
+        tree = app.query_one(ProcessTree)
+        pid = pid_of(app, "sleep 30")
+        await wait_for(pilot, lambda: nice_shown(app, pid) == 0)
+        assert "NI" in tree.column_ids
+        tree.select(next(r.id for r in tree.rows if r.proc and r.proc.pid == pid))
+        await pilot.press("right_square_bracket", "right_square_bracket", "f8")  # ] ] F8
+        await wait_for(pilot, lambda: os.getpriority(os.PRIO_PROCESS, pid) == 3)
+        await wait_for(pilot, lambda: nice_shown(app, pid) == 3)
+        await pilot.press("left_square_bracket", "f7")  # [ F7
+        await wait_for(pilot, lambda: nice_shown(app, pid) == 1)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == 1
+        ni = tree.column_ids.index("NI")
+        line = tree.render_line(tree.cursor - int(tree.scroll_y)).text
+        assert line.split()[ni] == "1"
+        # the process is sampled again with the renice, not a sampling round later
+        row = tree.current
+        assert row is not None and row.proc is not None
+        assert app.session.renice(row.proc.key, 2).result(timeout=5) == 3
+        assert app.session._snapshots.sampler.samples[row.proc.key].nice == 3
 
 
 async def test_quit_with_live_launched_group_can_end_it(app: TractApp) -> None:

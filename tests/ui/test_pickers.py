@@ -54,7 +54,8 @@ async def test_sort_picker_highlights_the_current_sort_and_enter_picks_another()
         options = await open_sort(pilot, app)
         assert options.highlighted_option is not None
         assert options.highlighted_option.id == "tree"
-        await pilot.press("up", "up", "up", "up", "enter")  # tree COMMAND THR TIME+ RSS
+        # tree COMMAND GROUP THR START TIME+ MEM% CPU% S SHR RSS
+        await pilot.press(*["up"] * 10, "enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, SortScreen))
         assert sort_state(app) == ("RSS", True)  # an amount: biggest first
         assert children_of_4100(app) == [4104, 4101, 4102]  # 24 MB, 1 MB, exited

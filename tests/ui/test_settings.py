@@ -1,4 +1,5 @@
-"""The theme persists: saved to ui.json in the state directory, restored at the next start."""
+"""The theme (and the tree's settings: tests/ui/test_columns.py) persists: saved to ui.json in
+the state directory, restored at the next start."""
 
 from __future__ import annotations
 
@@ -24,7 +25,12 @@ async def test_theme_is_saved_and_restored_at_the_next_start(
     async with first.run_test() as pilot:
         first.theme = "nord"
         await pilot.pause()
-    assert json.loads((tmp_path / "ui.json").read_text()) == {"theme": "nord"}
+    assert json.loads((tmp_path / "ui.json").read_text()) == {
+        "theme": "nord",
+        "columns": None,  # the default set (by the width)
+        "tree_view": True,
+        "show_path": True,
+    }
 
     second = saving_app()
     async with second.run_test() as pilot:

@@ -105,3 +105,25 @@ def test_real_processes_asleep_and_busy(spawn: Callable[..., subprocess.Popen[An
     assert second[keys[1]].ticks > first[keys[1]].ticks
     reused = (asleep.pid, keys[0][1] + 10 * procfs.START_TOLERANCE_NS)  # another start time
     assert sampler.sample([reused]) == {}
+
+
+def test_memory_columns_are_the_kernels_exact_counts(
+    spawn: Callable[..., subprocess.Popen[Any]],
+) -> None:
+    """RSS from statm is VmRSS (stat's rss is an approximation on newer kernels), VIRT is
+    VmSize and SHR the resident file and shared memory pages, as htop shows them."""
+    code = "import sys, time; b = bytearray(24 << 20); print(flush=True); time.sleep(30)"
+    proc = spawn([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # the memory is touched: it stays as it is while it sleeps
+    key = _key(proc.pid)
+    sample = Sampler().sample([key])[key]
+    status = procfs.read_status(proc.pid)
+
+    def kb(field: str) -> int:
+        return int(status[field].split()[0])
+
+    assert sample.rss_kb == kb("VmRSS") >= 24 << 10
+    assert sample.virt_kb == kb("VmSize")
+    assert sample.shr_kb == kb("RssFile") + kb("RssShmem")
+    assert sample.priority == 20 + sample.nice  # a normal (not real-time) process

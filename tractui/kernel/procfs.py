@@ -178,6 +178,18 @@ def read_info(pid: int) -> ProcInfo | None:
     )
 
 
+def mem_total_kb() -> int:
+    """MemTotal of /proc/meminfo, in kB (what MEM% is a share of); 0 if it cannot be read."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemTotal:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def peak_rss_kb(pid: int | str = "self") -> int:
     """VmHWM: peak resident memory. (ru_maxrss would carry over the peak of whoever exec'd us.)"""
     return _status_number(pid, b"VmHWM:") or 0

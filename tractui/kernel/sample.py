@@ -1,7 +1,11 @@
-"""htop's per-process columns (state, CPU%, RSS, TIME+, threads, nice), sampled from /proc.
+"""htop's per-process columns (state, CPU%, RSS, TIME+, threads, nice, priority, VIRT, SHR),
+sampled from /proc.
 
-One raw read of ``/proc/PID/stat`` per live process and sample: psutil costs ~3x more per process
-(README), and the UI samples thousands of them, in rounds paced within a CPU budget. CPU% is
+Two raw reads per live process and sample, as htop makes: ``/proc/PID/stat`` (state, times,
+nice, priority) and ``/proc/PID/statm`` (VIRT, RSS, SHR, in pages: the resident count the
+kernel keeps exactly, where stat's rss is an approximation on newer kernels, below VmRSS).
+psutil costs ~3x more per process (README), and the UI samples thousands of them, in rounds
+paced within a CPU budget. CPU% is
 the utime+stime delta between two samples of the same process, keyed by (pid, start) so a reused
 PID starts from zero.
 """
@@ -29,6 +33,9 @@ class Sample:
     ticks: int  # utime + stime, clock ticks (TIME+)
     threads: int
     nice: int
+    priority: int = 0  # stat field 18, htop's PRI
+    virt_kb: int = 0  # statm: size
+    shr_kb: int = 0  # statm: shared (file-backed resident pages)
 
 
 class Sampler:
@@ -59,7 +66,7 @@ class Sampler:
         self.samples: dict[Key, Sample] = {}  # the latest sample of each process still running
         self.changed: list[Key] = []  # whose sample changed or went, since the last take
         self._prev: dict[Key, tuple[float, int]] = {}  # when each was read, its ticks then
-        self._raw: dict[Key, bytes] = {}  # what /proc/PID/stat said then
+        self._raw: dict[Key, bytes] = {}  # what /proc/PID/stat and statm said then
         self._round: list[Key] = []
         self._next = 0  # the index in the round of the next process to read
         self._round_start = -math.inf
@@ -67,6 +74,7 @@ class Sampler:
         self._owed = 0.0  # reads due and not done yet
         self.cost = 20e-6  # seconds per read: the first measured, then a moving average
         self._measured = False
+        self.mem_total_kb = procfs.mem_total_kb()  # what MEM% is a share of
 
     def step(self, live: Callable[[], Iterable[Key]]) -> int:
         """Read the next slice of the round (a new round of ``live()`` when one is over and
@@ -127,8 +135,9 @@ class Sampler:
     def read(self, keys: Iterable[Key]) -> dict[Key, Sample]:
         """A sample of each (pid, start) still running.
 
-        The hot loop of the UI with thousands of processes: one os.open/os.read per process
-        and only the fields used are parsed (as :class:`procfs.Stat` parses them). A process
+        The hot loop of the UI with thousands of processes: one os.open/os.read per file
+        (stat and statm) and process, and only the fields used are parsed (as
+        :class:`procfs.Stat` parses them). A process
         whose columns did not change keeps its previous Sample object, so that a snapshot
         rebuilds only the rows of the others.
         """
@@ -145,6 +154,11 @@ class Sampler:
                     raw = os.read(fd, 4096)
                 finally:
                     os.close(fd)
+                fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
+                try:
+                    raw += os.read(fd, 512)  # after stat's newline: one buffer to compare
+                finally:
+                    os.close(fd)
                 old = last.get(key)
                 if old is not None and not old.cpu and raw == raws.get(key):
                     # the same bytes (a process asleep): the same columns, still no CPU
@@ -152,14 +166,21 @@ class Sampler:
                     out[key] = old
                     continue
                 # comm may hold spaces and parentheses: the fields start after the last ')'
-                rest = raw[raw.rindex(b")") + 2 :].split()
+                close = raw.rindex(b")")
+                end = raw.index(b"\n", close)  # stat's end; statm follows
+                rest = raw[close + 2 : end].split()
                 if abs(int(rest[19]) * ns_per_tick - start) > tolerance:
                     continue  # the PID is another process's now
                 state = rest[0].decode()
                 ticks = int(rest[11]) + int(rest[12])
+                priority = int(rest[15])
                 nice = int(rest[16])
                 threads = int(rest[17])
-                rss_kb = int(rest[21]) * page_kb
+                # statm (pages): size resident shared text lib data dt
+                statm = raw[end + 1 :].split()
+                virt_kb = int(statm[0]) * page_kb
+                rss_kb = int(statm[1]) * page_kb
+                shr_kb = int(statm[2]) * page_kb
             except (OSError, ValueError, IndexError):
                 continue  # gone
             before = prev.get(key)
@@ -175,10 +196,13 @@ class Sampler:
                 and old.state == state
                 and old.threads == threads
                 and old.nice == nice
+                and old.priority == priority
+                and old.virt_kb == virt_kb
+                and old.shr_kb == shr_kb
             ):
                 sample = old
             else:
-                sample = Sample(state, cpu, rss_kb, ticks, threads, nice)
+                sample = Sample(state, cpu, rss_kb, ticks, threads, nice, priority, virt_kb, shr_kb)
             prev[key] = (now, ticks)
             raws[key] = raw
             out[key] = sample

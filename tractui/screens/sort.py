@@ -13,17 +13,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tractui.widgets import columns
 from tractui.widgets.tree import default_descending
 
 # the picker's rows, in the order of the columns on screen; fork order last
 CHOICES: tuple[tuple[str, str, str], ...] = (
-    ("PID", "PID", "process ID"),
-    ("USER", "USER", "owner"),
-    ("S", "S", "state"),
-    ("CPU%", "CPU%", "CPU use"),
-    ("RSS", "RSS", "resident memory"),
-    ("TIME+", "TIME+", "CPU time used"),
-    ("THR", "THR", "threads"),
+    *((c.id, c.id, c.what) for c in columns.ALL),
+    ("GROUP", "GROUP", "group (flat list)"),
     ("COMMAND", "COMMAND", "command line"),
     ("tree", "tree order", "forks in order"),
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, ClassVar, overload
 
 from rich.segment import Segment
@@ -24,12 +24,15 @@ from textual.message import Message
 from textual.reactive import reactive, var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widgets import Static
 
 from tractui.guides import NARROW, Guides, walk
 from tractui.kernel.threads import Thread
 from tractui.model.changes import Key
 from tractui.snapshot import EMPTY, GroupRow, ProcRow, Snapshot
 from tractui.text import escape, human_kb
+from tractui.widgets import columns
+from tractui.widgets.columns import command_x, header_line, layout, time_plus
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,31 +46,17 @@ class ThreadId:
 RowId = str | Key | ThreadId  # a group's name, a process's (pid, start), or a thread
 TAG_MARK = "*"  # in the first cell of a tagged row (also coloured: the mark is for no colour)
 
-# (column title, width): the columns before COMMAND, as htop has them
-COLUMNS: tuple[tuple[str, int], ...] = (
-    ("PID", 7),
-    ("USER", 8),
-    ("S", 1),
-    ("CPU%", 5),
-    ("RSS", 6),
-    ("TIME+", 9),
-    ("THR", 4),
-)
-_LEFT_ALIGNED = ("USER", "S")
-# what siblings can be sorted by: "tree" is fork order, the genealogy as it happened
-SORTS: tuple[str, ...] = ("tree", *(title for title, _width in COLUMNS), "COMMAND")
+# (column title, width): the columns before COMMAND shown by default on a wide terminal
+COLUMNS: tuple[tuple[str, int], ...] = tuple((c.id, c.width) for c in layout(columns.WIDE))
+# what rows can be sorted by: "tree" is fork order, the genealogy as it happened
+SORTS: tuple[str, ...] = ("tree", *(c.id for c in columns.ALL), "GROUP", "COMMAND")
 # each column's key and its natural direction (True: descending), as htop has them
 _SORT_KEYS: dict[str, tuple[Callable[[ProcRow], object], bool]] = {
-    "PID": (lambda r: r.pid, False),
-    "USER": (lambda r: r.user, False),
-    "S": (lambda r: r.state, False),
-    "CPU%": (lambda r: r.cpu, True),
-    "RSS": (lambda r: r.rss_kb, True),
-    "TIME+": (lambda r: r.ticks, True),
-    "THR": (lambda r: r.threads, True),
+    **{c.id: (c.key, c.descending) for c in (*columns.ALL, columns.GROUP)},
     "COMMAND": (lambda r: r.command, False),
 }
-COMMAND_X = sum(width + 1 for _title, width in COLUMNS)
+COMMAND_X = command_x(layout(columns.WIDE))
+SCROLL_STEP = 8  # columns the COMMAND column scrolls sideways per key press
 
 
 def default_descending(sort: str) -> bool:
@@ -115,38 +104,21 @@ class Rows(Sequence[Row]):
         return self._tree.row(index)
 
 
-def time_plus(ticks: int, hz: int = 100) -> str:
-    """htop's TIME+: minutes:seconds.hundredths, or hours once past 100 minutes."""
-    hundredths = ticks * 100 // hz
-    minutes, rest = divmod(hundredths, 6000)
-    if minutes >= 100:
-        hours, minutes = divmod(minutes, 60)
-        return f"{hours}h{minutes:02d}:{rest // 100:02d}"
-    return f"{minutes}:{rest // 100:02d}.{rest % 100:02d}"
-
-
-def header_text(sort: str, descending: bool = True) -> str:
+def header_text(sort: str, descending: bool = True, shown: tuple[str, ...] = columns.WIDE) -> str:
     """The column header line, the sort column marked ▼ (descending) or ▲ (ascending)."""
-    mark = "▼" if descending else "▲"
-    line = [" "] * COMMAND_X
-    x = 0
-    for title, width in COLUMNS:
-        label = title + (mark if title == sort else "")
-        # a mark wider than its column (S) takes the separator after it
-        start = x if title in _LEFT_ALIGNED else x + width - len(label)
-        line[start : start + len(label)] = label
-        x += width + 1
-    return "".join(line) + "COMMAND" + (mark if sort == "COMMAND" else "")
+    return header_line(layout(shown), sort, descending)
 
 
 class ProcessTree(ScrollView, can_focus=True):
     """Groups and their processes, one row each; the cursor stays on the same process.
 
-    Why one class of ~500 lines: Textual's Line API makes one ``ScrollView`` own its rows, its
-    cursor and scrolling, its folding, its keys and mouse, and ``render_line``; every part reads
-    the one flattened row list and the cursor, and each method is short. What needs no widget is
-    already outside: the guides (:mod:`tractui.guides`), the rows a snapshot holds
-    (:class:`tractui.snapshot.SnapshotRows`), the header, and the row formatting helpers here.
+    Why one class of ~700 lines: Textual's Line API makes one ``ScrollView`` own its rows, its
+    cursor and scrolling (sideways too: the COMMAND column), its folding, its keys and mouse,
+    and ``render_line``; every part reads the one flattened row list (a tree, or the flat list)
+    and the cursor, and each method is short. What needs no widget is already outside: the
+    guides (:mod:`tractui.guides`), the rows a snapshot holds
+    (:class:`tractui.snapshot.SnapshotRows`), the columns and their cells
+    (:mod:`tractui.widgets.columns`), the header, and the row formatting helpers here.
     Splitting the rest would put the row list behind an object that both halves reach into."""
 
     COMPONENT_CLASSES = {
@@ -186,6 +158,38 @@ class ProcessTree(ScrollView, can_focus=True):
             tooltip="Unfold the row (or click its ▸)",
         ),
         Binding("asterisk", "expand_all", "Expand subtree", show=False, id="tree.expand_all"),
+        Binding(
+            "underscore",
+            "fold_everything",
+            "Collapse all",
+            show=False,
+            id="tree.collapse_all",
+            tooltip="Fold every group and every subtree",
+        ),
+        Binding(
+            "equals_sign",
+            "unfold_everything",
+            "Expand all",
+            show=False,
+            id="tree.expand_everything",
+            tooltip="Unfold every group and every subtree",
+        ),
+        Binding(
+            "shift+left",
+            "scroll_command(-1)",
+            "Scroll left",
+            show=False,
+            id="tree.scroll_left",
+            tooltip="Scroll the COMMAND column sideways (also the mouse's horizontal wheel)",
+        ),
+        Binding(
+            "shift+right",
+            "scroll_command(1)",
+            "Scroll right",
+            show=False,
+            id="tree.scroll_right",
+            tooltip="Scroll the COMMAND column sideways, to a deep tree's commands",
+        ),
     ]
 
     cursor: reactive[int] = reactive(0, init=False)
@@ -197,6 +201,11 @@ class ProcessTree(ScrollView, can_focus=True):
     order: var[tuple[str, bool]] = var(("tree", False), init=False)
     user_filter: var[str] = var("", init=False)  # u: only this user's processes ("": all)
     show_threads: var[bool] = var(False, init=False)  # H: thread rows under their process
+    # the columns the user chose (F2), in order; None: the default for the width
+    chosen_columns: var[tuple[str, ...] | None] = var(None, init=False)
+    flat: var[bool] = var(False, init=False)  # a flat list of every process, not the tree
+    show_path: var[bool] = var(True, init=False)  # argv[0]'s directory in COMMAND (p)
+    command_offset: var[int] = var(0, init=False)  # COMMAND scrolled sideways by this much
 
     class Highlighted(Message):
         """The cursor moved to another row (or the row under it changed group)."""
@@ -204,6 +213,13 @@ class ProcessTree(ScrollView, can_focus=True):
         def __init__(self, row: Row | None) -> None:
             super().__init__()
             self.row = row
+
+    class HeaderClicked(Message):
+        """A click on the column header, on the column ``sort`` (a name of :data:`SORTS`)."""
+
+        def __init__(self, sort: str) -> None:
+            super().__init__()
+            self.sort = sort
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -226,6 +242,13 @@ class ProcessTree(ScrollView, can_focus=True):
         self.tagged: set[Key] = set()
         self.following: Key | None = None  # F: the cursor stays on it; a move key stops it
         self._threaded: set[Key] = set()  # the processes shown with thread rows
+        self.header: Static | None = None  # the column header above (ColumnHeader)
+        # the columns shown, their cells' text (one function per layout: render_line is on
+        # the hot path), and where COMMAND starts
+        self.column_layout: tuple[columns.Column, ...] = ()
+        self._cells: Callable[[ProcRow], str] = columns.cells_text(())
+        self.command_x = 0
+        self._relayout()
 
     # ---- model -------------------------------------------------------------------------------
 
@@ -252,6 +275,8 @@ class ProcessTree(ScrollView, can_focus=True):
         if isinstance(row_id, ThreadId):
             return self._thread_row(index, row_id)
         proc = self.snapshot.procs[row_id]
+        if self.flat:
+            return Row(row_id, proc.group, proc=proc, fold="")
         guide = self._guides.guide(row_id, proc.parent)
         if row_id in self._guides or row_id in self._threaded:
             fold = "▾"
@@ -351,6 +376,9 @@ class ProcessTree(ScrollView, can_focus=True):
             height,
             self.search_text,
             None if count else self.filter_text,  # no rows: a hint that names the filter
+            self.column_layout,
+            self.command_offset,
+            self.show_path,
         )
         lines = [self.row(i) if i < count else None for i in range(top, top + height)]
         old_view, old_lines = self._painted
@@ -390,6 +418,7 @@ class ProcessTree(ScrollView, can_focus=True):
         self._shown_changed()
 
     def watch_order(self) -> None:
+        self._show_header()
         self._shown_changed()
 
     def watch_user_filter(self) -> None:
@@ -414,6 +443,89 @@ class ProcessTree(ScrollView, can_focus=True):
                 extend(ThreadId(row_id, t.tid) for t in threads[row_id])
                 threaded.add(row_id)
         return out
+
+    def watch_flat(self) -> None:
+        self.command_offset = 0  # the other view's rows: from their start
+        self._relayout()
+        self._shown_changed()
+
+    def watch_chosen_columns(self) -> None:
+        self._relayout()
+
+    def watch_show_path(self) -> None:
+        self.refresh()
+
+    def watch_command_offset(self) -> None:
+        self._show_header()
+        self.refresh()
+
+    # ---- columns -----------------------------------------------------------------------------
+
+    @property
+    def column_ids(self) -> tuple[str, ...]:
+        """The columns shown before COMMAND (GROUP aside): the user's choice, else the
+        default for the width."""
+        chosen = self.chosen_columns
+        return chosen if chosen is not None else columns.default_ids(self.size.width)
+
+    def _relayout(self) -> None:
+        """Pick the columns shown and their cells' formatters (again when they or the width
+        change), and redraw the header and the rows if they changed."""
+        shown = columns.layout(self.column_ids, self.flat)
+        if shown == self.column_layout:
+            return
+        self.column_layout = shown
+        self._cells = columns.cells_text(shown)
+        self.command_x = columns.command_x(shown)
+        self._show_header()
+        self.refresh()
+
+    def header_text(self) -> str:
+        return header_line(self.column_layout, self.sort, self.descending, self.command_offset)
+
+    def _show_header(self) -> None:
+        if self.header is not None:
+            self.header.update(self.header_text())
+
+    def column_at(self, x: int) -> str | None:
+        """The column under ``x`` on the header."""
+        return columns.column_at(self.column_layout, x)
+
+    def _tail_width(self, row: Row) -> int:
+        """The cells after the columns on a process's row: guides, status, command."""
+        proc = row.proc
+        if proc is None:
+            return 0
+        width = len(row.guide) + len(row.fold) + (1 if row.fold else 0) + len(proc.command)
+        if not self.show_path:
+            width -= proc.path_len
+        if not proc.alive:
+            width += len(proc.status) + 3
+        if proc.reparented:
+            width += len(f"  [reparented to {proc.ppid}]")
+        return width
+
+    def action_scroll_command(self, direction: int) -> None:
+        """Scroll the COMMAND column sideways (the columns before it stay), up to where the
+        longest row on screen ends at the right edge."""
+        top = int(self.scroll_y)
+        height = self.scrollable_content_region.height
+        rows = [self.row(i) for i in range(top, min(top + height, len(self.ids)))]
+        longest = max((self._tail_width(r) for r in rows), default=0)
+        room = self.scrollable_content_region.width - self.command_x
+        most = max(0, longest - room)
+        offset = max(0, min(most, self.command_offset + direction * SCROLL_STEP))
+        if direction > 0 and offset < self.command_offset:
+            offset = self.command_offset  # scrolled further earlier (a longer row then)
+        self.command_offset = offset
+
+    def on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        event.stop()
+        self.action_scroll_command(-1)
+
+    def on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        event.stop()
+        self.action_scroll_command(1)
 
     def _shown_changed(self) -> None:
         if self.is_mounted:  # else there is nothing on screen yet: the first snapshot builds
@@ -443,6 +555,10 @@ class ProcessTree(ScrollView, can_focus=True):
         guides: Guides[Key] = Guides(NARROW)
         self._previous = procs
         self._groups = {g.name: g for g in snapshot.groups}
+        if self.flat:
+            self._guides = guides
+            self._shown_keys = None
+            return self._flat(needle)
         every = self.show_exited and not needle and not user
         shown: set[Key] | None = None if every else self._shown(needle)
         branches = snapshot.branches
@@ -483,6 +599,32 @@ class ProcessTree(ScrollView, can_focus=True):
         self._guides = guides
         self._shown_keys = shown
         return ids
+
+    def _flat(self, needle: str) -> list[RowId]:
+        """The flat list (F5): every process of every group shown, in one list sorted by the
+        sort column (by start time in fork order); no group headers, no ancestors kept."""
+        procs = self.snapshot.procs
+        show_exited = self.show_exited
+        user = self.user_filter
+        if needle or user:
+            keys = [
+                k
+                for k, r in procs.items()
+                if (r.alive or show_exited)
+                and (not needle or needle in r.command.lower() or needle == str(r.pid))
+                and (not user or r.user == user)
+            ]
+        elif show_exited:
+            keys = list(procs)
+        else:
+            keys = [k for k, r in procs.items() if r.alive]
+        sort = _SORT_KEYS.get(self.sort)
+        if sort is None:
+            keys.sort(key=itemgetter(1, 0), reverse=self.descending)
+        else:
+            column = sort[0]
+            keys.sort(key=lambda k: column(procs[k]), reverse=self.descending)  # type: ignore[arg-type,return-value]
+        return list(keys)
 
     def _shown(self, needle: str) -> set[Key]:
         """The processes to draw: exited ones only while shown, and with a filter only the
@@ -626,7 +768,11 @@ class ProcessTree(ScrollView, can_focus=True):
         return self.following
 
     def action_collapse(self) -> None:
-        """Fold the row; on a leaf or a folded row, go to its parent (as htop's ← does)."""
+        """Fold the row; on a leaf or a folded row, go to its parent (as htop's ← does). In
+        the flat list, nothing folds: scroll the COMMAND column left."""
+        if self.flat:
+            self.action_scroll_command(-1)
+            return
         row = self.current
         if row is None:
             return
@@ -643,6 +789,9 @@ class ProcessTree(ScrollView, can_focus=True):
                 self.select(row.group)
 
     def action_expand(self) -> None:
+        if self.flat:  # nothing unfolds: scroll the COMMAND column right
+            self.action_scroll_command(1)
+            return
         row = self.current
         if row is not None and row.id in self.collapsed:
             self.collapsed.discard(row.id)
@@ -666,6 +815,17 @@ class ProcessTree(ScrollView, can_focus=True):
             proc = procs.get(key)
             if proc is not None:
                 stack.extend(proc.children)
+        self.rebuild()
+
+    def action_fold_everything(self) -> None:
+        """Fold every group and every process with children (htop's collapse all)."""
+        folded: set[RowId] = {g.name for g in self.snapshot.groups}
+        folded.update(self.snapshot.branches)
+        self.collapsed = folded
+        self.rebuild()
+
+    def action_unfold_everything(self) -> None:
+        self.collapsed = set()
         self.rebuild()
 
     def toggle(self, index: int) -> None:
@@ -713,12 +873,19 @@ class ProcessTree(ScrollView, can_focus=True):
         self.following = None
         self._move(index, scroll=False)
         row = self.row(index)
-        fold_x = len(row.guide) + (COMMAND_X if row.proc is not None else 0)
+        if not row.fold:
+            return  # the flat list: nothing folds
+        fold_x = len(row.guide)
+        if row.proc is not None:
+            fold_x += self.command_x - self.command_offset
+            if fold_x < self.command_x:
+                return  # scrolled out of sight
         if event.x - self.scrollable_content_region.x + int(self.scroll_x) in (fold_x, fold_x + 1):
             self.toggle(index)
 
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(self.size.width, len(self.ids))
+        self._relayout()
 
     # ---- rendering ---------------------------------------------------------------------------
 
@@ -727,11 +894,17 @@ class ProcessTree(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         base = self.rich_style
         if not self.ids and index == 1:
-            hint = (
-                f"  Nothing matches the filter {self.filter_text!r}: \\ edits it, Esc clears it."
-                if self.filter_text
-                else "  No groups yet: n launches a program into a group, a attaches running PIDs."
-            )
+            if self.filter_text:
+                hint = (
+                    f"  Nothing matches the filter {self.filter_text!r}: \\ edits it, "
+                    "Esc clears it."
+                )
+            elif self.flat and self.snapshot.groups:
+                hint = "  No processes to list: F5 or t shows the tree of the groups."
+            else:
+                hint = (
+                    "  No groups yet: n launches a program into a group, a attaches running PIDs."
+                )
             dim = self.get_component_rich_style("tree--dim")
             return Strip([Segment(hint, dim)]).adjust_cell_length(width, base)
         if not 0 <= index < len(self.ids):
@@ -809,20 +982,9 @@ class ProcessTree(ScrollView, can_focus=True):
         assert proc is not None
         exited = not proc.alive
         text_style = self.get_component_rich_style("tree--exited") if exited else Style()
-        cells = [
-            str(proc.pid).rjust(7),
-            proc.user[:8].ljust(8),
-            proc.state[:1],
-            (f"{proc.cpu:.1f}" if proc.alive else "").rjust(5),
-            (human_kb(proc.rss_kb) if proc.alive and proc.rss_kb else "").rjust(6),
-            time_plus(proc.ticks).rjust(9),
-            (str(proc.threads) if proc.alive else "").rjust(4),
-        ]
         guide_style = self.get_component_rich_style("tree--guide")
-        segments = [
-            Segment(" ".join(cells) + " ", text_style),
-            Segment(row.guide + row.fold + " ", guide_style),
-        ]
+        fixed = Segment(self._cells(proc), text_style)
+        segments = [Segment(row.guide + row.fold + " ", guide_style)] if row.fold else []
         if exited:
             # before the command, so a narrow terminal cuts the command, not the status
             status = self.get_component_rich_style("tree--failed" if proc.failed else "tree--dim")
@@ -833,7 +995,8 @@ class ProcessTree(ScrollView, can_focus=True):
             command_style = self.get_component_rich_style("tree--thread")
         elif self.search_text and self._matches(proc):
             command_style = self.get_component_rich_style("tree--match")
-        segments.append(Segment(proc.command, command_style))
+        command = proc.command if self.show_path else proc.command[proc.path_len :]
+        segments.append(Segment(command, command_style))
         if proc.reparented:
             segments.append(
                 Segment(
@@ -841,4 +1004,22 @@ class ProcessTree(ScrollView, can_focus=True):
                     self.get_component_rich_style("tree--reparented"),
                 )
             )
-        return segments
+        offset = self.command_offset
+        if offset:  # the COMMAND column scrolled sideways; the columns before it stay
+            segments = list(Strip(segments).crop(offset))
+        return [fixed, *segments]
+
+
+class ColumnHeader(Static):
+    """The column header above the tree: the tree's columns, its sort marked; a click on a
+    column sorts by it (the tree posts :class:`ProcessTree.HeaderClicked`)."""
+
+    def __init__(self, tree: ProcessTree, *, id: str | None = None) -> None:
+        super().__init__(tree.header_text(), id=id, markup=False)
+        self.process_tree = tree
+        tree.header = self
+
+    def on_click(self, event: events.Click) -> None:
+        sort = self.process_tree.column_at(event.x)
+        if sort is not None:
+            self.process_tree.post_message(ProcessTree.HeaderClicked(sort))
