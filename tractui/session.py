@@ -605,7 +605,6 @@ class Snapshots:
             launched,
             seq=self._seq,
             wall=wall,
-            boot_wall=self._rows.boot_wall,
             events=events,
             rate=self._rate,
             lost=engine.counters.lost or engine.tracker.lost,

@@ -412,7 +412,7 @@ class SnapshotRows:
             groups=groups,
             procs=MappingProxyType(dict(rows)),
             branches=frozenset(self._branches),
-            **fields,
+            **{**fields, "boot_wall": self.boot_wall},  # the rows' own: START, ends, execs
         )
 
     def _count(self, row: ProcRow, sign: int) -> None:

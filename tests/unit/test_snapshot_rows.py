@@ -144,8 +144,7 @@ def test_rows_carry_their_end_and_exec_times_on_the_wall_clock() -> None:
     t = engine.tracker
     t.procs[next(k for k in t.procs if k[0] == 5003)].exec_times[0] = UNKNOWN_EXEC_TIME
     boot_wall = 1_000.0
-    fields = {**FIELDS, "boot_wall": boot_wall}
-    snapshot = SnapshotRows(t, USERS).build({}, {}, set(), **fields)
+    snapshot = SnapshotRows(t, USERS, boot_wall=boot_wall).build({}, {}, set(), **FIELDS)
     assert snapshot.boot_wall == boot_wall
     by_pid = {r.pid: r for r in snapshot.procs.values()}
     now = boot_wall + NOW_NS / 1e9
