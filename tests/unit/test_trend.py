@@ -10,7 +10,7 @@ A, B = (100, 1), (200, 2)
 
 
 def test_rss_codes_keep_a_third_of_a_permille() -> None:
-    for kb in (0, 1, 812, 4_000, 1_572_864, 1 << 31)  # up to 2 TiB:
+    for kb in (0, 1, 812, 4_000, 1_572_864, 1 << 31):  # up to 2 TiB
         assert rss_value(rss_code(kb)) == pytest.approx(kb, rel=4e-4, abs=1)
 
 

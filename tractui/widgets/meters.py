@@ -128,7 +128,7 @@ def tasks_text(m: Meters, full: bool) -> str:
     load = m.load
     if full:
         return f"{load.tasks} tasks, {load.running} running"
-    return f"{load.tasks}t {load.running}r"
+    return f"{load.tasks} tasks"
 
 
 def uptime_text(m: Meters) -> str:
