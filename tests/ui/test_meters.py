@@ -86,12 +86,12 @@ def test_sparkline_keeps_spikes_and_scales_from_zero() -> None:
     assert spark([5, 5, 5], 10) == "███"  # constant: full height, never a made-up slope
     assert spark([0, 0], 5) == "▁▁"
     assert spark([], 5) == ""
-    lines = trend_lines(Series((0.0, 50.0, 100.0), (1000, 1000, 2000), 1.0), 70, 12, "its")
+    lines = trend_lines(Series((0.0, 50.0, 100.0), (1000, 1000, 2000), 1.0), 70, 12)
     text = lines.plain
     assert "100.0% now, 100.0% peak" in text and "2000K now, 2000K peak" in text
-    assert "its 3 points, a point each 1.0 s" in text
+    assert "(3 points 1.0 s apart: 0.0 min, up to now)" in text
     assert all(len(line) <= 70 for line in text.split("\n"))
-    assert "no history yet" in trend_lines(None, 70, 12, "its").plain
+    assert "no history yet" in trend_lines(None, 70, 12).plain
 
 
 async def test_hash_cycles_the_meters_on_screen() -> None:

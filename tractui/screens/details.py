@@ -182,7 +182,7 @@ class DetailsScreen(ModalScreen[None]):
             dialog.border_title = f"Process {self.details.row.pid}"
             yield Static(details_content(self.details), id="details-top")
             yield Static(section_title("CPU% and RSS, the last 10 minutes"), classes="section")
-            yield TrendView(self.details.trend, LABEL, "its", id="details-trend")
+            yield TrendView(self.details.trend, LABEL, id="details-trend")
             yield Static(files_content(self.details), id="details-files", classes="section")
             yield Static(environ_content(self.details), id="details-environ", classes="section")
         yield Footer()

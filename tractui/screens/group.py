@@ -206,7 +206,7 @@ class GroupDetailsScreen(ModalScreen[None]):
         with DetailsScroll(classes="dialog wide group-dialog") as dialog:
             dialog.border_title = f"Group {self.details.row.name}"
             yield Static(group_content(self.details), id="group-summary")
-            yield TrendView(self.details.trend, LABEL, "the group's", "RSS Σ", id="group-trend")
+            yield TrendView(self.details.trend, LABEL, "RSS Σ", id="group-trend")
             yield Static(history_head(self.details), id="group-history-head")
             yield Static(history_table(self.details), id="group-history")
         yield Footer()

@@ -258,12 +258,9 @@ def spark(values: Sequence[float], width: int, top: float | None = None) -> str:
     return "".join(out)
 
 
-def trend_lines(
-    series: Series | None, width: int, label_width: int, what: str, rss: str = "RSS"
-) -> Content:
+def trend_lines(series: Series | None, width: int, label_width: int, rss: str = "RSS") -> Content:
     """CPU% and RSS sparklines of a history, with their latest and peak values, and the span
-    they cover; or why there is none. ``what``: whose ("its", "the group's"); ``rss``: the
-    RSS line's label."""
+    they cover; or why there is none. ``rss``: the RSS line's label."""
     pad = " " * (label_width + 1)
     if series is None or not series.cpu:
         return Content(f"{pad}(no history yet: a point each sampling round, the last 10 min)")
@@ -280,12 +277,14 @@ def trend_lines(
         + Content(f"  {text}")
         for label, values, text in rows
     ]
-    span = len(cpu) * series.step_s
+    span = (len(cpu) - 1) * series.step_s
     when = "up to its exit" if series.ended else "up to now"
-    note = f"{len(cpu)} points, a point each {series.step_s:.1f} s: {span / 60:.1f} min, {when}"
-    if series.step_s <= 0:
-        note = f"{len(cpu)} point(s), {when}"
-    lines.append(Content(f"{pad}({what} {note})"))
+    notes = [f"({len(cpu)} points, {when})"]
+    if series.step_s > 0:  # the longest that fits
+        apart = f"{series.step_s:.1f} s apart: {span / 60:.1f} min"
+        notes.insert(0, f"({len(cpu)} points {apart}, {when})")
+    note = next((n for n in notes if label_width + 1 + len(n) <= width), notes[-1])
+    lines.append(Content(f"{pad}{note}"))
     return Content("\n").join(line[:width] for line in lines)
 
 
@@ -302,7 +301,6 @@ class TrendView(Widget):
         self,
         series: Series | None,
         label_width: int,
-        what: str,
         rss: str = "RSS",
         *,
         id: str | None = None,
@@ -311,7 +309,6 @@ class TrendView(Widget):
         self.rss = rss
         self.series = series
         self.label_width = label_width
-        self.what = what
 
     def show(self, series: Series | None) -> None:
         self.series = series
@@ -319,4 +316,4 @@ class TrendView(Widget):
 
     def render(self) -> Content:
         width = self.content_size.width
-        return trend_lines(self.series, width, self.label_width, self.what, self.rss)
+        return trend_lines(self.series, width, self.label_width, self.rss)
