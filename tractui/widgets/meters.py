@@ -263,7 +263,7 @@ def trend_lines(series: Series | None, width: int, label_width: int, rss: str = 
     they cover; or why there is none. ``rss``: the RSS line's label."""
     pad = " " * (label_width + 1)
     if series is None or not series.cpu:
-        return Content(f"{pad}(no history yet: a point each sampling round, the last 10 min)")
+        return Content(f"{pad}(no history yet: a point each sampling round of the live processes)")
     cpu, kb, rss_label = series.cpu, series.rss_kb, rss
     rows = [
         ("CPU%", cpu, f"{cpu[-1]:.1f}% now, {max(cpu):.1f}% peak"),
