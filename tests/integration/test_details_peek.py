@@ -55,7 +55,8 @@ def test_open_files_environment_pss_and_history(
         assert d.peek.pss_kb is not None and d.peek.rss_rollup_kb is not None
         assert 0 < d.peek.pss_kb <= d.peek.rss_rollup_kb
         assert d.trend is not None
-        assert all(kb > 0 for kb in d.trend.rss_kb) and not d.trend.ended
+        # its latest point is sleep's; an earlier one may have caught it mid-exec (no memory)
+        assert d.trend.rss_kb[-1] > 0 and not d.trend.ended
         assert 0.5 <= d.trend.step_s <= 5.0  # a round a second, slower on a loaded machine
 
         group = session.group_details("peek").result(TIMEOUT)
