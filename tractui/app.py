@@ -49,6 +49,7 @@ from tractui.widgets.columns import default_ids, valid_ids
 from tractui.widgets.eventlog import EventLog
 from tractui.widgets.findbar import FindBar
 from tractui.widgets.header import StatusHeader, count_text
+from tractui.widgets.meters import MODES, MetersBar
 from tractui.widgets.timeline import Timeline
 from tractui.widgets.tree import (
     ColumnHeader,
@@ -268,6 +269,14 @@ class TractApp(App[int]):
             id="timeline",
             tooltip="Timeline of the group: each process a bar from its start to its end",
         ),
+        Binding(
+            "number_sign",
+            "cycle_meters",
+            "Meters",
+            show=False,
+            id="meters",
+            tooltip="Meters at the top: off, one line, two lines",
+        ),
         Binding("question_mark,f1", "help", "Help", id="help", tooltip="Every key, by context"),
         Binding("q,f10", "quit", "Quit", id="quit", tooltip="Quit (asks about launched groups)"),
         Binding("escape", "close_find", "Close search, clear filter", show=False, id="close_find"),
@@ -291,6 +300,7 @@ class TractApp(App[int]):
         self._select_after: str | None = None
         self._banner_text: str | None = None  # what the banner shows (None: not yet set)
         self._tree = ProcessTree(id="tree")
+        self.meter_lines = 1  # the meters' lines: 0 (off), 1 or 2 (``#``; saved)
         if save_settings:
             self._load_settings()
 
@@ -298,6 +308,7 @@ class TractApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.host, self.kernel, id="status")
+        yield MetersBar(self.meter_lines, id="meters")
         yield Static(self.banner, id="banner")
         tree = self._tree
         yield ColumnHeader(tree, id="columns")
@@ -357,6 +368,7 @@ class TractApp(App[int]):
         except NoMatches:
             return  # a snapshot that came in while the app was closing
         header.show(snapshot)
+        self.query_one(MetersBar).show(snapshot.meters)
         self._show_banner()
         tree = self.process_tree
         tree.update_snapshot(snapshot)
@@ -820,6 +832,16 @@ class TractApp(App[int]):
             gone = count_text(count, "process", "processes")
             self.notify(f"group {group} removed ({gone} no longer tracked)")
 
+    def action_cycle_meters(self) -> None:
+        """#: the meters off, on one line, on two lines (as htop's setup offers), saved."""
+        self.meter_lines = MODES[(MODES.index(self.meter_lines) + 1) % len(MODES)]
+        self.query_one(MetersBar).set_lines(self.meter_lines)
+        self._store_settings()
+        shown = ("off", "on one line", "on two lines")[self.meter_lines]
+        if self.snapshot.meters is None and self.meter_lines:
+            shown += " (none to show here: a replay)"
+        self.notify(f"meters {shown}", timeout=TOGGLE_TIMEOUT)
+
     def action_help(self) -> None:
         sections: list[tuple[str, list[Binding]]] = [
             ("Moving in the tree", [b for b in ProcessTree.BINDINGS if isinstance(b, Binding)]),
@@ -901,14 +923,20 @@ class TractApp(App[int]):
         show_path = saved.get("show_path")
         if isinstance(show_path, bool):
             tree.show_path = show_path
+        meters = saved.get("meters")
+        if type(meters) is int and meters in MODES:
+            self.meter_lines = meters
 
     def _store_settings(self) -> None:
         if self.save_settings:
             tree = self._tree
             chosen = tree.chosen_columns
+            # what else the file holds is kept (settings this version does not know)
             settings.save(
                 {
+                    **settings.load(),
                     "theme": self.theme,
+                    "meters": self.meter_lines,
                     "columns": list(chosen) if chosen is not None else None,
                     "tree_view": not tree.flat,
                     "show_path": tree.show_path,

@@ -209,4 +209,5 @@ def demo_session() -> Session:
         watch_collector=False,
         monotonic=lambda: 0.0,
         read_cwd=lambda _pid: "/srv/www",
+        machine=False,
     )

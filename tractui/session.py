@@ -17,6 +17,7 @@ import collections
 import contextlib
 import gc
 import logging
+import math
 import os
 import queue
 import signal
@@ -32,10 +33,13 @@ from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.engine import EngineLike, log_path_for
 from tractui.errors import UserError
 from tractui.kernel import procfs
+from tractui.kernel.meters import MeterReader, Meters
+from tractui.kernel.peek import Peek, peek
 from tractui.kernel.sample import Sample, Sampler
 from tractui.kernel.threads import ThreadSampler
 from tractui.model.changes import Delta, Key, MemberEvent
 from tractui.model.store import Proc, aligned_exec_times
+from tractui.model.trend import Trends
 from tractui.snapshot import (
     EMPTY,
     HISTORY_SHOWN,
@@ -130,6 +134,7 @@ class Session:
         watch_collector: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
         read_cwd: Callable[[int], str] | None = None,
+        machine: bool = True,
     ) -> None:
         self.engine = engine
         self.snapshot_interval = snapshot_interval
@@ -142,6 +147,13 @@ class Session:
         self._snapshots = Snapshots(
             engine, self._restarter, sampler, clock, monotonic, read_cwd or _read_cwd
         )
+        # ``machine``: show this machine's meters, and peek at a process's open files and
+        # environment in its details; not in a replay's demo (its PIDs are not this machine's,
+        # and its screen is the same anywhere)
+        if machine:
+            self._snapshots.read_meters = MeterReader().read
+            self._snapshots.peek = peek
+            self._snapshots.record_trends = True
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._queue: queue.Queue[_Command] = queue.Queue()
         self._stop = threading.Event()
@@ -517,6 +529,15 @@ class Snapshots:
         self._seq = 0
         self._rate = 0.0
         self._rate_mark = (monotonic(), 0)
+        # the details' sparklines: a point per sampling round, of each member and each group
+        self.trends = Trends(sampler.interval)
+        self.group_trends = Trends(sampler.interval)
+        self._rounds = sampler.rounds
+        self.record_trends = False  # a replay's demo keeps none: its screens never change
+        self.read_meters: Callable[[], Meters] | None = None
+        self.peek: Callable[[int], Peek] | None = None
+        self._meters: Meters | None = None
+        self._meters_at = -math.inf  # when they were read (monotonic): once a second
 
     def note(self, delta: Delta) -> bool:
         """Turn a delta's member events into event-log lines. True if anything changed."""
@@ -528,6 +549,7 @@ class Snapshots:
         self.sampler.forget(delta.removed)
         for key in delta.removed:
             self._last_sample.pop(key, None)
+        self.trends.forget(delta.removed)
         return True
 
     def _add_log(self, events: list[MemberEvent], now_ns: int) -> None:
@@ -556,6 +578,9 @@ class Snapshots:
                 self._last_sample[key] = sample
         if changed:
             self._rows.touch(changed)
+        if self.sampler.rounds != self._rounds and self.record_trends:
+            self._rounds = self.sampler.rounds
+            self._add_trends()
         if BENCH_TIMINGS:
             bench_note("sample", started)
         return bool(changed)
@@ -589,6 +614,26 @@ class Snapshots:
         self._rows.touch(changed)
         return bool(changed)
 
+    def _add_trends(self) -> None:
+        """A round is over: a point of every live member's history, and of each group's
+        (the sums of its live members')."""
+        samples = self.sampler.samples
+        points: list[tuple[Key, float, int]] = []
+        cpu: dict[str, float] = {}
+        rss: dict[str, int] = {}
+        for proc in self.engine.tracker.live.values():  # by PID
+            sample = samples.get(proc.key)
+            if sample is not None:
+                points.append((proc.key, sample.cpu, sample.rss_kb))
+                group = proc.group
+                cpu[group] = cpu.get(group, 0.0) + sample.cpu
+                rss[group] = rss.get(group, 0) + sample.rss_kb
+        now = self.monotonic()
+        self.trends.add_round(now, points)
+        groups = self.engine.tracker.groups
+        self.group_trends.forget([g for g in self.group_trends.traces if g not in groups])
+        self.group_trends.add_round(now, ((g, cpu.get(g, 0.0), rss.get(g, 0)) for g in groups))
+
     def build(self, launched: set[str]) -> Snapshot:
         """A snapshot now; ``launched``: the groups with programs this UI launched."""
         engine = self.engine
@@ -613,10 +658,18 @@ class Snapshots:
             logs=self.log.tuples(),  # made anew only for the groups that changed
             mode=engine.mode,
             threads=MappingProxyType(dict(self.threads.threads)) if self._threads_on else {},
+            meters=self._read_meters(now),
         )
         if BENCH_TIMINGS:
             bench_note("snapshot", started)
         return snapshot
+
+    def _read_meters(self, now: float) -> Meters | None:
+        """The meters, read again once a second (snapshots come up to 5 times a second)."""
+        if self.read_meters is not None and not now - self._meters_at < 1.0:
+            self._meters_at = now
+            self._meters = self.read_meters()
+        return self._meters
 
     def details(self, key: Key) -> Details:
         """The details view of a tracked process (UserError once it is pruned)."""
@@ -658,6 +711,9 @@ class Snapshots:
             account=proc.account.copy() if proc.account is not None else None,
             accounting=self.engine.counters.accounting,
             lifetime=lifetime_s(proc),
+            # read now, on opening, never sampled: smaps_rollup walks the page tables
+            peek=self.peek(proc.pid) if proc.alive and self.peek is not None else None,
+            trend=self.trends.series(key),
         )
 
     def group_details(self, name: str, snapshot: Snapshot) -> GroupDetails:
@@ -709,6 +765,7 @@ class Snapshots:
             history_notes=tuple(notes),
             more=max(0, len(history) - HISTORY_SHOWN) + older,
             in_tree=len(in_tree),
+            trend=self.group_trends.series(group.name),
         )
 
 

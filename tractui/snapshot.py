@@ -18,12 +18,15 @@ from typing import Any, TypeGuard
 
 from tractui.events import ExitStatus, ProcInfo
 from tractui.kernel import procfs
+from tractui.kernel.meters import Meters
+from tractui.kernel.peek import Peek
 from tractui.kernel.sample import Sample
 from tractui.kernel.threads import Thread
 from tractui.model.account import Account
 from tractui.model.changes import Key
 from tractui.model.store import UNKNOWN_EXEC_TIME, Proc
 from tractui.model.tracker import Tracker
+from tractui.model.trend import Series
 from tractui.text import escape
 
 
@@ -123,6 +126,7 @@ class Snapshot:
     # the wall clock (epoch s) at the boot clock's 0: a process's start (its key's second
     # half, ns since boot) is at boot_wall + start / 1e9 on the wall clock
     boot_wall: float = 0.0
+    meters: Meters | None = None  # the machine's meters (None: not read, as in a replay)
 
     def log(self, group: str | None) -> list[LogEntry]:
         """The event log of one group, or of every group (by time) when ``group`` is None."""
@@ -153,6 +157,8 @@ class Details:
     account: Account | None = None  # the kernel's account of an ended process, if it came
     accounting: str = ""  # why there are no accounts of ended processes; "" when there are
     lifetime: float | None = None  # seconds from its start to its exit; None while it runs
+    peek: Peek | None = None  # open files, environment, PSS: read on opening (None: exited)
+    trend: Series | None = None  # CPU% and RSS over the last 10 minutes
 
 
 def lifetime_s(proc: Proc) -> float | None:
@@ -212,6 +218,7 @@ class GroupDetails:
     # ended members still in memory (the tree shows them; not on disk yet): the first rows of
     # history, on_disk False
     in_tree: int = 0
+    trend: Series | None = None  # the live members' summed CPU% and RSS, the last 10 minutes
 
 
 HISTORY_SHOWN = 1000  # the newest entries a group's details list; the rest are counted

@@ -102,6 +102,7 @@ def restartable_app(mode: str, clock: Clock) -> tuple[TractApp, Collector]:
         clock=lambda: WALL,
         monotonic=clock,
         read_cwd=lambda _pid: "/srv/www",
+        machine=False,
     )
     app = TractApp(session, host="demo", kernel="6.18.0", save_settings=False)
     return app, collector

@@ -75,6 +75,7 @@ class Sampler:
         self.cost = 20e-6  # seconds per read: the first measured, then a moving average
         self._measured = False
         self.mem_total_kb = procfs.mem_total_kb()  # what MEM% is a share of
+        self.rounds = 0  # rounds read to their end (each a point of the details' history)
 
     def step(self, live: Callable[[], Iterable[Key]]) -> int:
         """Read the next slice of the round (a new round of ``live()`` when one is over and
@@ -102,6 +103,8 @@ class Sampler:
         cost = (self.timer() - started) / len(chunk)
         self.cost = 0.8 * self.cost + 0.2 * cost if self._measured else cost
         self._measured = True
+        if self._next >= len(self._round):
+            self.rounds += 1
         return len(chunk)
 
     def take_changed(self) -> list[Key]:

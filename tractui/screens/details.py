@@ -1,4 +1,6 @@
-"""The details view of one process: full command line, exe, cwd, genealogy, every exec."""
+"""The details view of one process: full command line, exe, cwd, genealogy, every exec; its
+CPU% and RSS over the last 10 minutes; and for a live one, read as the view opens: its PSS,
+open files and environment (scroll, or ``f``/``v`` to jump to them)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from tractui.kernel import procfs
+from tractui.kernel.peek import FDS_SHOWN, Peek
 from tractui.snapshot import Details
 from tractui.text import escape, human_bytes, human_kb, shell_join
+from tractui.widgets.meters import TrendView
+
+LABEL = 12  # the width of the labels, right-aligned
 
 
 def details_content(d: Details) -> Content:
@@ -34,6 +40,7 @@ def details_content(d: Details) -> Content:
         ("forked by", escape(d.parent) or "- (a root of the group)"),
         ("current ppid", d.ppid_text),
         ("threads", f"{row.threads} now, {d.peak_threads} at most"),
+        *memory_pairs(d),
         *account_pairs(d),
     ]
     lines = [
@@ -81,6 +88,60 @@ def ended_pairs(d: Details) -> list[tuple[str, str]]:
     return [("ended", ended), ("lifetime", lifetime_text(d.lifetime))]
 
 
+def memory_pairs(d: Details) -> list[tuple[str, str]]:
+    """A live process's RSS and PSS (read from smaps_rollup as the details opened): PSS
+    shares each page among the processes that map it, so the PSS of a group's members add up
+    to what they take together, where their RSS count a shared page in each."""
+    if not d.row.alive or d.peek is None:
+        return []
+    p = d.peek
+    rss = f"RSS {human_kb(d.row.rss_kb)}"
+    if p.pss_kb is None:
+        return [("memory", f"{rss}; PSS not readable: {p.pss_error}")]
+    swap = f", swap PSS {human_kb(p.swap_pss_kb)}" if p.swap_pss_kb else ""
+    return [("memory", f"{rss}, PSS {human_kb(p.pss_kb)}{swap} (PSS: shared pages split)")]
+
+
+def section_title(title: str) -> Content:
+    return Content.from_markup("[b]$title[/b]", title=title)
+
+
+def files_content(d: Details) -> Content:
+    """The open files as htop's ``l`` lists them: fd, type, target (escaped)."""
+    p = d.peek
+    if p is None:
+        why = "the process has exited" if not d.row.alive else "not read here"
+        return Content("\n").join([section_title("Open files"), Content(f"  ({why})")])
+    if p.fds_error:
+        lines = [section_title("Open files"), Content(f"  not readable: {p.fds_error}")]
+        return Content("\n").join(lines)
+    count = len(p.fds) + p.fds_more
+    lines = [section_title(f"Open files ({count})")]
+    lines.append(Content.styled(f"{'FD':>6}  {'TYPE':<6}  TARGET", "bold $text-muted"))
+    lines.extend(Content(f"{f.fd:>6}  {f.kind:<6}  {escape(f.target)}") for f in p.fds)
+    if p.fds_more:
+        lines.append(Content(f"  ... and {p.fds_more} more (the first {FDS_SHOWN} listed)"))
+    if not p.fds:
+        lines.append(Content("  (none)"))
+    return Content("\n").join(lines)
+
+
+def environ_content(d: Details) -> Content:
+    """The environment the process started with, sorted, each entry escaped."""
+    p: Peek | None = d.peek
+    if p is None:
+        why = "the process has exited" if not d.row.alive else "not read here"
+        return Content("\n").join([section_title("Environment"), Content(f"  ({why})")])
+    if p.environ_error:
+        lines = [section_title("Environment"), Content(f"  not readable: {p.environ_error}")]
+        return Content("\n").join(lines)
+    lines = [section_title(f"Environment ({len(p.environ)}, sorted; as it started)")]
+    lines.extend(Content(f"  {escape(e)}") for e in p.environ)
+    if not p.environ:
+        lines.append(Content("  (empty)"))
+    return Content("\n").join(lines)
+
+
 def account_pairs(d: Details) -> list[tuple[str, str]]:
     """The kernel's account of an ended process (its exit record): exact CPU, peak memory,
     storage I/O; for a live one, what /proc shows so far."""
@@ -107,6 +168,9 @@ class DetailsScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "close", "Close", id="details.close"),
+        Binding("f", "section('details-files')", "Open files", id="details.files"),
+        Binding("v", "section('details-environ')", "Environment", id="details.environ"),
+        Binding("t", "section('details-top')", "Top", show=False, id="details.top"),
     ]
 
     def __init__(self, details: Details) -> None:
@@ -116,8 +180,15 @@ class DetailsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog wide") as dialog:
             dialog.border_title = f"Process {self.details.row.pid}"
-            yield Static(details_content(self.details))
+            yield Static(details_content(self.details), id="details-top")
+            yield Static(section_title("CPU% and RSS, the last 10 minutes"), classes="section")
+            yield TrendView(self.details.trend, LABEL, id="details-trend")
+            yield Static(files_content(self.details), id="details-files", classes="section")
+            yield Static(environ_content(self.details), id="details-environ", classes="section")
         yield Footer()
+
+    def action_section(self, id: str) -> None:
+        self.query_one(f"#{id}").scroll_visible(top=True, animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -20,6 +20,7 @@ from tractui.errors import UserError
 from tractui.screens.details import clock_text
 from tractui.snapshot import Ended, GroupDetails, GroupRow
 from tractui.text import escape, human_bytes, human_kb
+from tractui.widgets.meters import TrendView
 
 LABEL = 14  # the width of the labels, right-aligned
 
@@ -46,7 +47,7 @@ def group_content(d: GroupDetails) -> Content:
             f"{row.cpu_time_s:.2f} s of every member that ever ran "
             f"({max(0.0, row.cpu_time_s - d.ended.cpu_s):.2f} live, {d.ended.cpu_s:.2f} ended)",
         ),
-        ("memory now", human_kb(row.rss_kb) if row.live else "-"),
+        ("RSS Σ now", rss_sum_text(row.rss_kb) if row.live else "-"),
         ("tracked since", created),
         ("launch log", escape(row.log_path) or "-"),
         ("launched", launched_text(d)),
@@ -68,6 +69,12 @@ def outcome_pairs(row: GroupRow) -> list[tuple[str, str]]:
     if row.last_outcome:
         pairs.append(("last launch", row.last_outcome))
     return pairs
+
+
+def rss_sum_text(kb: int) -> str:
+    """The group's RSS is a sum over its members: a page they share (a library, a forked
+    parent's memory) is in each one's RSS, so the sum can exceed what they take together."""
+    return f"{human_kb(kb)}: the sum of its live members' RSS (shared pages added once per member)"
 
 
 def launched_text(d: GroupDetails) -> str:
@@ -213,6 +220,7 @@ class GroupDetailsScreen(ModalScreen[None]):
         with DetailsScroll(classes="dialog wide group-dialog") as dialog:
             dialog.border_title = f"Group {self.details.row.name}"
             yield Static(group_content(self.details), id="group-summary")
+            yield TrendView(self.details.trend, LABEL, "RSS Σ", id="group-trend")
             yield Static(history_head(self.details), id="group-history-head")
             yield Static(history_table(self.details), id="group-history")
         yield Footer()
@@ -220,6 +228,7 @@ class GroupDetailsScreen(ModalScreen[None]):
     def show(self, details: GroupDetails) -> None:
         self.details = details
         self.query_one("#group-summary", Static).update(group_content(details))
+        self.query_one("#group-trend", TrendView).show(details.trend)
         self.query_one("#group-history-head", Static).update(history_head(details))
         self.query_one("#group-history", Static).update(history_table(details))
 

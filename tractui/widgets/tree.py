@@ -963,7 +963,7 @@ class ProcessTree(ScrollView, can_focus=True):
             Segment(
                 f"  {group.live}/{group.total} live  CPU {group.cpu:.1f}%  "
                 f"TIME {time_plus(round(group.cpu_time_s * 100))}  "
-                f"RSS {human_kb(group.rss_kb)}  forks {group.forks}  execs {group.execs}  "
+                f"RSS Σ {human_kb(group.rss_kb)}  forks {group.forks}  execs {group.execs}  "
                 f"exits {group.exits}",
                 dim,
             ),
