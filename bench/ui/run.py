@@ -357,10 +357,11 @@ def run_size(args: argparse.Namespace, size: int, htop: str | None) -> Result:
                 htop_session, htop_pid = tmux.start(
                     "htop", [htop, *shlex.split(args.htop_args)], htop_env
                 )
-            # attach the churn's PID the way a user does: a, the PID, Tab, the group, Enter
+            # attach the churn's PID the way a user does: a, the PID, Tab, the group, Enter,
+            # y to the confirm that lists what is attached
             tmux.keys(ui, "a")
             tmux.wait_for(ui, lambda s: "Attach running processes" in s, "the attach dialog")
-            typed = (str(churn.pid), "Tab", GROUP, "Enter")
+            typed = (str(churn.pid), "Tab", GROUP, "Enter", "y")
             for i, key in enumerate(typed):  # as a person types: tmux would merge a burst
                 tmux.keys(ui, key, literal=i % 2 == 0)
                 time.sleep(0.3)
