@@ -165,3 +165,27 @@ async def test_the_picker_fits_small_terminals_and_scrolls(size: tuple[int, int]
         p = picker(app)
         assert p.cursor == list_height + 2
         assert p.scroll_y <= p.cursor < p.scroll_y + list_height
+
+
+@pytest.mark.parametrize("size", [(80, 24), (50, 14)])
+async def test_the_confirm_fits_small_terminals(
+    app: TractApp, spawn: Spawn, size: tuple[int, int]
+) -> None:
+    """Twelve processes to attach: the list scrolls, the question and the keys stay in view."""
+    shell = spawn(["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11; do sleep 60 & done; wait"])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: len(children(shell.pid)) == 11)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+        await pilot.press(*str(shell.pid), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachConfirm), timeout=30)
+        await wait_for(pilot, lambda: bool(app.screen.query("#question")))
+        await pilot.pause(0.2)
+        dialog = app.screen.query_one(".dialog")
+        width, height = size
+        assert dialog.region.bottom <= height - 1 and dialog.region.right <= width
+        for widget in (app.screen.query_one("#question"), app.screen.query_one(".hint")):
+            assert dialog.region.contains_region(widget.region), widget
+        assert "12 processes (1 root + 11 descendants)" in confirm_text(app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))

@@ -289,7 +289,9 @@ class Requests:
             ]
             pids = [pid for pid in pids if pid not in tracker.live]
             if not pids:
-                raise UserError("every process given is tracked already: nothing to attach")
+                named = ", ".join(f"{s['pid']} in {s['group']!r}" for s in skipped[:3])
+                more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+                raise UserError(f"every process given is tracked already ({named}{more})")
         planned = tracker.plan_attach(pids, exclude=(client.pid,))
         group = None if name is None else attach_group(tracker, name, create)
         added = [planned_to_wire(item, self.users.name(item.info.uid)) for item in planned]

@@ -123,7 +123,10 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
         with Vertical(classes="dialog attach-dialog") as dialog:
             dialog.border_title = "Attach running processes"
             yield Input(
-                placeholder="search name / command line, or type PIDs", id="query", compact=True
+                placeholder="search name / command line, or type PIDs",
+                id="query",
+                compact=True,
+                select_on_focus=False,  # a letter typed in the list goes on with the search
             )
             yield Static("", id="status", classes="note")
             yield ProcessPicker(id="picker")

@@ -57,7 +57,7 @@ def matches(picks: Sequence[Pick], query: str) -> list[int]:
 
 
 class ProcessPicker(ScrollView, can_focus=True):
-    """Processes, one a line: a mark if picked, PID, user, command (the group if tracked).
+    """Processes, one a line: a mark if picked, PID, user, the group if tracked, command.
     ↑↓ PgUp PgDn Home End move, Space picks (and moves down, as htop's tag), a click picks."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -219,9 +219,9 @@ class ProcessPicker(ScrollView, can_focus=True):
         if index == self.cursor:
             style += self.get_component_rich_style("picker--cursor")
         mark = "[x]" if picked else "   "
-        text = f"{mark}{pick.pid:>7} {pick.user[:8]:<8} {pick.command}"
-        segments = [Segment(text)]
-        if pick.group:
-            segments.append(Segment(f"  (in {pick.group})", Style(italic=True)))
+        segments = [Segment(f"{mark}{pick.pid:>7} {pick.user[:8]:<8} ")]
+        if pick.group:  # before the command, which a narrow screen cuts
+            segments.append(Segment(f"(in {pick.group}) ", Style(italic=True)))
+        segments.append(Segment(pick.command))
         strip = Strip(segments).apply_style(style).adjust_cell_length(width, style)
         return strip.apply_offsets(0, index)
