@@ -129,6 +129,9 @@ async def test_the_preview_counts_exactly_what_is_attached(app: TractApp, spawn:
         assert app.session.attach("taken", [member]).result(10) == [member]
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+        # the field holds the selected row's group ("taken", once the tree shows it): emptied,
+        # the attach goes to a new group named after the shell
+        app.screen.query_one("#group", Input).value = ""
         await pilot.press(*str(shell.pid))
         preview = app.screen.query_one("#preview", Static)
         await wait_for(pilot, lambda: "+ 1 descendant" in str(preview.render()), timeout=30)
@@ -140,6 +143,8 @@ async def test_the_preview_counts_exactly_what_is_attached(app: TractApp, spawn:
         assert f"{other} " in text and f"{member} " not in text
         await pilot.press("y")
         tracker = app.session.engine.tracker
+        await wait_for(pilot, lambda: not isinstance(app.screen, AttachConfirm), timeout=30)
+        await wait_for(pilot, lambda: not isinstance(app.screen, AttachScreen), timeout=30)
         await wait_for(pilot, lambda: "sh" in tracker.groups, timeout=30)
         assert {p.pid for p in tracker.members("sh", alive_only=True)} == {shell.pid, other}
         assert tracker.live[member].group == "taken"
