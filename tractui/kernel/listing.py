@@ -2,7 +2,7 @@
 picker) or by a pattern (``tractui attach NAME --match PATTERN``, as pgrep matches).
 
 Reads /proc/PID/stat (name, parent, state, kernel thread or not), the owner of /proc/PID and
-its cmdline: ~25 us a process (bench/attach measures it at a few thousand), so a UI reads it in
+its cmdline: ~40-50 us a process at 3,000 (bench/attach, a loaded machine), so a UI reads it in
 a worker thread. No Textual here.
 """
 

@@ -78,7 +78,7 @@ def group_name_for(comm: str, taken: set[str]) -> str:
 
 def read_picks(own: frozenset[int], tracked: Mapping[int, str]) -> list[Pick]:
     """Every process that could be attached, as the picker lists them (a worker thread's job:
-    ~25 us a process)."""
+    ~50 us a process, bench/attach)."""
     users = procfs.UserNames()
     return [
         Pick.of(proc, users.name(proc.uid), tracked.get(proc.pid, ""))
