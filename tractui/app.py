@@ -502,7 +502,11 @@ class TractApp(App[int]):
                 self.notify(f"attached {pids} to {result[0]}")
 
         session = self.session
-        self.push_screen(AttachScreen(session.resolve, session.attach, self._groups(), group), done)
+        tracked = {row.pid: row.group for row in self.snapshot.procs.values() if row.alive}
+        screen = AttachScreen(
+            session.preview, session.attach, self._groups(), group, session.own_pids, tracked
+        )
+        self.push_screen(screen, done)
 
     async def action_signal(self) -> None:
         row = self._row()

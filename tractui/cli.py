@@ -164,12 +164,37 @@ def _daemon_commands(sub: Any) -> None:
 
     attach = sub.add_parser(
         "attach",
-        help="attach running PIDs (and their descendants) to a group",
+        help="attach running processes (and their descendants) to a group",
         description="Attach running processes, and every descendant they have now or fork "
-        "later, to group NAME (created if new).",
+        "later, to group NAME: the PIDs given, or those --match PATTERN finds as pgrep does "
+        "(their list is printed first). NAME must exist unless --create: a typo makes no group "
+        "(the error names the groups there are). tractui's own processes, kernel threads and "
+        "members already tracked are never added.",
+        epilog="Exit status: 0 attached (or --dry-run); 1 refused, or no process matched; "
+        "3 no daemon.",
     )
     attach.add_argument("name", metavar="NAME")
-    attach.add_argument("pids", nargs="+", type=_pid, metavar="PID")
+    attach.add_argument("pids", nargs="*", type=_pid, metavar="PID")
+    attach.add_argument("--create", action="store_true", help="make group NAME if it is new")
+    attach.add_argument(
+        "--match",
+        metavar="PATTERN",
+        help="attach the processes whose name the regular expression matches (as pgrep)",
+    )
+    attach.add_argument(
+        "-f",
+        "--full",
+        action="store_true",
+        help="with --match: match the full command line, not the name (as pgrep -f)",
+    )
+    attach.add_argument(
+        "-i", "--ignore-case", action="store_true", help="with --match: ignore case (as pgrep -i)"
+    )
+    attach.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print exactly what would be attached, descendants too; attach nothing",
+    )
 
     listing = sub.add_parser(
         "list",
@@ -288,7 +313,15 @@ def setup_logging(verbose: bool, log_file: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if args.command != "attach" or any(x.startswith("-") for x in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        # PIDs after an option (attach NAME --create PID...): argparse leaves them over
+        try:
+            args.pids += [_pid(x) for x in extra]
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"argument PID: {err}")
     try:
         setup_logging(args.verbose, args.log)
     except OSError as err:
@@ -342,6 +375,13 @@ def main(argv: list[str] | None = None) -> int:
             args.cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
             if not args.cmd:
                 parser.error("add needs a group name and a program: tractui add NAME -- PROG")
+        if args.command == "attach":
+            if args.match is None and not args.pids:
+                parser.error("attach needs PIDs or --match PATTERN: tractui attach NAME PID...")
+            if args.match is not None and args.pids:
+                parser.error("attach takes PIDs or --match PATTERN, not both")
+            if args.match is None and (args.full or args.ignore_case):
+                parser.error("-f and -i go with --match PATTERN")
         return remote.run(args)
     # no subcommand: the full-screen UI (textual is imported only on this path)
     from tractui.commands import ui

@@ -24,6 +24,7 @@ from tractui.errors import UserError
 from tractui.events import Event
 from tractui.kernel.collector import CollectorProcess
 from tractui.kernel.taskstats import TaskRecord
+from tractui.model.adopt import Planned
 from tractui.model.changes import Delta, Key
 from tractui.model.history import GroupHistory, History, wire_lines
 from tractui.model.state import LaunchRecord, Persister, Restored
@@ -106,7 +107,11 @@ class EngineLike(Protocol):
 
     def launch(self, group: str, spec: LaunchSpec) -> Started: ...
 
-    def attach(self, group: str, pids: list[int]) -> Sequence[Started]: ...
+    def attach(self, group: str, pids: list[int], create: bool = True) -> Sequence[Started]:
+        """Attach ``pids`` and their descendants (:meth:`Engine.attach`); the roots."""
+
+    def plan_attach(self, pids: list[int]) -> list[Planned]:
+        """What attaching ``pids`` would add now, exactly (:meth:`Engine.plan_attach`)."""
 
     def targets(self, group: str, pid: int | None = None, subtree: bool = False) -> list[Proc]: ...
 
@@ -450,22 +455,26 @@ class Engine:
         would see forks before their events, out of genealogical order."""
         return self.tracker.attach(group, pid, allow_zombie=True, descendants=False)[0]
 
-    def attach(self, group: str, pids: list[int]) -> list[Proc]:
-        """Attach running processes (and their descendants); all or none.
+    def attach(self, group: str, pids: list[int], create: bool = True) -> list[Proc]:
+        """Attach running processes (and their descendants); all or none; the roots.
 
-        A PID given twice, or a descendant of one given before it, is attached once."""
-        pids = list(dict.fromkeys(pids))
-        name = validate_group_name(group)
-        for pid in pids:
-            self.tracker.check_attachable(pid)
-        roots = []
-        for pid in pids:
-            member = self.tracker.live.get(pid)
-            if member is not None and member.group == name:
-                continue  # adopted just now, with an ancestor given before it
-            roots.append(self.tracker.attach(name, pid)[0])
-        log.debug("attached %s to %r", pids, group)
-        return roots
+        A PID given twice, or a descendant of one given before it, is attached once. Into a
+        group that does not exist only with ``create`` (else a UserError naming those that
+        do)."""
+        planned = self.tracker.plan_attach(pids)
+        added = self.attach_planned(attach_group(self.tracker, group, create), planned)
+        return [proc for proc in added if proc.parent is None]
+
+    def attach_planned(self, group: str, planned: list[Planned]) -> list[Proc]:
+        """Add what :meth:`plan_attach` planned, now, to ``group`` (checked by the caller:
+        :func:`attach_group`); every process added, roots first in their subtrees."""
+        added = self.tracker.attach_planned(group, planned)
+        log.debug("attached %d processes to %r", len(added), group)
+        return added
+
+    def plan_attach(self, pids: list[int]) -> list[Planned]:
+        """Exactly what :meth:`attach` of ``pids`` would add now (UserError if it would fail)."""
+        return self.tracker.plan_attach(pids)
 
     def rename_group(self, old: str, new: str) -> Group:
         """Rename a group; its launch records, and its log file if the new name has none yet,
@@ -522,6 +531,18 @@ class Engine:
         """Part of the group's launch log (see :func:`control.read_log`): how a client of the
         daemon, which may not open the file itself, reads its programs' output."""
         return control.read_log(log_path_for(self.tracker.group(group).name), offset, lines)
+
+
+def attach_group(tracker: Tracker, group: str, create: bool) -> str:
+    """The group an attach goes to, its name checked; one that does not exist only with
+    ``create``: a typo must not make a new group (the error names the groups there are)."""
+    name = validate_group_name(group)
+    if name not in tracker.groups and not create:
+        raise UserError(
+            f"no group named {name!r} {tracker.known_groups()}: attach to one of them, "
+            "or create it (tractui attach --create)"
+        )
+    return name
 
 
 def targets(tracker: Tracker, group: str, pid: int | None, subtree: bool) -> list[Proc]:

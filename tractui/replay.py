@@ -19,6 +19,7 @@ from tractui.events import Event, Exec, Exit, Fork, ProcInfo
 from tractui.kernel import procfs
 from tractui.kernel.sample import Sample, Sampler
 from tractui.kernel.taskstats import TaskRecord
+from tractui.model.adopt import Planned
 from tractui.model.changes import Delta, Key
 from tractui.model.history import GroupHistory
 from tractui.model.store import Group, Proc
@@ -93,8 +94,12 @@ class ReplayEngine:
     def launch(self, group: str, spec: LaunchSpec) -> Proc:
         raise UserError("this is a replay: nothing can be launched")
 
-    def attach(self, group: str, pids: list[int]) -> list[Proc]:
+    def attach(self, group: str, pids: list[int], create: bool = True) -> list[Proc]:
         raise UserError("this is a replay: nothing can be attached")
+
+    def plan_attach(self, pids: list[int]) -> list[Planned]:
+        """What the PIDs are, as a preview shows it (the attach itself is refused)."""
+        return self.tracker.plan_attach(pids)
 
     def targets(self, group: str, pid: int | None = None, subtree: bool = False) -> list[Proc]:
         return targets(self.tracker, group, pid, subtree)

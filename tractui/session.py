@@ -216,25 +216,28 @@ class Session:
 
         return self.submit(run)
 
-    def resolve(self, pid: int) -> Future[Resolved]:
-        """What ``pid`` is and whether it can be attached (UserError saying why not)."""
+    def preview(self, pids: list[int]) -> Future[Resolved]:
+        """Exactly what attaching ``pids`` would add now (UserError saying why it can't)."""
 
         def run() -> Resolved:
-            info = self.engine.tracker.check_attachable(pid)
-            below = len(procfs.descendants(pid))
-            return Resolved(info, self._snapshots.users.name(info.uid), below)
+            return Resolved.of(self.engine.plan_attach(pids), self._snapshots.users.name)
 
         return self.submit(run)
 
-    def attach(self, group: str, pids: list[int]) -> Future[list[int]]:
-        """Attach running processes and their descendants; the future holds the root PIDs."""
+    def attach(self, group: str, pids: list[int], create: bool = True) -> Future[list[int]]:
+        """Attach running processes and their descendants; the future holds the root PIDs.
+        Into a group that does not exist only with ``create``."""
 
         def run() -> list[int]:
-            procs = self.engine.attach(group, pids)
+            procs = self.engine.attach(group, pids, create)
             self._dirty = True
             return [p.pid for p in procs]
 
         return self.submit(run)
+
+    def own_pids(self) -> Future[frozenset[int]]:
+        """tractui's own processes (this one, its collector, a daemon's): never attached."""
+        return self.submit(lambda: frozenset(self.engine.tracker.own_pids))
 
     def targets(self, group: str, pid: int | None, subtree: bool) -> Future[list[int]]:
         """The PIDs a signal with this scope would reach now."""

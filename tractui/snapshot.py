@@ -3,7 +3,8 @@
 A :class:`Snapshot` holds a :class:`GroupRow` per group and a :class:`ProcRow` per member, with
 the htop columns; :class:`SnapshotRows` builds one from a tracker, rebuilding only the rows that
 changed. The other types are what one command returns to a dialog (:class:`Details`,
-:class:`QuitPlan`, :class:`Resolved`). Plain frozen data: the UI reads it from any thread.
+:class:`QuitPlan`, :class:`Resolved` for an attach's preview). Plain frozen data: the UI reads
+it from any thread.
 
 No Textual here, and no engine: :mod:`tractui.session` runs the engine and builds these.
 """
@@ -16,18 +17,19 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
-from tractui.events import ExitStatus, ProcInfo
+from tractui.events import ExitStatus
 from tractui.kernel import procfs
 from tractui.kernel.meters import Meters
 from tractui.kernel.peek import Peek
 from tractui.kernel.sample import Sample
 from tractui.kernel.threads import Thread
 from tractui.model.account import Account
+from tractui.model.adopt import Planned
 from tractui.model.changes import Key
 from tractui.model.store import UNKNOWN_EXEC_TIME, Proc
 from tractui.model.tracker import Tracker
 from tractui.model.trend import Series
-from tractui.text import escape
+from tractui.text import count_of, escape
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,17 +288,68 @@ class QuitPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class Resolved:
-    """What a PID typed in the attach prompt is, and how many descendants come with it."""
+class Adding:
+    """One process an attach adds, as its preview lists it."""
 
-    info: ProcInfo
+    pid: int
     user: str
-    descendants: int
+    command: str  # escaped: shown as it is
+    comm: str  # raw: a new group is named after it
+    depth: int  # 0: a PID given; 1 its child, ...
+    below: int  # how many of the processes added come under it
 
-    def describe(self) -> str:
-        command = " ".join(self.info.argv) or f"[{self.info.comm}]"
-        more = f" + {self.descendants} descendants" if self.descendants else ""
-        return f"{self.info.pid} {self.user}: {escape(command)}{more}"
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """Exactly what attaching some PIDs adds, as an attach would now: each PID given and the
+    descendants that come with it (not tractui's own, not members already tracked, not
+    zombies), parents first. What the attach dialog previews and its confirm lists."""
+
+    adding: tuple[Adding, ...]
+
+    @classmethod
+    def of(cls, planned: Iterable[Planned], user_name: Callable[[int], str]) -> Resolved:
+        items = list(planned)
+        depth: dict[int, int] = {}
+        below: dict[int, int] = {}
+        for item in items:
+            parent = item.parent
+            depth[item.info.pid] = 0 if parent is None else depth[parent] + 1
+            below[item.info.pid] = 0
+        for item in reversed(items):  # children after their parents: counted up the chain
+            if item.parent is not None:
+                below[item.parent] += below[item.info.pid] + 1
+        return cls(
+            tuple(
+                Adding(
+                    item.info.pid,
+                    user_name(item.info.uid),
+                    escape(" ".join(item.info.argv) or f"[{item.info.comm}]"),
+                    item.info.comm,
+                    depth[item.info.pid],
+                    below[item.info.pid],
+                )
+                for item in items
+            )
+        )
+
+    @property
+    def roots(self) -> list[Adding]:
+        return [a for a in self.adding if a.depth == 0]
+
+    def describe(self, root: Adding) -> str:
+        """One PID given: "PID USER: COMMAND + N descendants" (escaped)."""
+        more = f" + {count_of(root.below, 'descendant')}" if root.below else ""
+        return f"{root.pid} {root.user}: {root.command}{more}"
+
+    def summary(self) -> str:
+        """How many processes: the roots (PIDs given that no other one given is an ancestor
+        of) and the descendants that come with them."""
+        total = count_of(len(self.adding), "process", "processes")
+        below = len(self.adding) - len(self.roots)
+        if not below:
+            return total
+        return f"{total} ({count_of(len(self.roots), 'root')} + {count_of(below, 'descendant')})"
 
 
 class SnapshotRows:

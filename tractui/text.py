@@ -144,3 +144,8 @@ def human_kb(kb: int) -> str:
 def human_bytes(n: int) -> str:
     """Bytes in htop's units, as :func:`human_kb` gives KiB: 0B, 812B, 844K, 23.4M, 1.2G."""
     return f"{n}B" if n < 1024 else human_kb(round(n / 1024))
+
+
+def count_of(n: int, one: str, many: str = "") -> str:
+    """'1 process', '3 processes' (``many``: the plural when not ``one`` + s)."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"

@@ -452,10 +452,11 @@ def run_size(args: argparse.Namespace, size: int, htop: str | None) -> Result:
                 # sorted by PID: Home shows PID 1 on top, whatever the CPU% (the key anchor)
                 htop_argv = [htop, *shlex.split(args.htop_args), "--sort-key", "PID"]
                 htop_session, htop_pid = tmux.start("htop", htop_argv, htop_env)
-            # attach the churn's PID the way a user does: a, the PID, Tab, the group, Enter
+            # attach the churn's PID the way a user does: a, the PID, Tab, the group, Enter,
+            # y to the confirm that lists what is attached
             tmux.keys(ui, "a")
             tmux.wait_for(ui, lambda s: "Attach running processes" in s, "the attach dialog")
-            typed = (str(churn.pid), "Tab", GROUP, "Enter")
+            typed = (str(churn.pid), "Tab", GROUP, "Enter", "y")
             for i, key in enumerate(typed):  # as a person types: tmux would merge a burst
                 tmux.keys(ui, key, literal=i % 2 == 0)
                 time.sleep(0.3)

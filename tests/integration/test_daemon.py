@@ -127,7 +127,7 @@ def test_attach_rename_subtree_signal_and_remove(daemon: Daemon, spawn: Callable
     poll_until(lambda: len(_children(outer.pid)) == 2, "the shell's two sleeps")
     first, second = _children(outer.pid)
     # a PID twice, and a descendant of one given before it: each attached once, no error
-    out = daemon.cli("attach", "svc", str(outer.pid), str(outer.pid), str(first)).stdout
+    out = daemon.cli("attach", "svc", "--create", str(outer.pid), str(outer.pid), str(first)).stdout
     assert out.startswith(f"attached {outer.pid} to group 'svc'") and "3 live" in out
     daemon.cli("rename", "svc", "api")
     assert "no group named 'svc'" in daemon.cli("list", "svc", check=False).stderr

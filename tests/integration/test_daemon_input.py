@@ -117,7 +117,9 @@ def test_a_failed_add_leaves_no_group_behind(daemon: Daemon, spawn: Callable[...
         reply = _reply(
             sock,
             reader,
-            json.dumps({"id": 6, "op": "attach", "group": "ok", "pids": [sleeper.pid]}).encode(),
+            json.dumps(
+                {"id": 6, "op": "attach", "group": "ok", "pids": [sleeper.pid], "create": True}
+            ).encode(),
         )
         assert reply["ok"] is True
     assert _saved_groups(daemon) == ["ok"]
@@ -212,7 +214,14 @@ SCHEMA: dict[str, tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.SearchSt
     "list": ({"group": group}, {}),
     "remove": ({"group": group}, {}),
     "rename": ({"old": group, "new": group}, {}),
-    "attach": ({"group": group, "pids": mostly(st.lists(pid, min_size=1, max_size=2))}, {}),
+    "attach": (
+        {"group": group, "pids": mostly(st.lists(pid, min_size=1, max_size=2))},
+        {
+            "create": mostly(st.booleans()),
+            "dry_run": mostly(st.booleans()),
+            "skip_tracked": mostly(st.booleans()),
+        },
+    ),
     "signal": (
         {"group": group},
         {

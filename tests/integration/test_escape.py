@@ -101,8 +101,8 @@ def test_refusals_quoting_a_process_or_a_name_are_escaped(
     named.chmod(0o755)
     proc = spawn([str(named), "60"])
     poll_until(lambda: _comm(proc.pid) == named.name, "the renamed sleep to run")
-    daemon.cli("attach", "one", str(proc.pid))
-    done = daemon.cli("attach", "two", str(proc.pid), check=False)
+    daemon.cli("attach", "one", "--create", str(proc.pid))
+    done = daemon.cli("attach", "two", "--create", str(proc.pid), check=False)
     assert done.returncode == 1
     assert rf"PID {proc.pid} (\e[41mE\a) is already in group 'one'" in done.stderr
     assert not controls(done.stderr) and len(done.stderr.splitlines()) == 1, done.stderr

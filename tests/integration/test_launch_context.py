@@ -269,7 +269,7 @@ def line_from(popen: subprocess.Popen[str], timeout: float = 10.0) -> str:
 
 def test_log_of_a_group_with_no_launch_says_so(daemon: Daemon, spawn: Any) -> None:
     sleeper = spawn(["sleep", "30"])
-    daemon.cli("attach", "att", str(sleeper.pid))
+    daemon.cli("attach", "att", "--create", str(sleeper.pid))
     done = run_cli(daemon, "log", "att")
     assert done.returncode == 0 and done.stdout == ""
     assert "has no output yet" in done.stderr

@@ -142,12 +142,12 @@ def test_a_save_that_fails_is_never_acknowledged_as_done(
 ) -> None:
     daemon = make_daemon(root=small_state)
     sleeps = [spawn(["sleep", "100"]) for _ in range(3)]
-    daemon.cli("attach", "g0", str(sleeps[0].pid))
+    daemon.cli("attach", "g0", "--create", str(sleeps[0].pid))
     subscriber = daemon.connect()
     subscriber.request("subscribe")  # as the UI follows the daemon: its banner is the stats'
     filler = _fill(daemon.state)
 
-    done = daemon.cli("attach", "g1", str(sleeps[1].pid), check=False)
+    done = daemon.cli("attach", "g1", "--create", str(sleeps[1].pid), check=False)
     assert done.returncode == 1, done
     assert "attached" in done.stdout
     assert "state not saved: " in done.stderr and "No space left" in done.stderr, done.stderr
@@ -169,7 +169,7 @@ def test_a_save_that_fails_is_never_acknowledged_as_done(
     assert stats["not_saved"] == "" and "state not saved" not in stats["banner"]
     on_disk = state.decode((daemon.state / "groups.json").read_bytes())
     assert [g.name for g in on_disk.groups] == ["g0", "g1"]
-    assert daemon.cli("attach", "g2", str(sleeps[2].pid)).returncode == 0
+    assert daemon.cli("attach", "g2", "--create", str(sleeps[2].pid)).returncode == 0
     subscriber.close()
 
 
@@ -181,7 +181,7 @@ def test_members_that_ended_while_the_daemon_was_down_are_reported(
 ) -> None:
     daemon = make_daemon()
     victim, survivor = spawn(["sleep", "100"]), spawn(["sleep", "100"])
-    daemon.cli("attach", "svc", str(victim.pid), str(survivor.pid))
+    daemon.cli("attach", "svc", "--create", str(victim.pid), str(survivor.pid))
     daemon.kill9()
     victim.kill()
     victim.wait()

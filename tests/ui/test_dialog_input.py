@@ -45,17 +45,24 @@ def sleeper(reaper: Reaper) -> Iterator[int]:
     child.wait(timeout=5)
 
 
-async def test_attach_error_goes_once_the_pids_resolve(sleeper: int) -> None:
+async def test_attach_error_shows_once_and_goes_once_the_pids_resolve(sleeper: int) -> None:
+    """The issue's error shown twice: a PID that can't be attached is said in the preview
+    line, and Enter says it there again, not in a second line."""
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+        await type_into(pilot, app, "#query", "1")
+        await wait_for(pilot, lambda: "PID 1 is init" in text(app, "#preview"))
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "no PID given" in text(app, "#error"))
-        await type_into(pilot, app, "#pids", str(sleeper))
-        await wait_for(pilot, lambda: "sleep 30" in text(app, "#preview"))
+        await pilot.pause(0.3)
+        shown = [str(s.render()) for s in app.screen.query(Static)]
+        assert sum("PID 1 is init" in s for s in shown) == 1, shown
         assert text(app, "#error") == ""
+        await type_into(pilot, app, "#query", str(sleeper))
+        await wait_for(pilot, lambda: "sleep 30" in text(app, "#preview"))
+        assert text(app, "#error") == "" and "init" not in text(app, "#preview")
 
 
 async def test_attach_group_name_is_checked_as_it_is_typed() -> None:

@@ -67,6 +67,10 @@ def test_control_characters_from_a_process_are_shown_escaped(
     tmux.keys(str(evil.pid), literal=True)
     check(tmux.wait_for(lambda s: f"{evil.pid} root: {SHOWN_START}" in s))  # the preview
     tmux.keys("Enter")
+    # the confirm lists it, escaped too
+    confirm = "Attach 2 processes (1 root + 1 descendant) to a new group 'sh'?"
+    check(tmux.wait_for(lambda s: confirm in s and SHOWN_START in s))
+    tmux.keys("y")
 
     # the tree: one row, its PID at the start, every control character shown as an escape
     screen = tmux.wait_for(lambda s: SHOWN in s and "Attach running" not in s)

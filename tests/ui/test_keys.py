@@ -12,7 +12,7 @@ from textual.widgets import Input, Static
 from tests.ui.conftest import Reaper, wait_for
 from tractui.app import TractApp
 from tractui.kernel import procfs
-from tractui.screens.attach import AttachScreen
+from tractui.screens.attach import AttachConfirm, AttachScreen
 from tractui.screens.confirm import ConfirmScreen, QuitScreen
 from tractui.screens.details import DetailsScreen
 from tractui.screens.help import HelpScreen
@@ -165,13 +165,13 @@ async def _attach(app: TractApp, pid: int) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
         screen = app.screen
         preview = screen.query_one("#preview", Static)
-        screen.query_one("#pids", Input).value = "1"
+        screen.query_one("#query", Input).value = "1"
         await wait_for(pilot, lambda: "init" in str(preview.render()))
-        screen.query_one("#pids", Input).value = "12x"
-        await wait_for(pilot, lambda: "not a PID" in str(preview.render()))
-        screen.query_one("#pids", Input).value = str(pid)
+        screen.query_one("#query", Input).value = str(pid)
         await wait_for(pilot, lambda: "sleep 30" in str(preview.render()))
         await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachConfirm))
+        await pilot.press("y")
         await wait_for(pilot, lambda: "[sleep]" in rows(app))
 
 

@@ -13,10 +13,12 @@ from textual.pilot import Pilot
 
 from tests.ui.conftest import wait_for
 from tractui.app import TractApp
+from tractui.kernel.listing import Listed
 from tractui.model.account import Account
 from tractui.model.history import GroupHistory
 from tractui.replay import WALL, ReplayEngine, demo_session
-from tractui.screens import launch
+from tractui.screens import attach, launch
+from tractui.widgets.picker import Pick
 
 SIZE = (120, 30)
 
@@ -27,6 +29,28 @@ SnapCompare = Callable[..., bool]
 def _under_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whoever runs the tests, the launch dialog is the one root sees under sudo."""
     monkeypatch.setattr(launch, "launch_user", lambda: ("alice", True))
+
+
+PICKS = [
+    Listed(412, 1, 0, "sshd", ("sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups",)),
+    Listed(2001, 1, 1000, "bash", ("-bash",)),
+    Listed(2044, 2001, 1000, "make", ("make", "run")),
+    Listed(2051, 2044, 1000, "python3", ("python3", "-m", "http.server", "8000")),
+    Listed(2990, 1, 33, "nginx", ("nginx: master process /usr/sbin/nginx",)),
+    Listed(2991, 2990, 33, "nginx", ("nginx: worker process",)),
+]
+
+
+@pytest.fixture(autouse=True)
+def _fixed_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attach dialog lists these processes, not the machine's."""
+    users = {0: "root", 1000: "alice", 33: "www-data"}
+    groups = {2051: "web"}
+    monkeypatch.setattr(
+        attach,
+        "read_picks",
+        lambda own, tracked: [Pick.of(p, users[p.uid], groups.get(p.pid, "")) for p in PICKS],
+    )
 
 
 def replay_app() -> TractApp:
@@ -107,6 +131,7 @@ class TestDialogs:
         [
             pytest.param(("n",), id="launch"),
             pytest.param(("a",), id="attach"),
+            pytest.param(("a", "n", "g", "i", "n", "tab", "down"), id="attach-search"),
             pytest.param(("home", "k"), id="signal-group"),
             pytest.param(("down", "down", "k"), id="signal-process"),
             pytest.param(

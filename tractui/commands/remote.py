@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,8 @@ from tractui import control, guides
 from tractui.commands import export
 from tractui.daemon.client import Connection, add_request
 from tractui.errors import UserError
-from tractui.text import escape, escape_output, shell_join
+from tractui.kernel import listing, procfs
+from tractui.text import count_of, escape, escape_output, shell_join
 
 Out = Callable[[str], Any]
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace, out: Out | None = None) -> int:
 def _add(conn: Connection, args: argparse.Namespace, write: Out) -> int:
     spec = control.LaunchSpec(args.cmd, as_root=args.as_root)
     result = conn.request("add", **add_request(args.name, spec))
-    write(f"started {result['pid']} in group {result['group']!r} (output: {result['log']})\n")
+    write(_add_line(result))
     return _not_saved("add", result)
 
 
@@ -64,11 +65,91 @@ def _not_saved(command: str, result: dict[str, Any]) -> int:
     return 1
 
 
+def _add_line(result: dict[str, Any]) -> str:
+    new = " (a new group)" if result.get("created") else ""
+    return f"started {result['pid']} in group {result['group']!r}{new} (output: {result['log']})\n"
+
+
 def _attach(conn: Connection, args: argparse.Namespace, write: Out) -> int:
-    result = conn.request("attach", group=args.name, pids=args.pids)
+    """Attach PIDs, or what --match finds (listed first); --dry-run lists exactly what would
+    be added and attaches nothing."""
+    pids: list[int] = args.pids
+    fields: dict[str, Any] = {"group": args.name, "create": args.create}
+    if args.match is not None:
+        matched = _matched(conn, args)
+        write(f"matched {count_of(len(matched), 'process', 'processes')}:\n")
+        write(_table((p.pid, _user(p.uid), p.command, 0) for p in matched))
+        pids, fields["skip_tracked"] = [p.pid for p in matched], True
+    if args.dry_run:
+        result = conn.request("attach", pids=pids, dry_run=True, **fields)
+        _say_skipped(result)
+        added = result["added"]
+        new = "" if result["exists"] else " (a new group)"
+        write(f"would attach to group {result['group']!r}{new}: {_counted(added)}\n")
+        write(_table(_planned_rows(added)))
+        return 0
+    result = conn.request("attach", pids=pids, **fields)
+    _say_skipped(result)
     roots = " ".join(map(str, result["roots"]))
-    write(f"attached {roots} to group {result['group']!r}: {result['live']} live processes\n")
+    write(
+        f"attached {roots} to group {result['group']!r}: {result['live']} live processes; "
+        f"added {_counted(result.get('added', []))}\n"
+    )
     return _not_saved("attach", result)
+
+
+def _matched(conn: Connection, args: argparse.Namespace) -> list[listing.Listed]:
+    """The processes --match finds, as pgrep would, less tractui's own (this command, what
+    runs it, the daemon and its collector); UserError when none."""
+    regex = listing.pattern(args.match, args.ignore_case)
+    own = listing.own_processes() | {int(p) for p in conn.hello.get("own_pids", ())}
+    matched = listing.matching(listing.processes(own), regex, args.full)
+    if not matched:
+        what = "command line" if args.full else "name (-f: the full command line)"
+        raise UserError(f"no process matches {args.match!r} by its {what}: nothing attached")
+    return matched
+
+
+def _say_skipped(result: dict[str, Any]) -> None:
+    skipped = result.get("skipped") or []
+    if skipped:
+        named = ", ".join(f"{s['pid']} ({s['group']})" for s in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        print(f"tractui attach: left out, tracked already: {named}{more}", file=sys.stderr)
+
+
+def _counted(added: list[dict[str, Any]]) -> str:
+    """'3 processes (1 root + 2 descendants)', as the UI's preview counts them."""
+    roots = sum(1 for a in added if a["parent"] is None)
+    total = count_of(len(added), "process", "processes")
+    if roots == len(added):
+        return total
+    return f"{total} ({count_of(roots, 'root')} + {count_of(len(added) - roots, 'descendant')})"
+
+
+def _planned_rows(added: list[dict[str, Any]]) -> list[tuple[int, str, str, int]]:
+    depth: dict[int, int] = {}
+    rows = []
+    for a in added:
+        depth[a["pid"]] = 0 if a["parent"] is None else depth.get(a["parent"], 0) + 1
+        command = " ".join(a["argv"]) if a["argv"] else f"[{a['comm']}]"
+        rows.append((a["pid"], str(a["user"]), command, depth[a["pid"]]))
+    return rows
+
+
+def _table(rows: Iterable[tuple[int, str, str, int]]) -> str:
+    """PID, USER, COMMAND (escaped; indented two spaces a level below a PID given)."""
+    lines = [f"{'PID':>7} {'USER':<9} COMMAND\n"]
+    for pid, user, command, depth in rows:
+        lines.append(f"{pid:>7} {escape(user)[:9]:<9} {'  ' * depth}{escape(command)}\n")
+    return "".join(lines)
+
+
+_users = procfs.UserNames()
+
+
+def _user(uid: int) -> str:
+    return _users.name(uid)
 
 
 def _groups(conn: Connection, args: argparse.Namespace, write: Out) -> int:

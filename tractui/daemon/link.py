@@ -23,11 +23,12 @@ from tractui.daemon.protocol import JsonObject, Mirror
 from tractui.engine import Counters, log_path_for, targets
 from tractui.errors import UserError
 from tractui.events import ConnectorError
+from tractui.model.adopt import Planned
 from tractui.model.changes import Delta
 from tractui.model.history import GroupHistory
 from tractui.model.store import Proc
 from tractui.model.tracker import Tracker
-from tractui.model.wire import event_from_wire, key_to_wire
+from tractui.model.wire import event_from_wire, key_to_wire, planned_from_wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,9 +180,18 @@ class DaemonEngine:
         result = self._request("add", **add_request(group, spec))
         return Started(result["pid"], result["group"])
 
-    def attach(self, group: str, pids: list[int]) -> list[Started]:
-        result = self._request("attach", group=group, pids=pids)
+    def attach(self, group: str, pids: list[int], create: bool = True) -> list[Started]:
+        result = self._request("attach", group=group, pids=pids, create=create)
         return [Started(p, result["group"]) for p in result["roots"]]
+
+    def plan_attach(self, pids: list[int]) -> list[Planned]:
+        """The daemon's dry run: what it would add (its members, its own PIDs and this UI's
+        are its to know)."""
+        added = self._request("attach", pids=pids, dry_run=True)["added"]
+        try:
+            return [planned_from_wire(item) for item in added]
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"the daemon sent something unreadable: {err}") from None
 
     def targets(self, group: str, pid: int | None = None, subtree: bool = False) -> list[Proc]:
         """The live members of the mirror a signal would reach (the daemon checks each key)."""

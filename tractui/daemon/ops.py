@@ -29,13 +29,13 @@ from tractui.daemon.protocol import (
     encode,
     procs_in_tree_order,
 )
-from tractui.engine import Engine
+from tractui.engine import Engine, attach_group
 from tractui.errors import UserError
 from tractui.kernel import procfs
 from tractui.model.changes import Key
 from tractui.model.store import Group, aligned_exec_times
 from tractui.model.tracker import Tracker
-from tractui.model.wire import group_to_wire, key_from_wire
+from tractui.model.wire import group_to_wire, key_from_wire, planned_to_wire
 from tractui.supervise import EventRings, Restarter
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class Requests:
         self.send_snapshot = send_snapshot
         self.uid = uid  # the daemon's
         self.metrics = ""  # where /metrics is served ("HOST:PORT"); "" when it is not
+        self.users = procfs.UserNames()  # for the user of each process an attach adds
         self._list_cache: dict[str, tuple[int, Encoded]] = {}
         self._list_revision = -1
         self._handlers: dict[str, Callable[[Client, JsonObject], Any]] = {
@@ -104,7 +105,7 @@ class Requests:
             return
         try:
             result = handler(client, message)
-            if op in SAVED_AT_ONCE:
+            if op in SAVED_AT_ONCE and message.get("dry_run") is not True:
                 problem = self._save_now()
                 if problem and isinstance(result, dict):
                     # done, but only in memory: the client must not take it for saved
@@ -262,18 +263,47 @@ class Requests:
         as_root = r.flag("as_root")
         who = launch_user(self.uid, client.uid, r, as_root)
         spec = LaunchSpec(argv, cwd or "/", env, as_root, who, umask, client.uid)
+        existed = name.strip() in self.engine.tracker.groups
         proc = self.engine.launch(name, spec)
-        return {"pid": proc.pid, "group": proc.group, "log": str(self.engine.log_path(proc.group))}
+        log_path = str(self.engine.log_path(proc.group))
+        return {"pid": proc.pid, "group": proc.group, "log": log_path, "created": not existed}
 
     def _attach(self, client: Client, m: JsonObject) -> JsonObject:
+        """Attach ``pids`` to ``group``. ``create`` (absent: false, for older clients too: a
+        typo must not make a group) lets it make the group; ``dry_run`` says what would be
+        added and changes nothing; ``skip_tracked`` leaves out the PIDs already tracked (named
+        in ``skipped``) instead of refusing them. The requesting client's own process is never
+        attached (it is tractui, or a script asking)."""
         r = Request(m)
-        name = r.group()
+        create, dry_run = r.flag("create"), r.flag("dry_run")
+        # a dry run may name no group: what the PIDs would bring, wherever they go
+        name = None if dry_run and m.get("group") is None else r.group()
         pids = r.integers("pids", 1, PID_MAX, "process IDs")
         if pids is None:
             raise UserError("attach needs 'pids': a list of process IDs")
-        roots = self.engine.attach(name, pids)
-        group = self.engine.tracker.groups[roots[0].group]
-        return {"group": group.name, "roots": [p.pid for p in roots], "live": group.live}
+        tracker = self.engine.tracker
+        skipped = []
+        if r.flag("skip_tracked"):
+            skipped = [
+                {"pid": pid, "group": tracker.live[pid].group}
+                for pid in dict.fromkeys(pids)
+                if pid in tracker.live
+            ]
+            pids = [pid for pid in pids if pid not in tracker.live]
+            if not pids:
+                named = ", ".join(f"{s['pid']} in {s['group']!r}" for s in skipped[:3])
+                more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+                raise UserError(f"every process given is tracked already ({named}{more})")
+        planned = tracker.plan_attach(pids, exclude=(client.pid,))
+        group = None if name is None else attach_group(tracker, name, create)
+        added = [planned_to_wire(item, self.users.name(item.info.uid)) for item in planned]
+        result: JsonObject = {"group": group, "added": added, "skipped": skipped}
+        if dry_run:
+            return {**result, "exists": group in tracker.groups}
+        assert group is not None
+        procs = self.engine.attach_planned(group, planned)
+        roots = [p.pid for p in procs if p.parent is None]
+        return {**result, "roots": roots, "live": tracker.groups[group].live}
 
     def _signal(self, client: Client, m: JsonObject) -> JsonObject:
         r = Request(m)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from tractui.errors import UserError
@@ -27,6 +28,16 @@ from tractui.model.store import Group, Proc, Store
 # an exit is looked at in /proc once, this long after it: a zombie by then is one its parent
 # has not reaped (most are reaped within microseconds), shown Z until it is
 ZOMBIE_CHECK_NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One process an attach adds, as /proc showed it when the attach was planned: a PID given
+    (``parent`` None) or a descendant of one, under the planned process whose PID ``parent``
+    is (always one planned before it)."""
+
+    info: ProcInfo
+    parent: int | None
 
 
 class ProcReader(Protocol):
@@ -137,15 +148,76 @@ class Adopter:
         self, group_name: str, pid: int, allow_zombie: bool = False, descendants: bool = True
     ) -> list[Proc]:
         """:meth:`tractui.model.tracker.Tracker.attach`."""
-        info = self.check_attachable(pid, allow_zombie)
-        first = self.tracker.add_root(group_name, info)
-        adopted = [first]
         if not descendants:
-            return adopted
+            info = self.check_attachable(pid, allow_zombie)
+            return [self.tracker.add_root(group_name, info)]
+        return self.attach_planned(group_name, self.plan([pid], allow_zombie))
+
+    def plan(
+        self, pids: Sequence[int], allow_zombie: bool = False, exclude: Iterable[int] = ()
+    ) -> list[Planned]:
+        """Exactly what attaching ``pids`` adds now (all or none: a UserError says why a PID
+        cannot be attached), parents before children: each PID given, then its descendants
+        by today's parent pointers, one /proc scan for all.
+
+        Left out, with everything below them: tractui's own processes (a descendant of the
+        process attached may be this very UI), members already tracked (they and what they
+        fork stay in their group), kernel threads, processes gone since the scan. Left out
+        alone: zombies (their exit was reported already; they have no children left). A PID
+        given twice, or given after an ancestor of it was, is planned once, under it.
+        ``exclude``: more PIDs to leave out as tractui's own (a daemon's client asking)."""
+        pids = list(dict.fromkeys(pids))
+        own = self.tracker.own_pids.union(exclude)
+        for pid in pids:
+            if pid in own:
+                raise UserError(f"PID {pid} is tractui itself: pick another process")
+        infos = [self.check_attachable(pid, allow_zombie) for pid in pids]
         table = self.reader.scan()
-        for child in procfs.descendants(pid, table):
-            adopted.extend(self.adopt_chain(child, table))
-        return adopted
+        children: dict[int, list[int]] = {}
+        for pid, stat in table.items():
+            children.setdefault(stat.ppid, []).append(pid)
+        tracker = self.tracker
+        planned: list[Planned] = []
+        seen: set[int] = set()
+        for info in infos:
+            if info.pid in seen:
+                continue  # a descendant of a PID given before it
+            seen.add(info.pid)
+            planned.append(Planned(info, None))
+            stack = [
+                (child, info.pid) for child in sorted(children.get(info.pid, ()), reverse=True)
+            ]
+            while stack:
+                pid, parent = stack.pop()
+                if pid in seen or pid in own or pid in tracker.live:
+                    continue
+                stat = table[pid]
+                if stat.ended:
+                    continue
+                child = self.reader.info(pid)
+                if child is None or child.kthread or not procfs.same_start(child.start, stat.start):
+                    continue
+                seen.add(pid)
+                planned.append(Planned(child, parent))
+                stack.extend((c, pid) for c in sorted(children.get(pid, ()), reverse=True))
+        return planned
+
+    def attach_planned(self, group_name: str, planned: Sequence[Planned]) -> list[Proc]:
+        """Add what :meth:`plan` planned to ``group_name`` (created if new): each PID given a
+        root, each descendant under its planned parent. Returns them in the plan's order."""
+        tracker = self.tracker
+        added: dict[int, Proc] = {}
+        for item in planned:
+            if item.parent is None:
+                proc = tracker.add_root(group_name, item.info)
+            else:
+                parent = added[item.parent]
+                group = tracker.groups[parent.group]
+                proc = tracker.adopt(group, item.info, parent)
+                group.forks += 1
+                tracker.log_event(tracker.now(), "adopt", proc, proc.command())
+            added[item.info.pid] = proc
+        return list(added.values())
 
     def rescan(self) -> None:
         """After lost events: drop members that are gone, adopt what /proc says they forked."""

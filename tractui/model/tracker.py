@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from tractui.events import (
     Comm,
@@ -34,7 +34,7 @@ from tractui.kernel.taskstats import (
     exit_record,
 )
 from tractui.model.account import Account
-from tractui.model.adopt import Adopter, ProcFS, ProcReader, Zombies
+from tractui.model.adopt import Adopter, Planned, ProcFS, ProcReader, Zombies
 from tractui.model.changes import Delta, Key, MemberEvent
 from tractui.model.store import SUPERSEDED_EXEC, Group, Proc, Store, outcome_text
 
@@ -124,6 +124,15 @@ class Tracker(Store):
         the last :meth:`apply`, whose every fork is still in the event stream.
         """
         return self.adopter.attach(group_name, pid, allow_zombie, descendants)
+
+    def plan_attach(self, pids: Sequence[int], exclude: Iterable[int] = ()) -> list[Planned]:
+        """Exactly what attaching ``pids`` would add now (:meth:`Adopter.plan`): what an
+        attach preview shows, and what :meth:`attach_planned` then adds."""
+        return self.adopter.plan(pids, exclude=exclude)
+
+    def attach_planned(self, group_name: str, planned: Sequence[Planned]) -> list[Proc]:
+        """Add a :meth:`plan_attach` to a group (created if new); the processes added."""
+        return self.adopter.attach_planned(group_name, planned)
 
     def rescan(self) -> None:
         """After lost events: drop members that are gone, adopt what /proc says they forked."""

@@ -10,8 +10,9 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from tractui.events import ExitStatus
+from tractui.events import ExitStatus, ProcInfo
 from tractui.model.account import Account
+from tractui.model.adopt import Planned
 from tractui.model.changes import Key, MemberEvent
 from tractui.model.store import UNKNOWN_EXEC_TIME, Group, Proc
 
@@ -252,3 +253,39 @@ def proc_json(proc: Proc, texts: dict[object, str] | None = None) -> str:
     if proc.signalled:  # rare: written only then, so that a storm's members cost no more
         return f'{text_[:-1]},"signalled":[{proc.signalled},{proc.signalled_at}]}}'
     return text_
+
+
+def planned_to_wire(item: Planned, user: str) -> JsonObject:
+    """A process an attach adds (or would add: a dry run), with its user's name."""
+    info = item.info
+    return {
+        "pid": info.pid,
+        "start": info.start,
+        "ppid": info.ppid,
+        "parent": item.parent,
+        "uid": info.uid,
+        "user": user,
+        "comm": info.comm,
+        "argv": list(info.argv),
+    }
+
+
+def planned_from_wire(value: JsonObject) -> Planned:
+    """:func:`planned_to_wire` read back (KeyError, TypeError or ValueError if it is not)."""
+    argv = value["argv"]
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        raise ValueError("'argv' of a planned process is not a list of strings")
+    parent = value["parent"]
+    info = ProcInfo(
+        pid=int(value["pid"]),
+        start=int(value["start"]),
+        ppid=int(value["ppid"]),
+        comm=str(value["comm"]),
+        argv=tuple(argv),
+        exe="",
+        uid=int(value["uid"]),
+        threads=1,
+        state="S",
+        kthread=False,
+    )
+    return Planned(info, None if parent is None else int(parent))

@@ -1,33 +1,46 @@
-"""The attach dialog: PIDs to adopt (with their descendants) and the group to put them in."""
+"""The attach dialog: pick running processes (every one on the system, searched as you type, or
+typed PIDs), the group to put them in, then a confirm that lists exactly what will be attached.
+
+Two screens: :class:`AttachScreen` (the picker, the group, the live preview) and
+:class:`AttachConfirm` (every process the attach adds, descendants too; a group that does not
+exist is named there as one to create). Each error shows in one place: what is wrong with the
+processes chosen in the preview line, what is wrong with the group or the attach in the error
+line.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Footer, Input, Label, Static
 
 from tractui.errors import UserError
+from tractui.kernel import listing, procfs
 from tractui.model.store import validate_group_name
 from tractui.snapshot import Resolved
-from tractui.text import escape
+from tractui.text import count_of, escape
+from tractui.widgets.picker import Pick, ProcessPicker
 
-PREVIEW_LINES = 2  # PIDs described; the dialog must fit 80x24 however many are typed
+PREVIEW_LINES = 1  # PIDs given described in the preview line; the confirm lists them all
 
-# what the dialog may do: say what a PID is (or why it can't be attached); attach PIDs to a
-# group -> the roots attached
-Resolve = Callable[[int], Future[Resolved]]
-Attach = Callable[[str, list[int]], Future[list[int]]]
+# what the dialog may do: what attaching PIDs would add (or why it can't); attach PIDs to a
+# group (creating it: the flag) -> the roots attached; tractui's own PIDs (never listed)
+Preview = Callable[[list[int]], Future[Resolved]]
+Attach = Callable[[str, list[int], bool], Future[list[int]]]
+OwnPids = Callable[[], Future[frozenset[int]]]
+
+_PIDS = re.compile(r"^[\d\s,]+$")
 
 
 def parse_pids(text: str) -> list[int]:
@@ -63,94 +76,301 @@ def group_name_for(comm: str, taken: set[str]) -> str:
     return name
 
 
+def read_picks(own: frozenset[int], tracked: Mapping[int, str]) -> list[Pick]:
+    """Every process that could be attached, as the picker lists them (a worker thread's job:
+    ~50 us a process, bench/attach)."""
+    users = procfs.UserNames()
+    return [
+        Pick.of(proc, users.name(proc.uid), tracked.get(proc.pid, ""))
+        for proc in listing.processes(own)
+    ]
+
+
 class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
-    """Attach running processes; shows what the PIDs resolve to before Enter confirms."""
+    """Pick processes (Space; or type PIDs), name the group, Enter: a confirm lists exactly
+    what the attach adds before it is done."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="attach.cancel"),
+        Binding("enter", "submit", "Attach...", id="attach.submit"),
+        Binding("up", "picker('move', -1)", "Up", show=False),
+        Binding("down", "picker('move', 1)", "Down", show=False),
+        Binding("pageup", "picker('page', -1)", "Page up", show=False),
+        Binding("pagedown", "picker('page', 1)", "Page down", show=False),
+        Binding("ctrl+r", "reload", "Reload", id="attach.reload"),
+        Binding("tab", "next_field", "Next field", show=False),
     ]
 
     def __init__(
-        self, resolve: Resolve, attach: Attach, groups: list[str], group: str = ""
+        self,
+        preview: Preview,
+        attach: Attach,
+        groups: list[str],
+        group: str = "",
+        own_pids: OwnPids | None = None,
+        tracked: Mapping[int, str] | None = None,
     ) -> None:
         super().__init__(classes="dialog-screen")
-        self.resolve = resolve
+        self.preview_of = preview
         self.attach_to = attach
         self.groups = groups
         self.group = group  # prefilled: the selected row's group
-        self.resolved: list[Resolved] = []
+        self.own_pids = own_pids
+        self.tracked = tracked or {}
+        self.resolved: Resolved | None = None
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog") as dialog:
+        with Vertical(classes="dialog attach-dialog") as dialog:
             dialog.border_title = "Attach running processes"
-            yield Label("PID(s)")
-            yield Input(placeholder="e.g. 1234 5678", id="pids")
-            yield Static("", id="preview", classes="preview")
-            yield Label("Group (empty: a new group named after the process)")
             yield Input(
-                self.group,
-                id="group",
-                placeholder="",
-                suggester=SuggestFromList(self.groups, case_sensitive=True),
+                placeholder="search name / command line, or type PIDs",
+                id="query",
+                compact=True,
+                select_on_focus=False,  # a letter typed in the list goes on with the search
             )
+            yield Static("", id="status", classes="note")
+            yield ProcessPicker(id="picker")
+            yield Static("", id="preview", classes="preview")
+            with Horizontal(classes="group-row"):
+                yield Label("Group ")
+                yield Input(
+                    self.group,
+                    id="group",
+                    placeholder="empty: a new group named after the process",
+                    suggester=SuggestFromList(self.groups, case_sensitive=True),
+                    compact=True,
+                )
             yield Static("", id="error", classes="error")
-            yield Static("[b]Enter[/b] attach   [b]Esc[/b] cancel", classes="hint")
+            yield Static(
+                "[b]↑↓[/b] move  [b]Space[/b] pick  [b]Tab[/b] next field  "
+                "[b]Enter[/b] attach…  [b]Esc[/b] cancel",
+                classes="hint",
+            )
         yield Footer()
 
+    @property
+    def picker(self) -> ProcessPicker:
+        return self.query_one(ProcessPicker)
+
     def on_mount(self) -> None:
-        self.query_one("#pids", Input).focus()
+        self.query_one("#query", Input).focus()
+        self._status()
+        self.load()
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    # ---- the process list ------------------------------------------------------------------------
 
-    @on(Input.Changed, "#pids")
-    def pids_changed(self, event: Input.Changed) -> None:
-        self.preview(event.value)
+    @work(thread=True, exclusive=True, group="load")
+    def load(self) -> None:
+        """Read every process in a worker thread (the UI goes on); the picker gets them."""
+        own = self.own_pids().result(10) if self.own_pids is not None else frozenset()
+        picks = read_picks(own, self.tracked)
+        self.app.call_from_thread(self.picker.load, picks)
+
+    def action_next_field(self) -> None:
+        """Tab: the list; from PIDs typed, the group (a, PIDs, Tab, group, Enter, as ever)."""
+        query = self.query_one("#query", Input)
+        if self.focused is query and query.value.strip() and _PIDS.match(query.value):
+            self.query_one("#group", Input).focus()
+        else:
+            self.focus_next()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_picker(self, action: str, amount: int) -> None:
+        if action == "move":
+            self.picker.action_move(amount)
+        else:
+            self.picker.action_page(amount)
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter typed in the list goes to the search, as in a list that searches."""
+        if (
+            self.focused is self.picker
+            and event.is_printable
+            and event.character not in (None, " ")
+        ):
+            query = self.query_one("#query", Input)
+            query.focus()
+            query.insert_text_at_cursor(event.character or "")
+            event.stop()
+
+    @on(Input.Changed, "#query")
+    def query_changed(self, event: Input.Changed) -> None:
+        self.picker.search(event.value)
+        self._status()
+        self.update_preview()
+
+    @on(ProcessPicker.Changed)
+    def picked_changed(self) -> None:
+        self._status()
+        self.update_preview()
+
+    @on(ProcessPicker.Refused)
+    def refused(self, event: ProcessPicker.Refused) -> None:
+        pick = event.pick
+        self.query_one("#preview", Static).update(
+            Content(f"PID {pick.pid} is in group {pick.group!r} already: it can't be picked")
+        )
+        self.query_one("#preview", Static).set_class(True, "invalid")
+
+    def _status(self) -> None:
+        picker = self.picker
+        if picker.reading:
+            text = ""  # the list says it is being read
+        else:
+            shown = len(picker.shown)
+            total = count_of(len(picker.picks), "process", "processes")
+            text = total if shown == len(picker.picks) else f"{shown} of {total} match"
+            if picker.picked:
+                text += f"  ·  {len(picker.picked)} picked (Space unpicks)"
+        self.query_one("#status", Static).update(text)
+
+    # ---- what Enter attaches ---------------------------------------------------------------------
+
+    def choice(self) -> list[int]:
+        """The PIDs Enter attaches: those typed, else those picked, else the one under the
+        cursor; UserError when there are none."""
+        text = self.query_one("#query", Input).value
+        if text.strip() and _PIDS.match(text):
+            return parse_pids(text)
+        if self.picker.picked:
+            return list(self.picker.picked)
+        current = self.picker.current
+        if current is None:
+            raise UserError("nothing to attach: pick processes (Space) or type PIDs")
+        if current.group:
+            raise UserError(f"PID {current.pid} is in group {current.group!r} already")
+        return [current.pid]
+
+    def _explicit(self) -> bool:
+        text = self.query_one("#query", Input).value
+        return bool(self.picker.picked) or bool(text.strip() and _PIDS.match(text))
 
     @on(Input.Changed)
     def revalidate(self) -> None:
-        """An edit clears the last attach's error (the preview says what is wrong with the
-        PIDs now); a bad group name shows as it is typed."""
+        """An edit clears the last attach's error; a bad group name shows as it is typed."""
         self.query_one("#error", Static).update(
             Content(group_name_error(self.query_one("#group", Input).value))
         )
 
     @work(exclusive=True, group="preview")
-    async def preview(self, text: str) -> None:
-        """Resolve the PIDs as they are typed: what each is, or why it can't be attached."""
+    async def update_preview(self) -> None:
+        """What the typed or picked PIDs would attach, exactly, or why they can't be."""
         await asyncio.sleep(0.15)  # typing "1234" resolves once, not four times
         preview = self.query_one("#preview", Static)
-        group = self.query_one("#group", Input)
-        self.resolved = []
-        if not text.strip():
+        self.resolved = None
+        if not self._explicit():
             preview.update("")
             return
         try:
-            for pid in parse_pids(text):
-                self.resolved.append(await asyncio.wrap_future(self.resolve(pid)))
+            resolved = await asyncio.wrap_future(self.preview_of(self.choice()))
         except UserError as err:
-            preview.update(Content(escape(str(err))))  # it may quote a process's comm
-            preview.set_class(True, "invalid")
+            self._pid_error(str(err))
             return
+        self._show_preview(resolved)
+
+    def _show_preview(self, resolved: Resolved) -> None:
+        self.resolved = resolved
+        preview = self.query_one("#preview", Static)
         preview.set_class(False, "invalid")
-        lines = [r.describe() for r in self.resolved[:PREVIEW_LINES]]
-        if len(self.resolved) > PREVIEW_LINES:
-            lines.append(f"... and {len(self.resolved) - PREVIEW_LINES} more")
+        roots = resolved.roots
+        lines = [resolved.describe(r) for r in roots[:PREVIEW_LINES]]
+        if len(roots) > PREVIEW_LINES:
+            lines[-1] += f"  (and {len(roots) - PREVIEW_LINES} more: {resolved.summary()})"
         preview.update(Content("\n".join(lines)))  # escaped, and never read as markup
-        group.placeholder = group_name_for(self.resolved[0].info.comm, set(self.groups))
+        if roots:
+            placeholder = group_name_for(roots[0].comm, set(self.groups))
+            self.query_one("#group", Input).placeholder = f"empty: a new group {placeholder!r}"
+
+    def _pid_error(self, message: str) -> None:
+        """What is wrong with the processes chosen: in the preview line, and only there."""
+        preview = self.query_one("#preview", Static)
+        preview.update(Content(escape(message)))  # it may quote a process's comm
+        preview.set_class(True, "invalid")
+        self.query_one("#error", Static).update("")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
     @on(Input.Submitted)
-    async def attach(self) -> None:
+    def submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    @work(exclusive=True, group="submit")
+    async def action_submit(self) -> None:
         error = self.query_one("#error", Static)
         try:
-            pids = parse_pids(self.query_one("#pids", Input).value)
-            resolved = [await asyncio.wrap_future(self.resolve(pid)) for pid in pids]
-            name = self.query_one("#group", Input).value.strip()
-            if not name:
-                name = group_name_for(resolved[0].info.comm, set(self.groups))
+            pids = self.choice()
+            resolved = await asyncio.wrap_future(self.preview_of(pids))
+        except UserError as err:
+            self._pid_error(str(err))
+            return
+        self._show_preview(resolved)
+        typed = self.query_one("#group", Input).value.strip()
+        try:
+            name = typed or group_name_for(resolved.roots[0].comm, set(self.groups))
             name = validate_group_name(name)
-            roots = await asyncio.wrap_future(self.attach_to(name, pids))
+        except UserError as err:
+            error.update(Content(escape(str(err))))
+            return
+        new = name not in self.groups
+        confirmed = await self.app.push_screen_wait(
+            AttachConfirm(resolved, name, new=new, named=bool(typed), groups=self.groups)
+        )
+        if not confirmed:
+            return
+        try:
+            roots = await asyncio.wrap_future(self.attach_to(name, pids, new))
         except UserError as err:
             error.update(Content(escape(str(err))))
             return
         self.dismiss((name, roots))
+
+
+class AttachConfirm(ModalScreen[bool]):
+    """Every process the attach adds, descendants under their parent; y attaches (and makes
+    the group if it is new: said first), n or Escape goes back to the picker."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Attach", id="attach.yes"),
+        Binding("n,escape", "answer(False)", "Back", id="attach.no"),
+    ]
+
+    def __init__(
+        self, resolved: Resolved, group: str, new: bool, named: bool, groups: list[str]
+    ) -> None:
+        super().__init__(classes="dialog-screen")
+        self.resolved = resolved
+        self.group = group
+        self.new = new  # the group does not exist: the attach makes it
+        self.named = named  # the user typed its name (else it is named after the process)
+        self.groups = groups
+
+    def question(self) -> str:
+        what = self.resolved.summary()
+        if self.new and self.named:
+            return (
+                f"Group {self.group!r} does not exist: create it, and attach {what} to it?"
+                f" (the groups: {', '.join(self.groups) or 'none yet'})"
+            )
+        if self.new:
+            return f"Attach {what} to a new group {self.group!r}?"
+        return f"Attach {what} to group {self.group!r}?"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide attach-confirm") as dialog:
+            dialog.border_title = "Create group and attach" if self.new else "Attach"
+            yield Static(Content(self.question()), id="question")
+            lines = [
+                f"{a.pid:>7} {a.user[:8]:<8} {'  ' * a.depth}{a.command}"
+                for a in self.resolved.adding
+            ]
+            yield VerticalScroll(Static(Content("\n".join(lines))), classes="listing")
+            yes = f"create {self.group!r} and attach" if self.new and self.named else "attach"
+            yield Static(f"[b]y[/b] {escape(yes)}   [b]n[/b]/[b]Esc[/b] back", classes="hint")
+        yield Footer()
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)

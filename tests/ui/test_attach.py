@@ -1,0 +1,196 @@
+"""The attach dialog over a real engine: a picker of every process on the system, searched by
+name and command line as it is typed, several picked, a confirm listing exactly what is attached
+(and asking before it makes a group that does not exist); it fits 80x24 and 50x14."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from textual.widgets import Input, Static
+
+from tests.ui.conftest import Reaper, wait_for
+from tests.ui.test_snapshots import loaded, replay_app
+from tractui.app import TractApp
+from tractui.screens.attach import AttachConfirm, AttachScreen
+from tractui.widgets.picker import ProcessPicker
+
+Spawn = Callable[[list[str]], subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def spawn(reaper: Reaper) -> Iterator[Spawn]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(argv: list[str]) -> subprocess.Popen[bytes]:
+        popen = subprocess.Popen(argv, start_new_session=True)
+        reaper.add(popen.pid)
+        started.append(popen)
+        return popen
+
+    yield start
+    for popen in started:
+        popen.kill()
+        popen.wait(timeout=5)
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return sorted(int(p) for p in f.read().split())
+
+
+def picker(app: TractApp) -> ProcessPicker:
+    return app.screen.query_one(ProcessPicker)
+
+
+def shown_pids(app: TractApp) -> list[int]:
+    p = picker(app)
+    return [p.picks[i].pid for i in p.shown]
+
+
+def confirm_text(app: TractApp) -> str:
+    return "\n".join(str(s.render()) for s in app.screen.query(Static))
+
+
+async def test_search_pick_several_confirm_attach(app: TractApp, spawn: Spawn) -> None:
+    tag = f"tag{uuid.uuid4().hex[:8]}"
+    # the tag is in the command line only ($0 of the shell): the search reads command lines
+    first = spawn(["sh", "-c", "sleep 60 & wait", f"{tag}-one"])
+    second = spawn(["sh", "-c", "exec sleep 61", f"{tag}-two"])
+    third = spawn(["sleep", "62"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: bool(children(first.pid)))
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+        await wait_for(pilot, lambda: not picker(app).reading, timeout=30)
+        assert third.pid in shown_pids(app)  # every process, before a search
+        await pilot.press(*tag.upper())  # case ignored
+        await wait_for(pilot, lambda: shown_pids(app) == [first.pid])  # second: exec'd away
+        await pilot.press("backspace", "space", "s", "h")
+        assert shown_pids(app) == [first.pid]  # every word, anywhere
+        app.screen.query_one("#query", Input).value = ""
+        await pilot.press(*"sleep 6")
+        await wait_for(pilot, lambda: {second.pid, third.pid} <= set(shown_pids(app)))
+        # pick two: from the search field ↓ moves the list's cursor; Tab goes to the list
+        target = shown_pids(app).index(second.pid)
+        await pilot.press("tab", *["down"] * target, "space")
+        await pilot.press(*["up"] * len(shown_pids(app)))
+        await pilot.press(*["down"] * shown_pids(app).index(third.pid), "space")
+        assert list(picker(app).picked) == [second.pid, third.pid]
+        await wait_for(
+            pilot, lambda: "and 1 more" in str(app.screen.query_one("#preview").render())
+        )
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachConfirm), timeout=30)
+        await wait_for(pilot, lambda: bool(app.screen.query("#question")))
+        text = confirm_text(app)
+        assert "Attach 2 processes to a new group 'sleep'?" in text, text
+        assert f"{second.pid} " in text and f"{third.pid} " in text
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not isinstance(app.screen, (AttachScreen, AttachConfirm)))
+        tracker = app.session.engine.tracker
+        await wait_for(pilot, lambda: "sleep" in tracker.groups, timeout=30)
+        assert {p.pid for p in tracker.members("sleep", alive_only=True)} == {
+            second.pid,
+            third.pid,
+        }
+
+
+async def test_a_group_that_does_not_exist_is_made_only_when_confirmed(
+    app: TractApp, spawn: Spawn
+) -> None:
+    sleeper = spawn(["sleep", "60"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+        await pilot.press(*str(sleeper.pid), "tab", *"nosuch", "enter")  # Tab: to the group
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachConfirm), timeout=30)
+        await wait_for(pilot, lambda: bool(app.screen.query("#question")))
+        assert "Group 'nosuch' does not exist: create it, and attach 1 process" in confirm_text(app)
+        await pilot.press("n")  # back to the dialog, nothing made
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+        assert "nosuch" not in app.session.engine.tracker.groups
+        assert app.screen.query_one("#group", Input).value == "nosuch"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachConfirm), timeout=30)
+        await wait_for(pilot, lambda: bool(app.screen.query("#question")))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "nosuch" in app.session.engine.tracker.groups, timeout=30)
+
+
+async def test_the_preview_counts_exactly_what_is_attached(app: TractApp, spawn: Spawn) -> None:
+    """A descendant already in a group is not counted, nor attached again."""
+    shell = spawn(["sh", "-c", "sleep 60 & sleep 61 & wait"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: len(children(shell.pid)) == 2)
+        member, other = children(shell.pid)
+        assert app.session.attach("taken", [member]).result(10) == [member]
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+        # the field holds the selected row's group ("taken", once the tree shows it): emptied,
+        # the attach goes to a new group named after the shell
+        app.screen.query_one("#group", Input).value = ""
+        await pilot.press(*str(shell.pid))
+        preview = app.screen.query_one("#preview", Static)
+        await wait_for(pilot, lambda: "+ 1 descendant" in str(preview.render()), timeout=30)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachConfirm), timeout=30)
+        await wait_for(pilot, lambda: bool(app.screen.query("#question")))
+        text = confirm_text(app)
+        assert "2 processes (1 root + 1 descendant)" in text
+        assert f"{other} " in text and f"{member} " not in text
+        await pilot.press("y")
+        tracker = app.session.engine.tracker
+        await wait_for(pilot, lambda: not isinstance(app.screen, AttachConfirm), timeout=30)
+        await wait_for(pilot, lambda: not isinstance(app.screen, AttachScreen), timeout=30)
+        await wait_for(pilot, lambda: "sh" in tracker.groups, timeout=30)
+        assert {p.pid for p in tracker.members("sh", alive_only=True)} == {shell.pid, other}
+        assert tracker.live[member].group == "taken"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (50, 14)])
+async def test_the_picker_fits_small_terminals_and_scrolls(size: tuple[int, int]) -> None:
+    app = replay_app()
+    async with app.run_test(size=size) as pilot:
+        await loaded(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+        await wait_for(pilot, lambda: not picker(app).reading, timeout=30)
+        dialog = app.screen.query_one(".dialog")
+        width, height = size
+        assert dialog.region.bottom <= height - 1 and dialog.region.right <= width
+        for widget in (picker(app), app.screen.query_one(".hint"), app.screen.query_one("#group")):
+            assert dialog.region.contains_region(widget.region), widget
+        list_height = picker(app).region.height
+        assert list_height >= 3
+        # the list scrolls to keep its cursor in view
+        await pilot.press("tab", *["down"] * (list_height + 2))
+        p = picker(app)
+        assert p.cursor == list_height + 2
+        assert p.scroll_y <= p.cursor < p.scroll_y + list_height
+
+
+@pytest.mark.parametrize("size", [(80, 24), (50, 14)])
+async def test_the_confirm_fits_small_terminals(
+    app: TractApp, spawn: Spawn, size: tuple[int, int]
+) -> None:
+    """Twelve processes to attach: the list scrolls, the question and the keys stay in view."""
+    shell = spawn(["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11; do sleep 60 & done; wait"])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: len(children(shell.pid)) == 11)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+        await pilot.press(*str(shell.pid), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachConfirm), timeout=30)
+        await wait_for(pilot, lambda: bool(app.screen.query("#question")))
+        await pilot.pause(0.2)
+        dialog = app.screen.query_one(".dialog")
+        width, height = size
+        assert dialog.region.bottom <= height - 1 and dialog.region.right <= width
+        for widget in (app.screen.query_one("#question"), app.screen.query_one(".hint")):
+            assert dialog.region.contains_region(widget.region), widget
+        assert "12 processes (1 root + 11 descendants)" in confirm_text(app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
