@@ -50,6 +50,8 @@ T = TypeVar("T")
 
 # how long a toggle's toast stays (x, I, sort, nice): long enough to read, gone before the next
 TOGGLE_TIMEOUT = 2.0
+# Tab and shift+Tab: the app binds them (see BINDINGS), neither help nor the palette lists them
+FOCUS_KEYS = ("focus_next", "focus_previous")
 
 
 class SnapshotReady(Message):
@@ -81,6 +83,8 @@ class TractApp(App[int]):
 
     CSS_PATH = "styles.tcss"
     TITLE = "tractui"
+    # a screen under 24 lines is -short: its dialogs drop their padding (styles.tcss)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (24, "-tall")]
 
     # the footer shows what fits in 80 columns, as htop's F-key bar does; the rest (show=False)
     # is in the help screen and the command palette
@@ -150,6 +154,12 @@ class TractApp(App[int]):
         Binding("question_mark,f1", "help", "Help", id="help", tooltip="Every key, by context"),
         Binding("q,f10", "quit", "Quit", id="quit", tooltip="Quit (asks about launched groups)"),
         Binding("escape", "close_find", "Close search, clear filter", show=False, id="close_find"),
+        # Tab moves the focus at once: as a priority binding it runs before the next key is
+        # routed. Screen's own Tab ran only once Tab had gone through the focused field's
+        # queue, behind the keys typed after it ("web", Tab, "sleep 9" in one burst all went
+        # to the group field). Not listed in help or the palette (see FOCUS_KEYS)
+        Binding("tab", "focus_next", show=False, priority=True, id="focus_next"),
+        Binding("shift+tab", "focus_previous", show=False, priority=True, id="focus_previous"),
     ]
 
     def __init__(
@@ -467,7 +477,10 @@ class TractApp(App[int]):
     def action_help(self) -> None:
         sections: list[tuple[str, list[Binding]]] = [
             ("Moving in the tree", [b for b in ProcessTree.BINDINGS if isinstance(b, Binding)]),
-            ("Actions", [b for b in self.BINDINGS if isinstance(b, Binding)]),
+            (
+                "Actions",
+                [b for b in self.BINDINGS if isinstance(b, Binding) and b.id not in FOCUS_KEYS],
+            ),
             (
                 "In a group's details (Enter on its header)",
                 [
@@ -513,7 +526,7 @@ class TractApp(App[int]):
         """The app's actions, the theme switch and quit; not Textual's Keys panel (Esc does
         not close it), Maximize or Screenshot, which mean nothing here."""
         for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.action != "close_find":
+            if isinstance(binding, Binding) and binding.action not in ("close_find", *FOCUS_KEYS):
                 yield SystemCommand(
                     binding.description,
                     binding.tooltip,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, RadioButton, RadioSet, Static
 from textual.widgets.option_list import Option
@@ -87,7 +89,7 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         self.send_to = send
         self.group = group
         self.pid = pid  # None: the row is the group's header
-        self.label = label
+        self.label = label  # the row's: "PID 5 of web: sleep 9", or the group's
         self.scope = "process" if pid is not None else "group"
 
     @classmethod
@@ -106,7 +108,7 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog signal-dialog") as dialog:
             dialog.border_title = "Send signal"
-            yield Static(Content(self.label), id="target")  # a command line: never markup
+            yield Static(Content(self.header()), id="target")  # a command line: never markup
             with Horizontal():
                 yield OptionList(
                     *(Option(f"{int(s):2d} {s.name}", id=s.name) for s in SIGNALS),
@@ -133,6 +135,40 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         # once shown, the list scrolls to it: in view when a short terminal shortens the list
         options.highlighted = SIGNALS.index(signal.SIGTERM)
         options.focus()
+        self.count_targets()
+
+    def header(self, count: int | None = None) -> str:
+        """What the signal goes to, as the scope says (p t g change it), and how many live
+        processes that is once known."""
+        if self.scope == "group" or self.pid is None:
+            text = f"group {self.group}: every live process"
+        elif self.scope == "subtree":
+            text = f"subtree of {self.label}"  # the process and its descendants
+        else:
+            text = self.label
+        if count is not None and self.scope != "process":
+            text += f" ({count} process{'es' if count != 1 else ''})"
+        return text
+
+    def show_scope(self) -> None:
+        self.query_one("#target", Static).update(Content(self.header()))
+        self.count_targets()
+
+    @work(exclusive=True, group="count")
+    async def count_targets(self) -> None:
+        """The header gains how many live processes the scope reaches (the session's count)."""
+        scope = self.scope
+        if scope == "process":
+            return  # the one process: its header says which
+        pid = None if scope == "group" else self.pid
+        try:
+            pids = await asyncio.wrap_future(self.targets(pid, scope == "subtree"))
+        except UserError:
+            return  # said when sending; the header stays without a count
+        if scope != self.scope:
+            return  # another key changed it meanwhile: its own count follows
+        with contextlib.suppress(NoMatches):  # the dialog closed before the count came
+            self.query_one("#target", Static).update(Content(self.header(len(pids))))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -156,10 +192,13 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
             return
         self.scope = scope
         self.query_one(f"#scope-{scope}", RadioButton).value = True
+        self.show_scope()
 
     @on(RadioSet.Changed)
     def scope_changed(self, event: RadioSet.Changed) -> None:
-        self.scope = SCOPES[event.index]
+        if SCOPES[event.index] != self.scope:  # a click (a key has set it already)
+            self.scope = SCOPES[event.index]
+            self.show_scope()
 
     @on(OptionList.OptionSelected)
     def selected(self, event: OptionList.OptionSelected) -> None:
@@ -188,6 +227,7 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
             results = await asyncio.wrap_future(self.send_to(pid, subtree, sig))
         except UserError as err:
             error.update(Content(escape(str(err))))
+            self.call_after_refresh(error.scroll_visible, animate=False)  # a short terminal
             return
         failed = any(not r.ok for r in results)
         self.app.notify(
