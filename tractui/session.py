@@ -129,7 +129,8 @@ class Session:
         self.snapshot_interval = snapshot_interval
         self.watch_collector = watch_collector
         self.snapshot = EMPTY
-        self._restarter = Restarter(engine, monotonic)  # a banner times by ``monotonic``
+        # a banner times by ``monotonic``, and shows the times of day ``clock`` gives
+        self._restarter = Restarter(engine, monotonic, wall=clock)
         sampler = sampler or Sampler()
         sampler.interval = sample_interval
         self._snapshots = Snapshots(
