@@ -24,7 +24,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.notifications import Notify, SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 
 from tractui import settings
 from tractui.errors import UserError
@@ -226,7 +226,43 @@ class TractApp(App[int]):
             # each arrival is noted, named by the event's time; the bench keeps the last
             started = time.perf_counter() - (time.monotonic() - event.time)
             self.call_after_refresh(bench_note, f"key@{event.time:.6f}", started)
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and not event.is_printable
+            and isinstance(self.focused, Input)
+            and await self._in_typed_order(self.focused, event.key)
+        ):
+            return
         await super().on_event(event)
+
+    async def _in_typed_order(self, field: Input, key: str) -> bool:
+        """A field's editing key (backspace, ctrl+u, Enter...) acted on in the order typed.
+
+        Textual runs a binding only once its key has gone through the field's queue and back
+        up to the app's, behind the characters typed after it: "ab", backspace, "c" in one
+        burst made "abc". Here the binding (found now, for this field) runs in the field's
+        own queue, after the characters typed before it and before those typed after. A
+        priority binding (Tab) runs at once, as Textual runs it. False: no binding; the key
+        goes on as usual."""
+        if await self._check_bindings(key, priority=True):
+            return True
+        chain = [
+            (namespace, binding)
+            for namespace, bindings in self.screen._modal_binding_chain
+            for binding in bindings.key_to_bindings.get(key, ())
+            if not binding.priority
+        ]
+        if not chain:
+            return False
+
+        async def run() -> None:
+            for namespace, binding in chain:
+                if await self.run_action(binding.action, namespace):
+                    return
+
+        field.call_later(run)
+        return True
 
     # ---- snapshots ---------------------------------------------------------------------------
 

@@ -152,3 +152,24 @@ async def test_the_signal_pickers_header_follows_the_scope_keys_and_clicks() -> 
         await pilot.click("#scope-group")
         await wait_for(pilot, lambda: text(app, "#target").startswith("group web:"))
         assert isinstance(app.screen, SignalScreen) and app.screen.scope == "group"
+
+
+async def test_editing_keys_in_a_burst_act_in_the_order_typed() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_launch(pilot, app)
+        driver = app._driver
+        assert driver is not None
+
+        def key(name: str) -> None:
+            event = events.Key(name, None)
+            event.set_sender(app)
+            driver.send_message(event)
+
+        burst(app, "old")
+        key("ctrl+u")  # delete all before the cursor
+        burst(app, "webx")
+        key("backspace")
+        burst(app, "\tsleep 9")
+        await wait_for(pilot, lambda: field(app, "command") == "sleep 9")
+        assert field(app, "group") == "web"
