@@ -73,6 +73,9 @@ class LaunchSpec:
     user: Identity | None = None  # who it runs as; None: the invoking user (see run_as)
     umask: int | None = None
     client_uid: int | None = None  # who asked (the daemon's peer); None: this process
+    # leading VAR=value assignments of the command line (PORT=8000 python3 ...): set after
+    # the environment is cleaned, over it, as a shell sets them for the one program
+    assign: Mapping[str, str] | None = None
 
 
 def invoking_identity(as_root: bool = False, environ: Mapping[str, str] | None = None) -> Identity:
@@ -343,7 +346,8 @@ def launch_banner(spec: LaunchSpec) -> str:
     the command line holds (``$'…'`` quoting)."""
     when = time.strftime("%Y-%m-%d %H:%M:%S")
     where = f" in {escape(spec.cwd)}" if spec.cwd else ""
-    return f"──── {when} tractui launched: {shell_join(spec.argv)}{where} ────\n"
+    assign = "".join(f"{k}={shell_join([v])} " for k, v in (spec.assign or {}).items())
+    return f"──── {when} tractui launched: {assign}{shell_join(spec.argv)}{where} ────\n"
 
 
 LOG_CHUNK = 256 << 10  # the most of a launch log one read returns
@@ -433,6 +437,7 @@ def launch(spec: LaunchSpec, log_path: Path) -> subprocess.Popen[bytes]:
     env, kwargs = run_as(spec.as_root, who, spec.env, spec.client_uid)
     cwd = working_directory(spec.cwd)
     env["PWD"] = cwd
+    env.update(spec.assign or {})  # a PATH=... among them finds the program, as in a shell
     check_command(replace(spec, cwd=cwd), env)
     # across a user switch the user enters it (see enter_directory), before the log is touched:
     # a launch that cannot start leaves nothing behind

@@ -141,7 +141,8 @@ class Session:
         self.watch_collector = watch_collector
         self.snapshot = EMPTY
         self.clock = clock  # the wall clock snapshots are taken by (a replay's stands still)
-        self._restarter = Restarter(engine, monotonic)  # a banner times by ``monotonic``
+        # a banner times by ``monotonic``, and shows the times of day ``clock`` gives
+        self._restarter = Restarter(engine, monotonic, wall=clock)
         sampler = sampler or Sampler()
         sampler.interval = sample_interval
         self._snapshots = Snapshots(

@@ -1,8 +1,10 @@
 """Supervising an engine, as its owners do (the TUI's session and the daemon) besides polling it.
 
 :class:`Restarter` starts the engine's source of events again when it dies (the collector, or the
-daemon connection), at most once per :data:`RESTART_BACKOFF`, and words the banner: it stays while
-the source is down, and goes :data:`RECOVERED_BANNER` seconds after a restart that worked.
+daemon connection), at most once per :data:`RESTART_BACKOFF`, and words the banner as one state
+line: "daemon gone since 12:00:01: reconnecting (try 3)…" while the source is down, then
+"daemon back at 12:00:09 (gone since 12:00:01)", which goes :data:`RECOVERED_BANNER` seconds
+later.
 :class:`EventRings` keeps the newest :data:`EVENTS_KEPT` events of each group (the session's
 event-log lines, the daemon's wire events sent with a subscription's snapshot).
 
@@ -32,21 +34,26 @@ class Restarter:
     """Restarts an engine's source of events when it dies; says so in :attr:`banner`.
 
     ``monotonic`` times the banner (a test or a replay stands it still); the backoff is always
-    timed by the real clock. ``logger``, if given, hears each restart and each failure."""
+    timed by the real clock; ``wall`` gives the times of day the banner shows. ``logger``, if
+    given, hears each restart and each failure."""
 
     def __init__(
         self,
         engine: EngineLike,
         monotonic: Callable[[], float] = time.monotonic,
         logger: logging.Logger | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
         self.monotonic = monotonic
         self.logger = logger
+        self.wall = wall
         self.state = "running"  # or "restarting", "down"
         self._banner = ""
         self._recovered: float | None = None  # when a restart worked (self.monotonic)
         self._next_restart = 0.0
+        self._gone_at = 0.0  # when the source was found dead (self.wall), for the banner
+        self._tries = 0  # restarts tried since then
 
     def check(self) -> bool:
         """Restart the source if it died and the backoff has passed. True when the state or
@@ -61,27 +68,41 @@ class Restarter:
         if now < self._next_restart:
             return False
         self._next_restart = now + RESTART_BACKOFF
+        if self.state == "running":  # just found dead: a new outage
+            self._gone_at, self._tries = self.wall(), 0
+            if self.logger is not None:
+                self.logger.error("the %s died: restarting it", engine.source)
         self.state = "restarting"
-        if self.logger is not None:
-            self.logger.error("the %s died: restarting it", engine.source)
+        self._tries += 1
         try:
             engine.restart_collector()
         except ConnectorError as err:
             self.state = "down"
-            self.stick(f"the {engine.source} died and could not restart: {err.message}")
-            if self.logger is not None:
-                self.logger.error("%s", self._banner)
+            self.stick(self._down_text(err.message))
+            if self.logger is not None and self._tries == 1:
+                self.logger.error("%s", self._banner)  # once an outage, not every 2 s
         else:
             self.state = "running"
-            self._banner = (
-                f"the daemon connection was lost and made again ({engine.restarts}x); "
-                "groups reloaded from the daemon"
-                if engine.mode == "daemon"
-                else f"the {engine.source} died and was restarted "
-                f"({engine.restarts}x); groups kept, /proc rescanned"
-            )
+            self._banner = self._back_text()
             self._recovered = self.monotonic()
+            if self.logger is not None and self._tries > 1:
+                self.logger.error("%s", self._banner)
         return True
+
+    def _down_text(self, why: str) -> str:
+        gone = _clock(self._gone_at)
+        if self.engine.mode == "daemon":
+            return f"daemon gone since {gone}: reconnecting (try {self._tries})… {why}"
+        return f"the {self.engine.source} died at {gone}: restarting (try {self._tries})… {why}"
+
+    def _back_text(self) -> str:
+        gone, back = _clock(self._gone_at), _clock(self.wall())
+        if self.engine.mode == "daemon":
+            return f"daemon back at {back} (gone since {gone}); groups reloaded from the daemon"
+        return (
+            f"the {self.engine.source} died at {gone} and was restarted at {back}; "
+            "groups kept, /proc rescanned"
+        )
 
     def stick(self, text: str) -> None:
         """Show ``text`` until a restart replaces it (not old news after some seconds)."""
@@ -99,6 +120,11 @@ class Restarter:
     def banners(self) -> str:
         """The source's troubles, then the engine's own (see ``EngineLike.banner``)."""
         return " · ".join(b for b in (self.banner, self.engine.banner) if b)
+
+
+def _clock(when: float) -> str:
+    """A time of day as the banner shows it: 12:00:01, local time."""
+    return time.strftime("%H:%M:%S", time.localtime(when))
 
 
 class EventRings(Generic[E]):

@@ -187,6 +187,7 @@ def add_request(group: str, spec: LaunchSpec) -> JsonObject:
         "env": {k: v for k, v in env.items() if is_utf8(k) and is_utf8(v)},
         "umask": control.current_umask() if spec.umask is None else spec.umask,
         "as_root": spec.as_root,
+        "assign": dict(spec.assign or {}),
         "user": {"uid": who.uid, "gid": who.gid, "groups": who.groups},
     }
 

@@ -114,7 +114,7 @@ class DaemonEngine:
         try:
             self.start()
         except UserError as err:
-            raise ConnectorError(f"the daemon is gone ({err})") from None
+            raise ConnectorError(str(err)) from None  # the banner says the daemon is gone
 
     # ---- events ------------------------------------------------------------------------------
 

@@ -262,7 +262,8 @@ class Requests:
             umask = control.DEFAULT_UMASK
         as_root = r.flag("as_root")
         who = launch_user(self.uid, client.uid, r, as_root)
-        spec = LaunchSpec(argv, cwd or "/", env, as_root, who, umask, client.uid)
+        assign = r.text_map("assign")  # the command line's VAR=value, over the environment
+        spec = LaunchSpec(argv, cwd or "/", env, as_root, who, umask, client.uid, assign)
         existed = name.strip() in self.engine.tracker.groups
         proc = self.engine.launch(name, spec)
         log_path = str(self.engine.log_path(proc.group))

@@ -28,8 +28,13 @@ from tractui.events import ExitStatus, ProcInfo
 from tractui.model.account import Account
 from tractui.model.changes import Changes, Delta, Journal, Key
 
+# ASCII only, on purpose: a name is a file name (its launch log), a CLI argument and a JSON
+# key, and is drawn in the tree. Unicode letters would bring names that look the same and
+# differ (NFC "ü" and NFD "u" + U+0308; Cyrillic U+0430 and Latin "a") and double-width ones
+# that shift the tree's columns; so the messages say "ASCII letters", not "letters".
 GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,63}")
-NO_GROUP_NAME = "no group name given: type one (1-64 letters, digits or - _ . @ : +)"
+GROUP_NAME_RULE = "1-64 ASCII letters (a-z A-Z), digits or - _ . @ : +"
+NO_GROUP_NAME = f"no group name given: type one ({GROUP_NAME_RULE})"
 # the command of a process whose exec we saw but that ended (or whose pid was reused) before
 # /proc could be read: what it ran is unknown, and no longer its forker's program
 UNREAD_EXEC = "[exec'd; ended before it was read]"
@@ -231,8 +236,7 @@ def validate_group_name(name: str) -> str:
         raise UserError(NO_GROUP_NAME)
     if not GROUP_NAME.fullmatch(name):
         raise UserError(
-            f"bad group name {name!r}: use 1-64 letters, digits or - _ . @ : +, "
-            "starting with a letter or digit"
+            f"bad group name {name!r}: use {GROUP_NAME_RULE}, starting with a letter or digit"
         )
     return name
 

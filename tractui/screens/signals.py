@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, RadioButton, RadioSet, Static
 from textual.widgets.option_list import Option
@@ -113,7 +115,7 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         self.send_to = send
         self.group = group
         self.pid = pid  # None: the row is the group's header
-        self.label = label
+        self.label = label  # the row's: "PID 5 of web: sleep 9", or the group's
         self.scope = "process" if pid is not None else "group"
         self.tagged = tagged  # None: nothing tagged
         self.scopes = SCOPES if tagged is None else (*SCOPES, "tagged")
@@ -139,8 +141,7 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog signal-dialog") as dialog:
             dialog.border_title = "Send signal"
-            # a command line: never markup
-            yield Static(Content(self._target_text()), id="target")
+            yield Static(Content(self.header()), id="target")  # a command line: never markup
             with Horizontal():
                 yield OptionList(
                     *(Option(f"{int(s):2d} {s.name}", id=s.name) for s in SIGNALS),
@@ -173,6 +174,42 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         # once shown, the list scrolls to it: in view when a short terminal shortens the list
         options.highlighted = SIGNALS.index(signal.SIGTERM)
         options.focus()
+        self.count_targets()
+
+    def header(self, count: int | None = None) -> str:
+        """What the signal goes to, as the scope says (p t g change it), and how many live
+        processes that is once known."""
+        if self.scope == "tagged" and self.tagged is not None:
+            return self.tagged.listing  # it counts them
+        if self.scope == "group" or self.pid is None:
+            text = f"group {self.group}: every live process"
+        elif self.scope == "subtree":
+            text = f"subtree of {self.label}"  # the process and its descendants
+        else:
+            text = self.label
+        if count is not None and self.scope != "process":
+            text += f" ({count} process{'es' if count != 1 else ''})"
+        return text
+
+    def show_scope(self) -> None:
+        self.query_one("#target", Static).update(Content(self.header()))
+        self.count_targets()
+
+    @work(exclusive=True, group="count")
+    async def count_targets(self) -> None:
+        """The header gains how many live processes the scope reaches (the session's count)."""
+        scope = self.scope
+        if scope in ("process", "tagged"):
+            return  # the one process, or the tagged ones: its header says which
+        pid = None if scope == "group" else self.pid
+        try:
+            pids = await asyncio.wrap_future(self.targets(pid, scope == "subtree"))
+        except UserError:
+            return  # said when sending; the header stays without a count
+        if scope != self.scope:
+            return  # another key changed it meanwhile: its own count follows
+        with contextlib.suppress(NoMatches):  # the dialog closed before the count came
+            self.query_one("#target", Static).update(Content(self.header(len(pids))))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -200,12 +237,6 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
     def _tag_count(self) -> int:
         return self.tagged.count if self.tagged is not None else 0
 
-    def _target_text(self) -> str:
-        """What the signal will reach: the row's process or group, or the tagged ones."""
-        if self.scope == "tagged" and self.tagged is not None:
-            return self.tagged.listing
-        return self.label
-
     def action_scope(self, scope: str) -> None:
         if scope not in self.scopes or (self.pid is None and scope not in ("group", "tagged")):
             return
@@ -213,15 +244,13 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
             return
         self.scope = scope
         self.query_one(f"#scope-{scope}", RadioButton).value = True
-        self._show_target()
-
-    def _show_target(self) -> None:
-        self.query_one("#target", Static).update(Content(self._target_text()))
+        self.show_scope()
 
     @on(RadioSet.Changed)
     def scope_changed(self, event: RadioSet.Changed) -> None:
-        self.scope = self.scopes[event.index]
-        self._show_target()
+        if self.scopes[event.index] != self.scope:  # a click (a key has set it already)
+            self.scope = self.scopes[event.index]
+            self.show_scope()
 
     @on(OptionList.OptionSelected)
     def selected(self, event: OptionList.OptionSelected) -> None:
@@ -259,6 +288,7 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
                 results = await asyncio.wrap_future(self.send_to(pid, subtree, sig))
         except UserError as err:
             error.update(Content(escape(str(err))))
+            self.call_after_refresh(error.scroll_visible, animate=False)  # a short terminal
             return
         failed = any(not r.ok for r in results)
         self.app.notify(
