@@ -4,9 +4,11 @@ are; and tractui's own counters.
 
 Where each figure comes from:
 
-- **Counters** (CPU seconds, storage bytes, context switches, page faults) are exact: an ended
-  member counts with its kernel account (``Group.ended``, the taskstats records, persisted with
-  the state); a live one, or one that ended and whose record has not come yet, with its latest
+- **Counters** (CPU seconds, storage bytes, context switches, page faults) are exact (but for
+  the CPU a record lacks: the time since the scheduler last updated the task's runtime, up to
+  a tick for a process that computes to its end; bench/metrics): an ended member counts with
+  its kernel account (``Group.ended``, the taskstats records, persisted with the state); a
+  live one, or one that ended and whose record has not come yet, with its latest
   ``/proc`` sample. One that is forgotten (pruned) without a record ever coming leaves its last
   sample's page faults with its group (``faults`` in ``metrics.json``); its CPU and I/O stay in
   the accumulators (below).
