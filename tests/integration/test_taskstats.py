@@ -101,6 +101,20 @@ def test_exit_3_record(listener: TaskstatsSocket) -> None:
     assert listener.stats.malformed == 0
 
 
+def test_page_faults_are_what_wait4_reports(listener: TaskstatsSocket) -> None:
+    """A child touches 40 MiB (~10,000 minor faults): its record's page faults are wait4's."""
+    touch = "b = bytearray(40 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
+    child = subprocess.Popen([sys.executable, "-S", "-c", touch])
+    _pid, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 0
+    records = _records_until(listener, lambda rs: any(r.pid == child.pid for r in rs))
+    (record,) = [r for r in records if r.pid == child.pid]
+    assert record.minflt >= 10_000
+    # the record is taken in the exit path before the memory is let go: nothing faults after
+    assert (record.minflt, record.majflt) == (usage.ru_minflt, usage.ru_majflt)
+
+
 def test_thread_and_thread_group_records_match_pyroute2(listener: TaskstatsSocket) -> None:
     """A two-threaded process: a record per thread and the group's aggregate, read raw and
     decoded by us and by pyroute2 alike."""

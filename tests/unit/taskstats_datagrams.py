@@ -176,6 +176,8 @@ def reference(data: bytes, family: int) -> list[TaskRecord]:
                 stats["nivcsw"],
                 version,
                 stats["cpu_run_virtual_total"],
+                stats["ac_minflt"],
+                stats["ac_majflt"],
             )
         )
     return records

@@ -34,27 +34,28 @@ def record(pid: int = 10, tgid: int = 10, **kw: int) -> TaskRecord:
 def test_records_sum_and_peak_is_the_largest() -> None:
     a = Account()
     a.add_record(record(utime_us=1500, stime_us=250, hiwater_rss_kib=900, read_bytes=4096,
-                        write_bytes=8192, nvcsw=3, nivcsw=4))  # fmt: skip
+                        write_bytes=8192, nvcsw=3, nivcsw=4, minflt=100, majflt=2))  # fmt: skip
     a.add_record(record(pid=11, utime_us=500, stime_us=750, hiwater_rss_kib=700, read_bytes=1,
-                        write_bytes=2, nvcsw=10, nivcsw=20))  # fmt: skip
+                        write_bytes=2, nvcsw=10, nivcsw=20, minflt=5))  # fmt: skip
     assert (a.utime_us, a.stime_us, a.peak_rss_kib) == (2000, 1000, 900)
     assert (a.read_bytes, a.write_bytes, a.nvcsw, a.nivcsw) == (4097, 8194, 13, 24)
     assert a.cpu_user_s == pytest.approx(0.002)
     assert a.cpu_system_s == pytest.approx(0.001)
     assert a.cpu_s == pytest.approx(0.003)
     assert a.ctx_switches == 37
+    assert (a.minflt, a.majflt) == (105, 2)  # summed over the tasks, as getrusage()
     assert a.processes == 0  # a record is a task, not a process counted in
 
 
 def test_merge_sums_processes_and_maxes_peak() -> None:
     total = Account(processes=1, utime_us=5, peak_rss_kib=100)
-    total.merge(Account(utime_us=7, stime_us=3, peak_rss_kib=50, nvcsw=2, processes=1))
-    total.merge(Account(peak_rss_kib=300, write_bytes=9, processes=1))
-    assert total == Account(12, 3, 300, 0, 9, 2, 0, 3)
+    total.merge(Account(utime_us=7, stime_us=3, peak_rss_kib=50, nvcsw=2, processes=1, minflt=4))
+    total.merge(Account(peak_rss_kib=300, write_bytes=9, processes=1, minflt=6, majflt=1))
+    assert total == Account(12, 3, 300, 0, 9, 2, 0, 3, 10, 1)
 
 
 def test_json_round_trip() -> None:
-    a = Account(1_234_567, 89, 4321, 10, 20, 30, 40, 5)
+    a = Account(1_234_567, 89, 4321, 10, 20, 30, 40, 5, 600, 7)
     doc = a.to_json()
     assert doc == {
         "cpu_user_s": 1.234567,
@@ -66,9 +67,14 @@ def test_json_round_trip() -> None:
         "voluntary_ctx_switches": 30,
         "involuntary_ctx_switches": 40,
         "processes": 5,
+        "minor_page_faults": 600,
+        "major_page_faults": 7,
     }
     assert Account.from_json(doc) == a
     assert Account.from_json({}) == Account()  # every field optional
+    # a file or a peer from before the page faults: they are 0, the rest as it was
+    older = {k: v for k, v in doc.items() if not k.endswith("page_faults")}
+    assert Account.from_json(older) == Account(1_234_567, 89, 4321, 10, 20, 30, 40, 5)
     assert a.copy() == a and a.copy() is not a
 
 
@@ -82,6 +88,8 @@ def test_json_round_trip() -> None:
         {"peak_rss_kib": 1.5},
         {"processes": True},
         {"read_bytes": -3},
+        {"minor_page_faults": -1},
+        {"major_page_faults": 0.5},
         {"read_bytes": 2**64},  # the kernel's counters are u64: more would overflow the UI
         {"peak_rss_kib": 10**400},
         {"processes": 1 << 5000},
@@ -129,8 +137,9 @@ def test_bytes_are_shown_in_the_units_of_rss() -> None:
 
 
 def test_unmerge_takes_back_what_merge_added_but_the_peak() -> None:
-    total = Account(10, 2, 500, 7, 8, 1, 2, processes=3)
-    one = Account(4, 1, 900, 3, 2, 1, 1, processes=1)
+    total = Account(10, 2, 500, 7, 8, 1, 2, processes=3, minflt=50, majflt=5)
+    one = Account(4, 1, 900, 3, 2, 1, 1, processes=1, minflt=20, majflt=1)
     total.merge(one)
     total.unmerge(one)
-    assert total == Account(10, 2, 900, 7, 8, 1, 2, processes=3)  # the peak stays a maximum
+    # the peak stays a maximum
+    assert total == Account(10, 2, 900, 7, 8, 1, 2, processes=3, minflt=50, majflt=5)

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from tractui.daemon.metrics import Accumulators, GroupFacts, Metrics, Round, parse_address
+from tractui.daemon.metrics import (
+    Accumulators,
+    GroupFacts,
+    Metrics,
+    Round,
+    parse_address,
+    snapshot_round,
+)
 from tractui.errors import UserError
+from tractui.events import Exit, Fork
 from tractui.kernel import procfs, pstats
 from tractui.kernel.pstats import ProcStats
+from tractui.model.tracker import Tracker
+
+from .fakeproc import FakeProc
+from .test_tracker import ROOT, SEC, info
+from .test_tracker_accounts import record
 
 
 def test_accumulator_grows_by_growth_and_never_falls() -> None:
@@ -74,31 +89,133 @@ def _stats(start: int, user: float, minflt: int = 0) -> ProcStats:
     return ProcStats(start, "S", user, 0.0, minflt, 0, 1, 0, 0, 0, 0, 0, 0, 0, 3, 1024)
 
 
+Counters = tuple[tuple[str, tuple[tuple[str, str], ...], float], ...]
+
+
+def _user(counters: Counters, group: str = "g") -> float:
+    return next(
+        v
+        for n, labels, v in counters
+        if n.endswith("cpu_seconds_total")
+        and ("mode", "user") in labels
+        and ("groupname", group) in labels
+    )
+
+
+def _faults(counters: Counters, group: str = "g") -> tuple[float, float]:
+    minor, major = (
+        next(
+            v
+            for n, labels, v in counters
+            if n.endswith(f"{kind}_page_faults_total") and ("groupname", group) in labels
+        )
+        for kind in ("minor", "major")
+    )
+    return minor, major
+
+
+NO_ACCOUNT = (0.0, 0.0, 0, 0, 0, 0, 0, 0)
+
+
 def test_round_holds_an_ended_members_cpu_until_its_record(tmp_path: Path) -> None:
     """Live 1 s; then ended, record not yet come: still 1 s (its last sample); then the
-    record in the group's account: 1.0 s, not 2; the page faults of a gone member stay."""
+    record in the group's account: 1.01 s, not 2; its page faults the record's, not the
+    sample's and the record's."""
     reads = {7: _stats(100, 1.0, minflt=50)}
     metrics = Metrics(tmp_path, read=lambda pid, limit: reads.get(pid))
-    facts = GroupFacts("g", (0.0, 0.0, 0, 0, 0, 0), 1, 0, 0, 0, 0)
-
-    def user(view_counters: tuple[tuple[str, tuple[tuple[str, str], ...], float], ...]) -> float:
-        return next(
-            v
-            for n, labels, v in view_counters
-            if n.endswith("cpu_seconds_total") and ("mode", "user") in labels
-        )
-
-    def faults(view_counters: tuple[tuple[str, tuple[tuple[str, str], ...], float], ...]) -> float:
-        return next(v for n, _labels, v in view_counters if n.endswith("minor_page_faults_total"))
-
+    facts = GroupFacts("g", NO_ACCOUNT, 1, 0, 0, 0, 0)
     view = metrics.compute(Round((facts,), (("g", (7, 100), True),), 0, 0, 0))
-    assert user(view.counters) == 1.0 and faults(view.counters) == 50
+    assert _user(view.counters) == 1.0 and _faults(view.counters) == (50, 0)
     view = metrics.compute(Round((facts,), (("g", (7, 100), False),), 0, 0, 0))
-    assert user(view.counters) == 1.0 and faults(view.counters) == 50
-    accounted = facts._replace(ended=(1.01, 0.0, 0, 0, 0, 0), exits=1)
-    view = metrics.compute(Round((accounted,), (), 0, 0, 0))
-    assert user(view.counters) == pytest.approx(1.01) and faults(view.counters) == 50
+    assert _user(view.counters) == 1.0 and _faults(view.counters) == (50, 0)
+    accounted = facts._replace(ended=(1.01, 0.0, 0, 0, 0, 0, 52, 1), exits=1)
+    view = metrics.compute(Round((accounted,), (), 0, 0, 0, frozenset({(7, 100)})))
+    assert _user(view.counters) == pytest.approx(1.01) and _faults(view.counters) == (52, 1)
     assert (tmp_path / "metrics.json").exists()
     again = Metrics(tmp_path, read=lambda pid, limit: None)
     view = again.compute(Round((facts,), (), 0, 0, 0))  # restarted, the account lost
-    assert user(view.counters) == pytest.approx(1.01)
+    assert _user(view.counters) == pytest.approx(1.01) and _faults(view.counters) == (52, 1)
+
+
+def test_a_member_forgotten_without_a_record_leaves_its_faults(tmp_path: Path) -> None:
+    """No record ever came (lost, or accounting off): when the member is pruned, its last
+    sample's page faults stay with its group, across a restart too; a short-lived member
+    with a record that no round saw counts its record's."""
+    reads = {7: _stats(100, 1.0, minflt=50)}
+    metrics = Metrics(tmp_path, read=lambda pid, limit: reads.get(pid))
+    facts = GroupFacts("g", NO_ACCOUNT, 1, 0, 0, 0, 0)
+    metrics.compute(Round((facts,), (("g", (7, 100), True),), 0, 0, 0))
+    metrics.compute(Round((facts,), (("g", (7, 100), False),), 0, 0, 0))
+    view = metrics.compute(Round((facts,), (), 0, 0, 0))  # pruned, no record
+    assert _faults(view.counters) == (50, 0)
+    assert metrics._acc.faults == {"g": [50, 0]}
+    again = Metrics(tmp_path, read=lambda pid, limit: None)
+    brief = facts._replace(ended=(0.003, 0.0, 0, 0, 0, 0, 120, 0))  # lived between two rounds
+    view = again.compute(Round((brief,), (), 0, 0, 0, frozenset({(9, 300)})))
+    assert _faults(view.counters) == (170, 0)
+
+
+def _tracker_with(make: str) -> tuple[Tracker, int, int]:
+    """A tracker with group "g"'s root and one child (pid, start) in the state ``make``:
+    "live-thread" (alive, a thread of it ended), "partial" (ended, its thread's record in,
+    its own not), "own" (ended, its own record in)."""
+    t = Tracker(keep_exited=10.0, clock_offset=lambda: 0, reader=FakeProc())
+    t.add_root("g", info(ROOT, 1 * SEC, ("sh", "-c", "serve")))
+    t.take_delta()
+    pid, start, end = ROOT + 1, 2 * SEC, 3 * SEC
+    t.apply([Fork(start, ROOT, ROOT, pid, pid)])
+    thread = record(t, pid + 1, start, end, tgid=pid, utime_us=200_000, minflt=30)
+    t.apply([thread])
+    if make != "live-thread":
+        t.apply([Exit(end, pid, pid, 0, ROOT, ROOT)])
+    if make == "own":
+        t.apply([record(t, pid, start, end, utime_us=800_000, minflt=70)])
+    return t, pid, start
+
+
+def _engine(tracker: Tracker) -> Any:
+    """What snapshot_round reads of an engine: a real tracker, no collector."""
+    return SimpleNamespace(
+        tracker=tracker, counters=SimpleNamespace(lost=0), restarts=0, state=None
+    )
+
+
+def test_snapshot_reads_a_live_member_with_an_ended_thread() -> None:
+    tracker, pid, start = _tracker_with("live-thread")
+    work = snapshot_round(_engine(tracker))
+    assert ("g", (pid, start), True) in work.members  # its /proc figures include its thread's
+    (g,) = work.groups
+    assert g.ended == NO_ACCOUNT
+
+
+def test_snapshot_holds_a_member_whose_own_record_is_still_to_come() -> None:
+    tracker, pid, start = _tracker_with("partial")
+    assert tracker.groups["g"].ended.minflt == 30  # the thread's record, in at the exit
+    work = snapshot_round(_engine(tracker))
+    assert ("g", (pid, start), False) in work.members and not work.accounted
+    (g,) = work.groups
+    assert g.ended == NO_ACCOUNT  # the thread's part is in the member's sample, not twice
+    tracker, pid, start = _tracker_with("own")
+    work = snapshot_round(_engine(tracker))
+    assert work.accounted == frozenset({(pid, start)})
+    assert all(key != (pid, start) for _g, key, _alive in work.members)
+    (g,) = work.groups
+    assert g.ended[0] == pytest.approx(1.0) and g.ended[6] == 100
+
+
+def test_thread_records_then_the_own_one_count_once(tmp_path: Path) -> None:
+    """A member sampled live (1.0 s, 100 faults, its thread's included), ended with its
+    thread's record in and its own not, then its own: the counters end at the account's,
+    never at the sample's plus the thread's."""
+    tracker, pid, start = _tracker_with("live-thread")
+    reads = {pid: _stats(start, 0.95, minflt=95)}
+    metrics = Metrics(tmp_path, read=lambda p, limit: reads.get(p))
+    seen = []
+    for step in ("live", "partial", "own"):
+        if step == "partial":
+            tracker.apply([Exit(3 * SEC, pid, pid, 0, ROOT, ROOT)])
+        elif step == "own":
+            tracker.apply([record(tracker, pid, start, 3 * SEC, utime_us=800_000, minflt=70)])
+        view = metrics.compute(snapshot_round(_engine(tracker)))
+        seen.append((_user(view.counters), _faults(view.counters)[0]))
+    assert seen == [(0.95, 95), (0.95, 95), (pytest.approx(1.0), 100)]

@@ -84,6 +84,9 @@ def test_real_thread_and_its_group() -> None:
     assert group.aggregate and group.pid == group.tgid == main.pid
     # the group's sums include both threads
     assert group.nvcsw == main.nvcsw + thread.nvcsw
+    # each task's record has its own page faults; the aggregate has none (the kernel does
+    # not sum them into it)
+    assert main.minflt > 1000 and thread.minflt > 0 and group.minflt == group.majflt == 0
     assert group.utime_us + group.stime_us >= main.utime_us + main.stime_us
 
 
@@ -98,6 +101,8 @@ def test_synthesized_match_pyroute2_in_every_layout() -> None:
             "ac_etime": 123_456,
             "ac_utime": 50_000,
             "ac_stime": 7_000,
+            "ac_minflt": 321,
+            "ac_majflt": 5,
             "hiwater_rss": 2048,
             "read_bytes": 4096,
             "write_bytes": 8192,
@@ -110,7 +115,7 @@ def test_synthesized_match_pyroute2_in_every_layout() -> None:
         assert [record] == reference(data, FAMILY), version
         assert record == TaskRecord(
             77, False, 70 if version >= 13 else 0, 1, "worker-a", 9, 1_700_000_000,
-            123_456, 50_000, 7_000, 2048, 4096, 8192, 3, 4, version,
+            123_456, 50_000, 7_000, 2048, 4096, 8192, 3, 4, version, 0, 321, 5,
         )  # fmt: skip
 
 
@@ -189,6 +194,8 @@ values = st.fixed_dictionaries(
         "ac_etime": u64,
         "ac_utime": u64,
         "ac_stime": u64,
+        "ac_minflt": u64,
+        "ac_majflt": u64,
         "hiwater_rss": u64,
         "read_bytes": u64,
         "write_bytes": u64,

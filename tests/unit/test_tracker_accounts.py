@@ -36,6 +36,8 @@ def as_sent(rec: TaskRecord) -> bytes:
         "nvcsw": rec.nvcsw,
         "nivcsw": rec.nivcsw,
         "cpu_run_virtual_total": rec.run_ns,
+        "ac_minflt": rec.minflt,
+        "ac_majflt": rec.majflt,
     }
     raw = datagram(FAMILY, [(rec.aggregate, rec.pid, pack_stats(rec.version, values, rec.tgid))])
     decoded: list[TaskRecord] = []
@@ -92,6 +94,8 @@ def record(
         nvcsw=kw.get("nvcsw", 0),
         nivcsw=kw.get("nivcsw", 0),
         version=14,
+        minflt=kw.get("minflt", 0),
+        majflt=kw.get("majflt", 0),
     )
 
 
@@ -110,12 +114,13 @@ def test_a_record_matches_its_member_before_or_after_its_exit_event(
     pid, start, end = ROOT + 1, 2 * SEC, 2 * SEC + 300 * MS
     child_runs(tracker, pid, start)
     rec = record(tracker, pid, start, end, utime_us=250_000, stime_us=40_000, rss=5000,
-                 read_bytes=4096, write_bytes=512, nvcsw=3, nivcsw=7)  # fmt: skip
+                 read_bytes=4096, write_bytes=512, nvcsw=3, nivcsw=7, minflt=900,
+                 majflt=2)  # fmt: skip
     ev = exit_ev(end, pid)
     delta = tracker.apply([rec, ev] if record_first else [ev, rec])
     proc = tracker.procs[(pid, start)]
     assert not proc.alive
-    assert proc.account == Account(250_000, 40_000, 5000, 4096, 512, 3, 7, processes=1)
+    assert proc.account == Account(250_000, 40_000, 5000, 4096, 512, 3, 7, 1, 900, 2)
     assert tracker.groups["web"].ended == proc.account
     assert proc.key in delta.exited
     assert "web" in delta.groups  # its total changed: a daemon sends it on

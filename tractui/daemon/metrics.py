@@ -4,10 +4,14 @@ are; and tractui's own counters.
 
 Where each figure comes from:
 
-- **Counters** (CPU seconds, storage bytes, context switches) are exact: an ended member counts
-  with its kernel account (``Group.ended``, the taskstats records, persisted with the state); a
-  live one, or one that ended and whose record has not come yet, with its latest ``/proc``
-  sample. Page faults have no account: an ended member keeps its last sample's.
+- **Counters** (CPU seconds, storage bytes, context switches, page faults) are exact (but for
+  the CPU a record lacks: the time since the scheduler last updated the task's runtime, up to
+  a tick for a process that computes to its end; bench/metrics): an ended member counts with
+  its kernel account (``Group.ended``, the taskstats records, persisted with the state); a
+  live one, or one that ended and whose record has not come yet, with its latest
+  ``/proc`` sample. One that is forgotten (pruned) without a record ever coming leaves its last
+  sample's page faults with its group (``faults`` in ``metrics.json``); its CPU and I/O stay in
+  the accumulators (below).
 - **Monotonic, across restarts and kill -9.** Each counter series is exported through an
   accumulator: it grows by what the computed value grew since the last round, and never falls
   (a member that ended with no record, a restart that lost the records of members that ended
@@ -43,6 +47,7 @@ from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.kernel import procfs, pstats
 from tractui.kernel.pstats import ProcStats
+from tractui.model.account import Account
 from tractui.model.changes import Key
 
 log = logging.getLogger(__name__)
@@ -70,9 +75,9 @@ class GroupFacts(NamedTuple):
     """What the loop copies of one group for a round."""
 
     name: str
-    # (cpu user s, cpu system s, read bytes, write bytes, voluntary, nonvoluntary switches):
-    # its ended members' kernel accounts
-    ended: tuple[float, float, int, int, int, int]
+    # (cpu user s, cpu system s, read bytes, write bytes, voluntary, nonvoluntary switches,
+    # minor, major page faults): its ended members' kernel accounts
+    ended: tuple[float, float, int, int, int, int, int, int]
     forks: int
     execs: int
     exits: int
@@ -91,6 +96,9 @@ class Round(NamedTuple):
     lost: int
     restarts: int
     save_failures: int
+    # ended members whose account came (in their group's): a sample held of one is dropped,
+    # its page faults not kept (the account has them)
+    accounted: frozenset[Key] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +114,7 @@ class View:
 @dataclass(slots=True)
 class Accumulators:
     """Each counter series's exported value and the computed value it last saw, and each
-    group's page faults of members gone (no account holds them)."""
+    group's page faults of members forgotten without an account (their last samples')."""
 
     series: dict[str, list[float]] = field(default_factory=dict)  # id -> [exported, last]
     faults: dict[str, list[int]] = field(default_factory=dict)  # group -> [minflt, majflt] retired
@@ -301,6 +309,8 @@ class Metrics:
             seen.add(key)
             held = self._last.get(key)
             stats = held[1] if held is not None else None
+            if held is not None and held[0] != group:
+                self._last[key] = (group, held[1])  # moved to another group
             if alive:
                 limit = self._limits.get(key)
                 fresh = self.read(key[0], limit)
@@ -316,10 +326,10 @@ class Metrics:
             sums_g.write_bytes += stats.write_bytes
             sums_g.voluntary += stats.voluntary
             sums_g.nonvoluntary += stats.nonvoluntary
-            if not alive:
-                continue
             sums_g.minflt += stats.minflt
             sums_g.majflt += stats.majflt
+            if not alive:
+                continue
             sums_g.procs += 1
             sums_g.threads += stats.threads
             sums_g.resident += stats.resident
@@ -332,26 +342,24 @@ class Metrics:
                     sums_g.worst_fd = max(sums_g.worst_fd, stats.fds / stats.fd_limit)
             if sums_g.oldest is None or key[1] < sums_g.oldest:
                 sums_g.oldest = key[1]
-        self._retire(work, seen)
+        self._retire(work.accounted, seen)
         view = self._view(work, sums)
         self._save()
         return view
 
-    def _retire(self, work: Round, seen: set[Key]) -> None:
-        """Members no longer live: their last page-fault counts stay with their group (on
-        disk); one that ended and awaits its record keeps its CPU sample until it comes."""
-        alive = {key for _group, key, up in work.members if up}
-        for key in [k for k in self._last if k not in alive]:
-            group, stats = self._last[key]
-            if stats.minflt or stats.majflt:
+    def _retire(self, accounted: frozenset[Key], seen: set[Key]) -> None:
+        """Drop the samples of members no longer in the round. One whose account came is in
+        its group's account, page faults included; one forgotten without an account leaves its
+        last sample's page faults with its group (on disk). (A member that lives through a
+        round, then ends and is forgotten before the next, counts as forgotten: that takes a
+        ``--keep-exited`` shorter than the interval.)"""
+        for key in [k for k in self._last if k not in seen]:
+            group, stats = self._last.pop(key)
+            self._limits.pop(key, None)
+            if key not in accounted and (stats.minflt or stats.majflt):
                 faults = self._acc.faults.setdefault(group, [0, 0])
                 faults[0] += stats.minflt
                 faults[1] += stats.majflt
-            if key in seen:
-                self._last[key] = (group, stats._replace(minflt=0, majflt=0))
-            else:
-                del self._last[key]
-                self._limits.pop(key, None)
 
     def _view(self, work: Round, sums: Mapping[str, _Sums]) -> View:
         boot_wall = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
@@ -379,7 +387,7 @@ class Metrics:
             gauges.append((PREFIX + "oldest_start_time_seconds", gl, oldest))
             gauges.append((PREFIX + "open_filedesc", gl, s.fds))
             gauges.append((PREFIX + "worst_fd_ratio", gl, s.worst_fd))
-            user, system, read_b, write_b, vol, nonvol = g.ended
+            user, system, read_b, write_b, vol, nonvol, ended_minflt, ended_majflt = g.ended
             count(PREFIX + "cpu_seconds_total", (*gl, ("mode", "user")), user + s.utime)
             count(PREFIX + "cpu_seconds_total", (*gl, ("mode", "system")), system + s.stime)
             count(PREFIX + "read_bytes_total", gl, read_b + s.read_bytes)
@@ -392,8 +400,8 @@ class Metrics:
                 nonvol + s.nonvoluntary,
             )
             minflt, majflt = acc.faults.get(g.name, (0, 0))
-            count(PREFIX + "major_page_faults_total", gl, majflt + s.majflt)
-            count(PREFIX + "minor_page_faults_total", gl, minflt + s.minflt)
+            count(PREFIX + "major_page_faults_total", gl, ended_majflt + majflt + s.majflt)
+            count(PREFIX + "minor_page_faults_total", gl, ended_minflt + minflt + s.minflt)
             tl = gl
             count("tractui_group_forks_total", tl, g.forks)
             count("tractui_group_execs_total", tl, g.execs)
@@ -464,36 +472,59 @@ def _group_of_any(sid: str) -> str | None:
 def snapshot_round(engine: Engine) -> Round:
     """What a round needs, copied from the engine on the daemon's loop."""
     tracker = engine.tracker
-    groups = tuple(
-        GroupFacts(
-            g.name,
-            (
-                g.ended.utime_us / 1e6,
-                g.ended.stime_us / 1e6,
-                g.ended.read_bytes,
-                g.ended.write_bytes,
-                g.ended.nvcsw,
-                g.ended.nivcsw,
-            ),
-            g.forks,
-            g.execs,
-            g.exits,
-            g.failed,
-            g.signaled,
-            g.ended_by_you,
+    # the live members (a live one may have an account already: its ended threads'; its
+    # /proc figures include theirs), and the ended ones apart by whether their own record came.
+    # One with its threads' records but not yet its own is held as awaiting it: its sample
+    # counts, and the threads' part of its account is taken out of its group's figures (else
+    # the sample dropped, then the whole account come, would count that part twice)
+    members: list[tuple[str, Key, bool]] = []
+    accounted: list[Key] = []
+    partial: dict[str, Account] = {}
+    for p in tracker.procs.values():
+        if p.ended is None:
+            members.append((p.group, p.key, True))
+        elif p.account is None:
+            members.append((p.group, p.key, False))
+        elif p.own_record:
+            accounted.append(p.key)
+        else:
+            members.append((p.group, p.key, False))
+            partial.setdefault(p.group, Account()).merge(p.account)
+    groups = []
+    for g in tracker.groups.values():
+        ended = g.ended
+        if g.name in partial:
+            ended = ended.copy()
+            ended.unmerge(partial[g.name])
+        groups.append(
+            GroupFacts(
+                g.name,
+                (
+                    ended.utime_us / 1e6,
+                    ended.stime_us / 1e6,
+                    ended.read_bytes,
+                    ended.write_bytes,
+                    ended.nvcsw,
+                    ended.nivcsw,
+                    ended.minflt,
+                    ended.majflt,
+                ),
+                g.forks,
+                g.execs,
+                g.exits,
+                g.failed,
+                g.signaled,
+                g.ended_by_you,
+            )
         )
-        for g in tracker.groups.values()
-    )
-    members = tuple(
-        (p.group, p.key, p.ended is None) for p in tracker.procs.values() if p.account is None
-    )
     state = engine.state
     return Round(
-        groups,
-        members,
+        tuple(groups),
+        tuple(members),
         engine.counters.lost,
         engine.restarts,
         state.save_failures if state is not None else 0,
+        frozenset(accounted),
     )
 
 

@@ -69,9 +69,9 @@ _FAST = struct.Struct("=IHHIIBBHHHHHIHH")
 # flag, nice, pad to 16.
 _HEAD = "=H2xIBB6x"
 # From ac_comm to nivcsw: comm[32], ac_sched+pad (8), uid, gid, pid, ppid, btime, pad, etime,
-# utime, stime, minflt..virtmem (4), hiwater_rss, hiwater_vm, read_char..write_syscalls (4),
-# read_bytes, write_bytes, cancelled_write_bytes, nvcsw, nivcsw.
-_MIDDLE = "32s8x8xIII4xQQQ32xQ8x32xQQ8xQQ"
+# utime, stime, minflt, majflt, coremem and virtmem (2), hiwater_rss, hiwater_vm,
+# read_char..write_syscalls (4), read_bytes, write_bytes, cancelled_write_bytes, nvcsw, nivcsw.
+_MIDDLE = "32s8x8xIII4xQQQQQ16xQ8x32xQQ8xQQ"
 # Versions 10-12: 6 delay u64s, cpu_run_real_total, cpu_run_virtual_total (read: the task's
 # sum_exec_runtime, its exact CPU time in ns; utime/stime are samples at each tick), then the
 # middle (288 bytes).
@@ -117,6 +117,9 @@ class TaskRecord(NamedTuple):
     # cpu_run_virtual_total: the task's exact CPU time (sum_exec_runtime, ns), of which
     # utime/stime (tick samples) give the user/system split, as getrusage() does
     run_ns: int = 0
+    # the task's own page faults (ac_minflt, ac_majflt: its min_flt/maj_flt, as getrusage())
+    minflt: int = 0
+    majflt: int = 0
 
 
 class DecodeStats:
@@ -150,7 +153,7 @@ def _stats_record(
     fields = layout.unpack_from(buf, pos)
     raw_comm = fields[5]
     comm = raw_comm.split(b"\0", 1)[0].decode("utf-8", "replace")
-    tgid = fields[17] if len(fields) > 17 else 0
+    tgid = fields[19] if len(fields) > 19 else 0
     if aggregate:
         tgid = task
     return TaskRecord(
@@ -164,13 +167,15 @@ def _stats_record(
         fields[9],  # etime
         fields[10],  # utime
         fields[11],  # stime
-        fields[12],  # hiwater_rss
-        fields[13],  # read_bytes
-        fields[14],  # write_bytes
-        fields[15],  # nvcsw
-        fields[16],  # nivcsw
+        fields[14],  # hiwater_rss
+        fields[15],  # read_bytes
+        fields[16],  # write_bytes
+        fields[17],  # nvcsw
+        fields[18],  # nivcsw
         version,
         fields[4],  # cpu_run_virtual_total
+        fields[12],  # minflt
+        fields[13],  # majflt
     )
 
 
@@ -215,9 +220,10 @@ def decode(
                     # the fields _stats_record reads, 15 on: see LAYOUT_V13
                     record = tuple.__new__(
                         TaskRecord,
-                        (task, aggregate, task if aggregate else f[32], f[22],
+                        (task, aggregate, task if aggregate else f[34], f[22],
                          f[20].split(b"\0", 1)[0].decode("utf-8", "replace"), f[16], f[23], f[24],
-                         f[25], f[26], f[27], f[28], f[29], f[30], f[31], f[15], f[19]),
+                         f[25], f[26], f[29], f[30], f[31], f[32], f[33], f[15], f[19], f[27],
+                         f[28]),
                     )  # fmt: skip
                 else:
                     record = _stats_record(buf, 36, s_len - 4, task, aggregate)
@@ -291,8 +297,9 @@ def exit_record(raw: bytes) -> TaskRecord | None:
         return None
     return tuple.__new__(
         TaskRecord,
-        (f[12], False, f[32], f[22], f[20].split(b"\0", 1)[0].decode("utf-8", "replace"), f[16],
-         f[23], f[24], f[25], f[26], f[27], f[28], f[29], f[30], f[31], version, f[19]),
+        (f[12], False, f[34], f[22], f[20].split(b"\0", 1)[0].decode("utf-8", "replace"), f[16],
+         f[23], f[24], f[25], f[26], f[29], f[30], f[31], f[32], f[33], version, f[19], f[27],
+         f[28]),
     )  # fmt: skip
 
 

@@ -1,9 +1,9 @@
 """A process's (or a group's) exact kernel account: the sums of its tasks' taskstats records.
 
 The kernel sends one record per exiting task (thread or process). A process's CPU time, storage
-I/O and context switches are the sums of its tasks' records; its peak RSS is their maximum (the
-threads share one mm, so each record's ``hiwater_rss`` is the process's). A group's account of
-its ended members merges theirs the same way, and counts them in ``processes``.
+I/O, context switches and page faults are the sums of its tasks' records; its peak RSS is their
+maximum (the threads share one mm, so each record's ``hiwater_rss`` is the process's). A group's
+account of its ended members merges theirs the same way, and counts them in ``processes``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ _FIELDS = (
     "nvcsw",
     "nivcsw",
     "processes",
+    "minflt",
+    "majflt",
 )
 
 
@@ -41,6 +43,8 @@ class Account:
     nvcsw: int = 0
     nivcsw: int = 0
     processes: int = 0  # for group totals: ended processes counted in
+    minflt: int = 0  # page faults: minor (no I/O), major (read from storage)
+    majflt: int = 0
 
     def add_record(self, rec: TaskRecord) -> None:
         """One task's record: its times, I/O and switches summed, its peak RSS maxed.
@@ -70,6 +74,8 @@ class Account:
         self.write_bytes += rec.write_bytes
         self.nvcsw += rec.nvcsw
         self.nivcsw += rec.nivcsw
+        self.minflt += rec.minflt
+        self.majflt += rec.majflt
 
     def merge(self, other: Account) -> None:
         """Another account summed in (peak RSS maxed, ``processes`` summed)."""
@@ -82,6 +88,8 @@ class Account:
         self.nvcsw += other.nvcsw
         self.nivcsw += other.nivcsw
         self.processes += other.processes
+        self.minflt += other.minflt
+        self.majflt += other.majflt
 
     def unmerge(self, other: Account) -> None:
         """Take back what :meth:`merge` added: all but the peak (a maximum, kept)."""
@@ -92,6 +100,8 @@ class Account:
         self.nvcsw -= other.nvcsw
         self.nivcsw -= other.nivcsw
         self.processes -= other.processes
+        self.minflt -= other.minflt
+        self.majflt -= other.majflt
 
     @property
     def cpu_user_s(self) -> float:
@@ -120,11 +130,14 @@ class Account:
             "voluntary_ctx_switches": self.nvcsw,
             "involuntary_ctx_switches": self.nivcsw,
             "processes": self.processes,
+            "minor_page_faults": self.minflt,
+            "major_page_faults": self.majflt,
         }
 
     @classmethod
     def from_json(cls, m: Any) -> Account:
-        """The inverse of :meth:`to_json`; ValueError (saying what) for anything else."""
+        """The inverse of :meth:`to_json`; ValueError (saying what) for anything else. Every
+        field is optional (0): the page faults came later than the rest."""
         if not isinstance(m, dict):
             raise ValueError(f"bad account {m!r}: expected an object")
         values = []
@@ -140,6 +153,8 @@ class Account:
             "voluntary_ctx_switches",
             "involuntary_ctx_switches",
             "processes",
+            "minor_page_faults",
+            "major_page_faults",
         ):
             v = m.get(name, 0)
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < LIMIT:
@@ -147,8 +162,8 @@ class Account:
                     f"bad account field {name!r}: {_shown(v)}: expected an integer 0 to 2**64-1"
                 )
             values.append(v)
-        utime, stime, rss, rd, wr, nv, niv, processes = values
-        return cls(utime, stime, rss, rd, wr, nv, niv, processes)
+        utime, stime, rss, rd, wr, nv, niv, processes, minflt, majflt = values
+        return cls(utime, stime, rss, rd, wr, nv, niv, processes, minflt, majflt)
 
     def copy(self) -> Account:
         return Account(*(getattr(self, name) for name in _FIELDS))
