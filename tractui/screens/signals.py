@@ -183,6 +183,8 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
             return self.tagged.listing  # it counts them
         if self.scope == "group" or self.pid is None:
             text = f"group {self.group}: every live process"
+        elif self.scope == "subtree" and self.exited:
+            text = self.label  # it says what the subtree of an exited process reaches
         elif self.scope == "subtree":
             text = f"subtree of {self.label}"  # the process and its descendants
         else:
