@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from tractui import settings
+from tractui.control import SignalResult
 from tractui.errors import UserError
 from tractui.model.changes import Key
 from tractui.screens.attach import AttachScreen
@@ -38,7 +40,7 @@ from tractui.screens.help import HelpScreen
 from tractui.screens.launch import LaunchScreen
 from tractui.screens.logview import LaunchLogScreen
 from tractui.screens.rename import RenameScreen
-from tractui.screens.signals import SignalScreen, Tagged
+from tractui.screens.signals import Send, SignalScreen, Tagged, Targets
 from tractui.screens.sort import SortScreen
 from tractui.screens.timeline import TimelineScreen
 from tractui.screens.users import UserScreen
@@ -64,7 +66,7 @@ T = TypeVar("T")
 # how long a toggle's toast stays (x, I, sort, nice): long enough to read, gone before the next
 TOGGLE_TIMEOUT = 2.0
 # Tab and shift+Tab: the app binds them (see BINDINGS), neither help nor the palette lists them
-FOCUS_KEYS = ("focus_next", "focus_previous")
+FOCUS_KEYS = ("focus_next", "focus_previous", "next_field")  # Tab, shift+Tab: ids and actions
 
 
 class SnapshotReady(Message):
@@ -288,7 +290,7 @@ class TractApp(App[int]):
         # routed. Screen's own Tab ran only once Tab had gone through the focused field's
         # queue, behind the keys typed after it ("web", Tab, "sleep 9" in one burst all went
         # to the group field). Not listed in help or the palette (see FOCUS_KEYS)
-        Binding("tab", "focus_next", show=False, priority=True, id="focus_next"),
+        Binding("tab", "next_field", show=False, priority=True, id="focus_next"),
         Binding("shift+tab", "focus_previous", show=False, priority=True, id="focus_previous"),
     ]
 
@@ -374,6 +376,15 @@ class TractApp(App[int]):
         ):
             return
         await super().on_event(event)
+
+    def action_next_field(self) -> None:
+        """Tab: the screen's own next field if it has one (the attach dialog: from PIDs typed,
+        to the group), else the next widget that takes the focus."""
+        screen_next = getattr(self.screen, "action_next_field", None)
+        if callable(screen_next):
+            screen_next()
+        else:
+            self.screen.focus_next()
 
     async def _in_typed_order(self, field: Input, key: str) -> bool:
         """A field's editing key (backspace, ctrl+u, Enter...) acted on in the order typed.
@@ -566,16 +577,37 @@ class TractApp(App[int]):
         else:
             label = f"PID {row.proc.pid} of {row.group}: {row.proc.command}"
             pid = row.proc.pid
-            if not row.proc.alive and not tagged:
-                # its live descendants still run (a setsid child): the subtree scope reaches them
-                below = await self._call(self.session.targets(row.group, pid, True))
-                if below is None:
-                    return
-                label = exited_label(row.proc, below, self.snapshot)
-                exited = True
         # the dialog reaches this group only, or the tagged processes
-        targets = partial(self.session.targets, row.group)
-        send = partial(self.session.send_signal, row.group)
+        targets: Targets = partial(self.session.targets, row.group)
+        send: Send = partial(self.session.send_signal, row.group)
+        if row.proc is not None and not row.proc.alive and not tagged:
+            # its live descendants still run (a setsid child): the subtree scope reaches them,
+            # by key (the PID may be another member's by now)
+            below = await self._call(self.session.live_below(row.proc.key))
+            if below is None:
+                return
+            if not below:
+                self.notify(
+                    f"PID {row.proc.pid} has exited, and no descendant of it is alive",
+                    severity="warning",
+                )
+                return
+            label = exited_label(row.proc, [k[0] for k in below], self.snapshot)
+            exited = True
+            by_group_targets, by_group_send = targets, send
+
+            def targets(pid: int | None, subtree: bool) -> Future[list[int]]:
+                if pid is not None and subtree:
+                    return self.session.tagged_targets(below)
+                return by_group_targets(pid, subtree)
+
+            def send(
+                pid: int | None, subtree: bool, sig: signal.Signals
+            ) -> Future[list[SignalResult]]:
+                if pid is not None and subtree:
+                    return self.session.signal_keys(below, sig)
+                return by_group_send(pid, subtree, sig)
+
         scope = None
         if tagged:
             scope = Tagged(

@@ -314,10 +314,16 @@ class Session:
         def run() -> list[SignalResult]:
             procs = self._live(keys)
             if not procs:
-                raise UserError("no tagged process is alive: nothing to signal")
+                raise UserError("none of them is alive any more: nothing to signal")
             return self.engine.signal(procs, sig)
 
         return self.submit(run)
+
+    def live_below(self, key: Key) -> Future[list[Key]]:
+        """The live descendants of a member (an exited one's: what its subtree scope reaches),
+        by key, so that a signal to them never reaches a later owner of its PID."""
+        tracker = self.engine.tracker
+        return self.submit(lambda: [p.key for p in tracker.subtree(key) if p.alive])
 
     def _live(self, keys: list[Key]) -> list[Proc]:
         procs = self.engine.tracker.procs

@@ -292,3 +292,17 @@ def test_the_history_keeps_an_end_by_you_as_no_failure(tmp_path: Path) -> None:
     assert (rows[ROOT].failed, rows[ROOT].by_you) == (False, True)
     assert (rows[ROOT + 1].failed, rows[ROOT + 1].by_you) == (True, False)
     history.close()
+
+
+def test_an_exited_rows_subtree_is_found_by_its_key_not_its_reused_pid() -> None:
+    """The signal dialog on an exited row reaches that process's live descendants by key
+    (Session.live_below): a later member of the same group with its PID is not one of them."""
+    t = Tracker(keep_exited=1e9, clock_offset=lambda: 0, reader=FakeProc())
+    t.add_root("web", info(ROOT, 1 * SEC, ("sh", "-c", "serve")))
+    old, grandchild, other = ROOT + 1, ROOT + 2, ROOT + 3
+    t.apply([fork(2 * SEC, ROOT, old), fork(3 * SEC, old, grandchild), fork(3 * SEC, ROOT, other)])
+    t.apply([exit_(4 * SEC, old, 3 << 8)])  # the exited row the user presses k on
+    t.apply([fork(9 * SEC, other, old)])  # its PID, reused by a new member of the same group
+    exited = next(p for p in t.procs.values() if p.pid == old and not p.alive)
+    below = [p.key for p in t.subtree(exited.key) if p.alive]  # what Session.live_below gives
+    assert [k[0] for k in below] == [grandchild]

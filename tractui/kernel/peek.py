@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 
 FDS_SHOWN = 1000  # the open files listed; the rest are counted
-ENVIRON_MAX = 1 << 20  # bytes of environment read at most
+ENVIRON_MAX = 64 << 10  # bytes of environment read at most (1 MiB took 0.85 s to show)
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,7 +135,9 @@ def environ_content(d: Details) -> Content:
     if p.environ_error:
         lines = [section_title("Environment"), Content(f"  not readable: {p.environ_error}")]
         return Content("\n").join(lines)
-    lines = [section_title(f"Environment ({len(p.environ)}, sorted; as it started)")]
+    lines = [
+        section_title(f"Environment ({len(p.environ)}, sorted; as it started; its first 64 KiB)")
+    ]
     lines.extend(Content(f"  {escape(e)}") for e in p.environ)
     if not p.environ:
         lines.append(Content("  (empty)"))

@@ -189,7 +189,9 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
             text = f"subtree of {self.label}"  # the process and its descendants
         else:
             text = self.label
-        if count is not None and self.scope != "process":
+        # (an exited process's label counts what its subtree reaches already)
+        counted = self.scope != "process" and not (self.exited and self.scope == "subtree")
+        if count is not None and counted:
             text += f" ({count} process{'es' if count != 1 else ''})"
         return text
 
@@ -234,7 +236,8 @@ class SignalScreen(ModalScreen[list[SignalResult] | None]):
         """The tagged scope's key only while something is tagged (else not in the footer)."""
         if action == "scope" and parameters == ("tagged",):
             return self.tagged is not None
-        return True
+        # an exited process: only what lives below it, or its group
+        return not (action == "scope" and parameters == ("process",) and self.exited)
 
     def _tag_count(self) -> int:
         return self.tagged.count if self.tagged is not None else 0

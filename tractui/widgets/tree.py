@@ -500,7 +500,7 @@ class ProcessTree(ScrollView, can_focus=True):
         if not self.show_path:
             width -= proc.path_len
         if not proc.alive:
-            width += len(proc.status) + 3
+            width += len(proc.status) + 3 + (len(", by you") if proc.by_you else 0)
         if proc.reparented:
             width += len(f"  [reparented to {proc.ppid}]")
         return width
@@ -947,6 +947,7 @@ class ProcessTree(ScrollView, can_focus=True):
             cpu=thread.cpu,
             ticks=thread.ticks,
             command=escape(thread.comm),
+            path_len=0,  # a thread's name has no path for p to hide
             children=(),
             reparented=False,
         )
