@@ -415,6 +415,13 @@ def _terminal_safe(text: str) -> str:
 def _event_line(ev: dict[str, Any], as_json: bool) -> str:
     if as_json:
         return json.dumps(ev) + "\n"
+    if "tractui.event" not in ev:  # an older daemon: the names before OpenTelemetry's
+        ev = {
+            "time": ev["wall"],
+            "tractui.event": ev["kind"],
+            "tractui.detail": ev["detail"],
+            "process.pid": ev["pid"],
+        }
     clock = datetime.fromtimestamp(ev["time"]).strftime("%H:%M:%S.%f")[:-3]
     detail = escape(ev["tractui.detail"])  # a command line: another user's text
     kind = ev["tractui.event"]

@@ -181,7 +181,7 @@ def event_to_wire(ev: MemberEvent, wall: float, boot_wall: float) -> JsonObject:
 
 
 def event_from_wire(m: JsonObject) -> MemberEvent:
-    """The inverse of :func:`event_to_wire` (also the form of a tractui before 0.13:
+    """The inverse of :func:`event_to_wire` (also the older form, before the OpenTelemetry names:
     ``kind``, ``pid``... ); KeyError or TypeError if a field is missing."""
     if "tractui.event" not in m:
         return MemberEvent(m["ts"], m["kind"], (m["pid"], m["start"]), m["group"], m["detail"])
