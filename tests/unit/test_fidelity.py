@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tractui import perfetto
-from tractui.commands.events import SUPERSEDED, Printer
+from tractui.commands.events import GONE, SUPERSEDED, Printer
 from tractui.commands.export import member_as_report
 from tractui.daemon.ops import members_wire
 from tractui.events import EXEC_SETUP_NS, Comm, Exec, Exit, Fork, ProcInfo
@@ -307,7 +307,7 @@ def test_events_prints_an_exec_read_after_the_next_one_as_unknown() -> None:
     assert [
         (r["process.pid"], r["process.executable.name"], r["process.command_args"]) for r in records
     ] == [
-        (CHILD, SUPERSEDED, []),
+        (CHILD, None, []),
         (ROOT + 9, "x", ["x"]),
         (CHILD, "sh", list(B)),
         (CHILD, "sh", list(A)),
@@ -317,3 +317,32 @@ def test_events_prints_an_exec_read_after_the_next_one_as_unknown() -> None:
         [exec_(3 * SEC, B, 3 * SEC + 2 * MS), exec_(3 * SEC + MS, B, 4 * SEC)]
     )
     assert text[0].endswith(f" ?          {SUPERSEDED}\n")
+
+
+def test_events_names_an_unread_exec_and_its_exit_null_not_as_before_the_exec() -> None:
+    """/bin/true exec'd by bash, ended before its /proc was read: neither the exec nor the exit
+    names it (no prose in a name field, and never bash, what the pid was before the exec)."""
+    bash = ("bash", "/dev/fd/3")
+    events = [
+        Exec(SEC, ROOT, ROOT, info(ROOT, SEC, bash, SEC + MS)),
+        Fork(2 * SEC, ROOT, ROOT, CHILD, CHILD),
+        Exec(3 * SEC, CHILD, CHILD, None),
+        Exit(4 * SEC, CHILD, CHILD, 0, ROOT, ROOT),
+    ]
+    lines: list[str] = []
+    Printer(as_json=True, show_all=True, write=lines.append).batch(events)
+    records = [json.loads(line) for line in lines]
+    assert [
+        (r["tractui.event"], r["process.executable.name"], r["process.command_args"])
+        for r in records
+    ] == [
+        ("exec", "bash", list(bash)),
+        ("fork", "bash", list(bash)),
+        ("exec", None, []),
+        ("exit", None, []),
+    ]
+    assert records[2]["process.executable.path"] is None
+    text: list[str] = []
+    Printer(as_json=False, show_all=True, write=text.append).batch(events)
+    assert text[2].endswith(f" ?          {GONE}\n")
+    assert text[3].endswith(f" exit 0     {GONE}\n")

@@ -82,6 +82,7 @@ class Printer:
         exe, created = "", None
         if info is not None and superseded:  # what it showed may be a later program's
             comm, argv, ppid, user = SUPERSEDED, (), info.ppid, "?"
+            self.names.known[ev.pid] = (comm, argv)  # not the name it had before this exec
         elif info is not None:
             self.names.known[ev.pid] = (info.comm, info.argv)
             comm, argv, ppid, user = info.comm, info.argv, info.ppid, self.names.user(info.uid)
@@ -89,6 +90,8 @@ class Printer:
         else:  # it ended before its /proc entry could be read
             comm, argv, user = GONE, (), "?"
             ppid = self.names.parents.get(ev.pid, 0)
+            # its exit is not to name what it was before this exec (bash for /bin/true)
+            self.names.known[ev.pid] = (comm, argv)
         self._emit("exec", ev.ts, ev.pid, ppid, comm, argv, user=user, exe=exe, created=created)
 
     def _fork(self, ev: Fork) -> None:
@@ -126,17 +129,19 @@ class Printer:
     ) -> None:
         wall, clock = self.clock(ts)
         self.shown += 1
+        unread = comm in (GONE, SUPERSEDED)
         if self.as_json:  # OpenTelemetry's process attribute names (README, "The event stream")
             record: dict[str, Any] = {
                 "time": round(wall, 6),
                 "tractui.event": kind,
                 "process.pid": pid,
                 "process.parent_pid": ppid,
-                "process.executable.name": comm,
+                # what an unread exec ran is not known: null, never prose in a name field ([] args)
+                "process.executable.name": None if unread else comm,
                 "process.command_args": list(argv),
             }
             if kind == "exec":
-                record["process.executable.path"] = exe
+                record["process.executable.path"] = None if unread else exe
                 record["process.owner"] = user
             if created is not None:
                 record["process.creation.time"] = iso_time(created)
@@ -148,7 +153,6 @@ class Printer:
             self.write(json.dumps(record) + "\n")
             return
         # any user's text, on root's terminal: quoted on one line, its controls escaped
-        unread = comm in (GONE, SUPERSEDED)
         command = shell_join(argv) if argv else comm if unread else f"[{escape(comm)}]"
         if kind == "exec":
             self.write(f"{clock} {pid:>7} {ppid:>7} {user:<10} {command}\n")
