@@ -175,6 +175,30 @@ def test_a_group_sigterm_is_counted_as_ended_by_you(
     assert statuses == {"SIGTERM"}
 
 
+def test_the_child_a_wrapper_forwards_the_signal_to_is_ended_by_you_too(
+    make_daemon: Callable[..., Daemon], pids: Pids
+) -> None:
+    """SIGTERM to `timeout 300 sleep 100` alone: timeout passes it on to sleep, which dies of
+    it; neither is a failure (nor counted signaled in the metrics), across a kill -9 restart."""
+    daemon = make_daemon()
+    root = added(daemon, "w", "timeout", "300", "sleep", "100")
+    pids.add(root)
+    poll_until(lambda: groups(daemon)["w"]["live"] == 2, "timeout and its sleep")
+    for m in members(daemon, "w"):
+        pids.add(m["pid"])
+    assert "SIGTERM sent" in daemon.cli("signal", "w", "--pid", str(root)).stdout
+    poll_until(lambda: groups(daemon)["w"]["live"] == 0, "both ended")
+    g = groups(daemon)["w"]
+    assert (g["exits"], g["failed"], g["ended_by_you"]) == (2, 0, 2), g
+    (sleep,) = [m for m in members(daemon, "w") if m["argv"][:1] == ["sleep"]]
+    assert sleep["status"] == "SIGTERM", sleep
+    time.sleep(1.5)  # the members' notes in the journal
+    daemon.kill9()
+    daemon.start()
+    g = groups(daemon)["w"]
+    assert (g["exits"], g["failed"], g["ended_by_you"]) == (2, 0, 2), g
+
+
 def test_a_signal_sent_before_a_kill9_restart_is_remembered(
     make_daemon: Callable[..., Daemon], pids: Pids, tmp_path: Path
 ) -> None:

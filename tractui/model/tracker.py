@@ -36,7 +36,14 @@ from tractui.kernel.taskstats import (
 from tractui.model.account import Account
 from tractui.model.adopt import Adopter, Planned, ProcFS, ProcReader, Zombies
 from tractui.model.changes import Delta, Key, MemberEvent
-from tractui.model.store import SUPERSEDED_EXEC, Group, Proc, Store, outcome_text
+from tractui.model.store import (
+    BY_YOU_WINDOW_NS,
+    SUPERSEDED_EXEC,
+    Group,
+    Proc,
+    Store,
+    outcome_text,
+)
 
 # An exit followed this soon by an exec of the same pid is execve from a non-leader thread.
 EXEC_AFTER_EXIT_NS = 1_000_000_000
@@ -59,6 +66,11 @@ ORPHANS_MAX = 16384
 THREAD_COMMS_MAX = 4096
 # how long an exited member stays (s), unless told: with thousands of short-lived processes,
 # ten seconds of them (the daemon keeps them longer: see its --keep-exited)
+# a member that dies of the signal sent from tractui to one of its ancestors (a wrapper that
+# forwards it) counts as ended by you: how far up it is looked for, and how long before the
+# signal's stamp (taken just after the kill) its death may be
+FORWARD_DEPTH = 16
+FORWARD_SLACK_NS = 1_000_000_000
 KEEP_EXITED = 10.0
 
 
@@ -373,6 +385,25 @@ class Tracker(Store):
         proc.ppid = ev.parent_tgid  # its parent now: its exit record names the same
         self._end(proc, ended, status)
 
+    def _forwarded_signal(self, proc: Proc, ended: int, sig: int) -> None:
+        """``proc`` died of ``sig`` within the by-you window of that very signal sent from
+        tractui to one of its ancestors (``timeout 300 cmd``: timeout passes its SIGTERM on to
+        cmd): it remembers that signal as its own (saved with it), so that it counts as ended by
+        you (Proc.by_you), not failed. The signal is stamped after it was sent: a child that
+        died of it at once may end up to FORWARD_SLACK_NS before the stamp."""
+        procs = self.procs
+        key = proc.parent
+        for _ in range(FORWARD_DEPTH):
+            ancestor = procs.get(key) if key is not None else None
+            if ancestor is None:
+                return
+            if ancestor.signalled == sig and (
+                -FORWARD_SLACK_NS <= ended - ancestor.signalled_at <= BY_YOU_WINDOW_NS
+            ):
+                proc.signalled, proc.signalled_at = sig, ancestor.signalled_at
+                return
+            key = ancestor.parent
+
     def _end(self, proc: Proc, ended: int, status: ExitStatus | None) -> None:
         if self._launched_argv:  # its exec event was lost
             self._launched_argv.pop(proc.key, None)
@@ -381,6 +412,8 @@ class Tracker(Store):
         proc.ended = ended
         proc.exit = status
         proc.threads = 0
+        if status is not None and status.signal and not proc.signalled and proc.parent:
+            self._forwarded_signal(proc, ended, status.signal)
         group = self.groups[proc.group]
         group.exits += 1
         if status is None:
