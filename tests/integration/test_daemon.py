@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -685,3 +686,28 @@ def test_a_plain_list_bigger_than_the_client_buffer_is_sent(
         members = conn.request("list", group="big")["members"]
         assert len(json.dumps(members)) > 2 * buffer  # a plain list, past the buffer
         assert conn.request("groups")[0]["name"] == "big"  # still connected
+
+
+def test_a_detached_daemon_says_where_its_metrics_are(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """--metrics 127.0.0.1:0 --detach: the port is chosen by the daemon; the parent's message
+    says it, and it serves there."""
+    daemon = make_daemon("--detach", "--metrics", "127.0.0.1:0", start=False, root=tmp_path)
+    pid = 0
+    try:
+        out, err = daemon.start(wait=False).communicate(timeout=START_TIMEOUT)
+        assert daemon.proc is not None and daemon.proc.returncode == 0, err
+        serving, metrics = out.splitlines()
+        pid = int(Path(serving.rpartition("(pidfile ")[2].rstrip(")")).read_text())
+        found = re.fullmatch(
+            r"tractui daemon: serving metrics at (http://127\.0\.0\.1:\d+/metrics)", metrics
+        )
+        assert found is not None, out
+        with urllib.request.urlopen(found[1], timeout=10) as answer:
+            assert b"tractui_events_lost_total" in answer.read()
+    finally:
+        if pid:  # no child of ours: ended by its PID
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            poll_until(lambda: not running(pid), "the detached daemon to stop")

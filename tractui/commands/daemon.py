@@ -43,6 +43,7 @@ def serve(args: argparse.Namespace, socket_path: Path, ready: int | None) -> int
     )
     daemon = Daemon(engine, socket_path, client_buffer=args.client_buffer)
     metrics_at: tuple[str, int] | None = None
+    metrics_url = ""
     try:
         if args.metrics:
             metrics_at = parse_address(args.metrics)
@@ -71,14 +72,16 @@ def serve(args: argparse.Namespace, socket_path: Path, ready: int | None) -> int
             return _fail(ready, f"tractui daemon: {err}", EXIT_FAILED)
         daemon.metrics = metrics
         daemon.requests.metrics = address
-        log.info("serving metrics at http://%s/metrics", address)
+        metrics_url = f"http://{address}/metrics"
+        log.info("serving metrics at %s", metrics_url)
     pidfile = Path(args.pidfile) if args.pidfile else None
     if pidfile is not None:
         _write_pidfile(pidfile)
     daemon.install_signal_handlers()
     log.info("tractui daemon %d serving %s (collector %d)", os.getpid(), socket_path, info["pid"])
     if ready is not None:
-        os.write(ready, b"0 ready\n")
+        # the parent of a detached daemon says where its metrics are (port 0: chosen here)
+        os.write(ready, f"0 {metrics_url}\n".encode())
         os.close(ready)
     daemon.notifier.ready(f"serving {socket_path}")
     try:
@@ -147,6 +150,8 @@ def _detach(args: argparse.Namespace, socket_path: Path) -> int:
             return EXIT_FAILED
         if int(code_text) == 0:
             print(f"tractui daemon: serving {socket_path} (pidfile {args.pidfile})")
+            if message:
+                print(f"tractui daemon: serving metrics at {message}")
             return 0
         print(message, file=sys.stderr)
         return int(code_text)
