@@ -17,8 +17,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
+# without make's own variables: a `make` launched from tractui would act as a sub-make of this one
+MAKE_VARS := MAKEFLAGS MAKELEVEL MFLAGS MAKE_TERMOUT MAKE_TERMERR MAKEOVERRIDES
 run: $(VENV)/.installed-run
-	$(BIN)/tractui $(ARGS)
+	env $(addprefix -u ,$(MAKE_VARS)) $(BIN)/tractui $(ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check $(wildcard tractui tests bench)
