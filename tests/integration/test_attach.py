@@ -94,6 +94,14 @@ def test_a_typo_makes_no_group(daemon: Daemon, spawn: Spawn) -> None:
     other = spawn(["sleep", "61"])
     done = daemon.cli("attach", "wbe", str(other.pid), check=False)
     assert done.returncode == 1 and "(the groups: web)" in done.stderr
+    # a dry run previews it, saying the group would need --create
+    done = daemon.cli("attach", "nosuch", "--dry-run", str(other.pid), check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == (
+        "would attach to group 'nosuch' (no such group: it would need --create; the groups: "
+        "web): 1 process"
+    ), done.stdout
+    assert "nosuch" not in daemon.cli("groups", "--json").stdout
     # launching into a new group is how groups are made: add says it made one
     out = daemon.cli("add", "fresh", "--", "sleep", "60").stdout
     assert "in group 'fresh' (a new group)" in out

@@ -394,9 +394,16 @@ def test_remove_stops_tracking_but_leaves_processes(tracker: Tracker) -> None:
 def test_an_unknown_group_s_error_names_the_groups_there_are(tracker: Tracker) -> None:
     with pytest.raises(UserError, match=r"^no group named 'nope' \(the groups: web\)$"):
         tracker.group("nope")
-    for n in range(5):
+    for n in range(9):
         tracker.add_group(Group(f"g{n}"))
-    with pytest.raises(UserError, match=r"\(6 groups: tractui groups lists them\)$"):
+    every = ", ".join(["web"] + [f"g{n}" for n in range(9)])
+    with pytest.raises(UserError, match=rf"^no group named 'nope' \(the groups: {every}\)$"):
+        tracker.group("nope")
+    tracker.add_group(Group("g9"))
+    tracker.add_group(Group("g10"))
+    with pytest.raises(
+        UserError, match=rf"\(the groups: {every} and 2 more: tractui groups lists them\)$"
+    ):
         tracker.group("nope")
 
 

@@ -85,6 +85,9 @@ def _attach(conn: Connection, args: argparse.Namespace, write: Out) -> int:
         _say_skipped(result)
         added = result["added"]
         new = "" if result["exists"] else " (a new group)"
+        needs_create = result.get("needs_create")  # no such group, and no --create
+        if needs_create is not None:
+            new = f" (no such group: it would need --create; {needs_create[1:-1]})"
         write(f"would attach to group {result['group']!r}{new}: {_counted(added)}\n")
         write(_table(_planned_rows(added)))
         return 0

@@ -296,11 +296,15 @@ class Requests:
                 more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
                 raise UserError(f"every process given is tracked already ({named}{more})")
         planned = tracker.plan_attach(pids, exclude=(client.pid,))
-        group = None if name is None else attach_group(tracker, name, create)
+        # a dry run previews a group that does not exist even without create: it says so
+        group = None if name is None else attach_group(tracker, name, create or dry_run)
         added = [planned_to_wire(item, self.users.name(item.info.uid)) for item in planned]
         result: JsonObject = {"group": group, "added": added, "skipped": skipped}
         if dry_run:
-            return {**result, "exists": group in tracker.groups}
+            exists = group in tracker.groups
+            if group is not None and not exists and not create:
+                result["needs_create"] = tracker.known_groups()
+            return {**result, "exists": exists}
         assert group is not None
         procs = self.engine.attach_planned(group, planned)
         roots = [p.pid for p in procs if p.parent is None]

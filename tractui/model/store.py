@@ -294,15 +294,18 @@ class Store:
         except KeyError:
             raise UserError(f"no group named {name!r} {self.known_groups()}") from None
 
-    def known_groups(self, shown: int = 5) -> str:
-        """What to say after "no group named ...": the groups there are (a few by name, else
-        how many), in parentheses."""
+    def known_groups(self, shown: int = 10) -> str:
+        """What to say after "no group named ...": the groups there are, in parentheses, by
+        name (the first ``shown`` of them, then how many more)."""
         names = list(self.groups)
         if not names:
             return "(there are no groups yet)"
         if len(names) <= shown:
             return f"(the groups: {', '.join(names)})"
-        return f"({len(names)} groups: tractui groups lists them)"
+        more = len(names) - shown
+        return (
+            f"(the groups: {', '.join(names[:shown])} and {more} more: tractui groups lists them)"
+        )
 
     def rename_group(self, old: str, new: str) -> Group:
         group = self.group(old)
