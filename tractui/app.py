@@ -40,7 +40,7 @@ from tractui.screens.rename import RenameScreen
 from tractui.screens.signals import SignalScreen, Tagged
 from tractui.screens.sort import SortScreen
 from tractui.screens.users import UserScreen
-from tractui.session import BENCH_TIMINGS, Session, bench_note
+from tractui.session import BENCH_TIMINGS, KeyTrace, Session, bench_note
 from tractui.snapshot import ProcRow, Snapshot
 from tractui.text import escape
 from tractui.widgets.eventlog import EventLog
@@ -214,6 +214,9 @@ class TractApp(App[int]):
         self._banner_text: str | None = None  # what the banner shows (None: not yet set)
         if save_settings:
             self._load_settings()
+        if BENCH_TIMINGS:  # bench/ui: each key's way through the app (KeyTrace)
+            self._key_trace = KeyTrace()
+            self._display = self._key_trace.wrap_display(self._display)  # type: ignore[method-assign]
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -265,6 +268,8 @@ class TractApp(App[int]):
             # each arrival is noted, named by the event's time; the bench keeps the last
             started = time.perf_counter() - (time.monotonic() - event.time)
             self.call_after_refresh(bench_note, f"key@{event.time:.6f}", started)
+            self._key_trace.arrived(event.time)
+            self.call_after_refresh(self._key_trace.painted, event.time)
         await super().on_event(event)
 
     # ---- snapshots ---------------------------------------------------------------------------

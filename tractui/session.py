@@ -92,6 +92,103 @@ def _bench_flush() -> None:
         f.writelines(lines)
 
 
+def bench_span(kind: str, wall: float, cpu: float) -> None:
+    """Note a span of work for BENCH_TIMINGS: "END span KIND START WALL_MS CPU_MS" (monotonic
+    ``wall`` and this thread's ``cpu`` (thread_time) at its start). Five fields: the bench's
+    figures read only the three-field lines; bench/ui/keys.py lines spans up with the keys."""
+    now = time.monotonic()
+    cpu_ms = (time.thread_time() - cpu) * 1e3
+    _bench_lines.append(f"{now:.4f} span {kind} {wall:.4f} {(now - wall) * 1e3:.3f} {cpu_ms:.3f}\n")
+    if len(_bench_lines) >= 200:
+        _bench_flush()
+
+
+def bench_line(line: str) -> None:
+    """Note a free-form line for BENCH_TIMINGS (the key traces: bench/ui/keys.py)."""
+    _bench_lines.append(line + "\n")
+    if len(_bench_lines) >= 200:
+        _bench_flush()
+
+
+def _timed(kind: str, run: Callable[[], T]) -> T:
+    """``run()``, noted as a span of the session thread when BENCH_TIMINGS is set."""
+    if not BENCH_TIMINGS:
+        return run()
+    wall, cpu = time.monotonic(), time.thread_time()
+    try:
+        return run()
+    finally:
+        bench_span(kind, wall, cpu)
+
+
+def _schedstat(tid: int | None = None) -> tuple[float, float]:
+    """A thread's time on a CPU and waiting for one (run queue), ms (/proc schedstat)."""
+    path = "/proc/thread-self/schedstat" if tid is None else f"/proc/self/task/{tid}/schedstat"
+    try:
+        with open(path) as f:
+            run, wait, _slices = f.read().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(run) / 1e6, int(wait) / 1e6
+
+
+_session_tid: list[int] = []  # the session thread's native ID (bench only)
+
+
+class KeyTrace:
+    """bench/ui: one key's life in the UI process, for BENCH_TIMINGS. A key's event is made in
+    Textual's input thread (its time), reaches the app (on_event) before the focused widget
+    handles it and again as it bubbles back, then a frame is written (App._display) and the
+    after-refresh callbacks run. Each callback notes a line (bench/ui/keys.py reads them)::
+
+        PAINTED keytrace EVENT FIRST LAST DISPLAY_START DISPLAY_END UI_CPU UI_RUNQ S_CPU S_RUNQ
+
+    times monotonic; then from FIRST to PAINTED, ms: the UI thread's CPU and its wait for a CPU
+    (schedstat), the session thread's the same."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[float, list[float]] = {}
+        self.displays: collections.deque[tuple[float, float]] = collections.deque(maxlen=32)
+
+    def wrap_display(self, display: Callable[..., None]) -> Callable[..., None]:
+        """``display`` (App._display: a frame written), noting when each one ran."""
+
+        def timed(*args: Any) -> None:
+            started = time.monotonic()
+            display(*args)
+            self.displays.append((started, time.monotonic()))
+
+        return timed
+
+    def arrived(self, event_time: float) -> None:
+        """The key reached the app (its first or a later arrival)."""
+        now = time.monotonic()
+        seen = self.arrivals.get(event_time)
+        if seen is None:
+            session = _schedstat(_session_tid[0]) if _session_tid else (0.0, 0.0)
+            self.arrivals[event_time] = [now, now, *_schedstat(), *session]
+            if len(self.arrivals) > 64:
+                self.arrivals.pop(next(iter(self.arrivals)))
+        else:
+            seen[1] = now
+
+    def painted(self, event_time: float) -> None:
+        """An after-refresh callback of the key: note its line so far."""
+        now = time.monotonic()
+        seen = self.arrivals.get(event_time)
+        if seen is None:
+            return
+        first, last, run0, wait0, srun0, swait0 = seen
+        run1, wait1 = _schedstat()
+        srun1, swait1 = _schedstat(_session_tid[0]) if _session_tid else (0.0, 0.0)
+        shown = [d for d in self.displays if d[0] >= last and d[1] <= now]
+        d0, d1 = shown[0] if shown else (0.0, 0.0)
+        bench_line(
+            f"{now:.4f} keytrace {event_time:.4f} {first:.4f} {last:.4f} {d0:.4f} {d1:.4f} "
+            f"{run1 - run0:.2f} {wait1 - wait0:.2f} {srun1 - srun0:.2f} {swait1 - swait0:.2f}"
+        )
+
+
 _gc_started = [0.0, 0.0]
 
 
@@ -103,6 +200,10 @@ def _gc_note(phase: str, info: dict[str, int]) -> None:
     else:
         bench_note(f"gc{info['generation']}", _gc_started[0])
         bench_value(f"gc{info['generation']}cpu", (time.thread_time() - _gc_started[1]) * 1e3)
+        wall = time.monotonic() - (time.perf_counter() - _gc_started[0])
+        bench_span(
+            f"gc{info['generation']}:{threading.current_thread().name}", wall, _gc_started[1]
+        )
 
 
 if BENCH_TIMINGS:
@@ -389,15 +490,17 @@ class Session:
     # ---- the session thread ------------------------------------------------------------------
 
     def _run(self) -> None:
+        if BENCH_TIMINGS:
+            _session_tid[:] = [threading.get_native_id()]
         last_snapshot = 0.0
         while not self._stop.is_set():
             if not self._open.wait(KEY_QUIET):
                 self._open.set()  # a release that never came must not slow the engine
             try:
                 self._watch_collector()
-                self._step(0.05)
+                _timed("poll", lambda: self._step(0.05))
                 self._run_commands()
-                if self._snapshots.sample():
+                if _timed("sample", self._snapshots.sample):
                     self._dirty = True
                 if self._snapshots.read_threads():
                     self._dirty = True
@@ -405,7 +508,7 @@ class Session:
                 # at least once a second: the header's event rate and clock, a banner's expiry
                 if now - last_snapshot >= (self.snapshot_interval if self._dirty else HEARTBEAT):
                     last_snapshot = now
-                    self._publish()
+                    _timed("publish", self._publish)
             except Exception:  # one bad batch must not leave the UI frozen
                 log.exception("session step failed")
                 self._restarter.stick("internal error in the engine thread (see the log with -v)")
