@@ -231,8 +231,10 @@ class Session:
         watch_collector: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
         read_cwd: Callable[[int], str] | None = None,
+        nice: int = 0,
     ) -> None:
         self.engine = engine
+        self.nice = nice  # added to the session thread's nice value (see SESSION_NICE)
         self.snapshot_interval = snapshot_interval
         self.watch_collector = watch_collector
         self.snapshot = EMPTY
@@ -492,6 +494,8 @@ class Session:
     def _run(self) -> None:
         if BENCH_TIMINGS:
             _session_tid[:] = [threading.get_native_id()]
+        if self.nice:
+            lower_priority(self.nice)
         last_snapshot = 0.0
         while not self._stop.is_set():
             if not self._open.wait(KEY_QUIET):
@@ -780,6 +784,20 @@ class Snapshots:
             more=max(0, len(history) - HISTORY_SHOWN) + older,
             in_tree=len(in_tree),
         )
+
+
+def lower_priority(step: int) -> int:
+    """Add ``step`` (> 0) to the calling thread's nice value, not its process's (Linux: a
+    thread ID is a PRIO_PROCESS target of its own). Any user may; the new value, or the old one
+    if the system says no."""
+    tid = threading.get_native_id()
+    try:
+        value = min(19, os.getpriority(os.PRIO_PROCESS, tid) + step)
+        os.setpriority(os.PRIO_PROCESS, tid, value)
+        return value
+    except OSError as err:
+        log.debug("session thread: nice unchanged (%s)", err)
+        return os.getpriority(os.PRIO_PROCESS, tid)
 
 
 def _read_cwd(pid: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -13,8 +14,8 @@ import pytest
 from tractui import session as session_module
 from tractui.daemon.link import Renamed
 from tractui.model.changes import Delta
-from tractui.replay import ReplayEngine, demo_session
-from tractui.session import Session, event_rate
+from tractui.replay import ReplayEngine, demo, demo_session
+from tractui.session import Session, event_rate, lower_priority
 from tractui.snapshot import Snapshot
 
 
@@ -173,3 +174,33 @@ def test_a_hold_never_released_pauses_the_session_thread_once_only(
         assert time.monotonic() - started < 2.5
     finally:
         session.stop()
+
+
+def test_the_session_thread_runs_at_its_own_nice_value_and_the_ui_threads_stays() -> None:
+    engine, sampler = demo()
+    ui_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    session = Session(engine, sampler=sampler, watch_collector=False, nice=10)
+    session.engine.start()
+    session.start()
+    try:
+        tid = session.submit(threading.get_native_id).result(5)
+        assert tid != threading.get_native_id()
+        assert os.getpriority(os.PRIO_PROCESS, tid) == min(19, ui_nice + 10)
+        # the UI thread's own (and so the process's main thread's) is left as it was
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ui_nice
+    finally:
+        session.stop()
+
+
+def test_lower_priority_goes_no_further_than_19() -> None:
+    def run(out: list[int]) -> None:
+        out.append(lower_priority(15))
+        out.append(lower_priority(15))
+        out.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    out: list[int] = []
+    thread = threading.Thread(target=run, args=(out,))
+    thread.start()
+    thread.join(5)
+    assert out[1:] == [19, 19]
+    assert out[0] == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 15)

@@ -26,6 +26,12 @@ from tractui.session import Session
 log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL = 0.001  # s
+# The session thread runs at this much more nice than the UI thread. The kernel shares a CPU
+# between sessions (autogroup), then between the threads of one: the UI thread and the session
+# thread (engine, sampler, snapshots: 5x the UI thread's CPU) share tractui's part. bench/ui at
+# 10,000 processes on a loaded machine: a key's time in the app was mostly the UI thread
+# waiting for a CPU (run queue), not working nor waiting for the GIL.
+SESSION_NICE = 10
 NOT_ROOT_BANNER = "not root: signals reach only your own processes (run with sudo for all)"
 
 
@@ -85,7 +91,7 @@ def run(verbose: bool = False, embedded: bool = False, keep_exited: float = KEEP
         if remote is not None:
             _log_off_the_screen()
             log.debug("tractui UI starting on the daemon %d", remote.daemon_pid)
-            result = TractApp(Session(remote)).run()
+            result = TractApp(Session(remote, nice=SESSION_NICE)).run()
             return result if result is not None else 0
     # the collector's stderr would write over the screen: it goes to a log file instead, named
     # so that no group's launch log (logs/GROUP.log; no group name starts with _) can be it
@@ -115,6 +121,6 @@ def run(verbose: bool = False, embedded: bool = False, keep_exited: float = KEEP
     banner = " · ".join(t for t in (banner, not_saved) if t)
     _log_off_the_screen()
     log.debug("tractui UI starting (verbose=%s)", verbose)
-    app = TractApp(Session(engine), banner=banner)
+    app = TractApp(Session(engine, nice=SESSION_NICE), banner=banner)
     result = app.run()
     return result if result is not None else 0
