@@ -211,6 +211,50 @@ if BENCH_TIMINGS:
     gc.callbacks.append(_gc_note)
 
 
+class GarbagePacer:
+    """Python's cyclic garbage collector, run by the session thread between two of its steps
+    instead of wherever an allocation crosses the threshold (most often the UI thread's, in the
+    middle of a key's answer), and never while the UI answers a key (:meth:`Session.hold`).
+
+    :meth:`start` turns the automatic collections off (for the whole process) and :meth:`stop`
+    back on; :meth:`tick` collects as CPython would at the same thresholds: a generation 0
+    collection once ``threshold0`` more objects are tracked, every ``threshold1``-th of them
+    also generation 1, and every ``threshold2``-th of those a full one. bench/ui at 10,000
+    processes: the slowest keys were those during which the UI thread ran a collection."""
+
+    def __init__(self, threshold0: int = 10_000, threshold1: int = 20, threshold2: int = 100):
+        self.thresholds = (threshold0, threshold1, threshold2)
+        self.running = False
+        self.collections = [0, 0, 0]  # made by tick, per generation
+
+    def start(self) -> None:
+        gc.disable()
+        self.running = True
+
+    def stop(self) -> None:
+        if self.running:
+            self.running = False
+            gc.enable()
+
+    def due(self) -> int | None:
+        """The generation a collection now would take (None: none due)."""
+        count0, count1, count2 = gc.get_count()
+        threshold0, threshold1, threshold2 = self.thresholds
+        if count0 < threshold0:
+            return None
+        if count1 + 1 < threshold1:  # this collection of generation 0 makes one more
+            return 0
+        return 2 if count2 + 1 >= threshold2 else 1
+
+    def tick(self) -> int | None:
+        """Collect if one is due; the generation collected, or None."""
+        generation = self.due() if self.running else None
+        if generation is not None:
+            gc.collect(generation)
+            self.collections[generation] += 1
+        return generation
+
+
 @dataclass(slots=True)
 class _Command:
     run: Callable[[], Any]
@@ -232,9 +276,11 @@ class Session:
         monotonic: Callable[[], float] = time.monotonic,
         read_cwd: Callable[[int], str] | None = None,
         nice: int = 0,
+        garbage: GarbagePacer | None = None,
     ) -> None:
         self.engine = engine
         self.nice = nice  # added to the session thread's nice value (see SESSION_NICE)
+        self.garbage = garbage  # collections made by the session thread (None: Python's own)
         self.snapshot_interval = snapshot_interval
         self.watch_collector = watch_collector
         self.snapshot = EMPTY
@@ -263,6 +309,8 @@ class Session:
     def start(self) -> None:
         """Start the session thread. The engine must already be started."""
         self._thread = threading.Thread(target=self._run, name="tractui-session", daemon=True)
+        if self.garbage is not None:
+            self.garbage.start()
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -272,6 +320,8 @@ class Session:
             self._thread.join(timeout)
             self._thread = None
         self._fail_pending()
+        if self.garbage is not None:
+            self.garbage.stop()
         self.engine.stop()
 
     def hold(self) -> None:
@@ -513,6 +563,8 @@ class Session:
                 if now - last_snapshot >= (self.snapshot_interval if self._dirty else HEARTBEAT):
                     last_snapshot = now
                     _timed("publish", self._publish)
+                if self.garbage is not None and self._open.is_set():  # not during a key
+                    self.garbage.tick()
             except Exception:  # one bad batch must not leave the UI frozen
                 log.exception("session step failed")
                 self._restarter.stick("internal error in the engine thread (see the log with -v)")
