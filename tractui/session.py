@@ -64,6 +64,10 @@ HEARTBEAT = 1.0  # seconds between two snapshots at most, even when nothing chan
 # bench/ui at 10,000 processes traced the slow presses to the UI thread waiting for the GIL
 # that this thread held (its snapshots, samples and deltas), not to the UI's own work
 KEY_QUIET = 0.1
+# A step (poll, commands, a slice of samples, maybe a snapshot) starts at most this often: in a
+# storm of events each step applies a batch of them, not a few (a step's own cost was most of
+# the session thread's CPU at 2,000 events/s: bench/ui)
+MIN_STEP = 0.025
 END_GRACE = 2.0
 # bench/ui: when set, the session and the app append timing lines to this file (opt-in)
 BENCH_TIMINGS = os.environ.get("TRACTUI_BENCH_TIMINGS", "")
@@ -546,10 +550,14 @@ class Session:
             _session_tid[:] = [threading.get_native_id()]
         if self.nice:
             lower_priority(self.nice)
-        last_snapshot = 0.0
+        last_snapshot = last_step = 0.0
         while not self._stop.is_set():
             if not self._open.wait(KEY_QUIET):
                 self._open.set()  # a release that never came must not slow the engine
+            rest = MIN_STEP - (time.monotonic() - last_step)
+            if rest > 0 and self._stop.wait(rest):
+                break
+            last_step = time.monotonic()
             try:
                 self._watch_collector()
                 _timed("poll", lambda: self._step(0.05))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 import threading
 import time
@@ -266,3 +267,26 @@ def test_a_session_with_a_pacer_collects_in_its_thread_and_gives_collection_back
     finally:
         session.stop()
     assert gc.isenabled()
+
+
+def test_under_a_stream_of_events_the_session_steps_at_most_every_min_step() -> None:
+    engine, sampler = demo()
+    polls: list[float] = []
+    poll = engine.poll
+
+    def busy_poll(timeout: float) -> Delta:
+        polls.append(time.monotonic())
+        return poll(0.0)  # events every time: it never waits
+
+    engine.poll = busy_poll  # type: ignore[method-assign]
+    session = Session(engine, sampler=sampler, watch_collector=False)
+    session.engine.start()
+    session.start()
+    try:
+        time.sleep(1.0)
+    finally:
+        session.stop()
+    steps = [b - a for a, b in itertools.pairwise(polls)]
+    assert len(polls) <= 1.0 / session_module.MIN_STEP + 2
+    assert min(steps) >= session_module.MIN_STEP * 0.9
+    assert len(polls) >= 10  # and it does step (a loaded machine may slow it)
