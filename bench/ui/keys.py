@@ -1,7 +1,7 @@
 """Where tractui's key presses spend their time: reads the TRACTUI_BENCH_TIMINGS file of a run
 kept with ``run.py --keep`` and splits each key's in-app time into its segments.
 
-    .venv/bin/python bench/ui/keys.py /tmp/tractui-ui-bench-XXXX/timings.txt [--worst 12]
+    .venv/bin/python bench/ui/keys.py RUN_DIR/timings.txt [--worst 12]
 
 Per key (a ``keytrace`` line, :class:`tractui.session.KeyTrace`): **input** (its event made in
 Textual's input thread until it reaches the app), **widget** (until it is back from the focused
