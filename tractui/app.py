@@ -44,7 +44,7 @@ from tractui.screens.signals import Send, SignalScreen, Tagged, Targets
 from tractui.screens.sort import SortScreen
 from tractui.screens.timeline import TimelineScreen
 from tractui.screens.users import UserScreen
-from tractui.session import BENCH_TIMINGS, Session, bench_note
+from tractui.session import BENCH_TIMINGS, KeyTrace, Session, bench_note
 from tractui.snapshot import ProcRow, Snapshot
 from tractui.text import escape
 from tractui.widgets.columns import default_ids, valid_ids
@@ -315,6 +315,9 @@ class TractApp(App[int]):
         self.meter_lines = 1  # the meters' lines: 0 (off), 1 or 2 (``#``; saved)
         if save_settings:
             self._load_settings()
+        if BENCH_TIMINGS:  # bench/ui: each key's way through the app (KeyTrace)
+            self._key_trace = KeyTrace()
+            self._display = self._key_trace.wrap_display(self._display)  # type: ignore[method-assign]
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -367,6 +370,8 @@ class TractApp(App[int]):
             # each arrival is noted, named by the event's time; the bench keeps the last
             started = time.perf_counter() - (time.monotonic() - event.time)
             self.call_after_refresh(bench_note, f"key@{event.time:.6f}", started)
+            self._key_trace.arrived(event.time)
+            self.call_after_refresh(self._key_trace.painted, event.time)
         if (
             isinstance(event, events.Key)
             and not event.is_forwarded

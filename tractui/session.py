@@ -68,6 +68,10 @@ HEARTBEAT = 1.0  # seconds between two snapshots at most, even when nothing chan
 # bench/ui at 10,000 processes traced the slow presses to the UI thread waiting for the GIL
 # that this thread held (its snapshots, samples and deltas), not to the UI's own work
 KEY_QUIET = 0.1
+# A step (poll, commands, a slice of samples, maybe a snapshot) starts at most this often: in a
+# storm of events each step applies a batch of them, not a few (a step's own cost was most of
+# the session thread's CPU at 2,000 events/s: bench/ui)
+MIN_STEP = 0.025
 END_GRACE = 2.0
 # bench/ui: when set, the session and the app append timing lines to this file (opt-in)
 BENCH_TIMINGS = os.environ.get("TRACTUI_BENCH_TIMINGS", "")
@@ -96,6 +100,103 @@ def _bench_flush() -> None:
         f.writelines(lines)
 
 
+def bench_span(kind: str, wall: float, cpu: float) -> None:
+    """Note a span of work for BENCH_TIMINGS: "END span KIND START WALL_MS CPU_MS" (monotonic
+    ``wall`` and this thread's ``cpu`` (thread_time) at its start). Five fields: the bench's
+    figures read only the three-field lines; bench/ui/keys.py lines spans up with the keys."""
+    now = time.monotonic()
+    cpu_ms = (time.thread_time() - cpu) * 1e3
+    _bench_lines.append(f"{now:.4f} span {kind} {wall:.4f} {(now - wall) * 1e3:.3f} {cpu_ms:.3f}\n")
+    if len(_bench_lines) >= 200:
+        _bench_flush()
+
+
+def bench_line(line: str) -> None:
+    """Note a free-form line for BENCH_TIMINGS (the key traces: bench/ui/keys.py)."""
+    _bench_lines.append(line + "\n")
+    if len(_bench_lines) >= 200:
+        _bench_flush()
+
+
+def _timed(kind: str, run: Callable[[], T]) -> T:
+    """``run()``, noted as a span of the session thread when BENCH_TIMINGS is set."""
+    if not BENCH_TIMINGS:
+        return run()
+    wall, cpu = time.monotonic(), time.thread_time()
+    try:
+        return run()
+    finally:
+        bench_span(kind, wall, cpu)
+
+
+def _schedstat(tid: int | None = None) -> tuple[float, float]:
+    """A thread's time on a CPU and waiting for one (run queue), ms (/proc schedstat)."""
+    path = "/proc/thread-self/schedstat" if tid is None else f"/proc/self/task/{tid}/schedstat"
+    try:
+        with open(path) as f:
+            run, wait, _slices = f.read().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(run) / 1e6, int(wait) / 1e6
+
+
+_session_tid: list[int] = []  # the session thread's native ID (bench only)
+
+
+class KeyTrace:
+    """bench/ui: one key's life in the UI process, for BENCH_TIMINGS. A key's event is made in
+    Textual's input thread (its time), reaches the app (on_event) before the focused widget
+    handles it and again as it bubbles back, then a frame is written (App._display) and the
+    after-refresh callbacks run. Each callback notes a line (bench/ui/keys.py reads them)::
+
+        PAINTED keytrace EVENT FIRST LAST DISPLAY_START DISPLAY_END UI_CPU UI_RUNQ S_CPU S_RUNQ
+
+    times monotonic; then from FIRST to PAINTED, ms: the UI thread's CPU and its wait for a CPU
+    (schedstat), the session thread's the same."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[float, list[float]] = {}
+        self.displays: collections.deque[tuple[float, float]] = collections.deque(maxlen=32)
+
+    def wrap_display(self, display: Callable[..., None]) -> Callable[..., None]:
+        """``display`` (App._display: a frame written), noting when each one ran."""
+
+        def timed(*args: Any) -> None:
+            started = time.monotonic()
+            display(*args)
+            self.displays.append((started, time.monotonic()))
+
+        return timed
+
+    def arrived(self, event_time: float) -> None:
+        """The key reached the app (its first or a later arrival)."""
+        now = time.monotonic()
+        seen = self.arrivals.get(event_time)
+        if seen is None:
+            session = _schedstat(_session_tid[0]) if _session_tid else (0.0, 0.0)
+            self.arrivals[event_time] = [now, now, *_schedstat(), *session]
+            if len(self.arrivals) > 64:
+                self.arrivals.pop(next(iter(self.arrivals)))
+        else:
+            seen[1] = now
+
+    def painted(self, event_time: float) -> None:
+        """An after-refresh callback of the key: note its line so far."""
+        now = time.monotonic()
+        seen = self.arrivals.get(event_time)
+        if seen is None:
+            return
+        first, last, run0, wait0, srun0, swait0 = seen
+        run1, wait1 = _schedstat()
+        srun1, swait1 = _schedstat(_session_tid[0]) if _session_tid else (0.0, 0.0)
+        shown = [d for d in self.displays if d[0] >= last and d[1] <= now]
+        d0, d1 = shown[0] if shown else (0.0, 0.0)
+        bench_line(
+            f"{now:.4f} keytrace {event_time:.4f} {first:.4f} {last:.4f} {d0:.4f} {d1:.4f} "
+            f"{run1 - run0:.2f} {wait1 - wait0:.2f} {srun1 - srun0:.2f} {swait1 - swait0:.2f}"
+        )
+
+
 _gc_started = [0.0, 0.0]
 
 
@@ -107,11 +208,59 @@ def _gc_note(phase: str, info: dict[str, int]) -> None:
     else:
         bench_note(f"gc{info['generation']}", _gc_started[0])
         bench_value(f"gc{info['generation']}cpu", (time.thread_time() - _gc_started[1]) * 1e3)
+        wall = time.monotonic() - (time.perf_counter() - _gc_started[0])
+        bench_span(
+            f"gc{info['generation']}:{threading.current_thread().name}", wall, _gc_started[1]
+        )
 
 
 if BENCH_TIMINGS:
     atexit.register(_bench_flush)
     gc.callbacks.append(_gc_note)
+
+
+class GarbagePacer:
+    """Python's cyclic garbage collector, run by the session thread between two of its steps
+    instead of wherever an allocation crosses the threshold (most often the UI thread's, in the
+    middle of a key's answer), and never while the UI answers a key (:meth:`Session.hold`).
+
+    :meth:`start` turns the automatic collections off (for the whole process) and :meth:`stop`
+    back on; :meth:`tick` collects as CPython would at the same thresholds: a generation 0
+    collection once ``threshold0`` more objects are tracked, every ``threshold1``-th of them
+    also generation 1, and every ``threshold2``-th of those a full one. bench/ui at 10,000
+    processes: the slowest keys were those during which the UI thread ran a collection."""
+
+    def __init__(self, threshold0: int = 10_000, threshold1: int = 20, threshold2: int = 100):
+        self.thresholds = (threshold0, threshold1, threshold2)
+        self.running = False
+        self.collections = [0, 0, 0]  # made by tick, per generation
+
+    def start(self) -> None:
+        gc.disable()
+        self.running = True
+
+    def stop(self) -> None:
+        if self.running:
+            self.running = False
+            gc.enable()
+
+    def due(self) -> int | None:
+        """The generation a collection now would take (None: none due)."""
+        count0, count1, count2 = gc.get_count()
+        threshold0, threshold1, threshold2 = self.thresholds
+        if count0 < threshold0:
+            return None
+        if count1 + 1 < threshold1:  # this collection of generation 0 makes one more
+            return 0
+        return 2 if count2 + 1 >= threshold2 else 1
+
+    def tick(self) -> int | None:
+        """Collect if one is due; the generation collected, or None."""
+        generation = self.due() if self.running else None
+        if generation is not None:
+            gc.collect(generation)
+            self.collections[generation] += 1
+        return generation
 
 
 @dataclass(slots=True)
@@ -135,8 +284,12 @@ class Session:
         monotonic: Callable[[], float] = time.monotonic,
         read_cwd: Callable[[int], str] | None = None,
         machine: bool = True,
+        nice: int = 0,
+        garbage: GarbagePacer | None = None,
     ) -> None:
         self.engine = engine
+        self.nice = nice  # added to the session thread's nice value (see SESSION_NICE)
+        self.garbage = garbage  # collections made by the session thread (None: Python's own)
         self.snapshot_interval = snapshot_interval
         self.watch_collector = watch_collector
         self.snapshot = EMPTY
@@ -174,6 +327,8 @@ class Session:
     def start(self) -> None:
         """Start the session thread. The engine must already be started."""
         self._thread = threading.Thread(target=self._run, name="tractui-session", daemon=True)
+        if self.garbage is not None:
+            self.garbage.start()
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -183,6 +338,8 @@ class Session:
             self._thread.join(timeout)
             self._thread = None
         self._fail_pending()
+        if self.garbage is not None:
+            self.garbage.stop()
         self.engine.stop()
 
     def hold(self) -> None:
@@ -421,15 +578,23 @@ class Session:
     # ---- the session thread ------------------------------------------------------------------
 
     def _run(self) -> None:
-        last_snapshot = 0.0
+        if BENCH_TIMINGS:
+            _session_tid[:] = [threading.get_native_id()]
+        if self.nice:
+            lower_priority(self.nice)
+        last_snapshot = last_step = 0.0
         while not self._stop.is_set():
             if not self._open.wait(KEY_QUIET):
                 self._open.set()  # a release that never came must not slow the engine
+            rest = MIN_STEP - (time.monotonic() - last_step)
+            if rest > 0 and self._stop.wait(rest):
+                break
+            last_step = time.monotonic()
             try:
                 self._watch_collector()
-                self._step(0.05)
+                _timed("poll", lambda: self._step(0.05))
                 self._run_commands()
-                if self._snapshots.sample():
+                if _timed("sample", self._snapshots.sample):
                     self._dirty = True
                 if self._snapshots.read_threads():
                     self._dirty = True
@@ -437,7 +602,9 @@ class Session:
                 # at least once a second: the header's event rate and clock, a banner's expiry
                 if now - last_snapshot >= (self.snapshot_interval if self._dirty else HEARTBEAT):
                     last_snapshot = now
-                    self._publish()
+                    _timed("publish", self._publish)
+                if self.garbage is not None and self._open.is_set():  # not during a key
+                    self.garbage.tick()
             except Exception:  # one bad batch must not leave the UI frozen
                 log.exception("session step failed")
                 self._restarter.stick("internal error in the engine thread (see the log with -v)")
@@ -777,6 +944,20 @@ class Snapshots:
             in_tree=len(in_tree),
             trend=self.group_trends.series(group.name),
         )
+
+
+def lower_priority(step: int) -> int:
+    """Add ``step`` (> 0) to the calling thread's nice value, not its process's (Linux: a
+    thread ID is a PRIO_PROCESS target of its own). Any user may; the new value, or the old one
+    if the system says no."""
+    tid = threading.get_native_id()
+    try:
+        value = min(19, os.getpriority(os.PRIO_PROCESS, tid) + step)
+        os.setpriority(os.PRIO_PROCESS, tid, value)
+        return value
+    except OSError as err:
+        log.debug("session thread: nice unchanged (%s)", err)
+        return os.getpriority(os.PRIO_PROCESS, tid)
 
 
 def _read_cwd(pid: int) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from tests.ui.conftest import wait_for
 from tractui.app import TractApp
@@ -18,6 +19,7 @@ from tractui.model.account import Account
 from tractui.model.history import GroupHistory
 from tractui.replay import WALL, ReplayEngine, demo_session
 from tractui.screens import attach, launch
+from tractui.screens.group import GroupDetailsScreen as Details
 from tractui.widgets.picker import Pick
 
 SIZE = (120, 30)
@@ -105,10 +107,17 @@ async def loaded(pilot: Pilot[object]) -> None:
     await pilot.pause(0.1)
 
 
-def keys_then(*keys: str) -> Callable[[Pilot[object]], object]:
+def keys_then(
+    *keys: str, screen: type[Screen[object]] | None = None
+) -> Callable[[Pilot[object]], object]:
+    """Press the keys; then, with ``screen``, wait for a screen of that type (one a session
+    command opens: it comes after the command's answer, a step of the session thread)."""
+
     async def run(pilot: Pilot[object]) -> None:
         await loaded(pilot)
         await pilot.press(*keys)
+        if screen is not None:
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen))
         # a screen's footer fills in after its first refresh: late on a busy machine
         await wait_for(pilot, lambda: bool(pilot.app.screen.query("FooterKey")))
         await pilot.pause(0.3)
@@ -160,16 +169,24 @@ class TestGroupDetails:
         monkeypatch.setenv("TRACTUI_STATE_DIR", "/var/lib/tractui")
 
     def test_group_details(self, snap_compare: SnapCompare) -> None:
-        run = keys_then("down", "down", "down", "down", "down", "down", "enter")
+        run = keys_then("down", "down", "down", "down", "down", "down", "enter", screen=Details)
         assert snap_compare(history_app(), terminal_size=(120, 40), run_before=run)
 
     def test_group_details_without_history(self, snap_compare: SnapCompare) -> None:
         # the replay keeps none for web: it says why
-        assert snap_compare(replay_app(), terminal_size=(120, 40), run_before=keys_then("enter"))
+        assert snap_compare(
+            replay_app(), terminal_size=(120, 40), run_before=keys_then("enter", screen=Details)
+        )
 
     def test_group_details_50x14_scrolled_to_the_commands(self, snap_compare: SnapCompare) -> None:
         # down to the history, then sideways to its commands
-        run = keys_then(*["down"] * 6, "enter", "end", *["right"] * 8)
+        async def run(pilot: Pilot[object]) -> None:
+            await loaded(pilot)
+            await pilot.press(*["down"] * 6, "enter")
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, Details))
+            await pilot.press("end", *["right"] * 8)  # to the details, not the tree below
+            await pilot.pause(0.3)
+
         assert snap_compare(history_app(), terminal_size=(50, 14), run_before=run)
 
 

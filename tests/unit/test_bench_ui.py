@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.ui import run
+from bench.ui import keys, run
+from tractui import session as session_module
 
 
 @pytest.fixture
@@ -72,3 +73,42 @@ def test_htop_at_its_top_is_pid_1_under_the_titles_whatever_the_sort_mark() -> N
     assert run.htop_on_top(top)
     assert not run.htop_on_top(top.replace("    1 root", "31999 root"))
     assert not run.htop_on_top("    1 root no titles above it\n")
+
+
+def test_a_keys_trace_and_the_session_spans_are_read_back_by_keys_py(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What tractui notes (KeyTrace, bench_span) is what bench/ui/keys.py reads: one key's
+    segments in order, and a span of the session thread during it."""
+    timings = tmp_path / "timings.txt"
+    monkeypatch.setattr(session_module, "BENCH_TIMINGS", str(timings))
+    trace = session_module.KeyTrace()
+    shown: list[str] = []
+    display = trace.wrap_display(lambda frame: shown.append(frame))
+    event = time.monotonic()
+    time.sleep(0.01)  # the way from the input thread
+    trace.arrived(event)
+    wall, cpu = time.monotonic(), time.thread_time()
+    time.sleep(0.01)  # the widget's action, while the session thread polls
+    session_module.bench_span("poll", wall, cpu)
+    trace.arrived(event)  # back from the widget
+    time.sleep(0.01)
+    display("frame")
+    trace.painted(event)
+    session_module._bench_flush()
+
+    found, spans = keys.read(timings)
+    assert shown == ["frame"] and list(found) == [pytest.approx(event, abs=1e-3)]
+    parts = keys.segments(next(iter(found.values())))
+    assert parts["input"] >= 9 and parts["widget"] >= 9 and parts["to frame"] >= 9
+    assert parts["total"] == pytest.approx(
+        sum(parts[k] for k in ("input", "widget", "to frame", "frame", "after")), abs=0.5
+    )
+    ((start, end, _cpu),) = spans["poll"]
+    assert end - start >= 0.009
+
+
+def test_keys_py_says_what_is_missing_without_trace_lines(tmp_path: Path) -> None:
+    timings = tmp_path / "timings.txt"
+    timings.write_text("123.000 refresh 12.5\n")
+    assert keys.main([str(timings)]) == 1

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import itertools
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -13,8 +17,8 @@ import pytest
 from tractui import session as session_module
 from tractui.daemon.link import Renamed
 from tractui.model.changes import Delta
-from tractui.replay import ReplayEngine, demo_session
-from tractui.session import Session, event_rate
+from tractui.replay import ReplayEngine, demo, demo_session
+from tractui.session import GarbagePacer, Session, event_rate, lower_priority
 from tractui.snapshot import Snapshot
 
 
@@ -173,3 +177,116 @@ def test_a_hold_never_released_pauses_the_session_thread_once_only(
         assert time.monotonic() - started < 2.5
     finally:
         session.stop()
+
+
+def test_the_session_thread_runs_at_its_own_nice_value_and_the_ui_threads_stays() -> None:
+    engine, sampler = demo()
+    ui_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    session = Session(engine, sampler=sampler, watch_collector=False, nice=10)
+    session.engine.start()
+    session.start()
+    try:
+        tid = session.submit(threading.get_native_id).result(5)
+        assert tid != threading.get_native_id()
+        assert os.getpriority(os.PRIO_PROCESS, tid) == min(19, ui_nice + 10)
+        # the UI thread's own (and so the process's main thread's) is left as it was
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ui_nice
+    finally:
+        session.stop()
+
+
+def test_lower_priority_goes_no_further_than_19() -> None:
+    def run(out: list[int]) -> None:
+        out.append(lower_priority(15))
+        out.append(lower_priority(15))
+        out.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    out: list[int] = []
+    thread = threading.Thread(target=run, args=(out,))
+    thread.start()
+    thread.join(5)
+    assert out[1:] == [19, 19]
+    assert out[0] == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 15)
+
+
+def test_the_garbage_pacer_collects_when_due_and_only_then() -> None:
+    pacer = GarbagePacer(500, 3, 1000)
+    gc.collect()
+    pacer.start()
+    try:
+        assert not gc.isenabled()  # no collection of its own: the pacer's ticks only
+        assert pacer.tick() is None  # fewer than 500 new objects: none due
+        made = []
+        for _ in range(4):
+            made.append([[] for _ in range(600)])  # 600 more tracked objects
+            assert gc.get_count()[0] >= 500
+            assert pacer.tick() is not None
+            assert gc.get_count()[0] < 500
+        # as CPython: every 3rd collection takes generation 1 too
+        assert pacer.collections[0] >= 2 and pacer.collections[1] >= 1
+        assert pacer.collections[2] == 0
+    finally:
+        pacer.stop()
+    assert gc.isenabled()
+
+
+def test_a_cycle_is_freed_by_the_pacers_tick_while_automatic_collection_is_off() -> None:
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    pacer = GarbagePacer(100, 10, 10)
+    pacer.start()
+    try:
+        node = Node()
+        gone = weakref.ref(node)
+        del node
+        assert gone() is not None  # a cycle: only a collection frees it
+        kept = []  # objects the collector counts (freed ones are taken off its count)
+        while pacer.tick() is None:
+            kept.append([[] for _ in range(200)])
+        assert gone() is None
+    finally:
+        pacer.stop()
+
+
+def test_a_session_with_a_pacer_collects_in_its_thread_and_gives_collection_back() -> None:
+    engine, sampler = demo()
+    pacer = GarbagePacer(1000, 10, 100)
+    session = Session(engine, sampler=sampler, watch_collector=False, garbage=pacer)
+    session.engine.start()
+    session.start()
+    try:
+        assert not gc.isenabled()
+        junk = [[[] for _ in range(2000)] for _ in range(3)]
+        deadline = time.monotonic() + 5
+        while pacer.collections[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pacer.collections[0] >= 1  # made by the session thread's loop
+        del junk
+    finally:
+        session.stop()
+    assert gc.isenabled()
+
+
+def test_under_a_stream_of_events_the_session_steps_at_most_every_min_step() -> None:
+    engine, sampler = demo()
+    polls: list[float] = []
+    poll = engine.poll
+
+    def busy_poll(timeout: float) -> Delta:
+        polls.append(time.monotonic())
+        return poll(0.0)  # events every time: it never waits
+
+    engine.poll = busy_poll  # type: ignore[method-assign]
+    session = Session(engine, sampler=sampler, watch_collector=False)
+    session.engine.start()
+    session.start()
+    try:
+        time.sleep(1.0)
+    finally:
+        session.stop()
+    steps = [b - a for a, b in itertools.pairwise(polls)]
+    assert len(polls) <= 1.0 / session_module.MIN_STEP + 2
+    assert min(steps) >= session_module.MIN_STEP * 0.9
+    assert len(polls) >= 10  # and it does step (a loaded machine may slow it)

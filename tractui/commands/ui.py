@@ -15,17 +15,23 @@ import sys
 from tractui import paths
 from tractui.daemon.client import NoDaemon
 from tractui.daemon.link import DaemonEngine
-from tractui.engine import Engine
+from tractui.engine import Engine, EngineLike
 from tractui.errors import UserError
 from tractui.events import ConnectorError, kernel_version
 from tractui.model.history import History
 from tractui.model.state import Persister, StateError
 from tractui.model.tracker import KEEP_EXITED
-from tractui.session import Session
+from tractui.session import GarbagePacer, Session
 
 log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL = 0.001  # s
+# The session thread runs at this much more nice than the UI thread. The kernel shares a CPU
+# between sessions (autogroup), then between the threads of one: the UI thread and the session
+# thread (engine, sampler, snapshots: 5x the UI thread's CPU) share tractui's part. bench/ui at
+# 10,000 processes on a loaded machine: a key's time in the app was mostly the UI thread
+# waiting for a CPU (run queue), not working nor waiting for the GIL.
+SESSION_NICE = 10
 NOT_ROOT_BANNER = "not root: signals reach only your own processes (run with sudo for all)"
 
 
@@ -62,6 +68,11 @@ def _daemon_engine() -> DaemonEngine | None:
     return engine
 
 
+def _session(engine: EngineLike) -> Session:
+    """The UI's session: its thread at SESSION_NICE, and the one to collect the garbage."""
+    return Session(engine, nice=SESSION_NICE, garbage=GarbagePacer(*gc.get_threshold()))
+
+
 def run(verbose: bool = False, embedded: bool = False, keep_exited: float = KEEP_EXITED) -> int:
     """Start the engine, then the full-screen UI; exit at once with the reason if we can't.
 
@@ -71,7 +82,7 @@ def run(verbose: bool = False, embedded: bool = False, keep_exited: float = KEEP
     # Each snapshot of 10,000 processes makes ~20,000 short-lived objects: the default
     # thresholds ran a full collection every few snapshots (~150 ms each). Measured with
     # bench/ui at 10,000 processes: refresh p95 336-382 ms -> 199 ms.
-    gc.set_threshold(10_000, 20, 100)
+    gc.set_threshold(10_000, 20, 100)  # what the GarbagePacer below goes by, too
     # The session thread (engine, sampler, snapshots) shares the GIL with the UI thread: a
     # thread that wants it waits up to this long for the other to let go (default 5 ms), at
     # each of a key's hand-offs (input thread, event loop, output thread)
@@ -85,7 +96,7 @@ def run(verbose: bool = False, embedded: bool = False, keep_exited: float = KEEP
         if remote is not None:
             _log_off_the_screen()
             log.debug("tractui UI starting on the daemon %d", remote.daemon_pid)
-            result = TractApp(Session(remote)).run()
+            result = TractApp(_session(remote)).run()
             return result if result is not None else 0
     # the collector's stderr would write over the screen: it goes to a log file instead, named
     # so that no group's launch log (logs/GROUP.log; no group name starts with _) can be it
@@ -115,6 +126,6 @@ def run(verbose: bool = False, embedded: bool = False, keep_exited: float = KEEP
     banner = " · ".join(t for t in (banner, not_saved) if t)
     _log_off_the_screen()
     log.debug("tractui UI starting (verbose=%s)", verbose)
-    app = TractApp(Session(engine), banner=banner)
+    app = TractApp(_session(engine), banner=banner)
     result = app.run()
     return result if result is not None else 0
