@@ -300,8 +300,16 @@ def role_subscriber(socket_path: str, group: str) -> int:
             return
         deltas += 1
         for ev in message.get("log", ()):
-            if ev.get("kind") == "fork" and len(records) < MAX_RECORDS:
-                records.append((ev["pid"], int(ev["detail"]), ev["ts"], received, messages))
+            if ev.get("tractui.event") == "fork" and len(records) < MAX_RECORDS:
+                records.append(
+                    (
+                        ev["process.pid"],
+                        int(ev["tractui.detail"]),
+                        ev["tractui.ts"],
+                        received,
+                        messages,
+                    )
+                )
 
     while conn.pending:
         take(conn.pending.popleft(), boot_ns())
