@@ -207,7 +207,7 @@ class TractApp(App[int]):
             tooltip="Show/hide the program's path (argv[0]'s directory)",
         ),
         Binding(
-            "f7,left_square_bracket",
+            "f7,right_square_bracket",
             "nice(-1)",
             "Nice -",
             show=False,
@@ -215,7 +215,7 @@ class TractApp(App[int]):
             tooltip="Nice - (more CPU)",
         ),
         Binding(
-            "f8,right_square_bracket",
+            "f8,left_square_bracket",
             "nice(1)",
             "Nice +",
             show=False,
