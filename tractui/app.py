@@ -792,7 +792,8 @@ class TractApp(App[int]):
             how = "fork order, " + ("newest first" if descending else "oldest first")
         else:
             how = f"{sort} " + ("descending" if descending else "ascending")
-        self.notify(f"siblings sorted by {how}", timeout=TOGGLE_TIMEOUT)
+        what = "sorted" if tree.flat else "siblings sorted"  # the flat list has no siblings
+        self.notify(f"{what} by {how}", timeout=TOGGLE_TIMEOUT)
 
     async def action_nice(self, step: int) -> None:
         tagged = self._tagged()
