@@ -471,7 +471,7 @@ class ProcessTree(ScrollView, can_focus=True):
     def _relayout(self) -> None:
         """Pick the columns shown and their cells' formatters (again when they or the width
         change), and redraw the header and the rows if they changed."""
-        shown = columns.layout(self.column_ids, self.flat)
+        shown = columns.layout(self.column_ids, self.flat, self.size.width)
         if shown == self.column_layout:
             return
         self.column_layout = shown
