@@ -58,9 +58,7 @@ def keys_text(keys: str) -> str:
 
 def help_content(sections: Iterable[tuple[str, Iterable[Binding]]]) -> Content:
     sections = [(title, list(bindings)) for title, bindings in sections]
-    width = max(
-        (len(keys_text(b.key)) for _, bindings in sections for b in bindings), default=0
-    )
+    width = max((len(keys_text(b.key)) for _, bindings in sections for b in bindings), default=0)
     lines: list[Content] = []
     for title, bindings in sections:
         lines.append(Content.from_markup("[b]$title[/b]", title=title))
