@@ -140,7 +140,7 @@ ALL: tuple[Column, ...] = (
         _right(3, lambda r: "" if r.nice is None else str(r.nice)),
         lambda r: _or(r.nice),
         False,
-        "nice (F7/F8, [ ])",
+        "nice (F7 ] -, F8 [ +)",
     ),
     Column(
         "VIRT",
