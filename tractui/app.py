@@ -207,7 +207,7 @@ class TractApp(App[int]):
             tooltip="Show/hide the program's path (argv[0]'s directory)",
         ),
         Binding(
-            "f7,left_square_bracket",
+            "f7,right_square_bracket",
             "nice(-1)",
             "Nice -",
             show=False,
@@ -215,7 +215,7 @@ class TractApp(App[int]):
             tooltip="Nice - (more CPU)",
         ),
         Binding(
-            "f8,right_square_bracket",
+            "f8,left_square_bracket",
             "nice(1)",
             "Nice +",
             show=False,
@@ -797,7 +797,8 @@ class TractApp(App[int]):
             how = "fork order, " + ("newest first" if descending else "oldest first")
         else:
             how = f"{sort} " + ("descending" if descending else "ascending")
-        self.notify(f"siblings sorted by {how}", timeout=TOGGLE_TIMEOUT)
+        what = "sorted" if tree.flat else "siblings sorted"  # the flat list has no siblings
+        self.notify(f"{what} by {how}", timeout=TOGGLE_TIMEOUT)
 
     async def action_nice(self, step: int) -> None:
         tagged = self._tagged()

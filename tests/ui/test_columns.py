@@ -117,6 +117,27 @@ async def test_the_default_columns_follow_the_width() -> None:
         assert str(app.query_one(ColumnHeader).render()).split()[:3] == ["PID", "USER", "PRI"]
 
 
+async def test_every_column_chosen_at_120_leaves_command_16_cells_at_80() -> None:
+    app = replay_app()
+    everything = tuple(c.id for c in columns.ALL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        tree = tree_of(app)
+        tree.chosen_columns = everything
+        await pilot.resize_terminal(80, 24)
+        for flat in (False, True):
+            tree.flat = flat
+            await wait_for(pilot, lambda: tree.command_x <= tree.size.width - columns.COMMAND_MIN)
+            assert tree.chosen_columns == everything  # the choice is kept, not cut
+            shown = [c.id for c in tree.column_layout]
+            assert shown[:4] == list(everything[:4])  # the rightmost dropped
+            assert ("GROUP" in shown) is flat
+            assert "COMMAND" in str(app.query_one(ColumnHeader).render())
+            assert line_of(app, 4104)[tree.command_x :].lstrip(" └─").startswith("python3")
+        await pilot.resize_terminal(200, 40)
+        await wait_for(pilot, lambda: len(tree.column_layout) == len(everything) + 1)
+
+
 @pytest.mark.parametrize(
     "saved",
     [

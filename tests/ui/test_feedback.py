@@ -31,6 +31,23 @@ async def test_a_toggle_pressed_many_times_shows_one_short_toast() -> None:
         await wait_for(pilot, lambda: not app.screen.query("Toast"), timeout=3.0)
 
 
+async def test_sort_toast_says_siblings_in_the_tree_only() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot)
+        await pilot.press("P")
+        await wait_for(pilot, lambda: bool(app.screen.query("Toast")))
+        assert "siblings sorted by CPU% descending" in str(app.screen.query_one("Toast").render())
+        await pilot.press("f5", "M")
+
+        def toasts() -> str:
+            return " ".join(str(t.render()) for t in app.screen.query("Toast"))
+
+        await wait_for(pilot, lambda: "RSS" in toasts())
+        text = toasts()
+        assert "sorted by RSS descending" in text and "siblings" not in text
+
+
 async def test_a_dialog_opening_clears_the_toasts_that_would_hide_its_keys() -> None:
     app = replay_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:

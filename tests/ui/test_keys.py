@@ -245,10 +245,10 @@ async def test_nice_keys_show_the_new_value_in_the_ni_column(app: TractApp) -> N
         await wait_for(pilot, lambda: nice_shown(app, pid) == 0)
         assert "NI" in tree.column_ids
         tree.select(next(r.id for r in tree.rows if r.proc and r.proc.pid == pid))
-        await pilot.press("right_square_bracket", "right_square_bracket", "f8")  # ] ] F8
+        await pilot.press("left_square_bracket", "left_square_bracket", "f8")  # [ [ F8: nice +
         await wait_for(pilot, lambda: os.getpriority(os.PRIO_PROCESS, pid) == 3)
         await wait_for(pilot, lambda: nice_shown(app, pid) == 3)
-        await pilot.press("left_square_bracket", "f7")  # [ F7
+        await pilot.press("right_square_bracket", "f7")  # ] F7: nice -, as htop
         await wait_for(pilot, lambda: nice_shown(app, pid) == 1)
         assert os.getpriority(os.PRIO_PROCESS, pid) == 1
         ni = tree.column_ids.index("NI")

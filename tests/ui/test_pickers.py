@@ -185,6 +185,26 @@ async def test_help_lists_the_keys_of_both_pickers() -> None:
         assert "In the signal picker" in text and "0-9" in text
 
 
+async def test_help_shows_keys_as_typed_in_one_column() -> None:
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = str(app.screen.query_one(Static).render())
+        for name in ("underscore", "equals_sign", "square_bracket", "number_sign", "space"):
+            assert name not in text
+        lines = text.splitlines()
+        assert any(line.split()[:2] == ["F7", "]"] for line in lines)
+        assert any(line.split()[:2] == ["F8", "["] for line in lines)
+        assert any(line.split()[:1] == ["Space"] for line in lines)
+        # every description starts in the same column
+        nice = next(line for line in lines if line.split()[:1] == ["F7"])
+        quit_ = next(line for line in lines if "Quit" in line and line.startswith("  "))
+        column = nice.index("Nice")
+        assert quit_.index("Quit") == column
+
+
 async def test_k_on_an_exited_process_offers_its_live_descendants_in_subtree_scope() -> None:
     """The replay's 4102 has exited; its child 4103 (sleep 31, reparented) runs on."""
     app = replay_app()

@@ -12,8 +12,10 @@ from textual.widgets import OptionList, Static
 
 from tests.ui.conftest import wait_for
 from tests.ui.test_snapshots import loaded, replay_app
+from tractui.app import TractApp
 from tractui.screens import launch
 from tractui.screens.signals import SIGNALS
+from tractui.widgets.tree import ProcessTree
 
 SIZE = (80, 24)
 # the screen above the footer
@@ -105,3 +107,17 @@ async def test_footer_at_80_columns_shows_sort_help_and_quit() -> None:
             assert key.region.right <= SIZE[0], f"{key} is cut"
         # the rest is still a key away, and in help and the palette
         assert not {"Info", "Events", "Log"} & shown()
+
+
+def tree_lines(app: TractApp) -> list[str]:
+    tree = app.query_one(ProcessTree)
+    return [tree.render_line(y).text for y in range(tree.size.height)]
+
+
+async def test_group_header_at_80_columns_says_failures_before_the_counters() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        header = next(line for line in tree_lines(app) if line.startswith("▾ build"))
+        assert header.startswith("▾ build  2/5 live  2 failed  CPU "), header
+        assert "forks 4  execs 4  exits" not in header  # cut first: it comes last

@@ -54,7 +54,7 @@ def test_launch_then_group_sigterm_ends_the_double_forked_daemon(
     assert not any(alive(p) for p in pids)
     # signals sent from tractui are no failures: counted apart, each end marked "by you"
     screen = tmux.wait_for(lambda s: "[SIGTERM, by you] sleep 31" in s)
-    assert re.search(r"▾ e2e .*exits 4  3 ended by you", screen), screen
+    assert re.search(r"▾ e2e .*live  3 ended by you  last: SIGTERM \(by you\)", screen), screen
     assert "failed" not in screen.split("▾ e2e")[1].splitlines()[0]
     tmux.keys("q")
     deadline = time.monotonic() + 5

@@ -113,3 +113,16 @@ def test_details_of_a_running_process_have_no_end() -> None:
     t = _tracker()
     proc = next(iter(t.procs.values()))
     assert proc.alive and lifetime_s(proc) is None
+
+
+def test_details_of_a_live_process_name_a_record_as_its_ended_threads_account() -> None:
+    """A record while the process runs is an ended thread's: not read as the process's CPU."""
+    t = _tracker()
+    d = _details(t, _ended_child(t))
+    live_row = dataclasses.replace(d.row, alive=True, ticks=12 * procfs.CLK_TCK // 100)
+    shown = dict(account_pairs(dataclasses.replace(d, row=live_row)))
+    assert shown["CPU time"] == "0.12 s so far (from /proc)"
+    assert "peak RSS" not in shown
+    thread = shown["thread exits"]
+    assert thread.startswith("the kernel's account of its ended threads: CPU 0.290 s")
+    assert thread.endswith("peak RSS 5000K")

@@ -148,9 +148,20 @@ def account_pairs(d: Details) -> list[tuple[str, str]]:
     """The kernel's account of an ended process (its exit record): exact CPU, peak memory,
     storage I/O; for a live one, what /proc shows so far."""
     a = d.account
+    so_far = ("CPU time", f"{d.row.ticks / procfs.CLK_TCK:.2f} s so far (from /proc)")
+    if a is not None and d.row.alive:
+        # a record while it runs is an ended thread's, not the process's: said as such
+        return [
+            so_far,
+            (
+                "thread exits",
+                f"the kernel's account of its ended threads: CPU {a.cpu_s:.3f} s, "
+                f"peak RSS {human_kb(a.peak_rss_kib)}",
+            ),
+        ]
     if a is None:
         if d.row.alive:
-            return [("CPU time", f"{d.row.ticks / procfs.CLK_TCK:.2f} s so far (from /proc)")]
+            return [so_far]
         if d.accounting:
             return [("accounting", f"unavailable ({d.accounting})")]
         return [("accounting", "no record from the kernel (it ended unseen, or it was lost)")]

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.keys import key_to_character
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
@@ -29,18 +30,35 @@ KEY_NAMES = {
     "question_mark": "?",
     "enter": "Enter",
     "escape": "Esc",
+    "space": "Space",
+    "underscore": "_",
+    "tab": "Tab",
+    "delete": "Del",
+    "backspace": "Backspace",
 }
 
 
+def key_text(key: str) -> str:
+    """One key as a user types it: 'left_square_bracket' -> '[', 'shift+up' -> 'Shift+↑'."""
+    modifiers, _, name = key.rpartition("+")
+    if modifiers:
+        return "+".join(m.capitalize() for m in modifiers.split("+")) + "+" + key_text(name)
+    if name in KEY_NAMES:
+        return KEY_NAMES[name]
+    if name.startswith("f") and name[1:].isdigit():
+        return name.upper()
+    character = key_to_character(name)
+    return character if character is not None and character.isprintable() else name
+
+
 def keys_text(keys: str) -> str:
-    """'k,f9' -> 'k F9'."""
-    return " ".join(
-        KEY_NAMES.get(k, k.upper() if k.startswith("f") and k[1:].isdigit() else k)
-        for k in keys.split(",")
-    )
+    """'k,f9' -> 'k F9'; 'f7,right_square_bracket' -> 'F7 ]'."""
+    return " ".join(key_text(k) for k in keys.split(","))
 
 
 def help_content(sections: Iterable[tuple[str, Iterable[Binding]]]) -> Content:
+    sections = [(title, list(bindings)) for title, bindings in sections]
+    width = max((len(keys_text(b.key)) for _, bindings in sections for b in bindings), default=0)
     lines: list[Content] = []
     for title, bindings in sections:
         lines.append(Content.from_markup("[b]$title[/b]", title=title))
@@ -48,7 +66,7 @@ def help_content(sections: Iterable[tuple[str, Iterable[Binding]]]) -> Content:
             text = binding.tooltip or binding.description
             lines.append(
                 Content.from_markup(
-                    "  $keys $text", keys=f"{keys_text(binding.key):<14}", text=text
+                    "  $keys $text", keys=f"{keys_text(binding.key):<{width}}", text=text
                 )
             )
         lines.append(Content(""))

@@ -140,7 +140,7 @@ ALL: tuple[Column, ...] = (
         _right(3, lambda r: "" if r.nice is None else str(r.nice)),
         lambda r: _or(r.nice),
         False,
-        "nice (F7/F8, [ ])",
+        "nice (F7 ] -, F8 [ +)",
     ),
     Column(
         "VIRT",
@@ -230,10 +230,18 @@ def valid_ids(value: object) -> tuple[str, ...] | None:
     return tuple(value)
 
 
-def layout(ids: Iterable[str], flat: bool = False) -> tuple[Column, ...]:
-    """The columns shown, in order: the GROUP column last in the flat list."""
-    columns = tuple(BY_ID[i] for i in ids if i in BY_ID)
-    return (*columns, GROUP) if flat else columns
+COMMAND_MIN = 16  # the COMMAND column is never narrower: columns that don't fit are dropped
+
+
+def layout(ids: Iterable[str], flat: bool = False, width: int = 0) -> tuple[Column, ...]:
+    """The columns shown, in order: the GROUP column last in the flat list. At ``width``
+    (0: any), the rightmost ones that would leave COMMAND under COMMAND_MIN cells are not
+    shown (the choice itself is kept: a wider terminal shows them again)."""
+    columns = [BY_ID[i] for i in ids if i in BY_ID]
+    last = [GROUP] if flat else []
+    while columns and width > 0 and command_x([*columns, *last]) > width - COMMAND_MIN:
+        columns.pop()
+    return (*columns, *last)
 
 
 def command_x(columns: Sequence[Column]) -> int:

@@ -471,7 +471,7 @@ class ProcessTree(ScrollView, can_focus=True):
     def _relayout(self) -> None:
         """Pick the columns shown and their cells' formatters (again when they or the width
         change), and redraw the header and the rows if they changed."""
-        shown = columns.layout(self.column_ids, self.flat)
+        shown = columns.layout(self.column_ids, self.flat, self.size.width)
         if shown == self.column_layout:
             return
         self.column_layout = shown
@@ -959,15 +959,10 @@ class ProcessTree(ScrollView, can_focus=True):
         style = self.get_component_rich_style("tree--group")
         dim = self.get_component_rich_style("tree--dim")
         failed = self.get_component_rich_style("tree--failed")
+        # what a narrow terminal cuts last comes first: live/total, failures, the last outcome
         parts = [
             Segment(f"{row.fold} {group.name}", style),
-            Segment(
-                f"  {group.live}/{group.total} live  CPU {group.cpu:.1f}%  "
-                f"TIME {time_plus(round(group.cpu_time_s * 100))}  "
-                f"RSS Σ {human_kb(group.rss_kb)}  forks {group.forks}  execs {group.execs}  "
-                f"exits {group.exits}",
-                dim,
-            ),
+            Segment(f"  {group.live}/{group.total} live", dim),
         ]
         if group.failed:
             parts.append(Segment(f"  {group.failed} failed", failed))
@@ -976,6 +971,14 @@ class ProcessTree(ScrollView, can_focus=True):
         if group.last_outcome:  # what the program launched last did
             last = failed if group.last_failed else dim
             parts.append(Segment(f"  last: {group.last_outcome}", last))
+        parts.append(
+            Segment(
+                f"  CPU {group.cpu:.1f}%  TIME {time_plus(round(group.cpu_time_s * 100))}  "
+                f"RSS Σ {human_kb(group.rss_kb)}  forks {group.forks}  execs {group.execs}  "
+                f"exits {group.exits}",
+                dim,
+            )
+        )
         return parts
 
     def _proc_segments(self, row: Row) -> list[Segment]:
