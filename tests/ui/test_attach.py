@@ -151,9 +151,14 @@ async def test_the_preview_counts_exactly_what_is_attached(app: TractApp, spawn:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (50, 14)])
-async def test_the_picker_fits_small_terminals_and_scrolls(size: tuple[int, int]) -> None:
+async def test_the_picker_fits_small_terminals_and_scrolls(
+    size: tuple[int, int], spawn: Spawn
+) -> None:
+    # enough processes on any machine for the list to scroll (a quiet one has few)
+    shell = spawn(["sh", "-c", "for i in $(seq 30); do sleep 60 & done; wait"])
     app = replay_app()
     async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: len(children(shell.pid)) == 30)
         await loaded(pilot)
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
@@ -166,7 +171,9 @@ async def test_the_picker_fits_small_terminals_and_scrolls(size: tuple[int, int]
         list_height = picker(app).region.height
         assert list_height >= 3
         # the list scrolls to keep its cursor in view
-        await pilot.press("tab", *["down"] * (list_height + 2))
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: app.screen.focused is picker(app))
+        await pilot.press(*["down"] * (list_height + 2))
         p = picker(app)
         assert p.cursor == list_height + 2
         assert p.scroll_y <= p.cursor < p.scroll_y + list_height
