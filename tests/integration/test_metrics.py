@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bench.common.daemon import Daemon
+from tests.integration.support import poll_until
 
 PROMETHEUS = shutil.which("prometheus")
 
@@ -53,14 +54,6 @@ def _scrape(address: str) -> dict[str, float]:
     return out
 
 
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def _children_cpu(daemon: Daemon, group: str) -> float:
     log = daemon.state / "logs" / f"{group}.log"
     found: list[float] = []
@@ -70,7 +63,7 @@ def _children_cpu(daemon: Daemon, group: str) -> float:
             found[:] = [float(m) for m in re.findall(r"children ([0-9.]+)", log.read_text())]
         return bool(found)
 
-    _wait(written, 60, "the workload's getrusage line")
+    poll_until(written, "the workload's getrusage line", 60)
     return found[0]
 
 
@@ -116,7 +109,7 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[str], str]]:
             except OSError:
                 return False
 
-        _wait(ready, 30, "prometheus to be ready")
+        poll_until(ready, "prometheus to be ready", 30)
         return address
 
     yield start
@@ -150,7 +143,7 @@ def test_prometheus_scrapes_live_count_and_exact_cpu(
         cpu = _query(prom, expr)
         return bool(live and cpu and float(str(live[0]["value"][1])) == 1)  # type: ignore[index]
 
-    _wait(settled, 30, "prometheus to have scraped the group")
+    poll_until(settled, "prometheus to have scraped the group", 30)
     time.sleep(2.5)
     cpu = float(_query(prom, expr)[0]["value"][1])  # type: ignore[index]
     script = float(
@@ -184,17 +177,17 @@ def test_counters_survive_kill9(make_daemon: Callable[..., Daemon], tmp_path: Pa
         scraped = _scrape(address)
         return scraped.get(key, 0.0) + scraped.get(system, 0.0) >= 0.25
 
-    _wait(burned, 20, "the member's CPU in the metrics")
+    poll_until(burned, "the member's CPU in the metrics", 20)
     time.sleep(0.8)  # one more round: saved before served
     before = {k: v for k, v in _scrape(address).items() if "_total" in k and "python_" not in k}
     daemon.kill9()
-    _wait(lambda: not os.path.exists(f"/proc/{pid}"), 20, "the member to end")
+    poll_until(lambda: not os.path.exists(f"/proc/{pid}"), "the member to end", 20)
     again = Daemon(root, ["--metrics", "127.0.0.1:0", "--metrics-interval", "0.3"])
     again.roots = daemon.roots
     try:
         again.start()
         address = _metrics_address(again)
-        _wait(lambda: key in _scrape(address), 20, "the first round after the restart")
+        poll_until(lambda: key in _scrape(address), "the first round after the restart", 20)
         after = _scrape(address)
         lower = {k: (v, after.get(k)) for k, v in before.items() if after.get(k, -1.0) < v}
         assert not lower, f"counters fell across the kill -9: {lower}"

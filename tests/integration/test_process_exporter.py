@@ -33,7 +33,8 @@ from pathlib import Path
 import pytest
 
 from bench.common.daemon import Daemon
-from tests.integration.test_metrics import _free_port, _metrics_address, _scrape, _wait
+from tests.integration.support import poll_until
+from tests.integration.test_metrics import _free_port, _metrics_address, _scrape
 
 pytestmark = pytest.mark.kernel
 
@@ -139,7 +140,7 @@ def exporter(tmp_path: Path) -> Iterator[Callable[[str], str]]:
             except OSError:
                 return False
 
-        _wait(ready, 60, "process-exporter to serve")
+        poll_until(ready, "process-exporter to serve", 60)
         return address
 
     yield start
@@ -161,7 +162,7 @@ def _truth(daemon: Daemon, group: str) -> tuple[float, float]:
             ]
         return bool(found)
 
-    _wait(written, 120, "the workload's getrusage line")
+    poll_until(written, "the workload's getrusage line", 120)
     return found[0]
 
 
@@ -196,7 +197,7 @@ def test_against_process_exporter(
                 and _value(samples, "tractui_group_exits_total", "work") >= BURNERS
             )
 
-        _wait(settled, 60, "tractui to count the live set and every burner's exit")
+        poll_until(settled, "tractui to count the live set and every burner's exit", 60)
         time.sleep(1.5)  # rounds after the last record
         time.sleep(1.0)  # and process-exporter scraped since
     finally:
