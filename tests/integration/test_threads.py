@@ -136,6 +136,12 @@ def show_threads_and_tag(session: Session, pid: int) -> None:
     results = result(session.signal_keys([key, stale], signal.SIGTERM))
     assert [(r.pid, r.ok) for r in results] == [(pid, True)]
     poll_until(lambda: not procfs.read_start(pid), "the tagged process ended", TIMEOUT)
+    # the session learns of the end from the exit event, which may come after /proc is gone
+    poll_until(
+        lambda: not any(r.alive for k, r in session.snapshot.procs.items() if k == key),
+        "the session saw the end",
+        TIMEOUT,
+    )
     with pytest.raises(Exception, match="none of them is alive any more"):
         result(session.signal_keys([key], signal.SIGTERM))
 
