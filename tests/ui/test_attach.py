@@ -150,6 +150,25 @@ async def test_the_preview_counts_exactly_what_is_attached(app: TractApp, spawn:
         assert tracker.live[member].group == "taken"
 
 
+async def test_down_from_the_search_goes_into_the_list_where_space_picks() -> None:
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+        await wait_for(pilot, lambda: not picker(app).reading, timeout=30)
+        query = app.screen.query_one("#query", Input)
+        await pilot.press("s", "down", "down")
+        assert app.screen.focused is picker(app) and picker(app).cursor == 2
+        current = picker(app).current
+        assert current is not None and not current.group
+        await pilot.press("space")
+        assert query.value == "s"  # not "s "
+        assert list(picker(app).picked) == [current.pid]
+        await pilot.press("h")  # a letter goes on with the search
+        assert app.screen.focused is query and query.value == "sh"
+
+
 @pytest.mark.parametrize("size", [(80, 24), (50, 14)])
 async def test_the_picker_fits_small_terminals_and_scrolls(
     size: tuple[int, int], spawn: Spawn

@@ -178,6 +178,10 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
         self.load()
 
     def action_picker(self, action: str, amount: int) -> None:
+        """↑↓ PgUp PgDn from the search move into the list (as htop's search does), so Space
+        then picks there; a letter typed in the list goes back to the search."""
+        if self.focused is self.query_one("#query", Input):
+            self.picker.focus()
         if action == "move":
             self.picker.action_move(amount)
         else:
