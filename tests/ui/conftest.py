@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from textual import events
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -108,6 +110,20 @@ async def wait_for(
             raise AssertionError(f"condition not met within {timeout} s")
         await pilot.pause(0.05)
     await asyncio.sleep(0)
+
+
+def burst(app: App[object], keys: str | list[str]) -> None:
+    """Keys posted all at once, as a terminal delivers a paste or fast typing: none waits for
+    the one before it to be handled (pilot.press waits for each). A str's characters (tab and
+    space named), or a list of key names ("down") and characters."""
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        name = {"\t": "tab", " ": "space"}.get(key, key)
+        character = key if len(key) == 1 and key != "\t" else None
+        event = events.Key(name, character)
+        event.set_sender(app)
+        driver.send_message(event)
 
 
 def _connector_reason() -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from textual.widgets import Input, Static
 
-from tests.ui.conftest import Reaper, wait_for
+from tests.ui.conftest import Reaper, burst, wait_for
 from tests.ui.test_snapshots import loaded, replay_app
 from tractui.app import TractApp
 from tractui.screens.attach import AttachConfirm, AttachScreen
@@ -167,6 +167,32 @@ async def test_down_from_the_search_goes_into_the_list_where_space_picks() -> No
         assert list(picker(app).picked) == [current.pid]
         await pilot.press("h")  # a letter goes on with the search
         assert app.screen.focused is query and query.value == "sh"
+
+
+async def test_search_down_space_typed_in_one_burst_act_in_the_order_typed(
+    spawn: Spawn,
+) -> None:
+    """A fast typist's search, ↓, Space, ↓, Space, ↑ in one burst: the search takes every
+    character, the cursor moves on the list it selects, each Space picks (none goes into the
+    search)."""
+    tag = f"tag{uuid.uuid4().hex[:8]}"
+    for n in range(4):  # the tag in the shells' command lines only
+        spawn(["sh", "-c", "sleep 60; :", f"{tag}-{n}"])
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+        await wait_for(pilot, lambda: not picker(app).reading, timeout=30)
+        burst(app, [*tag, "down", "space", "down", "space", "up"])
+        await wait_for(pilot, lambda: len(picker(app).picked) == 2)
+        await pilot.pause(0.1)
+        shown = shown_pids(app)
+        assert app.screen.query_one("#query", Input).value == tag
+        assert len(shown) == 4 and app.screen.focused is picker(app)
+        # ↓ Space (which moves down) ↓ Space (on the last: it stays) ↑
+        assert list(picker(app).picked) == [shown[1], shown[3]]
+        assert picker(app).cursor == 2
 
 
 @pytest.mark.parametrize("size", [(80, 24), (50, 14)])

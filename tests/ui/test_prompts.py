@@ -9,25 +9,13 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
-from tests.ui.conftest import wait_for
+from tests.ui.conftest import burst, wait_for
 from tests.ui.test_snapshots import loaded, replay_app
 from tractui.app import TractApp
 from tractui.screens.launch import LaunchScreen
 from tractui.screens.signals import SignalScreen
 
 SIZE = (120, 40)
-
-
-def burst(app: TractApp, keys: str) -> None:
-    """Keys posted all at once, as a terminal delivers a paste or fast typing: none waits for
-    the one before it to be handled (pilot.press waits for each)."""
-    driver = app._driver
-    assert driver is not None
-    for key in keys:
-        name = {"\t": "tab", " ": "space"}.get(key, key)
-        event = events.Key(name, None if key == "\t" else key)
-        event.set_sender(app)
-        driver.send_message(event)
 
 
 def field(app: TractApp, name: str) -> str:

@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from typing import ClassVar
 
 from textual import events, on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -93,10 +94,12 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="attach.cancel"),
         Binding("enter", "submit", "Attach...", id="attach.submit"),
-        Binding("up", "picker('move', -1)", "Up", show=False),
-        Binding("down", "picker('move', 1)", "Down", show=False),
-        Binding("pageup", "picker('page', -1)", "Page up", show=False),
-        Binding("pagedown", "picker('page', 1)", "Page down", show=False),
+        # priority: they run as the key arrives, before the keys typed after it are routed
+        # (see action_picker)
+        Binding("up", "picker('move', -1)", "Up", show=False, priority=True),
+        Binding("down", "picker('move', 1)", "Down", show=False, priority=True),
+        Binding("pageup", "picker('page', -1)", "Page up", show=False, priority=True),
+        Binding("pagedown", "picker('page', 1)", "Page down", show=False, priority=True),
         Binding("ctrl+r", "reload", "Reload", id="attach.reload"),
         Binding("tab", "next_field", "Next field", show=False),
     ]
@@ -179,13 +182,35 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
 
     def action_picker(self, action: str, amount: int) -> None:
         """↑↓ PgUp PgDn from the search move into the list (as htop's search does), so Space
-        then picks there; a letter typed in the list goes back to the search."""
-        if self.focused is self.query_one("#query", Input):
-            self.picker.focus()
-        if action == "move":
-            self.picker.action_move(amount)
+        then picks there; a letter typed in the list goes back to the search. From the group
+        field they move the list's cursor; in the list, its own keys act.
+
+        Keys typed in one burst ("sle", ↓, Space) act in the order typed: the focus moves
+        now, as the key arrives, so the keys after it go to the list; the cursor moves in
+        the list's queue (ahead of them) once the search field has taken the characters
+        typed before it, on the list they select."""
+        query = self.query_one("#query", Input)
+        picker = self.picker
+        focused = self.focused
+        if focused is picker:
+            raise SkipAction()  # the list's own binding, in the order typed
+        typed = asyncio.Event()
+        if focused is query:
+            self.set_focus(picker)
+            query.call_later(typed.set)  # after the characters queued before the key
         else:
-            self.picker.action_page(amount)
+            typed.set()
+
+        async def move() -> None:
+            await typed.wait()
+            self._search(query.value)
+            if action == "move":
+                picker.action_move(amount)
+            else:
+                picker.action_page(amount)
+
+        # from the group field: in its queue, after the keys typed before
+        (picker if focused is query or focused is None else focused).call_later(move)
 
     def on_key(self, event: events.Key) -> None:
         """A letter typed in the list goes to the search, as in a list that searches."""
@@ -200,10 +225,16 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
             event.stop()
 
     @on(Input.Changed, "#query")
-    def query_changed(self, event: Input.Changed) -> None:
-        self.picker.search(event.value)
+    def query_changed(self) -> None:
+        self._search(self.query_one("#query", Input).value)
         self._status()
         self.update_preview()
+
+    def _search(self, text: str) -> None:
+        """The list shows what ``text`` matches: the field's value now (a Changed message of
+        an earlier value, or of this one once ↓ has searched and moved, changes nothing)."""
+        if text != self.picker.search_text:
+            self.picker.search(text)
 
     @on(ProcessPicker.Changed)
     def picked_changed(self) -> None:
