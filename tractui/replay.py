@@ -16,10 +16,9 @@ from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.engine import Counters, log_path_for, targets
 from tractui.errors import UserError
 from tractui.events import Event, Exec, Exit, Fork, ProcInfo
-from tractui.kernel import procfs
 from tractui.kernel.sample import Sample, Sampler
 from tractui.kernel.taskstats import TaskRecord
-from tractui.model.adopt import Planned
+from tractui.model.adopt import Planned, ProcReader
 from tractui.model.changes import Delta, Key
 from tractui.model.history import GroupHistory
 from tractui.model.store import Group, Proc
@@ -30,8 +29,21 @@ NOW_NS = 3_600 * 10**9  # the replay's "now": one hour after boot
 WALL = 1_767_261_600.0  # 2026-01-01 10:00:00 UTC, the replay's wall clock
 
 
+def no_clock_offset() -> int:
+    """The replay's event clock is its boot clock: no offset between them."""
+    return 0
+
+
 class ReplayTracker(Tracker):
-    """A tracker whose clock stands still at :data:`NOW_NS`."""
+    """A tracker whose clock stands still at :data:`NOW_NS`, its events' clock the same.
+
+    Not the machine's offset between the two (read anew at each apply): two reads of it
+    differ by up to microseconds (the two clocks are read one after the other), which moved
+    a replayed start time by that much across a millisecond boundary (a details snapshot
+    showed 09:59:40.000 on one run, 09:59:39.999 on another)."""
+
+    def __init__(self, keep_exited: float, reader: ProcReader | None = None) -> None:
+        super().__init__(keep_exited, clock_offset=no_clock_offset, reader=reader)
 
     def now(self) -> int:
         return NOW_NS
@@ -137,7 +149,7 @@ class Script:
     def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
         self.events: list[Event] = []
-        self.offset = procfs.boot_offset_ns()
+        self.offset = tracker.clock_offset()  # the tracker adds it back to each event's time
 
     def _ts(self, ago: float) -> int:
         return NOW_NS - int(ago * 1e9) - self.offset

@@ -16,8 +16,9 @@ import pytest
 
 from tractui import session as session_module
 from tractui.daemon.link import Renamed
+from tractui.kernel import procfs
 from tractui.model.changes import Delta
-from tractui.replay import ReplayEngine, demo, demo_session
+from tractui.replay import NOW_NS, ReplayEngine, demo, demo_session
 from tractui.session import GarbagePacer, Session, event_rate, lower_priority
 from tractui.snapshot import Snapshot
 
@@ -290,3 +291,19 @@ def test_under_a_stream_of_events_the_session_steps_at_most_every_min_step() -> 
     assert len(polls) <= 1.0 / session_module.MIN_STEP + 2
     assert min(steps) >= session_module.MIN_STEP * 0.9
     assert len(polls) >= 10  # and it does step (a loaded machine may slow it)
+
+
+def test_the_replays_times_do_not_follow_the_machines_clocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The machine's offset between its boot and monotonic clocks, read twice, differs by the
+    time between two clock reads: a replayed start moved by that much across a millisecond
+    (the details snapshot showed 09:59:40.000 on one run, 09:59:39.999 on another)."""
+    jitter = itertools.cycle([1_500, -1_500, 700, -200])
+    monkeypatch.setattr(procfs, "boot_offset_ns", lambda: next(jitter))
+    for _ in range(4):
+        engine, _sampler = demo()
+        engine.poll(0)
+        starts = {k[0]: p.start for k, p in engine.tracker.procs.items()}
+        assert starts[5004] == NOW_NS - 20 * 10**9  # forked 20 s before the replay's now
+        assert starts[5000] == NOW_NS - 40 * 10**9
