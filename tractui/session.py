@@ -825,6 +825,7 @@ class Snapshots:
             self.sampler.samples,
             self._last_sample,
             launched,
+            histories=self.group_trends.cpu_histories(),
             seq=self._seq,
             wall=wall,
             events=events,

@@ -12,7 +12,7 @@ No Textual here, and no engine: :mod:`tractui.session` runs the engine and build
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeGuard
@@ -92,6 +92,9 @@ class GroupRow:
     # the program launched last: "" (none), "running", or how it ended ("exit 3 after 1.2 s")
     last_outcome: str = ""
     last_failed: bool = False
+    # its CPU% over the last 10 minutes, a point per sampling round, oldest first: the same
+    # tuple until the next round (the header's sparkline); () without a history (a replay's)
+    cpu_history: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,9 +398,11 @@ class SnapshotRows:
         samples: Mapping[Key, Sample],
         last_samples: Mapping[Key, Sample],
         launched: set[str],
+        histories: Mapping[Hashable, tuple[float, ...]] | None = None,
         **fields: Any,
     ) -> Snapshot:
-        """A :class:`Snapshot` of the tracker now, with the sampled columns."""
+        """A :class:`Snapshot` of the tracker now, with the sampled columns; ``histories``:
+        each group's CPU% history, by name."""
         tracker, rows = self.tracker, self.rows
         tracked = tracker.procs
         keys, everything = self.journal.take()
@@ -465,6 +470,7 @@ class SnapshotRows:
                 roots_failed=group.roots_failed,
                 last_outcome=group.last_outcome or ("running" if group.last_launch else ""),
                 last_failed=group.last_failed,
+                cpu_history=histories.get(group.name, ()) if histories else (),
             )
             for group in tracker.groups.values()
         )

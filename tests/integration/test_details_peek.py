@@ -61,6 +61,12 @@ def test_open_files_environment_pss_and_history(
 
         group = session.group_details("peek").result(TIMEOUT)
         assert group.trend is not None and len(group.trend.cpu) >= 2
+        # the group's header row gets its CPU% history too (its sparkline)
+        poll_until(
+            lambda: any(len(g.cpu_history) >= 2 for g in session.snapshot.groups),
+            "the group's CPU% history in a snapshot",
+            TIMEOUT,
+        )
 
         # as another user, the environment may not be read: it says why
         probe = (

@@ -17,7 +17,7 @@ from tests.ui.test_snapshots import loaded
 from tractui.app import TractApp
 from tractui.kernel.meters import CpuUse, Load, Memory, Meters
 from tractui.kernel.peek import OpenFile, Peek
-from tractui.model.trend import Series
+from tractui.model.trend import SPARKS, Series
 from tractui.replay import demo_session
 from tractui.screens.details import DetailsScreen
 from tractui.widgets.meters import MetersBar, meters_content, spark, trend_lines
@@ -133,9 +133,54 @@ class TestSnapshots:
     def test_details_sections(self, snap_compare: SnapCompare, size: tuple[int, int]) -> None:
         assert snap_compare(replay_app_details(), terminal_size=size, run_before=open_details)
 
+    def test_group_header_sparklines(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(history_app(), terminal_size=(120, 40), run_before=loaded)
+
 
 def replay_app_details() -> TractApp:
     return TractApp(demo_session(), host="demo", kernel="6.18.0", save_settings=False)
+
+
+def history_app() -> TractApp:
+    """The replay, with 10 minutes of CPU history of each group, a point a second: web's
+    10% more each minute (0 to 90%), build's two CPUs busy for a minute in the middle, 3%
+    else."""
+    session = demo_session()
+    trends = session._snapshots.group_trends
+    for i in range(600):
+        build = 195.0 if 270 <= i < 330 else 3.0
+        trends.add_round(float(i), [("web", float(i // 60 * 10), 1000), ("build", build, 5000)])
+    return TractApp(session, host="demo", kernel="6.18.0", save_settings=False)
+
+
+def header_line(app: TractApp, group: str) -> str:
+    tree = app.process_tree
+    return tree.render_line(tree.ids.index(group) - int(tree.scroll_y)).text.rstrip()
+
+
+# the build group's row is 93 columns wide without the sparkline
+@pytest.mark.parametrize(
+    ("width", "cells"), [(120, 20), (114, 20), (113, 19), (106, 12), (102, 8), (101, 0), (80, 0)]
+)
+async def test_the_header_sparkline_takes_the_room_the_row_leaves(width: int, cells: int) -> None:
+    """After the group's CPU%, up to 20 cells, at least 8; never pushing a counter off: the
+    rest of the row is the row drawn without a history (at 80 columns, all of it)."""
+    plain, lines = replay_app_details(), []
+    for app in (history_app(), plain):
+        async with app.run_test(size=(width, 24)) as pilot:
+            await loaded(pilot)
+            lines.append(header_line(app, "build"))
+    with_history, without = lines
+    spark = "".join(c for c in with_history if c in SPARKS)
+    assert len(spark) == cells, with_history
+    if cells:
+        assert with_history.replace(f" {spark}", "", 1) == without
+        assert f"CPU 97.3% {spark}  TIME" in with_history
+        assert without.endswith("exits 3")
+        # build: 3% but for a minute in the middle at 195% (the scale's top: above one CPU)
+        assert spark[0] == spark[-1] == "▁" and "█" in spark[cells // 2 - 1 : cells // 2 + 1]
+    else:
+        assert with_history == without
 
 
 HOSTILE = "/tmp/\x1b[2Jx[b]bold[/b]"

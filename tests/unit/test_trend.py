@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tractui.model.trend import Trends, rss_code, rss_value
+from tractui.model.trend import Trends, header_spark, rss_code, rss_value
 
 A, B = (100, 1), (200, 2)
 
@@ -78,3 +78,22 @@ def test_cpu_beyond_the_code_is_capped() -> None:
     a, b = trends.series(A), trends.series(B)
     assert a is not None and a.cpu == (6553.5,)
     assert b is not None and b.cpu == (0.0,) and b.rss_kb == (0,)
+
+
+def test_a_header_sparkline_is_scaled_to_one_cpu_or_its_peak_above() -> None:
+    assert header_spark([0.3, 0.3, 0.3], 8) == "▁▁▁"  # idle lies flat, not full height
+    assert header_spark([0.0, 50.0, 100.0], 8) == "▁▅█"
+    assert header_spark([0.0, 100.0, 200.0], 8) == "▁▅█"  # two CPUs: scaled to its peak
+    assert len(header_spark([float(i) for i in range(600)], 20)) == 20
+    assert header_spark([], 20) == ""
+
+
+def test_the_cpu_histories_are_made_once_a_round_and_not_of_an_ended_key() -> None:
+    trends = Trends(interval=1.0)
+    trends.add_round(0.0, [("web", 10.0, 1), ("gone", 5.0, 1)])
+    trends.add_round(1.0, [("web", 20.0, 1)])
+    histories = trends.cpu_histories()
+    assert dict(histories) == {"web": (10.0, 20.0)}  # "gone" missed the last round: ended
+    assert trends.cpu_histories()["web"] is histories["web"]  # the same tuple till a round
+    trends.add_round(2.0, [("web", 30.0, 1)])
+    assert trends.cpu_histories()["web"] == (10.0, 20.0, 30.0)

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 WINDOW_S = 600.0  # what the sparklines span
 CPU_MAX = 65535  # tenths of a percent
 RSS_SCALE = 2000.0  # codes per doubling: 2**(1/2000) = 0.035% apart
+SPARKS = "▁▂▃▄▅▆▇█"
+HEADER_SPARK = 20  # the cells of a group header's CPU% sparkline at most (30 s each)
+HEADER_SPARK_MIN = 8  # and at least: narrower, it is left out
 
 
 def cpu_code(cpu: float) -> int:
@@ -32,6 +35,31 @@ def rss_code(kb: int) -> int:
 
 def rss_value(code: int) -> int:
     return round(2 ** (code / RSS_SCALE)) - 1
+
+
+def spark(values: Sequence[float], width: int, top: float | None = None) -> str:
+    """``values`` as a sparkline of ``width`` cells at most: each cell the largest of the
+    values it covers (a spike is never averaged away), scaled to ``top`` (the largest value
+    if None); empty if there are none."""
+    if not values or width <= 0:
+        return ""
+    n = len(values)
+    cells = min(width, n)
+    peak = max(values) if top is None else top
+    out = []
+    for c in range(cells):
+        lo, hi = c * n // cells, max(c * n // cells + 1, (c + 1) * n // cells)
+        v = max(values[lo:hi])
+        level = 0 if peak <= 0 else min(len(SPARKS) - 1, int(v / peak * (len(SPARKS) - 1) + 0.5))
+        out.append(SPARKS[level])
+    return "".join(out)
+
+
+def header_spark(cpu: Sequence[float], cells: int = HEADER_SPARK) -> str:
+    """A group header's CPU% sparkline: its history in ``cells`` cells at most, scaled to
+    one CPU (100%), or to its peak above that: the groups' lines compare at a glance, and an
+    idle group's lies flat (scaled to its own peak, 0.3% would fill the cells)."""
+    return spark(cpu, cells, top=max([100.0, *cpu])) if cpu else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +138,8 @@ class Trends:
         self.first_time = 0
         self.traces: dict[Hashable, Trace] = {}
         self._rss_codes: dict[int, int] = {}  # rss_code of the RSS values seen lately
+        self._cpu: Mapping[Hashable, tuple[float, ...]] = {}  # cpu_histories, as of _cpu_round
+        self._cpu_round = 0
 
     def add_round(self, now: float, points: Iterable[tuple[Hashable, float, int]]) -> None:
         """One round: ``(key, cpu%, rss_kb)`` of each live process or group. A key missed in
@@ -178,6 +208,20 @@ class Trends:
             step_s=step,
             ended=end < self.round,
         )
+
+    def cpu_histories(self) -> Mapping[Hashable, tuple[float, ...]]:
+        """Each key's CPU% of its last ``window_s`` seconds (not of an ended one): made once a
+        round, so each snapshot of a round holds the same tuples (the tree's sparklines are
+        drawn again only when they change)."""
+        if self._cpu_round != self.round:
+            self._cpu_round = self.round
+            made: dict[Hashable, tuple[float, ...]] = {}
+            for key in self.traces:
+                series = self.series(key)
+                if series is not None and not series.ended:
+                    made[key] = series.cpu
+            self._cpu = made
+        return self._cpu
 
     def _time(self, r: int) -> float | None:
         i = r - self.first_time

@@ -11,11 +11,10 @@ from textual.content import Content
 from textual.widget import Widget
 
 from tractui.kernel.meters import CpuUse, Meters
-from tractui.model.trend import Series
+from tractui.model.trend import Series, spark
 from tractui.text import human_kb
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
-SPARKS = "▁▂▃▄▅▆▇█"
 MODES = (0, 1, 2)  # lines of meters: off, one, two
 MIN_BAR = 8  # the narrowest bar worth drawing: "[|| 12%]"
 
@@ -238,24 +237,6 @@ class MetersBar(Widget):
         if self.meters is None:
             return Content("")
         return meters_content(self.meters, self.lines, self.content_size.width)
-
-
-def spark(values: Sequence[float], width: int, top: float | None = None) -> str:
-    """``values`` as a sparkline of ``width`` cells at most: each cell the largest of the
-    values it covers (a spike is never averaged away), scaled to ``top`` (the largest value
-    if None); empty if there are none."""
-    if not values or width <= 0:
-        return ""
-    n = len(values)
-    cells = min(width, n)
-    peak = max(values) if top is None else top
-    out = []
-    for c in range(cells):
-        lo, hi = c * n // cells, max(c * n // cells + 1, (c + 1) * n // cells)
-        v = max(values[lo:hi])
-        level = 0 if peak <= 0 else min(len(SPARKS) - 1, int(v / peak * (len(SPARKS) - 1) + 0.5))
-        out.append(SPARKS[level])
-    return "".join(out)
 
 
 def trend_lines(series: Series | None, width: int, label_width: int, rss: str = "RSS") -> Content:

@@ -29,6 +29,7 @@ from textual.widgets import Static
 from tractui.guides import NARROW, Guides, walk
 from tractui.kernel.threads import Thread
 from tractui.model.changes import Key
+from tractui.model.trend import HEADER_SPARK, HEADER_SPARK_MIN, header_spark
 from tractui.snapshot import EMPTY, GroupRow, ProcRow, Snapshot
 from tractui.text import escape, human_kb
 from tractui.widgets import columns
@@ -132,6 +133,7 @@ class ProcessTree(ScrollView, can_focus=True):
         "tree--dim",
         "tree--tagged",
         "tree--thread",
+        "tree--spark",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -234,6 +236,8 @@ class ProcessTree(ScrollView, can_focus=True):
         self._guides: Guides[Key] = Guides(NARROW)
         self._shown_keys: Collection[Key] | None = None
         self._groups: dict[str, GroupRow] = {}
+        # each group's header sparkline: of which history, in how many cells
+        self._sparks: dict[str, tuple[tuple[float, ...], int, str]] = {}
         self._previous: Mapping[Key, ProcRow] = {}  # the processes of the last flatten
         # what _repaint last saw on screen: the view, and its rows
         self._painted: tuple[tuple[Any, ...], list[Row | None]] = ((), [])
@@ -555,6 +559,8 @@ class ProcessTree(ScrollView, can_focus=True):
         guides: Guides[Key] = Guides(NARROW)
         self._previous = procs
         self._groups = {g.name: g for g in snapshot.groups}
+        if len(self._sparks) > len(self._groups):  # a group went
+            self._sparks = {g: s for g, s in self._sparks.items() if g in self._groups}
         if self.flat:
             self._guides = guides
             self._shown_keys = None
@@ -911,7 +917,7 @@ class ProcessTree(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         row = self.row(index)
         if row.info is not None:
-            segments = self._group_segments(row)
+            segments = self._group_segments(row, width)
         elif row.thread is not None:
             segments = self._proc_segments(self._thread_view(row))
         else:
@@ -953,7 +959,7 @@ class ProcessTree(ScrollView, can_focus=True):
         )
         return replace(row, proc=shown)
 
-    def _group_segments(self, row: Row) -> list[Segment]:
+    def _group_segments(self, row: Row, width: int) -> list[Segment]:
         group = row.info
         assert group is not None
         style = self.get_component_rich_style("tree--group")
@@ -971,15 +977,35 @@ class ProcessTree(ScrollView, can_focus=True):
         if group.last_outcome:  # what the program launched last did
             last = failed if group.last_failed else dim
             parts.append(Segment(f"  last: {group.last_outcome}", last))
-        parts.append(
-            Segment(
-                f"  CPU {group.cpu:.1f}%  TIME {time_plus(round(group.cpu_time_s * 100))}  "
-                f"RSS Σ {human_kb(group.rss_kb)}  forks {group.forks}  execs {group.execs}  "
-                f"exits {group.exits}",
-                dim,
-            )
+        cpu = f"  CPU {group.cpu:.1f}%"
+        rest = (
+            f"  TIME {time_plus(round(group.cpu_time_s * 100))}  "
+            f"RSS Σ {human_kb(group.rss_kb)}  forks {group.forks}  execs {group.execs}  "
+            f"exits {group.exits}"
         )
+        # its CPU% of the last 10 minutes after it, in the room the row leaves (up to 20
+        # cells, at least 8): it never pushes the counters off
+        history = group.cpu_history
+        cells = min(HEADER_SPARK, width - Strip(parts).cell_length - len(cpu) - 1 - len(rest))
+        if history and cells >= HEADER_SPARK_MIN:
+            spark = self._spark(group.name, history, cells)
+            pad = " " * (1 + cells - len(spark))  # the newest point at the right
+            parts.append(Segment(cpu + pad, dim))
+            parts.append(Segment(spark, self.get_component_rich_style("tree--spark")))
+            parts.append(Segment(rest, dim))
+        else:
+            parts.append(Segment(cpu + rest, dim))
         return parts
+
+    def _spark(self, group: str, history: tuple[float, ...], cells: int) -> str:
+        """A group's header sparkline, drawn once a sampling round (and width), not at each
+        paint: the session hands the same history tuple until the next round."""
+        cached = self._sparks.get(group)
+        if cached is not None and cached[0] is history and cached[1] == cells:
+            return cached[2]
+        spark = header_spark(history, cells)
+        self._sparks[group] = (history, cells, spark)
+        return spark
 
     def _proc_segments(self, row: Row) -> list[Segment]:
         proc = row.proc
