@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 from tractui.engine import Engine
 from tractui.kernel import procfs
@@ -40,6 +44,36 @@ def poll_until(condition: Callable[[], object], what: str, timeout: float = TIME
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
+
+
+def free_port() -> int:
+    """A TCP port of the loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def answers(url: str, timeout: float = 5.0) -> bool:
+    """``url`` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+def start_server(
+    spawn: Callable[..., subprocess.Popen[bytes]],
+    argv: list[str],
+    log: Path,
+    url: str,
+    timeout: float,
+) -> None:
+    """Start a server (Prometheus, process-exporter) with ``spawn``, so that its process group
+    is killed at teardown, its stderr in ``log``; return once ``url`` answers."""
+    with open(log, "wb") as stderr:  # the server writes to its own copy
+        spawn(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+    poll_until(lambda: answers(url), f"{argv[0]} to answer at {url} (its log: {log})", timeout)
 
 
 def running(pid: int, start: int | None = None) -> bool:

@@ -7,20 +7,18 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bench.common.daemon import Daemon
-from tests.integration.support import poll_until
+from tests.integration.support import free_port, poll_until, start_server
 
 PROMETHEUS = shutil.which("prometheus")
 
@@ -67,19 +65,14 @@ def _children_cpu(daemon: Daemon, group: str) -> float:
     return found[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+def prometheus(
+    tmp_path: Path, spawn: Callable[..., subprocess.Popen[bytes]]
+) -> Callable[[str], str]:
     """Start a real Prometheus scraping the given ``HOST:PORT`` every second; returns its
     own address. Killed (its process group) at teardown."""
     if PROMETHEUS is None:
         pytest.skip("prometheus is not installed (apt-get install prometheus)")
-    started: list[subprocess.Popen[bytes]] = []
 
     def start(target: str) -> str:
         config = tmp_path / "prometheus.yml"
@@ -88,34 +81,17 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[str], str]]:
             "scrape_configs:\n  - job_name: tractui\n"
             f"    static_configs:\n      - targets: ['{target}']\n"
         )
-        address = f"127.0.0.1:{_free_port()}"
-        proc = subprocess.Popen(
-            [
-                str(PROMETHEUS),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address={address}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / "prometheus.log", "wb"),  # noqa: SIM115
-            start_new_session=True,
-        )
-        started.append(proc)
-
-        def ready() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://{address}/-/ready", timeout=1) as r:
-                    return bool(r.status == 200)
-            except OSError:
-                return False
-
-        poll_until(ready, "prometheus to be ready", 30)
+        address = f"127.0.0.1:{free_port()}"
+        argv = [
+            str(PROMETHEUS),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address={address}",
+        ]
+        start_server(spawn, argv, tmp_path / "prometheus.log", f"http://{address}/-/ready", 30)
         return address
 
-    yield start
-    for proc in started:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    return start
 
 
 def _query(address: str, promql: str) -> list[dict[str, object]]:

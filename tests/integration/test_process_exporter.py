@@ -21,20 +21,19 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bench.common.daemon import Daemon
-from tests.integration.support import poll_until
-from tests.integration.test_metrics import _free_port, _metrics_address, _scrape
+from tests.integration.support import free_port, poll_until, start_server
+from tests.integration.test_metrics import _metrics_address, _scrape
 
 pytestmark = pytest.mark.kernel
 
@@ -101,7 +100,7 @@ def _value(samples: dict[str, float], name: str, group: str) -> float:
 
 
 @pytest.fixture
-def exporter(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+def exporter(tmp_path: Path, spawn: Callable[..., subprocess.Popen[bytes]]) -> Callable[[str], str]:
     """Start a real process-exporter whose one group ``work`` is the processes whose command
     line matches a pattern, with their children (``-children=true``); returns its address.
     Killed (its process group) at teardown."""
@@ -109,44 +108,26 @@ def exporter(tmp_path: Path) -> Iterator[Callable[[str], str]]:
         pytest.skip(
             "process-exporter is not installed (apt-get install prometheus-process-exporter)"
         )
-    started: list[subprocess.Popen[bytes]] = []
 
     def start(pattern: str) -> str:
         config = tmp_path / "process-exporter.yml"
         config.write_text(f"process_names:\n  - name: work\n    cmdline:\n    - '{pattern}'\n")
-        address = f"127.0.0.1:{_free_port()}"
-        proc = subprocess.Popen(
-            [
-                str(EXPORTER),
-                "-config.path",
-                str(config),
-                "-web.listen-address",
-                address,
-                "-children=true",
-                "-threads=false",
-                "-gather-smaps=false",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / "process-exporter.log", "wb"),  # noqa: SIM115
-            start_new_session=True,
-        )
-        started.append(proc)
-
-        def ready() -> bool:
-            try:
-                _fetch(address)
-                return True
-            except OSError:
-                return False
-
-        poll_until(ready, "process-exporter to serve", 60)
+        address = f"127.0.0.1:{free_port()}"
+        argv = [
+            str(EXPORTER),
+            "-config.path",
+            str(config),
+            "-web.listen-address",
+            address,
+            "-children=true",
+            "-threads=false",
+            "-gather-smaps=false",
+        ]
+        log = tmp_path / "process-exporter.log"
+        start_server(spawn, argv, log, f"http://{address}/metrics", 60)
         return address
 
-    yield start
-    for proc in started:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    return start
 
 
 def _truth(daemon: Daemon, group: str) -> tuple[float, float]:

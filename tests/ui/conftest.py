@@ -27,6 +27,7 @@ from tractui.app import TractApp
 from tractui.engine import Engine
 from tractui.events import ConnectorError
 from tractui.kernel import procfs
+from tractui.screens import launch
 from tractui.session import Session
 
 
@@ -51,6 +52,12 @@ def _utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture
+def under_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launch dialog at its tallest: the "as root" checkbox shows (as under sudo)."""
+    monkeypatch.setattr(launch, "launch_user", lambda: ("alice", True))
 
 
 class Reaper:

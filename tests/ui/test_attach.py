@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from tests.ui.conftest import Reaper, burst, wait_for
@@ -50,6 +51,13 @@ def shown_pids(app: TractApp) -> list[int]:
     return [p.picks[i].pid for i in p.shown]
 
 
+async def open_picker(pilot: Pilot[object], app: TractApp) -> None:
+    """``a``: the dialog, once its list of every process has been read."""
+    await pilot.press("a")
+    await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+    await wait_for(pilot, lambda: not picker(app).reading, timeout=30)
+
+
 def confirm_text(app: TractApp) -> str:
     return "\n".join(str(s.render()) for s in app.screen.query(Static))
 
@@ -62,9 +70,7 @@ async def test_search_pick_several_confirm_attach(app: TractApp, spawn: Spawn) -
     third = spawn(["sleep", "62"])
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: bool(children(first.pid)))
-        await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
-        await wait_for(pilot, lambda: not picker(app).reading, timeout=30)
+        await open_picker(pilot, app)
         assert third.pid in shown_pids(app)  # every process, before a search
         await pilot.press(*tag.upper())  # case ignored
         await wait_for(pilot, lambda: shown_pids(app) == [first.pid])  # second: exec'd away
@@ -154,9 +160,7 @@ async def test_down_from_the_search_goes_into_the_list_where_space_picks() -> No
     app = replay_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
-        await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
-        await wait_for(pilot, lambda: not picker(app).reading, timeout=30)
+        await open_picker(pilot, app)
         query = app.screen.query_one("#query", Input)
         await pilot.press("s", "down", "down")
         assert app.screen.focused is picker(app) and picker(app).cursor == 2
@@ -181,9 +185,7 @@ async def test_search_down_space_typed_in_one_burst_act_in_the_order_typed(
     app = replay_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
-        await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
-        await wait_for(pilot, lambda: not picker(app).reading, timeout=30)
+        await open_picker(pilot, app)
         burst(app, [*tag, "down", "space", "down", "space", "up"])
         await wait_for(pilot, lambda: len(picker(app).picked) == 2)
         await pilot.pause(0.1)
@@ -205,9 +207,7 @@ async def test_the_picker_fits_small_terminals_and_scrolls(
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: len(children(shell.pid)) == 30)
         await loaded(pilot)
-        await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
-        await wait_for(pilot, lambda: not picker(app).reading, timeout=30)
+        await open_picker(pilot, app)
         dialog = app.screen.query_one(".dialog")
         width, height = size
         assert dialog.region.bottom <= height - 1 and dialog.region.right <= width

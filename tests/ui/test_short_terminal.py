@@ -10,20 +10,14 @@ from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import OptionList, RadioButton
 
-from tests.ui.conftest import wait_for
-from tests.ui.test_snapshots import loaded, replay_app
-from tractui.app import TractApp
-from tractui.screens import launch
+from tests.ui.test_small_terminal import DIALOGS, open_dialog
+from tests.ui.test_snapshots import replay_app
 from tractui.screens.signals import SIGNALS
+
+pytestmark = pytest.mark.usefixtures("under_sudo")
 
 SIZE = (50, 14)
 ABOVE_FOOTER = Region(0, 0, 50, 13)
-
-
-@pytest.fixture(autouse=True)
-def _under_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The launch dialog at its tallest: the "as root" checkbox shows (as under sudo)."""
-    monkeypatch.setattr(launch, "launch_user", lambda: ("alice", True))
 
 
 def visible(widget: Widget, dialog: Widget) -> Region:
@@ -31,33 +25,11 @@ def visible(widget: Widget, dialog: Widget) -> Region:
     return widget.region.intersection(dialog.scrollable_content_region).intersection(ABOVE_FOOTER)
 
 
-async def open_dialog(app: TractApp, pilot: object, keys: tuple[str, ...]) -> Widget:
-    assert hasattr(pilot, "press")
-    await loaded(pilot)  # type: ignore[arg-type]
-    await pilot.press(*keys)
-    await wait_for(pilot, lambda: bool(app.screen.query(".dialog")))  # type: ignore[arg-type]
-    await pilot.pause(0.2)  # type: ignore[attr-defined]
-    return app.screen.query_one(".dialog")
-
-
-@pytest.mark.parametrize(
-    "keys",
-    [
-        pytest.param(("n",), id="launch"),
-        pytest.param(("a",), id="attach"),
-        pytest.param(("down", "down", "k"), id="signal"),
-        pytest.param(("down", "r"), id="rename"),
-        pytest.param(("s",), id="sort"),
-        pytest.param(("home", "d"), id="confirm"),
-        pytest.param(("down", "enter"), id="details"),
-        pytest.param(("home", "enter"), id="group details"),
-        pytest.param(("question_mark",), id="help"),
-    ],
-)
+@pytest.mark.parametrize("keys", [*DIALOGS, pytest.param(("home", "enter"), id="group details")])
 async def test_every_dialog_fits_50x14_and_scrolls_to_its_end(keys: tuple[str, ...]) -> None:
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
-        dialog = await open_dialog(app, pilot, keys)
+        dialog = await open_dialog(pilot, app, keys)
         assert ABOVE_FOOTER.contains_region(dialog.region), f"{dialog.region} is cut"
         focused = app.screen.focused
         if focused is not None and focused is not dialog:
@@ -72,7 +44,7 @@ async def test_every_dialog_fits_50x14_and_scrolls_to_its_end(keys: tuple[str, .
 async def test_the_signal_dialog_at_50x14_shows_signals_around_sigterm_and_every_scope() -> None:
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
-        dialog = await open_dialog(app, pilot, ("down", "down", "k"))
+        dialog = await open_dialog(pilot, app, ("down", "down", "k"))
         options = app.screen.query_one("#signals", OptionList)
         shown = visible(options, dialog).height - 2  # its border
         assert shown >= 5, f"{shown} signals shown"

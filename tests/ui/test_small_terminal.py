@@ -7,15 +7,17 @@ import signal
 
 import pytest
 from textual.geometry import Region
+from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import OptionList, Static
 
 from tests.ui.conftest import wait_for
 from tests.ui.test_snapshots import loaded, replay_app
 from tractui.app import TractApp
-from tractui.screens import launch
 from tractui.screens.signals import SIGNALS
 from tractui.widgets.tree import ProcessTree
+
+pytestmark = pytest.mark.usefixtures("under_sudo")
 
 SIZE = (80, 24)
 # the screen above the footer
@@ -28,33 +30,33 @@ def assert_in_view(widget: Widget, dialog: Widget) -> None:
     assert dialog.region.contains_region(widget.region), f"{widget} at {widget.region} is cut"
 
 
-@pytest.fixture(autouse=True)
-def _under_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The launch dialog at its tallest: the "as root" checkbox shows (as under sudo)."""
-    monkeypatch.setattr(launch, "launch_user", lambda: ("alice", True))
+# every dialog, by the keys that open it over the replay
+DIALOGS = [
+    pytest.param(("n",), id="launch"),
+    pytest.param(("a",), id="attach"),
+    pytest.param(("down", "down", "k"), id="signal"),
+    pytest.param(("down", "r"), id="rename"),
+    pytest.param(("s",), id="sort"),
+    pytest.param(("home", "d"), id="confirm"),
+    pytest.param(("down", "enter"), id="details"),
+    pytest.param(("question_mark",), id="help"),
+]
 
 
-@pytest.mark.parametrize(
-    "keys",
-    [
-        pytest.param(("n",), id="launch"),
-        pytest.param(("a",), id="attach"),
-        pytest.param(("down", "down", "k"), id="signal"),
-        pytest.param(("down", "r"), id="rename"),
-        pytest.param(("s",), id="sort"),
-        pytest.param(("home", "d"), id="confirm"),
-        pytest.param(("down", "enter"), id="details"),
-        pytest.param(("question_mark",), id="help"),
-    ],
-)
+async def open_dialog(pilot: Pilot[object], app: TractApp, keys: tuple[str, ...]) -> Widget:
+    """The replay drawn, the keys pressed: the dialog they open, once it is laid out."""
+    await loaded(pilot)
+    await pilot.press(*keys)
+    await wait_for(pilot, lambda: bool(app.screen.query(".dialog")))
+    await pilot.pause(0.2)
+    return app.screen.query_one(".dialog")
+
+
+@pytest.mark.parametrize("keys", DIALOGS)
 async def test_every_dialog_fits_80x24_with_its_key_hints(keys: tuple[str, ...]) -> None:
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        await pilot.press(*keys)
-        await wait_for(pilot, lambda: bool(app.screen.query(".dialog")))
-        await pilot.pause(0.1)
-        dialog = app.screen.query_one(".dialog")
+        dialog = await open_dialog(pilot, app, keys)
         assert ABOVE_FOOTER.contains_region(dialog.region)
         for hint in app.screen.query(".hint"):
             assert_in_view(hint, dialog)

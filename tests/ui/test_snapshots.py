@@ -18,19 +18,16 @@ from tractui.kernel.listing import Listed
 from tractui.model.account import Account
 from tractui.model.history import GroupHistory
 from tractui.replay import WALL, ReplayEngine, demo_session
-from tractui.screens import attach, launch
+from tractui.screens import attach
 from tractui.screens.group import GroupDetailsScreen as Details
 from tractui.widgets.picker import Pick
+
+# whoever runs the tests, the launch dialog is the one root sees under sudo
+pytestmark = pytest.mark.usefixtures("under_sudo")
 
 SIZE = (120, 30)
 
 SnapCompare = Callable[..., bool]
-
-
-@pytest.fixture(autouse=True)
-def _under_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Whoever runs the tests, the launch dialog is the one root sees under sudo."""
-    monkeypatch.setattr(launch, "launch_user", lambda: ("alice", True))
 
 
 PICKS = [
