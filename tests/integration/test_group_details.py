@@ -41,12 +41,16 @@ def result(future: Future[T]) -> T:
 
 
 def details_when(session: Session, group: str, count: int) -> GroupDetails:
-    """The group's details once its history lists ``count`` ended members kept on disk."""
+    """The group's details once its history lists ``count`` ended members kept on disk, and
+    its row has seen as many exits: the history is read from the files as the details open,
+    the row is the last snapshot's (a daemon's mirror, on a loaded machine, may be a step
+    behind the daemon's files: the row then still counted the last child live)."""
     found: list[GroupDetails] = []
 
     def enough() -> bool:
         found[:] = [result(session.group_details(group))]
-        return sum(e.on_disk for e in found[0].history) >= count
+        d = found[0]
+        return sum(e.on_disk for e in d.history) >= count and d.row.exits >= count
 
     poll_until(enough, f"{count} ended members in the history of {group}", TIMEOUT)
     return found[0]
