@@ -146,15 +146,16 @@ def test_group_cpu_is_its_roots_getrusage(engine: Engine, tmp_path: Path) -> Non
     def settled() -> bool:
         got[:] = [_cpu(engine, group)]
         user, system, _ = got[0]
-        return _within(user + system, true_user + true_system, 4)
+        return _within(user, true_user) and _within(system, true_system)
 
-    wait_until(engine, settled, "the group's CPU to reach getrusage's", 10)
+    try:
+        wait_until(engine, settled, "the group's CPU to reach getrusage's, each mode", 10)
+    finally:
+        print("user, system, records:", got, "truth:", true_user, true_system)
     user, system, records = got[0]
     truth_sum = true_user + true_system
     # the records alone miss it by far: the correction does the work
     assert records < truth_sum - (0.01 * truth_sum + 4 * TICK), (records, truth_sum)
-    assert _within(user, true_user), (user, true_user, system, true_system)
-    assert _within(system, true_system), (user, true_user, system, true_system)
     # the root ends: the engine reaps it with wait4, whose rusage is its whole (its CPU after
     # the getrusage above too: its exit, a python's teardown, under ~50 ms)
     root = engine.tracker.procs[group.roots[0]]
@@ -278,12 +279,12 @@ def test_metrics_and_groups_cpu_survive_kill9(
 
     def settled() -> bool:
         got[:] = [_scrape_cpu(address, "burst")]
-        return _within(got[0][0] + got[0][1], truth_sum, 4)
+        return _within(got[0][0], true_user) and _within(got[0][1], true_system)
 
-    poll_until(settled, "the metrics' CPU to reach getrusage's", 20)
-    user, system = got[0]
-    assert _within(user, true_user), (user, true_user, system, true_system)
-    assert _within(system, true_system), (user, true_user, system, true_system)
+    try:
+        poll_until(settled, "the metrics' CPU to reach getrusage's, each mode", 20)
+    finally:
+        print("metrics user, system:", got, "truth:", true_user, true_system)
     cpu_s, records = _groups_cpu(daemon, "burst")
     assert _within(cpu_s, truth_sum, 4), (cpu_s, truth_sum)
     assert records < truth_sum - (0.01 * truth_sum + 4 * TICK), (records, truth_sum)

@@ -236,12 +236,13 @@ def test_a_member_without_a_record_counts_once_when_its_reaper_is_read(tmp_path:
     account = tracker.procs[(pid, start)].account  # its thread's record alone
     assert account is not None and not tracker.procs[(pid, start)].own_record
     thread_us = account.utime_us
-    tracker.unrecorded.pending.append(Reading(root.key, 4 * SEC, 1_200_000, 0, False))
+    tracker.unrecorded.pend(Reading(root.key, 4 * SEC, 1_200_000, 0, False))
     tracker.unrecorded.settle(4 * SEC + SETTLE_NS)
     assert tracker.procs[(pid, start)].reaped_read
     work = snapshot_round(_engine(tracker))
     assert (pid, start) in work.accounted
     seen.append(_user(metrics.compute(work).counters))
     assert seen[:2] == [1.0, 1.0]
-    # its thread's record, and the rest from the reaper's reading: 1.2 s in all
-    assert seen[2] == pytest.approx(1.2), (seen, thread_us)
+    # its thread's record, and the rest from the reaper's reading: 1.2 s in all (and half a
+    # tick: a reading counts the middle of its tick)
+    assert seen[2] == pytest.approx(1.2 + 0.5 / procfs.CLK_TCK), (seen, thread_us)

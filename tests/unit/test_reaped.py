@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from tractui.kernel import procfs
 from tractui.model.account import Account
-from tractui.model.reaped import MARGIN_NS, SETTLE_NS, US_PER_TICK, Fix, Unrecorded, raise_to
+from tractui.model.reaped import (
+    MARGIN_NS,
+    SETTLE_NS,
+    US_PER_TICK,
+    Fix,
+    Unrecorded,
+    raise_to,
+    within_tick,
+)
 from tractui.model.store import Group, Proc, Store
 
 S = 1_000_000_000  # ns
@@ -23,6 +31,17 @@ def test_raise_to_grows_the_total_never_a_mode_down() -> None:
     assert (user, system) == (300, 200)
     user, system = raise_to(100, 100, 400, 200)  # both up: the total, split as they grew
     assert user + system == 600 and user >= 100 and system >= 100
+
+
+def test_a_reading_counts_the_middle_of_its_tick() -> None:
+    tick = US_PER_TICK
+    assert within_tick(9 * tick) == 9 * tick + tick // 2  # cut down by half a tick, mean
+    assert within_tick(0) == 0  # nothing in that mode: nothing
+
+
+def corr(read_ms: int, given_us: int) -> int:
+    """The correction a reading of ``read_ms`` (whole ticks) gives over ``given_us``."""
+    return max(0, within_tick(read_ms * 1000) - given_us)
 
 
 class Stat:
@@ -87,12 +106,14 @@ def test_a_reaper_gets_what_its_children_records_lack() -> None:
     u.settle(T0 + S + SETTLE_NS - 1)
     assert parent.fix is not None and parent.fix.user_us == 0  # not settled yet
     u.settle(T0 + S + SETTLE_NS)
-    assert (parent.fix.user_us, parent.fix.system_us) == (6_000, 3_000)
-    assert (group.unrecorded_user_us, group.unrecorded_system_us) == (6_000, 3_000)
+    want = (corr(90, 84_000), corr(30, 27_000))
+    assert want == (11_000, 8_000)  # 6 and 3 ms lacking, and half a tick each
+    assert (parent.fix.user_us, parent.fix.system_us) == want
+    assert (group.unrecorded_user_us, group.unrecorded_system_us) == want
     # read again, the same: nothing more
     _read(u, reader, parent, T0 + 3 * S, 90, 30)
     u.settle(T0 + 5 * S)
-    assert group.unrecorded_user_us + group.unrecorded_system_us == 9_000
+    assert (group.unrecorded_user_us, group.unrecorded_system_us) == want
 
 
 def test_a_child_not_reaped_yet_or_ended_after_the_reading_counts_nothing_twice() -> None:
@@ -105,11 +126,12 @@ def test_a_child_not_reaped_yet_or_ended_after_the_reading_counts_nothing_twice(
     # b ended after the reading (reaped after it too), its exit applied before it settled
     _end(store, u, b, T0 + S + MARGIN_NS + 1, parent, 50_000, 0)
     u.settle(T0 + 3 * S)
-    assert (parent.fix.user_us, parent.fix.system_us) == (2_000, 1_000)  # type: ignore[union-attr]
+    want = (corr(30, 28_000), corr(10, 9_000))  # b is not in that reading
+    assert (parent.fix.user_us, parent.fix.system_us) == want  # type: ignore[union-attr]
     # a reading with b ended but not reaped yet (a zombie): lower, kept as it was
     _read(u, reader, parent, T0 + 4 * S, 30, 10)
     u.settle(T0 + 6 * S)
-    assert group.unrecorded_user_us + group.unrecorded_system_us == 3_000
+    assert (group.unrecorded_user_us, group.unrecorded_system_us) == want
 
 
 def test_a_record_after_the_exit_event_within_the_settling_is_not_counted_twice() -> None:
@@ -121,7 +143,8 @@ def test_a_record_after_the_exit_event_within_the_settling_is_not_counted_twice(
     _read(u, reader, parent, T0 + S // 10, 30, 10)
     _record(u, kid, 28_000, 9_000, T0 + S // 5)  # its record, before the reading settled
     u.settle(T0 + 2 * S)
-    assert group.unrecorded_user_us + group.unrecorded_system_us == 3_000
+    want = (corr(30, 28_000), corr(10, 9_000))
+    assert (group.unrecorded_user_us, group.unrecorded_system_us) == want
 
 
 def test_a_sigchld_ignoring_parent_never_goes_negative() -> None:
@@ -146,7 +169,8 @@ def test_an_attached_reaper_counts_from_its_base() -> None:
     base_ms = (50 * US_PER_TICK // 1000, 20 * US_PER_TICK // 1000)
     _read(u, reader, parent, T0 + S, base_ms[0] + 30, base_ms[1] + 10)
     u.settle(T0 + 3 * S)
-    assert (group.unrecorded_user_us, group.unrecorded_system_us) == (2_000, 1_000)
+    want = (corr(30, 28_000), corr(10, 9_000))  # what it reaped before is not in it
+    assert (group.unrecorded_user_us, group.unrecorded_system_us) == want
 
 
 def test_wait4_in_any_order_with_the_roots_exit_and_record() -> None:
@@ -182,7 +206,8 @@ def test_a_middle_process_gone_unread_rolls_up_to_its_reaper() -> None:
     _read(u, reader, top, T0 + S, 20, 30)  # top's cutime: sh's own and what sh reaped
     u.settle(T0 + 3 * S)
     recorded = group.ended.cpu_s
-    assert round((recorded + group.unrecorded_s) * 1e6) == 50_000
+    # the truth, 50 ms, to half a tick a mode (the readings count the middle of their tick)
+    assert 50_000 <= round((recorded + group.unrecorded_s) * 1e6) <= 50_000 + US_PER_TICK
 
 
 def test_a_growing_correction_of_an_ended_child_reaches_its_reaper() -> None:
@@ -196,13 +221,17 @@ def test_a_growing_correction_of_an_ended_child_reaches_its_reaper() -> None:
     _end(store, u, leaf, T0, mid, 18_000, 0)  # truth 20
     _read(u, reader, mid, T0 + 1, 20, 0)  # mid read: it reaped leaf's 20
     _end(store, u, mid, T0 + 2, top, 8_000, 0)  # truth 10
-    u.settle(T0 + SETTLE_NS + 1)  # mid's correction: 2 ms, after its end
-    assert mid.fix is not None and mid.fix.user_us == 2_000
+    u.settle(T0 + SETTLE_NS + 1)  # mid's correction: 2 ms and half a tick, after its end
+    mid_corr = corr(20, 18_000)
+    assert mid.fix is not None and mid.fix.user_us == mid_corr
     # mid's record, its correction and what it reaped (leaf's record)
-    assert top.fix is not None and top.fix.reaped_user_us == 8_000 + 2_000 + 18_000
+    assert top.fix is not None and top.fix.reaped_user_us == 8_000 + mid_corr + 18_000
     _read(u, reader, top, T0 + 2 * S, 30, 0)  # mid's 10 and its cutime's 20
     u.settle(T0 + 4 * S)
-    assert round((group.ended.cpu_s + group.unrecorded_s) * 1e6) == 30_000
+    # mid's half tick is in top's sum: top's reading, in the middle of its own tick, takes
+    # it off again (the count is top's reading: the truth to half a tick)
+    total = round((group.ended.cpu_s + group.unrecorded_s) * 1e6)
+    assert total == 30_000 + US_PER_TICK // 2, total
 
 
 def test_fix_wire_round_trip_and_bad_values() -> None:
