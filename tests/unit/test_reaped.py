@@ -244,3 +244,23 @@ def test_fix_wire_round_trip_and_bad_values() -> None:
             assert "cpu_fix" in str(err)
         else:
             raise AssertionError(f"{bad!r} was taken")
+
+
+def test_a_child_with_no_record_is_marked_reaped_once_its_reapers_reading_settles() -> None:
+    """The metrics drop an ended member's held sample once its CPU is in its reaper's
+    correction: a child with no record of its own, ended before the reading, is marked; one
+    that ended after it, or whose record came, is not."""
+    store, u, _group = _store()
+    reader = Reader()
+    parent = _proc(store, 10)
+    before, after, recorded = (_proc(store, 11 + i, parent) for i in range(3))
+    _end(store, u, before, T0, parent)
+    _end(store, u, recorded, T0, parent)
+    recorded.own_record = True  # its record came after the exit event
+    _read(u, reader, parent, T0 + S, 30, 10)
+    _end(store, u, after, T0 + S + MARGIN_NS + 1, parent)
+    u.settle(T0 + 3 * S)
+    assert before.reaped_read and not after.reaped_read and not recorded.reaped_read
+    _read(u, reader, parent, T0 + 4 * S, 40, 10)
+    u.settle(T0 + 6 * S)
+    assert after.reaped_read

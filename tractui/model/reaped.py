@@ -9,16 +9,15 @@ switches): a record lacks the CPU since the last update, and the rest of the exi
 What is exact is what reaping gives: wait_task_zombie adds the child's whole CPU (its
 cputime_adjusted, to its end) and the child's own cutime/cstime to the parent's cutime/cstime
 (/proc/PID/stat fields 16 and 17, in clock ticks), and wait4() returns the same of the child it
-reaps (to the µs). So, per
-member P and per mode (user, system):
+reaps (to the µs). So, per member P and per mode (user, system):
 
     corr(P) = max over readings ( (cut(P) - base(P)) - Σ total(C) )
 
 over the members C whose exit event named P as their parent (their reaper), where
 ``total(C) = C's record account + corr(C) + what C reaped itself`` (the kernel adds a child's
-cutime to its reaper's too). ``base(P)`` is 0 for a member that joined by its
-fork (the kernel zeroes cutime at fork), else what the /proc read it joined by showed (what it
-reaped before is not its group's). For a launched root, which the engine reaps with wait4(),
+cutime to its reaper's too). ``base(P)`` is 0 for a member that joined by its fork (the kernel
+zeroes cutime at fork), else what the /proc read it joined by showed (what it reaped before is
+not its group's). For a launched root, which the engine reaps with wait4(),
 the rusage R gives ``corr(root) = R - base - own record - Σ total(kids)``. The group's CPU is
 then its live members' /proc CPU, plus its ended members' records, plus every member's
 correction (``Group.unrecorded_*``): exact, for the CPU its reapers reaped.
@@ -54,8 +53,8 @@ US_PER_TICK = 1_000_000 // CLK_TCK
 SETTLE_NS = 1_000_000_000
 # The kernel sends a child's exit event after it woke its parent (exit_notify, then
 # proc_exit_connector): the parent may reap it, and a reading count it, just before the event's
-# time. A child that ended this soon after a reading counts as reaped by it (at worst a reading
-# is that low: never too high).
+# time. A child that ended this soon after a reading counts as reaped by it (at worst that
+# makes a reading lower, never higher).
 MARGIN_NS = 50_000_000
 # a reaper's recent children are kept this long (their end times), for the readings pending
 RECENT_NS = 4 * SETTLE_NS
@@ -73,7 +72,9 @@ class Fix:
     base_system: int = 0
     user_us: int = 0  # its correction, corr(P)
     system_us: int = 0
-    reaped_user_us: int = 0  # Σ total(C) of the members its exit events named it the parent of
+    # what the members its exit events named it the parent of gave it, as counted here (their
+    # records, corrections and what they reaped: given_us)
+    reaped_user_us: int = 0
     reaped_system_us: int = 0
     # the children's sums added lately: (their end, user µs, system µs), oldest first
     recent: deque[tuple[int, int, int]] | None = None
@@ -170,6 +171,8 @@ class Unrecorded:
         self.pending: deque[Reading] = deque()
         self._waiting: dict[Key, int] = {}  # how many readings of each are pending
         self.reapers: dict[Key, None] = {}  # live members whose exit events named them a parent
+        # by reaper: its ended children with no record of their own yet, to mark reaped_read
+        self._unrecorded_kids: dict[Key, list[Key]] = {}
 
     def joined(self, proc: Proc, cut_ticks: tuple[int, int]) -> None:
         """``proc`` joins by a /proc read that showed ``cut_ticks`` reaped already."""
@@ -185,6 +188,8 @@ class Unrecorded:
             return
         proc.reaper = reaper.key
         self.reapers[reaper.key] = None
+        if not proc.own_record:
+            self._unrecorded_kids.setdefault(reaper.key, []).append(proc.key)
         user, system = given_us(proc)
         self._reaped(reaper, proc.ended, user, system, now)
 
@@ -217,6 +222,8 @@ class Unrecorded:
             proc = procs.get(key)
             if proc is None or proc.ended is not None:
                 del self.reapers[key]
+                if proc is None or not self.waiting(key):
+                    self._unrecorded_kids.pop(key, None)
                 continue
             stat = reader.stat(key[0])
             if stat is None or not procfs.same_start(stat.start, key[1]):
@@ -280,10 +287,13 @@ class Unrecorded:
             given_user, given_system = fix.reaped_user_us, fix.reaped_system_us
             if fix.recent:
                 after = reading.at + MARGIN_NS
-                for ended, u, s in fix.recent:
+                oldest = after - SETTLE_NS  # what came before this ended before the reading
+                for ended, u, s in reversed(fix.recent):
                     if ended > after:  # not reaped when it was read: not in it
                         given_user -= u
                         given_system -= s
+                    elif ended < oldest:
+                        break
         if reading.waited:  # wait4's rusage, to the µs: its own record is in it
             user, system = reading.user_us, reading.system_us
             if proc.account is not None:
@@ -298,16 +308,20 @@ class Unrecorded:
         new_user, new_system = raise_to(old_user, old_system, user, system)
         if (new_user, new_system) != (old_user, old_system):
             self.add(proc, new_user - old_user, new_system - old_system, now)
-        procs = self.store.procs
-        for key in proc.children:  # what it had reaped by then is in its correction now
-            child = procs.get(key)
-            if (
-                child is not None
-                and child.reaper == proc.key
-                and child.ended is not None
-                and child.ended <= reading.at
-            ):
-                child.reaped_read = True
+        kids = self._unrecorded_kids.pop(proc.key, None)
+        if kids:  # those with no record that it had reaped by then: in its correction now
+            procs = self.store.procs
+            later = []
+            for key in kids:
+                child = procs.get(key)
+                if child is None or child.own_record:
+                    continue
+                if child.ended is not None and child.ended <= reading.at:
+                    child.reaped_read = True
+                else:
+                    later.append(key)
+            if later and proc.key in procs:
+                self._unrecorded_kids[proc.key] = later
 
     def add(self, proc: Proc, user: int, system: int, now: int) -> None:
         """``proc``'s correction grows: its group's too, and its reaper's sum if it ended."""
