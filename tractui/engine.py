@@ -161,6 +161,7 @@ class Engine:
         self.tracker = Tracker(keep_exited=keep_exited)
         self.counters = Counters()
         self.launched: dict[int, subprocess.Popen[bytes]] = {}
+        self._launched_keys: dict[int, Key] = {}  # pid -> the member each launched one is
         self.launches: dict[str, list[LaunchRecord]] = {}  # by group: what was launched into it
         self.state = state  # saves the groups; None: they die with us
         # keeps the ended members on disk (in the state's directory, under its lock): None, not
@@ -285,6 +286,7 @@ class Engine:
                 self.history.collect(self.tracker)  # what prune forgets is encoded first
             self.tracker.prune()
             self.reap()
+            self.tracker.read_reapers()
             extra = self.tracker.take_delta()
             _merge(delta, extra)
         if self.save_in_poll:
@@ -410,10 +412,33 @@ class Engine:
         return total
 
     def reap(self) -> None:
-        """Collect the exit of launched programs (their statuses come from the kernel events)."""
+        """Collect the exit of launched programs (their statuses come from the kernel events)
+        with wait4(): its rusage is the program's whole CPU, its own and what it reaped, which
+        gives the CPU its group's records lack (:mod:`tractui.model.reaped`)."""
         for pid, popen in list(self.launched.items()):
-            if popen.poll() is not None:
+            if popen.returncode is not None:
                 del self.launched[pid]
+                self._launched_keys.pop(pid, None)
+                continue
+            try:
+                got, status, usage = os.wait4(pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else (Popen.wait): no rusage
+                popen.poll()
+                del self.launched[pid]
+                self._launched_keys.pop(pid, None)
+                continue
+            if got == 0:
+                continue
+            popen.returncode = os.waitstatus_to_exitcode(status)
+            del self.launched[pid]
+            key = self._launched_keys.pop(pid, None)
+            if key is not None:
+                self.tracker.unrecorded.waited(
+                    key,
+                    self.tracker.now(),
+                    round(usage.ru_utime * 1e6),
+                    round(usage.ru_stime * 1e6),
+                )
 
     # ---- commands ----------------------------------------------------------------------------
 
@@ -434,6 +459,7 @@ class Engine:
         self.launched[popen.pid] = popen
         log.debug("launched %d into %r: %s", popen.pid, name, spec.argv)
         proc = self.adopt_child(name, popen.pid)
+        self._launched_keys[popen.pid] = proc.key
         self.tracker.expect_exec(proc, tuple(spec.argv))
         records = self.launches.setdefault(name, [])
         records.append(LaunchRecord.of(spec.argv, spec.cwd, spec.as_root, proc, log_path))

@@ -135,6 +135,9 @@ class ProcInfo(NamedTuple):
     state: str
     kthread: bool
     read_ns: int = 0
+    # cutime and cstime (clock ticks): the CPU of the children it had reaped by then; what a
+    # process that joins by this read had reaped before is not its group's (tractui.model.reaped)
+    cut_ticks: tuple[int, int] = (0, 0)
 
 
 # The kernel stamps an exec event after the new program is in place (fs/exec.c: the mm, comm

@@ -944,6 +944,7 @@ class Snapshots:
             more=max(0, len(history) - HISTORY_SHOWN) + older,
             in_tree=len(in_tree),
             trend=self.group_trends.series(group.name),
+            unrecorded_s=group.unrecorded_s,
         )
 
 

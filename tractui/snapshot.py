@@ -224,6 +224,8 @@ class GroupDetails:
     # history, on_disk False
     in_tree: int = 0
     trend: Series | None = None  # the live members' summed CPU% and RSS, the last 10 minutes
+    # the CPU the exit records lack, from what its reapers were given (Group.unrecorded_s)
+    unrecorded_s: float = 0.0
 
 
 HISTORY_SHOWN = 1000  # the newest entries a group's details list; the rest are counted
@@ -459,7 +461,7 @@ class SnapshotRows:
                 total=len(group.members),
                 cpu=max(0, self._cpu.get(group.name, 0)) / 1e6,
                 rss_kb=self._rss.get(group.name, 0),
-                cpu_time_s=self._ticks.get(group.name, 0) / procfs.CLK_TCK + group.ended.cpu_s,
+                cpu_time_s=self._ticks.get(group.name, 0) / procfs.CLK_TCK + group.accounted_cpu_s,
                 forks=group.forks,
                 execs=group.execs,
                 exits=group.exits,

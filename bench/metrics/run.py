@@ -347,17 +347,23 @@ def run(
                 f"{cpu['as it comes']:.3f}", f"{err['as it comes']:+.1f}%", f"{cpu['lean']:.3f}",
                 f"{err['lean']:+.1f}%", ratio(abs(err["tractui"]), abs(err["as it comes"])),
             ])  # fmt: skip
-            if hz:
-                # the time since the scheduler last updated the runtime, at the exit: uniform
-                # over a tick, and at most the process's own runtime (R)
-                tick, r = 1 / hz, ms / 1e3
-                mean = r - r * r / (2 * tick) if r <= tick else tick / 2
-                say(
-                    f"  {n} x {ms} ms: a tick is {tick * 1e3:.0f} ms; an exit record lacks the "
-                    f"CPU since the scheduler's last update (at most a tick, at most the process's "
-                    f"own): ~{n * mean:.2f} s expected over {n} ({n * mean / truth * 100:.0f}% "
-                    "of the truth)"
-                )
+            # what the records alone give (before the correction from the reaper), and the
+            # root's own CPU apart: /proc's ticks of a live process, cut down
+            with daemon.connect() as conn:
+                found_g = next(g for g in conn.request("groups") if g["name"] == name)
+            ended, unrecorded = found_g["ended"], found_g.get("unrecorded") or {}
+            live = float(found_g["live_cpu_s"])
+            records = live + ended["cpu_user_s"] + ended["cpu_system_s"]
+            added = unrecorded.get("cpu_user_s", 0.0) + unrecorded.get("cpu_system_s", 0.0)
+            rest = cpu["tractui"] - live
+            say(
+                f"  {n} x {ms} ms: the exit records alone (with the root's /proc) {records:.3f} s "
+                f"({(records - truth) / truth * 100:+.1f}%); what the root reaped (its cutime, "
+                f"cstime) adds {added:.3f} s. The root's own CPU: /proc {live:.3f} s (ticks of "
+                f"{1e3 / procfs.CLK_TCK:.0f} ms, cut down), getrusage {own:.3f} s; the rest "
+                f"{rest:.3f} s against getrusage's children {children:.3f} s "
+                f"({(rest - children) / children * 100:+.2f}%){f'; HZ {hz}' if hz else ''}"
+            )
     finally:
         scraping.set()
         scraper.join(timeout=30)

@@ -128,7 +128,7 @@ def test_prometheus_scrapes_live_count_and_exact_cpu(
     assert script > 0
     # the group's CPU: the 20 children (exact, from their exit records) and the workload
     # itself, alive (its /proc ticks); getrusage's count of the children is the truth for them
-    # and it is at most the whole, each record missing its process's last moments (< 1 ms)
+    # (each record misses its process's last moments, which what the workload reaped adds)
     assert children - 0.02 * 20 <= cpu, (cpu, children)
     assert cpu <= children + 1.0, (cpu, children)  # + the workload's own (python: < 1 s)
     forks = _query(prom, 'tractui_group_forks_total{groupname="work"}')

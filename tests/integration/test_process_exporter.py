@@ -12,7 +12,8 @@ parent's own CPU), and tractui's error a quarter of process-exporter's at most.
 The tick: the kernel's exit record holds the task's runtime as the scheduler last updated it
 (at its last tick or switch), not the moments since: a process that computes to its end loses
 0 to 1 tick of it (4 ms at HZ=250; getrusage, read after the task's last switch, has them).
-The figures are in bench/metrics.
+tractui adds them back from what the parent reaped (tractui.model.reaped, whose tests hold it
+to 1%); the bounds here stay loose. The figures are in bench/metrics.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from tractui.errors import UserError
 from tractui.events import Exit, Fork
 from tractui.kernel import procfs, pstats
 from tractui.kernel.pstats import ProcStats
+from tractui.model.reaped import SETTLE_NS, Reading
 from tractui.model.tracker import Tracker
 
 from .fakeproc import FakeProc
@@ -219,3 +220,29 @@ def test_thread_records_then_the_own_one_count_once(tmp_path: Path) -> None:
         view = metrics.compute(snapshot_round(_engine(tracker)))
         seen.append((_user(view.counters), _faults(view.counters)[0]))
     assert seen == [(0.95, 95), (0.95, 95), (pytest.approx(1.0), 100)]
+
+
+def test_a_member_without_a_record_counts_once_when_its_reaper_is_read(tmp_path: Path) -> None:
+    """A member sampled at 1.0 s ends with no record (lost, or accounting off): its sample is
+    held; then its reaper's reading (1.2 s of it, all it had) settles: in that same round the
+    sample goes and the reaper's correction comes, so the counter ends at 1.2 s, not 2.2."""
+    tracker, pid, start = _tracker_with("live-thread")
+    reads = {pid: _stats(start, 1.0)}
+    metrics = Metrics(tmp_path, read=lambda p, limit: reads.get(p))
+    seen = [_user(metrics.compute(snapshot_round(_engine(tracker))).counters)]
+    tracker.apply([Exit(3 * SEC, pid, pid, 0, ROOT, ROOT)])
+    seen.append(_user(metrics.compute(snapshot_round(_engine(tracker))).counters))
+    root = tracker.procs[tracker.groups["g"].roots[0]]
+    account = tracker.procs[(pid, start)].account  # its thread's record alone
+    assert account is not None and not tracker.procs[(pid, start)].own_record
+    thread_us = account.utime_us
+    tracker.unrecorded.pend(Reading(root.key, 4 * SEC, 1_200_000, 0, False))
+    tracker.unrecorded.settle(4 * SEC + SETTLE_NS)
+    assert tracker.procs[(pid, start)].reaped_read
+    work = snapshot_round(_engine(tracker))
+    assert (pid, start) in work.accounted
+    seen.append(_user(metrics.compute(work).counters))
+    assert seen[:2] == [1.0, 1.0]
+    # its thread's record, and the rest from the reaper's reading: 1.2 s in all (and half a
+    # tick: a reading counts the middle of its tick)
+    assert seen[2] == pytest.approx(1.2 + 0.5 / procfs.CLK_TCK), (seen, thread_us)

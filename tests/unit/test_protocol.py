@@ -339,3 +339,17 @@ def test_a_daemon_message_the_mirror_cannot_read_is_one_line_not_a_traceback(
     finally:
         engine.stop()
     thread.join(timeout=5)
+
+
+def test_the_mirror_gets_the_cpu_the_records_lack() -> None:
+    """A group's unrecorded CPU (tractui.model.reaped) reaches a client, in its TIME."""
+    history = History()
+    t = history.tracker
+    history.step(0, None)
+    group = next(iter(t.groups.values()))
+    group.unrecorded_user_us, group.unrecorded_system_us = 1_250_000, 40_000
+    mirror = Mirror(Tracker(keep_exited=5.0, clock_offset=lambda: 0))
+    mirror.load(_roundtrip(snapshot_message(t, list(t.groups.values()), [], _wire, {})))
+    got = mirror.tracker.groups[group.name]
+    assert (got.unrecorded_user_us, got.unrecorded_system_us) == (1_250_000, 40_000)
+    assert got.accounted_cpu_s == pytest.approx(group.ended.cpu_s + 1.29)

@@ -791,3 +791,45 @@ def test_thin_runs_merge_and_their_members_stay_up_to_date() -> None:
         assert _groups(kept) == _groups(state.encode(t, {})), f"after step {i}: {step}"
     runs = [[key[0] - HISTORY_ROOT for key in run.members] for run in members._runs["web"]]
     assert runs == [[0, 2], [4, 5], [6]]
+
+
+def test_the_cpu_the_records_lack_is_saved_and_journaled(directory: Path) -> None:
+    """A group's unrecorded CPU and a member's correction (tractui.model.reaped) come back
+    from the state file, and from the journal after a kill -9."""
+    clock = Clock()
+    owner = new_owner()
+    persister = Persister(directory, interval=1.0, clock=clock)
+    persister.restore(owner)
+    synthetic(owner)
+    t = owner.tracker
+    ended = t.procs[(ROOT + 2, 4 * SEC)]
+    t.unrecorded.add(ended, 1_500, 700, 0)
+    assert (t.groups["web"].unrecorded_user_us, t.groups["web"].unrecorded_system_us) == (
+        1_500,
+        700,
+    )
+    assert persister.tick(owner)
+    saved_doc = json.loads((directory / "groups.json").read_text())
+    web = next(g for g in saved_doc["groups"] if g["name"] == "web")
+    assert web["unrecorded"] == [1_500, 700]
+    t.unrecorded.add(ended, 500, 300, 0)  # after the save: in the journal only
+    assert not persister.tick(owner)
+    persister.release()  # a kill -9: no final save
+    after, _ = restore(directory)
+    group = after.tracker.groups["web"]
+    assert (group.unrecorded_user_us, group.unrecorded_system_us) == (2_000, 1_000)
+    fix = after.tracker.procs[(ROOT + 2, 4 * SEC)].fix
+    assert fix is not None and (fix.user_us, fix.system_us) == (2_000, 1_000)
+
+
+@pytest.mark.parametrize("bad", [[1], [-1, 0], [1.5, 0], "x", [True, 0]])
+def test_a_bad_unrecorded_cpu_is_corrupt(directory: Path, bad: object) -> None:
+    owner = new_owner()
+    synthetic(owner)
+    saved(directory, owner).release()
+    path = directory / "groups.json"
+    doc = json.loads(path.read_text())
+    doc["groups"][0]["unrecorded"] = bad
+    path.write_text(json.dumps(doc))
+    _after, restored = restore(directory)
+    assert "unrecorded" in restored.warning

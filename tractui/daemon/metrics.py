@@ -4,14 +4,17 @@ are; and tractui's own counters.
 
 Where each figure comes from:
 
-- **Counters** (CPU seconds, storage bytes, context switches, page faults) are exact (but for
-  the CPU a record lacks: the time since the scheduler last updated the task's runtime, up to
-  a tick for a process that computes to its end; bench/metrics): an ended member counts with
-  its kernel account (``Group.ended``, the taskstats records, persisted with the state); a
-  live one, or one that ended and whose record has not come yet, with its latest
-  ``/proc`` sample. One that is forgotten (pruned) without a record ever coming leaves its last
-  sample's page faults with its group (``faults`` in ``metrics.json``); its CPU and I/O stay in
-  the accumulators (below).
+- **Counters** (CPU seconds, storage bytes, context switches, page faults) are exact: an ended
+  member counts with its kernel account (``Group.ended``, the taskstats records, persisted
+  with the state); a live one, or one that ended and whose record has not come yet, with its
+  latest ``/proc`` sample. A record is read before its process's last moments (~1 ms each
+  here), so the CPU adds what the records lack, recovered from what the members' reapers were
+  given (``Group.unrecorded_*``: :mod:`tractui.model.reaped`, persisted with the state too):
+  exact, to a clock tick a mode, for whatever a member reaped (bench/metrics). An ended member
+  with no record whose reaper's reading has come since (``Proc.reaped_read``) counts through
+  that reading alone: its sample goes in the round the correction comes. One that is forgotten
+  (pruned) without a record ever coming leaves its last sample's page faults with its group
+  (``faults`` in ``metrics.json``); its CPU and I/O stay in the accumulators (below).
 - **Monotonic, across restarts and kill -9.** Each counter series is exported through an
   accumulator: it grows by what the computed value grew since the last round, and never falls
   (a member that ended with no record, a restart that lost the records of members that ended
@@ -483,10 +486,12 @@ def snapshot_round(engine: Engine) -> Round:
     for p in tracker.procs.values():
         if p.ended is None:
             members.append((p.group, p.key, True))
+        elif p.own_record or p.reaped_read:
+            # its record came; or not, but its reaper's correction has its CPU now (in the
+            # same round as its sample goes): its sample is not held any more
+            accounted.append(p.key)
         elif p.account is None:
             members.append((p.group, p.key, False))
-        elif p.own_record:
-            accounted.append(p.key)
         else:
             members.append((p.group, p.key, False))
             partial.setdefault(p.group, Account()).merge(p.account)
@@ -500,8 +505,8 @@ def snapshot_round(engine: Engine) -> Round:
             GroupFacts(
                 g.name,
                 (
-                    ended.utime_us / 1e6,
-                    ended.stime_us / 1e6,
+                    (ended.utime_us + g.unrecorded_user_us) / 1e6,
+                    (ended.stime_us + g.unrecorded_system_us) / 1e6,
                     ended.read_bytes,
                     ended.write_bytes,
                     ended.nvcsw,
@@ -558,7 +563,7 @@ HELP = {
     PREFIX + "worst_fd_ratio": "the worst (closest to 1) ratio between open fds and max fds "
     "among all procs in this group",
     PREFIX + "cpu_seconds_total": "Cpu user usage in seconds (ended members: exact, from the "
-    "kernel's accounting)",
+    "kernel's accounting and what their reapers were given)",
     PREFIX + "read_bytes_total": "number of bytes read by this group",
     PREFIX + "write_bytes_total": "number of bytes written by this group",
     PREFIX + "context_switches_total": "Context switches",

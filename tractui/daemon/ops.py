@@ -197,7 +197,8 @@ class Requests:
 
     def _groups(self, client: Client, m: JsonObject) -> list[JsonObject]:
         """Every group, with its CPU seconds: the live members' from /proc now (one stat read
-        each), the ended ones' from the kernel's exit records."""
+        each), the ended ones' from the kernel's exit records, and what the records lack, from
+        what the members' reapers were given (tractui.model.reaped)."""
         tracker = self.engine.tracker
         live_ticks: dict[str, int] = {}
         for proc in tracker.live.values():
@@ -209,7 +210,7 @@ class Requests:
             wire = self.group_wire(group)
             live = live_ticks.get(group.name, 0) / procfs.CLK_TCK
             wire["live_cpu_s"] = round(live, 2)
-            wire["cpu_s"] = round(live + group.ended.cpu_s, 6)
+            wire["cpu_s"] = round(live + group.accounted_cpu_s, 6)
             out.append(wire)
         return out
 

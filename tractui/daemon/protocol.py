@@ -34,6 +34,7 @@ from tractui.model.wire import (
     key_to_wire,
     proc_from_wire,
     proc_to_wire,
+    unrecorded_from_wire,
 )
 
 PROTOCOL = 1
@@ -444,6 +445,7 @@ class Mirror:
         group.signaled = signaled if isinstance(signaled, int) else 0
         ended = g.get("ended")  # a daemon of an older tractui sends none
         group.ended = Account.from_json(ended) if ended is not None else Account()
+        unrecorded_from_wire(group, g.get("unrecorded"))  # a daemon of an older tractui: none
         self.logs[group.name] = str(g.get("log", ""))
         if g.get("launched"):
             self.launched.add(group.name)

@@ -34,6 +34,8 @@ class Stat:
 
     __slots__ = (
         "comm",
+        "cstime",
+        "cutime",
         "flags",
         "nice",
         "ppid",
@@ -53,6 +55,10 @@ class Stat:
         self.ppid = int(rest[1])
         self.flags = int(rest[6])
         self.utime_stime = int(rest[11]) + int(rest[12])  # ticks
+        # the CPU of the children it reaped (waited for), their own reaped ones' included:
+        # what wait4() returned of them, in ticks (fields 16 and 17)
+        self.cutime = int(rest[13])
+        self.cstime = int(rest[14])
         self.nice = int(rest[16])
         self.threads = int(rest[17])
         self.start = int(rest[19]) * NS_PER_TICK
@@ -173,6 +179,7 @@ def read_info(pid: int) -> ProcInfo | None:
         threads=stat.threads,
         state=stat.state,
         kthread=kthread,
+        cut_ticks=(stat.cutime, stat.cstime),
         # after the last read: an exec stamped before this may show in any of them
         read_ns=time.monotonic_ns(),
     )

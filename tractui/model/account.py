@@ -1,4 +1,4 @@
-"""A process's (or a group's) exact kernel account: the sums of its tasks' taskstats records.
+"""A process's (or a group's) kernel account: the sums of its tasks' taskstats records.
 
 The kernel sends one record per exiting task (thread or process). A process's CPU time, storage
 I/O, context switches and page faults are the sums of its tasks' records; its peak RSS is their
@@ -49,11 +49,14 @@ class Account:
     def add_record(self, rec: TaskRecord) -> None:
         """One task's record: its times, I/O and switches summed, its peak RSS maxed.
 
-        The CPU time is the task's exact one (``run_ns``, its sum_exec_runtime), split into
-        user and system in the ratio of the tick samples ``utime``/``stime``: what getrusage()
-        and wait4() report (the kernel's cputime_adjust). The samples alone miss a process
-        that ran between two ticks (a 1 ms ``sh`` shows 0); a record without ``run_ns`` (an
-        older kernel) counts them as they are."""
+        The CPU time is the task's run time (``run_ns``, its sum_exec_runtime), split into
+        user and system in the ratio of the tick samples ``utime``/``stime``, as getrusage()
+        and wait4() split theirs (the kernel's cputime_adjust). The samples alone miss a
+        process that ran between two ticks (a 1 ms ``sh`` shows 0); a record without
+        ``run_ns`` (an older kernel) counts them as they are. The run time is read at
+        taskstats_exit(), as the scheduler last updated it (at a tick or a switch), before the
+        rest of the exit: a record lacks its process's last moments (~1 ms here), which a
+        group's CPU adds from what its reaper was given (:mod:`tractui.model.reaped`)."""
         run_ns = rec.run_ns
         if run_ns <= 0:
             self.utime_us += rec.utime_us

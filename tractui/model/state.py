@@ -48,6 +48,7 @@ from tractui.errors import UserError
 from tractui.events import ExitStatus
 from tractui.model.account import Account
 from tractui.model.changes import Journal, Key
+from tractui.model.reaped import Fix
 from tractui.model.store import UNKNOWN_EXEC_TIME, Group, Proc, validate_group_name
 from tractui.model.tracker import Tracker
 from tractui.model.wire import proc_json
@@ -346,6 +347,7 @@ class Persister:
             group.ended_by_you, group.roots_failed = entry.outcomes
             group.last_launch, group.last_outcome, group.last_failed = entry.last_launch
             group.signaled = min(entry.signaled, group.failed)
+            group.unrecorded_user_us, group.unrecorded_system_us = entry.unrecorded
             group.roots = list(entry.roots)
             procs.extend(entry.members)
             if entry.launches:
@@ -568,6 +570,7 @@ class SavedGroup:
     # last_launch, last_outcome, last_failed (none in older files)
     last_launch: tuple[Key | None, str, bool] = (None, "", False)
     signaled: int = 0  # of its failed members, those ended by a signal (0 in older files)
+    unrecorded: tuple[int, int] = (0, 0)  # Group.unrecorded_*_us (0 in older files)
 
 
 @dataclass(slots=True)
@@ -749,6 +752,7 @@ def _group_head(group: Group, launches: Mapping[str, Sequence[LaunchRecord]]) ->
         "last_launch": None if group.last_launch is None else list(group.last_launch),
         "last_outcome": group.last_outcome,
         "last_failed": group.last_failed,
+        "unrecorded": [group.unrecorded_user_us, group.unrecorded_system_us],
     }
 
 
@@ -959,7 +963,24 @@ def _decode_group_head(doc: _Fields) -> SavedGroup:
         outcomes=(_optional_int(doc, "ended_by_you"), _optional_int(doc, "roots_failed")),
         last_launch=_last_launch(doc),
         signaled=doc.integer("signaled") if "signaled" in doc.data else 0,
+        unrecorded=_unrecorded(doc),
     )
+
+
+def _unrecorded(doc: _Fields) -> tuple[int, int]:
+    """A group's CPU no record holds, µs user and system (none in a file of an older tractui)."""
+    value = doc.data.get("unrecorded")
+    if value is None:
+        return (0, 0)
+    if not (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(type(v) is int and 0 <= v < 1 << 63 for v in value)
+    ):
+        raise Corrupt(
+            f"{doc.where}: 'unrecorded' should be [user µs, system µs], not {value!r:.80}"
+        )
+    return (value[0], value[1])
 
 
 def _optional_int(doc: _Fields, name: str) -> int:
@@ -1017,6 +1038,12 @@ def _decode_proc(doc: _Fields, group: str) -> Proc:
         ):
             raise Corrupt(f"{doc.where}: 'signalled' should be [signal, time], not {signalled!r}")
         proc.signalled, proc.signalled_at = signalled
+    fix = doc.data.get("cpu_fix")  # absent: none (tractui.model.reaped)
+    if fix is not None:
+        try:
+            proc.fix = Fix.from_wire(fix)
+        except ValueError as err:
+            raise Corrupt(f"{doc.where}: {err}") from None
     if "exec_times" in doc.data:
         times = doc.items("exec_times")
         if len(times) != len(proc.execs) or not all(type(t) is int and t >= 0 for t in times):

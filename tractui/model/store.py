@@ -22,11 +22,15 @@ import signal
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tractui.errors import UserError
 from tractui.events import ExitStatus, ProcInfo
 from tractui.model.account import Account
 from tractui.model.changes import Changes, Delta, Journal, Key
+
+if TYPE_CHECKING:
+    from tractui.model.reaped import Fix
 
 # ASCII only, on purpose: a name is a file name (its launch log), a CLI argument and a JSON
 # key, and is drawn in the tree. Unicode letters would bring names that look the same and
@@ -148,6 +152,13 @@ class Proc:
     # the last signal sent to it from tractui (0: none) and when (ns since boot): see by_you
     signalled: int = 0
     signalled_at: int = 0
+    # the CPU its records lack, recovered from what it reaped (tractui.model.reaped): None
+    # while it has reaped nothing and joined by its fork
+    fix: Fix | None = None
+    reaper: Key | None = None  # the member its exit event named its parent, if one was
+    # ended, and a reading of its reaper taken since has been applied: its CPU is in what its
+    # reaper was given, record or not (a record lost, accounting off)
+    reaped_read: bool = False
     # (pid, start): made once, the one tuple every index of the tracker and the UI shares
     key: Key = field(init=False, repr=False, compare=False)
 
@@ -228,6 +239,20 @@ class Group:
     last_launch: Key | None = None
     last_outcome: str = ""
     last_failed: bool = False
+    # the CPU no exit record holds (a record lacks its process's last moments), recovered
+    # from what its members reaped (tractui.model.reaped): µs, pruned members' included
+    unrecorded_user_us: int = 0
+    unrecorded_system_us: int = 0
+
+    @property
+    def unrecorded_s(self) -> float:
+        return (self.unrecorded_user_us + self.unrecorded_system_us) / 1e6
+
+    @property
+    def accounted_cpu_s(self) -> float:
+        """Its CPU that its live members' /proc figures do not show: its ended members'
+        records, and every member's correction (what reaping gave beyond the records)."""
+        return self.ended.cpu_s + self.unrecorded_s
 
 
 def validate_group_name(name: str) -> str:

@@ -36,6 +36,7 @@ from tractui.kernel.taskstats import (
 from tractui.model.account import Account
 from tractui.model.adopt import Adopter, Planned, ProcFS, ProcReader, Zombies
 from tractui.model.changes import Delta, Key, MemberEvent
+from tractui.model.reaped import Unrecorded
 from tractui.model.store import (
     BY_YOU_WINDOW_NS,
     SUPERSEDED_EXEC,
@@ -92,6 +93,7 @@ class Tracker(Store):
         self.reader: ProcReader = ProcFS() if reader is None else reader
         self.adopter = Adopter(self, self.reader)
         self.zombies = Zombies(self, self.reader)
+        self.unrecorded = Unrecorded(self)  # the CPU the records lack, from the reapers
         self.offset = clock_offset()
         self.events = 0
         self.lost = 0
@@ -160,7 +162,11 @@ class Tracker(Store):
         what the kept ones forked meanwhile is adopted. Group counters and roots are the
         caller's. Returns (kept, gone, adopted).
         """
-        return self.adopter.restore(procs, same_boot)
+        kept, gone, adopted = self.adopter.restore(procs, same_boot)
+        for proc in kept:  # a reaper's reaped sum came back with it: read it again
+            if proc.fix is not None:
+                self.unrecorded.reapers[proc.key] = None
+        return kept, gone, adopted
 
     # ---- members joining -----------------------------------------------------------------------
 
@@ -184,6 +190,7 @@ class Tracker(Store):
             ppid=info.ppid,
         )
         proc._absorb(info)  # a zombie has no cmdline: it shows as [comm], as htop shows it
+        self.unrecorded.joined(proc, info.cut_ticks)
         self.insert(proc, parent)
         return proc
 
@@ -223,6 +230,8 @@ class Tracker(Store):
         self.events += n
         if self.lost != lost_before:
             self.rescan()
+        if self.unrecorded.pending:
+            self.unrecorded.settle(now)
         return self.take_delta(events=n, lost=self.lost - lost_before)
 
     def _fork(self, ev: Fork) -> None:
@@ -359,6 +368,7 @@ class Tracker(Store):
             group.signaled -= proc.exit.signal is not None
         if proc.account is not None:  # counted in as ended: it lives on (its peak stays)
             group.ended.unmerge(proc.account)
+        self.unrecorded.unended(proc)
         proc.revived_at = proc.ended  # its leader's record may still come: see _record
         proc.own_record = False  # the program it runs now sends one more at its end
         proc.exit = None
@@ -452,6 +462,9 @@ class Tracker(Store):
                         proc.account.add_record(record)
         if proc.account is not None:
             group.ended.merge(proc.account)
+        # its reaper: the member its exit event named its parent (none for an unseen end)
+        reaper = self.live.get(proc.ppid) if status is not None else None
+        self.unrecorded.ended(proc, reaper, ended)
         self.end(proc)
         self.zombies.exited(proc)
         self.log_event(ended, "exit", proc, proc.status_text())
@@ -600,6 +613,7 @@ class Tracker(Store):
         first = account is None
         if account is None:
             account = proc.account = Account(processes=1)
+        before = (account.utime_us, account.stime_us)
         account.add_record(rec)
         self.changes.note_changed(proc.key)
         if proc.ended is None:
@@ -607,10 +621,15 @@ class Tracker(Store):
         group = self.groups.get(proc.group)
         if group is None:
             return
+        user, system = account.utime_us, account.stime_us
         if first:
             group.ended.merge(account)
+            self.unrecorded.grown(proc, user, system, self.now())
         else:
             group.ended.add_record(rec)
+            self.unrecorded.grown(
+                proc, account.utime_us - before[0], account.stime_us - before[1], self.now()
+            )
         self.changes.note_group(group.name)
 
     def log_event(self, ts: int, kind: str, proc: Proc, detail: str) -> None:
@@ -714,12 +733,18 @@ class Tracker(Store):
             and proc.key in self.procs
             and not self.zombies.unreaped(proc)
             and not self.kept_failed(proc)
+            and not (self.unrecorded.pending and self.unrecorded.waiting(proc.key))
         ):
             self.remove(proc.key)
             parent = self.procs.get(proc.parent) if proc.parent is not None else None
             if parent is None:
                 return
             proc = parent
+
+    def read_reapers(self) -> int:
+        """Read what the live reapers have reaped (their cutime and cstime) for the CPU the
+        records lack (:mod:`tractui.model.reaped`); how many were read."""
+        return self.unrecorded.read(self.reader, self.now())
 
     def now(self) -> int:
         return time.clock_gettime_ns(time.CLOCK_BOOTTIME)

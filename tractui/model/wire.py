@@ -14,6 +14,7 @@ from tractui.events import ExitStatus, ProcInfo
 from tractui.model.account import Account
 from tractui.model.adopt import Planned
 from tractui.model.changes import Key, MemberEvent
+from tractui.model.reaped import Fix
 from tractui.model.store import UNKNOWN_EXEC_TIME, Group, Proc
 
 JsonObject = dict[str, Any]
@@ -37,6 +38,8 @@ def proc_to_wire(proc: Proc) -> JsonObject:
     wire = _proc_wire(proc)
     if proc.signalled:  # only then, as proc_json writes it
         wire["signalled"] = [proc.signalled, proc.signalled_at]
+    if proc.fix is not None:  # likewise
+        wire["cpu_fix"] = proc.fix.to_wire()
     return wire
 
 
@@ -104,6 +107,7 @@ def proc_from_wire(m: JsonObject) -> Proc:
         account=Account.from_json(account) if account is not None else None,
         signalled=signalled,
         signalled_at=signalled_at,
+        fix=Fix.from_wire(fix) if (fix := m.get("cpu_fix")) is not None else None,
     )
 
 
@@ -142,7 +146,33 @@ def group_to_wire(group: Group, launched: bool = False, log: str = "") -> JsonOb
         "last_launch": key_to_wire(group.last_launch),
         "last_outcome": group.last_outcome,
         "last_failed": group.last_failed,
+        "unrecorded": unrecorded_to_wire(group),
     }
+
+
+def unrecorded_to_wire(group: Group) -> JsonObject:
+    """A group's CPU that no exit record holds, recovered from its reapers (seconds)."""
+    return {
+        "cpu_user_s": group.unrecorded_user_us / 1e6,
+        "cpu_system_s": group.unrecorded_system_us / 1e6,
+    }
+
+
+def unrecorded_from_wire(group: Group, value: object) -> None:
+    """:func:`unrecorded_to_wire` read back into ``group`` (absent, from an older tractui: 0);
+    ValueError saying what for anything else."""
+    if value is None:
+        group.unrecorded_user_us = group.unrecorded_system_us = 0
+        return
+    if not isinstance(value, dict):
+        raise ValueError(f"bad unrecorded {value!r:.80}: expected an object")
+    out = []
+    for name in ("cpu_user_s", "cpu_system_s"):
+        v = value.get(name, 0)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < 1e12:
+            raise ValueError(f"bad unrecorded field {name!r}: {v!r:.40}: expected seconds >= 0")
+        out.append(round(v * 1e6))
+    group.unrecorded_user_us, group.unrecorded_system_us = out
 
 
 def iso_time(epoch: float) -> str:
@@ -251,7 +281,9 @@ def proc_json(proc: Proc, texts: dict[object, str] | None = None) -> str:
         "null" if proc.account is None else _ENCODE(proc.account.to_json()),
     )
     if proc.signalled:  # rare: written only then, so that a storm's members cost no more
-        return f'{text_[:-1]},"signalled":[{proc.signalled},{proc.signalled_at}]}}'
+        text_ = f'{text_[:-1]},"signalled":[{proc.signalled},{proc.signalled_at}]}}'
+    if proc.fix is not None:  # a reaper's, or an attached one's: likewise
+        text_ = f'{text_[:-1]},"cpu_fix":[{",".join(map(str, proc.fix.to_wire()))}]}}'
     return text_
 
 

@@ -167,6 +167,11 @@ def account_pairs(d: Details) -> list[tuple[str, str]]:
         return [("accounting", "no record from the kernel (it ended unseen, or it was lost)")]
     return [
         ("CPU time", f"{a.cpu_s:.3f} s: {a.cpu_user_s:.3f} user, {a.cpu_system_s:.3f} system"),
+        (
+            "",
+            "as its exit record says: read before its last moments (~1 ms), which its "
+            "group's CPU adds from what its reaper was given",
+        ),
         ("peak RSS", human_kb(a.peak_rss_kib)),
         (
             "storage I/O",

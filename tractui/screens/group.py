@@ -42,11 +42,7 @@ def group_content(d: GroupDetails) -> Content:
         ),
         *outcome_pairs(row),
         ("CPU now", f"{row.cpu:.1f}%"),
-        (
-            "CPU time",
-            f"{row.cpu_time_s:.2f} s of every member that ever ran "
-            f"({max(0.0, row.cpu_time_s - d.ended.cpu_s):.2f} live, {d.ended.cpu_s:.2f} ended)",
-        ),
+        ("CPU time", cpu_time_text(d)),
         ("RSS Σ now", rss_sum_text(row.rss_kb) if row.live else "-"),
         ("tracked since", created),
         ("launch log", escape(row.log_path) or "-"),
@@ -56,6 +52,21 @@ def group_content(d: GroupDetails) -> Content:
     lines.append(Content.from_markup("[b]$title[/b]", title="Ended members (kernel accounts)"))
     lines.extend(_line(k, v) for k, v in ended_pairs(d))
     return Content("\n").join(lines)
+
+
+def cpu_time_text(d: GroupDetails) -> str:
+    """The group's CPU time, and its parts: its live members' (/proc), its ended members'
+    (their exit records), and what the records lack (a record is read before its process's
+    last moments: those are in what its reaper was given)."""
+    row = d.row
+    live = max(0.0, row.cpu_time_s - d.ended.cpu_s - d.unrecorded_s)
+    text = (
+        f"{row.cpu_time_s:.2f} s of every member that ever ran "
+        f"({live:.2f} live, {d.ended.cpu_s:.2f} ended"
+    )
+    if d.unrecorded_s:
+        text += f", {d.unrecorded_s:.3f} the records lack, from what their reapers were given"
+    return text + ")"
 
 
 def outcome_pairs(row: GroupRow) -> list[tuple[str, str]]:
