@@ -13,10 +13,10 @@ import os
 import select
 import subprocess
 import time
-from collections.abc import Sequence, Sized
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from tractui import control, paths
 from tractui.control import LaunchSpec, LogChunk, SignalResult
@@ -32,6 +32,13 @@ from tractui.model.store import Group, Proc, outcome_text, validate_group_name
 from tractui.model.tracker import KEEP_EXITED, Tracker
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _call(fn: Callable[[], T]) -> T:
+    return fn()
+
 
 # launch records kept per group: the newest, and any older one whose end is not logged yet
 LAUNCHES_KEPT = 64
@@ -161,6 +168,9 @@ class Engine:
         self.tracker = Tracker(keep_exited=keep_exited)
         self.counters = Counters()
         self.launched: dict[int, subprocess.Popen[bytes]] = {}
+        # runs what starts a process (a launch, the collector): its owner may route it to a
+        # thread of normal priority, as a child inherits the nice value of the thread that forks
+        self.spawn: Callable[[Callable[[], T]], T] = _call
         self._launched_keys: dict[int, Key] = {}  # pid -> the member each launched one is
         self.launches: dict[str, list[LaunchRecord]] = {}  # by group: what was launched into it
         self.state = state  # saves the groups; None: they die with us
@@ -199,7 +209,7 @@ class Engine:
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> dict[str, Any]:
-        info = self.collector.start()
+        info = self.spawn(self.collector.start)
         self.tracker.own_pids.add(info["pid"])
         # an older collector's ready has no word on it: then it sends no records either
         self.counters.accounting = info.get("accounting", "kernel accounting not supported")
@@ -449,7 +459,7 @@ class Engine:
         name = tracker.create_group(group, exist_ok=True).name
         log_path = log_path_for(name)
         try:
-            popen = control.launch(spec, log_path)
+            popen = self.spawn(lambda: control.launch(spec, log_path))
         except Exception:  # whatever failed (a NUL the OS refused, say), no group is left over
             if not existed:
                 # the delta says it came and went; taking it would drop what other commands

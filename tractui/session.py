@@ -30,7 +30,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from tractui.control import LaunchSpec, LogChunk, SignalResult
-from tractui.engine import EngineLike, log_path_for
+from tractui.engine import Engine, EngineLike, log_path_for
 from tractui.errors import UserError
 from tractui.kernel import procfs
 from tractui.kernel.meters import MeterReader, Meters
@@ -289,6 +289,7 @@ class Session:
     ) -> None:
         self.engine = engine
         self.nice = nice  # added to the session thread's nice value (see SESSION_NICE)
+        self._spawner: Spawner | None = None  # starts processes at the caller's priority
         self.garbage = garbage  # collections made by the session thread (None: Python's own)
         self.snapshot_interval = snapshot_interval
         self.watch_collector = watch_collector
@@ -326,6 +327,11 @@ class Session:
 
     def start(self) -> None:
         """Start the session thread. The engine must already be started."""
+        if self.nice and isinstance(self.engine, Engine):
+            # made here, by the caller's thread, so it has the caller's priority, not the
+            # session thread's lowered one (which launched programs would inherit)
+            self._spawner = Spawner()
+            self.engine.spawn = self._spawner.run
         self._thread = threading.Thread(target=self._run, name="tractui-session", daemon=True)
         if self.garbage is not None:
             self.garbage.start()
@@ -337,6 +343,8 @@ class Session:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._spawner is not None:
+            self._spawner.stop()
         self._fail_pending()
         if self.garbage is not None:
             self.garbage.stop()
@@ -946,6 +954,39 @@ class Snapshots:
             trend=self.group_trends.series(group.name),
             unrecorded_s=group.unrecorded_s,
         )
+
+
+class Spawner:
+    """A thread that starts processes for the session thread. A child inherits the nice value
+    of the thread that forks it, and the session thread runs niced (:func:`lower_priority`):
+    a program launched from it would run at nice +10, and a user could not take that back
+    without privilege. Made by the thread that starts the session, it keeps that one's
+    priority; the session thread hands it each fork (:meth:`run`) and waits."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._serve, name="tractui-spawner", daemon=True)
+        self._thread.start()
+
+    def run(self, fn: Callable[[], T]) -> T:
+        """``fn()``, called in the spawner's thread: its value, or what it raised."""
+        done: Future[T] = Future()
+        self._jobs.put((fn, done))
+        return done.result()
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(5.0)
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, done = job
+            try:
+                done.set_result(fn())
+            except BaseException as err:  # handed to the caller, who raises it
+                done.set_exception(err)
 
 
 def lower_priority(step: int) -> int:
