@@ -78,6 +78,10 @@ class Fix:
     reaped_system_us: int = 0
     # the children's sums added lately: (their end, user µs, system µs), oldest first
     recent: deque[tuple[int, int, int]] | None = None
+    # when its last reading applied was taken (ns since boot; None: none yet): what a child
+    # that ended by then gives it later (a late record, a late exit event) is in its
+    # correction already (not saved: no record comes late across a restart)
+    read_at: int | None = None
 
     def to_wire(self) -> list[int]:
         return [
@@ -203,6 +207,16 @@ class Unrecorded:
         fix = reaper.fix
         fix.reaped_user_us = max(0, fix.reaped_user_us - user)
         fix.reaped_system_us = max(0, fix.reaped_system_us - system)
+        if fix.recent and proc.ended is not None:  # else a pending reading takes it off again
+            fix.recent = deque(entry for entry in fix.recent if entry[0] != proc.ended)
+
+    def recorded(self, proc: Proc, user: int, system: int, now: int) -> None:
+        """A record of the ended ``proc`` came after its exit event, with (user, system) µs.
+        A launched root's wait4 reading, applied with no record to take off, has it in the
+        root's correction already (``reaped_read``): it moves from there."""
+        if proc.reaper is None and proc.reaped_read and proc.fix is not None:
+            user, system = self._take_back(proc, proc.fix, user, system)
+        self.grown(proc, user, system, now)
 
     def grown(self, proc: Proc, user: int, system: int, now: int) -> None:
         """What the ended ``proc`` gave its reaper grew (a record that came after its exit
@@ -299,11 +313,15 @@ class Unrecorded:
             if proc.account is not None:
                 user -= proc.account.utime_us
                 system -= proc.account.stime_us
+            if not proc.own_record:  # no record: its own CPU is in its correction now
+                proc.reaped_read = True
         else:
             user = within_tick(reading.user_us)
             system = within_tick(reading.system_us)
         user -= given_user
         system -= given_system
+        if fix is not None and (fix.read_at is None or reading.at > fix.read_at):
+            fix.read_at = reading.at  # (none: it reaped no member, none to come late)
         old_user, old_system = (fix.user_us, fix.system_us) if fix is not None else (0, 0)
         new_user, new_system = raise_to(old_user, old_system, user, system)
         if (new_user, new_system) != (old_user, old_system):
@@ -341,6 +359,12 @@ class Unrecorded:
         fix = self._fix(reaper)
         fix.reaped_user_us += user
         fix.reaped_system_us += system
+        if fix.read_at is not None and ended <= fix.read_at + MARGIN_NS:
+            # a reading applied already counted this child reaped, and took what it gives
+            # now (a record or an exit event later than SETTLE_NS) into the correction: it
+            # moves from there, else it counts twice (if that reading was wrong, the next
+            # one raises the correction back)
+            user, system = self._take_back(reaper, fix, user, system)
         if reaper.ended is not None:
             self.grown(reaper, user, system, now)  # what it gave its own reaper grew
             if not self.waiting(reaper.key):
@@ -352,6 +376,21 @@ class Unrecorded:
         while recent and recent[0][0] < now - RECENT_NS:
             recent.popleft()
         self.store.changes.note_changed(reaper.key)
+
+    def _take_back(self, proc: Proc, fix: Fix, user: int, system: int) -> tuple[int, int]:
+        """Up to (user, system) out of ``proc``'s correction, and its group's: what now
+        counts elsewhere (a record). What could not be taken back."""
+        back_user, back_system = min(user, fix.user_us), min(system, fix.system_us)
+        if back_user or back_system:
+            fix.user_us -= back_user
+            fix.system_us -= back_system
+            group = self.store.groups.get(proc.group)
+            if group is not None:
+                group.unrecorded_user_us -= back_user
+                group.unrecorded_system_us -= back_system
+                self.store.changes.note_group(group.name)
+            self.store.changes.note_changed(proc.key)
+        return user - back_user, system - back_system
 
     @staticmethod
     def _fix(proc: Proc) -> Fix:

@@ -163,6 +163,9 @@ class Tracker(Store):
         caller's. Returns (kept, gone, adopted).
         """
         kept, gone, adopted = self.adopter.restore(procs, same_boot)
+        for proc in gone:  # reaped meanwhile, by its parent if that is kept: as _end does
+            if proc.ended is not None:
+                self.unrecorded.ended(proc, self.live.get(proc.ppid), proc.ended)
         for proc in kept:  # a reaper's reaped sum came back with it: read it again
             if proc.fix is not None:
                 self.unrecorded.reapers[proc.key] = None
@@ -462,8 +465,11 @@ class Tracker(Store):
                         proc.account.add_record(record)
         if proc.account is not None:
             group.ended.merge(proc.account)
-        # its reaper: the member its exit event named its parent (none for an unseen end)
-        reaper = self.live.get(proc.ppid) if status is not None else None
+        # its reaper: the member its exit event named its parent; for an unseen end, its last
+        # known parent if that is a live member (it reaped it: else its cutime would count
+        # what this one reaped, records the group has already, a second time; if another
+        # reaped it, its reaper's correction is only lower)
+        reaper = self.live.get(proc.ppid)
         self.unrecorded.ended(proc, reaper, ended)
         self.end(proc)
         self.zombies.exited(proc)
@@ -624,10 +630,10 @@ class Tracker(Store):
         user, system = account.utime_us, account.stime_us
         if first:
             group.ended.merge(account)
-            self.unrecorded.grown(proc, user, system, self.now())
+            self.unrecorded.recorded(proc, user, system, self.now())
         else:
             group.ended.add_record(rec)
-            self.unrecorded.grown(
+            self.unrecorded.recorded(
                 proc, account.utime_us - before[0], account.stime_us - before[1], self.now()
             )
         self.changes.note_group(group.name)
