@@ -967,17 +967,28 @@ class Spawner:
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = (
             queue.SimpleQueue()
         )
+        self._lock = threading.Lock()  # no job is queued after the stop's sentinel
+        self._stopped = False
         self._thread = threading.Thread(target=self._serve, name="tractui-spawner", daemon=True)
         self._thread.start()
 
     def run(self, fn: Callable[[], T]) -> T:
-        """``fn()``, called in the spawner's thread: its value, or what it raised."""
+        """``fn()``, called in the spawner's thread: its value, or what it raised. Once
+        stopped (a session thread that outlived its stop's join), or from a job of its own,
+        in the caller's thread: waiting on a thread that serves no more would hang for ever."""
         done: Future[T] = Future()
-        self._jobs.put((fn, done))
-        return done.result()
+        with self._lock:
+            served = not self._stopped and threading.current_thread() is not self._thread
+            if served:
+                self._jobs.put((fn, done))
+        return done.result() if served else fn()
 
     def stop(self) -> None:
-        self._jobs.put(None)
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._jobs.put(None)
         self._thread.join(5.0)
 
     def _serve(self) -> None:
