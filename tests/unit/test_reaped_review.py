@@ -138,3 +138,31 @@ def test_an_exit_taken_back_by_an_exec_leaves_nothing_for_a_pending_reading() ->
     kid.ended = None
     u.settle(4 * SEC + SETTLE_NS)
     assert group.unrecorded_user_us <= US_PER_TICK
+
+
+def test_a_grandchild_with_no_record_is_marked_by_the_reading_of_its_reapers_reaper() -> None:
+    """No records (accounting off): sh reaps its child, then ends before any reading of it;
+    its reaper's reading holds the child's CPU (in sh's cutime): the child is marked then,
+    else metrics adds its last sample to that."""
+    store = Store()
+    store.add_group(Group("g"))
+    u = Unrecorded(store)
+    top = Proc(10, 1 * SEC, "g", None, 1)
+    store.insert(top, None)
+    sh = Proc(11, 2 * SEC, "g", top.key, 10)
+    store.insert(sh, top)
+    kid = Proc(12, 3 * SEC, "g", sh.key, 11)
+    store.insert(kid, sh)
+    for proc, reaper, at in ((kid, sh, 4 * SEC), (sh, top, 4 * SEC + 1)):
+        proc.ended = at
+        u.ended(proc, reaper, at)
+        store.end(proc)
+
+    class R:
+        def stat(self, pid: int) -> procfs.Stat:
+            return _stat(10, 1 * SEC, cutime=20 * 1000 // US_PER_TICK)
+
+    u.read(R(), 5 * SEC)  # type: ignore[arg-type]
+    u.settle(5 * SEC + SETTLE_NS)
+    assert store.groups["g"].unrecorded_user_us == 20_000 + US_PER_TICK // 2
+    assert sh.reaped_read and kid.reaped_read

@@ -175,8 +175,10 @@ class Unrecorded:
         self.pending: deque[Reading] = deque()
         self._waiting: dict[Key, int] = {}  # how many readings of each are pending
         self.reapers: dict[Key, None] = {}  # live members whose exit events named them a parent
-        # by reaper: its ended children with no record of their own yet, to mark reaped_read
-        self._unrecorded_kids: dict[Key, list[Key]] = {}
+        # by reaper: its ended children with no record of their own yet, to mark reaped_read,
+        # each with when what it reaped ended (the child's end; a grandchild's, rolled up
+        # from a reaper that ended: the end of that reaper, whose cutime holds it)
+        self._unrecorded_kids: dict[Key, list[tuple[Key, int]]] = {}
 
     def joined(self, proc: Proc, cut_ticks: tuple[int, int]) -> None:
         """``proc`` joins by a /proc read that showed ``cut_ticks`` reaped already."""
@@ -192,8 +194,13 @@ class Unrecorded:
             return
         proc.reaper = reaper.key
         self.reapers[reaper.key] = None
+        kids = self._unrecorded_kids
         if not proc.own_record:
-            self._unrecorded_kids.setdefault(reaper.key, []).append(proc.key)
+            kids.setdefault(reaper.key, []).append((proc.key, proc.ended))
+        unmarked = kids.get(proc.key)
+        if unmarked:  # in its cutime, which its reaper reaps now: its reaper's readings mark them
+            via = proc.ended
+            kids.setdefault(reaper.key, []).extend((key, max(at, via)) for key, at in unmarked)
         user, system = given_us(proc)
         self._reaped(reaper, proc.ended, user, system, now)
 
@@ -330,14 +337,14 @@ class Unrecorded:
         if kids:  # those with no record that it had reaped by then: in its correction now
             procs = self.store.procs
             later = []
-            for key in kids:
+            for key, via in kids:
                 child = procs.get(key)
-                if child is None or child.own_record:
+                if child is None or child.own_record or child.reaped_read:
                     continue
-                if child.ended is not None and child.ended <= reading.at:
+                if child.ended is not None and via <= reading.at:
                     child.reaped_read = True
                 else:
-                    later.append(key)
+                    later.append((key, via))
             if later and proc.key in procs:
                 self._unrecorded_kids[proc.key] = later
 
