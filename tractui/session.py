@@ -3,7 +3,8 @@
 The engine is single-threaded (see :mod:`tractui.engine`): its tracker's dicts change on every
 poll. So one thread owns it: it polls, runs the commands the UI queued between two polls (so a
 launched program's first fork is applied with its group already known), samples the htop columns
-from /proc, and publishes an immutable :class:`Snapshot` at most ``snapshot_interval`` apart. The
+from /proc, and publishes an immutable :class:`Snapshot` at most ``snapshot_interval`` apart (more
+on a tree of thousands of rows: :data:`ROW_INTERVAL`). The
 UI only ever reads snapshots, and acts through the methods here, which return futures. What a
 snapshot holds (and what the commands return) is the UI model, in :mod:`tractui.snapshot`.
 
@@ -64,6 +65,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 HEARTBEAT = 1.0  # seconds between two snapshots at most, even when nothing changed
+# Each snapshot costs both threads time in proportion to the rows of the tree (the session's
+# copy of the rows, the UI's flattening and its repaint), whatever changed: a snapshot of a
+# changing tree is due ``snapshot_interval`` after the last, or this long per row tracked if
+# longer (never over HEARTBEAT). 20,000 rows (10,000 live and the exited ones kept): two
+# snapshots a second, not five; bench/ui at 10,000 processes: a point of a CPU less in each
+# thread. A tree of up to 8,000 rows keeps the 0.2 s.
+ROW_INTERVAL = 25e-6
 # While the UI answers a key, the session thread waits (holding no GIL) for at most this long:
 # bench/ui at 10,000 processes traced the slow presses to the UI thread waiting for the GIL
 # that this thread held (its snapshots, samples and deltas), not to the UI's own work
@@ -313,6 +321,7 @@ class Session:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dirty = True  # a snapshot is due
+        self._asked = False  # and it shows what a command did: due soon (see due_interval)
         self._open = threading.Event()  # cleared while the UI answers a key (see hold())
         self._open.set()
         # the programs this UI launched (a daemon's launches are the daemon's: not kept here)
@@ -600,7 +609,7 @@ class Session:
                     self._dirty = True
                 now = time.monotonic()
                 # at least once a second: the header's event rate and clock, a banner's expiry
-                if now - last_snapshot >= (self.snapshot_interval if self._dirty else HEARTBEAT):
+                if now - last_snapshot >= (self.due_interval() if self._dirty else HEARTBEAT):
                     last_snapshot = now
                     _timed("publish", self._publish)
                 if self.garbage is not None and self._open.is_set():  # not during a key
@@ -610,6 +619,14 @@ class Session:
                 self._restarter.stick("internal error in the engine thread (see the log with -v)")
                 self._dirty = True
                 time.sleep(0.2)
+
+    def due_interval(self) -> float:
+        """How long after the last snapshot a tree that changed gets its next one: see
+        ROW_INTERVAL."""
+        if self._asked:  # a command's effect (a renice, a signal) is not held back
+            return self.snapshot_interval
+        rows = len(self.engine.tracker.procs)
+        return max(self.snapshot_interval, min(HEARTBEAT, rows * ROW_INTERVAL))
 
     def _step(self, timeout: float) -> None:
         if self._snapshots.note(self.engine.poll(timeout)):
@@ -627,7 +644,7 @@ class Session:
                 command.future.set_result(command.run())
             except BaseException as err:  # handed to the UI, which shows UserErrors
                 command.future.set_exception(err)
-            self._dirty = True
+            self._dirty = self._asked = True
             self._snapshots.note(self.engine.tracker.take_delta())
 
     def _fail_pending(self) -> None:
@@ -646,7 +663,7 @@ class Session:
             self._dirty = True
 
     def _publish(self) -> None:
-        self._dirty = False
+        self._dirty = self._asked = False
         self.snapshot = self._snapshots.build(self._launched_groups())
         for listener in self._listeners:
             listener(self.snapshot)

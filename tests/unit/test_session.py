@@ -290,3 +290,42 @@ def test_under_a_stream_of_events_the_session_steps_at_most_every_min_step() -> 
     assert len(polls) <= 1.0 / session_module.MIN_STEP + 2
     assert min(steps) >= session_module.MIN_STEP * 0.9
     assert len(polls) >= 10  # and it does step (a loaded machine may slow it)
+
+
+def test_a_tree_of_many_rows_is_snapshotted_less_often_up_to_the_heartbeat(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, sampler = demo()
+    session = Session(engine, sampler=sampler, watch_collector=False, snapshot_interval=0.2)
+    engine.start()
+    rows = len(engine.tracker.procs)
+    assert rows > 0
+    assert session.due_interval() == 0.2  # a few rows: the interval asked for
+    monkeypatch.setattr(session_module, "ROW_INTERVAL", 0.6 / rows)
+    assert session.due_interval() == pytest.approx(0.6)
+    monkeypatch.setattr(session_module, "ROW_INTERVAL", 60.0 / rows)
+    assert session.due_interval() == session_module.HEARTBEAT  # never less than one a second
+    engine.stop()
+
+
+def test_a_commands_effect_is_snapshotted_at_once_on_a_tree_of_many_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, sampler = demo()
+    monkeypatch.setattr(session_module, "HEARTBEAT", 30.0)
+    monkeypatch.setattr(session_module, "ROW_INTERVAL", 30.0)  # any change: 30 s on
+    session = Session(engine, sampler=sampler, watch_collector=False, snapshot_interval=0.1)
+    session.engine.start()
+    session.start()
+    try:
+        first = _until(session, lambda s: s.groups)
+        assert session.due_interval() == 30.0
+        time.sleep(0.5)
+        assert session.snapshot.seq == first.seq  # held back: the tree is "big"
+        session.submit(lambda: None).result(5)
+        started = time.monotonic()
+        _until(session, lambda s: s.seq > first.seq, timeout=5.0)
+        assert time.monotonic() - started < 2.0  # not 30 s: after a command, snapshot_interval
+        assert session.due_interval() == 30.0  # and then held back again
+    finally:
+        session.stop()
