@@ -78,8 +78,10 @@ ROW_INTERVAL = 25e-6
 KEY_QUIET = 0.1
 # A step (poll, commands, a slice of samples, maybe a snapshot) starts at most this often: in a
 # storm of events each step applies a batch of them, not a few (a step's own cost was most of
-# the session thread's CPU at 2,000 events/s: bench/ui)
-MIN_STEP = 0.025
+# the session thread's CPU at 2,000 events/s: bench/ui). 25 ms -> 50 ms: each step's fixed
+# part (a journal append, the history's flush, the sampler's slice, the poll's select) half as
+# often, for events shown at most 25 ms later (a snapshot is 0.2 s apart at the least)
+MIN_STEP = 0.05
 END_GRACE = 2.0
 # bench/ui: when set, the session and the app append timing lines to this file (opt-in)
 BENCH_TIMINGS = os.environ.get("TRACTUI_BENCH_TIMINGS", "")
