@@ -68,10 +68,11 @@ HEARTBEAT = 1.0  # seconds between two snapshots at most, even when nothing chan
 # Each snapshot costs both threads time in proportion to the rows of the tree (the session's
 # copy of the rows, the UI's flattening and its repaint), whatever changed: a snapshot of a
 # changing tree is due ``snapshot_interval`` after the last, or this long per row tracked if
-# longer (never over HEARTBEAT). 20,000 rows (10,000 live and the exited ones kept): two
-# snapshots a second, not five; bench/ui at 10,000 processes: a point of a CPU less in each
-# thread. A tree of up to 8,000 rows keeps the 0.2 s.
+# longer, up to ROWS_INTERVAL_MAX. 20,000 rows (10,000 live and the exited ones kept): two
+# snapshots a second, not five; bench/ui at 10,000 processes: about a point of a CPU less in
+# each thread. A tree of up to 8,000 rows keeps the 0.2 s.
 ROW_INTERVAL = 25e-6
+ROWS_INTERVAL_MAX = 0.5
 # While the UI answers a key, the session thread waits (holding no GIL) for at most this long:
 # bench/ui at 10,000 processes traced the slow presses to the UI thread waiting for the GIL
 # that this thread held (its snapshots, samples and deltas), not to the UI's own work
@@ -628,7 +629,7 @@ class Session:
         if self._asked:  # a command's effect (a renice, a signal) is not held back
             return self.snapshot_interval
         rows = len(self.engine.tracker.procs)
-        return max(self.snapshot_interval, min(HEARTBEAT, rows * ROW_INTERVAL))
+        return max(self.snapshot_interval, min(ROWS_INTERVAL_MAX, rows * ROW_INTERVAL))
 
     def _step(self, timeout: float) -> None:
         if self._snapshots.note(self.engine.poll(timeout)):

@@ -292,7 +292,7 @@ def test_under_a_stream_of_events_the_session_steps_at_most_every_min_step() -> 
     assert len(polls) >= 10  # and it does step (a loaded machine may slow it)
 
 
-def test_a_tree_of_many_rows_is_snapshotted_less_often_up_to_the_heartbeat(
+def test_a_tree_of_many_rows_is_snapshotted_less_often_up_to_twice_a_second(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     engine, sampler = demo()
@@ -301,10 +301,10 @@ def test_a_tree_of_many_rows_is_snapshotted_less_often_up_to_the_heartbeat(
     rows = len(engine.tracker.procs)
     assert rows > 0
     assert session.due_interval() == 0.2  # a few rows: the interval asked for
-    monkeypatch.setattr(session_module, "ROW_INTERVAL", 0.6 / rows)
-    assert session.due_interval() == pytest.approx(0.6)
+    monkeypatch.setattr(session_module, "ROW_INTERVAL", 0.4 / rows)
+    assert session.due_interval() == pytest.approx(0.4)
     monkeypatch.setattr(session_module, "ROW_INTERVAL", 60.0 / rows)
-    assert session.due_interval() == session_module.HEARTBEAT  # never less than one a second
+    assert session.due_interval() == session_module.ROWS_INTERVAL_MAX  # two a second at least
     engine.stop()
 
 
@@ -314,6 +314,7 @@ def test_a_commands_effect_is_snapshotted_at_once_on_a_tree_of_many_rows(
     engine, sampler = demo()
     monkeypatch.setattr(session_module, "HEARTBEAT", 30.0)
     monkeypatch.setattr(session_module, "ROW_INTERVAL", 30.0)  # any change: 30 s on
+    monkeypatch.setattr(session_module, "ROWS_INTERVAL_MAX", 30.0)
     session = Session(engine, sampler=sampler, watch_collector=False, snapshot_interval=0.1)
     session.engine.start()
     session.start()
