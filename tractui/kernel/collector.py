@@ -83,8 +83,10 @@ class Collector:
         batch_interval: float = BATCH_INTERVAL,
         use_filter: bool | None = None,
         accounting: bool = True,
+        quiet_gap: float = QUIET_GAP,
     ) -> None:
         self.out_fd = out_fd
+        self.quiet_gap = quiet_gap
         self.batch_max = batch_max
         self.batch_interval = batch_interval
         self.connector = ProcConnector(rcvbuf=rcvbuf, use_filter=use_filter)
@@ -200,7 +202,7 @@ class Collector:
                 if not batch:
                     wait = self.batch_interval
                 elif quiet:
-                    wait = max(0.0, last_sent + QUIET_GAP - time.monotonic())
+                    wait = max(0.0, last_sent + self.quiet_gap - time.monotonic())
                 else:
                     wait = max(0.0, batch_started + self.batch_interval - time.monotonic())
                 want_write = [self.out_fd] if self.pending else []
@@ -252,9 +254,9 @@ class Collector:
                 if batch and (
                     len(batch) >= self.batch_max
                     or now - batch_started >= self.batch_interval
-                    or (quiet and now - last_sent >= QUIET_GAP and drained < READ_CHUNK)
+                    or (quiet and now - last_sent >= self.quiet_gap and drained < READ_CHUNK)
                 ):
-                    quiet = len(batch) < QUIET_RATE * max(now - last_sent, QUIET_GAP)
+                    quiet = len(batch) < QUIET_RATE * max(now - last_sent, self.quiet_gap)
                     self._send(batch)
                     batch = []
                     last_sent = now
@@ -445,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rcvbuf", type=int, default=DEFAULT_RCVBUF)
     parser.add_argument("--batch-max", type=int, default=BATCH_MAX)
     parser.add_argument("--batch-interval", type=float, default=BATCH_INTERVAL)
+    parser.add_argument(
+        "--quiet-gap", type=float, default=QUIET_GAP, help="s between two batches of a quiet host"
+    )
     parser.add_argument("--no-filter", action="store_true", help="use the legacy subscription")
     parser.add_argument(
         "--no-accounting", action="store_true", help="no kernel exit records (taskstats)"
@@ -460,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_interval=args.batch_interval,
         use_filter=False if args.no_filter else None,
         accounting=not args.no_accounting,
+        quiet_gap=args.quiet_gap,
     )
     signal.signal(signal.SIGTERM, collector.stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
