@@ -611,11 +611,15 @@ class Session:
                 if self._snapshots.read_threads():
                     self._dirty = True
                 now = time.monotonic()
+                published = False
                 # at least once a second: the header's event rate and clock, a banner's expiry
                 if now - last_snapshot >= (self.due_interval() if self._dirty else HEARTBEAT):
                     last_snapshot = now
                     _timed("publish", self._publish)
-                if self.garbage is not None and self._open.is_set():  # not during a key
+                    published = True
+                # not during a key, nor just after a snapshot was posted: the UI is drawing it
+                # (a collection holds the GIL throughout)
+                if self.garbage is not None and self._open.is_set() and not published:
                     self.garbage.tick()
             except Exception:  # one bad batch must not leave the UI frozen
                 log.exception("session step failed")

@@ -330,3 +330,34 @@ def test_a_commands_effect_is_snapshotted_at_once_on_a_tree_of_many_rows(
         assert session.due_interval() == 30.0  # and then held back again
     finally:
         session.stop()
+
+
+def test_the_pacer_never_collects_in_the_step_that_posted_a_snapshot() -> None:
+    """The UI draws a snapshot just after it is posted: a collection then (it holds the GIL)
+    would hold the refresh up, so it waits for the next step."""
+    engine, sampler = demo()
+    steps: list[str] = []
+
+    class Pacer(GarbagePacer):
+        def tick(self) -> int | None:
+            steps.append("tick")
+            return None
+
+    poll = engine.poll
+
+    def noted_poll(timeout: float) -> Delta:
+        steps.append("poll")
+        return poll(timeout)
+
+    engine.poll = noted_poll  # type: ignore[method-assign]
+    session = Session(engine, sampler=sampler, watch_collector=False, garbage=Pacer())
+    session.subscribe(lambda _snapshot: steps.append("publish"))
+    session.engine.start()
+    session.start()
+    try:
+        _until(session, lambda s: s.seq >= 3)
+    finally:
+        session.stop()
+    assert steps.count("publish") >= 3 and "tick" in steps
+    after = [b for a, b in itertools.pairwise(steps) if a == "publish"]
+    assert "tick" not in after, steps
