@@ -3,7 +3,8 @@
 The engine is single-threaded (see :mod:`tractui.engine`): its tracker's dicts change on every
 poll. So one thread owns it: it polls, runs the commands the UI queued between two polls (so a
 launched program's first fork is applied with its group already known), samples the htop columns
-from /proc, and publishes an immutable :class:`Snapshot` at most ``snapshot_interval`` apart. The
+from /proc, and publishes an immutable :class:`Snapshot` at most ``snapshot_interval`` apart (more
+on a tree of thousands of rows: :data:`ROW_INTERVAL`). The
 UI only ever reads snapshots, and acts through the methods here, which return futures. What a
 snapshot holds (and what the commands return) is the UI model, in :mod:`tractui.snapshot`.
 
@@ -64,14 +65,24 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 HEARTBEAT = 1.0  # seconds between two snapshots at most, even when nothing changed
+# Each snapshot costs both threads time in proportion to the rows of the tree (the session's
+# copy of the rows, the UI's flattening and its repaint), whatever changed: a snapshot of a
+# changing tree is due ``snapshot_interval`` after the last, or this long per row tracked if
+# longer, up to ROWS_INTERVAL_MAX. 20,000 rows (10,000 live and the exited ones kept): two
+# snapshots a second, not five; bench/ui at 10,000 processes: about a point of a CPU less in
+# each thread. A tree of up to 8,000 rows keeps the 0.2 s.
+ROW_INTERVAL = 25e-6
+ROWS_INTERVAL_MAX = 0.5
 # While the UI answers a key, the session thread waits (holding no GIL) for at most this long:
 # bench/ui at 10,000 processes traced the slow presses to the UI thread waiting for the GIL
 # that this thread held (its snapshots, samples and deltas), not to the UI's own work
 KEY_QUIET = 0.1
 # A step (poll, commands, a slice of samples, maybe a snapshot) starts at most this often: in a
 # storm of events each step applies a batch of them, not a few (a step's own cost was most of
-# the session thread's CPU at 2,000 events/s: bench/ui)
-MIN_STEP = 0.025
+# the session thread's CPU at 2,000 events/s: bench/ui). 25 ms -> 50 ms: each step's fixed
+# part (a journal append, the history's flush, the sampler's slice, the poll's select) half as
+# often, for events shown at most 25 ms later (a snapshot is 0.2 s apart at the least)
+MIN_STEP = 0.05
 END_GRACE = 2.0
 # bench/ui: when set, the session and the app append timing lines to this file (opt-in)
 BENCH_TIMINGS = os.environ.get("TRACTUI_BENCH_TIMINGS", "")
@@ -314,6 +325,7 @@ class Session:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dirty = True  # a snapshot is due
+        self._asked = False  # and it shows what a command did: due soon (see due_interval)
         self._open = threading.Event()  # cleared while the UI answers a key (see hold())
         self._open.set()
         # the programs this UI launched (a daemon's launches are the daemon's: not kept here)
@@ -607,17 +619,29 @@ class Session:
                 if self._snapshots.read_threads():
                     self._dirty = True
                 now = time.monotonic()
+                published = False
                 # at least once a second: the header's event rate and clock, a banner's expiry
-                if now - last_snapshot >= (self.snapshot_interval if self._dirty else HEARTBEAT):
+                if now - last_snapshot >= (self.due_interval() if self._dirty else HEARTBEAT):
                     last_snapshot = now
                     _timed("publish", self._publish)
-                if self.garbage is not None and self._open.is_set():  # not during a key
+                    published = True
+                # not during a key, nor just after a snapshot was posted: the UI is drawing it
+                # (a collection holds the GIL throughout)
+                if self.garbage is not None and self._open.is_set() and not published:
                     self.garbage.tick()
             except Exception:  # one bad batch must not leave the UI frozen
                 log.exception("session step failed")
                 self._restarter.stick("internal error in the engine thread (see the log with -v)")
                 self._dirty = True
                 time.sleep(0.2)
+
+    def due_interval(self) -> float:
+        """How long after the last snapshot a tree that changed gets its next one: see
+        ROW_INTERVAL."""
+        if self._asked:  # a command's effect (a renice, a signal) is not held back
+            return self.snapshot_interval
+        rows = len(self.engine.tracker.procs)
+        return max(self.snapshot_interval, min(ROWS_INTERVAL_MAX, rows * ROW_INTERVAL))
 
     def _step(self, timeout: float) -> None:
         if self._snapshots.note(self.engine.poll(timeout)):
@@ -635,7 +659,7 @@ class Session:
                 command.future.set_result(command.run())
             except BaseException as err:  # handed to the UI, which shows UserErrors
                 command.future.set_exception(err)
-            self._dirty = True
+            self._dirty = self._asked = True
             self._snapshots.note(self.engine.tracker.take_delta())
 
     def _fail_pending(self) -> None:
@@ -654,7 +678,7 @@ class Session:
             self._dirty = True
 
     def _publish(self) -> None:
-        self._dirty = False
+        self._dirty = self._asked = False
         self.snapshot = self._snapshots.build(self._launched_groups())
         for listener in self._listeners:
             listener(self.snapshot)

@@ -17,7 +17,7 @@ import pytest
 from tractui.control import LaunchSpec
 from tractui.engine import Engine
 from tractui.events import Event, Exec, Exit, ExitStatus, Fork, Loss, ProcConnector
-from tractui.kernel.collector import CollectorProcess
+from tractui.kernel.collector import BATCH_MAX, CollectorProcess
 from tractui.model.store import Proc
 
 from .support import alive_with_argv, poll_until, running, wait_until
@@ -221,3 +221,42 @@ def test_member_whose_exit_event_was_lost_does_not_stay_alive(
     wait_until(engine, lambda: not child.alive, "the child to be seen gone", timeout=3.0)
     assert child.lost_exit or child.exit == ExitStatus(code=7)
     assert engine.tracker.groups["lost-exit"].live == 0
+
+
+def test_a_collector_with_a_quiet_gap_sends_fewer_batches_and_still_reads_each_exec() -> None:
+    """``--quiet-gap`` (the UI's engine: it polls every 50 ms) spaces a quiet host's batches;
+    the reads of /proc at each exec stay as prompt."""
+    gap = 0.25
+    # a batch waits batch-interval at most, whatever the gap: both spaced here
+    collector = CollectorProcess(["--quiet-gap", str(gap), "--batch-interval", str(gap)])
+    collector.start()
+    batches = 0
+    try:
+
+        def read(out: list[Event]) -> None:
+            nonlocal batches
+            select.select([collector.fileno()], [], [], 0.1)
+            assert collector.reader is not None
+            for message in collector.reader.read():
+                if message[0] == "batch":
+                    # a full batch is a storm's (the host's events: another program's), sent
+                    # at once whatever the gap
+                    batches += len(message[1]) < BATCH_MAX
+                    out.extend(message[1])
+
+        started = time.monotonic()
+        child = subprocess.Popen(["sh", "-c", "for i in 1 2 3 4 5 6; do sleep 0.1; done"])
+        try:
+            events = _events_until(read, _exit_of(child.pid))
+        finally:
+            child.wait(timeout=5)
+        elapsed = time.monotonic() - started
+    finally:
+        collector.stop()
+    # six forks, execs and exits over 0.6 s: with the default gap (4 ms), a batch or more each
+    assert batches <= elapsed / gap + 2, (batches, elapsed)
+    sleeps = [
+        e for e in events if isinstance(e, Exec) and e.info is not None and e.info.ppid == child.pid
+    ]
+    assert len(sleeps) == 6
+    assert all(e.info is not None and e.info.argv == ("sleep", "0.1") for e in sleeps)

@@ -307,3 +307,74 @@ def test_the_replays_times_do_not_follow_the_machines_clocks(
         starts = {k[0]: p.start for k, p in engine.tracker.procs.items()}
         assert starts[5004] == NOW_NS - 20 * 10**9  # forked 20 s before the replay's now
         assert starts[5000] == NOW_NS - 40 * 10**9
+
+
+def test_a_tree_of_many_rows_is_snapshotted_less_often_up_to_twice_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, sampler = demo()
+    session = Session(engine, sampler=sampler, watch_collector=False, snapshot_interval=0.2)
+    engine.start()
+    rows = len(engine.tracker.procs)
+    assert rows > 0
+    assert session.due_interval() == 0.2  # a few rows: the interval asked for
+    monkeypatch.setattr(session_module, "ROW_INTERVAL", 0.4 / rows)
+    assert session.due_interval() == pytest.approx(0.4)
+    monkeypatch.setattr(session_module, "ROW_INTERVAL", 60.0 / rows)
+    assert session.due_interval() == session_module.ROWS_INTERVAL_MAX  # two a second at least
+    engine.stop()
+
+
+def test_a_commands_effect_is_snapshotted_at_once_on_a_tree_of_many_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, sampler = demo()
+    monkeypatch.setattr(session_module, "HEARTBEAT", 30.0)
+    monkeypatch.setattr(session_module, "ROW_INTERVAL", 30.0)  # any change: 30 s on
+    monkeypatch.setattr(session_module, "ROWS_INTERVAL_MAX", 30.0)
+    session = Session(engine, sampler=sampler, watch_collector=False, snapshot_interval=0.1)
+    session.engine.start()
+    session.start()
+    try:
+        first = _until(session, lambda s: s.groups)
+        assert session.due_interval() == 30.0
+        time.sleep(0.5)
+        assert session.snapshot.seq == first.seq  # held back: the tree is "big"
+        session.submit(lambda: None).result(5)
+        started = time.monotonic()
+        _until(session, lambda s: s.seq > first.seq, timeout=5.0)
+        assert time.monotonic() - started < 2.0  # not 30 s: after a command, snapshot_interval
+        assert session.due_interval() == 30.0  # and then held back again
+    finally:
+        session.stop()
+
+
+def test_the_pacer_never_collects_in_the_step_that_posted_a_snapshot() -> None:
+    """The UI draws a snapshot just after it is posted: a collection then (it holds the GIL)
+    would hold the refresh up, so it waits for the next step."""
+    engine, sampler = demo()
+    steps: list[str] = []
+
+    class Pacer(GarbagePacer):
+        def tick(self) -> int | None:
+            steps.append("tick")
+            return None
+
+    poll = engine.poll
+
+    def noted_poll(timeout: float) -> Delta:
+        steps.append("poll")
+        return poll(timeout)
+
+    engine.poll = noted_poll  # type: ignore[method-assign]
+    session = Session(engine, sampler=sampler, watch_collector=False, garbage=Pacer())
+    session.subscribe(lambda _snapshot: steps.append("publish"))
+    session.engine.start()
+    session.start()
+    try:
+        _until(session, lambda s: s.seq >= 3)
+    finally:
+        session.stop()
+    assert steps.count("publish") >= 3 and "tick" in steps
+    after = [b for a, b in itertools.pairwise(steps) if a == "publish"]
+    assert "tick" not in after, steps
