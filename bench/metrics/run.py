@@ -43,12 +43,45 @@ from bench.common.machine import room_for
 from bench.common.report import ratio, table
 from bench.common.stats import percentile
 from bench.common.tools import compile_c, ensure_program, say
-from tractui.kernel import procfs
+from tractui.kernel import procfs, pstats
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 HOLD_S = 600  # the sleeping members end by themselves after this
 SCRAPE_TIMEOUT = 60.0
+
+
+def round_cost(names: list[str], repeats: int = 5) -> None:
+    """The daemon's metrics round over the members, timed here: pstats.read of each, with the
+    run time read from schedstat (as the daemon does) and without (stat's ticks only, as
+    before), in turn, ``repeats`` times each; the medians."""
+    wanted = {name[:15].encode() for name in names}
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry.name}/comm", "rb") as f:
+                if f.read().rstrip(b"\n") in wanted:
+                    pids.append(int(entry.name))
+    took: dict[str, list[float]] = {"stat ticks only": [], "with schedstat": []}
+    keep = pstats.MAX_THREADS
+    try:
+        for _ in range(repeats):
+            for kind in took:
+                pstats.MAX_THREADS = keep if kind == "with schedstat" else -1
+                t0 = time.perf_counter()
+                for pid in pids:
+                    pstats.read(pid, 1024)
+                took[kind].append(time.perf_counter() - t0)
+    finally:
+        pstats.MAX_THREADS = keep
+    med = {kind: percentile(t, 50) for kind, t in took.items()}
+    say(
+        f"  a metrics round's /proc reads over {len(pids):,} members (pstats.read, here, median"
+        f" of {repeats}): stat ticks only {med['stat ticks only']:.3f} s, with schedstat "
+        f"{med['with schedstat']:.3f} s ("
+        + ratio(med["with schedstat"], med["stat ticks only"])
+        + ")"
+    )
 
 
 def fetch(address: str) -> tuple[str, float]:
@@ -287,6 +320,7 @@ def run(
         "that window; tractui's includes its event loop and its /proc rounds every 5 s)"
     )
     table(rows)
+    round_cost(names)
     # the sleeping members are done with: end them (each forker leads a process group)
     with contextlib.suppress(Exception), daemon.connect(timeout=10) as conn:
         for name in names:
