@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -125,7 +127,7 @@ def test_round_holds_an_ended_members_cpu_until_its_record(tmp_path: Path) -> No
     record in the group's account: 1.01 s, not 2; its page faults the record's, not the
     sample's and the record's."""
     reads = {7: _stats(100, 1.0, minflt=50)}
-    metrics = Metrics(tmp_path, read=lambda pid, limit: reads.get(pid))
+    metrics = Metrics(tmp_path, read=lambda pid, limit, before: reads.get(pid))
     facts = GroupFacts("g", NO_ACCOUNT, 1, 0, 0, 0, 0)
     view = metrics.compute(Round((facts,), (("g", (7, 100), True),), 0, 0, 0))
     assert _user(view.counters) == 1.0 and _faults(view.counters) == (50, 0)
@@ -135,7 +137,7 @@ def test_round_holds_an_ended_members_cpu_until_its_record(tmp_path: Path) -> No
     view = metrics.compute(Round((accounted,), (), 0, 0, 0, frozenset({(7, 100)})))
     assert _user(view.counters) == pytest.approx(1.01) and _faults(view.counters) == (52, 1)
     assert (tmp_path / "metrics.json").exists()
-    again = Metrics(tmp_path, read=lambda pid, limit: None)
+    again = Metrics(tmp_path, read=lambda pid, limit, before: None)
     view = again.compute(Round((facts,), (), 0, 0, 0))  # restarted, the account lost
     assert _user(view.counters) == pytest.approx(1.01) and _faults(view.counters) == (52, 1)
 
@@ -145,14 +147,14 @@ def test_a_member_forgotten_without_a_record_leaves_its_faults(tmp_path: Path) -
     sample's page faults stay with its group, across a restart too; a short-lived member
     with a record that no round saw counts its record's."""
     reads = {7: _stats(100, 1.0, minflt=50)}
-    metrics = Metrics(tmp_path, read=lambda pid, limit: reads.get(pid))
+    metrics = Metrics(tmp_path, read=lambda pid, limit, before: reads.get(pid))
     facts = GroupFacts("g", NO_ACCOUNT, 1, 0, 0, 0, 0)
     metrics.compute(Round((facts,), (("g", (7, 100), True),), 0, 0, 0))
     metrics.compute(Round((facts,), (("g", (7, 100), False),), 0, 0, 0))
     view = metrics.compute(Round((facts,), (), 0, 0, 0))  # pruned, no record
     assert _faults(view.counters) == (50, 0)
     assert metrics._acc.faults == {"g": [50, 0]}
-    again = Metrics(tmp_path, read=lambda pid, limit: None)
+    again = Metrics(tmp_path, read=lambda pid, limit, before: None)
     brief = facts._replace(ended=(0.003, 0.0, 0, 0, 0, 0, 120, 0))  # lived between two rounds
     view = again.compute(Round((brief,), (), 0, 0, 0, frozenset({(9, 300)})))
     assert _faults(view.counters) == (170, 0)
@@ -212,7 +214,7 @@ def test_thread_records_then_the_own_one_count_once(tmp_path: Path) -> None:
     never at the sample's plus the thread's."""
     tracker, pid, start = _tracker_with("live-thread")
     reads = {pid: _stats(start, 0.95, minflt=95)}
-    metrics = Metrics(tmp_path, read=lambda p, limit: reads.get(p))
+    metrics = Metrics(tmp_path, read=lambda p, limit, before: reads.get(p))
     seen = []
     for step in ("live", "partial", "own"):
         if step == "partial":
@@ -230,7 +232,7 @@ def test_a_member_without_a_record_counts_once_when_its_reaper_is_read(tmp_path:
     sample goes and the reaper's correction comes, so the counter ends at 1.2 s, not 2.2."""
     tracker, pid, start = _tracker_with("live-thread")
     reads = {pid: _stats(start, 1.0)}
-    metrics = Metrics(tmp_path, read=lambda p, limit: reads.get(p))
+    metrics = Metrics(tmp_path, read=lambda p, limit, before: reads.get(p))
     seen = [_user(metrics.compute(snapshot_round(_engine(tracker))).counters)]
     tracker.apply([Exit(3 * SEC, pid, pid, 0, ROOT, ROOT)])
     seen.append(_user(metrics.compute(snapshot_round(_engine(tracker))).counters))
@@ -278,7 +280,7 @@ def test_a_members_cpu_is_its_run_time_split_steadily(tmp_path: Path) -> None:
     moves no mode back, so the two series together grow by the run time's growth alone."""
     base = _stats(100, 0.02)._replace(stime_s=0.01, run_ns=35 * MS)
     reads = {7: base}
-    metrics = Metrics(tmp_path, read=lambda pid, limit: reads.get(pid))
+    metrics = Metrics(tmp_path, read=lambda pid, limit, before: reads.get(pid))
     facts = GroupFacts("g", NO_ACCOUNT, 1, 0, 0, 0, 0)
     work = Round((facts,), (("g", (7, 100), True),), 0, 0, 0)
     view = metrics.compute(work)
@@ -299,7 +301,7 @@ def test_an_account_split_otherwise_than_the_sample_counts_once(tmp_path: Path) 
     gives 22 and 9: the group's counters end at 31 ms in all, not 32 (the system dip of 1 ms
     counted again as user)."""
     reads = {7: _stats(100, 0.02)._replace(stime_s=0.01, run_ns=30 * MS)}
-    metrics = Metrics(tmp_path, read=lambda pid, limit: reads.get(pid))
+    metrics = Metrics(tmp_path, read=lambda pid, limit, before: reads.get(pid))
     facts = GroupFacts("g", NO_ACCOUNT, 1, 0, 0, 0, 0)
     metrics.compute(Round((facts,), (("g", (7, 100), True),), 0, 0, 0))
     view = metrics.compute(Round((facts,), (("g", (7, 100), False),), 0, 0, 0))
@@ -363,3 +365,34 @@ def _system(counters: Counters, group: str = "g") -> float:
         and ("mode", "system") in labels
         and ("groupname", group) in labels
     )
+
+
+def test_run_time_not_read_again_of_a_process_that_has_not_run() -> None:
+    """A sleeping child, read twice: the second read takes the first's run time (a run time
+    made up for the first read shows it was not read again); one computing is read again."""
+    sleeper = subprocess.Popen(["sleep", "30"])
+    burner = subprocess.Popen([sys.executable, "-S", "-c", "while True: pass"])
+    try:
+        poll = time.monotonic() + 5
+        first = None
+        while time.monotonic() < poll:
+            first = pstats.read(sleeper.pid)
+            if first is not None and first.state == "S" and first.run_ns >= 0:
+                break
+            time.sleep(0.01)
+        assert first is not None and first.state == "S"
+        made_up = first._replace(run_ns=first.run_ns + 1000)
+        again = pstats.read(sleeper.pid, before=made_up)
+        assert again is not None and pstats.idle_since(again, made_up)
+        assert again.run_ns == first.run_ns + 1000
+        assert pstats.read(sleeper.pid).run_ns == first.run_ns  # type: ignore[union-attr]
+        busy = pstats.read(burner.pid)
+        time.sleep(0.1)
+        assert busy is not None
+        later = pstats.read(burner.pid, before=busy)
+        assert later is not None and not pstats.idle_since(later, busy)
+        assert later.run_ns > busy.run_ns
+    finally:
+        for child in (sleeper, burner):
+            child.kill()
+            child.wait(timeout=5)

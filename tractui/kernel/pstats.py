@@ -14,7 +14,8 @@ what its ended threads ran (the kernel keeps that for the process, and only ``st
 it). So :func:`read` sums the threads' of a process of at most :data:`MAX_THREADS` (one read
 for the usual single thread), and holds the sum within what ``stat`` allows: at least its
 ticks, below them plus a tick a mode (it is lower when ended threads ran, or when a running
-thread's figure was last brought up to date a tick ago). :func:`split` then splits that total
+thread's figure was last brought up to date a tick ago); a process that has not run since its
+last read is not read again (:func:`idle_since`). :func:`split` then splits that total
 between user and system as the kernel does, in stat's ratio, each mode never falling.
 """
 
@@ -79,14 +80,17 @@ def _schedstat_ns(path: str) -> int:
         return -1
 
 
-def run_time_ns(pid: int, utime: int, stime: int, threads: int) -> int:
+def run_time_ns(pid: int, utime: int, stime: int, threads: int, known: int = -1) -> int:
     """The CPU time of process ``pid`` to the ns, given its stat's ``utime`` and ``stime``
     (ticks) and thread count: its threads' schedstat summed, held within what the ticks allow
     (see the module's doc); the ticks' floor (-1) when it has more than :data:`MAX_THREADS`
-    threads or a read fails."""
+    threads or a read fails. ``known``: its run time as read before, when it has not run
+    since (no read then)."""
     if threads > MAX_THREADS:
         return -1
-    if threads <= 1:
+    if known >= 0:
+        total = known
+    elif threads <= 1:
         total = _schedstat_ns(f"/proc/{pid}/schedstat")
     else:
         total = 0
@@ -122,11 +126,33 @@ def split(run_ns: int, utime: int, stime: int, prev: tuple[int, int]) -> tuple[i
     return user, system
 
 
-def read(pid: int, fd_limit: int | None = None) -> ProcStats | None:
+def idle_since(stats: ProcStats, before: ProcStats | None) -> bool:
+    """``stats`` shows that the process has not run since ``before`` was read (so its run time
+    is ``before``'s): one thread, not running, and as many context switches. A task's run time
+    grows only while it is on a CPU, and it leaves the CPU by a switch, which the counts
+    count; one that is on a CPU now is read. (The counts in ``status`` are the leader thread's:
+    of a process of more threads, each is read.)"""
+    return (
+        before is not None
+        and before.run_ns >= 0
+        and stats.threads == 1
+        and before.threads == 1
+        and stats.state != "R"
+        and stats.voluntary + stats.nonvoluntary > 0
+        and stats.voluntary == before.voluntary
+        and stats.nonvoluntary == before.nonvoluntary
+    )
+
+
+def read(
+    pid: int, fd_limit: int | None = None, before: ProcStats | None = None
+) -> ProcStats | None:
     """The figures of ``pid``; None if it is gone or its stat can't be parsed.
 
     ``fd_limit``: the limit read before for the same process (limits rarely change: it is read
-    once per process unless None is passed)."""
+    once per process unless None is passed). ``before``: what the last read of the same
+    process gave; its run time is not read again if it has not run since
+    (:func:`idle_since`): most members sleep, and a round reads one file less of each."""
     base = f"/proc/{pid}/"
     try:
         raw = _read(base + "stat")
@@ -167,8 +193,7 @@ def read(pid: int, fd_limit: int | None = None) -> ProcStats | None:
         fds = -1
     if fd_limit is None:
         fd_limit = read_fd_limit(pid)
-    run_ns = run_time_ns(pid, utime, stime, threads)
-    return ProcStats(
+    stats = ProcStats(
         start=start,
         state=state,
         utime_s=utime / CLK_TCK,
@@ -185,5 +210,6 @@ def read(pid: int, fd_limit: int | None = None) -> ProcStats | None:
         nonvoluntary=nonvoluntary,
         fds=fds,
         fd_limit=fd_limit,
-        run_ns=run_ns,
     )
+    known = before.run_ns if idle_since(stats, before) and before is not None else -1
+    return stats._replace(run_ns=run_time_ns(pid, utime, stime, threads, known))
