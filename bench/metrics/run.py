@@ -353,7 +353,7 @@ def run(
     try:
         for (n, ms), name in zip(bursts, burst_names, strict=True):
             with daemon.connect() as conn:
-                daemon.add(conn, name, [str(tmp / name), str(n), str(ms), "60"])
+                root = daemon.add(conn, name, [str(tmp / name), str(n), str(ms), "60"])
             log = daemon.state / "logs" / f"{name}.log"
             line: list[tuple[float, float]] = []
 
@@ -387,12 +387,14 @@ def run(
             err = {k: (v - truth) / truth * 100 for k, v in cpu.items()}
             rows.append([
                 f"{n} x {ms} ms", f"{truth:.3f}", f"{cpu['tractui']:.3f}",
-                f"{err['tractui']:+.1f}%",
+                f"{err['tractui']:+.2f}%",
                 f"{cpu['as it comes']:.3f}", f"{err['as it comes']:+.1f}%", f"{cpu['lean']:.3f}",
                 f"{err['lean']:+.1f}%", ratio(abs(err["tractui"]), abs(err["as it comes"])),
             ])  # fmt: skip
             # what the records alone give (before the correction from the reaper), and the
-            # root's own CPU apart: /proc's ticks of a live process, cut down
+            # root's own CPU apart: its run time (schedstat), and its stat's ticks, cut down
+            stat = procfs.read_stat(root)
+            ticks = stat.utime_stime / procfs.CLK_TCK if stat is not None else float("nan")
             with daemon.connect() as conn:
                 found_g = next(g for g in conn.request("groups") if g["name"] == name)
             ended, unrecorded = found_g["ended"], found_g.get("unrecorded") or {}
@@ -403,8 +405,9 @@ def run(
             say(
                 f"  {n} x {ms} ms: the exit records alone (with the root's /proc) {records:.3f} s "
                 f"({(records - truth) / truth * 100:+.1f}%); what the root reaped (its cutime, "
-                f"cstime) adds {added:.3f} s. The root's own CPU: /proc {live:.3f} s (ticks of "
-                f"{1e3 / procfs.CLK_TCK:.0f} ms, cut down), getrusage {own:.3f} s; the rest "
+                f"cstime) adds {added:.3f} s. The root's own CPU: tractui {live:.4f} s (its run "
+                f"time), getrusage {own:.4f} s, its stat's ticks {ticks:.3f} s (of "
+                f"{1e3 / procfs.CLK_TCK:.0f} ms, cut down); the rest "
                 f"{rest:.3f} s against getrusage's children {children:.3f} s "
                 f"({(rest - children) / children * 100:+.2f}%){f'; HZ {hz}' if hz else ''}"
             )
