@@ -43,12 +43,55 @@ from bench.common.machine import room_for
 from bench.common.report import ratio, table
 from bench.common.stats import percentile
 from bench.common.tools import compile_c, ensure_program, say
-from tractui.kernel import procfs
+from tractui.kernel import procfs, pstats
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 HOLD_S = 600  # the sleeping members end by themselves after this
 SCRAPE_TIMEOUT = 60.0
+
+
+def round_cost(names: list[str], repeats: int = 5) -> None:
+    """The daemon's metrics round over the members, timed here: pstats.read of each, (1) with
+    stat's ticks only (as before schedstat), (2) reading every member's schedstat, (3) as the
+    daemon reads: schedstat only of those that ran since the last round (pstats.idle_since),
+    in turn, ``repeats`` times each; the medians."""
+    wanted = {name[:15].encode() for name in names}
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry.name}/comm", "rb") as f:
+                if f.read().rstrip(b"\n") in wanted:
+                    pids.append(int(entry.name))
+    kinds = ("stat ticks only", "schedstat of each", "schedstat of those that ran")
+    took: dict[str, list[float]] = {kind: [] for kind in kinds}
+    last: dict[int, pstats.ProcStats | None] = {}
+    skipped = 0
+    keep = pstats.MAX_THREADS
+    try:
+        for _ in range(repeats):
+            for kind in kinds:
+                pstats.MAX_THREADS = -1 if kind == kinds[0] else keep
+                t0 = time.perf_counter()
+                if kind == kinds[2]:
+                    for pid in pids:
+                        before = last.get(pid)
+                        last[pid] = now = pstats.read(pid, 1024, before)
+                        skipped += now is not None and pstats.idle_since(now, before)
+                else:
+                    for pid in pids:
+                        pstats.read(pid, 1024)
+                took[kind].append(time.perf_counter() - t0)
+    finally:
+        pstats.MAX_THREADS = keep
+    med = {kind: percentile(t, 50) for kind, t in took.items()}
+    say(
+        f"  a metrics round's /proc reads of {len(pids):,} members (pstats.read, here, median of"
+        f" {repeats}): "
+        + ", ".join(f"{k} {v:.3f} s ({ratio(v, med[kinds[0]])})" for k, v in med.items())
+        + f"; schedstat not read again: {skipped / max(1, len(pids) * (repeats - 1)):.0%}"
+        " of the reads after the first"
+    )
 
 
 def fetch(address: str) -> tuple[str, float]:
@@ -287,6 +330,7 @@ def run(
         "that window; tractui's includes its event loop and its /proc rounds every 5 s)"
     )
     table(rows)
+    round_cost(names)
     # the sleeping members are done with: end them (each forker leads a process group)
     with contextlib.suppress(Exception), daemon.connect(timeout=10) as conn:
         for name in names:
@@ -309,7 +353,7 @@ def run(
     try:
         for (n, ms), name in zip(bursts, burst_names, strict=True):
             with daemon.connect() as conn:
-                daemon.add(conn, name, [str(tmp / name), str(n), str(ms), "60"])
+                root = daemon.add(conn, name, [str(tmp / name), str(n), str(ms), "60"])
             log = daemon.state / "logs" / f"{name}.log"
             line: list[tuple[float, float]] = []
 
@@ -343,12 +387,14 @@ def run(
             err = {k: (v - truth) / truth * 100 for k, v in cpu.items()}
             rows.append([
                 f"{n} x {ms} ms", f"{truth:.3f}", f"{cpu['tractui']:.3f}",
-                f"{err['tractui']:+.1f}%",
+                f"{err['tractui']:+.2f}%",
                 f"{cpu['as it comes']:.3f}", f"{err['as it comes']:+.1f}%", f"{cpu['lean']:.3f}",
                 f"{err['lean']:+.1f}%", ratio(abs(err["tractui"]), abs(err["as it comes"])),
             ])  # fmt: skip
             # what the records alone give (before the correction from the reaper), and the
-            # root's own CPU apart: /proc's ticks of a live process, cut down
+            # root's own CPU apart: its run time (schedstat), and its stat's ticks, cut down
+            stat = procfs.read_stat(root)
+            ticks = stat.utime_stime / procfs.CLK_TCK if stat is not None else float("nan")
             with daemon.connect() as conn:
                 found_g = next(g for g in conn.request("groups") if g["name"] == name)
             ended, unrecorded = found_g["ended"], found_g.get("unrecorded") or {}
@@ -359,8 +405,9 @@ def run(
             say(
                 f"  {n} x {ms} ms: the exit records alone (with the root's /proc) {records:.3f} s "
                 f"({(records - truth) / truth * 100:+.1f}%); what the root reaped (its cutime, "
-                f"cstime) adds {added:.3f} s. The root's own CPU: /proc {live:.3f} s (ticks of "
-                f"{1e3 / procfs.CLK_TCK:.0f} ms, cut down), getrusage {own:.3f} s; the rest "
+                f"cstime) adds {added:.3f} s. The root's own CPU: tractui {live:.4f} s (its run "
+                f"time), getrusage {own:.4f} s, its stat's ticks {ticks:.3f} s (of "
+                f"{1e3 / procfs.CLK_TCK:.0f} ms, cut down); the rest "
                 f"{rest:.3f} s against getrusage's children {children:.3f} s "
                 f"({(rest - children) / children * 100:+.2f}%){f'; HZ {hz}' if hz else ''}"
             )

@@ -169,3 +169,61 @@ def test_counters_survive_kill9(make_daemon: Callable[..., Daemon], tmp_path: Pa
         assert not lower, f"counters fell across the kill -9: {lower}"
     finally:
         again.cleanup()
+
+
+# computes until its CPU is 5 ms past a multiple of 10 ms, at least 25 ms in (stat's ticks of
+# 10 ms cut that 5 ms off at least), then writes getrusage's count of itself and sleeps
+LIVE = r"""
+import math, resource, time
+target = math.ceil((time.process_time() + 0.025) * 100) / 100 + 0.005
+while time.process_time() < target:
+    pass
+u = resource.getrusage(resource.RUSAGE_SELF)
+print("self", repr(u.ru_utime + u.ru_stime), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_live_members_cpu_is_exact_not_its_ticks(make_daemon: Callable[..., Daemon]) -> None:
+    """A live member that computed ~25 ms and sleeps: its group's CPU counter is its own
+    getrusage to 1 ms, where /proc's ticks alone are 5 ms short or more. The 1 ms: getrusage
+    rounds to the µs, and the member runs on a little after it (its print and the call to
+    sleep: tens of µs); a sleeping task's run time is brought up to date when it sleeps."""
+    if not os.path.exists("/proc/self/schedstat"):
+        pytest.skip("no /proc/PID/schedstat (a kernel without CONFIG_SCHED_INFO): ticks only")
+    daemon = make_daemon("--metrics", "127.0.0.1:0", "--metrics-interval", "0.3")
+    with daemon.connect() as conn:
+        pid = daemon.add(conn, "live", [sys.executable, "-S", "-c", LIVE])
+    address = _metrics_address(daemon)
+    log = daemon.state / "logs" / "live.log"
+    found: list[float] = []
+
+    def written() -> bool:
+        if log.exists():
+            found[:] = [float(m) for m in re.findall(r"self ([0-9.e-]+)", log.read_text())]
+        return bool(found)
+
+    poll_until(written, "the member's getrusage line", 60)
+    truth = found[0]
+    user = 'namedprocess_namegroup_cpu_seconds_total{groupname="live",mode="user"}'
+    system = user.replace('"user"', '"system"')
+    got: list[float] = []
+
+    def settled() -> bool:
+        scraped = _scrape(address)
+        got[:] = [scraped.get(user, 0.0) + scraped.get(system, 0.0)]
+        return got[0] >= truth - 0.001
+
+    try:
+        poll_until(settled, "the metrics' CPU to reach the member's getrusage", 20)
+    finally:
+        print("metrics:", got, "getrusage:", truth)
+    time.sleep(1)  # more rounds: it stays there
+    scraped = _scrape(address)
+    cpu = scraped[user] + scraped[system]
+    assert abs(cpu - truth) <= 0.001, (cpu, truth)
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        raw = f.read()
+    rest = raw[raw.rindex(b")") + 2 :].split()
+    ticks = (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    assert truth - ticks > 0.004, (ticks, truth)  # what the ticks alone would have given

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -123,7 +127,7 @@ def test_round_holds_an_ended_members_cpu_until_its_record(tmp_path: Path) -> No
     record in the group's account: 1.01 s, not 2; its page faults the record's, not the
     sample's and the record's."""
     reads = {7: _stats(100, 1.0, minflt=50)}
-    metrics = Metrics(tmp_path, read=lambda pid, limit: reads.get(pid))
+    metrics = Metrics(tmp_path, read=lambda pid, limit, before: reads.get(pid))
     facts = GroupFacts("g", NO_ACCOUNT, 1, 0, 0, 0, 0)
     view = metrics.compute(Round((facts,), (("g", (7, 100), True),), 0, 0, 0))
     assert _user(view.counters) == 1.0 and _faults(view.counters) == (50, 0)
@@ -133,7 +137,7 @@ def test_round_holds_an_ended_members_cpu_until_its_record(tmp_path: Path) -> No
     view = metrics.compute(Round((accounted,), (), 0, 0, 0, frozenset({(7, 100)})))
     assert _user(view.counters) == pytest.approx(1.01) and _faults(view.counters) == (52, 1)
     assert (tmp_path / "metrics.json").exists()
-    again = Metrics(tmp_path, read=lambda pid, limit: None)
+    again = Metrics(tmp_path, read=lambda pid, limit, before: None)
     view = again.compute(Round((facts,), (), 0, 0, 0))  # restarted, the account lost
     assert _user(view.counters) == pytest.approx(1.01) and _faults(view.counters) == (52, 1)
 
@@ -143,14 +147,14 @@ def test_a_member_forgotten_without_a_record_leaves_its_faults(tmp_path: Path) -
     sample's page faults stay with its group, across a restart too; a short-lived member
     with a record that no round saw counts its record's."""
     reads = {7: _stats(100, 1.0, minflt=50)}
-    metrics = Metrics(tmp_path, read=lambda pid, limit: reads.get(pid))
+    metrics = Metrics(tmp_path, read=lambda pid, limit, before: reads.get(pid))
     facts = GroupFacts("g", NO_ACCOUNT, 1, 0, 0, 0, 0)
     metrics.compute(Round((facts,), (("g", (7, 100), True),), 0, 0, 0))
     metrics.compute(Round((facts,), (("g", (7, 100), False),), 0, 0, 0))
     view = metrics.compute(Round((facts,), (), 0, 0, 0))  # pruned, no record
     assert _faults(view.counters) == (50, 0)
     assert metrics._acc.faults == {"g": [50, 0]}
-    again = Metrics(tmp_path, read=lambda pid, limit: None)
+    again = Metrics(tmp_path, read=lambda pid, limit, before: None)
     brief = facts._replace(ended=(0.003, 0.0, 0, 0, 0, 0, 120, 0))  # lived between two rounds
     view = again.compute(Round((brief,), (), 0, 0, 0, frozenset({(9, 300)})))
     assert _faults(view.counters) == (170, 0)
@@ -210,7 +214,7 @@ def test_thread_records_then_the_own_one_count_once(tmp_path: Path) -> None:
     never at the sample's plus the thread's."""
     tracker, pid, start = _tracker_with("live-thread")
     reads = {pid: _stats(start, 0.95, minflt=95)}
-    metrics = Metrics(tmp_path, read=lambda p, limit: reads.get(p))
+    metrics = Metrics(tmp_path, read=lambda p, limit, before: reads.get(p))
     seen = []
     for step in ("live", "partial", "own"):
         if step == "partial":
@@ -228,7 +232,7 @@ def test_a_member_without_a_record_counts_once_when_its_reaper_is_read(tmp_path:
     sample goes and the reaper's correction comes, so the counter ends at 1.2 s, not 2.2."""
     tracker, pid, start = _tracker_with("live-thread")
     reads = {pid: _stats(start, 1.0)}
-    metrics = Metrics(tmp_path, read=lambda p, limit: reads.get(p))
+    metrics = Metrics(tmp_path, read=lambda p, limit, before: reads.get(p))
     seen = [_user(metrics.compute(snapshot_round(_engine(tracker))).counters)]
     tracker.apply([Exit(3 * SEC, pid, pid, 0, ROOT, ROOT)])
     seen.append(_user(metrics.compute(snapshot_round(_engine(tracker))).counters))
@@ -246,3 +250,149 @@ def test_a_member_without_a_record_counts_once_when_its_reaper_is_read(tmp_path:
     # its thread's record, and the rest from the reaper's reading: 1.2 s in all (and half a
     # tick: a reading counts the middle of its tick)
     assert seen[2] == pytest.approx(1.2 + 0.5 / procfs.CLK_TCK), (seen, thread_us)
+
+
+MS = 1_000_000  # ns
+
+
+def test_split_follows_the_ratio_all_user_when_no_tick() -> None:
+    assert pstats.split(25 * MS, 2, 0, (0, 0)) == (25 * MS, 0)
+    assert pstats.split(25 * MS, 0, 2, (0, 0)) == (0, 25 * MS)
+    assert pstats.split(30 * MS, 2, 1, (0, 0)) == (20 * MS, 10 * MS)
+    assert pstats.split(7 * MS, 0, 0, (0, 0)) == (7 * MS, 0)  # under a tick: user, as the kernel
+
+
+def test_split_never_lets_a_mode_fall() -> None:
+    """The ratio turns from system to user: system holds at its last split, user takes the
+    growth; then to system: user holds. The total is always the run time."""
+    user, system = pstats.split(20 * MS, 1, 1, (0, 0))
+    assert (user, system) == (10 * MS, 10 * MS)
+    user, system = pstats.split(22 * MS, 9, 1, (user, system))  # ratio says system 2.2 ms
+    assert (user, system) == (12 * MS, 10 * MS)
+    user, system = pstats.split(24 * MS, 1, 9, (user, system))  # ratio says user 2.4 ms
+    assert (user, system) == (12 * MS, 12 * MS)
+    # a run time below the last total (a read that fell back to stat's ticks): kept
+    assert pstats.split(20 * MS, 2, 0, (user, system)) == (user, system)
+
+
+def test_a_members_cpu_is_its_run_time_split_steadily(tmp_path: Path) -> None:
+    """The counters take a live member's run time to the ns, not its ticks; a ratio that turns
+    moves no mode back, so the two series together grow by the run time's growth alone."""
+    base = _stats(100, 0.02)._replace(stime_s=0.01, run_ns=35 * MS)
+    reads = {7: base}
+    metrics = Metrics(tmp_path, read=lambda pid, limit, before: reads.get(pid))
+    facts = GroupFacts("g", NO_ACCOUNT, 1, 0, 0, 0, 0)
+    work = Round((facts,), (("g", (7, 100), True),), 0, 0, 0)
+    view = metrics.compute(work)
+    assert (_user(view.counters), _system(view.counters)) == pytest.approx(
+        (0.035 * 2 / 3, 0.035 / 3)
+    )
+    reads[7] = base._replace(utime_s=0.0, stime_s=0.03, run_ns=36 * MS)  # all system now
+    view = metrics.compute(work)
+    assert _user(view.counters) == pytest.approx(0.035 * 2 / 3)  # held, not back to 0
+    assert _user(view.counters) + _system(view.counters) == pytest.approx(0.036)
+    reads[7] = base._replace(run_ns=-1)  # fell back to the ticks (30 ms): nothing falls
+    view = metrics.compute(work)
+    assert _user(view.counters) + _system(view.counters) == pytest.approx(0.036)
+
+
+def test_an_account_split_otherwise_than_the_sample_counts_once(tmp_path: Path) -> None:
+    """A member's last sample split 20 ms user, 10 ms system; its account (its exit's split)
+    gives 22 and 9: the group's counters end at 31 ms in all, not 32 (the system dip of 1 ms
+    counted again as user)."""
+    reads = {7: _stats(100, 0.02)._replace(stime_s=0.01, run_ns=30 * MS)}
+    metrics = Metrics(tmp_path, read=lambda pid, limit, before: reads.get(pid))
+    facts = GroupFacts("g", NO_ACCOUNT, 1, 0, 0, 0, 0)
+    metrics.compute(Round((facts,), (("g", (7, 100), True),), 0, 0, 0))
+    view = metrics.compute(Round((facts,), (("g", (7, 100), False),), 0, 0, 0))
+    assert (_user(view.counters), _system(view.counters)) == pytest.approx((0.02, 0.01))
+    accounted = facts._replace(ended=(0.022, 0.009, 0, 0, 0, 0, 0, 0), exits=1)
+    view = metrics.compute(Round((accounted,), (), 0, 0, 0, frozenset({(7, 100)})))
+    assert _user(view.counters) + _system(view.counters) == pytest.approx(0.031)
+    assert _system(view.counters) == pytest.approx(0.01)
+
+
+def test_run_time_of_a_threaded_process_is_within_its_ticks() -> None:
+    """This process, with a thread that computed and ended and one that lives: its run time
+    is its threads' schedstat, held within its stat's ticks (ended threads are stat's only),
+    and no more than its CPU clock read after."""
+
+    def burn(seconds: float) -> None:
+        t = time.thread_time()
+        while time.thread_time() - t < seconds:
+            pass
+
+    ended = threading.Thread(target=burn, args=(0.03,))
+    ended.start()
+    ended.join()
+    stop = threading.Event()
+    alive = threading.Thread(target=stop.wait)
+    alive.start()
+    try:
+        stat = procfs.read_stat(os.getpid())
+        assert stat is not None and 1 < stat.threads <= pstats.MAX_THREADS
+        with open(f"/proc/{os.getpid()}/stat", "rb") as f:
+            raw = f.read()
+        rest = raw[raw.rindex(b")") + 2 :].split()
+        utime, stime = int(rest[11]), int(rest[12])
+        run_ns = pstats.run_time_ns(os.getpid(), utime, stime, stat.threads)
+        after = time.clock_gettime_ns(time.CLOCK_PROCESS_CPUTIME_ID)
+        assert (utime + stime) * procfs.NS_PER_TICK <= run_ns <= after
+        assert pstats.run_time_ns(os.getpid(), utime, stime, pstats.MAX_THREADS + 1) == -1
+    finally:
+        stop.set()
+        alive.join()
+
+
+def test_pstats_run_time_is_this_process_cpu_clock() -> None:
+    before = time_ns_cpu()
+    stats = pstats.read(os.getpid())
+    after = time_ns_cpu()
+    assert stats is not None and stats.run_ns >= 0
+    low = round((stats.utime_s + stats.stime_s) * procfs.CLK_TCK) * procfs.NS_PER_TICK
+    assert max(low, before - 2 * procfs.NS_PER_TICK) <= stats.run_ns <= after
+
+
+def time_ns_cpu() -> int:
+    return time.clock_gettime_ns(time.CLOCK_PROCESS_CPUTIME_ID)
+
+
+def _system(counters: Counters, group: str = "g") -> float:
+    return next(
+        v
+        for n, labels, v in counters
+        if n.endswith("cpu_seconds_total")
+        and ("mode", "system") in labels
+        and ("groupname", group) in labels
+    )
+
+
+def test_run_time_not_read_again_of_a_process_that_has_not_run() -> None:
+    """A sleeping child, read twice: the second read takes the first's run time (a run time
+    made up for the first read shows it was not read again); one computing is read again."""
+    sleeper = subprocess.Popen(["sleep", "30"])
+    burner = subprocess.Popen([sys.executable, "-S", "-c", "while True: pass"])
+    try:
+        poll = time.monotonic() + 5
+        first = None
+        while time.monotonic() < poll:
+            first = pstats.read(sleeper.pid)
+            if first is not None and first.state == "S" and first.run_ns >= 0:
+                break
+            time.sleep(0.01)
+        assert first is not None and first.state == "S"
+        made_up = first._replace(run_ns=first.run_ns + 1000)
+        again = pstats.read(sleeper.pid, before=made_up)
+        assert again is not None and pstats.idle_since(again, made_up)
+        assert again.run_ns == first.run_ns + 1000
+        assert pstats.read(sleeper.pid).run_ns == first.run_ns  # type: ignore[union-attr]
+        busy = pstats.read(burner.pid)
+        time.sleep(0.1)
+        assert busy is not None
+        later = pstats.read(burner.pid, before=busy)
+        assert later is not None and not pstats.idle_since(later, busy)
+        assert later.run_ns > busy.run_ns
+    finally:
+        for child in (sleeper, burner):
+            child.kill()
+            child.wait(timeout=5)

@@ -5,14 +5,16 @@ are; and tractui's own counters.
 Where each figure comes from:
 
 - **Counters** (CPU seconds, storage bytes, context switches, page faults) are exact: an ended
-  member counts with its kernel account (``Group.ended``, the taskstats records, persisted
-  with the state); a live one, or one that ended and whose record has not come yet, with its
-  latest ``/proc`` sample. A record is read before its process's last moments (~1 ms each
-  here), so the CPU adds what the records lack, recovered from what the members' reapers were
-  given (``Group.unrecorded_*``: :mod:`tractui.model.reaped`, persisted with the state too):
-  exact, to a clock tick a mode, for whatever a member reaped (bench/metrics). An ended member
-  with no record whose reaper's reading has come since (``Proc.reaped_read``) counts through
-  that reading alone: its sample goes in the round the correction comes. One that is forgotten
+  member counts with its kernel account (``Group.ended``, the taskstats records, persisted with
+  the state); a live one, or one that ended and whose record has not come yet, with its latest
+  ``/proc`` sample, its CPU to the ns (``schedstat``, split between the modes as the kernel
+  splits it, each never falling: :func:`tractui.kernel.pstats.split`; stat's ticks alone are up
+  to 10 ms short a mode). A record is read before its process's last moments (~1 ms each here),
+  so the CPU adds what the records lack, recovered from what the members' reapers were given
+  (``Group.unrecorded_*``: :mod:`tractui.model.reaped`, persisted with the state too): exact, to
+  a clock tick a mode, for whatever a member reaped (bench/metrics). An ended member with no
+  record whose reaper's reading has come since (``Proc.reaped_read``) counts through that
+  reading alone: its sample goes in the round the correction comes. One that is forgotten
   (pruned) without a record ever coming leaves its last sample's page faults with its group
   (``faults`` in ``metrics.json``); its CPU and I/O stay in the accumulators (below).
 - **Monotonic, across restarts and kill -9.** Each counter series is exported through an
@@ -49,6 +51,7 @@ from tractui import paths
 from tractui.engine import Engine
 from tractui.errors import UserError
 from tractui.kernel import procfs, pstats
+from tractui.kernel.procfs import CLK_TCK
 from tractui.kernel.pstats import ProcStats
 from tractui.model.account import Account
 from tractui.model.changes import Key
@@ -134,6 +137,26 @@ class Accumulators:
             exported += computed - last
         entry[0], entry[1] = exported, computed
         return exported
+
+    def steady(
+        self, user_sid: str, system_sid: str, user: float, system: float
+    ) -> tuple[float, float]:
+        """A group's CPU seconds (``user``, ``system``) to feed, split again so that neither
+        mode falls below what its series last saw while their total grows: the members'
+        splits are each steady (:func:`pstats.split`), but a member's ends as its kernel
+        account splits it (the exit's cputime_adjust, the reaper's correction), which can give
+        one mode a little less than its last sample did, and a series counts only what grows:
+        that dip would be counted twice. A total that falls (a member forgotten without an
+        account) is fed as it is."""
+        last_user, last_system = self.series.get(user_sid), self.series.get(system_sid)
+        if last_user is None or last_system is None:
+            return user, system
+        ns = (round(user * 1e9), round(system * 1e9))
+        prev = (round(last_user[1] * 1e9), round(last_system[1] * 1e9))
+        if sum(ns) < sum(prev):
+            return user, system
+        user_ns, system_ns = pstats.split(sum(ns), ns[0], ns[1], prev)
+        return user_ns / 1e9, system_ns / 1e9
 
     def to_json(self) -> dict[str, Any]:
         return {"version": 1, "series": self.series, "faults": self.faults}
@@ -224,6 +247,11 @@ class Metrics:
         # the latest sample of each member held, with its group
         self._last: dict[Key, tuple[str, ProcStats]] = {}
         self._limits: dict[Key, int] = {}
+        # each member's CPU held as the last round split it: (user ns, system ns)
+        self._cpu: dict[Key, tuple[int, int]] = {}
+        # each live member's last read as it came (its run time not read again if it has not
+        # run since: pstats.idle_since)
+        self._read: dict[Key, ProcStats] = {}
         self._pending: Round | None = None
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -316,9 +344,10 @@ class Metrics:
                 self._last[key] = (group, held[1])  # moved to another group
             if alive:
                 limit = self._limits.get(key)
-                fresh = self.read(key[0], limit)
+                fresh = self.read(key[0], limit, self._read.get(key))
                 if fresh is not None and procfs.same_start(fresh.start, key[1]):
-                    stats = fresh
+                    self._read[key] = fresh
+                    stats = fresh = self._exact(key, fresh)
                     self._last[key] = (group, fresh)
                     self._limits[key] = fresh.fd_limit
             if stats is None:
@@ -350,6 +379,15 @@ class Metrics:
         self._save()
         return view
 
+    def _exact(self, key: Key, stats: ProcStats) -> ProcStats:
+        """``stats`` with its CPU to the ns, split between the modes so that neither falls
+        below the member's last round's (a held sample of it, once it ended, keeps that)."""
+        utime, stime = round(stats.utime_s * CLK_TCK), round(stats.stime_s * CLK_TCK)
+        run_ns = stats.run_ns if stats.run_ns >= 0 else (utime + stime) * procfs.NS_PER_TICK
+        user, system = pstats.split(run_ns, utime, stime, self._cpu.get(key, (0, 0)))
+        self._cpu[key] = (user, system)
+        return stats._replace(utime_s=user / 1e9, stime_s=system / 1e9)
+
     def _retire(self, accounted: frozenset[Key], seen: set[Key]) -> None:
         """Drop the samples of members no longer in the round. One whose account came is in
         its group's account, page faults included; one forgotten without an account leaves its
@@ -359,6 +397,8 @@ class Metrics:
         for key in [k for k in self._last if k not in seen]:
             group, stats = self._last.pop(key)
             self._limits.pop(key, None)
+            self._cpu.pop(key, None)
+            self._read.pop(key, None)
             if key not in accounted and (stats.minflt or stats.majflt):
                 faults = self._acc.faults.setdefault(group, [0, 0])
                 faults[0] += stats.minflt
@@ -391,8 +431,15 @@ class Metrics:
             gauges.append((PREFIX + "open_filedesc", gl, s.fds))
             gauges.append((PREFIX + "worst_fd_ratio", gl, s.worst_fd))
             user, system, read_b, write_b, vol, nonvol, ended_minflt, ended_majflt = g.ended
-            count(PREFIX + "cpu_seconds_total", (*gl, ("mode", "user")), user + s.utime)
-            count(PREFIX + "cpu_seconds_total", (*gl, ("mode", "system")), system + s.stime)
+            user_l, system_l = (*gl, ("mode", "user")), (*gl, ("mode", "system"))
+            user, system = acc.steady(
+                _sid(PREFIX + "cpu_seconds_total", user_l),
+                _sid(PREFIX + "cpu_seconds_total", system_l),
+                user + s.utime,
+                system + s.stime,
+            )
+            count(PREFIX + "cpu_seconds_total", user_l, user)
+            count(PREFIX + "cpu_seconds_total", system_l, system)
             count(PREFIX + "read_bytes_total", gl, read_b + s.read_bytes)
             count(PREFIX + "write_bytes_total", gl, write_b + s.write_bytes)
             kind = "ctxswitchtype"

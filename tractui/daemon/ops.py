@@ -31,7 +31,7 @@ from tractui.daemon.protocol import (
 )
 from tractui.engine import Engine, attach_group
 from tractui.errors import UserError
-from tractui.kernel import procfs
+from tractui.kernel import procfs, pstats
 from tractui.model.changes import Key
 from tractui.model.store import Group, aligned_exec_times
 from tractui.model.tracker import Tracker
@@ -196,20 +196,24 @@ class Requests:
         }
 
     def _groups(self, client: Client, m: JsonObject) -> list[JsonObject]:
-        """Every group, with its CPU seconds: the live members' from /proc now (one stat read
-        each), the ended ones' from the kernel's exit records, and what the records lack, from
-        what the members' reapers were given (tractui.model.reaped)."""
+        """Every group, with its CPU seconds: the live members' from /proc now (a stat and a
+        schedstat read each: to the ns, pstats.run_time_ns), the ended ones' from the kernel's
+        exit records, and what the records lack, from what the members' reapers were given
+        (tractui.model.reaped)."""
         tracker = self.engine.tracker
-        live_ticks: dict[str, int] = {}
+        live_ns: dict[str, int] = {}
         for proc in tracker.live.values():
             stat = procfs.read_stat(proc.pid)
             if stat is not None and procfs.same_start(stat.start, proc.start):
-                live_ticks[proc.group] = live_ticks.get(proc.group, 0) + stat.utime_stime
+                ns = pstats.run_time_ns(proc.pid, stat.utime_stime, 0, stat.threads)
+                if ns < 0:
+                    ns = stat.utime_stime * procfs.NS_PER_TICK
+                live_ns[proc.group] = live_ns.get(proc.group, 0) + ns
         out = []
         for group in tracker.groups.values():
             wire = self.group_wire(group)
-            live = live_ticks.get(group.name, 0) / procfs.CLK_TCK
-            wire["live_cpu_s"] = round(live, 2)
+            live = live_ns.get(group.name, 0) / 1e9
+            wire["live_cpu_s"] = round(live, 6)
             wire["cpu_s"] = round(live + group.accounted_cpu_s, 6)
             out.append(wire)
         return out
