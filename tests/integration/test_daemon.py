@@ -388,7 +388,12 @@ def test_subscribe_gets_snapshot_then_deltas_and_events_group(daemon: Daemon) ->
         assert kinds[0][0] == "root" or kinds[0][0] == "exec"
         assert ("exit", "exit 3") in kinds
     # OpenTelemetry's process attributes (README, "The event stream")
-    root = next(r for r in records if r["tractui.event"] in ("root", "exec"))
+    # the launch is told when exec closed the launcher's pipe, which the kernel does before it
+    # sets the new program's arguments up: the root may be read as "[sh]" with none, and its
+    # exec event then brings them
+    root = next(
+        r for r in records if r["tractui.event"] in ("root", "exec") and r["process.command_args"]
+    )
     assert root["tractui.group"] == "job"
     assert root["process.command_args"] == ["sh", "-c", "sleep 0.2; exit 3"]
     assert root["process.executable.name"] == "sh" and root["process.executable.path"]
