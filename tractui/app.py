@@ -69,6 +69,11 @@ TOGGLE_TIMEOUT = 2.0
 FOCUS_KEYS = ("focus_next", "focus_previous", "next_field")  # Tab, shift+Tab: ids and actions
 
 
+TERMINAL_FD = 0  # the terminal the UI reads its keys from
+TERMINAL_CHECK = 1.0  # s between two checks that it is still there
+HANGUP_EXIT = 128 + signal.SIGHUP  # the status of a program a hang-up ended
+
+
 class SnapshotReady(Message):
     """The session published a new snapshot (posted from the session thread)."""
 
@@ -351,6 +356,18 @@ class TractApp(App[int]):
         self.session.start()
         self.theme_changed_signal.subscribe(self, lambda _theme: self._store_settings())
         self.screen_change_signal.subscribe(self, self._screen_changed)
+        if not self.is_headless and os.isatty(TERMINAL_FD):
+            self.set_interval(TERMINAL_CHECK, self._check_terminal)
+
+    def _check_terminal(self) -> None:
+        """Quit once the terminal is gone (its window closed, its ssh connection dropped). On a
+        hang-up the kernel signals only the session's leader: under ``make run``, or a shell
+        that runs tractui and then more, that is not tractui, which would otherwise run on
+        unseen, its collector and sampler with it. A hung-up terminal answers EIO."""
+        try:
+            os.tcgetpgrp(TERMINAL_FD)
+        except OSError:
+            self.exit(return_code=HANGUP_EXIT)
 
     def _post_snapshot(self, snapshot: Snapshot) -> None:
         # called in the session thread: post_message is the thread-safe way in

@@ -4,11 +4,15 @@ keys go in, the screen comes out."""
 from __future__ import annotations
 
 import re
+import shutil
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from bench.common.tmux import Pane
+from bench.common.tmux import Pane, Tmux
+from bench.common.tools import tractui_command
 from tests.ui.conftest import Reaper
 from tractui.kernel import procfs
 
@@ -132,3 +136,38 @@ def test_k_on_an_exited_shell_reaches_its_live_setsid_child(tmux: Pane, reaper: 
     screen = tmux.wait_for(lambda s: "[SIGTERM, by you] sleep 60" in s)
     assert "1 ended by you" in screen
     tmux.keys("q")
+
+
+# What `make run` does on a hang-up: make (the pane's first process, the session's leader) is the
+# one the kernel signals; it catches SIGHUP and waits for its child, which no one signals
+WRAPPER = """
+import signal, subprocess, sys
+signal.signal(signal.SIGHUP, lambda *_: None)
+child = subprocess.Popen(sys.argv[2:])
+open(sys.argv[1], "w").write(str(child.pid))
+child.wait()
+"""
+
+
+def test_a_terminal_that_goes_away_ends_the_ui_that_is_not_its_sessions_leader(
+    tmp_path: Path, reaper: Reaper
+) -> None:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    state = tmp_path / "state"
+    env = {"TRACTUI_STATE_DIR": str(state), "TRACTUI_SOCKET": f"{state}/no-daemon.sock"}
+    pid_file = tmp_path / "ui.pid"
+    server = Tmux(tmp_path / "tmux.sock")
+    argv = [sys.executable, "-c", WRAPPER, str(pid_file), *tractui_command(), "--embedded"]
+    try:
+        pane = server.pane("hangup", argv, env, 0.3)
+        reaper.add(pane.pid)
+        pane.wait_for(lambda s: "engine running" in s)
+        ui = int(pid_file.read_text())
+        reaper.add(ui)
+    finally:
+        server.kill_all()  # the terminal goes: its window closed, its ssh connection dropped
+    deadline = time.monotonic() + 15
+    while alive(ui) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(ui), "the UI runs on with no terminal"
