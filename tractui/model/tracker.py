@@ -619,7 +619,7 @@ class Tracker(Store):
         first = account is None
         if account is None:
             account = proc.account = Account(processes=1)
-        before = (account.utime_us, account.stime_us)
+        user, system = account.utime_us, account.stime_us  # (0, 0) for a new account
         account.add_record(rec)
         self.changes.note_changed(proc.key)
         if proc.ended is None:
@@ -627,15 +627,13 @@ class Tracker(Store):
         group = self.groups.get(proc.group)
         if group is None:
             return
-        user, system = account.utime_us, account.stime_us
         if first:
             group.ended.merge(account)
-            self.unrecorded.recorded(proc, user, system, self.now())
         else:
             group.ended.add_record(rec)
-            self.unrecorded.recorded(
-                proc, account.utime_us - before[0], account.stime_us - before[1], self.now()
-            )
+        # what this record added to the account
+        user, system = account.utime_us - user, account.stime_us - system
+        self.unrecorded.recorded(proc, user, system, self.now())
         self.changes.note_group(group.name)
 
     def log_event(self, ts: int, kind: str, proc: Proc, detail: str) -> None:
