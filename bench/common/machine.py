@@ -5,7 +5,9 @@ A process's own figures (CPU time, memory, threads) come from :mod:`tractui.kern
 
 from __future__ import annotations
 
+import gzip
 import os
+import re
 import resource
 from pathlib import Path
 
@@ -17,6 +19,33 @@ def busy_ticks() -> int:
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
     return user + nice + system + irq + softirq + steal
+
+
+def kernel_hz() -> int | None:
+    """The kernel's CONFIG_HZ (its tick rate), from its config where it is published; None if
+    it is not."""
+    for path, opener in (
+        ("/proc/config.gz", gzip.open),
+        (f"/boot/config-{os.uname().release}", open),
+    ):
+        try:
+            with opener(path, "rt") as f:  # type: ignore[operator]
+                found = re.search(r"^CONFIG_HZ=(\d+)$", f.read(), re.M)
+        except OSError:
+            continue
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def prometheus_samples(text: str) -> dict[str, float]:
+    """A Prometheus text exposition's samples: series (name and labels, as written) -> value."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            out[series] = float(value)
+    return out
 
 
 def read_int(path: str) -> int | None:

@@ -39,7 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common.daemon import Daemon
-from bench.common.machine import room_for
+from bench.common.machine import kernel_hz, room_for
+from bench.common.machine import prometheus_samples as samples
 from bench.common.report import ratio, table
 from bench.common.stats import percentile
 from bench.common.tools import compile_c, ensure_program, say
@@ -100,15 +101,6 @@ def fetch(address: str) -> tuple[str, float]:
     with urllib.request.urlopen(f"http://{address}/metrics", timeout=SCRAPE_TIMEOUT) as reply:
         text = reply.read().decode()
     return text, time.perf_counter() - t0
-
-
-def samples(text: str) -> dict[str, float]:
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, _, value = line.rpartition(" ")
-            out[series] = float(value)
-    return out
 
 
 def total(found: dict[str, float], name: str, group: str | None = None) -> float:
@@ -185,23 +177,6 @@ def parse_bursts(text: str) -> list[tuple[int, int]]:
             raise SystemExit("run.py: --burst: N is 1 to 5000, MS 1 to 1000")
         out.append((n, ms))
     return out
-
-
-def kernel_hz() -> int:
-    import gzip
-
-    for path, opener in (
-        ("/proc/config.gz", gzip.open),
-        (f"/boot/config-{os.uname().release}", open),
-    ):
-        try:
-            with opener(path, "rt") as f:  # type: ignore[operator]
-                found = re.search(r"^CONFIG_HZ=(\d+)$", f.read(), re.M)
-        except OSError:
-            continue
-        if found:
-            return int(found.group(1))
-    return 0
 
 
 def main() -> None:
@@ -347,7 +322,7 @@ def run(
 
     scraper = threading.Thread(target=scrape_every_second, daemon=True)
     scraper.start()
-    hz = kernel_hz()
+    hz = kernel_hz() or 0
     rows = [["workload", "truth s", "tractui s", "tractui err", "PE s", "PE err", "PE lean s",
              "PE lean err", "|err| vs PE"]]  # fmt: skip
     try:
@@ -375,7 +350,9 @@ def run(
             time.sleep(11)  # two metrics rounds (5 s), and more scrapes of process-exporter
             cpu = {
                 "tractui": total(
-                    samples(fetch(ours)[0]), "namedprocess_namegroup_cpu_seconds_total", name
+                    samples(fetch(ours)[0]),
+                    "namedprocess_namegroup_cpu_seconds_total",
+                    name,
                 )
             }
             for kind, exporter in exporters.items():

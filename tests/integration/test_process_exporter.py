@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from bench.common.daemon import Daemon
+from bench.common.machine import kernel_hz, prometheus_samples
 from tests.integration.support import free_port, poll_until, start_server
 from tests.integration.test_metrics import _metrics_address, _scrape
 
@@ -56,25 +57,6 @@ s = resource.getrusage(resource.RUSAGE_SELF)
 print("children", c.ru_utime + c.ru_stime, "self", s.ru_utime + s.ru_stime, flush=True)
 time.sleep(300)
 """.replace("SLEEPERS", str(SLEEPERS)).replace("BURNERS", str(BURNERS))
-
-
-def kernel_hz() -> int:
-    """The kernel's CONFIG_HZ, from its config where it is published; else 100 (the lowest
-    the kernel offers: the longest tick)."""
-    import gzip
-
-    for path, opener in (
-        ("/proc/config.gz", gzip.open),
-        (f"/boot/config-{os.uname().release}", open),
-    ):
-        try:
-            with opener(path, "rt") as f:
-                found = re.search(r"^CONFIG_HZ=(\d+)$", f.read(), re.M)
-        except OSError:
-            continue
-        if found:
-            return int(found.group(1))
-    return 100
 
 
 def _fetch(address: str) -> str:
@@ -200,15 +182,7 @@ def test_against_process_exporter(
     }
     assert not different, f"families unlike process-exporter's (ours, theirs): {different}"
 
-    def parse(text: str) -> dict[str, float]:
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                series, _, value = line.rpartition(" ")
-                out[series] = float(value)
-        return out
-
-    theirs, mine = parse(theirs_text), parse(ours_text)
+    theirs, mine = prometheus_samples(theirs_text), prometheus_samples(ours_text)
     # the live set: the root and its sleepers, for both
     assert _value(mine, "namedprocess_namegroup_num_procs", "work") == live
     assert _value(theirs, "namedprocess_namegroup_num_procs", "work") == live
@@ -218,7 +192,7 @@ def test_against_process_exporter(
     cpu_theirs = _value(theirs, "namedprocess_namegroup_cpu_seconds_total", "work")
     summary = f"truth {truth:.3f} s, tractui {cpu_ours:.3f} s, process-exporter {cpu_theirs:.3f} s"
     print(summary)  # with -s
-    tick = 1 / kernel_hz()
+    tick = 1 / (kernel_hz() or 100)  # unpublished: the longest tick the kernel offers
     # tractui: no more than the truth (but for the live root's /proc ticks, 10 ms, and the
     # sleepers'), no less than it less a tick per ended process
     assert truth - (BURNERS + 1) * tick - 0.02 <= cpu_ours <= truth + 0.03, summary
