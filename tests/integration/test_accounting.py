@@ -273,10 +273,16 @@ def test_every_exit_status_and_an_exec_from_a_thread_keep_their_accounts(
         with open(tmp_path / "stderr", "wb") as err:
             code = spawn(argv, stderr=err).wait(timeout=60)
         assert code == 0, (tmp_path / "stderr").read_text()
-        procs = json.loads(report.read_text())["processes"]
+        doc = json.loads(report.read_text())
+        procs = doc["processes"]
         statuses = sorted(json.dumps(p["exit"]) for p in procs)
         missing = [(p["argv"], p["exit"]) for p in procs if p["cpu_user_s"] is None]
-        assert not missing, f"run {run}: no account for {missing} ({statuses})"
+        engine = doc["engine"]
+        if missing and (engine["acct_lost"] or doc["lost_events"]):
+            # the records of every task ending on the host share one socket: a loaded host
+            # can overflow it (seen once in CI, with a benchmark churning beside the suite)
+            pytest.skip(f"run {run}: the kernel dropped records or events: {engine}")
+        assert not missing, f"run {run}: no account for {missing} ({statuses}; {engine})"
         (sleeper,) = [p for p in procs if p["argv"][:1] == ["sleep"]]
         assert sleeper["cpu_user_s"] + sleeper["cpu_system_s"] >= 0.29, f"run {run}: {sleeper}"
 

@@ -197,6 +197,28 @@ async def test_search_down_space_typed_in_one_burst_act_in_the_order_typed(
         assert picker(app).cursor == 2
 
 
+async def test_the_preview_worker_waking_as_its_screen_closes_is_no_error(spawn: Spawn) -> None:
+    """Found in CI: the app quit while the preview's worker slept its 0.15 s; Textual removes
+    a closing screen's widgets before it cancels the screen's workers, so the worker woke to
+    no '#preview' and its NoMatches ended the app as a WorkerFailed. Here the screen's widgets
+    go first (as in that closing, but for sure, not by timing), then a pick wakes the worker."""
+    spawn(["sleep", "60"])
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await open_picker(pilot, app)
+        screen = app.screen
+        await screen.query_one("#preview").remove()
+        await screen.query_one("#error").remove()
+        burst(app, ["down", "space"])
+        await wait_for(pilot, lambda: bool(picker(app).picked))
+        await pilot.pause(0.4)  # past the preview's wait
+        assert app.is_running and app.return_code is None
+        burst(app, ["enter"])  # the submit's worker meets the same
+        await pilot.pause(0.4)
+        assert app.is_running and app.return_code is None
+
+
 @pytest.mark.parametrize("size", [(80, 24), (50, 14)])
 async def test_the_picker_fits_small_terminals_and_scrolls(
     size: tuple[int, int], spawn: Spawn

@@ -11,6 +11,7 @@ line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -22,6 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Footer, Input, Label, Static
@@ -293,6 +295,11 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
     async def update_preview(self) -> None:
         """What the typed or picked PIDs would attach, exactly, or why they can't be."""
         await asyncio.sleep(0.15)  # typing "1234" resolves once, not four times
+        # the screen may close (or the app quit) while this waits: its widgets are then gone
+        with contextlib.suppress(NoMatches):
+            await self._update_preview()
+
+    async def _update_preview(self) -> None:
         preview = self.query_one("#preview", Static)
         self.resolved = None
         if not self._explicit():
@@ -335,6 +342,10 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
 
     @work(exclusive=True, group="submit")
     async def action_submit(self) -> None:
+        with contextlib.suppress(NoMatches):  # the screen closed while it waited (as above)
+            await self._submit()
+
+    async def _submit(self) -> None:
         error = self.query_one("#error", Static)
         try:
             pids = self.choice()
