@@ -22,6 +22,7 @@ from tractui import control, paths
 from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.errors import UserError
 from tractui.events import Event
+from tractui.gate import no_pause
 from tractui.kernel.collector import CollectorProcess
 from tractui.kernel.taskstats import TaskRecord
 from tractui.model.adopt import Planned
@@ -171,6 +172,9 @@ class Engine:
         # runs what starts a process (a launch, the collector): its owner may route it to a
         # thread of normal priority, as a child inherits the nice value of the thread that forks
         self.spawn: Callable[[Callable[[], T]], T] = _call
+        # called between the phases of a poll: the UI's gate (tractui.gate), which parks the
+        # engine while the UI answers a key
+        self.pause: Callable[[], None] = no_pause
         self._launched_keys: dict[int, Key] = {}  # pid -> the member each launched one is
         self.launches: dict[str, list[LaunchRecord]] = {}  # by group: what was launched into it
         self.state = state  # saves the groups; None: they die with us
@@ -280,6 +284,7 @@ class Engine:
         elif timeout > 0:
             time.sleep(timeout)
         delta = self.tracker.apply(events)
+        self.pause()
         if delta.lost:
             log.warning(
                 "the kernel dropped %d events: rescanned /proc (%d members ended unseen so far)",
@@ -294,13 +299,16 @@ class Engine:
             self._last_upkeep = now
             if self.history is not None:
                 self.history.collect(self.tracker)  # what prune forgets is encoded first
+                self.pause()
             self.tracker.prune()
             self.reap()
             self.tracker.read_reapers()
+            self.pause()
             extra = self.tracker.take_delta()
             _merge(delta, extra)
         if self.save_in_poll:
             self.keep_history()
+            self.pause()
             if self.state is not None:
                 # cheap unless the groups changed; while batches keep coming (this poll had
                 # some), the whole save waits for a pause as the daemon's does, the journal

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.engine import Engine, EngineLike, log_path_for
 from tractui.errors import UserError
+from tractui.gate import Gate
 from tractui.kernel import procfs
 from tractui.kernel.meters import MeterReader, Meters
 from tractui.kernel.peek import Peek, peek
@@ -326,8 +327,12 @@ class Session:
         self._thread: threading.Thread | None = None
         self._dirty = True  # a snapshot is due
         self._asked = False  # and it shows what a command did: due soon (see due_interval)
-        self._open = threading.Event()  # cleared while the UI answers a key (see hold())
-        self._open.set()
+        # closed while the UI answers a key (see hold()): the session's work waits at it
+        self.gate = Gate(KEY_QUIET)
+        sampler.pause = self.gate.pause
+        self._snapshots.rows_pause(self.gate.pause)
+        if isinstance(engine, Engine):
+            engine.pause = self.gate.pause
         # the programs this UI launched (a daemon's launches are the daemon's: not kept here)
         self._launched: dict[Key, None] = {}
 
@@ -363,13 +368,14 @@ class Session:
         self.engine.stop()
 
     def hold(self) -> None:
-        """The UI is answering a key: the session thread pauses before its next step, giving
-        the GIL up, until :meth:`release` or for KEY_QUIET s at most (UI thread)."""
-        self._open.clear()
+        """The UI is answering a key: the session thread pauses at its next step, or within
+        its work (the sampler's reads, a snapshot's rows, a poll's phases: :mod:`tractui.gate`),
+        giving the GIL up, until :meth:`release` or for KEY_QUIET s at most (UI thread)."""
+        self.gate.hold()
 
     def release(self) -> None:
         """The key's answer is on the screen: the session thread goes on (UI thread)."""
-        self._open.set()
+        self.gate.release()
 
     def submit(self, run: Callable[[], T]) -> Future[T]:
         """Run ``run()`` in the session thread between two polls; its result in a future."""
@@ -604,8 +610,7 @@ class Session:
             lower_priority(self.nice)
         last_snapshot = last_step = 0.0
         while not self._stop.is_set():
-            if not self._open.wait(KEY_QUIET):
-                self._open.set()  # a release that never came must not slow the engine
+            self.gate.pause()  # while the UI answers a key (KEY_QUIET at most)
             rest = MIN_STEP - (time.monotonic() - last_step)
             if rest > 0 and self._stop.wait(rest):
                 break
@@ -627,7 +632,7 @@ class Session:
                     published = True
                 # not during a key, nor just after a snapshot was posted: the UI is drawing it
                 # (a collection holds the GIL throughout)
-                if self.garbage is not None and self._open.is_set() and not published:
+                if self.garbage is not None and self.gate.is_open() and not published:
                     self.garbage.tick()
             except Exception:  # one bad batch must not leave the UI frozen
                 log.exception("session step failed")
@@ -747,6 +752,10 @@ class Snapshots:
         self.peek: Callable[[int], Peek] | None = None
         self._meters: Meters | None = None
         self._meters_at = -math.inf  # when they were read (monotonic): once a second
+
+    def rows_pause(self, pause: Callable[[], None]) -> None:
+        """What building a snapshot's rows calls every few hundred rows (tractui.gate)."""
+        self._rows.pause = pause
 
     def note(self, delta: Delta) -> bool:
         """Turn a delta's member events into event-log lines. True if anything changed."""

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any, TypeGuard
 
 from tractui.events import ExitStatus
+from tractui.gate import no_pause
 from tractui.kernel import procfs
 from tractui.kernel.meters import Meters
 from tractui.kernel.peek import Peek
@@ -357,6 +358,9 @@ class Resolved:
         return f"{total} ({count_of(len(self.roots), 'root')} + {count_of(below, 'descendant')})"
 
 
+PAUSE_EVERY = 128  # rows built between two pauses of SnapshotRows.build (~0.5 ms)
+
+
 class SnapshotRows:
     """The :class:`ProcRow` of every member of one tracker, kept from one snapshot to the next.
 
@@ -390,6 +394,8 @@ class SnapshotRows:
         self._cpu: dict[str, int] = {}
         self._rss: dict[str, int] = {}
         self._ticks: dict[str, int] = {}  # TIME+ of the live rows
+        # called every PAUSE_EVERY rows built: the UI's gate (tractui.gate)
+        self.pause: Callable[[], None] = no_pause
 
     def touch(self, keys: Iterable[Key]) -> None:
         """These members' samples changed: rebuild their rows at the next snapshot."""
@@ -425,7 +431,10 @@ class SnapshotRows:
                 elif proc is None and old is not None and old.parent is not None:
                     dirty.add(old.parent)
         self._touched = set()
-        for key in dirty:
+        pause = self.pause
+        for n, key in enumerate(dirty):
+            if not n & (PAUSE_EVERY - 1):
+                pause()
             old = rows.get(key)
             if old is not None:
                 self._count(old, -1)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from tractui.kernel import procfs
+from tractui.kernel import sample as sampler_module
 from tractui.kernel.sample import Sample, Sampler
 
 Key = tuple[int, int]
@@ -127,3 +128,46 @@ def test_memory_columns_are_the_kernels_exact_counts(
     assert sample.virt_kb == kb("VmSize")
     assert sample.shr_kb == kb("RssFile") + kb("RssShmem")
     assert sample.priority == 20 + sample.nice  # a normal (not real-time) process
+
+
+def test_statm_of_a_process_whose_stat_did_not_change_is_read_once_in_statm_every_rounds(
+    spawn: Callable[..., subprocess.Popen[Any]], monkeypatch: Any
+) -> None:
+    """A process asleep (its stat the same to the byte) costs one read a round, not two; its
+    statm is read again at least every STATM_EVERY rounds, and at once when stat changes: a
+    process that touches memory shows its new RSS in the next round."""
+    code = (
+        "import sys, time\n"
+        "sys.stdin.readline(); b = bytearray(16 << 20); print(flush=True); time.sleep(30)"
+    )
+    proc = spawn([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    key = _key(proc.pid)
+    opened: list[str] = []
+    real_open = sampler_module.os.open
+
+    def counting_open(path: str, flags: int) -> int:
+        opened.append(path.rsplit("/", 1)[-1])
+        return real_open(path, flags)
+
+    monkeypatch.setattr(sampler_module.os, "open", counting_open)
+    sampler = Sampler()
+    time.sleep(0.3)  # the interpreter's start is over: it waits on its stdin
+    before = sampler.sample([key])[key]
+    sampler.rounds += 1
+    sampler.sample([key])  # stat changed since (its last moments of start-up) or not
+    opened.clear()
+    for _ in range(Sampler.STATM_EVERY - 2):
+        sampler.rounds += 1
+        assert sampler.sample([key])[key] is sampler.samples[key]
+    assert opened.count("statm") == 0 and opened.count("stat") == Sampler.STATM_EVERY - 2
+    sampler.rounds += 2
+    sampler.sample([key])
+    assert opened.count("statm") == 1  # STATM_EVERY rounds since its statm was read
+    proc.stdin.write(b"\n")
+    proc.stdin.flush()
+    proc.stdout.readline()  # 16 MiB touched: page faults, so its stat changed
+    sampler.rounds += 1
+    after = sampler.sample([key])[key]
+    assert after.rss_kb >= before.rss_kb + (15 << 10)
+    assert after.rss_kb == int(procfs.read_status(proc.pid)["VmRSS"].split()[0])

@@ -19,7 +19,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive, var
 from textual.scroll_view import ScrollView
@@ -252,6 +252,7 @@ class ProcessTree(ScrollView, can_focus=True):
         self.column_layout: tuple[columns.Column, ...] = ()
         self._cells: Callable[[ProcRow], str] = columns.cells_text(())
         self.command_x = 0
+        self._paint: tuple[Style, int] | None = None  # while render_lines runs: see there
         self._relayout()
 
     # ---- model -------------------------------------------------------------------------------
@@ -895,10 +896,18 @@ class ProcessTree(ScrollView, can_focus=True):
 
     # ---- rendering ---------------------------------------------------------------------------
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # what every line of one paint shares, worked out once, not at each line: rich_style
+        # walks the styles of every ancestor, and the content region is made at each access
+        self._paint = (self.rich_style, self.scrollable_content_region.width)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint = None
+
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_y) + y
-        width = self.scrollable_content_region.width
-        base = self.rich_style
+        base, width = self._paint or (self.rich_style, self.scrollable_content_region.width)
         if not self.ids and index == 1:
             if self.filter_text:
                 hint = (
@@ -931,8 +940,9 @@ class ProcessTree(ScrollView, can_focus=True):
             style = base + self.get_component_rich_style("tree--cursor")
             over = Style(bgcolor=style.bgcolor)
             segments = [Segment(text, (s or Style()) + over) for text, s, _ in segments]
-        strip = Strip(segments).apply_style(style).adjust_cell_length(width, style)
-        return strip.apply_offsets(0, index)
+        # no apply_offsets: its offsets serve Textual's text selection, which the tree does
+        # not offer (a click is placed by its own x and y), and they cost a fifth of a line
+        return Strip(segments).apply_style(style).adjust_cell_length(width, style)
 
     def _tag(self, segments: list[Segment]) -> list[Segment]:
         """A tagged row: the mark in its first cell, and the tagged colour over its cells."""
