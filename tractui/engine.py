@@ -174,7 +174,7 @@ class Engine:
         self.spawn: Callable[[Callable[[], T]], T] = _call
         # called between the phases of a poll: the UI's gate (tractui.gate), which parks the
         # engine while the UI answers a key
-        self.pause: Callable[[], None] = no_pause
+        self.pause: Callable[[], bool] = no_pause
         self._launched_keys: dict[int, Key] = {}  # pid -> the member each launched one is
         self.launches: dict[str, list[LaunchRecord]] = {}  # by group: what was launched into it
         self.state = state  # saves the groups; None: they die with us

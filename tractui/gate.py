@@ -43,18 +43,21 @@ class Gate:
     def is_open(self) -> bool:
         return self._open.is_set()
 
-    def pause(self) -> None:
+    def pause(self) -> bool:
         """Wait while the gate is closed, up to the end of its hold (the session thread's
-        long loops call it often: an open gate costs one check)."""
+        long loops call it often: an open gate costs one check). True if it waited: what the
+        caller read of the clock before is that much older."""
         if self._open.is_set():
-            return
+            return False
         rest = self._until - self.clock()
         if rest > 0:
             self.paused += 1
             if self._open.wait(rest):
-                return
+                return True
         self._open.set()  # the hold is over: released or not, the work goes on
+        return rest > 0
 
 
-def no_pause() -> None:
+def no_pause() -> bool:
     """The pause of work that no UI waits for."""
+    return False

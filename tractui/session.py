@@ -753,7 +753,7 @@ class Snapshots:
         self._meters: Meters | None = None
         self._meters_at = -math.inf  # when they were read (monotonic): once a second
 
-    def rows_pause(self, pause: Callable[[], None]) -> None:
+    def rows_pause(self, pause: Callable[[], bool]) -> None:
         """What building a snapshot's rows calls every few hundred rows (tractui.gate)."""
         self._rows.pause = pause
 

@@ -395,7 +395,7 @@ class SnapshotRows:
         self._rss: dict[str, int] = {}
         self._ticks: dict[str, int] = {}  # TIME+ of the live rows
         # called every PAUSE_EVERY rows built: the UI's gate (tractui.gate)
-        self.pause: Callable[[], None] = no_pause
+        self.pause: Callable[[], bool] = no_pause
 
     def touch(self, keys: Iterable[Key]) -> None:
         """These members' samples changed: rebuild their rows at the next snapshot."""

@@ -3,10 +3,14 @@ parks at it, never longer than one hold's ``longest`` in all."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from tractui.gate import Gate
+from tractui.kernel import procfs
 from tractui.kernel.sample import Sampler
 
 
@@ -55,7 +59,24 @@ def test_the_sampler_pauses_within_a_round() -> None:
     steps: a key is answered without waiting for the round's slice."""
     calls = []
     sampler = Sampler()
-    sampler.pause = lambda: calls.append(1)
+    sampler.pause = lambda: bool(calls.append(1))
     keys = [(1 << 30, 0)] * (3 * Sampler.PAUSE_EVERY)  # no such PID: each read fails at once
     sampler.read(keys)
     assert len(calls) == 3
+
+
+def test_a_read_after_a_pause_is_timed_when_it_was_made(
+    spawn: Callable[..., subprocess.Popen[Any]],
+) -> None:
+    """CPU% is the ticks since the last read over the time since: a read made after the gate
+    held the sampler is timed after the pause, not at the round's start (else its CPU% would
+    be over a time too short by the pause)."""
+    proc = spawn(["sleep", "30"])
+    start = procfs.read_start(proc.pid)
+    assert start is not None
+    times = iter([100.0, 100.25])  # the read's start, then the clock after the pause
+    sampler = Sampler(clock=lambda: next(times))
+    sampler.pause = lambda: True  # it waited
+    key = (proc.pid, start)
+    sampler.read([key])
+    assert sampler._prev[key][0] == 100.25

@@ -87,7 +87,7 @@ class Sampler:
         self.rounds = 0  # rounds read to their end (each a point of the details' history)
         # called every PAUSE_EVERY reads: the UI's gate (tractui.gate), which parks the reads
         # while the UI answers a key
-        self.pause: Callable[[], None] = no_pause
+        self.pause: Callable[[], bool] = no_pause
 
     def step(self, live: Callable[[], Iterable[Key]]) -> int:
         """Read the next slice of the round (a new round of ``live()`` when one is over and
@@ -166,8 +166,8 @@ class Sampler:
         ns_per_tick, page_kb, clk_tck = procfs.NS_PER_TICK, procfs.PAGE_KB, procfs.CLK_TCK
         pause, every = self.pause, self.PAUSE_EVERY - 1
         for n, key in enumerate(keys):
-            if not n & every:
-                pause()
+            if not n & every and pause():
+                now = self.clock()  # CPU% is over the time to this read, the pause included
             pid, start = key
             try:
                 fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
