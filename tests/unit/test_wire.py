@@ -16,8 +16,11 @@ from tractui.model.wire import proc_json, proc_to_wire
 from .histories import History, op
 
 
-def as_text(proc: Proc) -> str:
-    return json.dumps(proc_to_wire(proc), ensure_ascii=False, separators=(",", ":"))
+def as_text(proc: Proc, ended: bool = False) -> str:
+    wire = proc_to_wire(proc)
+    if ended:  # as the history keeps an ended member: without its group and zombie flag
+        del wire["group"], wire["zombie"]
+    return json.dumps(wire, ensure_ascii=False, separators=(",", ":"))
 
 
 @settings(max_examples=100, deadline=None)
@@ -30,6 +33,8 @@ def test_proc_json_is_proc_to_wire_as_text(ops: list[Any]) -> None:
         history.step(i, step)
         for proc in t.procs.values():
             assert proc_json(proc, shared) == as_text(proc), f"after step {i}: {step}"
+            ended = proc_json(proc, shared, ended=True)
+            assert ended == as_text(proc, ended=True), f"after step {i}: {step}"
 
 
 def test_proc_json_of_odd_members() -> None:
@@ -55,3 +60,4 @@ def test_proc_json_of_odd_members() -> None:
     for proc in (odd, plain):
         assert proc_json(proc) == as_text(proc)
         assert json.loads(proc_json(proc)) == proc_to_wire(proc)
+        assert proc_json(proc, ended=True) == as_text(proc, ended=True)

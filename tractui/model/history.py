@@ -10,7 +10,8 @@ lock, the engine appends one JSON line per ended member to a journal of segment 
 A line is ``{"g": ID, "group": NAME, "boot": BOOT, "off": OFF, "at": AT, "proc": {...}}``:
 ``proc`` is the member as the protocol sends it (:func:`tractui.model.wire.proc_to_wire`, so
 every field added there comes along: the account, the exec times), less its group name and
-zombie flag; ``group`` is the name the group had when it was written. ``boot`` is the start of
+zombie flag (written by ``proc_json(..., ended=True)``: the same object, encoded faster);
+``group`` is the name the group had when it was written. ``boot`` is the start of
 this boot's id: ``start`` and ``ended`` are ns since boot, which mean nothing in another boot;
 ``off`` (epoch ns minus boot-clock ns when written) turns them into wall time, and ``at`` is when
 the line was written (epoch ns). A reader of another boot rebases them to its own boot clock.
@@ -60,7 +61,7 @@ from tractui.events import ExitStatus
 from tractui.model.changes import Journal, Key
 from tractui.model.store import Proc, aligned_exec_times, command_text
 from tractui.model.tracker import Tracker
-from tractui.model.wire import proc_to_wire
+from tractui.model.wire import proc_json
 
 log = logging.getLogger(__name__)
 
@@ -361,11 +362,10 @@ class History:
         at = time.time_ns()
         off = at - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         n = 0
+        texts: dict[object, str] = {}  # the strings that members share, encoded once
         for proc in candidates:
-            wire = proc_to_wire(proc)
-            wire.pop("zombie", None)
-            name = wire.pop("group")
-            text = _ENCODE(wire)
+            name = proc.group
+            text = proc_json(proc, texts, ended=True)
             digest = hash(text)
             if written.get(proc.key) == digest:
                 continue

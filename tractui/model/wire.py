@@ -239,13 +239,17 @@ _PROC_JSON = (
     '"exe":%s,"uid":%d,"threads":%d,"peak_threads":%d,"execs":%s,"exec_times":%s,"ended":%s,'
     '"exit":%s,"lost_exit":%s,"zombie":%s,"account":%s}'
 )
+# the same without "group" and "zombie": an ended member as the history keeps it (its line
+# names the group; an entry of the history is never a zombie)
+_ENDED_JSON = _PROC_JSON.replace('"group":%s,', "").replace('"zombie":%s,', "")
 
 
-def proc_json(proc: Proc, texts: dict[object, str] | None = None) -> str:
+def proc_json(proc: Proc, texts: dict[object, str] | None = None, *, ended: bool = False) -> str:
     """``proc_to_wire(proc)`` as compact JSON text, made twice as fast as by encoding that
     dict: for the state file, which writes every member of a storm. The strings, the argv and
     the exit status that the children of one forker share are encoded once per ``texts``
-    (give one dict to a batch); the rest are integers."""
+    (give one dict to a batch); the rest are integers. ``ended``: without "group" and
+    "zombie", as the history keeps an ended member."""
     if texts is None:
         texts = {}
 
@@ -260,11 +264,15 @@ def proc_json(proc: Proc, texts: dict[object, str] | None = None) -> str:
         exit_ = "null"
     else:
         exit_ = texts.get(status) or texts.setdefault(status, _ENCODE(status.to_json()))
-    text_ = _PROC_JSON % (
-        proc.pid,
-        proc.start,
-        text(proc.group),
-        "null" if proc.parent is None else f"[{proc.parent[0]},{proc.parent[1]}]",
+    parent = "null" if proc.parent is None else f"[{proc.parent[0]},{proc.parent[1]}]"
+    head: tuple[object, ...] = (
+        (proc.pid, proc.start, parent)
+        if ended
+        else (proc.pid, proc.start, text(proc.group), parent)
+    )
+    zombie: tuple[object, ...] = () if ended else ("true" if proc.zombie else "false",)
+    text_ = (_ENDED_JSON if ended else _PROC_JSON) % (
+        *head,
         proc.ppid,
         text(proc.comm),
         text(proc.argv),
@@ -277,7 +285,7 @@ def proc_json(proc: Proc, texts: dict[object, str] | None = None) -> str:
         "null" if proc.ended is None else str(proc.ended),
         exit_,
         "true" if proc.lost_exit else "false",
-        "true" if proc.zombie else "false",
+        *zombie,
         "null" if proc.account is None else _ENCODE(proc.account.to_json()),
     )
     if proc.signalled:  # rare: written only then, so that a storm's members cost no more
