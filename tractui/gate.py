@@ -17,9 +17,10 @@ No Textual here: domain code.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 
 class Gate:
@@ -32,6 +33,7 @@ class Gate:
         self._open.set()
         self._until = 0.0  # when the current hold ends, released or not
         self.paused = 0  # how many pauses waited (tests, bench)
+        self._exempt = False  # see exempt()
 
     def hold(self) -> None:
         self._until = self.clock() + self.longest  # before the gate closes: pause reads it
@@ -46,16 +48,30 @@ class Gate:
     def pause(self) -> bool:
         """Wait while the gate is closed, up to the end of its hold (the session thread's
         long loops call it often: an open gate costs one check). True if it waited: what the
-        caller read of the clock before is that much older."""
-        if self._open.is_set():
+        caller read of the clock before is that much older. A hold that began while it
+        waited (another key) is waited for until its own end, not cut short."""
+        if self._open.is_set() or self._exempt:
             return False
-        rest = self._until - self.clock()
-        if rest > 0:
+        waited = False
+        while not self._open.is_set():
+            rest = self._until - self.clock()
+            if rest <= 0:
+                self._open.set()  # the hold is over: released or not, the work goes on
+                break
             self.paused += 1
-            if self._open.wait(rest):
-                return True
-        self._open.set()  # the hold is over: released or not, the work goes on
-        return rest > 0
+            waited = True
+            self._open.wait(rest)
+        return waited
+
+    @contextlib.contextmanager
+    def exempt(self) -> Iterator[None]:
+        """Work the UI waits for (a command it submitted) never pauses: within this block
+        :meth:`pause` returns at once, whatever the gate."""
+        self._exempt = True
+        try:
+            yield
+        finally:
+            self._exempt = False
 
 
 def no_pause() -> bool:

@@ -378,12 +378,16 @@ class Session:
         self.gate.release()
 
     def submit(self, run: Callable[[], T]) -> Future[T]:
-        """Run ``run()`` in the session thread between two polls; its result in a future."""
+        """Run ``run()`` in the session thread between two polls; its result in a future.
+        The gate opens: the UI now waits for the session thread (a key's action awaits the
+        command before the key's release could come), so holding it back would only delay
+        the answer, by the whole hold."""
         command = _Command(run)
         if self._stop.is_set():
             command.future.set_exception(UserError("tractui is shutting down"))
         else:
             self._queue.put(command)
+            self.gate.release()
         return command.future
 
     # ---- commands (called from the UI; run in the session thread) ----------------------------
@@ -661,7 +665,9 @@ class Session:
             if not command.future.set_running_or_notify_cancel():
                 continue
             try:
-                command.future.set_result(command.run())
+                with self.gate.exempt():  # the UI waits for it: see submit()
+                    result = command.run()
+                command.future.set_result(result)
             except BaseException as err:  # handed to the UI, which shows UserErrors
                 command.future.set_exception(err)
             self._dirty = self._asked = True

@@ -80,3 +80,48 @@ def test_a_read_after_a_pause_is_timed_when_it_was_made(
     key = (proc.pid, start)
     sampler.read([key])
     assert sampler._prev[key][0] == 100.25
+
+
+def test_a_hold_that_begins_while_a_pause_waits_is_waited_for_to_its_own_end() -> None:
+    """Key B holds while the work still waits out key A's hold: the gate is not forced open
+    at A's end (found in review: B's answer then raced the session thread)."""
+    gate = Gate(longest=0.2)
+    gate.hold()  # key A, never released
+    waited: list[float] = []
+
+    def work() -> None:
+        started = time.monotonic()
+        gate.pause()
+        waited.append(time.monotonic() - started)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    time.sleep(0.12)
+    gate.hold()  # key B: ends 0.32 s after the start, not 0.2
+    thread.join(3.0)
+    assert waited and waited[0] >= 0.28, waited
+
+
+def test_work_the_ui_waits_for_never_pauses() -> None:
+    gate = Gate(longest=5.0)
+    gate.hold()
+    with gate.exempt():
+        assert gate.pause() is False
+    assert gate.paused == 0 and not gate.is_open()
+
+
+def test_time_parked_at_the_gate_is_no_cost_of_reading() -> None:
+    """The sampler paces its reads by what a read costs: a slice that waited at the gate
+    (a key held down) must not look dear, or the next slices would read fewer and the round
+    would stretch (found in review)."""
+    clock = [0.0]
+
+    def parked() -> bool:
+        clock[0] += 1.0  # a second at the gate; the reads themselves take no time here
+        return True
+
+    sampler = Sampler(clock=lambda: clock[0], timer=lambda: clock[0])
+    sampler.pause = parked
+    keys = [(1 << 30, n) for n in range(Sampler.SMALL)]  # no such PID: each read fails at once
+    assert sampler.step(lambda: keys) == len(keys)
+    assert sampler.cost == 0.0

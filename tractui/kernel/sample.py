@@ -88,6 +88,7 @@ class Sampler:
         # called every PAUSE_EVERY reads: the UI's gate (tractui.gate), which parks the reads
         # while the UI answers a key
         self.pause: Callable[[], bool] = no_pause
+        self.parked = 0.0  # seconds the reads of the current slice waited at ``pause``
 
     def step(self, live: Callable[[], Iterable[Key]]) -> int:
         """Read the next slice of the round (a new round of ``live()`` when one is over and
@@ -111,8 +112,10 @@ class Sampler:
         self._next += count
         self._owed = max(0.0, self._owed - count)
         started = self.timer()
+        self.parked = 0.0
         self.sample(chunk)
-        cost = (self.timer() - started) / len(chunk)
+        # the time parked at the UI's gate is no cost of reading
+        cost = max(0.0, self.timer() - started - self.parked) / len(chunk)
         self.cost = 0.8 * self.cost + 0.2 * cost if self._measured else cost
         self._measured = True
         if self._next >= len(self._round):
@@ -164,10 +167,13 @@ class Sampler:
         rounds, statm_every = self.rounds, self.STATM_EVERY
         tolerance = procfs.START_TOLERANCE_NS
         ns_per_tick, page_kb, clk_tck = procfs.NS_PER_TICK, procfs.PAGE_KB, procfs.CLK_TCK
-        pause, every = self.pause, self.PAUSE_EVERY - 1
+        pause, every, timer = self.pause, self.PAUSE_EVERY - 1, self.timer
         for n, key in enumerate(keys):
-            if not n & every and pause():
-                now = self.clock()  # CPU% is over the time to this read, the pause included
+            if not n & every:
+                parking = timer()
+                if pause():
+                    self.parked += timer() - parking
+                    now = self.clock()  # CPU% is over the time to this read, pause included
             pid, start = key
             try:
                 fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
