@@ -438,23 +438,19 @@ class Engine:
         with wait4(): its rusage is the program's whole CPU, its own and what it reaped, which
         gives the CPU its group's records lack (:mod:`tractui.model.reaped`)."""
         for pid, popen in list(self.launched.items()):
-            if popen.returncode is not None:
-                del self.launched[pid]
-                self._launched_keys.pop(pid, None)
-                continue
-            try:
-                got, status, usage = os.wait4(pid, os.WNOHANG)
-            except ChildProcessError:  # reaped by someone else (Popen.wait): no rusage
-                popen.poll()
-                del self.launched[pid]
-                self._launched_keys.pop(pid, None)
-                continue
-            if got == 0:
-                continue
-            popen.returncode = os.waitstatus_to_exitcode(status)
+            usage = None  # no rusage: reaped already, or by someone else (Popen.wait)
+            if popen.returncode is None:
+                try:
+                    got, status, usage = os.wait4(pid, os.WNOHANG)
+                except ChildProcessError:
+                    popen.poll()
+                else:
+                    if got == 0:
+                        continue  # still running
+                    popen.returncode = os.waitstatus_to_exitcode(status)
             del self.launched[pid]
             key = self._launched_keys.pop(pid, None)
-            if key is not None:
+            if key is not None and usage is not None:
                 self.tracker.unrecorded.waited(
                     key,
                     self.tracker.now(),

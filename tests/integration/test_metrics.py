@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench.common.daemon import Daemon
+from bench.common.machine import prometheus_samples
 from tests.integration.support import free_port, poll_until, start_server
 
 PROMETHEUS = shutil.which("prometheus")
@@ -43,13 +44,7 @@ def _metrics_address(daemon: Daemon) -> str:
 def _scrape(address: str) -> dict[str, float]:
     """The samples of one scrape of /metrics, by series (name and labels as written)."""
     with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, _, value = line.rpartition(" ")
-            out[series] = float(value)
-    return out
+        return prometheus_samples(reply.read().decode())
 
 
 def _children_cpu(daemon: Daemon, group: str) -> float:

@@ -22,9 +22,8 @@ def test_an_open_gate_does_not_wait() -> None:
     assert time.monotonic() - started < 0.5 and gate.paused == 0
 
 
-def test_a_release_lets_the_paused_work_go_at_once() -> None:
-    gate = Gate(longest=5.0)
-    gate.hold()
+def pausing(gate: Gate) -> tuple[threading.Thread, list[float]]:
+    """A thread that pauses at ``gate`` once, started; how long it waited, once it has."""
     waited: list[float] = []
 
     def work() -> None:
@@ -34,6 +33,13 @@ def test_a_release_lets_the_paused_work_go_at_once() -> None:
 
     thread = threading.Thread(target=work)
     thread.start()
+    return thread, waited
+
+
+def test_a_release_lets_the_paused_work_go_at_once() -> None:
+    gate = Gate(longest=5.0)
+    gate.hold()
+    thread, waited = pausing(gate)
     time.sleep(0.1)
     assert thread.is_alive()  # parked while the gate is closed
     gate.release()
@@ -87,15 +93,7 @@ def test_a_hold_that_begins_while_a_pause_waits_is_waited_for_to_its_own_end() -
     at A's end (found in review: B's answer then raced the session thread)."""
     gate = Gate(longest=0.2)
     gate.hold()  # key A, never released
-    waited: list[float] = []
-
-    def work() -> None:
-        started = time.monotonic()
-        gate.pause()
-        waited.append(time.monotonic() - started)
-
-    thread = threading.Thread(target=work)
-    thread.start()
+    thread, waited = pausing(gate)
     time.sleep(0.12)
     gate.hold()  # key B: ends 0.32 s after the start, not 0.2
     thread.join(3.0)

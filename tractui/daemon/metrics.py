@@ -249,9 +249,6 @@ class Metrics:
         self._limits: dict[Key, int] = {}
         # each member's CPU held as the last round split it: (user ns, system ns)
         self._cpu: dict[Key, tuple[int, int]] = {}
-        # each live member's last read as it came (its run time not read again if it has not
-        # run since: pstats.idle_since)
-        self._read: dict[Key, ProcStats] = {}
         self._pending: Round | None = None
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -344,9 +341,10 @@ class Metrics:
                 self._last[key] = (group, held[1])  # moved to another group
             if alive:
                 limit = self._limits.get(key)
-                fresh = self.read(key[0], limit, self._read.get(key))
+                # the held sample: its run time is not read again if it has not run since
+                # (pstats.idle_since reads its counts, which _exact keeps as they came)
+                fresh = self.read(key[0], limit, stats)
                 if fresh is not None and procfs.same_start(fresh.start, key[1]):
-                    self._read[key] = fresh
                     stats = fresh = self._exact(key, fresh)
                     self._last[key] = (group, fresh)
                     self._limits[key] = fresh.fd_limit
@@ -398,7 +396,6 @@ class Metrics:
             group, stats = self._last.pop(key)
             self._limits.pop(key, None)
             self._cpu.pop(key, None)
-            self._read.pop(key, None)
             if key not in accounted and (stats.minflt or stats.majflt):
                 faults = self._acc.faults.setdefault(group, [0, 0])
                 faults[0] += stats.minflt

@@ -22,6 +22,7 @@ from tractui.gate import no_pause
 from tractui.kernel import procfs
 
 Key = tuple[int, int]
+_UNREAD = (b"", b"", 0)  # no bytes of a last read to compare (a stat is never empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +74,8 @@ class Sampler:
         self.samples: dict[Key, Sample] = {}  # the latest sample of each process still running
         self.changed: list[Key] = []  # whose sample changed or went, since the last take
         self._prev: dict[Key, tuple[float, int]] = {}  # when each was read, its ticks then
-        self._raw: dict[Key, bytes] = {}  # what /proc/PID/stat and statm said then
-        # what /proc/PID/stat said at the last read, and the round its statm was read in
-        self._stat: dict[Key, tuple[bytes, int]] = {}
+        # what /proc/PID/stat and statm said at the last read, and the round statm was read in
+        self._raw: dict[Key, tuple[bytes, bytes, int]] = {}
         self._round: list[Key] = []
         self._next = 0  # the index in the round of the next process to read
         self._round_start = -math.inf
@@ -133,7 +133,6 @@ class Sampler:
                 self.changed.append(key)
             self._prev.pop(key, None)
             self._raw.pop(key, None)
-            self._stat.pop(key, None)
 
     def sample(self, keys: list[Key]) -> dict[Key, Sample]:
         """Read these processes now; their new samples (gone or reused PIDs are left out)."""
@@ -146,7 +145,6 @@ class Sampler:
                     changed.append(key)
                 self._prev.pop(key, None)
                 self._raw.pop(key, None)
-                self._stat.pop(key, None)
             elif new is not samples.get(key):
                 samples[key] = new
                 changed.append(key)
@@ -163,7 +161,7 @@ class Sampler:
         """
         now = self.clock()
         out: dict[Key, Sample] = {}
-        prev, last, raws, stats = self._prev, self.samples, self._raw, self._stat
+        prev, last, raws = self._prev, self.samples, self._raw
         rounds, statm_every = self.rounds, self.STATM_EVERY
         tolerance = procfs.START_TOLERANCE_NS
         ns_per_tick, page_kb, clk_tck = procfs.NS_PER_TICK, procfs.PAGE_KB, procfs.CLK_TCK
@@ -182,29 +180,28 @@ class Sampler:
                 finally:
                     os.close(fd)
                 old = last.get(key)
-                if old is not None and not old.cpu:
-                    seen = stats.get(key)
-                    if seen is not None and seen[0] == stat and rounds - seen[1] < statm_every:
-                        # stat the same to the byte (asleep, no fault, no tick): its statm is
-                        # not read again this round (see STATM_EVERY); the same columns
-                        prev[key] = (now, old.ticks)
-                        out[key] = old
-                        continue
+                # the last read's bytes, of a process then asleep (no CPU): compared below
+                seen = raws.get(key, _UNREAD) if old is not None and not old.cpu else _UNREAD
+                if old is not None and seen[0] == stat and rounds - seen[2] < statm_every:
+                    # stat the same to the byte (asleep, no fault, no tick): its statm is not
+                    # read again this round (see STATM_EVERY); the same columns, still no CPU
+                    prev[key] = (now, old.ticks)
+                    out[key] = old
+                    continue
                 fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
                 try:
-                    raw = stat + os.read(fd, 512)  # after stat's newline: one buffer
+                    statm = os.read(fd, 512)
                 finally:
                     os.close(fd)
-                if old is not None and not old.cpu and raw == raws.get(key):
+                if old is not None and seen[0] == stat and seen[1] == statm:
                     # the same bytes (a process asleep): the same columns, still no CPU
-                    stats[key] = (stat, rounds)
+                    raws[key] = (stat, statm, rounds)
                     prev[key] = (now, old.ticks)
                     out[key] = old
                     continue
                 # comm may hold spaces and parentheses: the fields start after the last ')'
-                close = raw.rindex(b")")
-                end = raw.index(b"\n", close)  # stat's end; statm follows
-                rest = raw[close + 2 : end].split()
+                close = stat.rindex(b")")
+                rest = stat[close + 2 :].split()
                 if abs(int(rest[19]) * ns_per_tick - start) > tolerance:
                     continue  # the PID is another process's now
                 state = rest[0].decode()
@@ -213,10 +210,10 @@ class Sampler:
                 nice = int(rest[16])
                 threads = int(rest[17])
                 # statm (pages): size resident shared text lib data dt
-                statm = raw[end + 1 :].split()
-                virt_kb = int(statm[0]) * page_kb
-                rss_kb = int(statm[1]) * page_kb
-                shr_kb = int(statm[2]) * page_kb
+                pages = statm.split()
+                virt_kb = int(pages[0]) * page_kb
+                rss_kb = int(pages[1]) * page_kb
+                shr_kb = int(pages[2]) * page_kb
             except (OSError, ValueError, IndexError):
                 continue  # gone
             before = prev.get(key)
@@ -240,7 +237,6 @@ class Sampler:
             else:
                 sample = Sample(state, cpu, rss_kb, ticks, threads, nice, priority, virt_kb, shr_kb)
             prev[key] = (now, ticks)
-            raws[key] = raw
-            stats[key] = (stat, rounds)
+            raws[key] = (stat, statm, rounds)
             out[key] = sample
         return out
