@@ -28,8 +28,9 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# two workers: most of the suite's time is spent waiting for real processes, not computing
 unit: $(VENV)/.installed-dev
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -n 2 tests
 
 test: lint unit
 
