@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import subprocess
 import time
 from collections.abc import Callable, Sequence, Sized
@@ -23,6 +22,7 @@ from tractui.control import LaunchSpec, LogChunk, SignalResult
 from tractui.errors import UserError
 from tractui.events import Event
 from tractui.gate import no_pause
+from tractui.kernel import feed
 from tractui.kernel.collector import CollectorProcess
 from tractui.kernel.taskstats import TaskRecord
 from tractui.model.adopt import Planned
@@ -277,9 +277,7 @@ class Engine:
         """Wait up to ``timeout`` for batches, apply every one that came, return the changes."""
         events: list[Event] = []
         if self.collector.alive():
-            fd = self.collector.fileno()
-            readable, _, _ = select.select([fd], [], [], timeout)
-            if readable:
+            if feed.readable(self.collector.fileno(), timeout):
                 events = self._read_batches()
         elif timeout > 0:
             time.sleep(timeout)

@@ -357,14 +357,18 @@ class Session:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread, fail queued commands, stop the engine (launched programs live on)."""
         self._stop.set()
+        stopped = True
         if self._thread is not None:
             self._thread.join(timeout)
+            stopped = not self._thread.is_alive()
             self._thread = None
         if self._spawner is not None:
             self._spawner.stop()
         self._fail_pending()
         if self.garbage is not None:
             self.garbage.stop()
+        if stopped:  # else it may still read: its files close with the process
+            self._snapshots.sampler.close()
         self.engine.stop()
 
     def hold(self) -> None:

@@ -6,13 +6,19 @@ others read real processes this test starts (and kills at teardown).
 
 from __future__ import annotations
 
+import os
+import resource
+import select
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tractui.kernel import procfs
+import pytest
+
+from tractui.kernel import feed, procfs
 from tractui.kernel import sample as sampler_module
 from tractui.kernel.sample import Sample, Sampler
 
@@ -151,7 +157,7 @@ def test_statm_of_a_process_whose_stat_did_not_change_is_read_once_in_statm_ever
         return real_open(path, flags)
 
     monkeypatch.setattr(sampler_module.os, "open", counting_open)
-    sampler = Sampler()
+    sampler = Sampler(fd_budget=0)  # stat opened at each read: its reads are counted
     time.sleep(0.3)  # the interpreter's start is over: it waits on its stdin
     before = sampler.sample([key])[key]
     sampler.rounds += 1
@@ -171,3 +177,104 @@ def test_statm_of_a_process_whose_stat_did_not_change_is_read_once_in_statm_ever
     after = sampler.sample([key])[key]
     assert after.rss_kb >= before.rss_kb + (15 << 10)
     assert after.rss_kb == int(procfs.read_status(proc.pid)["VmRSS"].split()[0])
+
+
+def test_stat_stays_open_until_the_process_ends_and_is_closed_then(
+    spawn: Callable[..., subprocess.Popen[Any]],
+) -> None:
+    """Each process's /proc/PID/stat is opened once and read again in place; once the process
+    has ended (reaped: its PID free for reuse) the read fails, the sample goes and so does the
+    open file. forget() and a new round close the files of processes no longer read."""
+    procs = [spawn(["sleep", "30"]) for _ in range(3)]
+    time.sleep(0.1)
+    keys = [_key(p.pid) for p in procs]
+    sampler = Sampler(fd_budget=100)
+    first = sampler.sample(keys)
+    assert set(first) == set(keys) and sampler.held == 3
+    assert sampler.sample(keys)[keys[0]] is first[keys[0]]  # read in place: the same bytes
+    procs[0].kill()
+    procs[0].wait()
+    assert set(sampler.sample(keys)) == set(keys[1:])
+    assert sampler.held == 2 and keys[0] not in sampler.samples
+    sampler.forget([keys[1]])
+    assert sampler.held == 1
+    sampler.step(lambda: [])  # a round without the last one: its file is closed
+    assert sampler.held == 0
+    sampler.sample(keys[2:])
+    sampler.close()
+    assert sampler.held == 0 and keys[2] in sampler.samples
+
+
+def test_within_the_fd_budget_the_rest_are_opened_at_each_read(
+    spawn: Callable[..., subprocess.Popen[Any]],
+) -> None:
+    procs = [spawn(["sleep", "30"]) for _ in range(4)]
+    time.sleep(0.1)
+    keys = [_key(p.pid) for p in procs]
+    sampler = Sampler(fd_budget=2)
+    assert set(sampler.sample(keys)) == set(keys) and sampler.held == 2
+    assert set(sampler.sample(keys)) == set(keys) and sampler.held == 2
+    assert set(Sampler(fd_budget=0).sample(keys)) == set(keys)
+
+
+def test_the_fd_budget_leaves_the_rest_of_the_process_its_share() -> None:
+    assert sampler_module.held_fd_budget(1024) == 512
+    assert sampler_module.held_fd_budget(20_000) == 15_000
+    assert sampler_module.held_fd_budget(256) == 0
+    assert sampler_module.held_fd_budget(resource.RLIM_INFINITY) == (1 << 20) * 3 // 4
+
+
+def test_out_of_file_descriptors_the_sampler_keeps_fewer_open_and_misses_no_process(
+    tmp_path: Any,
+) -> None:
+    """A limit lower than the budget assumed (lowered after the start, or the rest of the
+    process holding more): the reads that get EMFILE halve the budget and are read again next
+    round; no process is lost for good. In a child process: the limit is the whole process's."""
+    code = textwrap.dedent(
+        """
+        import resource, subprocess, time
+        from tractui.kernel import procfs
+        from tractui.kernel.sample import Sampler
+        procs = [subprocess.Popen(["sleep", "30"], start_new_session=True) for _ in range(60)]
+        try:
+            time.sleep(0.2)
+            keys = [(p.pid, procfs.read_start(p.pid)) for p in procs]
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (48, hard))
+            sampler = Sampler(fd_budget=1000)
+            first = len(sampler.sample(keys))
+            second = len(sampler.sample(keys))
+            print(first, second, sampler.fd_budget, sampler.held)
+        finally:
+            for p in procs:
+                p.kill()
+            for p in procs:
+                p.wait()
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    first, second, budget, held = map(int, done.stdout.split())
+    assert first < 60  # some reads found no descriptor left
+    assert second == 60  # the next round read them all, with fewer kept open
+    assert budget < 48 and held <= budget
+
+
+def test_readable_takes_a_descriptor_select_refuses() -> None:
+    """The engine waits on its collector's pipe with poll(2): with thousands of /proc files
+    held open, a collector started again gets a descriptor numbered above 1023."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft <= 1500:
+        pytest.skip(f"RLIMIT_NOFILE {soft}: no descriptor 1500 to make here")
+    r, w = os.pipe()
+    high = os.dup2(r, 1500)
+    try:
+        with pytest.raises(ValueError):
+            select.select([high], [], [], 0)
+        assert not feed.readable(high, 0)
+        os.write(w, b"x")
+        assert feed.readable(high, 0.5)
+    finally:
+        for fd in (r, w, high):
+            os.close(fd)

@@ -10,7 +10,6 @@ No Textual here.
 from __future__ import annotations
 
 import math
-import select
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from tractui.daemon.protocol import JsonObject, Mirror
 from tractui.engine import Counters, log_path_for, targets
 from tractui.errors import UserError
 from tractui.events import ConnectorError
+from tractui.kernel import feed
 from tractui.model.adopt import Planned
 from tractui.model.changes import Delta
 from tractui.model.history import GroupHistory
@@ -123,7 +123,7 @@ class DaemonEngine:
         conn = self.conn
         if conn is None:
             time.sleep(timeout)
-        elif conn.pending or select.select([conn.sock], [], [], timeout)[0]:
+        elif conn.pending or feed.readable(conn.sock.fileno(), timeout):
             try:
                 self._receive(conn, delta)
             except UserError:
@@ -137,10 +137,8 @@ class DaemonEngine:
         conn.sock.settimeout(0)
         try:
             while True:
-                if not conn.pending:
-                    readable, _, _ = select.select([conn.sock], [], [], 0)
-                    if not readable:
-                        return
+                if not conn.pending and not feed.readable(conn.sock.fileno(), 0):
+                    return
                 self._apply(conn.receive(), delta)
         finally:
             conn.sock.settimeout(10.0)

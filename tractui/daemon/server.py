@@ -16,7 +16,6 @@ import contextlib
 import logging
 import os
 import pwd
-import select
 import selectors
 import signal
 import socket
@@ -41,6 +40,7 @@ from tractui.daemon.protocol import (
 )
 from tractui.engine import Engine
 from tractui.errors import UserError
+from tractui.kernel import feed
 from tractui.model.changes import Delta
 from tractui.model.wire import event_to_wire
 from tractui.supervise import EventRings, Restarter
@@ -270,10 +270,9 @@ class Daemon:
         if fd is None:
             return False
         try:
-            readable, _, _ = select.select([fd], [], [], 0)
+            return feed.readable(fd, 0)
         except (OSError, ValueError):
             return False
-        return bool(readable)
 
     def _watch_collector(self) -> None:
         """If the collector died, say so and start another (groups are kept, /proc rescanned)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import struct
 from typing import Any
 
@@ -27,6 +28,16 @@ _LEN = struct.Struct("=I")
 MAX_FRAME = 64 << 20
 
 Frame = tuple[Any, ...]  # a frame's content: see the kinds above
+
+
+def readable(fd: int, timeout: float) -> bool:
+    """Whether ``fd`` has something to read, waiting up to ``timeout`` s. poll(2), not
+    select(2): select refuses a descriptor numbered 1024 or more, and the UI's sampler keeps
+    thousands of /proc files open (a collector or a link opened after them gets such a number).
+    An error or a hang-up on the fd counts as readable: the read says what it is."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000 + 0.999))))
 
 
 def encode(message: Frame) -> bytes:

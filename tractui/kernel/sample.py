@@ -1,9 +1,10 @@
 """htop's per-process columns (state, CPU%, RSS, TIME+, threads, nice, priority, VIRT, SHR),
 sampled from /proc.
 
-Two raw reads per live process and sample, as htop makes: ``/proc/PID/stat`` (state, times,
-nice, priority) and ``/proc/PID/statm`` (VIRT, RSS, SHR, in pages: the resident count the
-kernel keeps exactly, where stat's rss is an approximation on newer kernels, below VmRSS).
+The two files htop reads: ``/proc/PID/stat`` (state, times, nice, priority), kept open and
+read in place, and ``/proc/PID/statm`` (VIRT, RSS, SHR, in pages: the resident count the kernel
+keeps exactly, where stat's rss is an approximation on newer kernels, below VmRSS), read when
+the stat changed (see Sampler.STATM_EVERY).
 psutil costs ~3x more per process (README), and the UI samples thousands of them, in rounds
 paced within a CPU budget. CPU% is
 the utime+stime delta between two samples of the same process, keyed by (pid, start) so a reused
@@ -12,8 +13,10 @@ PID starts from zero.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import resource
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,6 +26,20 @@ from tractui.kernel import procfs
 
 Key = tuple[int, int]
 _UNREAD = (b"", b"", 0)  # no bytes of a last read to compare (a stat is never empty)
+# file descriptors left to the rest of the process when the sampler keeps /proc/PID/stat open
+# (see Sampler.fd_budget): at least this many, or a quarter of the soft limit
+FD_RESERVE = 512
+
+
+def held_fd_budget(limit: int | None = None) -> int:
+    """How many /proc/PID/stat files the sampler may keep open: the soft RLIMIT_NOFILE
+    (``limit``: this one) less what the rest of tractui may need (FD_RESERVE, or a quarter).
+    The limit is not raised: the programs tractui launches inherit it."""
+    if limit is None:
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit == resource.RLIM_INFINITY or limit > 1 << 20:
+        limit = 1 << 20
+    return max(0, limit - max(FD_RESERVE, limit // 4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +83,7 @@ class Sampler:
         interval: float = 1.0,
         budget: float = 0.08,
         timer: Callable[[], float] = time.perf_counter,
+        fd_budget: int | None = None,
     ) -> None:
         self.clock = clock
         self.timer = timer  # what a read costs is measured with it
@@ -89,6 +107,13 @@ class Sampler:
         # while the UI answers a key
         self.pause: Callable[[], bool] = no_pause
         self.parked = 0.0  # seconds the reads of the current slice waited at ``pause``
+        # Each process's /proc/PID/stat stays open from its first read to its end: a read of
+        # an open file (pread at 0: the kernel writes it anew) costs half of an open, a read
+        # and a close (2,000 processes asleep: 4.3 -> 2.4 us). The file is the process's, not
+        # its PID's: once it has ended, a read fails (ESRCH) even if the PID is reused. At most
+        # ``fd_budget`` (held_fd_budget()) are kept; the others are opened at each read.
+        self.fd_budget = held_fd_budget() if fd_budget is None else fd_budget
+        self._fds: dict[Key, int] = {}
 
     def step(self, live: Callable[[], Iterable[Key]]) -> int:
         """Read the next slice of the round (a new round of ``live()`` when one is over and
@@ -101,6 +126,8 @@ class Sampler:
                 return 0
             self._round, self._next, self._round_start = list(live()), 0, now
             self._owed = 0.0
+            if self._fds:  # a process no longer live that forget() was not told of
+                self._close(self._fds.keys() - set(self._round))
         size = len(self._round)
         pace = size * elapsed / self.interval
         cap = elapsed * self.budget / self.cost
@@ -128,11 +155,31 @@ class Sampler:
 
     def forget(self, keys: Iterable[Key]) -> None:
         """These processes ended or are no longer tracked: drop what we know of them."""
+        fds = self._fds
         for key in keys:
             if self.samples.pop(key, None) is not None:
                 self.changed.append(key)
             self._prev.pop(key, None)
             self._raw.pop(key, None)
+            fd = fds.pop(key, None)
+            if fd is not None:
+                os.close(fd)
+
+    @property
+    def held(self) -> int:
+        """How many /proc/PID/stat files are kept open."""
+        return len(self._fds)
+
+    def close(self) -> None:
+        """Close every file kept open (the samples stay)."""
+        self._close(list(self._fds))
+
+    def _close(self, keys: Iterable[Key]) -> None:
+        fds = self._fds
+        for key in keys:
+            fd = fds.pop(key, None)
+            if fd is not None:
+                os.close(fd)
 
     def sample(self, keys: list[Key]) -> dict[Key, Sample]:
         """Read these processes now; their new samples (gone or reused PIDs are left out)."""
@@ -145,6 +192,7 @@ class Sampler:
                     changed.append(key)
                 self._prev.pop(key, None)
                 self._raw.pop(key, None)
+                self._close((key,))
             elif new is not samples.get(key):
                 samples[key] = new
                 changed.append(key)
@@ -153,8 +201,9 @@ class Sampler:
     def read(self, keys: Iterable[Key]) -> dict[Key, Sample]:
         """A sample of each (pid, start) still running.
 
-        The hot loop of the UI with thousands of processes: one os.open/os.read per file
-        (stat and statm) and process, and only the fields used are parsed (as
+        The hot loop of the UI with thousands of processes: one read of each process's stat
+        (open from its first read on: see ``fd_budget``), one open and read of its statm when
+        the stat changed, and only the fields used are parsed (as
         :class:`procfs.Stat` parses them). A process
         whose columns did not change keeps its previous Sample object, so that a snapshot
         rebuilds only the rows of the others.
@@ -166,6 +215,7 @@ class Sampler:
         tolerance = procfs.START_TOLERANCE_NS
         ns_per_tick, page_kb, clk_tck = procfs.NS_PER_TICK, procfs.PAGE_KB, procfs.CLK_TCK
         pause, every, timer = self.pause, self.PAUSE_EVERY - 1, self.timer
+        fds, pread = self._fds, os.pread
         for n, key in enumerate(keys):
             if not n & every:
                 parking = timer()
@@ -174,11 +224,19 @@ class Sampler:
                     now = self.clock()  # CPU% is over the time to this read, pause included
             pid, start = key
             try:
-                fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
-                try:
-                    stat = os.read(fd, 4096)
-                finally:
-                    os.close(fd)
+                fd = fds.get(key, -1)
+                if fd < 0:
+                    fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+                    if len(fds) < self.fd_budget:
+                        fds[key] = fd
+                    else:
+                        try:
+                            stat = os.read(fd, 4096)
+                        finally:
+                            os.close(fd)
+                        fd = -1
+                if fd >= 0:
+                    stat = pread(fd, 4096, 0)
                 old = last.get(key)
                 # the last read's bytes, of a process then asleep (no CPU): compared below
                 seen = raws.get(key, _UNREAD) if old is not None and not old.cpu else _UNREAD
@@ -203,6 +261,7 @@ class Sampler:
                 close = stat.rindex(b")")
                 rest = stat[close + 2 :].split()
                 if abs(int(rest[19]) * ns_per_tick - start) > tolerance:
+                    self._close((key,))
                     continue  # the PID is another process's now
                 state = rest[0].decode()
                 ticks = int(rest[11]) + int(rest[12])
@@ -214,8 +273,14 @@ class Sampler:
                 virt_kb = int(pages[0]) * page_kb
                 rss_kb = int(pages[1]) * page_kb
                 shr_kb = int(pages[2]) * page_kb
-            except (OSError, ValueError, IndexError):
-                continue  # gone
+            except OSError as err:
+                self._close((key,))
+                if err.errno in (errno.EMFILE, errno.ENFILE):
+                    self._fewer_fds()
+                continue  # gone (or no file descriptor left: read again next round)
+            except (ValueError, IndexError):
+                self._close((key,))
+                continue  # not a stat we can read: as gone
             before = prev.get(key)
             cpu = 0.0
             if before is not None and now > before[0]:
@@ -240,3 +305,9 @@ class Sampler:
             raws[key] = (stat, statm, rounds)
             out[key] = sample
         return out
+
+    def _fewer_fds(self) -> None:
+        """Out of file descriptors (the limit is lower than at the start, or the rest of the
+        process holds more than FD_RESERVE): keep half as many open from now on."""
+        self.fd_budget = len(self._fds) // 2
+        self._close(list(self._fds)[self.fd_budget :])

@@ -1,0 +1,99 @@
+"""What the UI's sampler costs a round: each process's /proc/PID/stat kept open and read in
+place (pread), against the anchor, the same sampler opening, reading and closing it at each
+read (``fd_budget=0``, as it did before). Both read the same sleeping processes, in turns.
+
+    python bench/meters/sampler_cost.py [--n 2000] [--rounds 10]
+
+Starts ``--n`` processes (``sleep``, each ending by itself after 120 s; all killed at the end),
+then reads them all ``--rounds`` times each way, alternating, and prints the thread CPU time
+per process read (p50 and best over the rounds). The processes are asleep, as most of a big
+machine's are: their stat does not change, so statm is not read (see Sampler.STATM_EVERY).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.common.report import ratio, table
+from bench.common.stats import percentile
+from bench.common.tools import say
+from tractui.kernel import procfs
+from tractui.kernel.sample import Sampler
+
+MAX_N = 10_000
+
+
+def round_cost(sampler: Sampler, keys: list[tuple[int, int]]) -> float:
+    """Thread CPU seconds per process of one round (a read of each)."""
+    started = time.thread_time()
+    got = sampler.sample(keys)
+    spent = time.thread_time() - started
+    if len(got) != len(keys):
+        sys.exit(f"sampler_cost: {len(keys) - len(got)} of the processes ended early")
+    return spent / len(keys)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help=f"processes (1..{MAX_N:,})")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds each way (1..100)")
+    args = parser.parse_args()
+    if not 1 <= args.n <= MAX_N or not 1 <= args.rounds <= 100:
+        parser.error(f"--n takes 1..{MAX_N:,}, --rounds 1..100")
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    held = Sampler()
+    if held.fd_budget < args.n:
+        say(f"note: RLIMIT_NOFILE {soft}: only {held.fd_budget} of {args.n} stay open")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for _ in range(args.n):
+            procs.append(subprocess.Popen(["sleep", "120"], start_new_session=True))
+        time.sleep(0.5)
+        keys = []
+        for p in procs:
+            start = procfs.read_start(p.pid)
+            if start is not None:
+                keys.append((p.pid, start))
+        anchor = Sampler(fd_budget=0)
+        for sampler in (held, anchor):  # the first round of each: samples made, files opened
+            sampler.sample(keys)
+        costs: dict[str, list[float]] = {"held": [], "anchor": []}
+        for _ in range(args.rounds):
+            costs["held"].append(round_cost(held, keys))
+            costs["anchor"].append(round_cost(anchor, keys))
+        say(f"{len(keys):,} processes asleep, {args.rounds} rounds each way, {held.held:,} open")
+        rows = [["read of a process", "p50 µs", "best µs", "p50 x anchor"]]
+        anchor_p50 = percentile(costs["anchor"], 50)
+        for name, label in (
+            ("held", "stat kept open (pread)"),
+            ("anchor", "anchor: open, read, close"),
+        ):
+            values = costs[name]
+            rows.append(
+                [
+                    label,
+                    f"{percentile(values, 50) * 1e6:.2f}",
+                    f"{min(values) * 1e6:.2f}",
+                    ratio(percentile(values, 50), anchor_p50),
+                ]
+            )
+        table(rows)
+        held.close()
+    finally:
+        for p in procs:
+            os.kill(p.pid, signal.SIGKILL)
+        for p in procs:
+            p.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
