@@ -757,6 +757,7 @@ class Snapshots:
         self.trends = Trends(sampler.interval)
         self.group_trends = Trends(sampler.interval)
         self._rounds = sampler.rounds
+        self._bench_rounds = (sampler.rounds, time.monotonic())  # BENCH_TIMINGS: the last end
         self.record_trends = False  # a replay's demo keeps none: its screens never change
         self.read_meters: Callable[[], Meters] | None = None
         self.peek: Callable[[int], Peek] | None = None
@@ -811,6 +812,10 @@ class Snapshots:
             self._add_trends()
         if BENCH_TIMINGS:
             bench_note("sample", started)
+            if self.sampler.rounds != self._bench_rounds[0]:  # a round's length: its pace
+                now = time.monotonic()
+                bench_value("round", (now - self._bench_rounds[1]) * 1e3)
+                self._bench_rounds = (self.sampler.rounds, now)
         return bool(changed)
 
     def show_threads(self, on: bool) -> None:

@@ -2,12 +2,18 @@
 place (pread), against the anchor, the same sampler opening, reading and closing it at each
 read (``fd_budget=0``, as it did before). Both read the same sleeping processes, in turns.
 
-    python bench/meters/sampler_cost.py [--n 2000] [--rounds 10]
+    python bench/meters/sampler_cost.py [--n 2000] [--rounds 10] [--paced 10]
 
-Starts ``--n`` processes (``sleep``, each ending by itself after 120 s; all killed at the end),
+Starts ``--n`` processes (``sleep``, each ending by itself after 300 s; all killed at the end),
 then reads them all ``--rounds`` times each way, alternating, and prints the thread CPU time
 per process read (p50 and best over the rounds). The processes are asleep, as most of a big
 machine's are: their stat does not change, so statm is not read (see Sampler.STATM_EVERY).
+
+Then, paced as the UI's session thread runs it (a step every 50 ms, within its CPU budget),
+each way for ``--paced`` seconds, twice, alternating: the reads a second and the CPU they
+took. Read in slices between naps, a process costs more than in a tight loop (caches gone
+cold); with thousands of processes the sampler spends its whole budget, so a cheaper read
+shows as more reads a second (shorter rounds), not less CPU.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from tractui.kernel import procfs
 from tractui.kernel.sample import Sampler
 
 MAX_N = 10_000
+STEP = 0.05  # s: the session thread's step
 
 
 def round_cost(sampler: Sampler, keys: list[tuple[int, int]]) -> float:
@@ -42,13 +49,38 @@ def round_cost(sampler: Sampler, keys: list[tuple[int, int]]) -> float:
     return spent / len(keys)
 
 
+def paced(held: Sampler, anchor: Sampler, keys: list[tuple[int, int]], seconds: float) -> None:
+    """Each sampler stepped every STEP s for ``seconds``, twice each, alternating."""
+    got: dict[str, list[tuple[float, float]]] = {"held": [], "anchor": []}
+    for _ in range(2):
+        for name, sampler in (("held", held), ("anchor", anchor)):
+            reads = 0
+            cpu = time.thread_time()
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                reads += sampler.step(lambda: keys)
+                time.sleep(STEP)
+            got[name].append((reads / seconds, (time.thread_time() - cpu) / seconds))
+    say(f"paced: a step every {STEP * 1e3:g} ms, budget {held.budget:.0%} of a CPU, {seconds:g} s")
+    rows = [["sampler", "reads/s", "CPU %", "reads per CPU ms", "x anchor"]]
+    per_ms = {n: sum(r for r, _ in v) / sum(c for _, c in v) / 1e3 for n, v in got.items()}
+    for name, label in (("held", "stat kept open"), ("anchor", "anchor: open at each read")):
+        for reads, cpu in got[name]:
+            rows.append(
+                [label, f"{reads:,.0f}", f"{cpu * 100:.1f}", f"{reads / cpu / 1e3:.0f}", ""]
+            )
+        rows[-1][4] = ratio(per_ms[name], per_ms["anchor"])
+    table(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help=f"processes (1..{MAX_N:,})")
     parser.add_argument("--rounds", type=int, default=10, help="rounds each way (1..100)")
+    parser.add_argument("--paced", type=float, default=10, help="s each way, paced (0..60)")
     args = parser.parse_args()
-    if not 1 <= args.n <= MAX_N or not 1 <= args.rounds <= 100:
-        parser.error(f"--n takes 1..{MAX_N:,}, --rounds 1..100")
+    if not 1 <= args.n <= MAX_N or not 1 <= args.rounds <= 100 or not 0 <= args.paced <= 60:
+        parser.error(f"--n takes 1..{MAX_N:,}, --rounds 1..100, --paced 0..60")
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     held = Sampler()
     if held.fd_budget < args.n:
@@ -56,7 +88,7 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for _ in range(args.n):
-            procs.append(subprocess.Popen(["sleep", "120"], start_new_session=True))
+            procs.append(subprocess.Popen(["sleep", "300"], start_new_session=True))
         time.sleep(0.5)
         keys = []
         for p in procs:
@@ -87,6 +119,8 @@ def main() -> None:
                 ]
             )
         table(rows)
+        if args.paced:
+            paced(held, anchor, keys, args.paced)
         held.close()
     finally:
         for p in procs:

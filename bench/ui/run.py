@@ -620,6 +620,13 @@ def pair(values: list[float]) -> str:
     return f"{f1(percentile(values, 50))} / {f1(percentile(values, 95))}"
 
 
+def rounds(ms: list[float]) -> str:
+    """The sampler's rounds, each from the end of the one before: p50 / p95, in s."""
+    if not ms:
+        return "-"
+    return f"{percentile(ms, 50) / 1e3:.2f} / {percentile(ms, 95) / 1e3:.2f}"
+
+
 def report(results: list[Result], htop_note: str) -> None:
     say()
     say("tractui UI vs htop (CPU: % of one CPU over the same window; ms: p50 / p95)")
@@ -671,6 +678,7 @@ def report(results: list[Result], htop_note: str) -> None:
             "rebuild ms",
             "snapshot ms",
             "sample ms",
+            "round s",
             "refreshes/snapshots",
             "UI main/other threads CPU%",
             "ev/s seen",
@@ -692,6 +700,7 @@ def report(results: list[Result], htop_note: str) -> None:
                 pair(r.timings.get("rebuild", [])),
                 pair(r.timings.get("snapshot", [])),
                 pair(r.timings.get("sample", [])),
+                rounds(r.timings.get("round", [])),
                 f"{len(r.timings.get('refresh', []))}/{len(r.timings.get('snapshot', []))}",
                 f"{f1(r.cpu.get('ui-main', float('nan')))} / "
                 f"{f1(r.cpu.get('ui-others', float('nan')))}",
