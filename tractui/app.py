@@ -453,6 +453,7 @@ class TractApp(App[int]):
         tree.update_snapshot(snapshot)
         if self._select_after is not None and tree.select(self._select_after):
             self._select_after = None
+        self.session.on_screen(tree.on_screen())  # read each round at least once a second
         self._show_events()
         self._show_modes()
         for screen in self.screen_stack:

@@ -16,7 +16,6 @@ import codecs
 import errno
 import os
 import pwd
-import select
 import shutil
 import signal
 import subprocess
@@ -28,7 +27,7 @@ from typing import Any
 
 from tractui import paths
 from tractui.errors import UserError
-from tractui.kernel import procfs
+from tractui.kernel import feed, procfs
 from tractui.text import escape, shell_join
 
 
@@ -264,7 +263,7 @@ def enter_directory(path: str, who: Identity) -> int:
     assert probe.stdin is not None and probe.stdout is not None
     answer = b"timeout"
     try:
-        if select.select([probe.stdout], [], [], PROBE_TIMEOUT)[0]:
+        if feed.readable(probe.stdout.fileno(), PROBE_TIMEOUT):
             answer = probe.stdout.readline().strip()
         if answer == b"entered":
             return os.open(f"/proc/{probe.pid}/cwd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)

@@ -520,6 +520,12 @@ class Session:
         procs = self.engine.tracker.procs
         return [p for p in map(procs.get, keys) if p is not None and p.alive]
 
+    def on_screen(self, keys: tuple[Key, ...]) -> None:
+        """The processes whose rows the UI shows now: sampled at least every sample interval,
+        however long a round of every process takes (see :meth:`Snapshots.sample`). From any
+        thread: the tuple is swapped in whole."""
+        self._snapshots.on_screen = keys
+
     def show_threads(self, on: bool) -> Future[None]:
         """Read the threads of the multi-threaded processes into each snapshot (the tree's
         thread rows), or stop reading them. Read from /proc by this process, daemon or not."""
@@ -757,6 +763,7 @@ class Snapshots:
         self.trends = Trends(sampler.interval)
         self.group_trends = Trends(sampler.interval)
         self._rounds = sampler.rounds
+        self.on_screen: tuple[Key, ...] = ()  # the processes on the UI's screen (Session.on_screen)
         self._bench_rounds = (sampler.rounds, time.monotonic())  # BENCH_TIMINGS: the last end
         self.record_trends = False  # a replay's demo keeps none: its screens never change
         self.read_meters: Callable[[], Meters] | None = None
@@ -793,11 +800,20 @@ class Snapshots:
             )
 
     def sample(self) -> bool:
-        """The sampler's next slice of live members; their rows change with their columns.
-        True if a row changed."""
+        """The sampler's next slice of live members, and the rows on the screen whose last
+        read is a sample interval old; their rows change with their columns. True if a row
+        changed."""
         started = time.perf_counter() if BENCH_TIMINGS else 0.0
         live = self.engine.tracker.live
-        if not self.sampler.step(lambda: [p.key for p in live.values()]):
+        read = self.sampler.step(lambda: [p.key for p in live.values()])
+        # a round of thousands of processes takes longer than the interval (the sampler's CPU
+        # budget): the rows the user looks at are read as often as a small round's
+        due = self.sampler.due(
+            [k for k in self.on_screen if (p := live.get(k[0])) is not None and p.key == k]
+        )
+        if due:
+            self.sampler.sample(due)
+        elif not read:
             return False
         changed = self.sampler.take_changed()
         samples = self.sampler.samples

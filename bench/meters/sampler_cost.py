@@ -65,10 +65,8 @@ def paced(held: Sampler, anchor: Sampler, keys: list[tuple[int, int]], seconds: 
     rows = [["sampler", "reads/s", "CPU %", "reads per CPU ms", "x anchor"]]
     per_ms = {n: sum(r for r, _ in v) / sum(c for _, c in v) / 1e3 for n, v in got.items()}
     for name, label in (("held", "stat kept open"), ("anchor", "anchor: open at each read")):
-        for reads, cpu in got[name]:
-            rows.append(
-                [label, f"{reads:,.0f}", f"{cpu * 100:.1f}", f"{reads / cpu / 1e3:.0f}", ""]
-            )
+        for rate, cpu in got[name]:
+            rows.append([label, f"{rate:,.0f}", f"{cpu * 100:.1f}", f"{rate / cpu / 1e3:.0f}", ""])
         rows[-1][4] = ratio(per_ms[name], per_ms["anchor"])
     table(rows)
 

@@ -294,3 +294,20 @@ async def test_a_tree_20_levels_deep_shows_its_commands_scrolled(app: TractApp) 
         line = line_of(app, pid)
         assert "python" in line[x:]
         assert line.lstrip().startswith(str(pid))  # the columns stay
+
+
+async def test_the_ui_tells_the_session_which_processes_are_on_the_screen() -> None:
+    """The rows on the screen are sampled every second however many processes there are:
+    at each snapshot the app hands the session the processes of the rows it shows."""
+    app = replay_app()
+    async with app.run_test(size=(100, 14)) as pilot:
+        await loaded(pilot)
+        tree = tree_of(app)
+        height = tree.scrollable_content_region.height
+        assert len(tree.ids) > height  # some rows are off the screen
+        top = [r.proc.key for r in tree.rows[:height] if r.proc is not None]
+        await wait_for(pilot, lambda: app.session._snapshots.on_screen == tuple(top))
+        await pilot.press("end")
+        bottom = [r.proc.key for r in tree.rows[-height:] if r.proc is not None]
+        assert bottom != top
+        await wait_for(pilot, lambda: app.session._snapshots.on_screen == tuple(bottom))

@@ -6,6 +6,8 @@ others read real processes this test starts (and kills at teardown).
 
 from __future__ import annotations
 
+import fcntl
+import gc
 import os
 import resource
 import select
@@ -110,8 +112,10 @@ def test_real_processes_asleep_and_busy(spawn: Callable[..., subprocess.Popen[An
     assert second[keys[0]].state == "S" and second[keys[0]].rss_kb > 0
     assert second[keys[1]].state == "R" and second[keys[1]].cpu > 30.0
     assert second[keys[1]].ticks > first[keys[1]].ticks
+    assert sampler.held == 2  # the busy one's CPU was read through its open stat
     reused = (asleep.pid, keys[0][1] + 10 * procfs.START_TOLERANCE_NS)  # another start time
     assert sampler.sample([reused]) == {}
+    assert sampler.held == 2  # the file opened for the other start time is closed
 
 
 def test_memory_columns_are_the_kernels_exact_counts(
@@ -268,7 +272,7 @@ def test_readable_takes_a_descriptor_select_refuses() -> None:
     if soft != resource.RLIM_INFINITY and soft <= 1500:
         pytest.skip(f"RLIMIT_NOFILE {soft}: no descriptor 1500 to make here")
     r, w = os.pipe()
-    high = os.dup2(r, 1500)
+    high = fcntl.fcntl(r, fcntl.F_DUPFD_CLOEXEC, 1500)  # the first free from 1500 on
     try:
         with pytest.raises(ValueError):
             select.select([high], [], [], 0)
@@ -278,3 +282,51 @@ def test_readable_takes_a_descriptor_select_refuses() -> None:
     finally:
         for fd in (r, w, high):
             os.close(fd)
+    with pytest.raises(OSError):  # closed: EBADF, as select says
+        feed.readable(high, 0)
+
+
+def test_a_sampler_dropped_without_close_closes_its_files(
+    spawn: Callable[..., subprocess.Popen[Any]],
+) -> None:
+    proc = spawn(["sleep", "30"])
+    time.sleep(0.1)
+    sampler = Sampler(fd_budget=10)
+    sampler.sample([_key(proc.pid)])
+    fd = next(iter(sampler._fds.values()))
+    path = f"/proc/{proc.pid}/stat"
+    assert os.readlink(f"/proc/self/fd/{fd}") == path
+    del sampler
+    gc.collect()
+    try:
+        now = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        now = ""  # closed
+    assert now != path
+
+
+class Timed(Paced):
+    """Paced, noting each read's time as a real read does (what due() goes by)."""
+
+    def read(self, keys: Iterable[Key]) -> dict[Key, Sample]:
+        keys = list(keys)
+        for key in keys:
+            self._prev[key] = (self.now, 0)
+        return super().read(keys)
+
+
+def test_a_process_read_out_of_turn_is_due_an_interval_later_and_the_round_skips_it() -> None:
+    """The rows on the screen are read out of turn every interval (Snapshots.sample); the
+    round leaves them for half an interval after, so that no CPU% is over a few ms."""
+    sampler = Timed(cost=1e-6)
+    keys = [(1, 0), (2, 0), (3, 0)]
+    assert sampler.due([(1, 0)]) == [(1, 0)]  # never read
+    sampler.sample([(1, 0)])
+    sampler.now += 0.2
+    assert sampler.due([(1, 0)]) == []
+    assert sampler.step(lambda: keys) == 2  # a small round, read at once: but not (1, 0)
+    assert sampler.reads[-1] == [(2, 0), (3, 0)]
+    sampler.now += sampler.interval
+    assert sampler.due([(1, 0)]) == [(1, 0)]
+    sampler.step(lambda: keys)
+    assert sampler.reads[-1] == keys  # half an interval on: the round reads it again

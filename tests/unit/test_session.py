@@ -8,7 +8,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import cast
 
@@ -17,6 +17,7 @@ import pytest
 from tractui import session as session_module
 from tractui.daemon.link import Renamed
 from tractui.kernel import procfs
+from tractui.kernel.sample import Sample, Sampler
 from tractui.model.changes import Delta
 from tractui.replay import NOW_NS, ReplayEngine, demo, demo_session
 from tractui.session import GarbagePacer, Session, event_rate, lower_priority
@@ -381,3 +382,45 @@ def test_the_pacer_never_collects_in_the_step_that_posted_a_snapshot() -> None:
     assert steps.count("publish") >= 3 and "tick" in steps
     after = [b for a, b in itertools.pairwise(steps) if a == "publish"]
     assert "tick" not in after, steps
+
+
+class _Reads(Sampler):
+    """A sampler that records its reads (all asleep) and whose rounds read nothing: a budget
+    too small for any read, as a round of thousands of processes is read a slice at a time."""
+
+    SMALL = 0
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.reads: list[list[tuple[int, int]]] = []
+        super().__init__(clock=lambda: self.now, budget=1e-12, timer=lambda: 0.0)
+
+    def read(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Sample]:
+        keys = list(keys)
+        self.reads.append(keys)
+        for key in keys:
+            self._prev[key] = (self.now, 0)
+        return {key: Sample("S", 0.0, 1000, 0, 1, 0) for key in keys}
+
+
+def test_the_rows_on_the_screen_are_read_every_interval_however_long_a_round_takes() -> None:
+    engine, _ = demo()
+    sampler = _Reads()
+    session = Session(engine, sampler=sampler, watch_collector=False, machine=False)
+    engine.start()
+    snapshots = session._snapshots
+    live = [p.key for p in engine.tracker.live.values()]
+    assert len(live) >= 2
+    assert not snapshots.sample() and sampler.reads == []  # the round's slices: nothing yet
+    shown = (live[1], (99999, 1))  # the last: a row of a process no longer live
+    session.on_screen(shown)
+    assert snapshots.sample()
+    assert sampler.reads == [[live[1]]]
+    assert not snapshots.sample() and len(sampler.reads) == 1  # read less than interval ago
+    sampler.now += sampler.interval
+    snapshots.sample()
+    assert sampler.reads[-1] == [live[1]] and len(sampler.reads) == 2
+    session.on_screen(())
+    sampler.now += sampler.interval
+    snapshots.sample()
+    assert len(sampler.reads) == 2  # nothing on the screen: the rounds alone

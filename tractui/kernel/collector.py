@@ -381,7 +381,7 @@ class CollectorProcess:
         self.reader = feed.FrameReader(fd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            select.select([fd], [], [], 0.1)
+            feed.readable(fd, 0.1)
             for message in self.reader.read():
                 if message[0] == "ready":
                     self.info = message[1]

@@ -18,6 +18,7 @@ Frames, each a tuple whose first item is its kind:
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import select
@@ -34,10 +35,14 @@ def readable(fd: int, timeout: float) -> bool:
     """Whether ``fd`` has something to read, waiting up to ``timeout`` s. poll(2), not
     select(2): select refuses a descriptor numbered 1024 or more, and the UI's sampler keeps
     thousands of /proc files open (a collector or a link opened after them gets such a number).
-    An error or a hang-up on the fd counts as readable: the read says what it is."""
+    An error or a hang-up on the fd counts as readable: the read says what it is; a descriptor
+    that is not open raises OSError (EBADF), as select does."""
     poller = select.poll()
     poller.register(fd, select.POLLIN)
-    return bool(poller.poll(max(0, int(timeout * 1000 + 0.999))))
+    ready = poller.poll(max(0, int(timeout * 1000 + 0.999)))
+    if ready and ready[0][1] & select.POLLNVAL:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+    return bool(ready)
 
 
 def encode(message: Frame) -> bytes:

@@ -18,6 +18,7 @@ import math
 import os
 import resource
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -29,6 +30,12 @@ _UNREAD = (b"", b"", 0)  # no bytes of a last read to compare (a stat is never e
 # file descriptors left to the rest of the process when the sampler keeps /proc/PID/stat open
 # (see Sampler.fd_budget): at least this many, or a quarter of the soft limit
 FD_RESERVE = 512
+
+
+def _close_all(fds: dict[Key, int]) -> None:
+    for fd in fds.values():
+        os.close(fd)
+    fds.clear()
 
 
 def held_fd_budget(limit: int | None = None) -> int:
@@ -114,6 +121,8 @@ class Sampler:
         # ``fd_budget`` (held_fd_budget()) are kept; the others are opened at each read.
         self.fd_budget = held_fd_budget() if fd_budget is None else fd_budget
         self._fds: dict[Key, int] = {}
+        self._recent: set[Key] = set()  # the keys last given to due(): read out of turn
+        weakref.finalize(self, _close_all, self._fds)  # a sampler dropped without close()
 
     def step(self, live: Callable[[], Iterable[Key]]) -> int:
         """Read the next slice of the round (a new round of ``live()`` when one is over and
@@ -138,6 +147,12 @@ class Sampler:
         chunk = self._round[self._next : self._next + count]
         self._next += count
         self._owed = max(0.0, self._owed - count)
+        if self._recent:  # read out of turn (see due()) less than half an interval ago: its
+            # CPU% would be over that short a time, at a tick's 10 ms grain
+            prev, soon = self._prev, now - self.interval / 2
+            chunk = [k for k in chunk if k not in self._recent or prev.get(k, (0.0,))[0] < soon]
+            if not chunk:
+                return 0
         started = self.timer()
         self.parked = 0.0
         self.sample(chunk)
@@ -148,6 +163,15 @@ class Sampler:
         if self._next >= len(self._round):
             self.rounds += 1
         return len(chunk)
+
+    def due(self, keys: Iterable[Key]) -> list[Key]:
+        """Those of ``keys`` last read ``interval`` ago or more, or never: to read out of turn
+        (:meth:`sample`), as the rows on the screen are. The round skips them for half an
+        interval after (see :meth:`step`)."""
+        now, interval, prev = self.clock(), self.interval, self._prev
+        due = [k for k in keys if (last := prev.get(k)) is None or now - last[0] >= interval]
+        self._recent = set(keys)
+        return due
 
     def take_changed(self) -> list[Key]:
         changed, self.changed = self.changed, []
@@ -172,7 +196,7 @@ class Sampler:
 
     def close(self) -> None:
         """Close every file kept open (the samples stay)."""
-        self._close(list(self._fds))
+        _close_all(self._fds)
 
     def _close(self, keys: Iterable[Key]) -> None:
         fds = self._fds

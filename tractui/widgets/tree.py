@@ -395,6 +395,17 @@ class ProcessTree(ScrollView, can_focus=True):
             if line != old:
                 self.refresh_line(top + y)
 
+    def on_screen(self) -> tuple[Key, ...]:
+        """The processes whose rows are on the screen now (a thread's row: its process)."""
+        top = int(self.scroll_y)
+        keys: dict[Key, None] = {}  # a process once, however many of its threads show
+        for row_id in self.ids[top : top + self.scrollable_content_region.height]:
+            if isinstance(row_id, ThreadId):
+                keys[row_id.key] = None
+            elif isinstance(row_id, tuple):
+                keys[row_id] = None
+        return tuple(keys)
+
     def snapshot_proc(self, row_id: RowId | None) -> ProcRow | None:
         """The process of a row ID, in the last snapshot or the one before (None: a group)."""
         if row_id is None or isinstance(row_id, str):
