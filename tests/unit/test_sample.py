@@ -330,3 +330,15 @@ def test_a_process_read_out_of_turn_is_due_an_interval_later_and_the_round_skips
     assert sampler.due([(1, 0)]) == [(1, 0)]
     sampler.step(lambda: keys)
     assert sampler.reads[-1] == keys  # half an interval on: the round reads it again
+
+
+def test_a_round_whose_last_slice_was_all_read_out_of_turn_still_ends() -> None:
+    """Each round's end is a point of the details' history: one must not be lost when the
+    round had nothing left to read."""
+    sampler = Timed(cost=1e-6)
+    keys = [(1, 0)]
+    sampler.due(keys)
+    sampler.sample(keys)
+    sampler.now += 0.1
+    assert sampler.step(lambda: keys) == 0  # read 0.1 s ago, out of turn: skipped
+    assert sampler.rounds == 1

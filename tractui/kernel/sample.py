@@ -13,6 +13,7 @@ PID starts from zero.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -34,7 +35,8 @@ FD_RESERVE = 512
 
 def _close_all(fds: dict[Key, int]) -> None:
     for fd in fds.values():
-        os.close(fd)
+        with contextlib.suppress(OSError):  # (a finalizer's error would go to the terminal)
+            os.close(fd)
     fds.clear()
 
 
@@ -114,9 +116,9 @@ class Sampler:
         # while the UI answers a key
         self.pause: Callable[[], bool] = no_pause
         self.parked = 0.0  # seconds the reads of the current slice waited at ``pause``
-        # Each process's /proc/PID/stat stays open from its first read to its end: a read of
-        # an open file (pread at 0: the kernel writes it anew) costs half of an open, a read
-        # and a close (2,000 processes asleep: 4.3 -> 2.4 us). The file is the process's, not
+        # Each process's /proc/PID/stat stays open from its first read to its end: read again
+        # in place (pread at 0: the kernel writes it anew), 1.4x the reads for the CPU of an
+        # open, a read and a close (bench/meters/sampler_cost.py). The file is the process's, not
         # its PID's: once it has ended, a read fails (ESRCH) even if the PID is reused. At most
         # ``fd_budget`` (held_fd_budget()) are kept; the others are opened at each read.
         self.fd_budget = held_fd_budget() if fd_budget is None else fd_budget
@@ -152,6 +154,8 @@ class Sampler:
             prev, soon = self._prev, now - self.interval / 2
             chunk = [k for k in chunk if k not in self._recent or prev.get(k, (0.0,))[0] < soon]
             if not chunk:
+                if self._next >= len(self._round):
+                    self.rounds += 1  # the round's end, all of its last slice read already
                 return 0
         started = self.timer()
         self.parked = 0.0
