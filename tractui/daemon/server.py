@@ -271,7 +271,7 @@ class Daemon:
             return False
         try:
             return feed.readable(fd, 0)
-        except (OSError, ValueError):
+        except OSError:  # not open (EBADF): nothing waits
             return False
 
     def _watch_collector(self) -> None:

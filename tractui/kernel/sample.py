@@ -123,7 +123,6 @@ class Sampler:
         # ``fd_budget`` (held_fd_budget()) are kept; the others are opened at each read.
         self.fd_budget = held_fd_budget() if fd_budget is None else fd_budget
         self._fds: dict[Key, int] = {}
-        self._recent: set[Key] = set()  # the keys last given to due(): read out of turn
         weakref.finalize(self, _close_all, self._fds)  # a sampler dropped without close()
 
     def step(self, live: Callable[[], Iterable[Key]]) -> int:
@@ -149,14 +148,14 @@ class Sampler:
         chunk = self._round[self._next : self._next + count]
         self._next += count
         self._owed = max(0.0, self._owed - count)
-        if self._recent:  # read out of turn (see due()) less than half an interval ago: its
-            # CPU% would be over that short a time, at a tick's 10 ms grain
-            prev, soon = self._prev, now - self.interval / 2
-            chunk = [k for k in chunk if k not in self._recent or prev.get(k, (0.0,))[0] < soon]
-            if not chunk:
-                if self._next >= len(self._round):
-                    self.rounds += 1  # the round's end, all of its last slice read already
-                return 0
+        # not one read less than half an interval ago (out of turn: see due(); a resample): its
+        # CPU% would be over that short a time, at a tick's 10 ms grain
+        prev, soon = self._prev, now - self.interval / 2
+        chunk = [k for k in chunk if (last := prev.get(k)) is None or last[0] < soon]
+        if not chunk:
+            if self._next >= len(self._round):
+                self.rounds += 1  # the round's end, all of its last slice read already
+            return 0
         started = self.timer()
         self.parked = 0.0
         self.sample(chunk)
@@ -170,12 +169,10 @@ class Sampler:
 
     def due(self, keys: Iterable[Key]) -> list[Key]:
         """Those of ``keys`` last read ``interval`` ago or more, or never: to read out of turn
-        (:meth:`sample`), as the rows on the screen are. The round skips them for half an
-        interval after (see :meth:`step`)."""
+        (:meth:`sample`), as the rows on the screen are. The round skips a process read less
+        than half an interval ago (see :meth:`step`)."""
         now, interval, prev = self.clock(), self.interval, self._prev
-        due = [k for k in keys if (last := prev.get(k)) is None or now - last[0] >= interval]
-        self._recent = set(keys)
-        return due
+        return [k for k in keys if (last := prev.get(k)) is None or now - last[0] >= interval]
 
     def take_changed(self) -> list[Key]:
         changed, self.changed = self.changed, []
