@@ -69,21 +69,24 @@ HEARTBEAT = 1.0  # seconds between two snapshots at most, even when nothing chan
 # Each snapshot costs both threads time in proportion to the rows of the tree (the session's
 # copy of the rows, the UI's flattening and its repaint), whatever changed: a snapshot of a
 # changing tree is due ``snapshot_interval`` after the last, or this long per row tracked if
-# longer, up to ROWS_INTERVAL_MAX. 20,000 rows (10,000 live and the exited ones kept): two
-# snapshots a second, not five; bench/ui at 10,000 processes: about a point of a CPU less in
-# each thread. A tree of up to 8,000 rows keeps the 0.2 s.
-ROW_INTERVAL = 25e-6
-ROWS_INTERVAL_MAX = 0.5
+# longer, up to ROWS_INTERVAL_MAX: past 4,000 rows the snapshots cost the same share of a CPU
+# whatever the tree's size, down to one a second, htop's refresh at ``-d 10`` (its default is
+# 1.5 s). 20,000 rows (10,000 live and the exited ones kept): one snapshot a second. bench/ui
+# at 10,000 processes: two a second -> one, the UI process 1.07-1.08x htop's CPU -> 1.01-1.02x.
+# A command's effect (a renice, a signal) is not held back (see due_interval).
+ROW_INTERVAL = 50e-6
+ROWS_INTERVAL_MAX = 1.0
 # While the UI answers a key, the session thread waits (holding no GIL) for at most this long:
 # bench/ui at 10,000 processes traced the slow presses to the UI thread waiting for the GIL
 # that this thread held (its snapshots, samples and deltas), not to the UI's own work
 KEY_QUIET = 0.1
 # A step (poll, commands, a slice of samples, maybe a snapshot) starts at most this often: in a
 # storm of events each step applies a batch of them, not a few (a step's own cost was most of
-# the session thread's CPU at 2,000 events/s: bench/ui). 25 ms -> 50 ms: each step's fixed
-# part (a journal append, the history's flush, the sampler's slice, the poll's select) half as
-# often, for events shown at most 25 ms later (a snapshot is 0.2 s apart at the least)
-MIN_STEP = 0.05
+# the session thread's CPU at 2,000 events/s: bench/ui). 25 ms -> 50 ms -> 100 ms: each step's
+# fixed part (a journal append, the history's flush, the sampler's slice, the poll's wait)
+# less often, for events shown at most 100 ms later (a snapshot is 0.2 s apart at the least).
+# A command does not wait for it: submit() wakes the thread.
+MIN_STEP = 0.1
 END_GRACE = 2.0
 # bench/ui: when set, the session and the app append timing lines to this file (opt-in)
 BENCH_TIMINGS = os.environ.get("TRACTUI_BENCH_TIMINGS", "")
@@ -324,6 +327,7 @@ class Session:
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._queue: queue.Queue[_Command] = queue.Queue()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a command was queued (or stop): no rest before a step
         self._thread: threading.Thread | None = None
         self._dirty = True  # a snapshot is due
         self._asked = False  # and it shows what a command did: due soon (see due_interval)
@@ -357,6 +361,7 @@ class Session:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread, fail queued commands, stop the engine (launched programs live on)."""
         self._stop.set()
+        self._wake.set()
         stopped = True
         if self._thread is not None:
             self._thread.join(timeout)
@@ -391,6 +396,7 @@ class Session:
             command.future.set_exception(UserError("tractui is shutting down"))
         else:
             self._queue.put(command)
+            self._wake.set()
             self.gate.release()
         return command.future
 
@@ -626,8 +632,11 @@ class Session:
         while not self._stop.is_set():
             self.gate.pause()  # while the UI answers a key (KEY_QUIET at most)
             rest = MIN_STEP - (time.monotonic() - last_step)
-            if rest > 0 and self._stop.wait(rest):
+            if rest > 0:
+                self._wake.wait(rest)
+            if self._stop.is_set():
                 break
+            self._wake.clear()  # before the commands are run: one queued later wakes it again
             last_step = time.monotonic()
             try:
                 self._watch_collector()
