@@ -158,3 +158,30 @@ async def test_a_lost_daemon_connection_is_worded_as_such() -> None:
         at = time.strftime("%H:%M:%S", time.localtime(WALL))
         assert f"daemon back at {at} (gone since {at}); groups reloaded from the daemon" in text
         assert "/proc" not in text
+
+
+async def test_the_session_thread_waits_while_a_snapshot_is_drawn() -> None:
+    """A snapshot's refresh holds the session's gate, as a key does, and opens it once the
+    frame is painted (the session thread's work then goes on)."""
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        session = app.session
+        seen: list[str] = []
+        hold, release = session.hold, session.release
+
+        def held() -> None:
+            seen.append("hold")
+            hold()
+
+        def released() -> None:
+            seen.append("release")
+            release()
+
+        session.hold = held  # type: ignore[method-assign]
+        session.release = released  # type: ignore[method-assign]
+        app._post_snapshot(session.snapshot)
+        await wait_for(pilot, lambda: "release" in seen)
+        assert seen[:2] == ["hold", "release"]
+        await pilot.pause(0.05)
+        assert session.gate.is_open()
