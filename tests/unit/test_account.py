@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tractui.kernel.taskstats import TaskRecord
 from tractui.model.account import Account
@@ -143,3 +147,17 @@ def test_unmerge_takes_back_what_merge_added_but_the_peak() -> None:
     total.unmerge(one)
     # the peak stays a maximum
     assert total == Account(10, 2, 900, 7, 8, 1, 2, processes=3, minflt=50, majflt=5)
+
+
+_COUNT = st.integers(min_value=0, max_value=1 << 63)
+
+
+@given(st.builds(Account, *[_COUNT] * 10))
+def test_json_text_is_the_dicts_json_to_the_byte(account: Account) -> None:
+    """The hand-made text (written with every ended member's line) is what ``json`` makes of
+    :meth:`Account.to_json`: the same keys in the same order, the floats as ``json`` writes
+    them (1e-06, 0.000123 and 12345.678901 alike), and it reads back the same."""
+    text = account.json_text()
+    assert text == json.dumps(account.to_json(), separators=(",", ":"))
+    if max(account.utime_us, account.stime_us) <= 10**14:  # 3 years of CPU: exact in a float
+        assert Account.from_json(json.loads(text)) == account

@@ -31,6 +31,14 @@ _FIELDS = (
 )
 
 
+# Account.to_json's keys, in its order
+_JSON_TEXT = (
+    '{"cpu_user_s":%r,"cpu_system_s":%r,"peak_rss_kib":%d,"read_bytes":%d,"write_bytes":%d,'
+    '"ctx_switches":%d,"voluntary_ctx_switches":%d,"involuntary_ctx_switches":%d,'
+    '"processes":%d,"minor_page_faults":%d,"major_page_faults":%d}'
+)
+
+
 @dataclass(slots=True)
 class Account:
     """A process's (or a group's) exact kernel account: sums of taskstats records."""
@@ -121,6 +129,25 @@ class Account:
     @property
     def ctx_switches(self) -> int:
         return self.nvcsw + self.nivcsw
+
+    def json_text(self) -> str:
+        """:meth:`to_json` as compact JSON text, the same to the byte as ``json`` makes it
+        (floats as ``repr``, as ``json`` writes them), 4x faster: an ended member's account is
+        written with each line of it (its journal line, its history line, the saves), and
+        encoding the dict was most of the time a member's line took (bench/meters/event_cost)."""
+        return _JSON_TEXT % (
+            round(self.utime_us / 1e6, 6),
+            round(self.stime_us / 1e6, 6),
+            self.peak_rss_kib,
+            self.read_bytes,
+            self.write_bytes,
+            self.nvcsw + self.nivcsw,
+            self.nvcsw,
+            self.nivcsw,
+            self.processes,
+            self.minflt,
+            self.majflt,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -286,7 +286,7 @@ def proc_json(proc: Proc, texts: dict[object, str] | None = None, *, ended: bool
         exit_,
         "true" if proc.lost_exit else "false",
         *zombie,
-        "null" if proc.account is None else _ENCODE(proc.account.to_json()),
+        "null" if proc.account is None else proc.account.json_text(),
     )
     if proc.signalled:  # rare: written only then, so that a storm's members cost no more
         text_ = f'{text_[:-1]},"signalled":[{proc.signalled},{proc.signalled_at}]}}'
