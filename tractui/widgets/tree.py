@@ -10,6 +10,7 @@ each open parent: a few hundred entries, not one per row.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import attrgetter, itemgetter
@@ -57,6 +58,8 @@ _SORT_KEYS: dict[str, tuple[Callable[[ProcRow], object], bool]] = {
     "COMMAND": (lambda r: r.command, False),
 }
 COMMAND_X = command_x(layout(columns.WIDE))
+# how far either side of its old place the cursor's row is looked for first (see index_of)
+NEAR_ROWS = 2_000
 SCROLL_STEP = 8  # columns the COMMAND column scrolls sideways per key press
 
 
@@ -264,10 +267,18 @@ class ProcessTree(ScrollView, can_focus=True):
             return self.row(self.cursor)
         return None
 
-    def index_of(self, row_id: RowId) -> int | None:
-        """Where a row is shown; None if it is not."""
+    def index_of(self, row_id: RowId, near: int | None = None) -> int | None:
+        """Where a row is shown; None if it is not. ``near``: where it is likely to be (where
+        it was before a snapshot): looked for around there first, NEAR_ROWS either side, then
+        everywhere. The cursor's row is found again at each snapshot: at its old place after
+        End in a tree of 60,000 rows, a search from the top compared them all (2.5 ms of the
+        rebuild's 8), where the rows above it moved by the few that came and went."""
+        ids = self.ids
         try:
-            return self.ids.index(row_id)
+            if near is not None:
+                with contextlib.suppress(ValueError):
+                    return ids.index(row_id, max(0, near - NEAR_ROWS), near + NEAR_ROWS + 1)
+            return ids.index(row_id)
         except ValueError:
             return None
 
@@ -332,7 +343,7 @@ class ProcessTree(ScrollView, can_focus=True):
                 self.following = None
         old_proc = self.snapshot_proc(old_id)
         self.ids = self._with_threads(self._flatten())
-        index = self.index_of(old_id) if old_id is not None else None
+        index = self.index_of(old_id, near=old_index) if old_id is not None else None
         if index is None and isinstance(old_id, ThreadId):
             index = self.index_of(old_id.key)  # a thread ended, or threads hidden: its process
         if index is None and old_proc is not None:
