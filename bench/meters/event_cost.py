@@ -3,7 +3,7 @@ journal and the saves of the groups, the history of ended members, prune), on th
 thread, without the kernel, the sampler or a screen.
 
     python bench/meters/event_cost.py [--live 10000] [--rate 1000] [--life-ms 100] [--seconds 20]
-    python bench/meters/event_cost.py --pythonpath DIR   # another copy of the package, e.g. main's
+    python bench/meters/event_cost.py --anchor DIR   # against another copy of the package
 
 The engine is tractui's own (``Engine``, with its state file, journal and history in a temp
 directory), fed by a stand-in collector: ``--live`` members that sleep, and ``--rate`` children
@@ -13,16 +13,19 @@ real time, stamped with the kernel's clock, in the batches a poll every 100 ms (
 step) finds, so that pruning (10 s), upkeep (0.5 s) and the saves put off while busy follow
 their real pace. The PIDs are above pid_max: no /proc read finds them.
 
-Prints the poll's CPU (thread time) per event and as % of one CPU, over ``--runs`` windows:
-figures of one machine, to compare two versions run one after the other (``--pythonpath``),
-never a target. Far steadier than bench/ui's whole-process CPU: no sampler, no screen, no
-other process.
+Prints the poll's CPU (thread time) per event and as % of one CPU, over ``--runs`` windows.
+With ``--anchor DIR`` (e.g. a copy of main's package: ``git archive main tractui | tar -x -C
+DIR``), ``--pairs`` runs of this tractui and of DIR's alternate, each in a process of its own,
+and the ratio of their µs an event is the figure: of one machine, never a target. Far steadier
+than bench/ui's whole-process CPU: no sampler, no screen, no other process.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -148,7 +151,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="windows (≤ 10)")
     parser.add_argument("--settle", type=float, default=12.0, help="s before the first window")
     parser.add_argument("--pythonpath", default="", help="import tractui from this directory")
+    parser.add_argument("--anchor", default="", help="alternate with tractui from this directory")
+    parser.add_argument("--pairs", type=int, default=3, help="with --anchor: runs each (≤ 10)")
     args = parser.parse_args()
+    if args.anchor:
+        if not 1 <= args.pairs <= 10:
+            sys.exit("event_cost: --pairs out of bounds: see --help")
+        against(args)
+        return
     if not (
         0 <= args.live <= MAX_LIVE
         and 1 <= args.rate <= MAX_RATE
@@ -176,6 +186,31 @@ def main() -> None:
     total_cpu = sum(w[0] for w in windows)
     total_events = sum(w[1] for w in windows)
     print(f"  all: {total_cpu / max(total_events, 1) * 1e6:.2f} µs an event")
+
+
+def against(args: argparse.Namespace) -> None:
+    """This tractui and the anchor's, ``--pairs`` runs each, alternating."""
+    here = str(Path(__file__).resolve().parents[2])
+    common = [
+        f"--live={args.live}", f"--rate={args.rate}", f"--life-ms={args.life_ms}",
+        f"--seconds={args.seconds}", f"--runs={args.runs}", f"--settle={args.settle}",
+    ]  # fmt: skip
+    got: dict[str, list[float]] = {"this": [], "anchor": []}
+    for i in range(args.pairs):
+        for name, path in (("this", here), ("anchor", args.anchor)):
+            out = subprocess.run(
+                [sys.executable, __file__, *common, "--pythonpath", path],
+                capture_output=True,
+                text=True,
+                timeout=args.settle + args.seconds * args.runs + 120,
+            )
+            found = re.search(r"all: ([0-9.]+) µs an event", out.stdout)
+            if out.returncode or found is None:
+                sys.exit(f"event_cost: the run of {path} failed: {out.stderr.strip()[-500:]}")
+            got[name].append(float(found.group(1)))
+            print(f"  pair {i + 1}, {name} ({path}): {found.group(1)} µs an event", flush=True)
+    this, anchor = (sum(v) / len(v) for v in (got["this"], got["anchor"]))
+    print(f"this {this:.2f} µs an event, anchor {anchor:.2f}: {this / anchor:.2f}x the anchor")
 
 
 if __name__ == "__main__":
