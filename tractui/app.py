@@ -449,7 +449,7 @@ class TractApp(App[int]):
         # the session thread waits (its GIL given up) until this frame is painted, as for a
         # key: a tree of thousands of rows redrawn once a second carries that many changes,
         # and the refresh took turns for the GIL with the sampler's slices (bench/ui)
-        self.session.hold()
+        self.session.hold_drawing()
         self.call_after_refresh(self.session.release)
         header.show(snapshot)
         self.query_one(MetersBar).show(snapshot.meters)

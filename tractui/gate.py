@@ -1,9 +1,11 @@
-"""The gate the UI closes while it answers a key, and the session thread's work waits at.
+"""The gate the UI closes while it answers a key (or draws a snapshot), and the session
+thread's work waits at.
 
 The UI thread and the session thread (engine, sampler, snapshots) share one GIL: while both run,
 each has it a switch interval at a time, so a key's answer takes about twice its own time, and
 longer when the session thread is in a long call that holds the GIL throughout. So the UI
-closes the gate when a key arrives and opens it once the answer is on the screen, and the
+closes the gate when a key arrives and opens it once the answer is on the screen (likewise
+while it draws a snapshot, unless a command waits to run), and the
 session thread's long loops (the sampler's reads, a snapshot's rows, a poll's phases) call
 :meth:`Gate.pause` every few hundred microseconds of work: a closed gate parks them, holding no
 GIL, until it opens. Whatever happens, a hold lasts ``longest`` seconds at most from when it

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import functools
 import gc
 import logging
 import math
@@ -72,8 +73,9 @@ HEARTBEAT = 1.0  # seconds between two snapshots at most, even when nothing chan
 # longer, up to ROWS_INTERVAL_MAX: past 4,000 rows the snapshots cost the same share of a CPU
 # whatever the tree's size, down to one a second, htop's refresh at ``-d 10`` (its default is
 # 1.5 s). 20,000 rows (10,000 live and the exited ones kept): one snapshot a second. bench/ui
-# at 10,000 processes: two a second -> one, the UI process 1.07-1.08x htop's CPU -> 1.01-1.02x.
-# A command's effect (a renice, a signal) is not held back (see due_interval).
+# at 10,000 processes: two a second -> one, the UI process 1.07-1.08x htop's CPU -> 0.97-1.04x
+# (two runs each, then four). A command's effect (a renice, a signal) is not held back (see
+# due_interval).
 ROW_INTERVAL = 50e-6
 ROWS_INTERVAL_MAX = 1.0
 # While the UI answers a key, the session thread waits (holding no GIL) for at most this long:
@@ -85,7 +87,8 @@ KEY_QUIET = 0.1
 # the session thread's CPU at 2,000 events/s: bench/ui). 25 ms -> 50 ms -> 100 ms: each step's
 # fixed part (a journal append, the history's flush, the sampler's slice, the poll's wait)
 # less often, for events shown at most 100 ms later (a snapshot is 0.2 s apart at the least).
-# A command does not wait for it: submit() wakes the thread.
+# A command does not wait for the rest between two steps: submit() wakes the thread, whose poll
+# then takes what came without waiting for more.
 MIN_STEP = 0.1
 END_GRACE = 2.0
 # bench/ui: when set, the session and the app append timing lines to this file (opt-in)
@@ -282,6 +285,7 @@ class GarbagePacer:
 class _Command:
     run: Callable[[], Any]
     future: Future[Any] = field(default_factory=Future)
+    reads: bool = False  # it only reads: no snapshot is due for it (see submit)
 
 
 class Session:
@@ -377,21 +381,31 @@ class Session:
         self.engine.stop()
 
     def hold(self) -> None:
-        """The UI is answering a key: the session thread pauses at its next step, or within
-        its work (the sampler's reads, a snapshot's rows, a poll's phases: :mod:`tractui.gate`),
-        giving the GIL up, until :meth:`release` or for KEY_QUIET s at most (UI thread)."""
+        """The UI is answering a key (see also :meth:`hold_drawing`): the session thread
+        pauses at its next step, or within its work (the sampler's reads, a snapshot's rows, a
+        poll's phases: :mod:`tractui.gate`), giving the GIL up, until :meth:`release` or for
+        KEY_QUIET s at most (UI thread)."""
         self.gate.hold()
 
     def release(self) -> None:
-        """The key's answer is on the screen: the session thread goes on (UI thread)."""
+        """The key's answer (or the snapshot) is on the screen: the session thread goes on
+        (UI thread)."""
         self.gate.release()
 
-    def submit(self, run: Callable[[], T]) -> Future[T]:
+    def hold_drawing(self) -> None:
+        """The UI draws a snapshot: held as for a key (:meth:`hold`), unless a command waits
+        to run (submit opened the gate for it: the UI awaits its answer)."""
+        if self._queue.empty():
+            self.gate.hold()
+
+    def submit(self, run: Callable[[], T], reads: bool = False) -> Future[T]:
         """Run ``run()`` in the session thread between two polls; its result in a future.
         The gate opens: the UI now waits for the session thread (a key's action awaits the
         command before the key's release could come), so holding it back would only delay
-        the answer, by the whole hold."""
-        command = _Command(run)
+        the answer, by the whole hold. A command's effect is snapshotted at once (see
+        due_interval); ``reads``: it changes nothing (a log followed every 0.25 s, details),
+        so a big tree keeps its pace."""
+        command = _Command(run, reads=reads)
         if self._stop.is_set():
             command.future.set_exception(UserError("tractui is shutting down"))
         else:
@@ -435,11 +449,13 @@ class Session:
 
     def own_pids(self) -> Future[frozenset[int]]:
         """tractui's own processes (this one, its collector, a daemon's): never attached."""
-        return self.submit(lambda: frozenset(self.engine.tracker.own_pids))
+        return self.submit(lambda: frozenset(self.engine.tracker.own_pids), reads=True)
 
     def targets(self, group: str, pid: int | None, subtree: bool) -> Future[list[int]]:
         """The PIDs a signal with this scope would reach now."""
-        return self.submit(lambda: [p.pid for p in self.engine.targets(group, pid, subtree)])
+        return self.submit(
+            lambda: [p.pid for p in self.engine.targets(group, pid, subtree)], reads=True
+        )
 
     def send_signal(
         self, group: str, pid: int | None, subtree: bool, sig: int
@@ -502,7 +518,7 @@ class Session:
 
     def tagged_targets(self, keys: list[Key]) -> Future[list[int]]:
         """The PIDs of the live ones of these processes (what a signal to them would reach)."""
-        return self.submit(lambda: [p.pid for p in self._live(keys)])
+        return self.submit(lambda: [p.pid for p in self._live(keys)], reads=True)
 
     def signal_keys(self, keys: list[Key], sig: int) -> Future[list[SignalResult]]:
         """Signal the live ones of these processes (the tagged set, any group), through pidfds
@@ -520,7 +536,7 @@ class Session:
         """The live descendants of a member (an exited one's: what its subtree scope reaches),
         by key, so that a signal to them never reaches a later owner of its PID."""
         tracker = self.engine.tracker
-        return self.submit(lambda: [p.key for p in tracker.subtree(key) if p.alive])
+        return self.submit(lambda: [p.key for p in tracker.subtree(key) if p.alive], reads=True)
 
     def _live(self, keys: list[Key]) -> list[Proc]:
         procs = self.engine.tracker.procs
@@ -543,7 +559,7 @@ class Session:
         return self.submit(run)
 
     def details(self, key: Key) -> Future[Details]:
-        return self.submit(lambda: self._snapshots.details(key))
+        return self.submit(lambda: self._snapshots.details(key), reads=True)
 
     def group_details(self, group: str) -> Future[GroupDetails]:
         """The details view of a group, with its history (read from the disk, or asked of the
@@ -619,7 +635,7 @@ class Session:
     def read_log(self, group: str, offset: int | None = None) -> Future[LogChunk]:
         """Part of a group's launch log: its tail, or what follows ``offset`` (through the
         daemon when one runs: its files may not be ours to open)."""
-        return self.submit(lambda: self.engine.read_log(group, offset))
+        return self.submit(lambda: self.engine.read_log(group, offset), reads=True)
 
     # ---- the session thread ------------------------------------------------------------------
 
@@ -640,7 +656,9 @@ class Session:
             last_step = time.monotonic()
             try:
                 self._watch_collector()
-                _timed("poll", lambda: self._step(0.05))
+                # a command queued: the poll takes what came, it does not wait for more
+                wait = 0.05 if self._queue.empty() else 0.0
+                _timed("poll", functools.partial(self._step, wait))
                 self._run_commands()
                 if _timed("sample", self._snapshots.sample):
                     self._dirty = True
@@ -648,8 +666,11 @@ class Session:
                     self._dirty = True
                 now = time.monotonic()
                 published = False
-                # at least once a second: the header's event rate and clock, a banner's expiry
-                if now - last_snapshot >= (self.due_interval() if self._dirty else HEARTBEAT):
+                # at least once a second: the header's event rate and clock, a banner's expiry.
+                # Due at the step nearest the time (half a step early at most): a step's poll
+                # takes up to 50 ms, so "not yet" would put it off by a whole step
+                due = self.due_interval() if self._dirty else HEARTBEAT
+                if now - last_snapshot >= due - MIN_STEP / 2:
                     last_snapshot = now
                     _timed("publish", self._publish)
                     published = True
@@ -689,8 +710,9 @@ class Session:
                 command.future.set_result(result)
             except BaseException as err:  # handed to the UI, which shows UserErrors
                 command.future.set_exception(err)
-            self._dirty = self._asked = True
-            self._snapshots.note(self.engine.tracker.take_delta())
+            changed = self._snapshots.note(self.engine.tracker.take_delta())
+            if changed or not command.reads:
+                self._dirty = self._asked = True
 
     def _fail_pending(self) -> None:
         while True:

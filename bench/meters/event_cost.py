@@ -8,7 +8,8 @@ thread, without the kernel, the sampler or a screen.
 The engine is tractui's own (``Engine``, with its state file, journal and history in a temp
 directory), fed by a stand-in collector: ``--live`` members that sleep, and ``--rate`` children
 a second that live ``--life-ms`` and exit, as bench/ui's churn makes them (a fork, an exit and
-the exit's taskstats record each: 2,000 events a second by default, bench/ui's). Events come in
+the exit's taskstats record each: bench/ui's 2,000 fork and exit events a second by default, and
+1,000 records). Events come in
 real time, stamped with the kernel's clock, in the batches a poll every 100 ms (the session's
 step) finds, so that pruning (10 s), upkeep (0.5 s) and the saves put off while busy follow
 their real pace. The PIDs are above pid_max: no /proc read finds them.
@@ -33,8 +34,11 @@ from pathlib import Path
 from typing import Any
 
 _args = sys.argv[1:]
-if "--pythonpath" in _args:  # before tractui is imported
-    sys.path.insert(0, _args[_args.index("--pythonpath") + 1])
+for _i, _arg in enumerate(_args):  # before tractui is imported
+    if _arg == "--pythonpath" and _i + 1 < len(_args):
+        sys.path.insert(0, _args[_i + 1])
+    elif _arg.startswith("--pythonpath="):
+        sys.path.insert(0, _arg.partition("=")[2])
 sys.path.insert(1, str(Path(__file__).resolve().parents[2]))
 
 from tractui.engine import Engine  # noqa: E402
@@ -110,9 +114,9 @@ def run(args: argparse.Namespace, directory: Path) -> list[tuple[float, int, flo
     windows: list[tuple[float, int, float]] = []
     cpu = events = 0.0
     window_start = time.monotonic()
-    end = window_start + args.settle + args.seconds * args.runs + 2 * STEP
     settled = False
-    while (now := time.monotonic()) < end:
+    while len(windows) < args.runs:
+        now = time.monotonic()
         ts = mono() - offset
         batch: list[Any] = []
         owed += per_step
@@ -134,7 +138,7 @@ def run(args: argparse.Namespace, directory: Path) -> list[tuple[float, int, flo
             settled, cpu, events, window_start = True, 0.0, 0, now
         elif settled and now - window_start >= args.seconds:
             windows.append((cpu, int(events), now - window_start))
-            cpu, events, window_start = 0.0, 0, now
+            cpu, events, window_start = 0.0, 0, now  # each window as long as the others
         rest = STEP - (time.monotonic() - now)
         if rest > 0:
             time.sleep(rest)

@@ -333,7 +333,7 @@ def test_the_replays_times_do_not_follow_the_machines_clocks(
         assert starts[5000] == NOW_NS - 40 * 10**9
 
 
-def test_a_tree_of_many_rows_is_snapshotted_less_often_up_to_twice_a_second(
+def test_a_tree_of_many_rows_is_snapshotted_less_often_down_to_once_a_second(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     engine, sampler = demo()
@@ -372,6 +372,45 @@ def test_a_commands_effect_is_snapshotted_at_once_on_a_tree_of_many_rows(
         assert session.due_interval() == 30.0  # and then held back again
     finally:
         session.stop()
+
+
+def test_a_command_that_only_reads_does_not_snapshot_a_tree_of_many_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A log followed every 0.25 s, a process's details: nothing changed, so a big tree keeps
+    its pace (its rows rebuilt once a second, not at each read)."""
+    engine, sampler = demo()
+    monkeypatch.setattr(session_module, "HEARTBEAT", 30.0)
+    monkeypatch.setattr(session_module, "ROW_INTERVAL", 30.0)  # any change: 30 s on
+    monkeypatch.setattr(session_module, "ROWS_INTERVAL_MAX", 30.0)
+    session = Session(engine, sampler=sampler, watch_collector=False, snapshot_interval=0.1)
+    session.engine.start()
+    session.start()
+    try:
+        first = _until(session, lambda s: s.groups)
+        key = next(iter(engine.tracker.live.values())).key
+        for _ in range(5):
+            session.details(key).result(5)
+            session.read_log("web").result(5)
+            session.submit(lambda: None, reads=True).result(5)
+        time.sleep(0.5)
+        assert session.snapshot.seq == first.seq  # no snapshot for them
+        session.submit(lambda: None).result(5)  # one that may change something: at once
+        _until(session, lambda s: s.seq > first.seq, timeout=5.0)
+    finally:
+        session.stop()
+
+
+def test_drawing_a_snapshot_holds_the_session_unless_a_command_waits() -> None:
+    engine, sampler = demo()
+    session = Session(engine, sampler=sampler, watch_collector=False)
+    session.hold_drawing()
+    assert not session.gate.is_open()  # held while the frame is drawn
+    session.release()
+    assert session.gate.is_open()
+    session._queue.put(session_module._Command(lambda: None))  # as submit() queues one
+    session.hold_drawing()
+    assert session.gate.is_open()  # the UI awaits the command: not held back
 
 
 def test_the_pacer_never_collects_in_the_step_that_posted_a_snapshot() -> None:

@@ -32,11 +32,11 @@ SWITCH_INTERVAL = 0.001  # s
 # 10,000 processes on a loaded machine: a key's time in the app was mostly the UI thread
 # waiting for a CPU (run queue), not working nor waiting for the GIL.
 SESSION_NICE = 10
-# The UI's engine reads its collector's batches every 50 ms at the most (the session's
-# MIN_STEP): a quiet host's events come in a batch every 25 ms, not every 4 ms as the daemon's
-# subscribers want them (the collector's /proc read at each exec is as prompt either way).
-# bench/ui at 10,000 processes and 2,000 events/s: ~140 batches a second -> ~40, the
-# collector's CPU ~0.5 point of a CPU less.
+# The UI's engine reads its collector's batches every 100 ms at the most (the session's
+# MIN_STEP; 50 ms when this was measured): a quiet host's events come in a batch every 25 ms,
+# not every 4 ms as the daemon's subscribers want them (the collector's /proc read at each exec
+# is as prompt either way). bench/ui at 10,000 processes and 2,000 events/s: ~140 batches a
+# second -> ~40, the collector's CPU ~0.5 point of a CPU less.
 COLLECTOR_ARGS = ["--quiet-gap", "0.025"]
 NOT_ROOT_BANNER = "not root: signals reach only your own processes (run with sudo for all)"
 

@@ -70,7 +70,7 @@ class Sampler:
     """Samples the live processes in rounds, within a budget of CPU time.
 
     A round reads every live process once; one starts every ``interval`` seconds at most. Its
-    reads are spread over the calls to :meth:`step` (the session's loop, every ~50 ms), at the
+    reads are spread over the calls to :meth:`step` (the session's loop, every ~100 ms), at the
     pace of a round per ``interval``, but never faster than ``budget`` (a share of one CPU, at
     the cost per read measured so far) allows. A few thousand processes: a round a second, as
     htop's. Ten thousand: a round every ~1.5 s, each process's CPU% over that time, and no
