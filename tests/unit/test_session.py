@@ -350,9 +350,9 @@ def test_a_tree_of_many_rows_is_snapshotted_less_often_down_to_once_a_second(
     engine.stop()
 
 
-def test_a_commands_effect_is_snapshotted_at_once_on_a_tree_of_many_rows(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _big_tree_session(monkeypatch: pytest.MonkeyPatch) -> tuple[ReplayEngine, Session]:
+    """A started session over the demo whose tree counts as "big": any change is snapshotted
+    30 s later, a command's effect at once."""
     engine, sampler = demo()
     monkeypatch.setattr(session_module, "HEARTBEAT", 30.0)
     monkeypatch.setattr(session_module, "ROW_INTERVAL", 30.0)  # any change: 30 s on
@@ -360,6 +360,13 @@ def test_a_commands_effect_is_snapshotted_at_once_on_a_tree_of_many_rows(
     session = Session(engine, sampler=sampler, watch_collector=False, snapshot_interval=0.1)
     session.engine.start()
     session.start()
+    return engine, session
+
+
+def test_a_commands_effect_is_snapshotted_at_once_on_a_tree_of_many_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _engine, session = _big_tree_session(monkeypatch)
     try:
         first = _until(session, lambda s: s.groups)
         assert session.due_interval() == 30.0
@@ -379,13 +386,7 @@ def test_a_command_that_only_reads_does_not_snapshot_a_tree_of_many_rows(
 ) -> None:
     """A log followed every 0.25 s, a process's details: nothing changed, so a big tree keeps
     its pace (its rows rebuilt once a second, not at each read)."""
-    engine, sampler = demo()
-    monkeypatch.setattr(session_module, "HEARTBEAT", 30.0)
-    monkeypatch.setattr(session_module, "ROW_INTERVAL", 30.0)  # any change: 30 s on
-    monkeypatch.setattr(session_module, "ROWS_INTERVAL_MAX", 30.0)
-    session = Session(engine, sampler=sampler, watch_collector=False, snapshot_interval=0.1)
-    session.engine.start()
-    session.start()
+    engine, session = _big_tree_session(monkeypatch)
     try:
         first = _until(session, lambda s: s.groups)
         key = next(iter(engine.tracker.live.values())).key
