@@ -180,15 +180,12 @@ class Sampler:
 
     def forget(self, keys: Iterable[Key]) -> None:
         """These processes ended or are no longer tracked: drop what we know of them."""
-        fds = self._fds
         for key in keys:
             if self.samples.pop(key, None) is not None:
                 self.changed.append(key)
             self._prev.pop(key, None)
             self._raw.pop(key, None)
-            fd = fds.pop(key, None)
-            if fd is not None:
-                os.close(fd)
+            self._close((key,))
 
     @property
     def held(self) -> int:
