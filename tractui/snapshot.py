@@ -11,6 +11,7 @@ No Textual here, and no engine: :mod:`tractui.session` runs the engine and build
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -361,6 +362,13 @@ class Resolved:
 PAUSE_EVERY = 128  # rows built between two pauses of SnapshotRows.build (~0.5 ms)
 
 
+def only_ours(obj: object, refs: int = 1) -> bool:
+    """Nothing but the caller's ``refs`` references (its variables) holds ``obj``: no other
+    thread can reach it, so it may be changed. CPython's reference count, which also counts
+    this call's parameter and getrefcount's argument."""
+    return sys.getrefcount(obj) <= refs + 2
+
+
 class SnapshotRows:
     """The :class:`ProcRow` of every member of one tracker, kept from one snapshot to the next.
 
@@ -387,6 +395,10 @@ class SnapshotRows:
         self.log_path = log_path  # a group's launch log, by its name
         self.journal = tracker.journal()
         self.rows: dict[Key, ProcRow] = {}
+        # the rows of the last two snapshots (their ``procs``), the older first, and the keys
+        # the last build changed: see _publish_rows
+        self._published: tuple[dict[Key, ProcRow] | None, dict[Key, ProcRow] | None] = (None, None)
+        self._last_dirty: set[Key] | None = None  # None: every row (the journal's everything)
         self._branches: set[Key] = set()  # the rows with children
         self._touched: set[Key] = set()
         # per group, the sums over its live rows: CPU in millionths of a percent (integers, so
@@ -487,10 +499,38 @@ class SnapshotRows:
         )
         return Snapshot(
             groups=groups,
-            procs=MappingProxyType(dict(rows)),
+            procs=MappingProxyType(self._publish_rows(None if everything else dirty)),
             branches=frozenset(self._branches),
             **{**fields, "boot_wall": self.boot_wall},  # the rows' own: START, ends, execs
         )
+
+    def _publish_rows(self, dirty: set[Key] | None) -> dict[Key, ProcRow]:
+        """A copy of the rows for a snapshot (``dirty``: the keys this build changed; None:
+        all). The copy made two snapshots ago, brought up to date, when nothing else holds it
+        any more (the UI has long dropped that snapshot): a new dict of tens of thousands of
+        entries at every snapshot was the biggest object each of the session thread's
+        garbage collections walked (a young one: one reference a row); an old dict changed in
+        place is not walked again. Its order is not the rows' (nobody reads an order: the
+        rows themselves come in the journal's set order)."""
+        older, newer = self._published
+        self._published = (None, None)  # ours alone while we look: the check counts on it
+        rows = self.rows
+        if older is not None and dirty is not None and self._last_dirty is not None:
+            if only_ours(older):
+                for key in self._last_dirty | dirty:
+                    row = rows.get(key)
+                    if row is None:
+                        older.pop(key, None)
+                    else:
+                        older[key] = row
+                fresh = older
+            else:
+                fresh = dict(rows)
+        else:
+            fresh = dict(rows)
+        self._published = (newer, fresh)
+        self._last_dirty = dirty
+        return fresh
 
     def _count(self, row: ProcRow, sign: int) -> None:
         if row.alive:

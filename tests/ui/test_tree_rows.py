@@ -169,3 +169,29 @@ def test_a_chain_5000_deep() -> None:
     assert last.proc is not None and last.proc.pid == ROOT + depth - 1
     assert (last.guide, last.fold) == ("  " * (depth - 2) + "└─", "─")
     assert seconds < 2.0, f"{seconds:.2f} s for a chain {depth} deep"  # ~0.05 s idle
+
+
+def test_the_rows_list_of_two_rebuilds_ago_is_filled_again_unless_held() -> None:
+    """Each rebuild fills the list of the rebuild before last again when nothing else holds it
+    (an old list, which the garbage collector's young generation does not walk again), in the
+    tree and in the flat list; one still held is never touched."""
+    history = History()
+    for i in range(30):
+        grow(history, i, ("fork", i * 7))
+    rows = SnapshotRows(history.tracker, USERS)
+    tree = ProcessTree()
+    tree.snapshot = rows.build({}, {}, set(), **FIELDS)
+    for flat in (False, True):
+        tree.flat = flat
+        tree.ids = tree._flatten()
+        expected = list(tree.ids)
+        spare = tree._spare_ids = ["stale", (1, 1)]
+        spare_id = id(spare)  # by id from here: a name would hold it
+        del spare
+        got = tree._flatten()
+        assert id(got) == spare_id and got == expected
+        held = tree._spare_ids = ["stale", (1, 1)]
+        got = tree._flatten()
+        assert got is not held and got == expected and held == ["stale", (1, 1)]
+        tree._spare_ids = tree.ids
+        assert tree._flatten() is not tree.ids  # never the list on the screen

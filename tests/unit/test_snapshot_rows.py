@@ -154,3 +154,62 @@ def test_rows_carry_their_end_and_exec_times_on_the_wall_clock() -> None:
     assert by_pid[5003].ended is not None and by_pid[5003].exec_walls == ()  # time unknown
     assert by_pid[5000].ended is None and by_pid[5000].alive  # it runs
     assert by_pid[5004].exec_walls == (pytest.approx(now - 20, abs=1e-3),)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(op, max_size=40),
+    st.lists(st.integers(0, 3), max_size=40),
+    st.lists(st.booleans(), min_size=41, max_size=41),
+)
+def test_a_snapshot_someone_holds_never_changes(
+    ops: list[Any], sampling: list[int], hold: list[bool]
+) -> None:
+    """The session reuses the rows' dict of two snapshots ago when nothing else holds it
+    (SnapshotRows._publish_rows): the snapshots still held (here, a random choice of them)
+    keep what they had, and each new one equals the rows built anew."""
+    history = History()
+    t = history.tracker
+    rows = SnapshotRows(t, USERS)
+    samples: dict[Any, Sample] = {}
+    held: list[tuple[Snapshot, dict[Any, Any]]] = []
+    kept = None
+    for i, step in enumerate([None, *ops]):
+        history.step(i, step)
+        if i < len(sampling):
+            rows.touch(resample(t, samples, i, sampling[i]))
+        kept = rows.build(samples, samples, set(), **FIELDS)
+        assert same(kept, fresh(t, samples)), f"after step {i}: {step}"
+        if hold[i]:
+            held.append((kept, dict(kept.procs)))
+    for snapshot, then in held:
+        assert dict(snapshot.procs) == then
+
+
+def test_the_rows_dict_of_a_dropped_snapshot_is_filled_again() -> None:
+    """Once the UI has dropped a snapshot, the next but one reuses its dict (an old object
+    changed in place, which the garbage collector's young generation does not walk again);
+    while one is held, a new dict is made."""
+    history = History()
+    t = history.tracker
+    for n in range(1, 6):
+        history.step(n, ("fork", 0, n))
+    rows = SnapshotRows(t, USERS)
+    first = rows.build({}, {}, set(), **FIELDS)
+    # by id: a reference would hold it. A new dict cannot take the old one's address, which
+    # is still held while the new one is made
+    first_dict = id(rows._published[1])
+    second = rows.build({}, {}, set(), **FIELDS)
+    second_dict = rows._published[1]
+    del first
+    history.step(9, ("exec", 3))
+    history.step(10, ("fork", 0, 7))
+    third = rows.build({}, {}, set(), **FIELDS)
+    assert id(rows._published[1]) == first_dict, "the dict of the dropped snapshot is reused"
+    assert same(third, fresh(t, {}))
+    before = dict(second.procs)  # the UI still draws the second one: its dict stays as it was
+    history.step(11, ("exit", 2, 0))
+    fourth = rows.build({}, {}, set(), **FIELDS)
+    assert rows._published[1] is not second_dict
+    assert same(fourth, fresh(t, {}))
+    assert dict(second.procs) == before

@@ -31,7 +31,7 @@ from tractui.guides import NARROW, Guides, walk
 from tractui.kernel.threads import Thread
 from tractui.model.changes import Key
 from tractui.model.trend import HEADER_SPARK, HEADER_SPARK_MIN, header_spark
-from tractui.snapshot import EMPTY, GroupRow, ProcRow, Snapshot
+from tractui.snapshot import EMPTY, GroupRow, ProcRow, Snapshot, only_ours
 from tractui.text import escape, human_kb
 from tractui.widgets import columns
 from tractui.widgets.columns import command_x, header_line, layout, time_plus
@@ -230,6 +230,7 @@ class ProcessTree(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.snapshot: Snapshot = EMPTY
         self.ids: list[RowId] = []  # every row shown, in order
+        self._spare_ids: list[RowId] | None = None  # the rows before: see _fresh_ids
         self.rows = Rows(self)
         self.collapsed: set[RowId] = set()
         self.search_text = ""
@@ -342,7 +343,9 @@ class ProcessTree(ScrollView, can_focus=True):
             else:
                 self.following = None
         old_proc = self.snapshot_proc(old_id)
+        shown = self.ids
         self.ids = self._with_threads(self._flatten())
+        self._spare_ids = shown
         index = self.index_of(old_id, near=old_index) if old_id is not None else None
         if index is None and isinstance(old_id, ThreadId):
             index = self.index_of(old_id.key)  # a thread ended, or threads hidden: its process
@@ -578,16 +581,16 @@ class ProcessTree(ScrollView, can_focus=True):
         user = self.user_filter
         collapsed = self.collapsed
         order = self._order
-        ids: list[RowId] = []
         guides: Guides[Key] = Guides(NARROW)
         self._previous = procs
         self._groups = {g.name: g for g in snapshot.groups}
         if len(self._sparks) > len(self._groups):  # a group went
             self._sparks = {g: s for g, s in self._sparks.items() if g in self._groups}
+        ids = self._fresh_ids()
         if self.flat:
             self._guides = guides
             self._shown_keys = None
-            return self._flat(needle)
+            return self._flat(needle, ids)
         every = self.show_exited and not needle and not user
         shown: set[Key] | None = None if every else self._shown(needle)
         branches = snapshot.branches
@@ -629,31 +632,44 @@ class ProcessTree(ScrollView, can_focus=True):
         self._shown_keys = shown
         return ids
 
-    def _flat(self, needle: str) -> list[RowId]:
-        """The flat list (F5): every process of every group shown, in one list sorted by the
-        sort column (by start time in fork order); no group headers, no ancestors kept."""
+    def _fresh_ids(self) -> list[RowId]:
+        """An empty list for the rows: the one of two rebuilds ago when nothing else holds it.
+        Tens of thousands of rows in a new list at every snapshot made it one of the biggest
+        young objects that each garbage collection walks (one reference a row); an old list
+        filled again is not walked (the rows' dict of the snapshot is kept likewise:
+        SnapshotRows._publish_rows)."""
+        ids, self._spare_ids = self._spare_ids, None
+        if ids is None or ids is self.ids or not only_ours(ids):
+            return []
+        ids.clear()
+        return ids
+
+    def _flat(self, needle: str, keys: list[RowId]) -> list[RowId]:
+        """The flat list (F5) in ``keys`` (empty): every process of every group shown, in one
+        list sorted by the sort column (by start time in fork order); no group headers, no
+        ancestors kept."""
         procs = self.snapshot.procs
         show_exited = self.show_exited
         user = self.user_filter
         if needle or user:
-            keys = [
+            keys.extend(
                 k
                 for k, r in procs.items()
                 if (r.alive or show_exited)
                 and (not needle or needle in r.command.lower() or needle == str(r.pid))
                 and (not user or r.user == user)
-            ]
+            )
         elif show_exited:
-            keys = list(procs)
+            keys.extend(procs)
         else:
-            keys = [k for k, r in procs.items() if r.alive]
+            keys.extend(k for k, r in procs.items() if r.alive)
         sort = _SORT_KEYS.get(self.sort)
         if sort is None:
-            keys.sort(key=itemgetter(1, 0), reverse=self.descending)
+            keys.sort(key=itemgetter(1, 0), reverse=self.descending)  # type: ignore[arg-type]
         else:
             column = sort[0]
-            keys.sort(key=lambda k: column(procs[k]), reverse=self.descending)  # type: ignore[arg-type,return-value]
-        return list(keys)
+            keys.sort(key=lambda k: column(procs[k]), reverse=self.descending)  # type: ignore[arg-type,index,return-value]
+        return keys
 
     def _shown(self, needle: str) -> set[Key]:
         """The processes to draw: exited ones only while shown, and with a filter only the
