@@ -11,6 +11,7 @@ No Textual here, and no engine: :mod:`tractui.session` runs the engine and build
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -362,11 +363,15 @@ class Resolved:
 PAUSE_EVERY = 128  # rows built between two pauses of SnapshotRows.build (~0.5 ms)
 
 
+_GIL: bool = getattr(sys, "_is_gil_enabled", lambda: True)()  # False: a free-threaded build
+
+
 def only_ours(obj: object, refs: int = 1) -> bool:
     """Nothing but the caller's ``refs`` references (its variables) holds ``obj``: no other
     thread can reach it, so it may be changed. CPython's reference count, which also counts
-    this call's parameter and getrefcount's argument."""
-    return sys.getrefcount(obj) <= refs + 2
+    this call's parameter and getrefcount's argument; never so without the GIL (a
+    free-threaded build's counts are not exact while other threads run)."""
+    return _GIL and sys.getrefcount(obj) <= refs + 2
 
 
 class SnapshotRows:
@@ -517,8 +522,12 @@ class SnapshotRows:
         rows = self.rows
         if older is not None and dirty is not None and self._last_dirty is not None:
             if only_ours(older):
-                for key in self._last_dirty | dirty:
-                    row = rows.get(key)
+                pause, get = self.pause, rows.get
+                # a key in both is done twice: cheaper than a set of both
+                for n, key in enumerate(itertools.chain(self._last_dirty, dirty)):
+                    if not n & (PAUSE_EVERY * 8 - 1):
+                        pause()
+                    row = get(key)
                     if row is None:
                         older.pop(key, None)
                     else:
