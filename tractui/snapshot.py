@@ -363,15 +363,30 @@ class Resolved:
 PAUSE_EVERY = 128  # rows built between two pauses of SnapshotRows.build (~0.5 ms)
 
 
-_GIL: bool = getattr(sys, "_is_gil_enabled", lambda: True)()  # False: a free-threaded build
-
-
 def only_ours(obj: object, refs: int = 1) -> bool:
     """Nothing but the caller's ``refs`` references (its variables) holds ``obj``: no other
     thread can reach it, so it may be changed. CPython's reference count, which also counts
-    this call's parameter and getrefcount's argument; never so without the GIL (a
-    free-threaded build's counts are not exact while other threads run)."""
-    return _GIL and sys.getrefcount(obj) <= refs + 2
+    this call's parameter and getrefcount's argument: exact on 3.11 to 3.13 with the GIL, and
+    checked once at import (:data:`EXACT_REFS`). Elsewhere it says False: 3.10's caller keeps
+    one more, 3.14 may count neither (borrowed references), and a free-threaded build's
+    counts are not exact while other threads run."""
+    return EXACT_REFS and sys.getrefcount(obj) <= refs + 2
+
+
+def _counts_exactly() -> bool:
+    if not (3, 11) <= sys.version_info[:2] <= (3, 13):
+        return False
+    if not getattr(sys, "_is_gil_enabled", lambda: True)():
+        return False
+    alone: list[object] = []
+    was_alone = only_ours(alone)
+    holder = [alone]
+    return was_alone and not only_ours(alone) and bool(holder)
+
+
+# only_ours is to be trusted here: it said True of a lone list and False of one held elsewhere
+EXACT_REFS = True
+EXACT_REFS = _counts_exactly()
 
 
 class SnapshotRows:
@@ -404,6 +419,7 @@ class SnapshotRows:
         # the last build changed: see _publish_rows
         self._published: tuple[dict[Key, ProcRow] | None, dict[Key, ProcRow] | None] = (None, None)
         self._last_dirty: set[Key] | None = None  # None: every row (the journal's everything)
+        self.reused = 0  # how many snapshots had a dict filled again (tests)
         self._branches: set[Key] = set()  # the rows with children
         self._touched: set[Key] = set()
         # per group, the sums over its live rows: CPU in millionths of a percent (integers, so
@@ -515,26 +531,26 @@ class SnapshotRows:
         any more (the UI has long dropped that snapshot): a new dict of tens of thousands of
         entries at every snapshot was the biggest object each of the session thread's
         garbage collections walked (a young one: one reference a row); an old dict changed in
-        place is not walked again. Its order is not the rows' (nobody reads an order: the
-        rows themselves come in the journal's set order)."""
+        place is not walked again. Its order may differ from the rows' (a key that came back
+        between the two builds): the flat list's sorts break ties by the key, not by it."""
         older, newer = self._published
         self._published = (None, None)  # ours alone while we look: the check counts on it
         rows = self.rows
-        if older is not None and dirty is not None and self._last_dirty is not None:
-            if only_ours(older):
-                pause, get = self.pause, rows.get
-                # a key in both is done twice: cheaper than a set of both
-                for n, key in enumerate(itertools.chain(self._last_dirty, dirty)):
-                    if not n & (PAUSE_EVERY * 8 - 1):
-                        pause()
-                    row = get(key)
-                    if row is None:
-                        older.pop(key, None)
-                    else:
-                        older[key] = row
-                fresh = older
-            else:
-                fresh = dict(rows)
+        last = self._last_dirty
+        if older is not None and dirty is not None and last is not None and only_ours(older):
+            self.reused += 1
+            pause, get = self.pause, rows.get
+            # a key in both is done twice: cheaper than a set of both. A dict update is ~16x
+            # cheaper than building a row: pause as often in time
+            for n, key in enumerate(itertools.chain(last, dirty)):
+                if not n & (PAUSE_EVERY * 16 - 1):
+                    pause()
+                row = get(key)
+                if row is None:
+                    older.pop(key, None)
+                else:
+                    older[key] = row
+            fresh = older
         else:
             fresh = dict(rows)
         self._published = (newer, fresh)

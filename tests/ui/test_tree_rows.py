@@ -7,7 +7,10 @@ rows and a sort order must give the rows, guides and marks a plain walk of the s
 
 from __future__ import annotations
 
+import random
 import time
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from hypothesis import given, settings
@@ -17,7 +20,7 @@ from tests.unit.histories import ROOT, SEC, History, info
 from tractui.events import Event, Exec, Exit, Fork
 from tractui.kernel import procfs
 from tractui.model.changes import Key
-from tractui.snapshot import ProcRow, Snapshot, SnapshotRows
+from tractui.snapshot import EXACT_REFS, ProcRow, Snapshot, SnapshotRows
 from tractui.widgets.tree import _SORT_KEYS, SORTS, ProcessTree, RowId
 
 USERS = procfs.UserNames()
@@ -185,13 +188,36 @@ def test_the_rows_list_of_two_rebuilds_ago_is_filled_again_unless_held() -> None
         tree.flat = flat
         tree.ids = tree._flatten()
         expected = list(tree.ids)
-        spare = tree._spare_ids = ["stale", (1, 1)]
-        spare_id = id(spare)  # by id from here: a name would hold it
-        del spare
+        reused = tree.reused_ids
+        tree._spare_ids = ["stale", (1, 1)]
         got = tree._flatten()
-        assert id(got) == spare_id and got == expected
+        assert got == expected
+        assert tree.reused_ids == reused + EXACT_REFS  # never on a Python that can't tell
         held = tree._spare_ids = ["stale", (1, 1)]
         got = tree._flatten()
         assert got is not held and got == expected and held == ["stale", (1, 1)]
         tree._spare_ids = tree.ids
         assert tree._flatten() is not tree.ids  # never the list on the screen
+        assert tree.reused_ids == reused + EXACT_REFS
+
+
+def test_the_flat_lists_ties_go_by_pid_whatever_order_the_rows_come_in() -> None:
+    """Sorted by a column, the flat list breaks ties by PID (as htop): the rows' dict of one
+    snapshot may list them in another order than the last one's (SnapshotRows reuses an
+    older dict), and the list must not reshuffle the tied rows at each snapshot."""
+    history = History()
+    for i in range(40):
+        grow(history, i, ("fork", i * 3))
+    snapshot = SnapshotRows(history.tracker, USERS).build({}, {}, set(), **FIELDS)
+    tree = ProcessTree()
+    tree.flat = True
+    tree.order = ("CPU%", True)  # every row's CPU% is 0.0: all tied
+    orders = []
+    for seed in range(3):
+        keys = list(snapshot.procs)
+        random.Random(seed).shuffle(keys)
+        tree.snapshot = replace(
+            snapshot, procs=MappingProxyType({k: snapshot.procs[k] for k in keys})
+        )
+        orders.append(tree._flatten())
+    assert orders[0] == orders[1] == orders[2] == sorted(snapshot.procs)

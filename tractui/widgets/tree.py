@@ -231,6 +231,7 @@ class ProcessTree(ScrollView, can_focus=True):
         self.snapshot: Snapshot = EMPTY
         self.ids: list[RowId] = []  # every row shown, in order
         self._spare_ids: list[RowId] | None = None  # the rows before: see _fresh_ids
+        self.reused_ids = 0  # how many rebuilds filled that list again (tests)
         self.rows = Rows(self)
         self.collapsed: set[RowId] = set()
         self.search_text = ""
@@ -641,6 +642,7 @@ class ProcessTree(ScrollView, can_focus=True):
         ids, self._spare_ids = self._spare_ids, None
         if ids is None or ids is self.ids or not only_ours(ids):
             return []
+        self.reused_ids += 1
         ids.clear()
         return ids
 
@@ -668,6 +670,9 @@ class ProcessTree(ScrollView, can_focus=True):
             keys.sort(key=itemgetter(1, 0), reverse=self.descending)  # type: ignore[arg-type]
         else:
             column = sort[0]
+            # ties by PID, as htop breaks them, and the same at every snapshot: the order the
+            # rows come in may change from one to the next (SnapshotRows._publish_rows)
+            keys.sort()
             keys.sort(key=lambda k: column(procs[k]), reverse=self.descending)  # type: ignore[arg-type,index,return-value]
         return keys
 
