@@ -65,20 +65,33 @@ def same(a: Snapshot, b: Snapshot) -> bool:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(op, max_size=40), st.lists(st.integers(0, 3), max_size=40))
+@given(
+    st.lists(op, max_size=40),
+    st.lists(st.integers(0, 3), max_size=40),
+    st.lists(st.booleans(), min_size=41, max_size=41),
+)
 def test_kept_rows_equal_rows_built_anew_after_every_step(
-    ops: list[Any], sampling: list[int]
+    ops: list[Any], sampling: list[int], hold: list[bool]
 ) -> None:
+    """Each snapshot's rows equal the rows built anew; and a snapshot still held (here, a
+    random choice of them) keeps what it had: the session fills the rows' dict of two
+    snapshots ago again only when nothing else holds it (SnapshotRows._publish_rows)."""
     history = History()
     t = history.tracker
     rows = SnapshotRows(t, USERS)
     samples: dict[Any, Sample] = {}
+    held: list[tuple[Snapshot, dict[Any, Any]]] = []
+    kept = None
     for i, step in enumerate([None, *ops]):
         history.step(i, step)
         if i < len(sampling):
             rows.touch(resample(t, samples, i, sampling[i]))
         kept = rows.build(samples, samples, set(), **FIELDS)
         assert same(kept, fresh(t, samples)), f"after step {i}: {step}"
+        if hold[i]:
+            held.append((kept, dict(kept.procs)))
+    for snapshot, then in held:
+        assert dict(snapshot.procs) == then
 
 
 @settings(max_examples=100, deadline=None)
@@ -100,12 +113,16 @@ def test_rows_of_a_mirror_equal_rows_built_anew(ops: list[Any]) -> None:
             mirror.load(_roundtrip(snapshot_message(t, list(t.groups.values()), [], _wire, {})))
 
 
-def test_only_changed_rows_are_rebuilt() -> None:
+def five_forks() -> tuple[History, Tracker, SnapshotRows]:
+    """A root that forked five children, and its rows (no snapshot built yet)."""
     history = History()
-    t = history.tracker
     for n in range(1, 6):
         history.step(n, ("fork", 0, n))
-    rows = SnapshotRows(t, USERS)
+    return history, history.tracker, SnapshotRows(history.tracker, USERS)
+
+
+def test_only_changed_rows_are_rebuilt() -> None:
+    history, t, rows = five_forks()
     first = rows.build({}, {}, set(), **FIELDS)
     history.step(9, ("exec", 3))
     second = rows.build({}, {}, set(), **FIELDS)
@@ -156,46 +173,12 @@ def test_rows_carry_their_end_and_exec_times_on_the_wall_clock() -> None:
     assert by_pid[5004].exec_walls == (pytest.approx(now - 20, abs=1e-3),)
 
 
-@settings(max_examples=100, deadline=None)
-@given(
-    st.lists(op, max_size=40),
-    st.lists(st.integers(0, 3), max_size=40),
-    st.lists(st.booleans(), min_size=41, max_size=41),
-)
-def test_a_snapshot_someone_holds_never_changes(
-    ops: list[Any], sampling: list[int], hold: list[bool]
-) -> None:
-    """The session reuses the rows' dict of two snapshots ago when nothing else holds it
-    (SnapshotRows._publish_rows): the snapshots still held (here, a random choice of them)
-    keep what they had, and each new one equals the rows built anew."""
-    history = History()
-    t = history.tracker
-    rows = SnapshotRows(t, USERS)
-    samples: dict[Any, Sample] = {}
-    held: list[tuple[Snapshot, dict[Any, Any]]] = []
-    kept = None
-    for i, step in enumerate([None, *ops]):
-        history.step(i, step)
-        if i < len(sampling):
-            rows.touch(resample(t, samples, i, sampling[i]))
-        kept = rows.build(samples, samples, set(), **FIELDS)
-        assert same(kept, fresh(t, samples)), f"after step {i}: {step}"
-        if hold[i]:
-            held.append((kept, dict(kept.procs)))
-    for snapshot, then in held:
-        assert dict(snapshot.procs) == then
-
-
 @pytest.mark.skipif(not EXACT_REFS, reason="reference counts are not exact on this Python")
 def test_the_rows_dict_of_a_dropped_snapshot_is_filled_again() -> None:
     """Once the UI has dropped a snapshot, the next but one reuses its dict (an old object
     changed in place, which the garbage collector's young generation does not walk again);
     while one is held, a new dict is made."""
-    history = History()
-    t = history.tracker
-    for n in range(1, 6):
-        history.step(n, ("fork", 0, n))
-    rows = SnapshotRows(t, USERS)
+    history, t, rows = five_forks()
     first = rows.build({}, {}, set(), **FIELDS)
     second = rows.build({}, {}, set(), **FIELDS)
     del first
