@@ -400,7 +400,7 @@ class TractApp(App[int]):
         await super().on_event(event)
 
     def action_next_field(self) -> None:
-        """Tab: the screen's own next field if it has one (the attach dialog: from PIDs typed,
+        """Tab: the screen's own next field if it has one (the attach dialog: from the search
         to the group), else the next widget that takes the focus."""
         screen_next = getattr(self.screen, "action_next_field", None)
         if callable(screen_next):

@@ -15,7 +15,7 @@ from textual.widgets import Input, Static
 from tests.ui.conftest import Reaper, burst, wait_for
 from tests.ui.test_snapshots import loaded, replay_app
 from tractui.app import TractApp
-from tractui.screens.attach import AttachConfirm, AttachScreen
+from tractui.screens.attach import AttachConfirm, AttachScreen, parse_pids
 from tractui.widgets.picker import ProcessPicker
 
 Spawn = Callable[[list[str]], subprocess.Popen[bytes]]
@@ -79,9 +79,9 @@ async def test_search_pick_several_confirm_attach(app: TractApp, spawn: Spawn) -
         app.screen.query_one("#query", Input).value = ""
         await pilot.press(*"sleep 6")
         await wait_for(pilot, lambda: {second.pid, third.pid} <= set(shown_pids(app)))
-        # pick two: from the search field ↓ moves the list's cursor; Tab goes to the list
+        # pick two: from the search field ↓ goes into the list (and moves its cursor)
         target = shown_pids(app).index(second.pid)
-        await pilot.press("tab", *["down"] * target, "space")
+        await pilot.press("down", "up", *["down"] * target, "space")
         await pilot.press(*["up"] * len(shown_pids(app)))
         await pilot.press(*["down"] * shown_pids(app).index(third.pid), "space")
         assert list(picker(app).picked) == [second.pid, third.pid]
@@ -237,8 +237,8 @@ async def test_the_picker_fits_small_terminals_and_scrolls(
             assert dialog.region.contains_region(widget.region), widget
         list_height = picker(app).region.height
         assert list_height >= 3
-        # the list scrolls to keep its cursor in view
-        await pilot.press("tab")
+        # the list scrolls to keep its cursor in view (↓↑ from the search: into the list)
+        await pilot.press("down", "up")
         await wait_for(pilot, lambda: app.screen.focused is picker(app))
         await pilot.press(*["down"] * (list_height + 2))
         p = picker(app)
@@ -268,3 +268,39 @@ async def test_the_confirm_fits_small_terminals(
         assert "12 processes (1 root + 11 descendants)" in confirm_text(app)
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, AttachScreen))
+
+
+async def test_digits_typed_are_pids_until_a_row_is_chosen(app: TractApp, spawn: Spawn) -> None:
+    """Digits match PIDs and command lines alike: Enter attaches the PIDs typed while the
+    list's cursor has not moved since, and the row the cursor is on once it has (the trial:
+    the row chosen with ↓ lost to the PID typed). Tab from a search goes to the group field:
+    a letter typed in the list would go on with the search."""
+    sleeper = spawn(["sleep", "60"])
+    # the sleeper's PID in another command line only: a second match for those digits
+    other = spawn(["sh", "-c", "sleep 61; :", str(sleeper.pid)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_picker(pilot, app)
+        screen = app.screen
+        assert isinstance(screen, AttachScreen)
+        await pilot.press(*str(sleeper.pid))
+        await wait_for(pilot, lambda: {sleeper.pid, other.pid} <= set(shown_pids(app)))
+        assert screen.choice() == [sleeper.pid]
+        preview = screen.query_one("#preview", Static)
+        typed = f"{sleeper.pid} "
+        await wait_for(pilot, lambda: str(preview.render()).startswith(typed), timeout=30)
+        await pilot.press("down", "up", *["down"] * shown_pids(app).index(other.pid))
+        assert picker(app).current is not None and picker(app).current.pid == other.pid
+        assert screen.choice() == [other.pid]
+        # the typed PIDs' preview goes: the row is the choice now
+        await wait_for(pilot, lambda: not str(preview.render()).startswith(typed), timeout=30)
+        await pilot.press("0")  # typed in the list: goes on with the search, a new one
+        await wait_for(pilot, lambda: screen.focused is screen.query_one("#query", Input))
+        assert screen.choice() == parse_pids(f"{sleeper.pid}0")
+        query, group = screen.query_one("#query", Input), screen.query_one("#group", Input)
+        group.value = ""
+        query.value = ""
+        await pilot.press(*"sleep 6", "tab", *"web")
+        assert (query.value, group.value) == ("sleep 6", "web")
+        assert screen.focused is group
+        await pilot.press("tab")
+        assert screen.focused is query

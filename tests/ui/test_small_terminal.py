@@ -123,3 +123,24 @@ async def test_group_header_at_80_columns_says_failures_before_the_counters() ->
         header = next(line for line in tree_lines(app) if line.startswith("▾ build"))
         assert header.startswith("▾ build  2/5 live  2 failed  CPU "), header
         assert "forks 4  execs 4  exits" not in header  # cut first: it comes last
+
+
+async def test_a_smaller_terminal_keeps_the_cursors_row_on_the_screen() -> None:
+    """The trial: End at 80x24, then 50x14: the cursor's row was below the screen (k and
+    Enter act on it) until the next move key. As htop, the view follows the cursor."""
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        tree = app.query_one(ProcessTree)
+        await pilot.press("end")
+        last = len(tree.ids) - 1
+        assert tree.cursor == last
+        await pilot.resize_terminal(50, 14)
+        await pilot.pause(0.2)
+
+        def on_screen() -> bool:
+            top, height = int(tree.scroll_y), tree.scrollable_content_region.height
+            return height > 0 and top <= tree.cursor < top + height
+
+        await wait_for(pilot, on_screen)
+        assert tree.cursor == last and tree.scrollable_content_region.height <= last

@@ -137,7 +137,7 @@ class TestDialogs:
         [
             pytest.param(("n",), id="launch"),
             pytest.param(("a",), id="attach"),
-            pytest.param(("a", "n", "g", "i", "n", "tab", "down"), id="attach-search"),
+            pytest.param(("a", "n", "g", "i", "n", "down"), id="attach-search"),
             pytest.param(("home", "k"), id="signal-group"),
             pytest.param(("down", "down", "k"), id="signal-process"),
             pytest.param(

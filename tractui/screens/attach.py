@@ -172,9 +172,11 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
         self.app.call_from_thread(self.picker.load, picks)
 
     def action_next_field(self) -> None:
-        """Tab: the list; from PIDs typed, the group (a, PIDs, Tab, group, Enter, as ever)."""
+        """Tab: from the search, the group field (``sleep``, Tab, ``web``: a letter typed in
+        the list would go on with the search); from there, back to the search. ↓↑ go into
+        the list."""
         query = self.query_one("#query", Input)
-        if self.focused is query and query.value.strip() and _PIDS.match(query.value):
+        if self.focused is query:
             self.query_one("#group", Input).focus()
         else:
             self.focus_next()
@@ -266,11 +268,11 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
     # ---- what Enter attaches ---------------------------------------------------------------------
 
     def choice(self) -> list[int]:
-        """The PIDs Enter attaches: those typed, else those picked, else the one under the
-        cursor; UserError when there are none."""
-        text = self.query_one("#query", Input).value
-        if text.strip() and _PIDS.match(text):
-            return parse_pids(text)
+        """The PIDs Enter attaches: those typed (unless the list's cursor was moved since:
+        digits match command lines too, and the row chosen is what counts), else those
+        picked, else the one under the cursor; UserError when there are none."""
+        if self._typed_pids():
+            return parse_pids(self.query_one("#query", Input).value)
         if self.picker.picked:
             return list(self.picker.picked)
         current = self.picker.current
@@ -280,9 +282,12 @@ class AttachScreen(ModalScreen[tuple[str, list[int]] | None]):
             raise UserError(f"PID {current.pid} is in group {current.group!r} already")
         return [current.pid]
 
-    def _explicit(self) -> bool:
+    def _typed_pids(self) -> bool:
         text = self.query_one("#query", Input).value
-        return bool(self.picker.picked) or bool(text.strip() and _PIDS.match(text))
+        return bool(text.strip() and _PIDS.match(text)) and not self.picker.moved
+
+    def _explicit(self) -> bool:
+        return bool(self.picker.picked) or self._typed_pids()
 
     @on(Input.Changed)
     def revalidate(self) -> None:

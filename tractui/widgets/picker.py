@@ -77,7 +77,8 @@ class ProcessPicker(ScrollView, can_focus=True):
     }
 
     class Changed(Message):
-        """The picked set changed (``picker`` says what it is now)."""
+        """The picked set changed, or the cursor was first moved after a search (``picker``
+        says what they are now)."""
 
         def __init__(self, picker: ProcessPicker) -> None:
             super().__init__()
@@ -96,6 +97,7 @@ class ProcessPicker(ScrollView, can_focus=True):
         self.shown: list[int] = []  # indexes into picks, the search's matches
         self.picked: dict[int, None] = {}  # PIDs, in the order they were picked
         self.cursor = 0  # into shown
+        self.moved = False  # the user moved the cursor (or picked) since the last search
         self.search_text = ""
         self.reading = True
 
@@ -121,11 +123,13 @@ class ProcessPicker(ScrollView, can_focus=True):
             wanted = {int(w) for w in re.split(r"[\s,]+", query.strip()) if w}
             self.shown = [i for i, p in enumerate(self.picks) if p.pid in wanted]
         self.cursor = 0
+        kept = False
         if keep is not None:
             for n, i in enumerate(self.shown):
                 if self.picks[i].pid == keep:
-                    self.cursor = n
+                    self.cursor, kept = n, True
                     break
+        self.moved = self.moved and kept  # a new search: its first match, not a choice
         self.virtual_size = Size(self.size.width, len(self.shown))
         self.scroll_to(y=max(0, self.cursor - self.size.height // 2), animate=False)
         self.refresh()
@@ -157,6 +161,9 @@ class ProcessPicker(ScrollView, can_focus=True):
     def move_to(self, index: int) -> None:
         if not self.shown:
             return
+        if not self.moved:  # PIDs typed no longer count: the row does (AttachScreen)
+            self.moved = True
+            self.post_message(self.Changed(self))
         self.cursor = max(0, min(index, len(self.shown) - 1))
         top, height = int(self.scroll_y), max(1, self.scrollable_content_region.height)
         if self.cursor < top:

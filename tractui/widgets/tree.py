@@ -936,6 +936,9 @@ class ProcessTree(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(self.size.width, len(self.ids))
         self._relayout()
+        # a smaller terminal keeps the cursor's row on the screen (as htop): k, Enter and F
+        # act on it. Once laid out at the new height
+        self.call_after_refresh(self.scroll_to_cursor)
 
     # ---- rendering ---------------------------------------------------------------------------
 
