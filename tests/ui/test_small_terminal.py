@@ -144,3 +144,30 @@ async def test_a_smaller_terminal_keeps_the_cursors_row_on_the_screen() -> None:
 
         await wait_for(pilot, on_screen)
         assert tree.cursor == last and tree.scrollable_content_region.height <= last
+
+
+async def test_a_group_headers_figures_are_whole_or_left_out_at_any_width() -> None:
+    """The trial: at 80 columns "… forks 4  execs 4  exits" (its number cut off), at 50
+    "TIME 0:2". Each figure is now shown whole or not at all: a narrower header is the whole
+    one cut where a figure ends."""
+    app = replay_app()
+    async with app.run_test(size=(200, 30)) as pilot:
+        await loaded(pilot)
+        tree = app.query_one(ProcessTree)
+
+        def headers() -> list[str]:
+            return [
+                tree.render_line(y).text.rstrip()
+                for y, row_id in enumerate(tree.ids)
+                if isinstance(row_id, str)
+            ]
+
+        whole = headers()
+        assert len(whole) == 2 and all(h.endswith(("exits 1", "exits 3")) for h in whole)
+        for width in range(130, 39, -3):
+            await pilot.resize_terminal(width, 30)
+            await pilot.pause(0.05)
+            for text, full in zip(headers(), whole, strict=True):
+                rest = full[len(text) :]
+                assert full.startswith(text), f"{width}: {text!r}"
+                assert not rest or rest.startswith("  "), text

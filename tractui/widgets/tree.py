@@ -1033,17 +1033,31 @@ class ProcessTree(ScrollView, can_focus=True):
         if group.last_outcome:  # what the program launched last did
             last = failed if group.last_failed else dim
             parts.append(Segment(f"  last: {group.last_outcome}", last))
-        cpu = f"  CPU {group.cpu:.1f}%"
-        rest = (
-            f"  TIME {time_plus(round(group.cpu_time_s * 100))}  "
-            f"RSS Σ {human_kb(group.rss_kb)}  forks {group.forks}  execs {group.execs}  "
-            f"exits {group.exits}"
+        # then the figures, each whole or not at all (a narrow terminal cut "exits 4" to
+        # "exits", or "TIME 0:00." mid-number): those that fit, in this order
+        fields = (
+            f"CPU {group.cpu:.1f}%",
+            f"TIME {time_plus(round(group.cpu_time_s * 100))}",
+            f"RSS Σ {human_kb(group.rss_kb)}",
+            f"forks {group.forks}",
+            f"execs {group.execs}",
+            f"exits {group.exits}",
         )
-        # its CPU% of the last 10 minutes after it, in the room the row leaves (up to 20
-        # cells, at least 8): it never pushes the counters off
+        room = width - Strip(parts).cell_length
+        shown: list[str] = []
+        for text in fields:
+            if len(text) + 2 > room:  # one cell a character: Σ too
+                break
+            shown.append(text)
+            room -= len(text) + 2
+        if not shown:
+            return parts
+        cpu, rest = "  " + shown[0], "".join("  " + text for text in shown[1:])
+        # its CPU% of the last 10 minutes after the CPU, in the room the row leaves (up to 20
+        # cells, at least 8) once every figure is shown: it never pushes one off
         history = group.cpu_history
-        cells = min(HEADER_SPARK, width - Strip(parts).cell_length - len(cpu) - 1 - len(rest))
-        if history and cells >= HEADER_SPARK_MIN:
+        cells = min(HEADER_SPARK, room - 1)
+        if history and len(shown) == len(fields) and cells >= HEADER_SPARK_MIN:
             spark = self._spark(group.name, history, cells)
             pad = " " * (1 + cells - len(spark))  # the newest point at the right
             parts.append(Segment(cpu + pad, dim))
