@@ -103,14 +103,25 @@ async def test_the_cursor_is_shared_with_the_tree_both_ways() -> None:
 
 
 async def test_opened_on_a_group_header_it_starts_on_the_groups_first_process() -> None:
+    """The tree's cursor stays on the header until a move in the timeline (the trial: v,
+    Esc left it on the first process, and Enter then opened that process, not the group)."""
     app = replay_app()
     async with app.run_test(size=(120, 30)) as pilot:
         await loaded(pilot)
+        tree = app.query_one(ProcessTree)
         await pilot.press("home", "v")
         timeline = await opened(pilot, app)
         current = timeline.current
         assert current is not None and current.pid == 4100
-        await wait_for(pilot, lambda: tree_pid(app) == 4100)
+        await pilot.pause(0.2)
+        assert tree.current is not None and tree.current.proc is None  # still the header
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TimelineScreen))
+        assert tree.current is not None and tree.current.proc is None
+        await pilot.press("v")
+        await opened(pilot, app)
+        await pilot.press("down")
+        await wait_for(pilot, lambda: tree_pid(app) == 4101)  # a move: the tree follows
 
 
 async def test_zoom_in_out_pan_and_fit() -> None:

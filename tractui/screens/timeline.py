@@ -65,7 +65,8 @@ class TimelineScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         timeline = self.timeline
-        timeline.update_snapshot(self._snapshot, select=self._key)
+        # opened on a group header: the tree's cursor stays on it until a move here
+        timeline.update_snapshot(self._snapshot, select=self._key, quiet=True)
         timeline.focus()
         self.set_interval(TICK, timeline.tick)
 

@@ -228,9 +228,12 @@ class Timeline(ScrollView, can_focus=True):
             return self.snapshot.procs.get(self.keys[self.cursor])
         return None
 
-    def update_snapshot(self, snapshot: Snapshot, select: Key | None = None) -> None:
+    def update_snapshot(
+        self, snapshot: Snapshot, select: Key | None = None, quiet: bool = False
+    ) -> None:
         """Rebuild the rows from a new snapshot; the cursor stays on its process (or goes to
-        ``select``), else on the row where it was."""
+        ``select``), else on the row where it was. ``quiet``: no :class:`Moved` for where it
+        lands (the first placement: the tree's cursor stays where the user left it)."""
         before = self.snapshot.procs
         self.snapshot = snapshot
         procs = snapshot.procs
@@ -258,7 +261,7 @@ class Timeline(ScrollView, can_focus=True):
             found = self._ancestor_index(before[want].parent, before)
             index = found if found is not None else index
         self.virtual_size = Size(self.size.width, len(keys) + HEAD + FOOT)
-        self._move(index, scroll=select is not None)
+        self._move(index, scroll=select is not None, tell=not quiet)
         self.refresh()
 
     def _ancestor_index(self, parent: Key | None, before: Mapping[Key, ProcRow]) -> int | None:
@@ -350,7 +353,7 @@ class Timeline(ScrollView, can_focus=True):
     def rows_height(self) -> int:
         return max(1, self.scrollable_content_region.height - HEAD - FOOT)
 
-    def _move(self, index: int, scroll: bool = True) -> None:
+    def _move(self, index: int, scroll: bool = True, tell: bool = True) -> None:
         keys = self.keys
         index = max(0, min(index, len(keys) - 1))
         key = keys[index] if keys else None
@@ -363,7 +366,7 @@ class Timeline(ScrollView, can_focus=True):
                 self.scroll_to(y=index, animate=False)
             elif index >= top + height:
                 self.scroll_to(y=index - height + 1, animate=False)
-        if moved and key is not None:
+        if moved and key is not None and tell:
             self.post_message(self.Moved(key))
 
     def watch_cursor(self) -> None:
