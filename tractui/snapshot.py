@@ -384,7 +384,8 @@ def _counts_exactly() -> bool:
     return was_alone and not only_ours(alone) and bool(holder)
 
 
-# only_ours is to be trusted here: it said True of a lone list and False of one held elsewhere
+# only_ours is to be trusted here: it said True of a lone list and False of one held
+# elsewhere (True only while _counts_exactly tries it)
 EXACT_REFS = True
 EXACT_REFS = _counts_exactly()
 
@@ -531,8 +532,8 @@ class SnapshotRows:
         any more (the UI has long dropped that snapshot): a new dict of tens of thousands of
         entries at every snapshot was the biggest object each of the session thread's
         garbage collections walked (a young one: one reference a row); an old dict changed in
-        place is not walked again. Its order may differ from the rows' (a key that came back
-        between the two builds): the flat list's sorts break ties by the key, not by it."""
+        place is not walked again. Its order may differ from the rows' (new keys come in set
+        order): the flat list breaks a sort's ties by PID, not by it."""
         older, newer = self._published
         self._published = (None, None)  # ours alone while we look: the check counts on it
         rows = self.rows
