@@ -276,6 +276,21 @@ def test_an_exit_event_late_after_its_record_still_matches(
 
 
 @pytest.mark.parametrize("record_first", [True, False])
+def test_a_fork_event_late_after_its_tasks_start_still_matches(
+    tracker: Tracker, record_first: bool
+) -> None:
+    """The parent was preempted between the child's start and its fork event (CI, under
+    load: a trace had no account for a `sh -c 'kill -TERM $$'` it saw end): the member's
+    start (the event's time) is late, so the start its record gives comes out early."""
+    pid, start, end = ROOT + 1, 2 * SEC, 2 * SEC + 150 * MS
+    child_runs(tracker, pid, start + 60 * MS)
+    rec = record(tracker, pid, start, end, utime_us=7, status=15)
+    ev = exit_ev(end, pid, status=15)
+    tracker.apply([rec, ev] if record_first else [ev, rec])
+    assert tracker.procs[(pid, start + 60 * MS)].account == Account(7, processes=1)
+
+
+@pytest.mark.parametrize("record_first", [True, False])
 @pytest.mark.parametrize("differs", ["ppid", "status"])
 def test_a_previous_owner_that_lived_as_long_takes_no_account(
     tracker: Tracker, record_first: bool, differs: str

@@ -55,6 +55,12 @@ BTIME_SLACK_S = 2
 # frees the memory, then sends the event; a task preempted in between (a loaded machine) took
 # up to ~40 ms in a loaded make -j2 here. A second, with the start second checked too.
 EXIT_EVENT_LAG_NS = 1_000_000_000
+# Likewise at the other end: the kernel sets a task's start time, then sends its fork event; a
+# parent preempted in between (at the unlock of the task list, under load) makes the event's
+# time, a member's start, late by that much, and so the start its exit record gives early.
+# Five times the exit's 40 ms seen; less than the lifetimes that tell a pid's previous owner
+# apart (its start second alone is 2 s wide)
+FORK_EVENT_LAG_NS = 200_000_000
 # How long a record of no member is kept for its fork event to come (a collector that fell
 # behind reads the records of processes whose fork events are still in the queue): between
 # this and half of it. Every exit on the host sends one: ~25k records a second in a storm.
@@ -582,10 +588,11 @@ class Tracker(Store):
         ``ended``. The record's elapsed time is taken in the exit path before the exit event's
         time, a few µs before on an idle machine, tens of ms when the exiting task is
         preempted in between: so the start it gives (exit event less elapsed time) may be late
-        by that much, never early (but for a /proc start's tick). Its start second (ac_btime)
-        must be the member's too."""
+        by that much; and early by as much when its parent was preempted before it sent the
+        fork event (whose time is the member's start), or by a /proc start's tick. Its start
+        second (ac_btime) must be the member's too."""
         late = ended - rec.etime_us * 1000 - proc.start
-        if not -procfs.START_TOLERANCE_NS <= late <= EXIT_EVENT_LAG_NS:
+        if not -max(FORK_EVENT_LAG_NS, procfs.START_TOLERANCE_NS) <= late <= EXIT_EVENT_LAG_NS:
             return False
         return self._start_second_fits(proc, rec)
 
