@@ -180,12 +180,13 @@ class Sampler:
 
     def forget(self, keys: Iterable[Key]) -> None:
         """These processes ended or are no longer tracked: drop what we know of them."""
+        keys = list(keys)
         for key in keys:
             if self.samples.pop(key, None) is not None:
                 self.changed.append(key)
             self._prev.pop(key, None)
             self._raw.pop(key, None)
-            self._close((key,))
+        self._close(keys)
 
     @property
     def held(self) -> int:

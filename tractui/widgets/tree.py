@@ -640,7 +640,7 @@ class ProcessTree(ScrollView, can_focus=True):
         filled again is not walked (the rows' dict of the snapshot is kept likewise:
         SnapshotRows._publish_rows)."""
         ids, self._spare_ids = self._spare_ids, None
-        if ids is None or ids is self.ids or not only_ours(ids):
+        if ids is None or not only_ours(ids):  # (the list on the screen is held: never)
             return []
         self.reused_ids += 1
         ids.clear()
